@@ -1,0 +1,93 @@
+//! Typed errors. Every error that concerns a message gives the message back.
+
+use std::io;
+
+use thiserror::Error;
+
+use crate::signal::Pid;
+
+/// A message that could not be sent; the message is inside.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SendError<M> {
+    /// The destination's inbox is full (policy `Backoff` or `Reject`).
+    #[error("the inbox is full")]
+    Full(M),
+    /// No live process has this pid.
+    #[error("no live process has pid {0}")]
+    UnknownPid(Pid, M),
+    /// The route gave no destination.
+    #[error("the message has no route")]
+    NoRoute(M),
+}
+
+impl<M> SendError<M> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> M {
+        match self {
+            SendError::Full(m) | SendError::UnknownPid(_, m) | SendError::NoRoute(m) => m,
+        }
+    }
+}
+
+/// A process could not be created.
+#[derive(Debug, Error)]
+pub enum SpawnError {
+    /// No stack could be mapped for it.
+    #[error("cannot allocate a process stack: {0}")]
+    Stack(#[source] io::Error),
+}
+
+/// A process could not be started.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum StartError {
+    /// No live process has this pid.
+    #[error("no live process has pid {0}")]
+    UnknownPid(Pid),
+    /// The process was started before.
+    #[error("process {0} is already started")]
+    AlreadyStarted(Pid),
+}
+
+/// Why a process ended without a result.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ExitError {
+    /// It failed: the panic message, or why it was failed (unjoined children).
+    #[error("process failed: {0}")]
+    Failed(String),
+    /// It was stopped from outside, for this reason.
+    #[error("process killed: {0}")]
+    Killed(String),
+}
+
+/// A join that gave no result.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum JoinError {
+    /// The child ended without a result.
+    #[error(transparent)]
+    Exited(#[from] ExitError),
+    /// The pid is not an unjoined child of this process.
+    #[error("{0} is not an unjoined child of this process")]
+    NotAChild(Pid),
+}
+
+/// A standalone process refused a message; the message is inside.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PushError<I> {
+    /// The process has not been started.
+    #[error("the process is not started")]
+    NotStarted(I),
+    /// The process has stopped.
+    #[error("the process has stopped")]
+    Stopped(I),
+    /// The process's inbox (or a child's) is full.
+    #[error("the inbox is full")]
+    Full(I),
+}
+
+/// A standalone process could not be started.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ProcessError {
+    /// `start` was called twice.
+    #[error("the process is already started")]
+    AlreadyStarted,
+}

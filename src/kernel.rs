@@ -1,0 +1,824 @@
+//! The kernel shared by the scheduler and standalone processes: the process table,
+//! the ready queue, delivery, and the engine boundary.
+//!
+//! Every process lives in a heap cell of its own (`NonNull<Proc>`), reached by the
+//! kernel through its pid and by its own context through a pointer. The kernel
+//! itself is heap-allocated and never moves. All access goes through raw pointers
+//! with short-lived references: only one coroutine runs at a time, and the kernel
+//! never holds a reference across a resume.
+
+use std::any::Any;
+use std::collections::{BTreeMap, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::ptr::NonNull;
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::Wake;
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
+
+use crate::context::Ctx;
+use crate::error::{ExitError, SpawnError};
+use crate::inbox::{Inbox, Overflow};
+use crate::signal::{DropReason, Exit, Payload, Pid, Signal, SignalKind, SignalSink, Value};
+use crate::stack::{ProcStack, StackPool};
+use crate::template::{Route, Step, Template};
+
+/// Work a process may do in one turn (receives, sends, spawns) before it yields to
+/// the others.
+pub const DEFAULT_BUDGET: u32 = 2000;
+
+/// What a process waits for: the value its coroutine suspends with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// A message in its inbox.
+    Message,
+    /// A child to stop.
+    Join(Pid),
+    /// An effect's future to wake it.
+    Effect,
+    /// Room in the inbox of the given process.
+    Room(Pid),
+    /// Nothing: it used up its turn's budget and is runnable again.
+    Yield,
+}
+
+/// Where a process stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Created, not started.
+    Created,
+    /// Runnable, waiting for its turn.
+    Ready,
+    /// Running now (seen only from inside a process).
+    Running,
+    /// Suspended until what it waits for happens.
+    Waiting(Wait),
+    /// Ended; its result has not been taken yet (by a join, or by the owner).
+    Stopped,
+}
+
+/// A message that could not be delivered, kept for the owner to read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Undelivered<M> {
+    /// The sending process (`None`: sent from outside).
+    pub from: Option<Pid>,
+    /// Where it was going (`None`: the route gave no destination).
+    pub to: Option<Pid>,
+    /// Why it was not delivered.
+    pub reason: UndeliveredReason,
+    /// The message itself.
+    pub msg: M,
+}
+
+/// Why a message was kept instead of delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UndeliveredReason {
+    /// The sender's route gave no destination (or it has no route).
+    NoRoute,
+    /// No live process has the destination pid.
+    UnknownPid,
+    /// The destination's inbox is full and its policy is [`Overflow::Reject`].
+    Rejected,
+    /// The sender's own inbox (or that of one of its descendants, which receive
+    /// what it receives) is full: waiting for room would wait on itself.
+    WouldDeadlock,
+}
+
+/// How the coroutine ended: the typed result (boxed), and its recorded value when
+/// signals are recorded.
+pub(crate) struct Ended {
+    pub(crate) result: Result<Box<dyn Any>, ExitError>,
+    pub(crate) value: Option<Value>,
+}
+
+pub(crate) type Engine = Coroutine<(), Wait, Ended, ProcStack>;
+pub(crate) type PPtr<I, O> = NonNull<Proc<I, O>>;
+
+pub(crate) struct Proc<I, O> {
+    pub(crate) pid: Pid,
+    pub(crate) parent: Option<Pid>,
+    /// Children not yet joined, in spawn order (live ones and stopped ones).
+    pub(crate) children: SmallVec<[Pid; 2]>,
+    pub(crate) inbox: Inbox<I>,
+    pub(crate) status: Status,
+    pub(crate) engine: Option<Engine>,
+    pub(crate) stack_size: usize,
+    pub(crate) route: Option<Route<O>>,
+    pub(crate) seq: u64,
+    pub(crate) budget: u32,
+    /// In the ready queue.
+    pub(crate) queued: bool,
+    /// Released while queued: free it when it leaves the queue.
+    pub(crate) released: bool,
+    /// Being killed: a panic unwinding its coroutine is the forced unwind, not a
+    /// failure of the process, and must be re-thrown.
+    pub(crate) killing: bool,
+    /// Processes waiting for room in this inbox, in arrival order.
+    pub(crate) waiting_senders: VecDeque<Pid>,
+    /// Messages dropped by the overflow policy.
+    pub(crate) dropped: u64,
+    /// When stopped: its result, until joined or taken.
+    pub(crate) result: Option<Result<Box<dyn Any>, ExitError>>,
+}
+
+/// Where signals go.
+pub(crate) enum Recording<I, O> {
+    Off,
+    Buffer(Vec<Signal<I, O>>),
+    Sink(Box<dyn SignalSink<I, O>>),
+}
+
+/// How outgoing messages leave a process: routed to other processes (a scheduler),
+/// or collected as SEND signals (a standalone process).
+pub(crate) type DeliverOut<I, O> = fn(&mut Kernel<I, O>, PPtr<I, O>, Option<Pid>, O) -> Sent<O>;
+
+/// The outcome of one delivery attempt.
+pub(crate) enum Sent<M> {
+    Delivered,
+    /// A recipient with the Backoff policy is full.
+    Full {
+        msg: M,
+        blocker: Pid,
+    },
+    Rejected(M),
+    NoRoute(M),
+    Unknown(Pid, M),
+}
+
+/// Pids whose effect futures woke, from any thread.
+#[derive(Default)]
+pub(crate) struct WakeQueue {
+    pids: Mutex<Vec<Pid>>,
+    cond: Condvar,
+}
+
+impl WakeQueue {
+    fn push(&self, pid: Pid) {
+        let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
+        pids.push(pid);
+        self.cond.notify_all();
+    }
+
+    fn drain_into(&self, out: &mut Vec<Pid>) {
+        let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
+        out.append(&mut pids);
+    }
+
+    fn wait_nonempty(&self) {
+        let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
+        while pids.is_empty() {
+            pids = self.cond.wait(pids).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+pub(crate) struct PidWaker {
+    pid: Pid,
+    queue: Arc<WakeQueue>,
+}
+
+impl Wake for PidWaker {
+    fn wake(self: Arc<Self>) {
+        self.queue.push(self.pid);
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.queue.push(self.pid);
+    }
+}
+
+/// A top-level process that ended, with its result kept for the owner.
+pub(crate) struct Finished {
+    pub(crate) result: Result<Box<dyn Any>, ExitError>,
+}
+
+pub(crate) struct Kernel<I, O> {
+    procs: FxHashMap<Pid, PPtr<I, O>>,
+    ready: VecDeque<PPtr<I, O>>,
+    next_pid: u64,
+    pub(crate) pool: StackPool,
+    pub(crate) recording: Recording<I, O>,
+    /// Clones inbound messages for children; set by the first spawn (which needs
+    /// `I: Clone`).
+    pub(crate) clone_in: Option<fn(&I) -> I>,
+    /// Clones outbound messages for SEND signals while delivering them; set when a
+    /// sink is attached to a routing kernel (which needs `O: Clone`).
+    pub(crate) clone_out: Option<fn(&O) -> O>,
+    pub(crate) deliver_out: DeliverOut<I, O>,
+    pub(crate) undelivered: Vec<Undelivered<O>>,
+    pub(crate) finished: BTreeMap<Pid, Finished>,
+    pub(crate) wakes: Arc<WakeQueue>,
+    woken: Vec<Pid>,
+    pub(crate) effects_pending: usize,
+    pub(crate) budget: u32,
+}
+
+impl<I: 'static, O: 'static> Kernel<I, O> {
+    /// A new kernel, boxed at a stable address.
+    pub(crate) fn boxed(
+        deliver_out: DeliverOut<I, O>,
+        recording: Recording<I, O>,
+    ) -> NonNull<Self> {
+        let kernel = Box::new(Kernel {
+            procs: FxHashMap::default(),
+            ready: VecDeque::new(),
+            next_pid: 0,
+            pool: StackPool::default(),
+            recording,
+            clone_in: None,
+            clone_out: None,
+            deliver_out,
+            undelivered: Vec::new(),
+            finished: BTreeMap::new(),
+            wakes: Arc::default(),
+            woken: Vec::new(),
+            effects_pending: 0,
+            budget: DEFAULT_BUDGET,
+        });
+        NonNull::from(Box::leak(kernel))
+    }
+
+    /// Frees a kernel made by [`Kernel::boxed`], unwinding every suspended process.
+    ///
+    /// # Safety
+    /// `k` came from `boxed`, is not used afterwards, and no coroutine is running.
+    pub(crate) unsafe fn destroy(k: NonNull<Self>) {
+        // SAFETY: per the contract, this is the only reference to the kernel; the
+        // coroutines unwound below read only their own process's `killing` flag.
+        let kernel = unsafe { &mut *k.as_ptr() };
+        let mut pids: Vec<Pid> = kernel.procs.keys().copied().collect();
+        // Children have larger pids than their parents: unwind them first.
+        pids.sort_unstable_by(|a, b| b.cmp(a));
+        for pid in pids {
+            let p = kernel.procs[&pid];
+            // SAFETY: p is live; its engine is taken out before it is dropped.
+            let engine = unsafe {
+                (*p.as_ptr()).killing = true;
+                (*p.as_ptr()).engine.take()
+            };
+            drop(engine); // the forced unwind of a suspended coroutine
+        }
+        for (_, p) in kernel.procs.drain() {
+            // SAFETY: allocated by Box in `create`, referenced nowhere else now.
+            drop(unsafe { Box::from_raw(p.as_ptr()) });
+        }
+        for p in kernel.ready.drain(..) {
+            // SAFETY: released processes are out of the table; only the queue held them.
+            if unsafe { p.as_ref().released } {
+                drop(unsafe { Box::from_raw(p.as_ptr()) });
+            }
+        }
+        // SAFETY: allocated by Box in `boxed`.
+        drop(unsafe { Box::from_raw(k.as_ptr()) });
+    }
+
+    #[inline]
+    pub(crate) fn lookup(&self, pid: Pid) -> Option<PPtr<I, O>> {
+        self.procs.get(&pid).copied()
+    }
+
+    pub(crate) fn live(&self) -> usize {
+        self.procs.len()
+    }
+
+    pub(crate) fn alloc_pid(&mut self) -> Pid {
+        let pid = Pid(self.next_pid);
+        self.next_pid += 1;
+        pid
+    }
+
+    /// Makes pid numbering start at `next` (used by standalone processes, whose root
+    /// pid is chosen by the caller).
+    pub(crate) fn set_next_pid(&mut self, next: u64) {
+        self.next_pid = next;
+    }
+
+    pub(crate) fn is_recording(&self) -> bool {
+        !matches!(self.recording, Recording::Off)
+    }
+
+    /// Emits a signal for `p`; `kind` is built only when signals are recorded.
+    #[inline]
+    pub(crate) fn emit(&mut self, p: PPtr<I, O>, kind: impl FnOnce() -> SignalKind<I, O>) {
+        if let Recording::Off = self.recording {
+            return;
+        }
+        self.emit_slow(p, kind());
+    }
+
+    #[cold]
+    fn emit_slow(&mut self, p: PPtr<I, O>, kind: SignalKind<I, O>) {
+        // SAFETY: p is a live process of this kernel.
+        let proc = unsafe { &mut *p.as_ptr() };
+        let signal = Signal {
+            pid: proc.pid,
+            seq: proc.seq,
+            kind,
+        };
+        proc.seq += 1;
+        match &mut self.recording {
+            Recording::Off => {}
+            Recording::Buffer(buf) => buf.push(signal),
+            Recording::Sink(sink) => sink.signal(signal),
+        }
+    }
+
+    pub(crate) fn take_signals(&mut self) -> Vec<Signal<I, O>> {
+        match &mut self.recording {
+            Recording::Buffer(buf) => std::mem::take(buf),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Creates a process (status `Created`) with a coroutine running `template`'s
+    /// body on `args`.
+    pub(crate) fn create<A: 'static, R: Payload>(
+        &mut self,
+        template: &Template<I, O, A, R>,
+        args: A,
+        parent: Option<Pid>,
+        pid: Option<Pid>,
+    ) -> Result<PPtr<I, O>, SpawnError> {
+        let (stack, stack_size) = self
+            .pool
+            .get(template.stack_size)
+            .map_err(SpawnError::Stack)?;
+        let pid = pid.unwrap_or_else(|| self.alloc_pid());
+        let proc = Box::new(Proc {
+            pid,
+            parent,
+            children: SmallVec::new(),
+            inbox: Inbox::new(template.capacity, template.overflow),
+            status: Status::Created,
+            engine: None,
+            stack_size,
+            route: template.route.clone(),
+            seq: 0,
+            budget: 0,
+            queued: false,
+            released: false,
+            killing: false,
+            waiting_senders: VecDeque::new(),
+            dropped: 0,
+            result: None,
+        });
+        let p = NonNull::from(Box::leak(proc));
+        let kernel = NonNull::from(&mut *self);
+        let body = template.body.clone();
+        let engine = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Wait>, ()| {
+            let mut ctx = Ctx::new(kernel, p, yielder);
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                let mut step = body(&mut ctx, args);
+                loop {
+                    match step {
+                        Step::Done(r) => return r,
+                        Step::Transition(t) => step = (t.run)(&mut ctx),
+                    }
+                }
+            }));
+            match outcome {
+                Ok(r) => {
+                    // SAFETY: the kernel outlives its coroutines.
+                    let recording = unsafe { kernel.as_ref().is_recording() };
+                    let value = recording.then(|| Value::encode(&r));
+                    Ended {
+                        result: Ok(Box::new(r)),
+                        value,
+                    }
+                }
+                Err(payload) => {
+                    // SAFETY: the process outlives its coroutine.
+                    if unsafe { p.as_ref().killing } {
+                        resume_unwind(payload);
+                    }
+                    Ended {
+                        result: Err(ExitError::Failed(panic_message(&*payload))),
+                        value: None,
+                    }
+                }
+            }
+        });
+        // SAFETY: p was just allocated and is not shared yet.
+        unsafe { (*p.as_ptr()).engine = Some(engine) };
+        self.procs.insert(pid, p);
+        Ok(p)
+    }
+
+    /// Starts a created process: START, then it is runnable.
+    pub(crate) fn start(&mut self, p: PPtr<I, O>) {
+        self.emit(p, || SignalKind::Start);
+        self.make_ready(p);
+    }
+
+    #[inline]
+    pub(crate) fn make_ready(&mut self, p: PPtr<I, O>) {
+        // SAFETY: p is a live process of this kernel.
+        let proc = unsafe { &mut *p.as_ptr() };
+        if let Status::Waiting(Wait::Effect) = proc.status {
+            self.effects_pending -= 1;
+        }
+        proc.status = Status::Ready;
+        if !proc.queued {
+            proc.queued = true;
+            self.ready.push_back(p);
+        }
+    }
+
+    /// Wakes `p` if it waits for a message.
+    #[inline]
+    fn notify_message(&mut self, p: PPtr<I, O>) {
+        // SAFETY: p is a live process of this kernel.
+        if unsafe { p.as_ref().status } == Status::Waiting(Wait::Message) {
+            self.make_ready(p);
+        }
+    }
+
+    /// Wakes the first live process waiting for room in `p`'s inbox.
+    pub(crate) fn wake_one_sender(&mut self, p: PPtr<I, O>) {
+        loop {
+            // SAFETY: p is a live process of this kernel.
+            let Some(sender) = (unsafe { (*p.as_ptr()).waiting_senders.pop_front() }) else {
+                return;
+            };
+            if let Some(s) = self.lookup(sender) {
+                // SAFETY: s is live.
+                if let Status::Waiting(Wait::Room(_)) = unsafe { s.as_ref().status } {
+                    self.make_ready(s);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn wake_all_senders(&mut self, p: PPtr<I, O>) {
+        // SAFETY: p is a live process of this kernel.
+        let senders = std::mem::take(unsafe { &mut (*p.as_ptr()).waiting_senders });
+        for sender in senders {
+            if let Some(s) = self.lookup(sender) {
+                // SAFETY: s is live.
+                if let Status::Waiting(Wait::Room(_)) = unsafe { s.as_ref().status } {
+                    self.make_ready(s);
+                }
+            }
+        }
+    }
+
+    /// Delivers `msg` to `to` and every live descendant of `to` (children receive
+    /// what their parent receives). All-or-nothing: a full Backoff inbox among them
+    /// refuses the whole delivery. `from`, when given, gets the SEND signal.
+    pub(crate) fn deliver(
+        &mut self,
+        from: Option<PPtr<I, O>>,
+        to: Pid,
+        msg: I,
+        clone_for_send: fn(&I) -> O,
+    ) -> Sent<I> {
+        let Some(target) = self.lookup(to) else {
+            return Sent::Unknown(to, msg);
+        };
+        // SAFETY: target is a live process of this kernel.
+        let t = unsafe { &mut *target.as_ptr() };
+        if t.status == Status::Stopped {
+            return Sent::Unknown(to, msg);
+        }
+        if t.children.is_empty() {
+            if t.inbox.is_full() {
+                match t.inbox.overflow {
+                    Overflow::Backoff => return Sent::Full { msg, blocker: to },
+                    Overflow::Reject => return Sent::Rejected(msg),
+                    Overflow::DropNewest | Overflow::DropOldest => {}
+                }
+            }
+            if let Some(from) = from {
+                self.emit(from, || SignalKind::Send {
+                    to: Some(to),
+                    msg: clone_for_send(&msg),
+                });
+            }
+            self.push_into(target, msg);
+            return Sent::Delivered;
+        }
+        self.deliver_tree(from, target, msg, clone_for_send)
+    }
+
+    #[cold]
+    fn deliver_tree(
+        &mut self,
+        from: Option<PPtr<I, O>>,
+        target: PPtr<I, O>,
+        msg: I,
+        clone_for_send: fn(&I) -> O,
+    ) -> Sent<I> {
+        let mut recipients: SmallVec<[PPtr<I, O>; 8]> = SmallVec::new();
+        self.collect_tree(target, &mut recipients);
+        for &r in &recipients {
+            // SAFETY: recipients are live processes.
+            let r = unsafe { r.as_ref() };
+            if r.inbox.is_full() {
+                match r.inbox.overflow {
+                    Overflow::Backoff => {
+                        return Sent::Full {
+                            msg,
+                            blocker: r.pid,
+                        };
+                    }
+                    Overflow::Reject => return Sent::Rejected(msg),
+                    Overflow::DropNewest | Overflow::DropOldest => {}
+                }
+            }
+        }
+        if let Some(from) = from {
+            // SAFETY: target is live.
+            let to = unsafe { target.as_ref().pid };
+            self.emit(from, || SignalKind::Send {
+                to: Some(to),
+                msg: clone_for_send(&msg),
+            });
+        }
+        let clone = self
+            .clone_in
+            .expect("a process with children was spawned with I: Clone");
+        for &r in &recipients[1..] {
+            self.push_into(r, clone(&msg));
+        }
+        self.push_into(target, msg);
+        Sent::Delivered
+    }
+
+    /// `p` and its live descendants, parents before children.
+    fn collect_tree(&self, p: PPtr<I, O>, out: &mut SmallVec<[PPtr<I, O>; 8]>) {
+        out.push(p);
+        // SAFETY: p is live; children are looked up by pid.
+        for &child in unsafe { p.as_ref().children.iter() } {
+            if let Some(c) = self.lookup(child) {
+                // SAFETY: c is live.
+                if unsafe { c.as_ref().status } != Status::Stopped {
+                    self.collect_tree(c, out);
+                }
+            }
+        }
+    }
+
+    /// Pushes into `p`'s inbox, applying a drop policy if it is full, and wakes it.
+    fn push_into(&mut self, p: PPtr<I, O>, msg: I) {
+        // SAFETY: p is a live process of this kernel.
+        let proc = unsafe { &mut *p.as_ptr() };
+        if proc.inbox.is_full() {
+            match proc.inbox.overflow {
+                Overflow::DropNewest => {
+                    proc.dropped += 1;
+                    self.emit(p, || SignalKind::Drop {
+                        msg,
+                        reason: DropReason::Newest,
+                    });
+                    return;
+                }
+                Overflow::DropOldest => {
+                    proc.dropped += 1;
+                    proc.inbox.evicted += 1;
+                    if let Some(old) = proc.inbox.queue.pop_front() {
+                        self.emit(p, || SignalKind::Drop {
+                            msg: old,
+                            reason: DropReason::Oldest,
+                        });
+                    }
+                }
+                // Over capacity on purpose: a child's copy of its parent's inbox.
+                Overflow::Backoff | Overflow::Reject => {}
+            }
+        }
+        // SAFETY: as above; the emit calls above ended their borrows.
+        unsafe { (*p.as_ptr()).inbox.queue.push_back(msg) };
+        self.notify_message(p);
+    }
+
+    /// Moves woken effect futures' processes to the ready queue.
+    fn drain_wakes(&mut self) {
+        let mut woken = std::mem::take(&mut self.woken);
+        self.wakes.drain_into(&mut woken);
+        for pid in woken.drain(..) {
+            if let Some(p) = self.lookup(pid) {
+                // SAFETY: p is live.
+                if unsafe { p.as_ref().status } == Status::Waiting(Wait::Effect) {
+                    self.make_ready(p);
+                }
+            }
+        }
+        self.woken = woken;
+    }
+
+    pub(crate) fn waker(&self, pid: Pid) -> std::task::Waker {
+        std::task::Waker::from(Arc::new(PidWaker {
+            pid,
+            queue: self.wakes.clone(),
+        }))
+    }
+
+    /// Blocks the thread until an effect future wakes.
+    pub(crate) fn wait_for_wake(&self) {
+        self.wakes.wait_nonempty();
+    }
+
+    /// Frees a process that is out of the table and has no engine.
+    fn free(&mut self, p: PPtr<I, O>) {
+        // SAFETY: p is live and no longer referenced by the table.
+        let proc = unsafe { &mut *p.as_ptr() };
+        if proc.queued {
+            proc.released = true;
+        } else {
+            // SAFETY: p was allocated by Box in `create` and is referenced nowhere.
+            drop(unsafe { Box::from_raw(p.as_ptr()) });
+        }
+    }
+
+    /// Removes a stopped child from the table after its parent took its result.
+    pub(crate) fn reap(&mut self, p: PPtr<I, O>) {
+        // SAFETY: p is live.
+        let pid = unsafe { p.as_ref().pid };
+        self.procs.remove(&pid);
+        self.free(p);
+    }
+
+    /// One fair pass: runs each process that was runnable when the pass began, for
+    /// one turn each, in order. Returns how many turns ran.
+    ///
+    /// # Safety
+    /// `k` is a live kernel and no reference to it is held by the caller.
+    pub(crate) unsafe fn update(k: NonNull<Self>) -> usize {
+        // SAFETY: per the contract; the reference is not used while a coroutine
+        // runs (the coroutine makes its own), and is taken afresh after.
+        let kernel = unsafe { &mut *k.as_ptr() };
+        kernel.drain_wakes();
+        let n = kernel.ready.len();
+        let mut ran = 0;
+        for _ in 0..n {
+            // SAFETY: as above.
+            let kernel = unsafe { &mut *k.as_ptr() };
+            let Some(p) = kernel.ready.pop_front() else {
+                break;
+            };
+            // SAFETY: queued processes are live or released (freed here).
+            let proc = unsafe { &mut *p.as_ptr() };
+            proc.queued = false;
+            if proc.released {
+                // SAFETY: released processes are referenced only by the queue.
+                drop(unsafe { Box::from_raw(p.as_ptr()) });
+                continue;
+            }
+            if proc.status != Status::Ready {
+                continue;
+            }
+            proc.status = Status::Running;
+            proc.budget = kernel.budget;
+            let Some(mut engine) = proc.engine.take() else {
+                continue;
+            };
+            let result = engine.resume(());
+            ran += 1;
+            // SAFETY: the coroutine is suspended or done; no reference of it remains.
+            let kernel = unsafe { &mut *k.as_ptr() };
+            match result {
+                CoroutineResult::Yield(Wait::Yield) => {
+                    // SAFETY: p is live (a suspended process is never freed).
+                    unsafe { (*p.as_ptr()).engine = Some(engine) };
+                    kernel.make_ready(p);
+                }
+                // SAFETY: as above.
+                CoroutineResult::Yield(_) => unsafe { (*p.as_ptr()).engine = Some(engine) },
+                CoroutineResult::Return(ended) => kernel.finish(p, engine, ended),
+            }
+        }
+        ran
+    }
+
+    /// Runs passes until none runs anything. Returns the number of turns.
+    ///
+    /// # Safety
+    /// As [`Kernel::update`].
+    pub(crate) unsafe fn run_until_idle(k: NonNull<Self>) -> usize {
+        let mut total = 0;
+        loop {
+            // SAFETY: per the contract.
+            let ran = unsafe { Self::update(k) };
+            if ran == 0 {
+                return total;
+            }
+            total += ran;
+        }
+    }
+
+    /// A process's coroutine returned: settle its children, emit STOP, hand its
+    /// result to its parent (or keep it for the owner), free what it held.
+    fn finish(&mut self, p: PPtr<I, O>, engine: Engine, ended: Ended) {
+        // SAFETY: p is live; engine is done.
+        let stack = engine.into_stack();
+        let proc = unsafe { &mut *p.as_ptr() };
+        self.pool.put(proc.stack_size, stack);
+        let mut result = ended.result;
+        let mut value = ended.value;
+        if !proc.children.is_empty() {
+            let children = std::mem::take(&mut proc.children);
+            if result.is_ok() {
+                let list: Vec<String> = children.iter().map(|c| c.to_string()).collect();
+                result = Err(ExitError::Failed(format!(
+                    "returned with unjoined children: {}",
+                    list.join(", ")
+                )));
+                value = None;
+            }
+            let reason = format!("parent {} ended", proc.pid);
+            for child in children {
+                if let Some(c) = self.lookup(child) {
+                    self.kill(c, &reason);
+                }
+            }
+        }
+        let exit = match (&result, value) {
+            (Ok(_), Some(v)) => Exit::Normal(v),
+            (Ok(_), None) => Exit::Normal(Value::encode(&())),
+            (Err(ExitError::Failed(m)), _) => Exit::Failed(m.clone()),
+            (Err(ExitError::Killed(m)), _) => Exit::Killed(m.clone()),
+        };
+        self.emit(p, || SignalKind::Stop { exit });
+        self.stopped(p, result);
+    }
+
+    /// Common end of a process, after its STOP.
+    fn stopped(&mut self, p: PPtr<I, O>, result: Result<Box<dyn Any>, ExitError>) {
+        self.wake_all_senders(p);
+        // SAFETY: p is live.
+        let proc = unsafe { &mut *p.as_ptr() };
+        if let Status::Waiting(Wait::Effect) = proc.status {
+            self.effects_pending -= 1;
+        }
+        proc.status = Status::Stopped;
+        let pid = proc.pid;
+        let parent = proc.parent.and_then(|pp| self.lookup(pp));
+        match parent {
+            Some(parent) => {
+                // Kept until the parent joins it.
+                proc.result = Some(result);
+                // SAFETY: parent is live.
+                if unsafe { parent.as_ref().status } == Status::Waiting(Wait::Join(pid)) {
+                    self.make_ready(parent);
+                }
+            }
+            None => {
+                self.finished.insert(pid, Finished { result });
+                self.procs.remove(&pid);
+                self.free(p);
+            }
+        }
+    }
+
+    /// Stops `p` and its descendants (deepest first): each coroutine is unwound and
+    /// each process ends with STOP `Killed(reason)`.
+    pub(crate) fn kill(&mut self, p: PPtr<I, O>, reason: &str) {
+        // SAFETY: p is live.
+        let proc = unsafe { &mut *p.as_ptr() };
+        let children = std::mem::take(&mut proc.children);
+        let own = format!("parent {} ended", proc.pid);
+        for child in children {
+            if let Some(c) = self.lookup(child) {
+                self.kill(c, &own);
+            }
+        }
+        // SAFETY: p is live.
+        let proc = unsafe { &mut *p.as_ptr() };
+        let pid = proc.pid;
+        if proc.status == Status::Stopped {
+            // Already ended, never joined: just free it.
+            self.procs.remove(&pid);
+            self.free(p);
+            return;
+        }
+        proc.killing = true;
+        if let Some(mut engine) = proc.engine.take() {
+            engine.force_unwind();
+            self.pool.put(proc.stack_size, engine.into_stack());
+        }
+        let exit = Exit::Killed(reason.to_string());
+        self.emit(p, || SignalKind::Stop { exit });
+        // A killed child is not kept for a join: its parent is ending too.
+        self.wake_all_senders(p);
+        // SAFETY: p is live.
+        let proc = unsafe { &mut *p.as_ptr() };
+        if let Status::Waiting(Wait::Effect) = proc.status {
+            self.effects_pending -= 1;
+        }
+        proc.status = Status::Stopped;
+        self.procs.remove(&pid);
+        self.free(p);
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}

@@ -1,0 +1,293 @@
+//! The `SimpleScheduler`: runs processes of one message type, driven from the
+//! user's loop.
+
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use crate::error::{ExitError, SendError, SpawnError, StartError};
+use crate::kernel::{Kernel, PPtr, Recording, Sent, Status, Undelivered};
+use crate::signal::{Payload, Pid, Signal, SignalSink};
+use crate::template::Template;
+
+/// A typed handle on a top-level process of a scheduler, for its pid and, once it
+/// has ended, its result.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Handle<R> {
+    pid: Pid,
+    _result: PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for Handle<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<R> Copy for Handle<R> {}
+
+impl<R> Handle<R> {
+    /// The process's pid.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+}
+
+/// What one [`SimpleScheduler::update`] pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Pass {
+    /// Process turns run in the pass.
+    pub ran: usize,
+}
+
+impl Pass {
+    /// Nothing ran: every process waits (or has stopped). This is chronoflow's
+    /// "done" condition; processes waiting on an effect's future may still wake.
+    pub fn is_idle(&self) -> bool {
+        self.ran == 0
+    }
+}
+
+/// A single-threaded scheduler of processes that exchange messages of type `M`.
+///
+/// It never blocks and never spawns threads: the user's loop drives it with
+/// [`update`](Self::update) (one fair pass) or a helper loop
+/// ([`run_until_idle`](Self::run_until_idle), [`run_blocking`](Self::run_blocking)).
+/// Processes run in a fixed order (the order they became runnable), each for at
+/// most a budget of operations per turn, so that a busy process cannot starve the
+/// others. Sends are routed by pid; what cannot be delivered is kept
+/// ([`take_undelivered`](Self::take_undelivered)).
+///
+/// ```
+/// use chronoflow::{Ctx, SimpleScheduler, Template};
+///
+/// let echo = Template::new("echo", |ctx: &mut Ctx<(u64, String)>, _: ()| {
+///     let (from, text) = ctx.receive();
+///     ctx.send_to(chronoflow::Pid(from), (ctx.pid().as_u64(), text.to_uppercase()));
+/// });
+/// let ask = Template::new("ask", |ctx: &mut Ctx<(u64, String)>, echo: chronoflow::Pid| {
+///     ctx.send_to(echo, (ctx.pid().as_u64(), "hello".to_string()));
+///     ctx.receive().1
+/// });
+/// let mut sched = SimpleScheduler::new();
+/// let e = sched.spawn(&echo, ()).unwrap();
+/// let a = sched.spawn(&ask, e.pid()).unwrap();
+/// sched.run_until_idle();
+/// assert_eq!(sched.result(a), Some(Ok("HELLO".to_string())));
+/// ```
+pub struct SimpleScheduler<M: 'static> {
+    kernel: NonNull<Kernel<M, M>>,
+}
+
+fn route_local<M: 'static>(
+    k: &mut Kernel<M, M>,
+    from: PPtr<M, M>,
+    to: Option<Pid>,
+    msg: M,
+) -> Sent<M> {
+    let Some(to) = to else {
+        return Sent::NoRoute(msg);
+    };
+    let clone = k.clone_out.unwrap_or(unrecorded::<M>);
+    k.deliver(Some(from), to, msg, clone)
+}
+
+fn unrecorded<M>(_: &M) -> M {
+    unreachable!("SEND signals are built only while recording, which sets the message clone")
+}
+
+impl<M: 'static> Default for SimpleScheduler<M> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<M: 'static> SimpleScheduler<M> {
+    /// An empty scheduler; pids start at 0.
+    pub fn new() -> Self {
+        SimpleScheduler {
+            kernel: Kernel::boxed(route_local::<M>, Recording::Off),
+        }
+    }
+
+    #[inline]
+    fn k(&self) -> &Kernel<M, M> {
+        // SAFETY: the kernel lives as long as the scheduler; no coroutine runs
+        // while the scheduler is borrowed from outside.
+        unsafe { self.kernel.as_ref() }
+    }
+
+    #[inline]
+    fn k_mut(&mut self) -> &mut Kernel<M, M> {
+        // SAFETY: as above.
+        unsafe { &mut *self.kernel.as_ptr() }
+    }
+
+    /// Sets how many operations (receives, sends, effects, spawns, joins) a process
+    /// may do in one turn before it yields to the others (default 2000, at least 1).
+    pub fn set_budget(&mut self, budget: u32) {
+        self.k_mut().budget = budget.max(1);
+    }
+
+    /// Creates a process from `template` with `args`, not yet started. Messages
+    /// sent to it queue in its inbox until it starts.
+    pub fn create<A: 'static, R: Payload>(
+        &mut self,
+        template: &Template<M, M, A, R>,
+        args: A,
+    ) -> Result<Handle<R>, SpawnError> {
+        let p = self.k_mut().create(template, args, None, None)?;
+        // SAFETY: p is live.
+        Ok(Handle {
+            pid: unsafe { p.as_ref().pid },
+            _result: PhantomData,
+        })
+    }
+
+    /// Starts a created process: START, then it runs at the next pass.
+    pub fn start(&mut self, pid: Pid) -> Result<(), StartError> {
+        let k = self.k_mut();
+        let p = k.lookup(pid).ok_or(StartError::UnknownPid(pid))?;
+        // SAFETY: p is live.
+        if unsafe { p.as_ref().status } != Status::Created {
+            return Err(StartError::AlreadyStarted(pid));
+        }
+        k.start(p);
+        Ok(())
+    }
+
+    /// Creates and starts a process.
+    pub fn spawn<A: 'static, R: Payload>(
+        &mut self,
+        template: &Template<M, M, A, R>,
+        args: A,
+    ) -> Result<Handle<R>, SpawnError> {
+        let handle = self.create(template, args)?;
+        let p = self.k().lookup(handle.pid).expect("just created");
+        self.k_mut().start(p);
+        Ok(handle)
+    }
+
+    /// Sends `msg` to `to` from outside. A full inbox (or a full inbox of one of
+    /// its descendants, which receive what it receives) or an unknown pid gives the
+    /// message back in the error.
+    pub fn send(&mut self, to: Pid, msg: M) -> Result<(), SendError<M>> {
+        match self.k_mut().deliver(None, to, msg, unrecorded::<M>) {
+            Sent::Delivered => Ok(()),
+            Sent::Full { msg, .. } | Sent::Rejected(msg) => Err(SendError::Full(msg)),
+            Sent::NoRoute(msg) => Err(SendError::NoRoute(msg)),
+            Sent::Unknown(pid, msg) => Err(SendError::UnknownPid(pid, msg)),
+        }
+    }
+
+    /// One fair pass: every process runnable when the pass begins runs one turn (up
+    /// to the budget), in order; processes made runnable during the pass run in the
+    /// next one.
+    pub fn update(&mut self) -> Pass {
+        // SAFETY: no reference to the kernel is held across the call.
+        Pass {
+            ran: unsafe { Kernel::update(self.kernel) },
+        }
+    }
+
+    /// Runs passes until one runs nothing. Returns the number of turns run.
+    pub fn run_until_idle(&mut self) -> usize {
+        // SAFETY: as in `update`.
+        unsafe { Kernel::run_until_idle(self.kernel) }
+    }
+
+    /// Runs until no process can run and none waits on an effect's future: between
+    /// idle passes it blocks the thread until a future's waker fires.
+    pub fn run_blocking(&mut self) -> usize {
+        let mut total = 0;
+        loop {
+            total += self.run_until_idle();
+            if self.k().effects_pending == 0 {
+                return total;
+            }
+            self.k().wait_for_wake();
+        }
+    }
+
+    /// Where process `pid` stands; `None` for a pid that never existed, or whose
+    /// process ended and whose result was taken (or joined).
+    pub fn status(&self, pid: Pid) -> Option<Status> {
+        let k = self.k();
+        match k.lookup(pid) {
+            // SAFETY: p is live.
+            Some(p) => Some(unsafe { p.as_ref().status }),
+            None => k.finished.contains_key(&pid).then_some(Status::Stopped),
+        }
+    }
+
+    /// How many messages wait in `pid`'s inbox.
+    pub fn inbox_len(&self, pid: Pid) -> Option<usize> {
+        // SAFETY: p is live.
+        self.k()
+            .lookup(pid)
+            .map(|p| unsafe { p.as_ref().inbox.queue.len() })
+    }
+
+    /// How many messages `pid`'s inbox dropped under a drop policy.
+    pub fn dropped(&self, pid: Pid) -> Option<u64> {
+        // SAFETY: p is live.
+        self.k().lookup(pid).map(|p| unsafe { p.as_ref().dropped })
+    }
+
+    /// How many processes exist (created, running, waiting, or stopped and waiting
+    /// for their parent's join).
+    pub fn live(&self) -> usize {
+        self.k().live()
+    }
+
+    /// Takes the result of an ended top-level process: `None` while it runs (or once
+    /// taken).
+    pub fn result<R: Payload>(&mut self, handle: Handle<R>) -> Option<Result<R, ExitError>> {
+        let finished = self.k_mut().finished.remove(&handle.pid)?;
+        Some(finished.result.map(|r| {
+            *r.downcast::<R>()
+                .expect("a handle has its template's result type")
+        }))
+    }
+
+    /// Takes the messages kept because they could not be delivered, oldest first.
+    pub fn take_undelivered(&mut self) -> Vec<Undelivered<M>> {
+        std::mem::take(&mut self.k_mut().undelivered)
+    }
+
+    /// Starts recording signals into a buffer that [`pull`](Self::pull) drains.
+    pub fn record(&mut self)
+    where
+        M: Clone,
+    {
+        let k = self.k_mut();
+        k.clone_out = Some(M::clone);
+        k.recording = Recording::Buffer(Vec::new());
+    }
+
+    /// Sends every signal, in emission order, to `sink`.
+    pub fn set_sink(&mut self, sink: impl SignalSink<M> + 'static)
+    where
+        M: Clone,
+    {
+        let k = self.k_mut();
+        k.clone_out = Some(M::clone);
+        k.recording = Recording::Sink(Box::new(sink));
+    }
+
+    /// Stops recording signals: the hot path does no signal work again.
+    pub fn stop_recording(&mut self) {
+        self.k_mut().recording = Recording::Off;
+    }
+
+    /// Drains the signals recorded since the last pull (with [`record`](Self::record)).
+    pub fn pull(&mut self) -> Vec<Signal<M>> {
+        self.k_mut().take_signals()
+    }
+}
+
+impl<M: 'static> Drop for SimpleScheduler<M> {
+    fn drop(&mut self) {
+        // SAFETY: the kernel came from `Kernel::boxed` and is not used again.
+        unsafe { Kernel::destroy(self.kernel) }
+    }
+}

@@ -1,0 +1,266 @@
+//! Signals: the one record of what happened, with pids, sequence numbers and payloads.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// A process identifier. Unique within its scheduler (or standalone process tree)
+/// and never reused: every process, child or not, gets a fresh one.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Pid(pub u64);
+
+impl Pid {
+    /// The pid's number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Debug for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}>", self.0)
+    }
+}
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}>", self.0)
+    }
+}
+
+/// What a value must be to appear in a signal: effect results, process results and
+/// transition arguments. Blanket-implemented for every type that is serde
+/// serializable, deserializable and `Debug`.
+pub trait Payload: Serialize + DeserializeOwned + fmt::Debug + 'static {}
+impl<T: Serialize + DeserializeOwned + fmt::Debug + 'static> Payload for T {}
+
+/// A recorded value: the postcard encoding of a [`Payload`], plus its `Debug` text
+/// while it is live (the text is not serialized).
+///
+/// Two values are equal when their encodings are equal.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Value {
+    bytes: Vec<u8>,
+    #[serde(skip)]
+    text: Option<Arc<str>>,
+}
+
+impl Value {
+    /// Encodes `value`. If its `Serialize` implementation fails, the value has no
+    /// bytes and its text says why.
+    pub fn encode<T: Payload>(value: &T) -> Value {
+        match postcard::to_allocvec(value) {
+            Ok(bytes) => Value {
+                bytes,
+                text: Some(format!("{value:?}").into()),
+            },
+            Err(e) => Value {
+                bytes: Vec::new(),
+                text: Some(format!("{value:?} (not encodable: {e})").into()),
+            },
+        }
+    }
+
+    /// Decodes the value back into `T`.
+    pub fn decode<T: Payload>(&self) -> Result<T, postcard::Error> {
+        postcard::from_bytes(&self.bytes)
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+impl Eq for Value {}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.text {
+            Some(text) => f.write_str(text),
+            None => {
+                f.write_str("0x")?;
+                for b in &self.bytes {
+                    write!(f, "{b:02x}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Exit {
+    /// The body returned this result.
+    Normal(Value),
+    /// The process failed: it panicked (the panic message), or returned with
+    /// unjoined children.
+    Failed(String),
+    /// The process was stopped from outside, for the reason given (for example its
+    /// parent ended).
+    Killed(String),
+}
+
+/// The kind of a signal, without its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SignalType {
+    /// The process started.
+    Start,
+    /// The process spawned a child.
+    Spawn,
+    /// The process joined a child.
+    Join,
+    /// The process returned a transition to a new entry.
+    Transition,
+    /// The process performed an effect.
+    Use,
+    /// The process sent a message.
+    Send,
+    /// The process ended.
+    Stop,
+    /// The process tried to send to a full inbox and waits for room.
+    Backoff,
+    /// A message was dropped from the process's inbox.
+    Drop,
+}
+
+/// Why a message was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DropReason {
+    /// `filter` discarded it.
+    Filtered,
+    /// The inbox was full and its policy dropped the oldest message.
+    Oldest,
+    /// The inbox was full and its policy dropped the newest message.
+    Newest,
+}
+
+/// A signal's payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "I: Serialize, O: Serialize",
+    deserialize = "I: Deserialize<'de>, O: Deserialize<'de>"
+))]
+pub enum SignalKind<I, O = I> {
+    /// The process started.
+    Start,
+    /// The process spawned `child`.
+    Spawn {
+        /// The new child's pid.
+        child: Pid,
+    },
+    /// The process joined `child` and took its result.
+    Join {
+        /// The joined child.
+        child: Pid,
+    },
+    /// The process moved to a new entry (template `entry`, with `args`), keeping its
+    /// inbox and children.
+    Transition {
+        /// The new template's name.
+        entry: Arc<str>,
+        /// The new entry's arguments.
+        args: Value,
+    },
+    /// The process performed an effect that returned `result`.
+    Use {
+        /// The effect's result.
+        result: Value,
+    },
+    /// The process sent `msg`, addressed to `to` (`None`: no route).
+    Send {
+        /// The destination, if the message had one.
+        to: Option<Pid>,
+        /// The message.
+        msg: O,
+    },
+    /// The process ended.
+    Stop {
+        /// How it ended.
+        exit: Exit,
+    },
+    /// The process found the inbox of `to` full and waits for room.
+    Backoff {
+        /// The process whose inbox is full.
+        to: Pid,
+    },
+    /// A message was dropped from the process's inbox.
+    Drop {
+        /// The dropped message.
+        msg: I,
+        /// Why.
+        reason: DropReason,
+    },
+}
+
+/// One observable event of a process: its pid, its sequence number (the count of
+/// that process's recorded signals before this one) and the payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "I: Serialize, O: Serialize",
+    deserialize = "I: Deserialize<'de>, O: Deserialize<'de>"
+))]
+pub struct Signal<I, O = I> {
+    /// The process the signal is about.
+    pub pid: Pid,
+    /// The process's sequence number for this signal, from 0.
+    pub seq: u64,
+    /// What happened.
+    pub kind: SignalKind<I, O>,
+}
+
+impl<I, O> Signal<I, O> {
+    /// The signal's type.
+    pub fn signal_type(&self) -> SignalType {
+        match self.kind {
+            SignalKind::Start => SignalType::Start,
+            SignalKind::Spawn { .. } => SignalType::Spawn,
+            SignalKind::Join { .. } => SignalType::Join,
+            SignalKind::Transition { .. } => SignalType::Transition,
+            SignalKind::Use { .. } => SignalType::Use,
+            SignalKind::Send { .. } => SignalType::Send,
+            SignalKind::Stop { .. } => SignalType::Stop,
+            SignalKind::Backoff { .. } => SignalType::Backoff,
+            SignalKind::Drop { .. } => SignalType::Drop,
+        }
+    }
+}
+
+impl<I: fmt::Debug, O: fmt::Debug> fmt::Display for Signal<I, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} #{} ", self.pid, self.seq)?;
+        match &self.kind {
+            SignalKind::Start => write!(f, "START"),
+            SignalKind::Spawn { child } => write!(f, "SPAWN {child}"),
+            SignalKind::Join { child } => write!(f, "JOIN {child}"),
+            SignalKind::Transition { entry, args } => write!(f, "TRANSITION {entry}({args:?})"),
+            SignalKind::Use { result } => write!(f, "USE {result:?}"),
+            SignalKind::Send { to: Some(to), msg } => write!(f, "SEND to {to}: {msg:?}"),
+            SignalKind::Send { to: None, msg } => write!(f, "SEND (no route): {msg:?}"),
+            SignalKind::Stop { exit } => write!(f, "STOP {exit:?}"),
+            SignalKind::Backoff { to } => write!(f, "BACKOFF waiting for {to}"),
+            SignalKind::Drop { msg, reason } => write!(f, "DROP {msg:?} ({reason:?})"),
+        }
+    }
+}
+
+/// Where recorded signals go. Implemented for every `FnMut(Signal<I, O>)`.
+pub trait SignalSink<I, O = I> {
+    /// Takes one signal, in emission order.
+    fn signal(&mut self, signal: Signal<I, O>);
+}
+
+impl<I, O, F: FnMut(Signal<I, O>)> SignalSink<I, O> for F {
+    fn signal(&mut self, signal: Signal<I, O>) {
+        self(signal)
+    }
+}
