@@ -734,13 +734,18 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 }
             }
         }
-        let exit = match (&result, value) {
-            (Ok(_), Some(v)) => Exit::Normal(v),
-            (Ok(_), None) => Exit::Normal(Value::encode(&())),
-            (Err(ExitError::Failed(m)), _) => Exit::Failed(m.clone()),
-            (Err(ExitError::Killed(m)), _) => Exit::Killed(m.clone()),
-        };
-        self.emit(p, || SignalKind::Stop { exit });
+        self.emit(p, || {
+            let exit = match (&result, value) {
+                (Ok(_), Some(v)) => Exit::Normal(v),
+                // Recording began after the body returned: the result was not encoded.
+                (Ok(_), None) => {
+                    Exit::Normal(Value::encode(&String::from("<result not recorded>")))
+                }
+                (Err(ExitError::Failed(m)), _) => Exit::Failed(m.clone()),
+                (Err(ExitError::Killed(m)), _) => Exit::Killed(m.clone()),
+            };
+            SignalKind::Stop { exit }
+        });
         self.stopped(p, result);
     }
 
@@ -798,8 +803,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             engine.force_unwind();
             self.pool.put(proc.stack_size, engine.into_stack());
         }
-        let exit = Exit::Killed(reason.to_string());
-        self.emit(p, || SignalKind::Stop { exit });
+        self.emit(p, || SignalKind::Stop {
+            exit: Exit::Killed(reason.to_string()),
+        });
         // A killed child is not kept for a join: its parent is ending too.
         self.wake_all_senders(p);
         // SAFETY: p is live.

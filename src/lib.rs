@@ -1,4 +1,71 @@
-//! Erlang-style message-passing processes on stackful coroutines.
+//! Erlang-style message-passing processes on stackful coroutines, with signals you
+//! can record and replay.
+//!
+//! A process is a plain Rust closure running on a coroutine of its own. Inside it,
+//! [`Ctx::receive`], [`Ctx::select`], [`Ctx::filter`], [`Ctx::join`],
+//! [`Ctx::effect_future`] and a [`Ctx::send`] to a full inbox are ordinary calls
+//! that suspend the process until they can return: no `async`, no `yield`. A
+//! [`SimpleScheduler`] driven from your own loop runs the processes, routes their
+//! messages by pid and keeps inboxes bounded. Everything observable is a
+//! [`Signal`] (START, SPAWN, JOIN, TRANSITION, USE, SEND, STOP, BACKOFF, DROP)
+//! that you can record.
+//!
+//! ```
+//! use chronoflow::{Ctx, Pid, SimpleScheduler, Template};
+//!
+//! #[derive(Debug, Clone)]
+//! enum Msg {
+//!     Ping(Pid),
+//!     Pong,
+//! }
+//!
+//! // A template is a body (context and arguments in, result out) plus options.
+//! let pong = Template::new("pong", |ctx: &mut Ctx<Msg>, rounds: u32| {
+//!     for _ in 0..rounds {
+//!         if let Msg::Ping(from) = ctx.receive() {
+//!             ctx.send_to(from, Msg::Pong);
+//!         }
+//!     }
+//! });
+//! let ping = Template::new("ping", |ctx: &mut Ctx<Msg>, (peer, rounds): (Pid, u32)| {
+//!     for _ in 0..rounds {
+//!         let me = ctx.pid();
+//!         ctx.send_to(peer, Msg::Ping(me));
+//!         ctx.receive(); // suspends until the pong arrives
+//!     }
+//!     rounds
+//! });
+//!
+//! let mut sched = SimpleScheduler::new();
+//! sched.record(); // opt-in: keep every signal for `pull`
+//! let b = sched.spawn(&pong, 2).unwrap();
+//! let a = sched.spawn(&ping, (b.pid(), 2)).unwrap();
+//! sched.run_until_idle();
+//!
+//! assert_eq!(sched.result(a), Some(Ok(2)));
+//! for signal in sched.pull() {
+//!     println!("{signal}");
+//! }
+//! // <0> #0 START
+//! // <1> #0 START
+//! // <1> #1 SEND to <0>: Ping(<1>)
+//! // <0> #1 SEND to <1>: Pong
+//! // <1> #2 SEND to <0>: Ping(<1>)
+//! // <0> #2 SEND to <1>: Pong
+//! // <0> #3 STOP ()
+//! // <1> #3 STOP 2
+//! ```
+//!
+//! The README is the guide: templates, receive/select/filter, effects, children,
+//! the scheduler loop, signals and back-pressure. The `examples/` folder holds one
+//! program per story (`cargo run --release --example tour` runs them all).
+//!
+//! # Where time and memory go
+//!
+//! Stacks come from a pool of slabs (many stacks per memory mapping, guard pages
+//! between them), so a million idle processes fit in one program, and only the
+//! pages a process touches cost memory. With no signal sink attached, the hot path
+//! (resume, enqueue, route) does no signal work and allocates nothing per message.
 #![warn(missing_docs)]
 
 mod context;
@@ -21,3 +88,8 @@ pub use signal::{
     DropReason, Exit, Payload, Pid, Signal, SignalKind, SignalSink, SignalType, Value,
 };
 pub use template::{DEFAULT_STACK_SIZE, Step, Template, Transition};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

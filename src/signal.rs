@@ -246,7 +246,15 @@ impl<I: fmt::Debug, O: fmt::Debug> fmt::Display for Signal<I, O> {
             SignalKind::Use { result } => write!(f, "USE {result:?}"),
             SignalKind::Send { to: Some(to), msg } => write!(f, "SEND to {to}: {msg:?}"),
             SignalKind::Send { to: None, msg } => write!(f, "SEND (no route): {msg:?}"),
-            SignalKind::Stop { exit } => write!(f, "STOP {exit:?}"),
+            SignalKind::Stop {
+                exit: Exit::Normal(v),
+            } => write!(f, "STOP {v:?}"),
+            SignalKind::Stop {
+                exit: Exit::Failed(why),
+            } => write!(f, "STOP failed: {why}"),
+            SignalKind::Stop {
+                exit: Exit::Killed(why),
+            } => write!(f, "STOP killed: {why}"),
             SignalKind::Backoff { to } => write!(f, "BACKOFF waiting for {to}"),
             SignalKind::Drop { msg, reason } => write!(f, "DROP {msg:?} ({reason:?})"),
         }
