@@ -11,6 +11,7 @@ use std::any::Any;
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::Wake;
 
@@ -152,18 +153,25 @@ pub(crate) enum Sent<M> {
 pub(crate) struct WakeQueue {
     pids: Mutex<Vec<Pid>>,
     cond: Condvar,
+    /// Set with the first pid pushed, so that a pass with nothing woken takes no lock.
+    any: AtomicBool,
 }
 
 impl WakeQueue {
     fn push(&self, pid: Pid) {
         let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
         pids.push(pid);
+        self.any.store(true, Ordering::Release);
         self.cond.notify_all();
     }
 
+    #[inline]
     fn drain_into(&self, out: &mut Vec<Pid>) {
-        let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
-        out.append(&mut pids);
+        if self.any.load(Ordering::Acquire) {
+            let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
+            self.any.store(false, Ordering::Relaxed);
+            out.append(&mut pids);
+        }
     }
 
     fn wait_nonempty(&self) {
@@ -594,7 +602,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     }
 
     /// Moves woken effect futures' processes to the ready queue.
+    #[inline]
     fn drain_wakes(&mut self) {
+        if !self.wakes.any.load(Ordering::Acquire) {
+            return;
+        }
         let mut woken = std::mem::take(&mut self.woken);
         self.wakes.drain_into(&mut woken);
         for pid in woken.drain(..) {
