@@ -13,6 +13,7 @@ use crate::signal::{Payload, Pid};
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 pub(crate) type Route<O> = Arc<dyn Fn(&O) -> Option<Pid> + Send + Sync>;
+pub(crate) type Entry<I, O, R> = Box<dyn FnOnce(&mut Ctx<I, O>) -> Step<I, O, R>>;
 pub(crate) type Body<I, O, A, R> = Arc<dyn Fn(&mut Ctx<I, O>, A) -> Step<I, O, R> + Send + Sync>;
 
 /// What a process body returns: a result, or a transition to another entry.
@@ -31,7 +32,7 @@ pub enum Step<I, O, R> {
 /// template's route, inbox capacity and overflow policy. The chain runs in a loop,
 /// so a process can transition forever without growing its stack (tail recursion).
 pub struct Transition<I, O, R> {
-    pub(crate) run: Box<dyn FnOnce(&mut Ctx<I, O>) -> Step<I, O, R>>,
+    pub(crate) run: Entry<I, O, R>,
 }
 
 impl<I: 'static, O: 'static, R: 'static> Transition<I, O, R> {

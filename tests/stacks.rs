@@ -7,7 +7,10 @@
 use chronoflow::{Ctx, Pid, SimpleScheduler, Template};
 
 fn mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps").expect("Linux /proc").lines().count()
+    std::fs::read_to_string("/proc/self/maps")
+        .expect("Linux /proc")
+        .lines()
+        .count()
 }
 
 #[test]
@@ -38,7 +41,11 @@ fn stacks_are_pooled_and_cost_far_less_than_a_mapping_each() {
     for _ in 0..10 {
         round(&mut sched);
     }
-    assert_eq!(mappings(), after_first, "no new mapping per spawn in the steady state");
+    assert_eq!(
+        mappings(),
+        after_first,
+        "no new mapping per spawn in the steady state"
+    );
 
     // Far more live processes than Linux's default vm.max_map_count (65530) would
     // allow at one or two mappings per stack.
@@ -50,5 +57,8 @@ fn stacks_are_pooled_and_cost_far_less_than_a_mapping_each() {
     sched.run_until_idle();
     assert_eq!(sched.live(), n);
     let added = mappings() - before;
-    assert!(added < n / 100, "{added} new mappings for {n} live processes");
+    assert!(
+        added < n / 100,
+        "{added} new mappings for {n} live processes"
+    );
 }

@@ -1,0 +1,190 @@
+//! The BEAM reference workloads of `shared/bench/beam/bench.erl`, on one thread
+//! with a fresh `SimpleScheduler` each, printing the same lines so that
+//! `shared/bench/compare.sh` can put the two side by side:
+//!
+//! ```text
+//! workload=NAME param=N ns_per_op=X [bytes_per_proc=B]
+//! ```
+//!
+//! Run with `cargo run --release --example bench -- [quick|full]` (`quick` divides
+//! the sizes by 10, like bench.erl). Lines starting with `#` are comments (a
+//! workload that could not run says why on one).
+
+#[path = "../benches/workloads/mod.rs"]
+mod workloads;
+
+use std::time::Instant;
+
+use chronoflow::{Pid, SimpleScheduler};
+use workloads::Msg;
+
+fn report(name: &str, param: u64, ops: u64, ns: u64) {
+    println!(
+        "workload={name} param={param} ns_per_op={:.2}",
+        ns as f64 / ops as f64
+    );
+}
+
+/// pingpong: one op = one round trip (two messages).
+fn pingpong(n: u64) {
+    let mut sched = SimpleScheduler::new();
+    let pong = sched.spawn(&workloads::pong(), ()).expect("spawn pong");
+    let ping = sched
+        .spawn(&workloads::ping(), (pong.pid(), n))
+        .expect("spawn ping");
+    sched.run_until_idle();
+    let ns = sched.result(ping).expect("ping ended").expect("ping ok");
+    sched.send(pong.pid(), Msg::Stop).expect("pong alive");
+    sched.run_until_idle();
+    report("pingpong", n, n, ns);
+}
+
+/// ring: `k` processes, one token passed `hops` times; one op = one hop. Only the
+/// token's trip is timed.
+fn ring(k: usize, hops: u64) {
+    let mut sched = SimpleScheduler::new();
+    let nodes = match workloads::create_ring(&mut sched, k) {
+        Ok(nodes) => nodes,
+        Err((created, e)) => {
+            println!("# ring {k} failed after {created} processes: {e}");
+            return;
+        }
+    };
+    for &node in &nodes {
+        sched.start(node).expect("a created node starts");
+    }
+    sched.run_until_idle();
+    let last = *nodes.last().expect("k > 0");
+    let t0 = Instant::now();
+    sched.send(last, Msg::Token(hops)).expect("last node alive");
+    let turns = sched.run_until_idle();
+    let ns = t0.elapsed().as_nanos() as u64;
+    assert_eq!(turns as u64, hops + 1, "one turn per node the token visits");
+    for &node in &nodes {
+        sched.send(node, Msg::Stop).expect("node alive");
+    }
+    sched.run_until_idle();
+    report("ring", k as u64, hops, ns);
+}
+
+/// The resident memory of this process, in bytes (VmRSS).
+fn vm_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// spawn: `n` idle processes waiting in receive, all alive at once; one op = one
+/// spawn (creating, starting and running it until it waits in receive). Memory is
+/// the growth of the resident set over the spawns, divided by `n`.
+fn spawn_many(n: usize) {
+    let mut sched = SimpleScheduler::new();
+    let idle = workloads::idle();
+    // Touched before the baseline, so that the pid list is not counted.
+    let mut pids = vec![Pid(0); n];
+    let rss0 = vm_rss();
+    let t0 = Instant::now();
+    for (i, slot) in pids.iter_mut().enumerate() {
+        match sched.spawn(&idle, ()) {
+            Ok(handle) => *slot = handle.pid(),
+            Err(e) => {
+                println!("# spawn {n} failed after {i} processes: {e}");
+                return; // dropping the scheduler ends the ones spawned
+            }
+        }
+    }
+    sched.run_until_idle();
+    let ns = t0.elapsed().as_nanos() as u64;
+    let rss1 = vm_rss();
+    assert_eq!(sched.live(), n, "every idle process is alive");
+    println!(
+        "workload=spawn param={n} ns_per_op={:.2} bytes_per_proc={}",
+        ns as f64 / n as f64,
+        rss1.saturating_sub(rss0) / n as u64
+    );
+    for pid in pids {
+        sched.send(pid, Msg::Stop).expect("idle process alive");
+    }
+    sched.run_until_idle();
+    assert_eq!(sched.live(), 0, "every idle process stopped");
+}
+
+/// selective: `k` unmatched messages queued ahead; one op = one selective receive.
+fn selective(k: u64, rounds: u64) {
+    let mut sched = SimpleScheduler::new();
+    let h = sched
+        .spawn(&workloads::selective(k), rounds)
+        .expect("spawn selective");
+    sched.run_until_idle();
+    let ns = sched.result(h).expect("selective ended").expect("ok");
+    report("selective", k, rounds, ns);
+}
+
+/// fanin: `s` senders x `m` messages to one sink whose inbox holds `capacity`;
+/// one op = one message. Timed from spawning the senders to the sink having
+/// received all.
+fn fanin_run(s: u64, m: u64, capacity: usize) -> u64 {
+    let mut sched = SimpleScheduler::new();
+    let sink = sched
+        .spawn(&workloads::sink(capacity), s * m)
+        .expect("spawn sink");
+    sched.run_until_idle();
+    let sender = workloads::sender();
+    let t0 = Instant::now();
+    for _ in 0..s {
+        sched.spawn(&sender, (sink.pid(), m)).expect("spawn sender");
+    }
+    sched.run_until_idle();
+    let ns = t0.elapsed().as_nanos() as u64;
+    let got = sched.result(sink).expect("sink ended").expect("sink ok");
+    assert_eq!(got, s * m, "the sink received every message");
+    ns
+}
+
+fn fanin(s: u64, m: u64) {
+    // BEAM's mailboxes are unbounded: the sink's inbox holds everything, so that
+    // the senders never wait, as in bench.erl.
+    let ns = fanin_run(s, m, (s * m) as usize);
+    report("fanin", s, s * m, ns);
+    // The default inbox (1024) with back-pressure: senders wait for room.
+    let cap = chronoflow::DEFAULT_CAPACITY;
+    let ns = fanin_run(s, m, cap);
+    println!(
+        "# fanin param={s} with the default inbox capacity {cap} (senders back off): ns_per_op={:.2}",
+        ns as f64 / (s * m) as f64
+    );
+}
+
+fn main() {
+    let size = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "full".to_string());
+    let scale = match size.as_str() {
+        "quick" => 10,
+        "full" => 1,
+        other => {
+            eprintln!("usage: bench [quick|full] (got {other:?})");
+            std::process::exit(2);
+        }
+    };
+    println!(
+        "# chronoflow {}, one SimpleScheduler on one thread, size {size}",
+        env!("CARGO_PKG_VERSION")
+    );
+    pingpong(1_000_000 / scale);
+    ring(1_000, 2_000_000 / scale);
+    ring(100_000, 2_000_000 / scale);
+    spawn_many(100_000 / scale as usize);
+    spawn_many(1_000_000 / scale as usize);
+    selective(1_000, 100_000 / scale);
+    fanin(1_000, 1_000 / scale);
+}
