@@ -8,20 +8,31 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
 use corosensei::Yielder;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{JoinError, SendError, SpawnError};
 use crate::kernel::{Kernel, PPtr, Sent, Status, Undelivered, UndeliveredReason, Wait};
 use crate::signal::{DropReason, Payload, Pid, SignalKind, Value};
 use crate::template::Template;
 
-/// A handle on a child process, returned by [`Ctx::spawn`] and consumed by
-/// [`Ctx::join`], which gives back the child's result of type `R`.
-#[derive(Debug, PartialEq, Eq, Hash)]
+/// A handle on a child process, returned by [`Ctx::spawn`]; [`Ctx::join`] gives
+/// back the child's result of type `R`. It is a pid with a type: copy it, keep it
+/// in a transition's arguments (it is serde, as its pid), join it once.
+#[derive(Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 #[must_use = "a child must be joined: a parent that returns with unjoined children fails"]
 pub struct Child<R> {
     pid: Pid,
+    #[serde(skip)]
     _result: PhantomData<fn() -> R>,
 }
+
+impl<R> Clone for Child<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<R> Copy for Child<R> {}
 
 impl<R> Child<R> {
     /// The child's pid.
@@ -84,12 +95,11 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// Spends one unit of the turn's budget; yields the turn when it is spent.
     #[inline]
     fn tick(&mut self) {
-        let p = self.p();
-        if p.budget == 0 {
+        if self.p().budget == 0 {
             self.suspend(Wait::Yield);
-        } else {
-            p.budget -= 1;
         }
+        let p = self.p();
+        p.budget = p.budget.saturating_sub(1);
     }
 
     /// After taking a message: a freed slot lets one waiting sender retry.
@@ -227,6 +237,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                     }
                     msg = m;
                     self.suspend(Wait::Room(blocker));
+                    self.p().room_grant = None;
                     continue;
                 }
                 Sent::Full { msg: m, .. } => (UndeliveredReason::WouldDeadlock, m),
@@ -363,17 +374,24 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                     .result
                     .take()
                     .expect("a stopped child keeps its result until joined");
+                let result = match result {
+                    Ok(r) => match r.downcast::<R>() {
+                        Ok(r) => Ok(*r),
+                        Err(r) => {
+                            // A handle of another type (made by deserializing): keep
+                            // the child for a join with the right one.
+                            cp.result = Some(Ok(r));
+                            return Err(JoinError::ResultType(pid));
+                        }
+                    },
+                    Err(e) => Err(JoinError::Exited(e)),
+                };
                 self.p().children.retain(|x| *x != pid);
                 let me = self.me;
                 let k = self.k();
                 k.reap(c);
                 k.emit(me, || SignalKind::Join { child: pid });
-                return match result {
-                    Ok(r) => Ok(*r
-                        .downcast::<R>()
-                        .expect("a child's result has its template's type")),
-                    Err(e) => Err(JoinError::Exited(e)),
-                };
+                return result;
             }
             self.suspend(Wait::Join(pid));
         }
@@ -386,6 +404,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         template: &Template<I, O, A, R>,
         args: &A,
     ) {
+        self.tick();
         let p = self.p();
         p.route = template.route.clone();
         p.inbox.capacity = template.capacity;

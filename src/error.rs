@@ -2,6 +2,7 @@
 
 use std::io;
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::signal::Pid;
@@ -40,16 +41,16 @@ pub enum SpawnError {
 /// A process could not be started.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum StartError {
-    /// No live process has this pid.
-    #[error("no live process has pid {0}")]
+    /// No process has this pid (or it ended and its result was taken).
+    #[error("no process has pid {0}")]
     UnknownPid(Pid),
-    /// The process was started before.
+    /// The process was started before (it may have ended since).
     #[error("process {0} is already started")]
     AlreadyStarted(Pid),
 }
 
 /// Why a process ended without a result.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExitError {
     /// It failed: the panic message, or why it was failed (unjoined children).
     #[error("process failed: {0}")]
@@ -60,7 +61,7 @@ pub enum ExitError {
 }
 
 /// A join that gave no result.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JoinError {
     /// The child ended without a result.
     #[error(transparent)]
@@ -68,6 +69,10 @@ pub enum JoinError {
     /// The pid is not an unjoined child of this process.
     #[error("{0} is not an unjoined child of this process")]
     NotAChild(Pid),
+    /// The handle's result type is not the child's (a handle deserialized with the
+    /// wrong type); the child stays unjoined.
+    #[error("the handle's result type does not match child {0}'s")]
+    ResultType(Pid),
 }
 
 /// A standalone process refused a message; the message is inside.

@@ -82,8 +82,8 @@ pub enum UndeliveredReason {
     UnknownPid,
     /// The destination's inbox is full and its policy is [`Overflow::Reject`].
     Rejected,
-    /// The sender's own inbox (or that of one of its descendants, which receive
-    /// what it receives) is full: waiting for room would wait on itself.
+    /// The full inbox is the sender's own (it sent to itself, or to an ancestor
+    /// whose messages it also receives): waiting for room would wait on itself.
     WouldDeadlock,
 }
 
@@ -118,16 +118,20 @@ pub(crate) struct Proc<I, O> {
     pub(crate) killing: bool,
     /// Processes waiting for room in this inbox, in arrival order.
     pub(crate) waiting_senders: VecDeque<Pid>,
+    /// Woken because this process's inbox had room, and not yet retried: if it dies
+    /// first, the room passes to the next waiting sender.
+    pub(crate) room_grant: Option<Pid>,
     /// Messages dropped by the overflow policy.
     pub(crate) dropped: u64,
     /// When stopped: its result, until joined or taken.
     pub(crate) result: Option<Result<Box<dyn Any>, ExitError>>,
 }
 
-/// Where signals go.
+/// Where signals go. Buffered signals stay in `Kernel::buffer` until pulled,
+/// whatever the mode becomes.
 pub(crate) enum Recording<I, O> {
     Off,
-    Buffer(Vec<Signal<I, O>>),
+    Buffer,
     Sink(Box<dyn SignalSink<I, O>>),
 }
 
@@ -207,6 +211,8 @@ pub(crate) struct Kernel<I, O> {
     next_pid: u64,
     pub(crate) pool: StackPool,
     pub(crate) recording: Recording<I, O>,
+    /// Signals recorded in `Recording::Buffer` mode, until pulled.
+    buffer: Vec<Signal<I, O>>,
     /// Clones inbound messages for children; set by the first spawn (which needs
     /// `I: Clone`).
     pub(crate) clone_in: Option<fn(&I) -> I>,
@@ -234,6 +240,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             next_pid: 0,
             pool: StackPool::default(),
             recording,
+            buffer: Vec::new(),
             clone_in: None,
             clone_out: None,
             deliver_out,
@@ -327,16 +334,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         proc.seq += 1;
         match &mut self.recording {
             Recording::Off => {}
-            Recording::Buffer(buf) => buf.push(signal),
+            Recording::Buffer => self.buffer.push(signal),
             Recording::Sink(sink) => sink.signal(signal),
         }
     }
 
     pub(crate) fn take_signals(&mut self) -> Vec<Signal<I, O>> {
-        match &mut self.recording {
-            Recording::Buffer(buf) => std::mem::take(buf),
-            _ => Vec::new(),
-        }
+        std::mem::take(&mut self.buffer)
     }
 
     /// Creates a process (status `Created`) with a coroutine running `template`'s
@@ -368,6 +372,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             released: false,
             killing: false,
             waiting_senders: VecDeque::new(),
+            room_grant: None,
             dropped: 0,
             result: None,
         });
@@ -444,14 +449,18 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// Wakes the first live process waiting for room in `p`'s inbox.
     pub(crate) fn wake_one_sender(&mut self, p: PPtr<I, O>) {
+        // SAFETY: p is a live process of this kernel.
+        let pid = unsafe { p.as_ref().pid };
         loop {
-            // SAFETY: p is a live process of this kernel.
+            // SAFETY: as above.
             let Some(sender) = (unsafe { (*p.as_ptr()).waiting_senders.pop_front() }) else {
                 return;
             };
             if let Some(s) = self.lookup(sender) {
                 // SAFETY: s is live.
                 if let Status::Waiting(Wait::Room(_)) = unsafe { s.as_ref().status } {
+                    // SAFETY: s is live.
+                    unsafe { (*s.as_ptr()).room_grant = Some(pid) };
                     self.make_ready(s);
                     return;
                 }
@@ -811,6 +820,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             return;
         }
         proc.killing = true;
+        // Woken for room it will never use: pass the room on.
+        if let Some(blocker) = proc.room_grant.take().and_then(|b| self.lookup(b)) {
+            self.wake_one_sender(blocker);
+        }
+        // SAFETY: p is live.
+        let proc = unsafe { &mut *p.as_ptr() };
         if let Some(mut engine) = proc.engine.take() {
             engine.force_unwind();
             self.pool.put(proc.stack_size, engine.into_stack());

@@ -58,7 +58,7 @@ impl<I: 'static, O: 'static, A: 'static, R: Payload> Template<I, O, A, R> {
     /// Creates a standalone process with pid `pid`; its children get the pids that
     /// follow. It does nothing until [`Process::start`].
     pub fn create(&self, pid: u64, args: A) -> Result<Process<I, O, R>, SpawnError> {
-        let kernel = Kernel::boxed(to_outbox::<I, O>, Recording::Buffer(Vec::new()));
+        let kernel = Kernel::boxed(to_outbox::<I, O>, Recording::Buffer);
         // SAFETY: the kernel was just made and nothing else refers to it.
         let k = unsafe { &mut *kernel.as_ptr() };
         k.set_next_pid(pid + 1);

@@ -146,7 +146,13 @@ impl<M: 'static> SimpleScheduler<M> {
     /// Starts a created process: START, then it runs at the next pass.
     pub fn start(&mut self, pid: Pid) -> Result<(), StartError> {
         let k = self.k_mut();
-        let p = k.lookup(pid).ok_or(StartError::UnknownPid(pid))?;
+        let Some(p) = k.lookup(pid) else {
+            return Err(if k.finished.contains_key(&pid) {
+                StartError::AlreadyStarted(pid)
+            } else {
+                StartError::UnknownPid(pid)
+            });
+        };
         // SAFETY: p is live.
         if unsafe { p.as_ref().status } != Status::Created {
             return Err(StartError::AlreadyStarted(pid));
@@ -261,7 +267,7 @@ impl<M: 'static> SimpleScheduler<M> {
     {
         let k = self.k_mut();
         k.clone_out = Some(M::clone);
-        k.recording = Recording::Buffer(Vec::new());
+        k.recording = Recording::Buffer;
     }
 
     /// Sends every signal, in emission order, to `sink`.
@@ -274,12 +280,14 @@ impl<M: 'static> SimpleScheduler<M> {
         k.recording = Recording::Sink(Box::new(sink));
     }
 
-    /// Stops recording signals: the hot path does no signal work again.
+    /// Stops recording signals: the hot path does no signal work again. Signals
+    /// recorded before stay for [`pull`](Self::pull).
     pub fn stop_recording(&mut self) {
         self.k_mut().recording = Recording::Off;
     }
 
-    /// Drains the signals recorded since the last pull (with [`record`](Self::record)).
+    /// Drains the signals recorded (with [`record`](Self::record)) since the last
+    /// pull, in emission order.
     pub fn pull(&mut self) -> Vec<Signal<M>> {
         self.k_mut().take_signals()
     }
