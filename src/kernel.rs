@@ -556,10 +556,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let clone = self
             .clone_in
             .expect("a process with children was spawned with I: Clone");
-        for &r in &recipients[1..] {
+        // In tree order, parent first, so that a parent wakes before its children.
+        let (&last, rest) = recipients.split_last().expect("the target itself");
+        for &r in rest {
             self.push_into(r, clone(&msg));
         }
-        self.push_into(target, msg);
+        self.push_into(last, msg);
         Sent::Delivered
     }
 

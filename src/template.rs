@@ -74,6 +74,10 @@ impl<I, O, R> fmt::Debug for Transition<I, O, R> {
 /// .capacity(16);
 /// assert_eq!(doubler.name(), "doubler");
 /// ```
+///
+/// A body that never returns (a server's `loop { ... }`) has the result type `!`,
+/// which is not a [`Payload`]: name the result type, as in
+/// `Template::<M, M, (), ()>::new(...)` or with a closure return type `-> ()`.
 pub struct Template<I, O, A, R> {
     pub(crate) name: Arc<str>,
     pub(crate) body: Body<I, O, A, R>,

@@ -369,3 +369,37 @@ fn joining_another_processs_child_is_refused() {
         Some(chronoflow::Status::Waiting(chronoflow::Wait::Message))
     );
 }
+
+#[test]
+fn a_message_to_a_parent_wakes_the_parent_before_its_children() {
+    // Each process records, as an effect, the moment it got the message.
+    let child = Template::new("child", |ctx: &mut Ctx<u32>, _: ()| {
+        let m = ctx.receive();
+        ctx.effect(|| ("child".to_string(), m))
+    });
+    let parent = Template::new("parent", move |ctx: &mut Ctx<u32>, _: ()| {
+        let a = ctx.spawn(&child, ()).unwrap();
+        let b = ctx.spawn(&child, ()).unwrap();
+        let m = ctx.receive();
+        ctx.effect(|| ("parent".to_string(), m));
+        (ctx.join(a).unwrap(), ctx.join(b).unwrap())
+    });
+    let mut sched = SimpleScheduler::new();
+    sched.record();
+    let h = sched.spawn(&parent, ()).unwrap();
+    sched.run_until_idle();
+    sched.send(h.pid(), 9).unwrap();
+    sched.run_until_idle();
+    let uses: Vec<Pid> = sched
+        .pull()
+        .into_iter()
+        .filter(|s| s.signal_type() == chronoflow::SignalType::Use)
+        .map(|s| s.pid)
+        .collect();
+    assert_eq!(uses.len(), 3);
+    assert_eq!(uses[0], h.pid(), "the parent runs first: {uses:?}");
+    assert_eq!(
+        sched.result(h),
+        Some(Ok((("child".to_string(), 9), ("child".to_string(), 9))))
+    );
+}

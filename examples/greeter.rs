@@ -1,0 +1,12 @@
+//! A standalone process fed with `push` and read with `pull`: the README's
+//! Greeter story. See `examples/stories/greeter.rs` for what it shows and the
+//! expected output.
+//!
+//! Run with `cargo run --example greeter`.
+
+#[path = "stories/greeter.rs"]
+mod story;
+
+fn main() {
+    story::run();
+}

@@ -1,0 +1,106 @@
+//! The Parent/Child story: child processes receive what their parent receives.
+//!
+//! The README's "Child Processes" section, in a `SimpleScheduler`. The parent
+//! spawns three children, receives one message itself, then joins child3, child2
+//! and child1 (in that order) and returns their results. Each child receives three
+//! messages, printing each, and returns what it received.
+//!
+//! A child starts with a copy of its parent's unconsumed inbox, and from then on
+//! receives every message its parent receives. To show both, `msg1` is sent to the
+//! parent after it is created but before it starts, so it is still in the parent's
+//! inbox when the children are spawned: each child gets its own copy, and the
+//! parent still takes the original. `msg2` and `msg3` are sent to the parent only,
+//! while it waits in `join`; they reach every child (and queue, unconsumed, in the
+//! parent's inbox). Once the children have had three messages each they stop, the
+//! parent joins them and stops, and `msg4` has no one to go to.
+//!
+//! Expected output:
+//!
+//! ```text
+//! parent msg1
+//! child child1 msg1
+//! child child2 msg1
+//! child child3 msg1
+//! child child1 msg2
+//! child child2 msg2
+//! child child3 msg2
+//! child child1 msg3
+//! child child2 msg3
+//! child child3 msg3
+//! parent joined <3>: ["msg1", "msg2", "msg3"]
+//! parent joined <2>: ["msg1", "msg2", "msg3"]
+//! parent joined <1>: ["msg1", "msg2", "msg3"]
+//! parent result: [("child3", ["msg1", "msg2", "msg3"]), ("child2", ...), ("child1", ...)]
+//! msg4 not delivered: no live process has pid <0>
+//! ```
+//!
+//! (The `parent result` line is abridged here; the program prints it in full.)
+
+use chronoflow::{Ctx, SimpleScheduler, Template};
+
+/// Runs the story.
+pub fn run() {
+    let child = Template::new("child", |ctx: &mut Ctx<String>, name: String| {
+        let mut received = Vec::new();
+        for _ in 0..3 {
+            let msg = ctx.receive();
+            println!("child {name} {msg}");
+            received.push(msg);
+        }
+        received
+    });
+
+    let parent = Template::new("parent", move |ctx: &mut Ctx<String>, (): ()| {
+        let child1 = ctx.spawn(&child, "child1".to_string()).expect("a stack");
+        let child2 = ctx.spawn(&child, "child2".to_string()).expect("a stack");
+        let child3 = ctx.spawn(&child, "child3".to_string()).expect("a stack");
+
+        println!("parent {}", ctx.receive());
+
+        let mut results = Vec::new();
+        for (name, child) in [("child3", child3), ("child2", child2), ("child1", child1)] {
+            let pid = child.pid();
+            let received = ctx.join(child).expect("the child ran to its end");
+            println!("parent joined {pid}: {received:?}");
+            results.push((name.to_string(), received));
+        }
+        results
+    });
+
+    let mut scheduler = SimpleScheduler::new();
+    let handle = scheduler.create(&parent, ()).expect("a stack");
+    let pid = handle.pid();
+
+    // Queued in the parent's inbox before it starts: the children get copies.
+    scheduler
+        .send(pid, "msg1".to_string())
+        .expect("room in the inbox");
+    scheduler.start(pid).expect("created, not started");
+    scheduler.run_until_idle();
+
+    // Sent to the parent only; every child receives them too.
+    for msg in ["msg2", "msg3"] {
+        scheduler
+            .send(pid, msg.to_string())
+            .expect("room in the inboxes");
+        scheduler.run_until_idle();
+    }
+
+    let results = scheduler
+        .result(handle)
+        .expect("the parent has ended")
+        .expect("the parent did not fail");
+    println!("parent result: {results:?}");
+    let names: Vec<&str> = results.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["child3", "child2", "child1"]);
+    assert!(
+        results
+            .iter()
+            .all(|(_, got)| *got == ["msg1", "msg2", "msg3"])
+    );
+
+    match scheduler.send(pid, "msg4".to_string()) {
+        Ok(()) => panic!("the parent has stopped; msg4 should have nowhere to go"),
+        Err(e) => println!("msg4 not delivered: {e}"),
+    }
+}

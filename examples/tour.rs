@@ -1,0 +1,42 @@
+//! A tour of the chronoflow README's stories, run one after the other, each under
+//! a heading:
+//!
+//! 1. Greeter: a standalone process, fed with `push`, read with `pull`.
+//! 2. Echo: two processes in a `SimpleScheduler` bouncing a message.
+//! 3. Client/Server: selective receive with `select`.
+//! 4. Parent/Child: children receive what their parent receives; `join`.
+//! 5. Backoff: a fast producer backs off on a slow consumer's small inbox.
+//!
+//! Each story lives in `examples/stories/` (which documents its expected output)
+//! and also runs on its own as an example of the same name, for instance
+//! `cargo run --example echo`.
+//!
+//! Run with `cargo run --example tour`.
+
+#[path = "stories/backoff.rs"]
+mod backoff;
+#[path = "stories/client_server.rs"]
+mod client_server;
+#[path = "stories/echo.rs"]
+mod echo;
+#[path = "stories/greeter.rs"]
+mod greeter;
+#[path = "stories/parent_child.rs"]
+mod parent_child;
+
+fn main() {
+    let stories: [(&str, fn()); 5] = [
+        ("Greeter: a standalone process", greeter::run),
+        ("Echo: two processes in a SimpleScheduler", echo::run),
+        ("Client/Server: selective receive", client_server::run),
+        ("Parent/Child: child processes", parent_child::run),
+        ("Backoff: a full inbox holds the sender back", backoff::run),
+    ];
+    for (i, (title, run)) in stories.into_iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        println!("== {}. {title} ==", i + 1);
+        run();
+    }
+}
