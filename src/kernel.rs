@@ -731,6 +731,34 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
     }
 
+    /// Runs until nothing can run and no process waits on an effect's future,
+    /// blocking the thread between idle passes until a waker fires.
+    ///
+    /// # Safety
+    /// As [`Kernel::update`].
+    pub(crate) unsafe fn run_blocking(k: NonNull<Self>) -> usize {
+        let mut total = 0;
+        loop {
+            // SAFETY: per the contract.
+            total += unsafe { Self::run_until_idle(k) };
+            // SAFETY: no coroutine runs now.
+            let kernel = unsafe { k.as_ref() };
+            if kernel.effects_pending == 0 {
+                return total;
+            }
+            kernel.wait_for_wake();
+        }
+    }
+
+    /// Takes the result of an ended top-level process, typed.
+    pub(crate) fn take_result<R: 'static>(&mut self, pid: Pid) -> Option<Result<R, ExitError>> {
+        let finished = self.finished.remove(&pid)?;
+        Some(finished.result.map(|r| {
+            *r.downcast::<R>()
+                .expect("a handle has its template's result type")
+        }))
+    }
+
     /// A process's coroutine returned: settle its children, emit STOP, hand its
     /// result to its parent (or keep it for the owner), free what it held.
     fn finish(&mut self, p: PPtr<I, O>, engine: Engine, ended: Ended) {

@@ -142,14 +142,8 @@ impl<I: 'static, O: 'static, R: Payload> Process<I, O, R> {
     /// Runs until nothing can run and nothing waits on an effect's future, blocking
     /// the thread between idle passes until a waker fires.
     pub fn run_blocking(&mut self) -> usize {
-        let mut total = 0;
-        loop {
-            total += self.run_until_idle();
-            if self.k().effects_pending == 0 {
-                return total;
-            }
-            self.k().wait_for_wake();
-        }
+        // SAFETY: no reference to the kernel is held across the call.
+        unsafe { Kernel::run_blocking(self.kernel) }
     }
 
     fn is_stopped(&self) -> bool {
@@ -168,11 +162,7 @@ impl<I: 'static, O: 'static, R: Payload> Process<I, O, R> {
     /// Takes the process's result once it has ended (`None` before, or once taken).
     pub fn result(&mut self) -> Option<Result<R, ExitError>> {
         let pid = self.pid;
-        let finished = self.k_mut().finished.remove(&pid)?;
-        Some(finished.result.map(|r| {
-            *r.downcast::<R>()
-                .expect("the process has its template's result type")
-        }))
+        self.k_mut().take_result(pid)
     }
 }
 

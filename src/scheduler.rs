@@ -204,14 +204,8 @@ impl<M: 'static> SimpleScheduler<M> {
     /// Runs until no process can run and none waits on an effect's future: between
     /// idle passes it blocks the thread until a future's waker fires.
     pub fn run_blocking(&mut self) -> usize {
-        let mut total = 0;
-        loop {
-            total += self.run_until_idle();
-            if self.k().effects_pending == 0 {
-                return total;
-            }
-            self.k().wait_for_wake();
-        }
+        // SAFETY: as in `update`.
+        unsafe { Kernel::run_blocking(self.kernel) }
     }
 
     /// Where process `pid` stands; `None` for a pid that never existed, or whose
@@ -248,11 +242,7 @@ impl<M: 'static> SimpleScheduler<M> {
     /// Takes the result of an ended top-level process: `None` while it runs (or once
     /// taken).
     pub fn result<R: Payload>(&mut self, handle: Handle<R>) -> Option<Result<R, ExitError>> {
-        let finished = self.k_mut().finished.remove(&handle.pid)?;
-        Some(finished.result.map(|r| {
-            *r.downcast::<R>()
-                .expect("a handle has its template's result type")
-        }))
+        self.k_mut().take_result(handle.pid)
     }
 
     /// Takes the messages kept because they could not be delivered, oldest first.
