@@ -16,12 +16,12 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::Wake;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
-use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use crate::context::Ctx;
 use crate::error::{ExitError, SpawnError};
 use crate::inbox::{Inbox, Overflow};
+use crate::pidtable::PidTable;
 use crate::signal::{DropReason, Exit, Payload, Pid, Signal, SignalKind, SignalSink, Value};
 use crate::stack::{ProcStack, StackPool};
 use crate::template::{Route, Step, Template};
@@ -206,7 +206,7 @@ pub(crate) struct Finished {
 }
 
 pub(crate) struct Kernel<I, O> {
-    procs: FxHashMap<Pid, PPtr<I, O>>,
+    procs: PidTable<PPtr<I, O>>,
     ready: VecDeque<PPtr<I, O>>,
     next_pid: u64,
     pub(crate) pool: StackPool,
@@ -235,7 +235,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         recording: Recording<I, O>,
     ) -> NonNull<Self> {
         let kernel = Box::new(Kernel {
-            procs: FxHashMap::default(),
+            procs: PidTable::default(),
             ready: VecDeque::new(),
             next_pid: 0,
             pool: StackPool::default(),
@@ -262,11 +262,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         // SAFETY: per the contract, this is the only reference to the kernel; the
         // coroutines unwound below read only their own process's `killing` flag.
         let kernel = unsafe { &mut *k.as_ptr() };
-        let mut pids: Vec<Pid> = kernel.procs.keys().copied().collect();
+        let pids = kernel.procs.pids();
         // Children have larger pids than their parents: unwind them first.
-        pids.sort_unstable_by(|a, b| b.cmp(a));
-        for pid in pids {
-            let p = kernel.procs[&pid];
+        for &pid in pids.iter().rev() {
+            let p = kernel.procs.get(pid).expect("listed live");
             // SAFETY: p is live; its engine is taken out before it is dropped.
             let engine = unsafe {
                 (*p.as_ptr()).killing = true;
@@ -274,7 +273,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             };
             drop(engine); // the forced unwind of a suspended coroutine
         }
-        for (_, p) in kernel.procs.drain() {
+        for pid in pids {
+            let p = kernel.procs.remove(pid).expect("listed live");
             // SAFETY: allocated by Box in `create`, referenced nowhere else now.
             drop(unsafe { Box::from_raw(p.as_ptr()) });
         }
@@ -290,7 +290,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     #[inline]
     pub(crate) fn lookup(&self, pid: Pid) -> Option<PPtr<I, O>> {
-        self.procs.get(&pid).copied()
+        self.procs.get(pid)
     }
 
     pub(crate) fn live(&self) -> usize {
@@ -300,6 +300,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     pub(crate) fn alloc_pid(&mut self) -> Pid {
         let pid = Pid(self.next_pid);
         self.next_pid += 1;
+        self.procs.set_next(self.next_pid);
         pid
     }
 
@@ -307,6 +308,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// pid is chosen by the caller).
     pub(crate) fn set_next_pid(&mut self, next: u64) {
         self.next_pid = next;
+        self.procs.set_next(next);
     }
 
     pub(crate) fn is_recording(&self) -> bool {
@@ -659,7 +661,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     pub(crate) fn reap(&mut self, p: PPtr<I, O>) {
         // SAFETY: p is live.
         let pid = unsafe { p.as_ref().pid };
-        self.procs.remove(&pid);
+        self.procs.remove(pid);
         self.free(p);
     }
 
@@ -822,7 +824,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             }
             None => {
                 self.finished.insert(pid, Finished { result });
-                self.procs.remove(&pid);
+                self.procs.remove(pid);
                 self.free(p);
             }
         }
@@ -845,7 +847,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let pid = proc.pid;
         if proc.status == Status::Stopped {
             // Already ended, never joined: just free it.
-            self.procs.remove(&pid);
+            self.procs.remove(pid);
             self.free(p);
             return;
         }
@@ -871,7 +873,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             self.effects_pending -= 1;
         }
         proc.status = Status::Stopped;
-        self.procs.remove(&pid);
+        self.procs.remove(pid);
         self.free(p);
     }
 }

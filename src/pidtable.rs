@@ -1,0 +1,197 @@
+//! The process table: pid to process, by direct index.
+//!
+//! Pids are handed out in increasing order and never reused, so the table is a
+//! run of pages of `PAGE` slots, indexed by `pid / PAGE` then `pid % PAGE`: a
+//! lookup is two loads, no hashing, and neighbouring pids share cache lines. A
+//! page is freed once every pid of it has been handed out and has ended; the run
+//! of pages drops empty pages at its front, so its length follows the span of
+//! live pids, not the number ever spawned.
+
+use std::collections::VecDeque;
+
+use crate::signal::Pid;
+
+const SHIFT: u32 = 10;
+const PAGE: usize = 1 << SHIFT;
+const MASK: u64 = PAGE as u64 - 1;
+
+struct Page<P> {
+    slots: Box<[Option<P>; PAGE]>,
+    live: u32,
+}
+
+pub(crate) struct PidTable<P: Copy> {
+    /// Page `i` of the deque holds pids of page number `first + i`.
+    pages: VecDeque<Option<Page<P>>>,
+    first: u64,
+    /// The page of the next pid to be handed out: it is never freed, more pids
+    /// will land in it.
+    open_page: u64,
+    len: usize,
+}
+
+impl<P: Copy> Default for PidTable<P> {
+    fn default() -> Self {
+        PidTable {
+            pages: VecDeque::new(),
+            first: 0,
+            open_page: 0,
+            len: 0,
+        }
+    }
+}
+
+impl<P: Copy> PidTable<P> {
+    /// Tells the table where new pids are handed out from (so that it never frees
+    /// the page they land in).
+    #[inline]
+    pub(crate) fn set_next(&mut self, next: u64) {
+        let page = next >> SHIFT;
+        if page != self.open_page {
+            let old = self.open_page;
+            self.open_page = page;
+            self.free_if_empty(old);
+        }
+    }
+
+    /// Frees page number `number` if no pid of it is live (and it is not the open page).
+    fn free_if_empty(&mut self, number: u64) {
+        let Some(index) = number
+            .checked_sub(self.first)
+            .and_then(|i| usize::try_from(i).ok())
+        else {
+            return;
+        };
+        let Some(Some(page)) = self.pages.get(index) else {
+            return;
+        };
+        if page.live != 0 || number == self.open_page {
+            return;
+        }
+        self.pages[index] = None;
+        while let Some(None) = self.pages.front() {
+            self.pages.pop_front();
+            self.first += 1;
+        }
+        while let Some(None) = self.pages.back() {
+            self.pages.pop_back();
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, pid: Pid) -> Option<P> {
+        let page = (pid.0 >> SHIFT).checked_sub(self.first)?;
+        let page = self.pages.get(usize::try_from(page).ok()?)?.as_ref()?;
+        page.slots[(pid.0 & MASK) as usize]
+    }
+
+    pub(crate) fn insert(&mut self, pid: Pid, p: P) {
+        let number = pid.0 >> SHIFT;
+        if self.pages.is_empty() {
+            self.first = number;
+        }
+        while number < self.first {
+            self.pages.push_front(None);
+            self.first -= 1;
+        }
+        let index = (number - self.first) as usize;
+        if index >= self.pages.len() {
+            self.pages.resize_with(index + 1, || None);
+        }
+        let page = self.pages[index].get_or_insert_with(|| Page {
+            slots: Box::new([None; PAGE]),
+            live: 0,
+        });
+        let slot = &mut page.slots[(pid.0 & MASK) as usize];
+        if slot.is_none() {
+            page.live += 1;
+            self.len += 1;
+        }
+        *slot = Some(p);
+    }
+
+    pub(crate) fn remove(&mut self, pid: Pid) -> Option<P> {
+        let number = pid.0 >> SHIFT;
+        let index = usize::try_from(number.checked_sub(self.first)?).ok()?;
+        let page = self.pages.get_mut(index)?.as_mut()?;
+        let p = page.slots[(pid.0 & MASK) as usize].take()?;
+        page.live -= 1;
+        self.len -= 1;
+        if page.live == 0 {
+            self.free_if_empty(number);
+        }
+        Some(p)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Every live pid, in increasing order.
+    pub(crate) fn pids(&self) -> Vec<Pid> {
+        let mut out = Vec::with_capacity(self.len);
+        for (i, page) in self.pages.iter().enumerate() {
+            if let Some(page) = page {
+                let base = (self.first + i as u64) << SHIFT;
+                for (j, slot) in page.slots.iter().enumerate() {
+                    if slot.is_some() {
+                        out.push(Pid(base + j as u64));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_follow_inserts_and_removes() {
+        let mut t = PidTable::<u32>::default();
+        for i in 0..5000u64 {
+            t.set_next(i + 1);
+            t.insert(Pid(i), i as u32);
+        }
+        assert_eq!(t.len(), 5000);
+        assert_eq!(t.get(Pid(4321)), Some(4321));
+        assert_eq!(t.get(Pid(5000)), None);
+        for i in 0..4000u64 {
+            assert_eq!(t.remove(Pid(i)), Some(i as u32));
+        }
+        assert_eq!(t.remove(Pid(10)), None);
+        assert_eq!(t.get(Pid(10)), None);
+        assert_eq!(t.len(), 1000);
+        // Fully ended pages are gone from the front.
+        assert!(t.pages.len() <= 2, "{} pages", t.pages.len());
+        assert_eq!(t.pids(), (4000..5000).map(Pid).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_page_emptied_while_open_is_freed_when_pids_move_on() {
+        let mut t = PidTable::<u8>::default();
+        t.set_next(1);
+        t.insert(Pid(0), 0);
+        t.remove(Pid(0));
+        assert_eq!(t.pages.len(), 1, "the open page stays");
+        t.set_next(PAGE as u64 + 1);
+        t.insert(Pid(PAGE as u64), 1);
+        assert_eq!(t.pages.len(), 1, "the old page went");
+        assert_eq!(t.get(Pid(PAGE as u64)), Some(1));
+    }
+
+    #[test]
+    fn pids_may_start_anywhere() {
+        let mut t = PidTable::<u8>::default();
+        t.set_next(1_000_001);
+        t.insert(Pid(1_000_000), 1);
+        t.insert(Pid(1_000_001), 2);
+        assert_eq!(t.get(Pid(1_000_000)), Some(1));
+        assert_eq!(t.get(Pid(999_999)), None);
+        assert_eq!(t.get(Pid(0)), None);
+        assert_eq!(t.remove(Pid(1_000_000)), Some(1));
+        assert_eq!(t.get(Pid(1_000_001)), Some(2));
+    }
+}
