@@ -21,6 +21,7 @@ use smallvec::SmallVec;
 use crate::context::Ctx;
 use crate::error::{ExitError, SpawnError};
 use crate::inbox::{Inbox, Overflow};
+use crate::overflow;
 use crate::pidtable::PidTable;
 use crate::signal::{DropReason, Exit, Payload, Pid, Signal, SignalKind, SignalSink, Value};
 use crate::stack::{ProcStack, StackPool};
@@ -99,6 +100,10 @@ pub(crate) type PPtr<I, O> = NonNull<Proc<I, O>>;
 
 pub(crate) struct Proc<I, O> {
     pub(crate) pid: Pid,
+    /// Its template's name (of the entry it started with).
+    pub(crate) name: Arc<str>,
+    /// Its stack's guard page, pid and name, for the stack overflow report.
+    pub(crate) running: overflow::Running,
     pub(crate) parent: Option<Pid>,
     /// Children not yet joined, in spawn order (live ones and stopped ones).
     pub(crate) children: SmallVec<[Pid; 2]>,
@@ -234,6 +239,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         deliver_out: DeliverOut<I, O>,
         recording: Recording<I, O>,
     ) -> NonNull<Self> {
+        overflow::install();
         let kernel = Box::new(Kernel {
             procs: PidTable::default(),
             ready: VecDeque::new(),
@@ -359,8 +365,20 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             .get(template.stack_size)
             .map_err(SpawnError::Stack)?;
         let pid = pid.unwrap_or_else(|| self.alloc_pid());
+        let name = template.name.clone();
+        let (guard_start, guard_end) = stack.guard();
+        let running = overflow::Running {
+            guard_start,
+            guard_end,
+            stack_size,
+            pid,
+            name: name.as_ptr(),
+            name_len: name.len(),
+        };
         let proc = Box::new(Proc {
             pid,
+            name,
+            running,
             parent,
             children: SmallVec::new(),
             inbox: Inbox::new(template.capacity, template.overflow),
@@ -699,7 +717,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             let Some(mut engine) = proc.engine.take() else {
                 continue;
             };
+            let outer = overflow::enter(proc.running);
             let result = engine.resume(());
+            overflow::leave(outer);
             ran += 1;
             // SAFETY: the coroutine is suspended or done; no reference of it remains.
             let kernel = unsafe { &mut *k.as_ptr() };

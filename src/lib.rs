@@ -72,6 +72,7 @@ mod context;
 mod error;
 mod inbox;
 mod kernel;
+mod overflow;
 mod pidtable;
 mod process;
 mod scheduler;

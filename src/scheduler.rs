@@ -219,6 +219,14 @@ impl<M: 'static> SimpleScheduler<M> {
         }
     }
 
+    /// The name of the template `pid` was started from.
+    pub fn name(&self, pid: Pid) -> Option<&str> {
+        // SAFETY: p is live; the name lives as long as the process.
+        self.k()
+            .lookup(pid)
+            .map(|p| unsafe { &*p.as_ptr() }.name.as_ref())
+    }
+
     /// How many messages wait in `pid`'s inbox.
     pub fn inbox_len(&self, pid: Pid) -> Option<usize> {
         // SAFETY: p is live.

@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::ptr;
+use std::sync::OnceLock;
 
 use corosensei::stack::{Stack, StackPointer};
 
@@ -39,6 +40,13 @@ pub(crate) struct ProcStack {
 // slot including its guard page. The memory stays mapped, and is used by no one
 // else, as long as the pool that made this stack lives, which outlives every
 // coroutine of its kernel.
+impl ProcStack {
+    /// The guard page below the stack: its first and one-past-last address.
+    pub(crate) fn guard(&self) -> (usize, usize) {
+        (self.limit.get(), self.limit.get() + page_size())
+    }
+}
+
 unsafe impl Stack for ProcStack {
     fn base(&self) -> StackPointer {
         self.base
@@ -173,7 +181,10 @@ impl Drop for StackPool {
 }
 
 pub(crate) fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 { p as usize } else { 4096 }
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if p > 0 { p as usize } else { 4096 }
+    })
 }

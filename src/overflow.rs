@@ -1,0 +1,178 @@
+//! Stack overflow of a process: it runs into the guard page below its stack (never
+//! into a neighbour's stack), and the program ends with a message naming the
+//! process.
+//!
+//! A `SIGSEGV`/`SIGBUS` handler, installed once, runs on the thread's alternate
+//! signal stack. While a process runs, a thread-local records its guard page, pid
+//! and template name; a fault inside that guard page prints
+//! `chronoflow: process <PID> (NAME) overflowed its stack of N bytes` to standard
+//! error and aborts. Any other fault goes to the handler that was installed before
+//! (Rust's own, which reports overflows of thread stacks), or to the default
+//! action.
+
+use std::cell::Cell;
+use std::mem::MaybeUninit;
+use std::ptr;
+use std::sync::Once;
+
+use crate::signal::Pid;
+
+/// What the signal handler needs to know about the running process.
+#[derive(Clone, Copy)]
+pub(crate) struct Running {
+    pub(crate) guard_start: usize,
+    pub(crate) guard_end: usize,
+    pub(crate) stack_size: usize,
+    pub(crate) pid: Pid,
+    pub(crate) name: *const u8,
+    pub(crate) name_len: usize,
+}
+
+thread_local! {
+    static RUNNING: Cell<Option<Running>> = const { Cell::new(None) };
+}
+
+/// Records `running` as the process on this thread's CPU until the returned
+/// value is passed to [`leave`].
+#[inline]
+pub(crate) fn enter(running: Running) -> Option<Running> {
+    RUNNING.with(|r| r.replace(Some(running)))
+}
+
+/// Restores what [`enter`] replaced.
+#[inline]
+pub(crate) fn leave(previous: Option<Running>) {
+    RUNNING.with(|r| r.set(previous));
+}
+
+static INSTALL: Once = Once::new();
+static mut PREVIOUS_SEGV: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
+static mut PREVIOUS_BUS: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
+
+/// Installs the handler (once per program) and makes sure this thread has an
+/// alternate signal stack for it to run on.
+pub(crate) fn install() {
+    INSTALL.call_once(|| {
+        // SAFETY: runs once, before any of our handlers can run; the previous
+        // actions are stored before the new ones take effect.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = handler as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(libc::SIGSEGV, &action, (&raw mut PREVIOUS_SEGV).cast());
+            libc::sigaction(libc::SIGBUS, &action, (&raw mut PREVIOUS_BUS).cast());
+        }
+    });
+    ensure_alt_stack();
+}
+
+thread_local! {
+    static ALT_STACK_CHECKED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Rust gives its own threads an alternate signal stack; a thread made some other
+/// way gets one here (kept for the life of the thread).
+fn ensure_alt_stack() {
+    if ALT_STACK_CHECKED.with(|c| c.replace(true)) {
+        return;
+    }
+    // SAFETY: querying and setting this thread's alternate stack; the new stack is
+    // a fresh mapping that is never unmapped.
+    unsafe {
+        let mut current: libc::stack_t = std::mem::zeroed();
+        if libc::sigaltstack(ptr::null(), &mut current) != 0
+            || current.ss_flags & libc::SS_DISABLE == 0
+        {
+            return;
+        }
+        let size = 64 * 1024;
+        let mem = libc::mmap(
+            ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if mem == libc::MAP_FAILED {
+            return;
+        }
+        let stack = libc::stack_t {
+            ss_sp: mem,
+            ss_flags: 0,
+            ss_size: size,
+        };
+        libc::sigaltstack(&stack, ptr::null_mut());
+    }
+}
+
+extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let running = RUNNING.with(|r| r.get());
+    if let Some(r) = running
+        && (r.guard_start..r.guard_end).contains(&addr)
+    {
+        report(&r);
+        // SAFETY: abort is async-signal-safe.
+        unsafe { libc::abort() };
+    }
+    // Not ours: hand it to the previous handler, or let the default action happen
+    // when the faulting instruction runs again.
+    // SAFETY: the previous actions were stored by `install` before this handler
+    // was installed.
+    unsafe {
+        let previous = if signal == libc::SIGBUS {
+            (&raw const PREVIOUS_BUS).cast::<libc::sigaction>()
+        } else {
+            (&raw const PREVIOUS_SEGV).cast::<libc::sigaction>()
+        };
+        let previous = *previous;
+        if previous.sa_sigaction == libc::SIG_DFL || previous.sa_sigaction == libc::SIG_IGN {
+            let mut default: libc::sigaction = std::mem::zeroed();
+            default.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(signal, &default, ptr::null_mut());
+        } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                std::mem::transmute(previous.sa_sigaction);
+            f(signal, info, context);
+        } else {
+            let f: extern "C" fn(libc::c_int) = std::mem::transmute(previous.sa_sigaction);
+            f(signal);
+        }
+    }
+}
+
+/// Writes the report with `write(2)` only: no allocation, no locks.
+fn report(r: &Running) {
+    let mut buf = [0u8; 512];
+    let mut len = 0;
+    let mut put = |bytes: &[u8]| {
+        let n = bytes.len().min(buf.len() - len);
+        buf[len..len + n].copy_from_slice(&bytes[..n]);
+        len += n;
+    };
+    put(b"chronoflow: process <");
+    put(decimal(r.pid.0, &mut [0u8; 20]));
+    put(b"> (");
+    // SAFETY: the name is the process's template name, alive while it runs.
+    put(unsafe { std::slice::from_raw_parts(r.name, r.name_len.min(200)) });
+    put(b") overflowed its stack of ");
+    put(decimal(r.stack_size as u64, &mut [0u8; 20]));
+    put(b" bytes; aborting\n");
+    // SAFETY: write is async-signal-safe; buf holds len initialized bytes.
+    unsafe { libc::write(2, buf.as_ptr().cast(), len) };
+}
+
+fn decimal(mut n: u64, out: &mut [u8; 20]) -> &[u8] {
+    let mut i = out.len();
+    loop {
+        i -= 1;
+        out[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &out[i..];
+        }
+    }
+}
