@@ -25,6 +25,16 @@ use corosensei::stack::{Stack, StackPointer};
 /// (Linux 6.13+, `include/uapi/asm-generic/mman-common.h`).
 const MADV_GUARD_INSTALL: libc::c_int = 102;
 
+/// `madvise` advice that faults pages in, writable (Linux 5.14+).
+const MADV_POPULATE_WRITE: libc::c_int = 23;
+
+/// `process_madvise`'s pidfd for the calling process (Linux 6.14+,
+/// `PIDFD_SELF_THREAD_GROUP`).
+const PIDFD_SELF: libc::c_int = -10001;
+
+/// Stacks carved, guarded and populated together.
+const BATCH: usize = 64;
+
 /// Aim for slabs of about this size (address space, not memory).
 const SLAB_BYTES: usize = 64 << 20;
 
@@ -79,6 +89,10 @@ pub(crate) struct StackPool {
     page: usize,
     /// Whether `MADV_GUARD_INSTALL` works here; learnt at the first guard.
     guard_advice: Option<bool>,
+    /// Whether `process_madvise` on this process works for guards (Linux 6.14+),
+    /// and for populating pages; each is dropped at its first failure.
+    batch_guards: bool,
+    batch_populate: bool,
 }
 
 impl Default for StackPool {
@@ -87,6 +101,8 @@ impl Default for StackPool {
             classes: BTreeMap::new(),
             page: page_size(),
             guard_advice: None,
+            batch_guards: true,
+            batch_populate: true,
         }
     }
 }
@@ -122,14 +138,46 @@ impl StackPool {
             class.next = addr as usize;
             class.remaining = count;
         }
-        let bottom = class.next;
-        class.next += slot;
-        class.remaining -= 1;
-        let guard_advice = &mut self.guard_advice;
-        install_guard(guard_advice, bottom, page)?;
+        // Carve a batch: one system call installs all their guard pages, another
+        // faults in all their top pages (which the first resume writes anyway).
+        let n = class.remaining.min(BATCH);
+        let first = class.next;
+        class.next += n * slot;
+        class.remaining -= n;
+        let guards: Vec<libc::iovec> = (0..n)
+            .map(|i| libc::iovec {
+                iov_base: (first + i * slot) as *mut libc::c_void,
+                iov_len: page,
+            })
+            .collect();
+        if !self.batch_guards || !advise_all(&guards, MADV_GUARD_INSTALL) {
+            self.batch_guards = false;
+            for g in &guards {
+                install_guard(&mut self.guard_advice, g.iov_base as usize, page)?;
+            }
+        }
+        if self.batch_populate {
+            let tops: Vec<libc::iovec> = (0..n)
+                .map(|i| libc::iovec {
+                    iov_base: (first + (i + 1) * slot - page) as *mut libc::c_void,
+                    iov_len: page,
+                })
+                .collect();
+            // Only a head start: where the kernel cannot, first touches fault them in.
+            self.batch_populate = advise_all(&tops, MADV_POPULATE_WRITE);
+        }
+        let class = self.classes.get_mut(&size).expect("the class exists");
+        // Lowest address last, so that it is used first.
+        class.free.extend((1..n).rev().map(|i| {
+            let bottom = first + i * slot;
+            ProcStack {
+                base: StackPointer::new(bottom + slot).expect("mapped address is not null"),
+                limit: StackPointer::new(bottom).expect("mapped address is not null"),
+            }
+        }));
         let stack = ProcStack {
-            base: StackPointer::new(bottom + slot).expect("mapped address is not null"),
-            limit: StackPointer::new(bottom).expect("mapped address is not null"),
+            base: StackPointer::new(first + slot).expect("mapped address is not null"),
+            limit: StackPointer::new(first).expect("mapped address is not null"),
         };
         Ok((stack, size))
     }
@@ -145,6 +193,24 @@ impl StackPool {
     pub(crate) fn slabs(&self) -> usize {
         self.classes.values().map(|c| c.slabs.len()).sum()
     }
+}
+
+/// Applies `advice` to every range with one `process_madvise` call; false if the
+/// kernel did not do all of it.
+fn advise_all(ranges: &[libc::iovec], advice: libc::c_int) -> bool {
+    let total: usize = ranges.iter().map(|r| r.iov_len).sum();
+    // SAFETY: every range lies in a slab we mapped and that no stack uses yet.
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_process_madvise,
+            PIDFD_SELF,
+            ranges.as_ptr(),
+            ranges.len(),
+            advice,
+            0,
+        )
+    };
+    done >= 0 && done as usize == total
 }
 
 fn install_guard(advice_works: &mut Option<bool>, addr: usize, page: usize) -> io::Result<()> {
