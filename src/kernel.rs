@@ -717,7 +717,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             let Some(mut engine) = proc.engine.take() else {
                 continue;
             };
-            let outer = overflow::enter(proc.running);
+            let outer = overflow::enter(&proc.running);
             let result = engine.resume(());
             overflow::leave(outer);
             ran += 1;

@@ -29,19 +29,19 @@ pub(crate) struct Running {
 }
 
 thread_local! {
-    static RUNNING: Cell<Option<Running>> = const { Cell::new(None) };
+    static RUNNING: Cell<*const Running> = const { Cell::new(ptr::null()) };
 }
 
-/// Records `running` as the process on this thread's CPU until the returned
-/// value is passed to [`leave`].
+/// Records `running` (which must stay valid until [`leave`]) as the process on this
+/// thread's CPU; returns what it replaces, for `leave`.
 #[inline]
-pub(crate) fn enter(running: Running) -> Option<Running> {
-    RUNNING.with(|r| r.replace(Some(running)))
+pub(crate) fn enter(running: *const Running) -> *const Running {
+    RUNNING.with(|r| r.replace(running))
 }
 
 /// Restores what [`enter`] replaced.
 #[inline]
-pub(crate) fn leave(previous: Option<Running>) {
+pub(crate) fn leave(previous: *const Running) {
     RUNNING.with(|r| r.set(previous));
 }
 
@@ -111,10 +111,11 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
     let running = RUNNING.with(|r| r.get());
-    if let Some(r) = running
+    // SAFETY: a non-null pointer is the running process's record, alive while it runs.
+    if let Some(r) = unsafe { running.as_ref() }
         && (r.guard_start..r.guard_end).contains(&addr)
     {
-        report(&r);
+        report(r);
         // SAFETY: abort is async-signal-safe.
         unsafe { libc::abort() };
     }
