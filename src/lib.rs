@@ -71,6 +71,7 @@
 mod context;
 mod error;
 mod inbox;
+pub mod journal;
 mod kernel;
 mod overflow;
 mod pidtable;

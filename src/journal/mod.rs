@@ -1,0 +1,400 @@
+//! The journal: an append-only log of records, the storage under replay.
+//!
+//! A scheduler appends one record per event it must be able to replay
+//! ([`Journal::append`]), calls [`Journal::commit`] once per pass (the group-commit
+//! point: one `fdatasync` covers every record of the pass), and says with
+//! [`Journal::release_before`] which records it no longer needs. At start-up,
+//! [`FileJournal::open`] hands back every record that survived, in order, with its
+//! [`Lsn`].
+//!
+//! Records are opaque bytes at this layer. [`JournalExt::append_value`] and
+//! [`decode`] (or [`Recovered::decode`]) are the typed convenience on top: the
+//! value's postcard encoding is the record.
+//!
+//! ```
+//! use chronoflow::journal::{FileJournal, Journal, JournalExt, JournalOptions, Lsn};
+//!
+//! let dir = std::env::temp_dir().join(format!("chronoflow-doc-{}", std::process::id()));
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! let (mut journal, recovered) = FileJournal::open(&dir, JournalOptions::default())?;
+//! assert!(recovered.records.is_empty());
+//! assert_eq!(journal.append(b"raw bytes")?, Lsn(0));
+//! assert_eq!(journal.append_value(&("typed", 42u32))?, Lsn(1));
+//! journal.commit()?; // one fdatasync for both records
+//! drop(journal);
+//!
+//! let (journal, recovered) = FileJournal::open(&dir, JournalOptions::default())?;
+//! assert_eq!(recovered.records[0], (Lsn(0), b"raw bytes".to_vec()));
+//! let (tag, n): (String, u32) = chronoflow::journal::decode(Lsn(1), &recovered.records[1].1)?;
+//! assert_eq!((tag.as_str(), n), ("typed", 42));
+//! assert_eq!(journal.next_lsn(), Lsn(2)); // LSNs continue where they stopped
+//! # drop(journal);
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok::<(), chronoflow::journal::JournalError>(())
+//! ```
+//!
+//! # On-disk format (version 1)
+//!
+//! A [`FileJournal`] owns a directory (one per scheduler). In it:
+//!
+//! - **Segment files**, named after the LSN of their first record as 20 decimal
+//!   digits, zero-padded, plus `.cfj`: `00000000000000000000.cfj`,
+//!   `00000000000000000412.cfj`, ... ([`segment_file_name`]). Segments hold
+//!   consecutive LSNs: each one starts where the previous one ends.
+//! - `LOCK`, an empty file, locked (`flock`) while a journal has the directory
+//!   open, so that two journals never write to the same directory.
+//! - Briefly, `<segment name>.tmp`: a segment being created (see below). Any left
+//!   over by a crash is deleted at open.
+//!
+//! Every other file is ignored.
+//!
+//! A segment is a header followed by record frames, with no padding anywhere. All
+//! integers are little-endian.
+//!
+//! | offset | size | field |
+//! |-------:|-----:|-------|
+//! | 0 | 8 | magic: `b"CHRFLOW\0"` ([`MAGIC`]) |
+//! | 8 | 2 | format version, `u16` = 1 ([`FORMAT_VERSION`]) |
+//! | 10 | 8 | LSN of the segment's first record, `u64`, equal to the file name's |
+//! | 18 | | record frames ([`HEADER_LEN`] = 18) |
+//!
+//! A record frame:
+//!
+//! | offset | size | field |
+//! |-------:|-----:|-------|
+//! | 0 | 4 | payload length `n`, `u32` |
+//! | 4 | 4 | CRC-32C (Castagnoli) of the 4 length bytes: checks the length on its own |
+//! | 8 | 4 | CRC-32C of the `n` payload bytes |
+//! | 12 | `n` | payload ([`FRAME_HEADER_LEN`] = 12) |
+//!
+//! The `k`-th frame of a segment (from 0) is the record with LSN `first + k`; LSNs
+//! are not stored per record. The length has a check of its own so that recovery
+//! can tell a record cut short by a crash (valid length, too few bytes) from a
+//! corrupted length in the middle of a file, which would otherwise look like a
+//! frame running past the end of the file, and so that looking for an intact
+//! frame at every byte offset after a bad one is cheap (see
+//! [Recovery](#recovery)). Since the CRC-32C of four zero bytes is not zero, an
+//! all-zero frame is never valid.
+//!
+//! A segment grows until the next frame would take it past the segment size
+//! ([`JournalOptions::segment_size`], default [`DEFAULT_SEGMENT_SIZE`]); that
+//! frame starts a new segment. A record larger than the segment size gets a
+//! segment of its own. A new segment is written as `<name>.tmp` (header only),
+//! synced, renamed to `<name>` and the directory synced, so that a segment file
+//! always has a complete header.
+//!
+//! # Durability: the sync policies
+//!
+//! Appended records are buffered in the process and reach the operating system
+//! (one `write`) at the latest at [`Journal::commit`]; the [`SyncPolicy`] says when
+//! they are forced to the disk (`fdatasync`). A crash either kills the process
+//! (the operating system's page cache survives) or takes the machine down (power
+//! loss, kernel panic: the page cache is lost). What each policy risks:
+//!
+//! | policy | process killed | machine down |
+//! |--------|----------------|--------------|
+//! | [`EveryRecord`](SyncPolicy::EveryRecord) | nothing returned by `append` | nothing returned by `append` |
+//! | [`EveryCommit`](SyncPolicy::EveryCommit) (default) | at most the records appended since the last `commit` | at most the records appended since the last `commit` |
+//! | [`Never`](SyncPolicy::Never) | at most the records appended since the last `commit` | any recent records (what the OS had not yet written back, typically the last seconds), and see [Recovery](#recovery) |
+//!
+//! Whatever the policy, changes to the directory's structure are always synced:
+//! the old segment before a new one is created, the new segment's header, the
+//! directory after a segment file is created, renamed or deleted, and a
+//! truncation at open. So even under `Never` only the last segment can lose
+//! records, and earlier segments are always complete.
+//!
+//! At open, the last segment is synced (unless the policy is `Never`), so that
+//! records handed back by [`FileJournal::open`] are on disk before anything is
+//! replayed from them: a record that was replayed cannot vanish in a later crash.
+//!
+//! A failed sync (or write) is never retried: it is reported once as
+//! [`JournalError::Sync`] (or [`JournalError::Io`]) and the journal is
+//! *poisoned*: every later call returns [`JournalError::Poisoned`], so the run
+//! stops. After a failed `fdatasync`, Linux may drop the unwritten pages while
+//! still serving them from memory, so retrying the sync could report success for
+//! data that never reached the disk. Reopening the journal recovers what is on
+//! disk; records appended since the last successful commit may be missing.
+//!
+//! # Recovery
+//!
+//! [`FileJournal::open`] reads every segment in LSN order and checks everything:
+//!
+//! - each header: magic, version, and first LSN equal to the file name and to the
+//!   end of the previous segment (no gap, no overlap);
+//! - each frame: length check, then payload CRC.
+//!
+//! A bad frame is one whose header runs past the end of the file, whose length
+//! check fails, whose payload runs past the end of the file, or whose payload CRC
+//! does not match. The rule is: **a bad frame in the last segment with no intact
+//! frame anywhere after it is a torn tail**, the unfinished write of a crash.
+//! Everything else is corruption. In detail, in the last segment:
+//!
+//! - a frame header cut short, or a payload cut short (its length passed its
+//!   check, so the record really was cut), is a torn tail: nothing can follow;
+//! - a length that fails its check, or a payload that fails its CRC, is a torn
+//!   tail if no intact frame starts at any byte offset after it (after the
+//!   payload, for a CRC failure). That covers garbage or zeros left after the
+//!   last record (some file systems extend a file before its data reaches the
+//!   disk, and show zeros or stale blocks after a crash), and a last record whose
+//!   payload is damaged. The search, on this failure path only, costs a few
+//!   nanoseconds per byte (about 0.2 s for 64 MiB of garbage, optimized build).
+//!
+//! A torn tail is truncated at the bad frame's start, the truncation is synced and
+//! reported in [`Recovered::truncated`], and appending continues from there. Every
+//! other bad frame (in a segment that is not the last, or followed by an intact
+//! frame) and every bad header is refused with [`JournalError::Corrupt`], naming
+//! the file and the byte offset of the bad frame (or header field). Nothing is
+//! ever skipped.
+//!
+//! What recovery cannot tell apart: damage to the very last record of the last
+//! segment looks exactly like a torn write, and is truncated as one (and
+//! reported). And under `Never` (or for the uncommitted records of the last
+//! pass), a machine crash may write the page cache back out of order, leaving
+//! damaged data followed by intact data; that is refused as corruption, and the
+//! error's file and offset say where to truncate by hand if the records after it
+//! are not needed.
+//!
+//! `open` returns every record in memory at once (a `Vec`), and reads one segment
+//! at a time.
+//!
+//! # Deleting old records
+//!
+//! [`Journal::release_before`] deletes, oldest first, every segment all of whose
+//! records are below the given LSN, never the segment being appended to. It keeps
+//! no other trace: [`FileJournal::open`] hands back every record of the segments
+//! that remain, which may include records below the last release point; the
+//! caller skips what it does not need. LSNs are never reused, since the last
+//! segment (whose name gives its first LSN) is never deleted; only deleting every
+//! segment by hand starts them again from 0.
+//!
+//! # Testing faults
+//!
+//! [`JournalOptions::io_hook`] installs a function called before each write and
+//! each sync of the journal's files, with the operation ([`IoOp`]) and the path.
+//! Returning an error makes the operation fail with that error, without doing it.
+//! Tests use it to make an `fdatasync` fail, or to count syncs.
+
+mod file;
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use file::{
+    DEFAULT_SEGMENT_SIZE, FORMAT_VERSION, FRAME_HEADER_LEN, FileJournal, HEADER_LEN,
+    JournalOptions, MAGIC, SEGMENT_EXTENSION, segment_file_name,
+};
+
+/// A log sequence number: the index of a record in its journal, from 0, one more
+/// for each record appended. Never reused, across segments and restarts.
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Lsn(pub u64);
+
+impl Lsn {
+    /// The LSN's number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Lsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// An append-only log of records, each given the next [`Lsn`].
+///
+/// Object-safe: a scheduler can hold a `Box<dyn Journal>`. [`JournalExt`] adds
+/// typed appends to every journal.
+pub trait Journal {
+    /// Appends a record and returns its LSN. The record is durable once a later
+    /// [`commit`](Journal::commit) returns (or when this call returns, under
+    /// [`SyncPolicy::EveryRecord`]).
+    fn append(&mut self, record: &[u8]) -> Result<Lsn, JournalError>;
+
+    /// The group-commit point, called once per scheduler pass: every record
+    /// appended so far reaches the operating system and, under
+    /// [`SyncPolicy::EveryCommit`], the disk, with one `fdatasync`. A commit with
+    /// nothing new to write does nothing.
+    fn commit(&mut self) -> Result<(), JournalError>;
+
+    /// Says that the records below `lsn` are no longer needed: every segment
+    /// holding only such records is deleted, except the one being appended to.
+    /// An `lsn` past the end releases everything that can be released.
+    fn release_before(&mut self, lsn: Lsn) -> Result<(), JournalError>;
+
+    /// The LSN the next appended record will get.
+    fn next_lsn(&self) -> Lsn;
+}
+
+/// Typed appends, for every [`Journal`] (`dyn Journal` included).
+pub trait JournalExt: Journal {
+    /// Appends the postcard encoding of `value`; [`decode`] reads it back.
+    fn append_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<Lsn, JournalError> {
+        let bytes = postcard::to_allocvec(value).map_err(JournalError::Encode)?;
+        self.append(&bytes)
+    }
+}
+
+impl<J: Journal + ?Sized> JournalExt for J {}
+
+/// Decodes a record written by [`JournalExt::append_value`]; `lsn` is the
+/// record's, for the error.
+pub fn decode<T: DeserializeOwned>(lsn: Lsn, record: &[u8]) -> Result<T, JournalError> {
+    postcard::from_bytes(record).map_err(|source| JournalError::Decode { lsn, source })
+}
+
+/// When a [`FileJournal`] forces records to the disk with `fdatasync`, and what
+/// each choice risks on a crash. See the [module docs](self#durability-the-sync-policies)
+/// for the table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SyncPolicy {
+    /// One `fdatasync` per record, before [`Journal::append`] returns. Nothing that
+    /// `append` returned is lost, whatever the crash. The slowest: a disk flush
+    /// per record.
+    EveryRecord,
+    /// One `fdatasync` per [`Journal::commit`] that has new records (group
+    /// commit: once per scheduler pass). A crash of any kind loses at most the
+    /// records appended since the last commit returned.
+    #[default]
+    EveryCommit,
+    /// No `fdatasync` for records: the operating system writes them back when it
+    /// likes. A killed process (`SIGKILL`, panic, abort) loses only the records
+    /// appended since the last commit, since committed records are in the page
+    /// cache, which survives it. A power loss or kernel panic may lose any recent
+    /// records, and writeback out of order may leave a last segment that recovery
+    /// refuses as corrupt. For tests, or for journals that can be rebuilt.
+    Never,
+}
+
+/// An operation about to be done on a journal file, as seen by an
+/// [`io_hook`](JournalOptions::io_hook).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IoOp {
+    /// A write to a segment file (records, or a new segment's header).
+    Write,
+    /// An `fdatasync` of a segment file.
+    Sync,
+    /// An `fsync` of the journal's directory (after creating, renaming or
+    /// deleting a segment file).
+    SyncDir,
+}
+
+/// A fault-injection hook: called before each [`IoOp`] with the path it concerns;
+/// an error makes the operation fail with it, without doing it.
+pub type IoHook = Arc<dyn Fn(IoOp, &Path) -> io::Result<()> + Send + Sync>;
+
+/// What [`FileJournal::open`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// Every record of every remaining segment, in LSN order (consecutive LSNs).
+    pub records: Vec<(Lsn, Vec<u8>)>,
+    /// The torn tail that was cut off the last segment, if there was one.
+    pub truncated: Option<TruncatedTail>,
+}
+
+impl Recovered {
+    /// Decodes every record as a `T` (see [`JournalExt::append_value`]).
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<Vec<(Lsn, T)>, JournalError> {
+        self.records
+            .iter()
+            .map(|(lsn, bytes)| Ok((*lsn, decode(*lsn, bytes)?)))
+            .collect()
+    }
+}
+
+/// A torn tail cut off the last segment at open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TruncatedTail {
+    /// The segment file.
+    pub file: PathBuf,
+    /// Where the file was cut: the start of the first bad frame, now the file's
+    /// length.
+    pub offset: u64,
+    /// How many bytes were cut off.
+    pub bytes: u64,
+}
+
+/// A journal operation that failed.
+#[derive(Debug, Error)]
+pub enum JournalError {
+    /// Reading, writing, creating or deleting a journal file failed. Poisons the
+    /// journal.
+    #[error("journal I/O error on {}: {source}", file.display())]
+    Io {
+        /// The file (or directory) concerned.
+        file: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// An `fdatasync` (or a directory `fsync`) failed. Poisons the journal: the
+    /// sync is never retried, since a retry may succeed without the data being on
+    /// disk.
+    #[error("journal sync failed on {}: {source}", file.display())]
+    Sync {
+        /// The file (or directory) concerned.
+        file: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The journal holds something that is not a torn tail: refused, nothing is
+    /// skipped.
+    #[error("journal corrupt: {} at byte {offset}: {reason}", file.display())]
+    Corrupt {
+        /// The segment file.
+        file: PathBuf,
+        /// The byte offset of the bad frame's start, or of the bad header field.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An earlier write or sync failed; the journal refuses everything since.
+    /// Reopen it to recover what reached the disk.
+    #[error("the journal is poisoned by an earlier I/O error")]
+    Poisoned,
+    /// Another journal has the directory open.
+    #[error("journal directory {} is in use by another journal", dir.display())]
+    Locked {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// A record longer than a frame can hold (`u32::MAX` bytes).
+    #[error("a record of {len} bytes is too large for the journal (at most {max})")]
+    RecordTooLarge {
+        /// The record's length.
+        len: usize,
+        /// The largest length allowed.
+        max: usize,
+    },
+    /// Every LSN has been used.
+    #[error("the journal has used every LSN")]
+    LsnExhausted,
+    /// A value could not be encoded with postcard.
+    #[error("cannot encode a journal record: {0}")]
+    Encode(#[source] postcard::Error),
+    /// A record could not be decoded as the type asked for.
+    #[error("cannot decode journal record {lsn}: {source}")]
+    Decode {
+        /// The record's LSN.
+        lsn: Lsn,
+        /// postcard's error.
+        source: postcard::Error,
+    },
+}
+
+impl JournalError {
+    /// Whether the error leaves the journal poisoned.
+    fn poisons(&self) -> bool {
+        matches!(self, JournalError::Io { .. } | JournalError::Sync { .. })
+    }
+}
