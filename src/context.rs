@@ -10,7 +10,8 @@ use std::task::{Context, Poll};
 use corosensei::Yielder;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{JoinError, SendError, SpawnError};
+use crate::durable::{DeterminismViolation, Record, Replay, SendOutcome, StopRecord};
+use crate::error::{ExitError, JoinError, SendError, SpawnError};
 use crate::kernel::{Kernel, PPtr, Sent, Status, Undelivered, UndeliveredReason, Wait};
 use crate::signal::{DropReason, Payload, Pid, SignalKind, Value};
 use crate::template::Template;
@@ -136,12 +137,114 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         unsafe { self.kernel.as_ref().is_recording() }
     }
 
+    /// Journals a call of this process (durable schedulers only).
+    #[inline]
+    fn journal(&mut self, record: impl FnOnce(Pid, u64, &crate::durable::Durable<I, O>) -> Record) {
+        // SAFETY: the kernel outlives its coroutines.
+        if unsafe { self.kernel.as_ref() }.durable.is_none() {
+            return;
+        }
+        let p = self.p();
+        let (pid, step) = (p.pid, p.steps);
+        p.steps += 1;
+        if let Some(d) = &mut self.k().durable {
+            let record = record(pid, step, d);
+            d.append(record);
+        }
+    }
+
+    /// In replay, the next record of this process, if `matches` accepts it; `None`
+    /// when the process runs live (its records are exhausted: it goes live now).
+    /// A record that does not match holds the process for good.
+    #[inline]
+    fn replayed(
+        &mut self,
+        emitted: impl FnOnce() -> String,
+        matches: impl FnOnce(&Record) -> bool,
+    ) -> Option<Record> {
+        self.p().replay.as_ref()?;
+        self.replayed_slow(emitted, matches)
+    }
+
+    #[cold]
+    fn replayed_slow(
+        &mut self,
+        emitted: impl FnOnce() -> String,
+        matches: impl FnOnce(&Record) -> bool,
+    ) -> Option<Record> {
+        let p = self.p();
+        let replay = p.replay.as_mut().expect("replaying");
+        let Some(front) = replay.log.front() else {
+            // Records exhausted: live from here, with the inbox the journal left
+            // ahead of what arrived since.
+            let Replay {
+                inbox: mut rebuilt, ..
+            } = *p.replay.take().expect("replaying");
+            rebuilt.extend(p.inbox.queue.drain(..));
+            p.inbox.queue = rebuilt;
+            return None;
+        };
+        if matches(front) {
+            p.steps += 1;
+            return replay.log.pop_front();
+        }
+        let recorded = front.describe();
+        self.violation(recorded, emitted())
+    }
+
+    /// Reports a determinism violation and holds this process for good.
+    #[cold]
+    fn violation(&mut self, recorded: String, emitted: String) -> ! {
+        let p = self.p();
+        let violation = DeterminismViolation {
+            pid: p.pid,
+            step: p.steps,
+            recorded,
+            emitted,
+        };
+        if let Some(d) = &mut self.k().durable {
+            d.violations.push(violation);
+        }
+        loop {
+            self.suspend(Wait::Held);
+        }
+    }
+
+    /// In replay, the message this process took then; `None` when live.
+    fn replay_take(&mut self, what: &'static str, may_be_none: bool) -> Option<Option<I>> {
+        let record = self.replayed(
+            || what.to_string(),
+            |r| matches!(r, Record::Take { msg, .. } if may_be_none || msg.is_some()),
+        )?;
+        let Record::Take { msg, .. } = record else {
+            unreachable!("matched a take")
+        };
+        let bytes = msg?;
+        let decode = self.k().durable.as_ref().expect("replaying").decode;
+        match decode(&bytes) {
+            Some(m) => Some(Some(m)),
+            None => self.violation("a message that does not decode".into(), what.to_string()),
+        }
+    }
+
+    fn journal_take(&mut self, msg: Option<&I>) {
+        self.journal(|pid, step, d| Record::Take {
+            pid,
+            step,
+            msg: msg.map(d.encode),
+        });
+    }
+
     /// Takes the message at the head of the inbox, waiting for one if it is empty.
     pub fn receive(&mut self) -> I {
         self.tick();
+        if let Some(Some(m)) = self.replay_take("a receive", false) {
+            return m;
+        }
         loop {
             if let Some(m) = self.p().inbox.pop_front() {
                 self.took();
+                self.journal_take(Some(&m));
                 return m;
             }
             self.suspend(Wait::Message);
@@ -151,10 +254,14 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// Takes the head of the inbox if there is one, without waiting.
     pub fn try_receive(&mut self) -> Option<I> {
         self.tick();
+        if let Some(m) = self.replay_take("a try_receive", true) {
+            return m;
+        }
         let m = self.p().inbox.pop_front();
         if m.is_some() {
             self.took();
         }
+        self.journal_take(m.as_ref());
         m
     }
 
@@ -165,6 +272,15 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// call.
     pub fn select(&mut self, mut pred: impl FnMut(&I) -> bool) -> I {
         self.tick();
+        if let Some(Some(m)) = self.replay_take("a select", false) {
+            if !pred(&m) {
+                self.violation(
+                    "a message the select does not match".into(),
+                    "a select".into(),
+                );
+            }
+            return m;
+        }
         let mut i = 0usize;
         let mut evicted = self.p().inbox.evicted;
         loop {
@@ -177,6 +293,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 if pred(&inbox.queue[i]) {
                     let m = inbox.remove(i).expect("index within the inbox");
                     self.took();
+                    self.journal_take(Some(&m));
                     return m;
                 }
                 i += 1;
@@ -190,14 +307,27 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// arrival.
     pub fn filter(&mut self, mut pred: impl FnMut(&I) -> bool) -> I {
         self.tick();
+        if let Some(Some(m)) = self.replay_take("a filter", false) {
+            if !pred(&m) {
+                self.violation(
+                    "a message the filter does not match".into(),
+                    "a filter".into(),
+                );
+            }
+            return m;
+        }
         loop {
             while let Some(m) = self.p().inbox.pop_front() {
                 self.took();
                 if pred(&m) {
+                    self.journal_take(Some(&m));
                     return m;
                 }
                 let me = self.me;
-                self.k().emit(me, || SignalKind::Drop {
+                let pid = self.pid();
+                let k = self.k();
+                k.journal_eviction(pid, &m);
+                k.emit(me, || SignalKind::Drop {
                     msg: m,
                     reason: DropReason::Filtered,
                 });
@@ -221,13 +351,57 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         self.send_inner(Some(to), msg);
     }
 
+    /// In replay, the recorded outcome of this send (which is not done again);
+    /// `None` when live.
+    fn replay_send(&mut self, to: Option<Pid>, msg: &O) -> Option<SendOutcome> {
+        self.p().replay.as_ref()?;
+        let hash = (self.k().durable.as_ref().expect("replaying").hash_out)(msg);
+        let record = self.replayed(
+            || format!("a send to {to:?} (hash {hash:08x})"),
+            |r| matches!(r, Record::Send { to: t, hash: h, .. } if *t == to && *h == hash),
+        )?;
+        let Record::Send { outcome, .. } = record else {
+            unreachable!("matched a send")
+        };
+        Some(outcome)
+    }
+
+    fn journal_send(&mut self, to: Option<Pid>, msg: &O, outcome: SendOutcome) {
+        self.journal(|pid, step, d| Record::Send {
+            pid,
+            step,
+            to,
+            hash: (d.hash_out)(msg),
+            outcome,
+        });
+    }
+
     fn send_inner(&mut self, to: Option<Pid>, mut msg: O) {
         self.tick();
+        if self.replay_send(to, &msg).is_some() {
+            return;
+        }
         let me = self.me;
         loop {
+            let hash_copy = self
+                .k()
+                .durable
+                .is_some()
+                .then(|| (self.k().durable.as_ref().expect("durable").hash_out)(&msg));
             let deliver = self.k().deliver_out;
             let reason = match deliver(self.k(), me, to, msg) {
-                Sent::Delivered => return,
+                Sent::Delivered => {
+                    if let Some(hash) = hash_copy {
+                        self.journal(|pid, step, _| Record::Send {
+                            pid,
+                            step,
+                            to,
+                            hash,
+                            outcome: SendOutcome::Delivered,
+                        });
+                    }
+                    return;
+                }
                 Sent::Full { msg: m, blocker } if blocker != self.pid() => {
                     let k = self.k();
                     k.emit(me, || SignalKind::Backoff { to: blocker });
@@ -245,6 +419,8 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 Sent::NoRoute(m) => (UndeliveredReason::NoRoute, m),
                 Sent::Unknown(_, m) => (UndeliveredReason::UnknownPid, m),
             };
+            // Kept, which is this send's outcome: delivered to the undelivered list.
+            self.journal_send(to, &reason.1, SendOutcome::Delivered);
             self.keep_undelivered(to, reason.0, reason.1);
             return;
         }
@@ -273,21 +449,81 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     pub fn try_send(&mut self, msg: O) -> Result<(), SendError<O>> {
         let to = self.p().route.as_ref().and_then(|route| route(&msg));
         self.tick();
+        if let Some(outcome) = self.replay_send(to, &msg) {
+            return match outcome {
+                SendOutcome::Delivered => Ok(()),
+                SendOutcome::Full => Err(SendError::Full(msg)),
+                SendOutcome::NoRoute => Err(SendError::NoRoute(msg)),
+                SendOutcome::UnknownPid => {
+                    Err(SendError::UnknownPid(to.unwrap_or(Pid(u64::MAX)), msg))
+                }
+            };
+        }
+        let hash_copy = self
+            .k()
+            .durable
+            .is_some()
+            .then(|| (self.k().durable.as_ref().expect("durable").hash_out)(&msg));
         let me = self.me;
         let deliver = self.k().deliver_out;
-        match deliver(self.k(), me, to, msg) {
-            Sent::Delivered => Ok(()),
-            Sent::Full { msg, .. } | Sent::Rejected(msg) => Err(SendError::Full(msg)),
-            Sent::NoRoute(msg) => Err(SendError::NoRoute(msg)),
-            Sent::Unknown(pid, msg) => Err(SendError::UnknownPid(pid, msg)),
+        let (outcome, result) = match deliver(self.k(), me, to, msg) {
+            Sent::Delivered => (SendOutcome::Delivered, Ok(())),
+            Sent::Full { msg, .. } | Sent::Rejected(msg) => {
+                (SendOutcome::Full, Err(SendError::Full(msg)))
+            }
+            Sent::NoRoute(msg) => (SendOutcome::NoRoute, Err(SendError::NoRoute(msg))),
+            Sent::Unknown(pid, msg) => (
+                SendOutcome::UnknownPid,
+                Err(SendError::UnknownPid(pid, msg)),
+            ),
+        };
+        if let Some(hash) = hash_copy {
+            self.journal(|pid, step, _| Record::Send {
+                pid,
+                step,
+                to,
+                hash,
+                outcome,
+            });
+        }
+        result
+    }
+
+    /// In replay, the recorded result of this effect (which does not run again);
+    /// `None` when live.
+    fn replay_effect<T: Payload>(&mut self) -> Option<T> {
+        let record = self.replayed(|| "an effect".into(), |r| matches!(r, Record::Use { .. }))?;
+        let Record::Use { result, .. } = record else {
+            unreachable!("matched a use")
+        };
+        match postcard::from_bytes(&result) {
+            Ok(value) => Some(value),
+            Err(e) => self.violation(
+                format!("an effect result that does not decode ({e})"),
+                "an effect".into(),
+            ),
         }
     }
 
+    fn journal_effect<T: Payload>(&mut self, value: &T) {
+        self.journal(|pid, step, _| Record::Use {
+            pid,
+            step,
+            result: postcard::to_allocvec(value).unwrap_or_default(),
+        });
+    }
+
     /// Performs a synchronous side effect (chronoflow's `use`): runs `f`, records
-    /// its result in a USE signal, and returns it.
+    /// its result in a USE signal, and returns it. In a durable scheduler the
+    /// result is journaled after `f` runs, and a replay returns it without running
+    /// `f` again (at least once: a crash between the two runs it again).
     pub fn effect<T: Payload>(&mut self, f: impl FnOnce() -> T) -> T {
         self.tick();
+        if let Some(value) = self.replay_effect::<T>() {
+            return value;
+        }
         let value = f();
+        self.journal_effect(&value);
         let me = self.me;
         self.k().emit(me, || SignalKind::Use {
             result: Value::encode(&value),
@@ -299,15 +535,20 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// suspending this process while it is pending (the scheduler makes the process
     /// runnable again when the waker fires, from any thread), then records its
     /// output in a USE signal and returns it. An effect that can fail returns its
-    /// error as a value: make `T` a `Result`.
+    /// error as a value: make `T` a `Result`. Journaled and replayed as
+    /// [`Ctx::effect`].
     pub fn effect_future<T: Payload>(&mut self, future: impl Future<Output = T>) -> T {
         self.tick();
+        if let Some(value) = self.replay_effect::<T>() {
+            return value;
+        }
         let mut future = pin!(future);
         let pid = self.pid();
         let waker = self.k().waker(pid);
         let mut cx = Context::from_waker(&waker);
         loop {
             if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+                self.journal_effect(&value);
                 let me = self.me;
                 self.k().emit(me, || SignalKind::Use {
                     result: Value::encode(&value),
@@ -338,19 +579,100 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         self.tick();
         let me = self.me;
         let my_pid = self.pid();
+        self.k().clone_in = Some(I::clone);
+        let name = template.name.clone();
+        if let Some(record) = self.replayed(
+            || format!("a spawn of {name}"),
+            |r| matches!(r, Record::Create { template: t, .. } if **t == *name),
+        ) {
+            let Record::Create { pid: child, .. } = record else {
+                unreachable!("matched a create")
+            };
+            return self.respawn(template, args, child);
+        }
         let k = self.k();
-        k.clone_in = Some(I::clone);
         let child = k.create(template, args, Some(my_pid), None)?;
         // SAFETY: child and me are distinct live processes.
         let (c, p) = unsafe { (&mut *child.as_ptr(), &mut *me.as_ptr()) };
         c.inbox.queue.extend(p.inbox.queue.iter().cloned());
         p.children.push(c.pid);
+        if self.k().durable.is_some() {
+            // The child's CREATE record is this process's step.
+            self.p().steps += 1;
+        }
         let pid = c.pid;
         let k = self.k();
         k.emit(me, || SignalKind::Spawn { child: pid });
         k.start(child);
         Ok(Child {
             pid,
+            _result: PhantomData,
+        })
+    }
+
+    /// Spawns again, in replay, a child the journal holds: fast-forwarded if its
+    /// records end in STOP, replayed otherwise.
+    #[cold]
+    fn respawn<A: 'static, R: Payload>(
+        &mut self,
+        template: &Template<I, O, A, R>,
+        args: A,
+        child: Pid,
+    ) -> Result<Child<R>, SpawnError> {
+        let me = self.me;
+        let my_pid = self.pid();
+        let Some(pending) = self
+            .k()
+            .durable
+            .as_mut()
+            .and_then(|d| d.pending.remove(&child))
+        else {
+            self.violation(
+                format!("a spawn of {child}, which the journal does not hold"),
+                "a spawn".into(),
+            );
+        };
+        let k = self.k();
+        match pending.stop {
+            Some(stop) => {
+                let result = match stop {
+                    StopRecord::Normal(bytes) => postcard::from_bytes::<R>(&bytes)
+                        .map(|r| Box::new(r) as Box<dyn std::any::Any>)
+                        .map_err(|e| {
+                            ExitError::Failed(format!("the recorded result does not decode: {e}"))
+                        }),
+                    StopRecord::Failed(m) => Err(ExitError::Failed(m)),
+                    StopRecord::Killed(m) => Err(ExitError::Killed(m)),
+                };
+                k.create_stopped(template.name.clone(), child, my_pid, result);
+            }
+            None => {
+                let d = k.durable.as_mut().expect("replaying");
+                d.quiet = true;
+                let created = k.create(template, args, Some(my_pid), Some(child));
+                let d = k.durable.as_mut().expect("replaying");
+                let c = match created {
+                    Ok(c) => c,
+                    Err(e) => {
+                        d.quiet = false;
+                        return Err(e);
+                    }
+                };
+                // SAFETY: c was just created.
+                unsafe {
+                    (*c.as_ptr()).replay = Some(Box::new(Replay {
+                        log: pending.log,
+                        inbox: pending.inbox,
+                    }))
+                };
+                k.start(c);
+                k.durable.as_mut().expect("replaying").quiet = false;
+            }
+        }
+        self.p().children.push(child);
+        self.k().emit(me, || SignalKind::Spawn { child });
+        Ok(Child {
+            pid: child,
             _result: PhantomData,
         })
     }
@@ -363,6 +685,12 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         if !self.p().children.contains(&pid) {
             return Err(JoinError::NotAChild(pid));
         }
+        let replayed = self
+            .replayed(
+                || format!("a join of {pid}"),
+                |r| matches!(r, Record::Join { child, .. } if *child == pid),
+            )
+            .is_some();
         loop {
             let Some(c) = self.k().lookup(pid) else {
                 return Err(JoinError::NotAChild(pid));
@@ -391,6 +719,13 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 let k = self.k();
                 k.reap(c);
                 k.emit(me, || SignalKind::Join { child: pid });
+                if !replayed {
+                    self.journal(|me, step, _| Record::Join {
+                        pid: me,
+                        step,
+                        child: pid,
+                    });
+                }
                 return result;
             }
             self.suspend(Wait::Join(pid));
@@ -405,6 +740,21 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         args: &A,
     ) {
         self.tick();
+        let name = template.name.clone();
+        let replayed = self
+            .replayed(
+                || format!("a transition to {name}"),
+                |r| matches!(r, Record::Transition { template: t, .. } if **t == *name),
+            )
+            .is_some();
+        if !replayed {
+            self.journal(|pid, step, _| Record::Transition {
+                pid,
+                step,
+                template: name.to_string(),
+                args: postcard::to_allocvec(args).unwrap_or_default(),
+            });
+        }
         let p = self.p();
         p.route = template.route.clone();
         p.inbox.capacity = template.capacity;

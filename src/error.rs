@@ -36,6 +36,10 @@ pub enum SpawnError {
     /// No stack could be mapped for it.
     #[error("cannot allocate a process stack: {0}")]
     Stack(#[source] io::Error),
+    /// A durable scheduler cannot journal it: its template is not registered (or
+    /// the arguments are not of the registered template's type).
+    #[error("template {0:?} is not registered with this durable scheduler")]
+    Unregistered(String),
 }
 
 /// A process could not be started.

@@ -19,6 +19,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 use smallvec::SmallVec;
 
 use crate::context::Ctx;
+use crate::durable::{Durable, Record, Replay, StopRecord};
 use crate::error::{ExitError, SpawnError};
 use crate::inbox::{Inbox, Overflow};
 use crate::overflow;
@@ -44,6 +45,9 @@ pub enum Wait {
     Room(Pid),
     /// Nothing: it used up its turn's budget and is runnable again.
     Yield,
+    /// Nothing ever: its calls did not match its journal in replay (a
+    /// determinism violation), so it is held.
+    Held,
 }
 
 /// Where a process stands.
@@ -130,6 +134,10 @@ pub(crate) struct Proc<I, O> {
     pub(crate) dropped: u64,
     /// When stopped: its result, until joined or taken.
     pub(crate) result: Option<Result<Box<dyn Any>, ExitError>>,
+    /// Being rebuilt from the journal: its remaining records.
+    pub(crate) replay: Option<Box<Replay<I>>>,
+    /// Its journaled calls so far (durable schedulers).
+    pub(crate) steps: u64,
 }
 
 /// Where signals go. Buffered signals stay in `Kernel::buffer` until pulled,
@@ -231,6 +239,8 @@ pub(crate) struct Kernel<I, O> {
     woken: Vec<Pid>,
     pub(crate) effects_pending: usize,
     pub(crate) budget: u32,
+    /// Journaling and replay, for a durable scheduler.
+    pub(crate) durable: Option<Box<Durable<I, O>>>,
 }
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
@@ -256,6 +266,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             woken: Vec::new(),
             effects_pending: 0,
             budget: DEFAULT_BUDGET,
+            durable: None,
         });
         NonNull::from(Box::leak(kernel))
     }
@@ -351,6 +362,14 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         std::mem::take(&mut self.buffer)
     }
 
+    /// Appends a journal record, when durable.
+    #[inline]
+    pub(crate) fn journal(&mut self, record: impl FnOnce() -> Record) {
+        if let Some(d) = &mut self.durable {
+            d.append(record());
+        }
+    }
+
     /// Creates a process (status `Created`) with a coroutine running `template`'s
     /// body on `args`.
     pub(crate) fn create<A: 'static, R: Payload>(
@@ -360,6 +379,20 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         parent: Option<Pid>,
         pid: Option<Pid>,
     ) -> Result<PPtr<I, O>, SpawnError> {
+        let journaled = match &self.durable {
+            Some(d) if !d.quiet => {
+                let encode = d
+                    .registry
+                    .get(&template.name)
+                    .map(|r| &r.encode_args)
+                    .ok_or_else(|| SpawnError::Unregistered(template.name.to_string()))?;
+                Some(
+                    encode(&args)
+                        .ok_or_else(|| SpawnError::Unregistered(template.name.to_string()))?,
+                )
+            }
+            _ => None,
+        };
         let (stack, stack_size) = self
             .pool
             .get(template.stack_size)
@@ -395,6 +428,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             room_grant: None,
             dropped: 0,
             result: None,
+            replay: None,
+            steps: 0,
         });
         let p = NonNull::from(Box::leak(proc));
         let kernel = NonNull::from(&mut *self);
@@ -413,7 +448,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             match outcome {
                 Ok(r) => {
                     // SAFETY: the kernel outlives its coroutines.
-                    let recording = unsafe { kernel.as_ref().is_recording() };
+                    let recording = unsafe {
+                        kernel.as_ref().is_recording() || kernel.as_ref().durable.is_some()
+                    };
                     let value = recording.then(|| Value::encode(&r));
                     Ended {
                         result: Ok(Box::new(r)),
@@ -435,11 +472,68 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         // SAFETY: p was just allocated and is not shared yet.
         unsafe { (*p.as_ptr()).engine = Some(engine) };
         self.procs.insert(pid, p);
+        if let Some(args) = journaled {
+            let template = template.name.to_string();
+            self.journal(|| Record::Create {
+                pid,
+                parent,
+                template,
+                args,
+            });
+        }
         Ok(p)
+    }
+
+    /// Makes a child that already ended (rebuilt from the journal): no stack, no
+    /// coroutine, its result kept for its parent's join.
+    pub(crate) fn create_stopped(
+        &mut self,
+        name: Arc<str>,
+        pid: Pid,
+        parent: Pid,
+        result: Result<Box<dyn Any>, ExitError>,
+    ) -> PPtr<I, O> {
+        let running = overflow::Running {
+            guard_start: 0,
+            guard_end: 0,
+            stack_size: 0,
+            pid,
+            name: name.as_ptr(),
+            name_len: name.len(),
+        };
+        let proc = Box::new(Proc {
+            pid,
+            name,
+            running,
+            parent: Some(parent),
+            children: SmallVec::new(),
+            inbox: Inbox::new(1, Overflow::Backoff),
+            status: Status::Stopped,
+            engine: None,
+            stack_size: 0,
+            route: None,
+            seq: 0,
+            budget: 0,
+            queued: false,
+            released: false,
+            killing: false,
+            waiting_senders: VecDeque::new(),
+            room_grant: None,
+            dropped: 0,
+            result: Some(result),
+            replay: None,
+            steps: 0,
+        });
+        let p = NonNull::from(Box::leak(proc));
+        self.procs.insert(pid, p);
+        p
     }
 
     /// Starts a created process: START, then it is runnable.
     pub(crate) fn start(&mut self, p: PPtr<I, O>) {
+        // SAFETY: p is live.
+        let pid = unsafe { p.as_ref().pid };
+        self.journal(|| Record::Start { pid });
         self.emit(p, || SignalKind::Start);
         self.make_ready(p);
     }
@@ -533,6 +627,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     msg: clone_for_send(&msg),
                 });
             }
+            self.journal_delivery(to, &msg);
             self.push_into(target, msg);
             return Sent::Delivered;
         }
@@ -573,6 +668,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 msg: clone_for_send(&msg),
             });
         }
+        // SAFETY: target is live.
+        self.journal_delivery(unsafe { target.as_ref().pid }, &msg);
         let clone = self
             .clone_in
             .expect("a process with children was spawned with I: Clone");
@@ -583,6 +680,23 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
         self.push_into(last, msg);
         Sent::Delivered
+    }
+
+    /// Journals a message entering `to`'s inbox (and its descendants').
+    #[inline]
+    fn journal_delivery(&mut self, to: Pid, msg: &I) {
+        if let Some(d) = &mut self.durable {
+            let msg = (d.encode)(msg);
+            d.append(Record::Deliver { to, msg });
+        }
+    }
+
+    /// Journals a message leaving `pid`'s inbox without being taken.
+    pub(crate) fn journal_eviction(&mut self, pid: Pid, msg: &I) {
+        if let Some(d) = &mut self.durable {
+            let msg = (d.encode)(msg);
+            d.append(Record::Evict { pid, msg });
+        }
     }
 
     /// `p` and its live descendants, parents before children.
@@ -607,6 +721,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             match proc.inbox.overflow {
                 Overflow::DropNewest => {
                     proc.dropped += 1;
+                    let pid = proc.pid;
+                    self.journal_eviction(pid, &msg);
                     self.emit(p, || SignalKind::Drop {
                         msg,
                         reason: DropReason::Newest,
@@ -617,6 +733,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     proc.dropped += 1;
                     proc.inbox.evicted += 1;
                     if let Some(old) = proc.inbox.queue.pop_front() {
+                        let pid = proc.pid;
+                        self.journal_eviction(pid, &old);
                         self.emit(p, || SignalKind::Drop {
                             msg: old,
                             reason: DropReason::Oldest,
@@ -807,6 +925,32 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 }
             }
         }
+        // SAFETY: p is live.
+        let pid = unsafe { p.as_ref().pid };
+        if let Some(replay) = unsafe { (*p.as_ptr()).replay.take() }
+            && let Some(recorded) = replay.log.front()
+        {
+            // It ended before its records did.
+            let violation = crate::durable::DeterminismViolation {
+                pid,
+                // SAFETY: p is live.
+                step: unsafe { p.as_ref().steps },
+                recorded: recorded.describe(),
+                emitted: "the process's end".into(),
+            };
+            if let Some(d) = &mut self.durable {
+                d.violations.push(violation);
+            }
+        }
+        self.journal(|| Record::Stop {
+            pid,
+            exit: match (&result, &value) {
+                (Ok(_), Some(v)) => StopRecord::Normal(v.as_bytes().to_vec()),
+                (Ok(_), None) => StopRecord::Normal(Vec::new()),
+                (Err(ExitError::Failed(m)), _) => StopRecord::Failed(m.clone()),
+                (Err(ExitError::Killed(m)), _) => StopRecord::Killed(m.clone()),
+            },
+        });
         self.emit(p, || {
             let exit = match (&result, value) {
                 (Ok(_), Some(v)) => Exit::Normal(v),
@@ -882,6 +1026,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             engine.force_unwind();
             self.pool.put(proc.stack_size, engine.into_stack());
         }
+        let pid = proc.pid;
+        self.journal(|| Record::Stop {
+            pid,
+            exit: StopRecord::Killed(reason.to_string()),
+        });
         self.emit(p, || SignalKind::Stop {
             exit: Exit::Killed(reason.to_string()),
         });

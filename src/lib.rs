@@ -69,6 +69,7 @@
 #![warn(missing_docs)]
 
 mod context;
+pub mod durable;
 mod error;
 mod inbox;
 pub mod journal;
@@ -82,6 +83,9 @@ mod stack;
 mod template;
 
 pub use context::{Child, Ctx};
+pub use durable::{
+    DeterminismViolation, DurableBuilder, DurableScheduler, Recovery, RecoveryError,
+};
 pub use error::{ExitError, JoinError, ProcessError, PushError, SendError, SpawnError, StartError};
 pub use inbox::{DEFAULT_CAPACITY, Overflow};
 pub use kernel::{DEFAULT_BUDGET, Status, Undelivered, UndeliveredReason, Wait};

@@ -109,6 +109,14 @@ impl<M: 'static> SimpleScheduler<M> {
         }
     }
 
+    pub(crate) fn kernel(&self) -> &Kernel<M, M> {
+        self.k()
+    }
+
+    pub(crate) fn kernel_mut(&mut self) -> &mut Kernel<M, M> {
+        self.k_mut()
+    }
+
     #[inline]
     fn k(&self) -> &Kernel<M, M> {
         // SAFETY: the kernel lives as long as the scheduler; no coroutine runs

@@ -1,0 +1,725 @@
+//! Durable processes: a scheduler whose every input is journaled, so that after a
+//! crash it rebuilds every process and carries on where it was, without repeating
+//! recorded side effects.
+//!
+//! # What is journaled
+//!
+//! One record per event, postcard-encoded in a [`Journal`] (the embedded
+//! [`FileJournal`] by default), committed once per scheduler pass:
+//!
+//! - a process created (its template's name and its arguments) and started;
+//! - a message delivered into an inbox, and one evicted from it (overflow policy,
+//!   `filter`);
+//! - what each process took from its inbox, each effect's result, each send (its
+//!   target and a hash of the message), each join, each transition;
+//! - how each process ended.
+//!
+//! # Recovery
+//!
+//! [`DurableScheduler::open`] reads the journal, rebuilds every inbox as it was, and
+//! re-runs every process that had not ended from its start: each call of its body
+//! is served from its records (a receive gets the message it got then, an effect
+//! returns its recorded result without running, a send is checked, not delivered
+//! again), and when its records run out it continues live. A process whose records
+//! end in STOP is fast-forwarded: its result is restored without running it; a
+//! child too, when its parent re-spawns it.
+//!
+//! A call that does not match the record (another kind, another target, another
+//! payload) is a determinism violation: the process is held, never run on with
+//! wrong state, and [`DurableScheduler::violations`] names the pid, the step, what
+//! was recorded and what was emitted. The other processes continue.
+//!
+//! # Guarantees
+//!
+//! Effects are at least once: an effect's result is journaled after it runs, so a
+//! crash between the two runs it again on recovery. Messages are never lost nor
+//! delivered twice across a crash: a delivery that is in the journal is in the
+//! rebuilt inbox, one that is not never happened (its sender re-sends it when it
+//! replays past that point live). With [`SyncPolicy::EveryCommit`](crate::journal::SyncPolicy),
+//! a crash loses at most the last pass.
+
+use std::any::Any;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::error::{ExitError, SendError, SpawnError, StartError};
+use crate::journal::{FileJournal, Journal, JournalError, JournalOptions, TruncatedTail};
+use crate::kernel::{Kernel, PPtr, Status, Undelivered};
+use crate::scheduler::{Handle, Pass, SimpleScheduler};
+use crate::signal::{Payload, Pid};
+use crate::template::Template;
+
+/// One journal record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Record {
+    Create {
+        pid: Pid,
+        parent: Option<Pid>,
+        template: String,
+        args: Vec<u8>,
+    },
+    Start {
+        pid: Pid,
+    },
+    Deliver {
+        to: Pid,
+        msg: Vec<u8>,
+    },
+    Evict {
+        pid: Pid,
+        msg: Vec<u8>,
+    },
+    Take {
+        pid: Pid,
+        step: u64,
+        msg: Option<Vec<u8>>,
+    },
+    Use {
+        pid: Pid,
+        step: u64,
+        result: Vec<u8>,
+    },
+    Send {
+        pid: Pid,
+        step: u64,
+        to: Option<Pid>,
+        hash: u32,
+        outcome: SendOutcome,
+    },
+    Join {
+        pid: Pid,
+        step: u64,
+        child: Pid,
+    },
+    Transition {
+        pid: Pid,
+        step: u64,
+        template: String,
+        args: Vec<u8>,
+    },
+    Stop {
+        pid: Pid,
+        exit: StopRecord,
+    },
+}
+
+/// How a send went, for `try_send` to give the same answer in replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum SendOutcome {
+    Delivered,
+    Full,
+    NoRoute,
+    UnknownPid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum StopRecord {
+    Normal(Vec<u8>),
+    Failed(String),
+    Killed(String),
+}
+
+impl Record {
+    /// What a process-side record says, for a violation report.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Record::Take { msg: Some(m), .. } => format!("a receive of {} bytes", m.len()),
+            Record::Take { msg: None, .. } => "a try_receive that found nothing".into(),
+            Record::Use { result, .. } => format!("an effect with a {}-byte result", result.len()),
+            Record::Send { to, hash, .. } => format!("a send to {to:?} (hash {hash:08x})"),
+            Record::Join { child, .. } => format!("a join of {child}"),
+            Record::Transition { template, .. } => format!("a transition to {template}"),
+            Record::Create { pid, template, .. } => format!("a spawn of {pid} ({template})"),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+/// A process's call that did not match its records.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("determinism violation in {pid} at step {step}: recorded {recorded}, emitted {emitted}")]
+pub struct DeterminismViolation {
+    /// The process, which is held.
+    pub pid: Pid,
+    /// Its step: the count of its journaled calls before this one.
+    pub step: u64,
+    /// What the journal holds.
+    pub recorded: String,
+    /// What the process did instead.
+    pub emitted: String,
+}
+
+/// A process being replayed: its remaining records, and its inbox as the journal
+/// left it (what it had not taken yet).
+pub(crate) struct Replay<I> {
+    pub(crate) log: VecDeque<Record>,
+    pub(crate) inbox: VecDeque<I>,
+}
+
+/// Encodes a process's arguments (given as `&A`).
+type EncodeArgs = Box<dyn Fn(&dyn Any) -> Option<Vec<u8>>>;
+/// Re-creates a process from its encoded arguments, with the given pid and parent.
+pub(crate) type CreateFrom<I, O> =
+    Box<dyn Fn(&mut Kernel<I, O>, Pid, Option<Pid>, &[u8]) -> Result<PPtr<I, O>, RecoveryError>>;
+/// Decodes a recorded result.
+type DecodeResult = Box<dyn Fn(&[u8]) -> Option<Box<dyn Any>>>;
+
+/// What recovery needs to rebuild processes of one template.
+pub(crate) struct Registration<I, O> {
+    pub(crate) encode_args: EncodeArgs,
+    pub(crate) create: CreateFrom<I, O>,
+    pub(crate) decode_result: DecodeResult,
+}
+
+/// A process rebuilt from the journal, waiting for its parent to spawn it again.
+pub(crate) struct Pending<I> {
+    pub(crate) log: VecDeque<Record>,
+    pub(crate) inbox: VecDeque<I>,
+    pub(crate) stop: Option<StopRecord>,
+}
+
+/// The durability state of a kernel.
+pub(crate) struct Durable<I, O> {
+    pub(crate) journal: Box<dyn Journal>,
+    pub(crate) encode: fn(&I) -> Vec<u8>,
+    pub(crate) decode: fn(&[u8]) -> Option<I>,
+    pub(crate) hash_out: fn(&O) -> u32,
+    pub(crate) registry: BTreeMap<Arc<str>, Registration<I, O>>,
+    /// The first journal error, until reported: the run stops there.
+    pub(crate) error: Option<JournalError>,
+    /// An error was reported: nothing runs or is journaled any more.
+    pub(crate) stopped: bool,
+    /// Children rebuilt from the journal, until their parents spawn them again.
+    pub(crate) pending: BTreeMap<Pid, Pending<I>>,
+    pub(crate) violations: Vec<DeterminismViolation>,
+    /// Rebuilding: what happens now is in the journal already.
+    pub(crate) quiet: bool,
+}
+
+impl<I, O> Durable<I, O> {
+    /// Appends a record (unless rebuilding, or stopped by an error).
+    pub(crate) fn append(&mut self, record: Record) {
+        if self.quiet || self.error.is_some() || self.stopped {
+            return;
+        }
+        let bytes = match postcard::to_allocvec(&record) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.error = Some(JournalError::Encode(e));
+                return;
+            }
+        };
+        if let Err(e) = self.journal.append(&bytes) {
+            self.error = Some(e);
+        }
+    }
+}
+
+/// The hash of a message's encoding that SEND records keep.
+pub(crate) fn hash_of<T: Serialize>(value: &T) -> u32 {
+    crc32c::crc32c(&postcard::to_allocvec(value).unwrap_or_default())
+}
+
+/// Recovery could not rebuild the scheduler.
+#[derive(Debug, Error)]
+pub enum RecoveryError {
+    /// The journal could not be read (or is corrupt, not at its tail).
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// A record could not be decoded.
+    #[error("journal record {lsn} cannot be decoded: {source}")]
+    Record {
+        /// The record's LSN.
+        lsn: u64,
+        /// Why.
+        source: postcard::Error,
+    },
+    /// A process was made from a template that is not registered.
+    #[error("process {pid} was made from template {template:?}, which is not registered")]
+    Unregistered {
+        /// The process.
+        pid: Pid,
+        /// The template's name.
+        template: String,
+    },
+    /// Recorded arguments or messages do not decode into the registered types.
+    #[error("process {pid}: recorded {what} do not decode: {source}")]
+    Decode {
+        /// The process.
+        pid: Pid,
+        /// What did not decode.
+        what: &'static str,
+        /// Why.
+        source: postcard::Error,
+    },
+    /// A process's stack could not be allocated.
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+}
+
+/// What recovery found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Records read from the journal.
+    pub records: u64,
+    /// Processes re-run from their records (top-level ones; their children are
+    /// re-run when they are spawned again).
+    pub replayed: Vec<Pid>,
+    /// Top-level processes whose records end in STOP: restored without running.
+    pub fast_forwarded: Vec<Pid>,
+    /// A torn tail that was cut off, if there was one.
+    pub truncated: Option<TruncatedTail>,
+}
+
+/// Registers templates for a [`DurableScheduler`] and opens it.
+pub struct DurableBuilder<M: 'static> {
+    registry: BTreeMap<Arc<str>, Registration<M, M>>,
+    options: JournalOptions,
+}
+
+impl<M> DurableBuilder<M>
+where
+    M: Serialize + DeserializeOwned + Clone + 'static,
+{
+    /// Registers `template`: processes made from it can be journaled and rebuilt.
+    /// Every template a durable scheduler runs must be registered, under a name of
+    /// its own.
+    pub fn register<A: Payload, R: Payload>(mut self, template: &Template<M, M, A, R>) -> Self {
+        let t = template.clone();
+        let name = template.name.clone();
+        let registration = Registration {
+            encode_args: Box::new(|args: &dyn Any| {
+                args.downcast_ref::<A>()
+                    .and_then(|a| postcard::to_allocvec(a).ok())
+            }),
+            create: Box::new(
+                move |k: &mut Kernel<M, M>, pid: Pid, parent: Option<Pid>, args: &[u8]| {
+                    let args: A =
+                        postcard::from_bytes(args).map_err(|source| RecoveryError::Decode {
+                            pid,
+                            what: "arguments",
+                            source,
+                        })?;
+                    Ok(k.create(&t, args, parent, Some(pid))?)
+                },
+            ),
+            decode_result: Box::new(|bytes: &[u8]| {
+                postcard::from_bytes::<R>(bytes)
+                    .ok()
+                    .map(|r| Box::new(r) as Box<dyn Any>)
+            }),
+        };
+        self.registry.insert(name, registration);
+        self
+    }
+
+    /// Sets the journal's options (sync policy, segment size).
+    pub fn options(mut self, options: JournalOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Opens the journal in `dir` (created if missing) and rebuilds every process
+    /// it holds.
+    pub fn open(
+        self,
+        dir: impl AsRef<Path>,
+    ) -> Result<(DurableScheduler<M>, Recovery), RecoveryError> {
+        let (journal, recovered) = FileJournal::open(dir, self.options)?;
+        let mut records = Vec::with_capacity(recovered.records.len());
+        for (lsn, bytes) in &recovered.records {
+            let record: Record = postcard::from_bytes(bytes)
+                .map_err(|source| RecoveryError::Record { lsn: lsn.0, source })?;
+            records.push(record);
+        }
+        let mut sched = SimpleScheduler::new();
+        let durable = Durable {
+            journal: Box::new(journal),
+            encode: |m: &M| postcard::to_allocvec(m).unwrap_or_default(),
+            decode: |bytes: &[u8]| postcard::from_bytes(bytes).ok(),
+            hash_out: hash_of::<M>,
+            registry: self.registry,
+            error: None,
+            stopped: false,
+            pending: BTreeMap::new(),
+            violations: Vec::new(),
+            quiet: true,
+        };
+        let mut recovery = Recovery {
+            records: records.len() as u64,
+            truncated: recovered.truncated.clone(),
+            ..Recovery::default()
+        };
+        {
+            let k = sched.kernel_mut();
+            k.durable = Some(Box::new(durable));
+            rebuild(k, records, &mut recovery)?;
+            k.durable.as_mut().expect("just set").quiet = false;
+        }
+        Ok((DurableScheduler { inner: sched }, recovery))
+    }
+}
+
+/// The state of one process as the journal tells it.
+struct Sim {
+    parent: Option<Pid>,
+    template: String,
+    args: Vec<u8>,
+    started: bool,
+    stop: Option<StopRecord>,
+    log: VecDeque<Record>,
+    inbox: VecDeque<Vec<u8>>,
+    children: Vec<Pid>,
+}
+
+fn remove_first(inbox: &mut VecDeque<Vec<u8>>, msg: &[u8]) {
+    if let Some(i) = inbox.iter().position(|m| m == msg) {
+        inbox.remove(i);
+    }
+}
+
+fn live_tree(sims: &BTreeMap<Pid, Sim>, pid: Pid, out: &mut Vec<Pid>) {
+    out.push(pid);
+    for &child in &sims[&pid].children {
+        if sims[&child].stop.is_none() {
+            live_tree(sims, child, out);
+        }
+    }
+}
+
+/// Replays the journal's records into process states, then rebuilds the processes.
+fn rebuild<M>(
+    k: &mut Kernel<M, M>,
+    records: Vec<Record>,
+    recovery: &mut Recovery,
+) -> Result<(), RecoveryError>
+where
+    M: Serialize + DeserializeOwned + Clone + 'static,
+{
+    let mut sims: BTreeMap<Pid, Sim> = BTreeMap::new();
+    let mut next_pid = 0u64;
+    for record in records {
+        match &record {
+            Record::Create {
+                pid,
+                parent,
+                template,
+                args,
+            } => {
+                next_pid = next_pid.max(pid.0 + 1);
+                let inbox = parent
+                    .and_then(|p| sims.get(&p))
+                    .map(|p| p.inbox.clone())
+                    .unwrap_or_default();
+                sims.insert(
+                    *pid,
+                    Sim {
+                        parent: *parent,
+                        template: template.clone(),
+                        args: args.clone(),
+                        started: false,
+                        stop: None,
+                        log: VecDeque::new(),
+                        inbox,
+                        children: Vec::new(),
+                    },
+                );
+                if let Some(parent) = parent.and_then(|p| sims.get_mut(&p)) {
+                    parent.children.push(*pid);
+                    parent.log.push_back(record.clone());
+                }
+            }
+            Record::Start { pid } => {
+                if let Some(s) = sims.get_mut(pid) {
+                    s.started = true;
+                }
+            }
+            Record::Deliver { to, msg } => {
+                if sims.contains_key(to) {
+                    let mut tree = Vec::new();
+                    live_tree(&sims, *to, &mut tree);
+                    for pid in tree {
+                        sims.get_mut(&pid)
+                            .expect("in the tree")
+                            .inbox
+                            .push_back(msg.clone());
+                    }
+                }
+            }
+            Record::Evict { pid, msg } => {
+                if let Some(s) = sims.get_mut(pid) {
+                    remove_first(&mut s.inbox, msg);
+                }
+            }
+            Record::Take { pid, msg, .. } => {
+                if let Some(s) = sims.get_mut(pid) {
+                    if let Some(msg) = msg {
+                        remove_first(&mut s.inbox, msg);
+                    }
+                    s.log.push_back(record.clone());
+                }
+            }
+            Record::Use { pid, .. }
+            | Record::Send { pid, .. }
+            | Record::Join { pid, .. }
+            | Record::Transition { pid, .. } => {
+                if let Some(s) = sims.get_mut(pid) {
+                    s.log.push_back(record.clone());
+                }
+            }
+            Record::Stop { pid, exit } => {
+                if let Some(s) = sims.get_mut(pid) {
+                    s.stop = Some(exit.clone());
+                }
+            }
+        }
+    }
+    k.set_next_pid(next_pid);
+    // Children wait for their parents to spawn them again.
+    let (tops, children): (Vec<_>, Vec<_>) =
+        sims.into_iter().partition(|(_, s)| s.parent.is_none());
+    for (pid, sim) in children {
+        let inbox = decode_inbox::<M>(pid, sim.inbox)?;
+        let d = k.durable.as_mut().expect("durable");
+        d.pending.insert(
+            pid,
+            Pending {
+                log: sim.log,
+                inbox,
+                stop: sim.stop,
+            },
+        );
+    }
+    for (pid, sim) in tops {
+        let d = k.durable.as_mut().expect("durable");
+        // Out of the registry while it creates (it needs the kernel), back after.
+        let Some((name, registration)) = d.registry.remove_entry(sim.template.as_str()) else {
+            return Err(RecoveryError::Unregistered {
+                pid,
+                template: sim.template,
+            });
+        };
+        let rebuilt = rebuild_top(k, pid, sim, &registration, recovery);
+        k.durable
+            .as_mut()
+            .expect("durable")
+            .registry
+            .insert(name, registration);
+        rebuilt?;
+    }
+    Ok(())
+}
+
+/// Rebuilds one top-level process: fast-forwarded if its records end in STOP,
+/// replayed if it had started, created with its inbox if not.
+fn rebuild_top<M>(
+    k: &mut Kernel<M, M>,
+    pid: Pid,
+    sim: Sim,
+    registration: &Registration<M, M>,
+    recovery: &mut Recovery,
+) -> Result<(), RecoveryError>
+where
+    M: Serialize + DeserializeOwned + Clone + 'static,
+{
+    if let Some(stop) = sim.stop {
+        let result = match stop {
+            StopRecord::Normal(bytes) => match (registration.decode_result)(&bytes) {
+                Some(r) => Ok(r),
+                None => Err(ExitError::Failed(
+                    "the recorded result does not decode".into(),
+                )),
+            },
+            StopRecord::Failed(m) => Err(ExitError::Failed(m)),
+            StopRecord::Killed(m) => Err(ExitError::Killed(m)),
+        };
+        k.finished.insert(pid, crate::kernel::Finished { result });
+        recovery.fast_forwarded.push(pid);
+        return Ok(());
+    }
+    let p = (registration.create)(k, pid, None, &sim.args)?;
+    let inbox = decode_inbox::<M>(pid, sim.inbox)?;
+    // SAFETY: p was just created.
+    let proc = unsafe { &mut *p.as_ptr() };
+    if sim.started {
+        proc.replay = Some(Box::new(Replay {
+            log: sim.log,
+            inbox,
+        }));
+        k.start(p);
+        recovery.replayed.push(pid);
+    } else {
+        proc.inbox.queue = inbox;
+    }
+    Ok(())
+}
+
+fn decode_inbox<M: DeserializeOwned>(
+    pid: Pid,
+    inbox: VecDeque<Vec<u8>>,
+) -> Result<VecDeque<M>, RecoveryError> {
+    inbox
+        .into_iter()
+        .map(|m| {
+            postcard::from_bytes(&m).map_err(|source| RecoveryError::Decode {
+                pid,
+                what: "messages",
+                source,
+            })
+        })
+        .collect()
+}
+
+/// A [`SimpleScheduler`] whose processes survive a crash of the program: every
+/// input is journaled, and [`open`](DurableBuilder::open) rebuilds every process
+/// from the journal. See the [module docs](self) for what is journaled and what is
+/// guaranteed.
+///
+/// Its message type, and the arguments and results of its templates, must be
+/// serde types; every template must be [registered](DurableBuilder::register).
+pub struct DurableScheduler<M: 'static> {
+    inner: SimpleScheduler<M>,
+}
+
+impl<M> fmt::Debug for DurableScheduler<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DurableScheduler")
+            .field("live", &self.inner.live())
+            .finish()
+    }
+}
+
+impl<M> DurableScheduler<M>
+where
+    M: Serialize + DeserializeOwned + Clone + 'static,
+{
+    /// Starts registering templates; then [`open`](DurableBuilder::open) a journal.
+    pub fn builder() -> DurableBuilder<M> {
+        DurableBuilder {
+            registry: BTreeMap::new(),
+            options: JournalOptions::default(),
+        }
+    }
+
+    /// The journal error that stopped the run: the error itself the first time,
+    /// [`JournalError::Poisoned`] after.
+    fn check(&mut self) -> Result<(), JournalError> {
+        let d = self.inner.kernel_mut().durable.as_mut().expect("durable");
+        if let Some(e) = d.error.take() {
+            d.stopped = true;
+            return Err(e);
+        }
+        if d.stopped {
+            return Err(JournalError::Poisoned);
+        }
+        Ok(())
+    }
+
+    /// Creates and starts a process (journaled).
+    pub fn spawn<A: 'static, R: Payload>(
+        &mut self,
+        template: &Template<M, M, A, R>,
+        args: A,
+    ) -> Result<Handle<R>, SpawnError> {
+        self.inner.spawn(template, args)
+    }
+
+    /// Creates a process, not started (journaled).
+    pub fn create<A: 'static, R: Payload>(
+        &mut self,
+        template: &Template<M, M, A, R>,
+        args: A,
+    ) -> Result<Handle<R>, SpawnError> {
+        self.inner.create(template, args)
+    }
+
+    /// Starts a created process (journaled).
+    pub fn start(&mut self, pid: Pid) -> Result<(), StartError> {
+        self.inner.start(pid)
+    }
+
+    /// Sends from outside (journaled when delivered).
+    pub fn send(&mut self, to: Pid, msg: M) -> Result<(), SendError<M>> {
+        self.inner.send(to, msg)
+    }
+
+    /// One pass, then one group commit of everything the pass journaled. A journal
+    /// error stops the run: this and every later call return it.
+    pub fn update(&mut self) -> Result<Pass, JournalError> {
+        self.check()?;
+        let pass = self.inner.update();
+        self.commit()?;
+        Ok(pass)
+    }
+
+    fn commit(&mut self) -> Result<(), JournalError> {
+        let k = self.inner.kernel_mut();
+        let d = k.durable.as_mut().expect("durable");
+        if d.error.is_none()
+            && !d.stopped
+            && let Err(e) = d.journal.commit()
+        {
+            d.error = Some(e);
+        }
+        self.check()
+    }
+
+    /// Runs passes (each committed) until one runs nothing.
+    pub fn run_until_idle(&mut self) -> Result<usize, JournalError> {
+        let mut total = 0;
+        loop {
+            let pass = self.update()?;
+            if pass.is_idle() {
+                return Ok(total);
+            }
+            total += pass.ran;
+        }
+    }
+
+    /// Takes the result of an ended top-level process.
+    pub fn result<R: Payload>(&mut self, handle: Handle<R>) -> Option<Result<R, ExitError>> {
+        self.inner.result(handle)
+    }
+
+    /// Takes the result of an ended top-level process, by pid (for processes
+    /// rebuilt from the journal, which have no handle yet).
+    pub fn result_of<R: Payload>(&mut self, pid: Pid) -> Option<Result<R, ExitError>> {
+        self.inner.kernel_mut().take_result(pid)
+    }
+
+    /// Where a process stands.
+    pub fn status(&self, pid: Pid) -> Option<Status> {
+        self.inner.status(pid)
+    }
+
+    /// How many processes exist.
+    pub fn live(&self) -> usize {
+        self.inner.live()
+    }
+
+    /// Messages kept because they could not be delivered.
+    pub fn take_undelivered(&mut self) -> Vec<Undelivered<M>> {
+        self.inner.take_undelivered()
+    }
+
+    /// Processes held because their calls did not match their records.
+    pub fn violations(&self) -> &[DeterminismViolation] {
+        self.inner
+            .kernel()
+            .durable
+            .as_ref()
+            .map(|d| d.violations.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The scheduler underneath, for introspection.
+    pub fn scheduler(&self) -> &SimpleScheduler<M> {
+        &self.inner
+    }
+}
