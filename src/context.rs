@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use corosensei::Yielder;
 use serde::{Deserialize, Serialize};
 
-use crate::durable::{DeterminismViolation, Record, Replay, SendOutcome, StopRecord};
+use crate::durable::{DeterminismViolation, Interrupted, Record, Replay, SendOutcome, StopRecord};
 use crate::error::{ExitError, JoinError, SendError, SpawnError};
 use crate::kernel::{Kernel, PPtr, Sent, Status, Undelivered, UndeliveredReason, Wait};
 use crate::signal::{DropReason, Payload, Pid, SignalKind, Value};
@@ -529,6 +529,70 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             result: Value::encode(&value),
         });
         value
+    }
+
+    /// Performs a side effect at most once. In a durable scheduler its intent is
+    /// journaled, and synced to disk, before `f` runs, and its result after. If the
+    /// program stops between the two, recovery does not run `f` again: this call
+    /// returns [`Interrupted`] instead, since the effect may or may not have
+    /// happened. Without a journal it is [`Ctx::effect`] returning `Ok`.
+    pub fn effect_at_most_once<T: Payload>(
+        &mut self,
+        f: impl FnOnce() -> T,
+    ) -> Result<T, Interrupted> {
+        self.tick();
+        if self
+            .replayed(
+                || "an at-most-once effect".into(),
+                |r| matches!(r, Record::Intent { .. }),
+            )
+            .is_some()
+        {
+            let outcome = self.replayed(
+                || "an at-most-once effect".into(),
+                |r| matches!(r, Record::Use { .. } | Record::Interrupted { .. }),
+            );
+            return match outcome {
+                Some(Record::Use { result, .. }) => match postcard::from_bytes(&result) {
+                    Ok(value) => Ok(value),
+                    Err(e) => self.violation(
+                        format!("an effect result that does not decode ({e})"),
+                        "an effect".into(),
+                    ),
+                },
+                Some(_) => Err(Interrupted),
+                // The records end between intent and result: interrupted, and
+                // journaled as such so that later replays agree.
+                None => {
+                    self.journal(|pid, step, _| Record::Interrupted { pid, step });
+                    Err(Interrupted)
+                }
+            };
+        }
+        self.journal(|pid, step, _| Record::Intent { pid, step });
+        if let Some(d) = &mut self.k().durable
+            && d.error.is_none()
+            && !d.stopped
+            && let Err(e) = d.journal.commit()
+        {
+            d.error = Some(e);
+        }
+        if let Some(d) = &self.k().durable
+            && (d.error.is_some() || d.stopped)
+        {
+            // The intent is not on disk: running the effect could run it twice.
+            // The run stops at the end of this pass.
+            loop {
+                self.suspend(Wait::Held);
+            }
+        }
+        let value = f();
+        self.journal_effect(&value);
+        let me = self.me;
+        self.k().emit(me, || SignalKind::Use {
+            result: Value::encode(&value),
+        });
+        Ok(value)
     }
 
     /// Performs an asynchronous side effect: polls `future` with a real waker,

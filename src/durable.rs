@@ -85,6 +85,16 @@ pub(crate) enum Record {
         step: u64,
         result: Vec<u8>,
     },
+    /// An at-most-once effect is about to run (synced before it runs).
+    Intent {
+        pid: Pid,
+        step: u64,
+    },
+    /// Recovery found an intent without a result: the effect was interrupted.
+    Interrupted {
+        pid: Pid,
+        step: u64,
+    },
     Send {
         pid: Pid,
         step: u64,
@@ -132,6 +142,8 @@ impl Record {
             Record::Take { msg: Some(m), .. } => format!("a receive of {} bytes", m.len()),
             Record::Take { msg: None, .. } => "a try_receive that found nothing".into(),
             Record::Use { result, .. } => format!("an effect with a {}-byte result", result.len()),
+            Record::Intent { .. } => "an at-most-once effect".into(),
+            Record::Interrupted { .. } => "an interrupted at-most-once effect".into(),
             Record::Send { to, hash, .. } => format!("a send to {to:?} (hash {hash:08x})"),
             Record::Join { child, .. } => format!("a join of {child}"),
             Record::Transition { template, .. } => format!("a transition to {template}"),
@@ -140,6 +152,13 @@ impl Record {
         }
     }
 }
+
+/// An at-most-once effect that may or may not have happened: the program stopped
+/// after journaling its intent and before journaling its result. It is not run
+/// again; what to do (check, compensate, retry) is the process's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error, Serialize, Deserialize)]
+#[error("the effect was interrupted by a crash: it may or may not have happened")]
+pub struct Interrupted;
 
 /// A process's call that did not match its records.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -466,6 +485,8 @@ where
                 }
             }
             Record::Use { pid, .. }
+            | Record::Intent { pid, .. }
+            | Record::Interrupted { pid, .. }
             | Record::Send { pid, .. }
             | Record::Join { pid, .. }
             | Record::Transition { pid, .. } => {

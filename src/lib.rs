@@ -84,7 +84,7 @@ mod template;
 
 pub use context::{Child, Ctx};
 pub use durable::{
-    DeterminismViolation, DurableBuilder, DurableScheduler, Recovery, RecoveryError,
+    DeterminismViolation, DurableBuilder, DurableScheduler, Interrupted, Recovery, RecoveryError,
 };
 pub use error::{ExitError, JoinError, ProcessError, PushError, SendError, SpawnError, StartError};
 pub use inbox::{DEFAULT_CAPACITY, Overflow};
