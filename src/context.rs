@@ -10,8 +10,8 @@ use std::task::{Context, Poll};
 use corosensei::Yielder;
 use serde::{Deserialize, Serialize};
 
-use crate::durable::{DeterminismViolation, Interrupted, Record, Replay, SendOutcome, StopRecord};
-use crate::error::{ExitError, JoinError, SendError, SpawnError};
+use crate::durable::{DeterminismViolation, Interrupted, Record, Replay, SendOutcome};
+use crate::error::{JoinError, SendError, SpawnError};
 use crate::kernel::{Kernel, PPtr, Sent, Status, Undelivered, UndeliveredReason, Wait};
 use crate::signal::{DropReason, Payload, Pid, SignalKind, Value};
 use crate::template::Template;
@@ -139,18 +139,18 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// Journals a call of this process (durable schedulers only).
     #[inline]
-    fn journal(&mut self, record: impl FnOnce(Pid, u64, &crate::durable::Durable<I, O>) -> Record) {
+    fn journal(
+        &mut self,
+        record: impl FnOnce(Pid, u64, &crate::durable::Durable<I, O>) -> Record,
+    ) -> Option<u64> {
         // SAFETY: the kernel outlives its coroutines.
-        if unsafe { self.kernel.as_ref() }.durable.is_none() {
-            return;
-        }
+        unsafe { self.kernel.as_ref() }.durable.as_ref()?;
         let p = self.p();
         let (pid, step) = (p.pid, p.steps);
         p.steps += 1;
-        if let Some(d) = &mut self.k().durable {
-            let record = record(pid, step, d);
-            d.append(record);
-        }
+        let d = self.k().durable.as_mut()?;
+        let record = record(pid, step, d);
+        d.append(record)
     }
 
     /// In replay, the next record of this process, if `matches` accepts it; `None`
@@ -652,7 +652,8 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             let Record::Create { pid: child, .. } = record else {
                 unreachable!("matched a create")
             };
-            return self.respawn(template, args, child);
+            drop(args);
+            return self.respawn(child);
         }
         let k = self.k();
         let child = k.create(template, args, Some(my_pid), None)?;
@@ -675,63 +676,16 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     }
 
     /// Spawns again, in replay, a child the journal holds: fast-forwarded if its
-    /// records end in STOP, replayed otherwise.
+    /// records end in STOP, replayed otherwise (from its last snapshot, if any).
     #[cold]
-    fn respawn<A: 'static, R: Payload>(
-        &mut self,
-        template: &Template<I, O, A, R>,
-        args: A,
-        child: Pid,
-    ) -> Result<Child<R>, SpawnError> {
+    fn respawn<R>(&mut self, child: Pid) -> Result<Child<R>, SpawnError> {
         let me = self.me;
         let my_pid = self.pid();
-        let Some(pending) = self
-            .k()
-            .durable
-            .as_mut()
-            .and_then(|d| d.pending.remove(&child))
-        else {
+        if let Err(e) = crate::durable::rebuild_process(self.k(), child, Some(my_pid)) {
             self.violation(
-                format!("a spawn of {child}, which the journal does not hold"),
-                "a spawn".into(),
+                format!("a spawn of {child}"),
+                format!("a spawn that cannot be rebuilt: {e}"),
             );
-        };
-        let k = self.k();
-        match pending.stop {
-            Some(stop) => {
-                let result = match stop {
-                    StopRecord::Normal(bytes) => postcard::from_bytes::<R>(&bytes)
-                        .map(|r| Box::new(r) as Box<dyn std::any::Any>)
-                        .map_err(|e| {
-                            ExitError::Failed(format!("the recorded result does not decode: {e}"))
-                        }),
-                    StopRecord::Failed(m) => Err(ExitError::Failed(m)),
-                    StopRecord::Killed(m) => Err(ExitError::Killed(m)),
-                };
-                k.create_stopped(template.name.clone(), child, my_pid, result);
-            }
-            None => {
-                let d = k.durable.as_mut().expect("replaying");
-                d.quiet = true;
-                let created = k.create(template, args, Some(my_pid), Some(child));
-                let d = k.durable.as_mut().expect("replaying");
-                let c = match created {
-                    Ok(c) => c,
-                    Err(e) => {
-                        d.quiet = false;
-                        return Err(e);
-                    }
-                };
-                // SAFETY: c was just created.
-                unsafe {
-                    (*c.as_ptr()).replay = Some(Box::new(Replay {
-                        log: pending.log,
-                        inbox: pending.inbox,
-                    }))
-                };
-                k.start(c);
-                k.durable.as_mut().expect("replaying").quiet = false;
-            }
         }
         self.p().children.push(child);
         self.k().emit(me, || SignalKind::Spawn { child });
@@ -811,13 +765,41 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 |r| matches!(r, Record::Transition { template: t, .. } if **t == *name),
             )
             .is_some();
-        if !replayed {
-            self.journal(|pid, step, _| Record::Transition {
+        if !replayed && self.k().durable.is_some() {
+            let registered = self
+                .k()
+                .durable
+                .as_ref()
+                .is_some_and(|d| d.registry.contains_key(&name));
+            assert!(
+                registered,
+                "template {name:?} is not registered with this durable scheduler"
+            );
+            let me = self.pid();
+            let parent = self.parent();
+            let next_pid = self.k().next_pid();
+            let (inbox, children) = {
+                let encode = self.k().durable.as_ref().expect("durable").encode;
+                let p = self.p();
+                (
+                    p.inbox.queue.iter().map(encode).collect(),
+                    p.children.to_vec(),
+                )
+            };
+            let lsn = self.journal(|pid, step, _| Record::Transition {
                 pid,
+                parent,
                 step,
                 template: name.to_string(),
                 args: postcard::to_allocvec(args).unwrap_or_default(),
+                inbox,
+                children,
+                next_pid,
             });
+            if let (Some(lsn), Some(d)) = (lsn, &mut self.k().durable) {
+                // A snapshot: older records of this process are not needed.
+                d.set_restart(me, lsn);
+            }
         }
         let p = self.p();
         p.route = template.route.clone();

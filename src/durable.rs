@@ -39,7 +39,7 @@
 //! a crash loses at most the last pass.
 
 use std::any::Any;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::error::{ExitError, SendError, SpawnError, StartError};
-use crate::journal::{FileJournal, Journal, JournalError, JournalOptions, TruncatedTail};
+use crate::journal::{FileJournal, Journal, JournalError, JournalOptions, Lsn, TruncatedTail};
 use crate::kernel::{Kernel, PPtr, Status, Undelivered};
 use crate::scheduler::{Handle, Pass, SimpleScheduler};
 use crate::signal::{Payload, Pid};
@@ -107,15 +107,26 @@ pub(crate) enum Record {
         step: u64,
         child: Pid,
     },
+    /// A snapshot point: the new entry and its arguments, the unconsumed inbox,
+    /// the unjoined children, and the next pid: the process restarts from here, and
+    /// its older records are not needed any more.
     Transition {
         pid: Pid,
+        parent: Option<Pid>,
         step: u64,
         template: String,
         args: Vec<u8>,
+        inbox: Vec<Vec<u8>>,
+        children: Vec<Pid>,
+        next_pid: u64,
     },
     Stop {
         pid: Pid,
         exit: StopRecord,
+    },
+    /// The owner took a top-level process's result: its records are not needed.
+    Reaped {
+        pid: Pid,
     },
 }
 
@@ -198,9 +209,21 @@ pub(crate) struct Registration<I, O> {
 
 /// A process rebuilt from the journal, waiting for its parent to spawn it again.
 pub(crate) struct Pending<I> {
+    /// The template and arguments it (re)starts from: its own, or its last
+    /// snapshot's.
+    pub(crate) template: String,
+    pub(crate) args: Vec<u8>,
+    /// Its step count at that point.
+    pub(crate) steps: u64,
+    pub(crate) started: bool,
     pub(crate) log: VecDeque<Record>,
     pub(crate) inbox: VecDeque<I>,
     pub(crate) stop: Option<StopRecord>,
+    /// Children it had at its last snapshot: rebuilt with it, since its replay
+    /// starts after their spawns.
+    pub(crate) snapshot_children: Vec<Pid>,
+    /// The LSN of the record it restarts from.
+    pub(crate) restart: u64,
 }
 
 /// The durability state of a kernel.
@@ -219,24 +242,55 @@ pub(crate) struct Durable<I, O> {
     pub(crate) violations: Vec<DeterminismViolation>,
     /// Rebuilding: what happens now is in the journal already.
     pub(crate) quiet: bool,
+    /// Each process's restart point (the LSN of its CREATE or its last
+    /// TRANSITION), for as long as it exists or its result is kept: records
+    /// before the oldest one are not needed.
+    pub(crate) restarts: BTreeSet<(u64, Pid)>,
+    pub(crate) restart_of: BTreeMap<Pid, u64>,
 }
 
 impl<I, O> Durable<I, O> {
     /// Appends a record (unless rebuilding, or stopped by an error).
-    pub(crate) fn append(&mut self, record: Record) {
+    pub(crate) fn append(&mut self, record: Record) -> Option<u64> {
         if self.quiet || self.error.is_some() || self.stopped {
-            return;
+            return None;
         }
         let bytes = match postcard::to_allocvec(&record) {
             Ok(bytes) => bytes,
             Err(e) => {
                 self.error = Some(JournalError::Encode(e));
-                return;
+                return None;
             }
         };
-        if let Err(e) = self.journal.append(&bytes) {
-            self.error = Some(e);
+        match self.journal.append(&bytes) {
+            Ok(lsn) => Some(lsn.0),
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
         }
+    }
+
+    /// Sets `pid`'s restart point.
+    pub(crate) fn set_restart(&mut self, pid: Pid, lsn: u64) {
+        if let Some(old) = self.restart_of.insert(pid, lsn) {
+            self.restarts.remove(&(old, pid));
+        }
+        self.restarts.insert((lsn, pid));
+    }
+
+    /// `pid` is gone for good (joined, killed, or its result taken).
+    pub(crate) fn clear_restart(&mut self, pid: Pid) {
+        if let Some(old) = self.restart_of.remove(&pid) {
+            self.restarts.remove(&(old, pid));
+        }
+    }
+
+    /// Records below this LSN are needed by no process.
+    pub(crate) fn needed_from(&self) -> u64 {
+        self.restarts
+            .first()
+            .map_or(self.journal.next_lsn().0, |&(lsn, _)| lsn)
     }
 }
 
@@ -280,6 +334,13 @@ pub enum RecoveryError {
     /// A process's stack could not be allocated.
     #[error(transparent)]
     Spawn(#[from] SpawnError),
+    /// A process the journal refers to has no records of its own (the journal
+    /// lost records it needed).
+    #[error("process {pid} is referred to, but the journal has no records of it")]
+    Missing {
+        /// The process.
+        pid: Pid,
+    },
 }
 
 /// What recovery found and did.
@@ -355,7 +416,7 @@ where
         for (lsn, bytes) in &recovered.records {
             let record: Record = postcard::from_bytes(bytes)
                 .map_err(|source| RecoveryError::Record { lsn: lsn.0, source })?;
-            records.push(record);
+            records.push((lsn.0, record));
         }
         let mut sched = SimpleScheduler::new();
         let durable = Durable {
@@ -369,6 +430,8 @@ where
             pending: BTreeMap::new(),
             violations: Vec::new(),
             quiet: true,
+            restarts: BTreeSet::new(),
+            restart_of: BTreeMap::new(),
         };
         let mut recovery = Recovery {
             records: records.len() as u64,
@@ -378,6 +441,9 @@ where
         {
             let k = sched.kernel_mut();
             k.durable = Some(Box::new(durable));
+            // Children rebuilt from the journal receive copies of their parents'
+            // messages before any spawn of this run.
+            k.clone_in = Some(M::clone);
             rebuild(k, records, &mut recovery)?;
             k.durable.as_mut().expect("just set").quiet = false;
         }
@@ -388,13 +454,18 @@ where
 /// The state of one process as the journal tells it.
 struct Sim {
     parent: Option<Pid>,
+    /// The template and arguments it restarts from (its last snapshot's, if any).
     template: String,
     args: Vec<u8>,
+    steps: u64,
+    restart: u64,
     started: bool,
     stop: Option<StopRecord>,
+    /// Its records after its restart point.
     log: VecDeque<Record>,
     inbox: VecDeque<Vec<u8>>,
     children: Vec<Pid>,
+    snapshot_children: Vec<Pid>,
 }
 
 fn remove_first(inbox: &mut VecDeque<Vec<u8>>, msg: &[u8]) {
@@ -405,9 +476,11 @@ fn remove_first(inbox: &mut VecDeque<Vec<u8>>, msg: &[u8]) {
 
 fn live_tree(sims: &BTreeMap<Pid, Sim>, pid: Pid, out: &mut Vec<Pid>) {
     out.push(pid);
-    for &child in &sims[&pid].children {
-        if sims[&child].stop.is_none() {
-            live_tree(sims, child, out);
+    for child in &sims[&pid].children {
+        if let Some(c) = sims.get(child)
+            && c.stop.is_none()
+        {
+            live_tree(sims, *child, out);
         }
     }
 }
@@ -415,7 +488,7 @@ fn live_tree(sims: &BTreeMap<Pid, Sim>, pid: Pid, out: &mut Vec<Pid>) {
 /// Replays the journal's records into process states, then rebuilds the processes.
 fn rebuild<M>(
     k: &mut Kernel<M, M>,
-    records: Vec<Record>,
+    records: Vec<(u64, Record)>,
     recovery: &mut Recovery,
 ) -> Result<(), RecoveryError>
 where
@@ -423,7 +496,7 @@ where
 {
     let mut sims: BTreeMap<Pid, Sim> = BTreeMap::new();
     let mut next_pid = 0u64;
-    for record in records {
+    for (lsn, record) in records {
         match &record {
             Record::Create {
                 pid,
@@ -442,11 +515,14 @@ where
                         parent: *parent,
                         template: template.clone(),
                         args: args.clone(),
+                        steps: 0,
+                        restart: lsn,
                         started: false,
                         stop: None,
                         log: VecDeque::new(),
                         inbox,
                         children: Vec::new(),
+                        snapshot_children: Vec::new(),
                     },
                 );
                 if let Some(parent) = parent.and_then(|p| sims.get_mut(&p)) {
@@ -484,12 +560,41 @@ where
                     s.log.push_back(record.clone());
                 }
             }
+            Record::Transition {
+                pid,
+                parent,
+                step,
+                template,
+                args,
+                inbox,
+                children,
+                next_pid: next,
+            } => {
+                next_pid = next_pid.max(*next).max(pid.0 + 1);
+                // A snapshot: the process restarts here, whatever came before (its
+                // older records may have been deleted).
+                sims.insert(
+                    *pid,
+                    Sim {
+                        parent: *parent,
+                        template: template.clone(),
+                        args: args.clone(),
+                        steps: step + 1,
+                        restart: lsn,
+                        started: true,
+                        stop: None,
+                        log: VecDeque::new(),
+                        inbox: inbox.iter().cloned().collect(),
+                        children: children.clone(),
+                        snapshot_children: children.clone(),
+                    },
+                );
+            }
             Record::Use { pid, .. }
             | Record::Intent { pid, .. }
             | Record::Interrupted { pid, .. }
             | Record::Send { pid, .. }
-            | Record::Join { pid, .. }
-            | Record::Transition { pid, .. } => {
+            | Record::Join { pid, .. } => {
                 if let Some(s) = sims.get_mut(pid) {
                     s.log.push_back(record.clone());
                 }
@@ -499,57 +604,87 @@ where
                     s.stop = Some(exit.clone());
                 }
             }
+            Record::Reaped { pid } => {
+                sims.remove(pid);
+            }
         }
     }
     k.set_next_pid(next_pid);
-    // Children wait for their parents to spawn them again.
-    let (tops, children): (Vec<_>, Vec<_>) =
-        sims.into_iter().partition(|(_, s)| s.parent.is_none());
-    for (pid, sim) in children {
+    let mut tops = Vec::new();
+    for (pid, sim) in sims {
+        if sim.parent.is_none() {
+            tops.push(pid);
+        }
         let inbox = decode_inbox::<M>(pid, sim.inbox)?;
-        let d = k.durable.as_mut().expect("durable");
-        d.pending.insert(
+        k.durable.as_mut().expect("durable").pending.insert(
             pid,
             Pending {
+                template: sim.template,
+                args: sim.args,
+                steps: sim.steps,
+                started: sim.started,
                 log: sim.log,
                 inbox,
                 stop: sim.stop,
+                snapshot_children: sim.snapshot_children,
+                restart: sim.restart,
             },
         );
     }
-    for (pid, sim) in tops {
-        let d = k.durable.as_mut().expect("durable");
-        // Out of the registry while it creates (it needs the kernel), back after.
-        let Some((name, registration)) = d.registry.remove_entry(sim.template.as_str()) else {
-            return Err(RecoveryError::Unregistered {
-                pid,
-                template: sim.template,
-            });
-        };
-        let rebuilt = rebuild_top(k, pid, sim, &registration, recovery);
-        k.durable
-            .as_mut()
-            .expect("durable")
-            .registry
-            .insert(name, registration);
-        rebuilt?;
+    for pid in tops {
+        let replayed = k.durable.as_ref().expect("durable").pending[&pid]
+            .stop
+            .is_none();
+        rebuild_process(k, pid, None)?;
+        if replayed {
+            recovery.replayed.push(pid);
+        } else {
+            recovery.fast_forwarded.push(pid);
+        }
     }
     Ok(())
 }
 
-/// Rebuilds one top-level process: fast-forwarded if its records end in STOP,
-/// replayed if it had started, created with its inbox if not.
-fn rebuild_top<M>(
-    k: &mut Kernel<M, M>,
+/// Rebuilds process `pid` from what the journal holds of it (quietly: it is all in
+/// the journal already): fast-forwarded if its records end in STOP (a top-level
+/// one's result kept for the owner, a child's for its parent's join), otherwise
+/// created from its template (or its last snapshot) and replayed, with the
+/// children of its snapshot rebuilt with it. Its children spawned after its
+/// restart point are rebuilt when its replay spawns them again.
+pub(crate) fn rebuild_process<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
     pid: Pid,
-    sim: Sim,
-    registration: &Registration<M, M>,
-    recovery: &mut Recovery,
-) -> Result<(), RecoveryError>
-where
-    M: Serialize + DeserializeOwned + Clone + 'static,
-{
-    if let Some(stop) = sim.stop {
+    parent: Option<Pid>,
+) -> Result<(), RecoveryError> {
+    let d = k.durable.as_mut().expect("durable");
+    let Some(pending) = d.pending.remove(&pid) else {
+        return Err(RecoveryError::Missing { pid });
+    };
+    // Out of the registry while it creates (it needs the kernel), back after.
+    let Some((name, registration)) = d.registry.remove_entry(pending.template.as_str()) else {
+        return Err(RecoveryError::Unregistered {
+            pid,
+            template: pending.template,
+        });
+    };
+    let was_quiet = std::mem::replace(&mut d.quiet, true);
+    d.set_restart(pid, pending.restart);
+    let rebuilt = rebuild_with(k, pid, parent, pending, &name, &registration);
+    let d = k.durable.as_mut().expect("durable");
+    d.quiet = was_quiet;
+    d.registry.insert(name, registration);
+    rebuilt
+}
+
+fn rebuild_with<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    pid: Pid,
+    parent: Option<Pid>,
+    pending: Pending<I>,
+    name: &Arc<str>,
+    registration: &Registration<I, O>,
+) -> Result<(), RecoveryError> {
+    if let Some(stop) = pending.stop {
         let result = match stop {
             StopRecord::Normal(bytes) => match (registration.decode_result)(&bytes) {
                 Some(r) => Ok(r),
@@ -560,23 +695,35 @@ where
             StopRecord::Failed(m) => Err(ExitError::Failed(m)),
             StopRecord::Killed(m) => Err(ExitError::Killed(m)),
         };
-        k.finished.insert(pid, crate::kernel::Finished { result });
-        recovery.fast_forwarded.push(pid);
+        match parent {
+            None => {
+                k.finished.insert(pid, crate::kernel::Finished { result });
+            }
+            Some(parent) => {
+                k.create_stopped(name.clone(), pid, parent, result);
+            }
+        }
         return Ok(());
     }
-    let p = (registration.create)(k, pid, None, &sim.args)?;
-    let inbox = decode_inbox::<M>(pid, sim.inbox)?;
+    let p = (registration.create)(k, pid, parent, &pending.args)?;
     // SAFETY: p was just created.
     let proc = unsafe { &mut *p.as_ptr() };
-    if sim.started {
+    proc.steps = pending.steps;
+    if pending.started {
         proc.replay = Some(Box::new(Replay {
-            log: sim.log,
-            inbox,
+            log: pending.log,
+            inbox: pending.inbox,
         }));
-        k.start(p);
-        recovery.replayed.push(pid);
     } else {
-        proc.inbox.queue = inbox;
+        proc.inbox.queue = pending.inbox;
+    }
+    for child in pending.snapshot_children {
+        rebuild_process(k, child, Some(pid))?;
+        // SAFETY: p is live.
+        unsafe { (*p.as_ptr()).children.push(child) };
+    }
+    if pending.started {
+        k.start(p);
     }
     Ok(())
 }
@@ -682,11 +829,16 @@ where
     fn commit(&mut self) -> Result<(), JournalError> {
         let k = self.inner.kernel_mut();
         let d = k.durable.as_mut().expect("durable");
-        if d.error.is_none()
-            && !d.stopped
-            && let Err(e) = d.journal.commit()
-        {
-            d.error = Some(e);
+        if d.error.is_none() && !d.stopped {
+            // Then segments that hold only records no process needs go.
+            let needed = Lsn(d.needed_from());
+            if let Err(e) = d
+                .journal
+                .commit()
+                .and_then(|()| d.journal.release_before(needed))
+            {
+                d.error = Some(e);
+            }
         }
         self.check()
     }
@@ -703,15 +855,21 @@ where
         }
     }
 
-    /// Takes the result of an ended top-level process.
+    /// Takes the result of an ended top-level process (journaled: its records are
+    /// not needed any more).
     pub fn result<R: Payload>(&mut self, handle: Handle<R>) -> Option<Result<R, ExitError>> {
-        self.inner.result(handle)
+        self.result_of(handle.pid())
     }
 
     /// Takes the result of an ended top-level process, by pid (for processes
     /// rebuilt from the journal, which have no handle yet).
     pub fn result_of<R: Payload>(&mut self, pid: Pid) -> Option<Result<R, ExitError>> {
-        self.inner.kernel_mut().take_result(pid)
+        let k = self.inner.kernel_mut();
+        let result = k.take_result(pid)?;
+        let d = k.durable.as_mut().expect("durable");
+        d.append(Record::Reaped { pid });
+        d.clear_restart(pid);
+        Some(result)
     }
 
     /// Where a process stands.

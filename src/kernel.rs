@@ -323,6 +323,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// Makes pid numbering start at `next` (used by standalone processes, whose root
     /// pid is chosen by the caller).
+    /// The pid the next process will get.
+    pub(crate) fn next_pid(&self) -> u64 {
+        self.next_pid
+    }
+
     pub(crate) fn set_next_pid(&mut self, next: u64) {
         self.next_pid = next;
         self.procs.set_next(next);
@@ -472,14 +477,18 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         // SAFETY: p was just allocated and is not shared yet.
         unsafe { (*p.as_ptr()).engine = Some(engine) };
         self.procs.insert(pid, p);
-        if let Some(args) = journaled {
+        if let Some(args) = journaled
+            && let Some(d) = &mut self.durable
+        {
             let template = template.name.to_string();
-            self.journal(|| Record::Create {
+            if let Some(lsn) = d.append(Record::Create {
                 pid,
                 parent,
                 template,
                 args,
-            });
+            }) {
+                d.set_restart(pid, lsn);
+            }
         }
         Ok(p)
     }
@@ -797,6 +806,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     pub(crate) fn reap(&mut self, p: PPtr<I, O>) {
         // SAFETY: p is live.
         let pid = unsafe { p.as_ref().pid };
+        if let Some(d) = &mut self.durable {
+            d.clear_restart(pid);
+        }
         self.procs.remove(pid);
         self.free(p);
     }
@@ -1031,6 +1043,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             pid,
             exit: StopRecord::Killed(reason.to_string()),
         });
+        if let Some(d) = &mut self.durable {
+            d.clear_restart(pid);
+        }
         self.emit(p, || SignalKind::Stop {
             exit: Exit::Killed(reason.to_string()),
         });
