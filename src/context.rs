@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use corosensei::Yielder;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Time;
 use crate::durable::{DeterminismViolation, Interrupted, Record, Replay, SendOutcome};
 use crate::error::{JoinError, SendError, SpawnError};
 use crate::kernel::{Kernel, PPtr, Sent, Status, Undelivered, UndeliveredReason, Wait};
@@ -175,13 +176,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let p = self.p();
         let replay = p.replay.as_mut().expect("replaying");
         let Some(front) = replay.log.front() else {
-            // Records exhausted: live from here, with the inbox the journal left
-            // ahead of what arrived since.
-            let Replay {
-                inbox: mut rebuilt, ..
-            } = *p.replay.take().expect("replaying");
-            rebuilt.extend(p.inbox.queue.drain(..));
-            p.inbox.queue = rebuilt;
+            self.go_live();
             return None;
         };
         if matches(front) {
@@ -620,6 +615,111 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 return value;
             }
             self.suspend(Wait::Effect);
+        }
+    }
+
+    /// The current time, from the scheduler's [`Clock`](crate::Clock). Recorded
+    /// like an effect: a replay gets the same answer.
+    pub fn now(&mut self) -> Time {
+        // SAFETY: the kernel outlives its coroutines.
+        let clock = unsafe { &*self.kernel.as_ptr() }.clock.as_ref() as *const dyn crate::Clock;
+        // SAFETY: the clock lives as long as the kernel, and is not replaced while a
+        // process runs.
+        self.effect(|| unsafe { (*clock).now() })
+    }
+
+    /// In replay, the deadline of the timer this call armed then, and whether the
+    /// process's records go on past it (the timer fired, or a message came first:
+    /// no waiting again). `None` when live.
+    fn replay_timer(&mut self, what: &'static str) -> Option<(Time, bool)> {
+        let record = self.replayed(|| what.to_string(), |r| matches!(r, Record::Timer { .. }))?;
+        let Record::Timer { deadline, .. } = record else {
+            unreachable!("matched a timer")
+        };
+        let more = self.p().replay.as_ref().is_some_and(|r| !r.log.is_empty());
+        Some((deadline, more))
+    }
+
+    /// Arms a timer at `deadline`, journaled (when live).
+    fn arm(&mut self, deadline: Time, journal: bool) {
+        if journal {
+            self.journal(|pid, step, _| Record::Timer {
+                pid,
+                step,
+                deadline,
+            });
+        }
+        let me = self.me;
+        self.k().arm_timer(me, deadline);
+    }
+
+    /// Suspends this process for `duration` of the scheduler's clock. A durable
+    /// scheduler journals the deadline: a replay does not wait again for a sleep
+    /// that ended, and one that a crash interrupted ends at its original deadline.
+    pub fn sleep(&mut self, duration: std::time::Duration) {
+        self.tick();
+        match self.replay_timer("a sleep") {
+            Some((_, true)) => return,
+            Some((deadline, false)) => {
+                self.go_live();
+                self.arm(deadline, false);
+            }
+            None => {
+                // SAFETY: the kernel outlives its coroutines.
+                let deadline = unsafe { self.kernel.as_ref() }.clock.now() + duration;
+                self.arm(deadline, true);
+            }
+        }
+        while !self.p().timed_out {
+            self.suspend(Wait::Timer);
+        }
+        self.p().timed_out = false;
+    }
+
+    /// Takes the head of the inbox, waiting at most `timeout` for one: `None` if
+    /// none came in time. Journaled like [`Ctx::sleep`] and [`Ctx::receive`].
+    pub fn receive_timeout(&mut self, timeout: std::time::Duration) -> Option<I> {
+        self.tick();
+        match self.replay_timer("a receive with a timeout") {
+            Some((_, true)) => return self.replay_take("a receive with a timeout", true).flatten(),
+            Some((deadline, false)) => {
+                self.go_live();
+                self.arm(deadline, false);
+            }
+            None => {
+                // SAFETY: the kernel outlives its coroutines.
+                let deadline = unsafe { self.kernel.as_ref() }.clock.now() + timeout;
+                self.arm(deadline, true);
+            }
+        }
+        loop {
+            if let Some(m) = self.p().inbox.pop_front() {
+                let p = self.p();
+                p.timer = 0;
+                p.timed_out = false;
+                self.took();
+                self.journal_take(Some(&m));
+                return Some(m);
+            }
+            if self.p().timed_out {
+                self.p().timed_out = false;
+                self.journal_take(None);
+                return None;
+            }
+            self.suspend(Wait::Message);
+        }
+    }
+
+    /// Ends this process's replay now (its records are exhausted): it runs live
+    /// from here, with the inbox the journal left ahead of what arrived since.
+    fn go_live(&mut self) {
+        let p = self.p();
+        if let Some(replay) = p.replay.take() {
+            let Replay {
+                inbox: mut rebuilt, ..
+            } = *replay;
+            rebuilt.extend(p.inbox.queue.drain(..));
+            p.inbox.queue = rebuilt;
         }
     }
 

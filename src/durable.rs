@@ -48,6 +48,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::clock::Time;
 use crate::error::{ExitError, SendError, SpawnError, StartError};
 use crate::journal::{FileJournal, Journal, JournalError, JournalOptions, Lsn, TruncatedTail};
 use crate::kernel::{Kernel, PPtr, Status, Undelivered};
@@ -84,6 +85,12 @@ pub(crate) enum Record {
         pid: Pid,
         step: u64,
         result: Vec<u8>,
+    },
+    /// A timer armed by `sleep` or `receive_timeout`, with its deadline.
+    Timer {
+        pid: Pid,
+        step: u64,
+        deadline: Time,
     },
     /// An at-most-once effect is about to run (synced before it runs).
     Intent {
@@ -154,6 +161,7 @@ impl Record {
             Record::Take { msg: None, .. } => "a try_receive that found nothing".into(),
             Record::Use { result, .. } => format!("an effect with a {}-byte result", result.len()),
             Record::Intent { .. } => "an at-most-once effect".into(),
+            Record::Timer { .. } => "a timer".into(),
             Record::Interrupted { .. } => "an interrupted at-most-once effect".into(),
             Record::Send { to, hash, .. } => format!("a send to {to:?} (hash {hash:08x})"),
             Record::Join { child, .. } => format!("a join of {child}"),
@@ -361,6 +369,7 @@ pub struct Recovery {
 pub struct DurableBuilder<M: 'static> {
     registry: BTreeMap<Arc<str>, Registration<M, M>>,
     options: JournalOptions,
+    clock: Option<Box<dyn crate::Clock>>,
 }
 
 impl<M> DurableBuilder<M>
@@ -396,6 +405,13 @@ where
             }),
         };
         self.registry.insert(name, registration);
+        self
+    }
+
+    /// Sets the clock the scheduler reads (the system clock by default); see
+    /// [`SimpleScheduler::set_clock`].
+    pub fn clock(mut self, clock: impl crate::Clock + 'static) -> Self {
+        self.clock = Some(Box::new(clock));
         self
     }
 
@@ -440,6 +456,9 @@ where
         };
         {
             let k = sched.kernel_mut();
+            if let Some(clock) = self.clock {
+                k.clock = clock;
+            }
             k.durable = Some(Box::new(durable));
             // Children rebuilt from the journal receive copies of their parents'
             // messages before any spawn of this run.
@@ -592,6 +611,7 @@ where
             }
             Record::Use { pid, .. }
             | Record::Intent { pid, .. }
+            | Record::Timer { pid, .. }
             | Record::Interrupted { pid, .. }
             | Record::Send { pid, .. }
             | Record::Join { pid, .. } => {
@@ -772,6 +792,7 @@ where
         DurableBuilder {
             registry: BTreeMap::new(),
             options: JournalOptions::default(),
+            clock: None,
         }
     }
 
@@ -895,6 +916,11 @@ where
             .as_ref()
             .map(|d| d.violations.as_slice())
             .unwrap_or(&[])
+    }
+
+    /// The earliest deadline of an armed timer.
+    pub fn next_deadline(&self) -> Option<crate::Time> {
+        self.inner.next_deadline()
     }
 
     /// The scheduler underneath, for introspection.

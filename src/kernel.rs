@@ -8,7 +8,8 @@
 //! never holds a reference across a resume.
 
 use std::any::Any;
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +19,7 @@ use std::task::Wake;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use smallvec::SmallVec;
 
+use crate::clock::{Clock, SystemClock, Time};
 use crate::context::Ctx;
 use crate::durable::{Durable, Record, Replay, StopRecord};
 use crate::error::{ExitError, SpawnError};
@@ -43,6 +45,8 @@ pub enum Wait {
     Effect,
     /// Room in the inbox of the given process.
     Room(Pid),
+    /// A timer (`sleep`).
+    Timer,
     /// Nothing: it used up its turn's budget and is runnable again.
     Yield,
     /// Nothing ever: its calls did not match its journal in replay (a
@@ -138,6 +142,10 @@ pub(crate) struct Proc<I, O> {
     pub(crate) replay: Option<Box<Replay<I>>>,
     /// Its journaled calls so far (durable schedulers).
     pub(crate) steps: u64,
+    /// Its armed timer (a `sleep` or `receive_timeout`), 0 for none.
+    pub(crate) timer: u64,
+    /// Its armed timer fired.
+    pub(crate) timed_out: bool,
 }
 
 /// Where signals go. Buffered signals stay in `Kernel::buffer` until pulled,
@@ -191,10 +199,24 @@ impl WakeQueue {
         }
     }
 
-    fn wait_nonempty(&self) {
+    /// Waits until a pid is pushed, or `timeout` (if any) passes.
+    fn wait_nonempty(&self, timeout: Option<std::time::Duration>) {
         let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
-        while pids.is_empty() {
-            pids = self.cond.wait(pids).unwrap_or_else(|e| e.into_inner());
+        match timeout {
+            None => {
+                while pids.is_empty() {
+                    pids = self.cond.wait(pids).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+            Some(timeout) => {
+                if pids.is_empty() {
+                    drop(
+                        self.cond
+                            .wait_timeout(pids, timeout)
+                            .unwrap_or_else(|e| e.into_inner()),
+                    );
+                }
+            }
         }
     }
 }
@@ -241,6 +263,10 @@ pub(crate) struct Kernel<I, O> {
     pub(crate) budget: u32,
     /// Journaling and replay, for a durable scheduler.
     pub(crate) durable: Option<Box<Durable<I, O>>>,
+    pub(crate) clock: Box<dyn Clock>,
+    /// Armed timers: deadline, timer id, process.
+    timers: BinaryHeap<Reverse<(Time, u64, Pid)>>,
+    next_timer: u64,
 }
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
@@ -267,6 +293,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             effects_pending: 0,
             budget: DEFAULT_BUDGET,
             durable: None,
+            clock: Box::new(SystemClock),
+            timers: BinaryHeap::new(),
+            next_timer: 1,
         });
         NonNull::from(Box::leak(kernel))
     }
@@ -435,6 +464,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             result: None,
             replay: None,
             steps: 0,
+            timer: 0,
+            timed_out: false,
         });
         let p = NonNull::from(Box::leak(proc));
         let kernel = NonNull::from(&mut *self);
@@ -532,6 +563,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             result: Some(result),
             replay: None,
             steps: 0,
+            timer: 0,
+            timed_out: false,
         });
         let p = NonNull::from(Box::leak(proc));
         self.procs.insert(pid, p);
@@ -759,6 +792,50 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         self.notify_message(p);
     }
 
+    /// Arms a timer for `p` at `deadline`; it wakes `p` if `p` still waits on it
+    /// then.
+    pub(crate) fn arm_timer(&mut self, p: PPtr<I, O>, deadline: Time) {
+        let id = self.next_timer;
+        self.next_timer += 1;
+        // SAFETY: p is live.
+        let proc = unsafe { &mut *p.as_ptr() };
+        proc.timer = id;
+        proc.timed_out = false;
+        self.timers.push(Reverse((deadline, id, proc.pid)));
+    }
+
+    /// The earliest armed timer's deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Time> {
+        self.timers.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    /// Fires the timers that are due: each wakes its process, if it still waits on
+    /// that timer. Reads the clock only when a timer is armed.
+    #[inline]
+    fn fire_timers(&mut self) {
+        if self.timers.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        while let Some(&Reverse((deadline, id, pid))) = self.timers.peek() {
+            if deadline > now {
+                break;
+            }
+            self.timers.pop();
+            if let Some(p) = self.lookup(pid) {
+                // SAFETY: p is live.
+                let proc = unsafe { &mut *p.as_ptr() };
+                if proc.timer == id {
+                    proc.timer = 0;
+                    proc.timed_out = true;
+                    if matches!(proc.status, Status::Waiting(Wait::Timer | Wait::Message)) {
+                        self.make_ready(p);
+                    }
+                }
+            }
+        }
+    }
+
     /// Moves woken effect futures' processes to the ready queue.
     #[inline]
     fn drain_wakes(&mut self) {
@@ -783,11 +860,6 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             pid,
             queue: self.wakes.clone(),
         }))
-    }
-
-    /// Blocks the thread until an effect future wakes.
-    pub(crate) fn wait_for_wake(&self) {
-        self.wakes.wait_nonempty();
     }
 
     /// Frees a process that is out of the table and has no engine.
@@ -823,6 +895,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         // runs (the coroutine makes its own), and is taken afresh after.
         let kernel = unsafe { &mut *k.as_ptr() };
         kernel.drain_wakes();
+        kernel.fire_timers();
         let n = kernel.ready.len();
         let mut ran = 0;
         for _ in 0..n {
@@ -895,10 +968,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             total += unsafe { Self::run_until_idle(k) };
             // SAFETY: no coroutine runs now.
             let kernel = unsafe { k.as_ref() };
-            if kernel.effects_pending == 0 {
+            let until = kernel.next_deadline().map(|t| t.since(kernel.clock.now()));
+            if kernel.effects_pending == 0 && until.is_none() {
                 return total;
             }
-            kernel.wait_for_wake();
+            kernel.wakes.wait_nonempty(until);
         }
     }
 

@@ -68,6 +68,7 @@
 //! (resume, enqueue, route) does no signal work and allocates nothing per message.
 #![warn(missing_docs)]
 
+mod clock;
 mod context;
 pub mod durable;
 mod error;
@@ -82,6 +83,7 @@ mod signal;
 mod stack;
 mod template;
 
+pub use clock::{Clock, ManualClock, SystemClock, Time};
 pub use context::{Child, Ctx};
 pub use durable::{
     DeterminismViolation, DurableBuilder, DurableScheduler, Interrupted, Recovery, RecoveryError,

@@ -130,6 +130,20 @@ impl<M: 'static> SimpleScheduler<M> {
         unsafe { &mut *self.kernel.as_ptr() }
     }
 
+    /// Makes the scheduler read time from `clock` (the system clock by default):
+    /// timers (`sleep`, `receive_timeout`) and `Ctx::now` follow it. With a
+    /// [`ManualClock`](crate::ManualClock), advance it and call
+    /// [`update`](Self::update): due timers fire at the start of each pass.
+    pub fn set_clock(&mut self, clock: impl crate::Clock + 'static) {
+        self.k_mut().clock = Box::new(clock);
+    }
+
+    /// The earliest deadline of an armed timer: when to call
+    /// [`update`](Self::update) next if nothing else happens.
+    pub fn next_deadline(&self) -> Option<crate::Time> {
+        self.k().next_deadline()
+    }
+
     /// Sets how many operations (receives, sends, effects, spawns, joins) a process
     /// may do in one turn before it yields to the others (default 2000, at least 1).
     pub fn set_budget(&mut self, budget: u32) {
