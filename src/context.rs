@@ -11,7 +11,7 @@ use corosensei::Yielder;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
-use crate::durable::{DeterminismViolation, Interrupted, Record, Replay, SendOutcome};
+use crate::durable::{DeterminismViolation, Interrupted, Record, SendOutcome, SendStep};
 use crate::error::{JoinError, SendError, SpawnError};
 use crate::kernel::{Kernel, PPtr, Sent, Status, Undelivered, UndeliveredReason, Wait};
 use crate::signal::{DropReason, Payload, Pid, SignalKind, Value};
@@ -126,10 +126,16 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         unsafe { self.me.as_ref().parent }
     }
 
-    /// How many messages wait in this process's inbox.
-    pub fn inbox_len(&self) -> usize {
-        // SAFETY: as above.
-        unsafe { self.me.as_ref().inbox.queue.len() }
+    /// How many messages wait in this process's inbox. A durable scheduler
+    /// journals the answer, which depends on when messages arrived: a replay gets
+    /// the same.
+    pub fn inbox_len(&mut self) -> usize {
+        if let Some(len) = self.replay_effect::<u64>() {
+            return len as usize;
+        }
+        let len = self.p().inbox.queue.len();
+        self.journal_effect(&(len as u64));
+        len
     }
 
     /// Whether signals are being recorded (a sink is attached).
@@ -214,7 +220,8 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let Record::Take { msg, .. } = record else {
             unreachable!("matched a take")
         };
-        let bytes = msg?;
+        // A recorded "found nothing" is a replayed answer too.
+        let Some(bytes) = msg else { return Some(None) };
         let decode = self.k().durable.as_ref().expect("replaying").decode;
         match decode(&bytes) {
             Some(m) => Some(Some(m)),
@@ -361,16 +368,6 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         Some(outcome)
     }
 
-    fn journal_send(&mut self, to: Option<Pid>, msg: &O, outcome: SendOutcome) {
-        self.journal(|pid, step, d| Record::Send {
-            pid,
-            step,
-            to,
-            hash: (d.hash_out)(msg),
-            outcome,
-        });
-    }
-
     fn send_inner(&mut self, to: Option<Pid>, mut msg: O) {
         self.tick();
         if self.replay_send(to, &msg).is_some() {
@@ -378,25 +375,10 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
         let me = self.me;
         loop {
-            let hash_copy = self
-                .k()
-                .durable
-                .is_some()
-                .then(|| (self.k().durable.as_ref().expect("durable").hash_out)(&msg));
             let deliver = self.k().deliver_out;
+            // A delivery is journaled by the kernel, as this process's SEND too.
             let reason = match deliver(self.k(), me, to, msg) {
-                Sent::Delivered => {
-                    if let Some(hash) = hash_copy {
-                        self.journal(|pid, step, _| Record::Send {
-                            pid,
-                            step,
-                            to,
-                            hash,
-                            outcome: SendOutcome::Delivered,
-                        });
-                    }
-                    return;
-                }
+                Sent::Delivered => return,
                 Sent::Full { msg: m, blocker } if blocker != self.pid() => {
                     let k = self.k();
                     k.emit(me, || SignalKind::Backoff { to: blocker });
@@ -414,9 +396,19 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 Sent::NoRoute(m) => (UndeliveredReason::NoRoute, m),
                 Sent::Unknown(_, m) => (UndeliveredReason::UnknownPid, m),
             };
-            // Kept, which is this send's outcome: delivered to the undelivered list.
-            self.journal_send(to, &reason.1, SendOutcome::Delivered);
-            self.keep_undelivered(to, reason.0, reason.1);
+            // Kept: one record is both the kept message and this process's SEND.
+            let (why, msg) = reason;
+            self.journal(|pid, step, d| Record::Undelivered {
+                from: Some(SendStep {
+                    pid,
+                    step,
+                    hash: (d.hash_out)(&msg),
+                }),
+                to,
+                reason: why.code(),
+                msg: (d.encode_out)(&msg),
+            });
+            self.keep_undelivered(to, why, msg);
             return;
         }
     }
@@ -454,11 +446,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 }
             };
         }
-        let hash_copy = self
-            .k()
-            .durable
-            .is_some()
-            .then(|| (self.k().durable.as_ref().expect("durable").hash_out)(&msg));
+        let hash = self.k().durable.as_ref().map(|d| (d.hash_out)(&msg));
         let me = self.me;
         let deliver = self.k().deliver_out;
         let (outcome, result) = match deliver(self.k(), me, to, msg) {
@@ -472,7 +460,10 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 Err(SendError::UnknownPid(pid, msg)),
             ),
         };
-        if let Some(hash) = hash_copy {
+        // A delivery is journaled by the kernel, as this process's SEND too.
+        if let Some(hash) = hash
+            && outcome != SendOutcome::Delivered
+        {
             self.journal(|pid, step, _| Record::Send {
                 pid,
                 step,
@@ -711,16 +702,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     }
 
     /// Ends this process's replay now (its records are exhausted): it runs live
-    /// from here, with the inbox the journal left ahead of what arrived since.
+    /// from here.
     fn go_live(&mut self) {
-        let p = self.p();
-        if let Some(replay) = p.replay.take() {
-            let Replay {
-                inbox: mut rebuilt, ..
-            } = *replay;
-            rebuilt.extend(p.inbox.queue.drain(..));
-            p.inbox.queue = rebuilt;
-        }
+        self.p().replay = None;
     }
 
     /// Gives the rest of this turn to the other runnable processes.
@@ -775,19 +759,20 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         })
     }
 
-    /// Spawns again, in replay, a child the journal holds: fast-forwarded if its
-    /// records end in STOP, replayed otherwise (from its last snapshot, if any).
+    /// A spawn in replay: the child was rebuilt from the journal when the
+    /// scheduler opened (fast-forwarded, or replaying); only the handle is new.
     #[cold]
     fn respawn<R>(&mut self, child: Pid) -> Result<Child<R>, SpawnError> {
         let me = self.me;
-        let my_pid = self.pid();
-        if let Err(e) = crate::durable::rebuild_process(self.k(), child, Some(my_pid)) {
+        if !self.p().children.contains(&child) {
             self.violation(
                 format!("a spawn of {child}"),
-                format!("a spawn that cannot be rebuilt: {e}"),
+                format!(
+                    "a spawn that the journal does not hold as a child of {}",
+                    self.pid()
+                ),
             );
         }
-        self.p().children.push(child);
         self.k().emit(me, || SignalKind::Spawn { child });
         Ok(Child {
             pid: child,

@@ -68,9 +68,28 @@ pub(crate) enum Record {
     Start {
         pid: Pid,
     },
+    /// A message entered `to`'s inbox (and its descendants'). When a process sent
+    /// it, this one record is also the sender's SEND, so that a crash cannot keep
+    /// one without the other. Messages the overflow policy dropped on the way are
+    /// listed with it.
     Deliver {
         to: Pid,
         msg: Vec<u8>,
+        from: Option<SendStep>,
+        evicted: Vec<(Pid, Vec<u8>)>,
+    },
+    /// A message kept undelivered; also the sender's SEND.
+    Undelivered {
+        from: Option<SendStep>,
+        to: Option<Pid>,
+        reason: u8,
+        msg: Vec<u8>,
+    },
+    /// The owner took the undelivered messages kept so far.
+    UndeliveredTaken,
+    /// Pids below this were handed out (kept when older records go).
+    NextPid {
+        next: u64,
     },
     Evict {
         pid: Pid,
@@ -137,6 +156,15 @@ pub(crate) enum Record {
     },
 }
 
+/// The sending side of a delivery: which process, at which step, and the hash of
+/// the message as it checks it in replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SendStep {
+    pub(crate) pid: Pid,
+    pub(crate) step: u64,
+    pub(crate) hash: u32,
+}
+
 /// How a send went, for `try_send` to give the same answer in replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum SendOutcome {
@@ -193,11 +221,10 @@ pub struct DeterminismViolation {
     pub emitted: String,
 }
 
-/// A process being replayed: its remaining records, and its inbox as the journal
-/// left it (what it had not taken yet).
-pub(crate) struct Replay<I> {
+/// A process being replayed: its remaining records. (Its inbox is rebuilt as the
+/// journal left it at the crash, directly in its queue.)
+pub(crate) struct Replay {
     pub(crate) log: VecDeque<Record>,
-    pub(crate) inbox: VecDeque<I>,
 }
 
 /// Encodes a process's arguments (given as `&A`).
@@ -227,9 +254,9 @@ pub(crate) struct Pending<I> {
     pub(crate) log: VecDeque<Record>,
     pub(crate) inbox: VecDeque<I>,
     pub(crate) stop: Option<StopRecord>,
-    /// Children it had at its last snapshot: rebuilt with it, since its replay
-    /// starts after their spawns.
-    pub(crate) snapshot_children: Vec<Pid>,
+    /// Its children to rebuild with it: unjoined ones, and the ones its replay
+    /// joins again.
+    pub(crate) children: Vec<Pid>,
     /// The LSN of the record it restarts from.
     pub(crate) restart: u64,
 }
@@ -240,6 +267,7 @@ pub(crate) struct Durable<I, O> {
     pub(crate) encode: fn(&I) -> Vec<u8>,
     pub(crate) decode: fn(&[u8]) -> Option<I>,
     pub(crate) hash_out: fn(&O) -> u32,
+    pub(crate) encode_out: fn(&O) -> Vec<u8>,
     pub(crate) registry: BTreeMap<Arc<str>, Registration<I, O>>,
     /// The first journal error, until reported: the run stops there.
     pub(crate) error: Option<JournalError>,
@@ -255,6 +283,9 @@ pub(crate) struct Durable<I, O> {
     /// before the oldest one are not needed.
     pub(crate) restarts: BTreeSet<(u64, Pid)>,
     pub(crate) restart_of: BTreeMap<Pid, u64>,
+    /// The LSN of the last NEXT_PID record: renewed whenever older records may go,
+    /// so that pids are never handed out twice.
+    pub(crate) pid_mark: Option<u64>,
 }
 
 impl<I, O> Durable<I, O> {
@@ -440,6 +471,7 @@ where
             encode: |m: &M| postcard::to_allocvec(m).unwrap_or_default(),
             decode: |bytes: &[u8]| postcard::from_bytes(bytes).ok(),
             hash_out: hash_of::<M>,
+            encode_out: |m: &M| postcard::to_allocvec(m).unwrap_or_default(),
             registry: self.registry,
             error: None,
             stopped: false,
@@ -448,6 +480,7 @@ where
             quiet: true,
             restarts: BTreeSet::new(),
             restart_of: BTreeMap::new(),
+            pid_mark: None,
         };
         let mut recovery = Recovery {
             records: records.len() as u64,
@@ -470,6 +503,10 @@ where
     }
 }
 
+/// An undelivered message as the journal tells it: sender, destination, reason
+/// code, encoding.
+type KeptMessage = (Option<Pid>, Option<Pid>, u8, Vec<u8>);
+
 /// The state of one process as the journal tells it.
 struct Sim {
     parent: Option<Pid>,
@@ -484,7 +521,6 @@ struct Sim {
     log: VecDeque<Record>,
     inbox: VecDeque<Vec<u8>>,
     children: Vec<Pid>,
-    snapshot_children: Vec<Pid>,
 }
 
 fn remove_first(inbox: &mut VecDeque<Vec<u8>>, msg: &[u8]) {
@@ -515,6 +551,7 @@ where
 {
     let mut sims: BTreeMap<Pid, Sim> = BTreeMap::new();
     let mut next_pid = 0u64;
+    let mut undelivered: Vec<KeptMessage> = Vec::new();
     for (lsn, record) in records {
         match &record {
             Record::Create {
@@ -536,12 +573,12 @@ where
                         args: args.clone(),
                         steps: 0,
                         restart: lsn,
-                        started: false,
+                        // A child starts with its spawn.
+                        started: parent.is_some(),
                         stop: None,
                         log: VecDeque::new(),
                         inbox,
                         children: Vec::new(),
-                        snapshot_children: Vec::new(),
                     },
                 );
                 if let Some(parent) = parent.and_then(|p| sims.get_mut(&p)) {
@@ -554,7 +591,23 @@ where
                     s.started = true;
                 }
             }
-            Record::Deliver { to, msg } => {
+            Record::Deliver {
+                to,
+                msg,
+                from,
+                evicted,
+            } => {
+                if let Some(from) = from
+                    && let Some(sender) = sims.get_mut(&from.pid)
+                {
+                    sender.log.push_back(Record::Send {
+                        pid: from.pid,
+                        step: from.step,
+                        to: Some(*to),
+                        hash: from.hash,
+                        outcome: SendOutcome::Delivered,
+                    });
+                }
                 if sims.contains_key(to) {
                     let mut tree = Vec::new();
                     live_tree(&sims, *to, &mut tree);
@@ -565,7 +618,33 @@ where
                             .push_back(msg.clone());
                     }
                 }
+                for (pid, gone) in evicted {
+                    if let Some(s) = sims.get_mut(pid) {
+                        remove_first(&mut s.inbox, gone);
+                    }
+                }
             }
+            Record::Undelivered {
+                from,
+                to,
+                reason,
+                msg,
+            } => {
+                if let Some(from) = from
+                    && let Some(sender) = sims.get_mut(&from.pid)
+                {
+                    sender.log.push_back(Record::Send {
+                        pid: from.pid,
+                        step: from.step,
+                        to: *to,
+                        hash: from.hash,
+                        outcome: SendOutcome::Delivered,
+                    });
+                }
+                undelivered.push((from.map(|f| f.pid), *to, *reason, msg.clone()));
+            }
+            Record::UndeliveredTaken => undelivered.clear(),
+            Record::NextPid { next } => next_pid = next_pid.max(*next),
             Record::Evict { pid, msg } => {
                 if let Some(s) = sims.get_mut(pid) {
                     remove_first(&mut s.inbox, msg);
@@ -605,7 +684,6 @@ where
                         log: VecDeque::new(),
                         inbox: inbox.iter().cloned().collect(),
                         children: children.clone(),
-                        snapshot_children: children.clone(),
                     },
                 );
             }
@@ -630,6 +708,19 @@ where
         }
     }
     k.set_next_pid(next_pid);
+    for (from, to, reason, msg) in undelivered {
+        let msg: M = postcard::from_bytes(&msg).map_err(|source| RecoveryError::Decode {
+            pid: from.unwrap_or(Pid(u64::MAX)),
+            what: "undelivered messages",
+            source,
+        })?;
+        k.undelivered.push(crate::kernel::Undelivered {
+            from,
+            to,
+            reason: crate::kernel::UndeliveredReason::from_code(reason),
+            msg,
+        });
+    }
     let mut tops = Vec::new();
     for (pid, sim) in sims {
         if sim.parent.is_none() {
@@ -646,22 +737,25 @@ where
                 log: sim.log,
                 inbox,
                 stop: sim.stop,
-                snapshot_children: sim.snapshot_children,
+                children: sim.children,
                 restart: sim.restart,
             },
         );
     }
+    // Every process is rebuilt now, parents before their children, so that
+    // messages sent right after opening reach them all.
     for pid in tops {
-        let replayed = k.durable.as_ref().expect("durable").pending[&pid]
-            .stop
-            .is_none();
+        let pending = &k.durable.as_ref().expect("durable").pending[&pid];
+        let (ended, started) = (pending.stop.is_some(), pending.started);
         rebuild_process(k, pid, None)?;
-        if replayed {
-            recovery.replayed.push(pid);
-        } else {
+        if ended {
             recovery.fast_forwarded.push(pid);
+        } else if started {
+            recovery.replayed.push(pid);
         }
     }
+    // Left over: children of processes that ended (killed with them).
+    k.durable.as_mut().expect("durable").pending.clear();
     Ok(())
 }
 
@@ -729,15 +823,13 @@ fn rebuild_with<I: 'static, O: 'static>(
     // SAFETY: p was just created.
     let proc = unsafe { &mut *p.as_ptr() };
     proc.steps = pending.steps;
+    // The inbox as it was at the crash, in the real queue: what arrives now queues
+    // behind it under the inbox's own capacity and policy.
+    proc.inbox.queue = pending.inbox;
     if pending.started {
-        proc.replay = Some(Box::new(Replay {
-            log: pending.log,
-            inbox: pending.inbox,
-        }));
-    } else {
-        proc.inbox.queue = pending.inbox;
+        proc.replay = Some(Box::new(Replay { log: pending.log }));
     }
-    for child in pending.snapshot_children {
+    for child in pending.children {
         rebuild_process(k, child, Some(pid))?;
         // SAFETY: p is live.
         unsafe { (*p.as_ptr()).children.push(child) };
@@ -849,10 +941,16 @@ where
 
     fn commit(&mut self) -> Result<(), JournalError> {
         let k = self.inner.kernel_mut();
+        let next_pid = k.next_pid();
         let d = k.durable.as_mut().expect("durable");
+        let needed = d.needed_from();
+        if d.pid_mark.is_none_or(|mark| mark < needed) {
+            // The records that go may be the last to name the highest pids.
+            d.pid_mark = d.append(Record::NextPid { next: next_pid });
+        }
         if d.error.is_none() && !d.stopped {
             // Then segments that hold only records no process needs go.
-            let needed = Lsn(d.needed_from());
+            let needed = Lsn(needed);
             if let Err(e) = d
                 .journal
                 .commit()
@@ -903,9 +1001,16 @@ where
         self.inner.live()
     }
 
-    /// Messages kept because they could not be delivered.
+    /// Takes the messages kept because they could not be delivered (journaled:
+    /// they are kept across a crash until taken).
     pub fn take_undelivered(&mut self) -> Vec<Undelivered<M>> {
-        self.inner.take_undelivered()
+        let taken = self.inner.take_undelivered();
+        if !taken.is_empty()
+            && let Some(d) = self.inner.kernel_mut().durable.as_mut()
+        {
+            d.append(Record::UndeliveredTaken);
+        }
+        taken
     }
 
     /// Processes held because their calls did not match their records.

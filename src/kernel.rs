@@ -21,7 +21,7 @@ use smallvec::SmallVec;
 
 use crate::clock::{Clock, SystemClock, Time};
 use crate::context::Ctx;
-use crate::durable::{Durable, Record, Replay, StopRecord};
+use crate::durable::{Durable, Record, Replay, SendStep, StopRecord};
 use crate::error::{ExitError, SpawnError};
 use crate::inbox::{Inbox, Overflow};
 use crate::overflow;
@@ -84,6 +84,7 @@ pub struct Undelivered<M> {
 
 /// Why a message was kept instead of delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum UndeliveredReason {
     /// The sender's route gave no destination (or it has no route).
     NoRoute,
@@ -94,6 +95,21 @@ pub enum UndeliveredReason {
     /// The full inbox is the sender's own (it sent to itself, or to an ancestor
     /// whose messages it also receives): waiting for room would wait on itself.
     WouldDeadlock,
+}
+
+impl UndeliveredReason {
+    pub(crate) fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub(crate) fn from_code(code: u8) -> Self {
+        match code {
+            0 => UndeliveredReason::NoRoute,
+            1 => UndeliveredReason::UnknownPid,
+            2 => UndeliveredReason::Rejected,
+            _ => UndeliveredReason::WouldDeadlock,
+        }
+    }
 }
 
 /// How the coroutine ended: the typed result (boxed), and its recorded value when
@@ -139,7 +155,7 @@ pub(crate) struct Proc<I, O> {
     /// When stopped: its result, until joined or taken.
     pub(crate) result: Option<Result<Box<dyn Any>, ExitError>>,
     /// Being rebuilt from the journal: its remaining records.
-    pub(crate) replay: Option<Box<Replay<I>>>,
+    pub(crate) replay: Option<Box<Replay>>,
     /// Its journaled calls so far (durable schedulers).
     pub(crate) steps: u64,
     /// Its armed timer (a `sleep` or `receive_timeout`), 0 for none.
@@ -574,8 +590,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// Starts a created process: START, then it is runnable.
     pub(crate) fn start(&mut self, p: PPtr<I, O>) {
         // SAFETY: p is live.
-        let pid = unsafe { p.as_ref().pid };
-        self.journal(|| Record::Start { pid });
+        let (pid, parent) = unsafe { (p.as_ref().pid, p.as_ref().parent) };
+        if parent.is_none() {
+            // (A child starts with its spawn: its CREATE says so.)
+            self.journal(|| Record::Start { pid });
+        }
         self.emit(p, || SignalKind::Start);
         self.make_ready(p);
     }
@@ -669,7 +688,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     msg: clone_for_send(&msg),
                 });
             }
-            self.journal_delivery(to, &msg);
+            self.journal_delivery(to, &msg, from, &[target]);
             self.push_into(target, msg);
             return Sent::Delivered;
         }
@@ -711,7 +730,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             });
         }
         // SAFETY: target is live.
-        self.journal_delivery(unsafe { target.as_ref().pid }, &msg);
+        self.journal_delivery(unsafe { target.as_ref().pid }, &msg, from, &recipients);
         let clone = self
             .clone_in
             .expect("a process with children was spawned with I: Clone");
@@ -724,13 +743,51 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         Sent::Delivered
     }
 
-    /// Journals a message entering `to`'s inbox (and its descendants').
-    #[inline]
-    fn journal_delivery(&mut self, to: Pid, msg: &I) {
-        if let Some(d) = &mut self.durable {
-            let msg = (d.encode)(msg);
-            d.append(Record::Deliver { to, msg });
+    /// Journals a message entering `to`'s inbox (and those of `recipients`, its
+    /// descendants), in one record that is also the sender's SEND and lists what
+    /// the overflow policies are about to drop.
+    fn journal_delivery(
+        &mut self,
+        to: Pid,
+        msg: &I,
+        from: Option<PPtr<I, O>>,
+        recipients: &[PPtr<I, O>],
+    ) {
+        let Some(d) = &mut self.durable else { return };
+        let bytes = (d.encode)(msg);
+        let mut evicted = Vec::new();
+        for &r in recipients {
+            // SAFETY: recipients are live.
+            let r = unsafe { r.as_ref() };
+            if r.inbox.is_full() {
+                match r.inbox.overflow {
+                    Overflow::DropOldest => {
+                        if let Some(old) = r.inbox.queue.front() {
+                            evicted.push((r.pid, (d.encode)(old)));
+                        }
+                    }
+                    Overflow::DropNewest => evicted.push((r.pid, bytes.clone())),
+                    Overflow::Backoff | Overflow::Reject => {}
+                }
+            }
         }
+        let from = from.map(|f| {
+            // SAFETY: the sender is live.
+            let f = unsafe { &mut *f.as_ptr() };
+            let step = f.steps;
+            f.steps += 1;
+            SendStep {
+                pid: f.pid,
+                step,
+                hash: crc32c::crc32c(&bytes),
+            }
+        });
+        d.append(Record::Deliver {
+            to,
+            msg: bytes,
+            from,
+            evicted,
+        });
     }
 
     /// Journals a message leaving `pid`'s inbox without being taken.
@@ -763,8 +820,6 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             match proc.inbox.overflow {
                 Overflow::DropNewest => {
                     proc.dropped += 1;
-                    let pid = proc.pid;
-                    self.journal_eviction(pid, &msg);
                     self.emit(p, || SignalKind::Drop {
                         msg,
                         reason: DropReason::Newest,
@@ -775,8 +830,6 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     proc.dropped += 1;
                     proc.inbox.evicted += 1;
                     if let Some(old) = proc.inbox.queue.pop_front() {
-                        let pid = proc.pid;
-                        self.journal_eviction(pid, &old);
                         self.emit(p, || SignalKind::Drop {
                             msg: old,
                             reason: DropReason::Oldest,
@@ -992,6 +1045,22 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let stack = engine.into_stack();
         let proc = unsafe { &mut *p.as_ptr() };
         self.pool.put(proc.stack_size, stack);
+        if let Some(replay) = &proc.replay
+            && let Some(recorded) = replay.log.front()
+        {
+            // It ended before its records did: held, neither ended nor journaled.
+            let violation = crate::durable::DeterminismViolation {
+                pid: proc.pid,
+                step: proc.steps,
+                recorded: recorded.describe(),
+                emitted: "the process's end".into(),
+            };
+            proc.status = Status::Waiting(Wait::Held);
+            if let Some(d) = &mut self.durable {
+                d.violations.push(violation);
+            }
+            return;
+        }
         let mut result = ended.result;
         let mut value = ended.value;
         if !proc.children.is_empty() {
@@ -1013,21 +1082,6 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
         // SAFETY: p is live.
         let pid = unsafe { p.as_ref().pid };
-        if let Some(replay) = unsafe { (*p.as_ptr()).replay.take() }
-            && let Some(recorded) = replay.log.front()
-        {
-            // It ended before its records did.
-            let violation = crate::durable::DeterminismViolation {
-                pid,
-                // SAFETY: p is live.
-                step: unsafe { p.as_ref().steps },
-                recorded: recorded.describe(),
-                emitted: "the process's end".into(),
-            };
-            if let Some(d) = &mut self.durable {
-                d.violations.push(violation);
-            }
-        }
         self.journal(|| Record::Stop {
             pid,
             exit: match (&result, &value) {
