@@ -59,11 +59,14 @@ use crate::template::Template;
 /// One journal record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum Record {
+    /// A process was made (and, with `started`, started in the same breath: a
+    /// spawn, or any child).
     Create {
         pid: Pid,
         parent: Option<Pid>,
         template: String,
         args: Vec<u8>,
+        started: bool,
     },
     Start {
         pid: Pid,
@@ -278,6 +281,9 @@ pub(crate) struct Durable<I, O> {
     pub(crate) violations: Vec<DeterminismViolation>,
     /// Rebuilding: what happens now is in the journal already.
     pub(crate) quiet: bool,
+    /// A spawn is under way: its CREATE record says it started, and no START
+    /// record follows (a crash cannot keep one without the other).
+    pub(crate) spawning: bool,
     /// Each process's restart point (the LSN of its CREATE or its last
     /// TRANSITION), for as long as it exists or its result is kept: records
     /// before the oldest one are not needed.
@@ -478,6 +484,7 @@ where
             pending: BTreeMap::new(),
             violations: Vec::new(),
             quiet: true,
+            spawning: false,
             restarts: BTreeSet::new(),
             restart_of: BTreeMap::new(),
             pid_mark: None,
@@ -559,6 +566,7 @@ where
                 parent,
                 template,
                 args,
+                started,
             } => {
                 next_pid = next_pid.max(pid.0 + 1);
                 let inbox = parent
@@ -573,8 +581,7 @@ where
                         args: args.clone(),
                         steps: 0,
                         restart: lsn,
-                        // A child starts with its spawn.
-                        started: parent.is_some(),
+                        started: *started || parent.is_some(),
                         stop: None,
                         log: VecDeque::new(),
                         inbox,
@@ -908,7 +915,14 @@ where
         template: &Template<M, M, A, R>,
         args: A,
     ) -> Result<Handle<R>, SpawnError> {
-        self.inner.spawn(template, args)
+        self.durable_mut().spawning = true;
+        let spawned = self.inner.spawn(template, args);
+        self.durable_mut().spawning = false;
+        spawned
+    }
+
+    fn durable_mut(&mut self) -> &mut Durable<M, M> {
+        self.inner.kernel_mut().durable.as_mut().expect("durable")
     }
 
     /// Creates a process, not started (journaled).
@@ -981,7 +995,9 @@ where
     }
 
     /// Takes the result of an ended top-level process, by pid (for processes
-    /// rebuilt from the journal, which have no handle yet).
+    /// rebuilt from the journal, which have no handle yet). `None` while it runs,
+    /// once taken, or if its result is not an `R` (it then stays for the right
+    /// type).
     pub fn result_of<R: Payload>(&mut self, pid: Pid) -> Option<Result<R, ExitError>> {
         let k = self.inner.kernel_mut();
         let result = k.take_result(pid)?;

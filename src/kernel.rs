@@ -533,6 +533,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 parent,
                 template,
                 args,
+                started: d.spawning,
             }) {
                 d.set_restart(pid, lsn);
             }
@@ -591,8 +592,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     pub(crate) fn start(&mut self, p: PPtr<I, O>) {
         // SAFETY: p is live.
         let (pid, parent) = unsafe { (p.as_ref().pid, p.as_ref().parent) };
-        if parent.is_none() {
-            // (A child starts with its spawn: its CREATE says so.)
+        let spawning = self.durable.as_ref().is_some_and(|d| d.spawning);
+        if parent.is_none() && !spawning {
+            // (A spawn starts what it creates, and a child starts with its spawn:
+            // their CREATE says so.)
             self.journal(|| Record::Start { pid });
         }
         self.emit(p, || SignalKind::Start);
@@ -1030,7 +1033,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     }
 
     /// Takes the result of an ended top-level process, typed.
+    /// `None` when there is none, or it is not an `R` (then it stays).
     pub(crate) fn take_result<R: 'static>(&mut self, pid: Pid) -> Option<Result<R, ExitError>> {
+        if let Ok(r) = &self.finished.get(&pid)?.result
+            && !r.is::<R>()
+        {
+            return None;
+        }
         let finished = self.finished.remove(&pid)?;
         Some(finished.result.map(|r| {
             *r.downcast::<R>()
