@@ -729,9 +729,15 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let my_pid = self.pid();
         self.k().clone_in = Some(I::clone);
         let name = template.name.clone();
+        // In replay, the arguments are checked too (as their encoding).
+        let replaying = self.p().replay.is_some();
+        let encoded = match &self.k().durable {
+            Some(d) if replaying => d.registry.get(&name).and_then(|r| (r.encode_args)(&args)),
+            _ => None,
+        };
         if let Some(record) = self.replayed(
-            || format!("a spawn of {name}"),
-            |r| matches!(r, Record::Create { template: t, .. } if **t == *name),
+            || format!("a spawn of {name} with other arguments"),
+            |r| matches!(r, Record::Create { template: t, args: a, .. } if **t == *name && Some(a) == encoded.as_ref()),
         ) {
             let Record::Create { pid: child, .. } = record else {
                 unreachable!("matched a create")
@@ -844,10 +850,11 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     ) {
         self.tick();
         let name = template.name.clone();
+        let encoded = postcard::to_allocvec(args).unwrap_or_default();
         let replayed = self
             .replayed(
-                || format!("a transition to {name}"),
-                |r| matches!(r, Record::Transition { template: t, .. } if **t == *name),
+                || format!("a transition to {name} with other arguments"),
+                |r| matches!(r, Record::Transition { template: t, args: a, .. } if **t == *name && *a == encoded),
             )
             .is_some();
         if !replayed && self.k().durable.is_some() {
