@@ -56,6 +56,10 @@
 //! // <1> #3 STOP 2
 //! ```
 //!
+//! A [`DurableScheduler`] journals every input of its processes (see the
+//! [`durable`] module): after a crash of the program it rebuilds every process
+//! from the journal and carries on, without repeating recorded side effects.
+//!
 //! The README is the guide: templates, receive/select/filter, effects, children,
 //! the scheduler loop, signals and back-pressure. The `examples/` folder holds one
 //! program per story (`cargo run --release --example tour` runs them all).
