@@ -16,7 +16,7 @@
 //!
 //! # Recovery
 //!
-//! [`DurableScheduler::open`] reads the journal, rebuilds every inbox as it was, and
+//! [`DurableBuilder::open`] reads the journal, rebuilds every inbox as it was, and
 //! re-runs every process that had not ended from its start: each call of its body
 //! is served from its records (a receive gets the message it got then, an effect
 //! returns its recorded result without running, a send is checked, not delivered
