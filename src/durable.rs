@@ -7,36 +7,44 @@
 //! One record per event, postcard-encoded in a [`Journal`] (the embedded
 //! [`FileJournal`] by default), committed once per scheduler pass:
 //!
-//! - a process created (its template's name and its arguments) and started;
-//! - a message delivered into an inbox, and one evicted from it (overflow policy,
-//!   `filter`);
-//! - what each process took from its inbox, each effect's result, each send (its
-//!   target and a hash of the message), each join, each transition;
-//! - how each process ended.
+//! - a process created (its template's name and its arguments), and started;
+//! - a message delivered into an inbox: one record that is also its sender's SEND
+//!   (target and a hash of the message) and lists what the overflow policies
+//!   dropped for it, so that a crash keeps all of it or none of it;
+//! - what each process took from its inbox, each effect's result (and an
+//!   at-most-once effect's intent), each timer's deadline, each join;
+//! - each transition, with a snapshot: the new entry and its arguments, the
+//!   unconsumed inbox, the children;
+//! - how each process ended, and when the owner took its result; the messages
+//!   kept undelivered, and when the owner took them.
 //!
 //! # Recovery
 //!
-//! [`DurableBuilder::open`] reads the journal, rebuilds every inbox as it was, and
-//! re-runs every process that had not ended from its start: each call of its body
-//! is served from its records (a receive gets the message it got then, an effect
-//! returns its recorded result without running, a send is checked, not delivered
-//! again), and when its records run out it continues live. A process whose records
-//! end in STOP is fast-forwarded: its result is restored without running it; a
-//! child too, when its parent re-spawns it.
+//! [`DurableBuilder::open`] reads the journal and rebuilds every process at once,
+//! parents before children: its inbox as it was at the crash, its children, and
+//! its replay. A process re-runs from its start, or from its last transition: each
+//! call of its body is served from its records (a receive gets the message it got
+//! then, an effect returns its recorded result without running, a timer that ended
+//! does not wait again, a send is checked, not delivered again), and when its
+//! records run out it continues live. A process whose records end in STOP is
+//! fast-forwarded: its result is restored without running it.
 //!
 //! A call that does not match the record (another kind, another target, another
-//! payload) is a determinism violation: the process is held, never run on with
-//! wrong state, and [`DurableScheduler::violations`] names the pid, the step, what
-//! was recorded and what was emitted. The other processes continue.
+//! payload or arguments) is a determinism violation: the process is held, never
+//! run on with wrong state, and [`DurableScheduler::violations`] names the pid,
+//! the step, what was recorded and what was emitted. The other processes continue.
 //!
 //! # Guarantees
 //!
 //! Effects are at least once: an effect's result is journaled after it runs, so a
-//! crash between the two runs it again on recovery. Messages are never lost nor
-//! delivered twice across a crash: a delivery that is in the journal is in the
-//! rebuilt inbox, one that is not never happened (its sender re-sends it when it
-//! replays past that point live). With [`SyncPolicy::EveryCommit`](crate::journal::SyncPolicy),
-//! a crash loses at most the last pass.
+//! crash between the two runs it again on recovery;
+//! [`Ctx::effect_at_most_once`](crate::Ctx::effect_at_most_once) trades that for
+//! an [`Interrupted`] answer. Messages are never lost nor delivered twice across a
+//! crash: a delivery that is in the journal is in the rebuilt inbox, one that is
+//! not never happened (its sender sends it again when it replays past that point
+//! live). With [`SyncPolicy::EveryCommit`](crate::journal::SyncPolicy), a crash
+//! loses at most the last pass. Segments holding only records older than every
+//! process's restart point (its creation or its last transition) are deleted.
 
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
