@@ -538,6 +538,22 @@ struct Sim {
     children: Vec<Pid>,
 }
 
+/// A delivery (or a kept message) is also its sender's SEND: put that in the
+/// sender's records.
+fn note_send(sims: &mut BTreeMap<Pid, Sim>, from: Option<SendStep>, to: Option<Pid>) {
+    if let Some(from) = from
+        && let Some(sender) = sims.get_mut(&from.pid)
+    {
+        sender.log.push_back(Record::Send {
+            pid: from.pid,
+            step: from.step,
+            to,
+            hash: from.hash,
+            outcome: SendOutcome::Delivered,
+        });
+    }
+}
+
 fn remove_first(inbox: &mut VecDeque<Vec<u8>>, msg: &[u8]) {
     if let Some(i) = inbox.iter().position(|m| m == msg) {
         inbox.remove(i);
@@ -612,17 +628,7 @@ where
                 from,
                 evicted,
             } => {
-                if let Some(from) = from
-                    && let Some(sender) = sims.get_mut(&from.pid)
-                {
-                    sender.log.push_back(Record::Send {
-                        pid: from.pid,
-                        step: from.step,
-                        to: Some(*to),
-                        hash: from.hash,
-                        outcome: SendOutcome::Delivered,
-                    });
-                }
+                note_send(&mut sims, *from, Some(*to));
                 if sims.contains_key(to) {
                     let mut tree = Vec::new();
                     live_tree(&sims, *to, &mut tree);
@@ -645,17 +651,7 @@ where
                 reason,
                 msg,
             } => {
-                if let Some(from) = from
-                    && let Some(sender) = sims.get_mut(&from.pid)
-                {
-                    sender.log.push_back(Record::Send {
-                        pid: from.pid,
-                        step: from.step,
-                        to: *to,
-                        hash: from.hash,
-                        outcome: SendOutcome::Delivered,
-                    });
-                }
+                note_send(&mut sims, *from, *to);
                 undelivered.push((from.map(|f| f.pid), *to, *reason, msg.clone()));
             }
             Record::UndeliveredTaken => undelivered.clear(),

@@ -164,6 +164,45 @@ pub(crate) struct Proc<I, O> {
     pub(crate) timed_out: bool,
 }
 
+impl<I, O> Proc<I, O> {
+    /// A process record in its first state: created, nothing queued or run.
+    fn new(
+        pid: Pid,
+        name: Arc<str>,
+        running: overflow::Running,
+        parent: Option<Pid>,
+        inbox: Inbox<I>,
+        stack_size: usize,
+        route: Option<Route<O>>,
+    ) -> Self {
+        Proc {
+            pid,
+            name,
+            running,
+            parent,
+            children: SmallVec::new(),
+            inbox,
+            status: Status::Created,
+            engine: None,
+            stack_size,
+            route,
+            seq: 0,
+            budget: 0,
+            queued: false,
+            released: false,
+            killing: false,
+            waiting_senders: VecDeque::new(),
+            room_grant: None,
+            dropped: 0,
+            result: None,
+            replay: None,
+            steps: 0,
+            timer: 0,
+            timed_out: false,
+        }
+    }
+}
+
 /// Where signals go. Buffered signals stay in `Kernel::buffer` until pulled,
 /// whatever the mode becomes.
 pub(crate) enum Recording<I, O> {
@@ -458,31 +497,15 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             name: name.as_ptr(),
             name_len: name.len(),
         };
-        let proc = Box::new(Proc {
+        let proc = Box::new(Proc::new(
             pid,
             name,
             running,
             parent,
-            children: SmallVec::new(),
-            inbox: Inbox::new(template.capacity, template.overflow),
-            status: Status::Created,
-            engine: None,
+            Inbox::new(template.capacity, template.overflow),
             stack_size,
-            route: template.route.clone(),
-            seq: 0,
-            budget: 0,
-            queued: false,
-            released: false,
-            killing: false,
-            waiting_senders: VecDeque::new(),
-            room_grant: None,
-            dropped: 0,
-            result: None,
-            replay: None,
-            steps: 0,
-            timer: 0,
-            timed_out: false,
-        });
+            template.route.clone(),
+        ));
         let p = NonNull::from(Box::leak(proc));
         let kernel = NonNull::from(&mut *self);
         let body = template.body.clone();
@@ -558,31 +581,18 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             name: name.as_ptr(),
             name_len: name.len(),
         };
-        let proc = Box::new(Proc {
+        let mut proc = Proc::new(
             pid,
             name,
             running,
-            parent: Some(parent),
-            children: SmallVec::new(),
-            inbox: Inbox::new(1, Overflow::Backoff),
-            status: Status::Stopped,
-            engine: None,
-            stack_size: 0,
-            route: None,
-            seq: 0,
-            budget: 0,
-            queued: false,
-            released: false,
-            killing: false,
-            waiting_senders: VecDeque::new(),
-            room_grant: None,
-            dropped: 0,
-            result: Some(result),
-            replay: None,
-            steps: 0,
-            timer: 0,
-            timed_out: false,
-        });
+            Some(parent),
+            Inbox::new(1, Overflow::Backoff),
+            0,
+            None,
+        );
+        proc.status = Status::Stopped;
+        proc.result = Some(result);
+        let proc = Box::new(proc);
         let p = NonNull::from(Box::leak(proc));
         self.procs.insert(pid, p);
         p
