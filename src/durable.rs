@@ -919,10 +919,22 @@ where
         template: &Template<M, M, A, R>,
         args: A,
     ) -> Result<Handle<R>, SpawnError> {
+        if self.is_stopped() {
+            return Err(SpawnError::Stopped);
+        }
         self.durable_mut().spawning = true;
         let spawned = self.inner.spawn(template, args);
         self.durable_mut().spawning = false;
         spawned
+    }
+
+    /// Whether a journal error stopped the run.
+    pub fn is_stopped(&self) -> bool {
+        self.inner
+            .kernel()
+            .durable
+            .as_ref()
+            .is_some_and(|d| d.error.is_some() || d.stopped)
     }
 
     fn durable_mut(&mut self) -> &mut Durable<M, M> {
@@ -935,16 +947,25 @@ where
         template: &Template<M, M, A, R>,
         args: A,
     ) -> Result<Handle<R>, SpawnError> {
+        if self.is_stopped() {
+            return Err(SpawnError::Stopped);
+        }
         self.inner.create(template, args)
     }
 
     /// Starts a created process (journaled).
     pub fn start(&mut self, pid: Pid) -> Result<(), StartError> {
+        if self.is_stopped() {
+            return Err(StartError::Stopped(pid));
+        }
         self.inner.start(pid)
     }
 
     /// Sends from outside (journaled when delivered).
     pub fn send(&mut self, to: Pid, msg: M) -> Result<(), SendError<M>> {
+        if self.is_stopped() {
+            return Err(SendError::Stopped(msg));
+        }
         self.inner.send(to, msg)
     }
 

@@ -19,13 +19,20 @@ pub enum SendError<M> {
     /// The route gave no destination.
     #[error("the message has no route")]
     NoRoute(M),
+    /// The durable scheduler's run stopped on a journal error: nothing is
+    /// delivered or journaled any more.
+    #[error("the scheduler stopped on a journal error")]
+    Stopped(M),
 }
 
 impl<M> SendError<M> {
     /// The message that was not sent.
     pub fn into_inner(self) -> M {
         match self {
-            SendError::Full(m) | SendError::UnknownPid(_, m) | SendError::NoRoute(m) => m,
+            SendError::Full(m)
+            | SendError::UnknownPid(_, m)
+            | SendError::NoRoute(m)
+            | SendError::Stopped(m) => m,
         }
     }
 }
@@ -40,6 +47,9 @@ pub enum SpawnError {
     /// the arguments are not of the registered template's type).
     #[error("template {0:?} is not registered with this durable scheduler")]
     Unregistered(String),
+    /// The durable scheduler's run stopped on a journal error.
+    #[error("the scheduler stopped on a journal error")]
+    Stopped,
 }
 
 /// A process could not be started.
@@ -48,6 +58,9 @@ pub enum StartError {
     /// No process has this pid (or it ended and its result was taken).
     #[error("no process has pid {0}")]
     UnknownPid(Pid),
+    /// The durable scheduler's run stopped on a journal error.
+    #[error("the scheduler stopped on a journal error")]
+    Stopped(Pid),
     /// The process was started before (it may have ended since).
     #[error("process {0} is already started")]
     AlreadyStarted(Pid),

@@ -981,7 +981,16 @@ fn sync_failure_case<T: std::fmt::Debug>(
         // Stopped for good: not retried, even once syncs would work again.
         fail.store(false, Ordering::SeqCst);
         assert!(matches!(sched.update(), Err(JournalError::Poisoned)));
-        let _ = sched.send(Pid(0), 3);
+        // Nothing is taken in any more: the message comes back, no spawn is made.
+        assert_eq!(
+            sched.send(Pid(0), 3),
+            Err(chronoflow::SendError::Stopped(3))
+        );
+        assert!(matches!(
+            sched.spawn(&t, ()),
+            Err(chronoflow::SpawnError::Stopped)
+        ));
+        assert!(sched.is_stopped());
         assert!(matches!(sched.update(), Err(JournalError::Poisoned)));
         assert!(matches!(
             sched.run_until_idle(),
