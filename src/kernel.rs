@@ -759,7 +759,22 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// Journals a message entering `to`'s inbox (and those of `recipients`, its
     /// descendants), in one record that is also the sender's SEND and lists what
     /// the overflow policies are about to drop.
+    #[inline(always)]
     fn journal_delivery(
+        &mut self,
+        to: Pid,
+        msg: &I,
+        from: Option<PPtr<I, O>>,
+        recipients: &[PPtr<I, O>],
+    ) {
+        if self.durable.is_some() {
+            self.journal_delivery_slow(to, msg, from, recipients);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn journal_delivery_slow(
         &mut self,
         to: Pid,
         msg: &I,
