@@ -672,6 +672,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// Delivers `msg` to `to` and every live descendant of `to` (children receive
     /// what their parent receives). All-or-nothing: a full Backoff inbox among them
     /// refuses the whole delivery. `from`, when given, gets the SEND signal.
+    #[inline]
     pub(crate) fn deliver(
         &mut self,
         from: Option<PPtr<I, O>>,
@@ -841,10 +842,25 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     }
 
     /// Pushes into `p`'s inbox, applying a drop policy if it is full, and wakes it.
+    #[inline]
     fn push_into(&mut self, p: PPtr<I, O>, msg: I) {
         // SAFETY: p is a live process of this kernel.
         let proc = unsafe { &mut *p.as_ptr() };
         if proc.inbox.is_full() {
+            return self.push_into_full(p, msg);
+        }
+        proc.inbox.queue.push_back(msg);
+        self.notify_message(p);
+    }
+
+    /// `push_into` when the inbox is full: the drop policies, or over capacity on
+    /// purpose (a child's copy of its parent's inbox).
+    #[cold]
+    #[inline(never)]
+    fn push_into_full(&mut self, p: PPtr<I, O>, msg: I) {
+        // SAFETY: p is a live process of this kernel.
+        let proc = unsafe { &mut *p.as_ptr() };
+        {
             match proc.inbox.overflow {
                 Overflow::DropNewest => {
                     proc.dropped += 1;
