@@ -186,13 +186,6 @@ impl StackPool {
     pub(crate) fn put(&mut self, size: usize, stack: ProcStack) {
         self.classes.entry(size).or_default().free.push(stack);
     }
-
-    /// How many memory mappings the pool holds (a slab is one mapping when guards
-    /// are installed with `MADV_GUARD_INSTALL`).
-    #[allow(dead_code)]
-    pub(crate) fn slabs(&self) -> usize {
-        self.classes.values().map(|c| c.slabs.len()).sum()
-    }
 }
 
 /// Applies `advice` to every range with one `process_madvise` call; false if the
