@@ -902,7 +902,7 @@ where
     /// The journal error that stopped the run: the error itself the first time,
     /// [`JournalError::Poisoned`] after.
     fn check(&mut self) -> Result<(), JournalError> {
-        let d = self.inner.kernel_mut().durable.as_mut().expect("durable");
+        let d = self.durable_mut();
         if let Some(e) = d.error.take() {
             d.stopped = true;
             return Err(e);
@@ -1024,9 +1024,8 @@ where
     /// once taken, or if its result is not an `R` (it then stays for the right
     /// type).
     pub fn result_of<R: Payload>(&mut self, pid: Pid) -> Option<Result<R, ExitError>> {
-        let k = self.inner.kernel_mut();
-        let result = k.take_result(pid)?;
-        let d = k.durable.as_mut().expect("durable");
+        let result = self.inner.kernel_mut().take_result(pid)?;
+        let d = self.durable_mut();
         d.append(Record::Reaped { pid });
         d.clear_restart(pid);
         Some(result)
@@ -1046,10 +1045,8 @@ where
     /// they are kept across a crash until taken).
     pub fn take_undelivered(&mut self) -> Vec<Undelivered<M>> {
         let taken = self.inner.take_undelivered();
-        if !taken.is_empty()
-            && let Some(d) = self.inner.kernel_mut().durable.as_mut()
-        {
-            d.append(Record::UndeliveredTaken);
+        if !taken.is_empty() {
+            self.durable_mut().append(Record::UndeliveredTaken);
         }
         taken
     }
