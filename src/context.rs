@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Time;
 use crate::durable::{DeterminismViolation, Interrupted, Record, SendOutcome, SendStep};
 use crate::error::{JoinError, SendError, SpawnError};
-use crate::kernel::{Kernel, PPtr, Sent, Status, Undelivered, UndeliveredReason, Wait};
+use crate::kernel::{Kernel, PPtr, Sent, Status, UndeliveredReason, Wait};
 use crate::signal::{DropReason, Payload, Pid, SignalKind, Value};
-use crate::template::Template;
+use crate::template::{Spawnable, Template};
 
 /// A handle on a child process, returned by [`Ctx::spawn`]; [`Ctx::join`] gives
 /// back the child's result of type `R`. It is a pid with a type: copy it, keep it
@@ -37,6 +37,13 @@ impl<R> Clone for Child<R> {
 impl<R> Copy for Child<R> {}
 
 impl<R> Child<R> {
+    pub(crate) fn new(pid: Pid) -> Self {
+        Child {
+            pid,
+            _result: PhantomData,
+        }
+    }
+
     /// The child's pid.
     pub fn pid(&self) -> Pid {
         self.pid
@@ -415,20 +422,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     fn keep_undelivered(&mut self, to: Option<Pid>, reason: UndeliveredReason, msg: O) {
         let me = self.me;
-        let from = Some(self.pid());
-        let k = self.k();
-        if let Some(clone) = k.clone_out {
-            k.emit(me, || SignalKind::Send {
-                to,
-                msg: clone(&msg),
-            });
-        }
-        k.undelivered.push(Undelivered {
-            from,
-            to,
-            reason,
-            msg,
-        });
+        self.k().keep_undelivered(me, to, reason, msg);
     }
 
     /// Sends `msg` where the route says without waiting: a full inbox, a missing
@@ -718,7 +712,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// receives. It must be joined before this process returns.
     pub fn spawn<A: 'static, R: Payload>(
         &mut self,
-        template: &Template<I, O, A, R>,
+        template: &impl Spawnable<I, O, A, R>,
         args: A,
     ) -> Result<Child<R>, SpawnError>
     where
@@ -728,7 +722,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let me = self.me;
         let my_pid = self.pid();
         self.k().clone_in = Some(I::clone);
-        let name = template.name.clone();
+        let name = template.template_name().clone();
         // In replay, the arguments are checked too (as their encoding).
         let replaying = self.p().replay.is_some();
         let encoded = match &self.k().durable {
@@ -745,24 +739,12 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             drop(args);
             return self.respawn(child);
         }
-        let k = self.k();
-        let child = k.create(template, args, Some(my_pid), None)?;
-        // SAFETY: child and me are distinct live processes.
-        let (c, p) = unsafe { (&mut *child.as_ptr(), &mut *me.as_ptr()) };
-        c.inbox.queue.extend(p.inbox.queue.iter().cloned());
-        p.children.push(c.pid);
+        let child = template.create_in(self.k(), args, Some(my_pid))?;
         if self.k().durable.is_some() {
             // The child's CREATE record is this process's step.
             self.p().steps += 1;
         }
-        let pid = c.pid;
-        let k = self.k();
-        k.emit(me, || SignalKind::Spawn { child: pid });
-        k.start(child);
-        Ok(Child {
-            pid,
-            _result: PhantomData,
-        })
+        Ok(Child::new(self.k().adopt(me, child)))
     }
 
     /// A spawn in replay: the child was rebuilt from the journal when the
@@ -801,34 +783,14 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             )
             .is_some();
         loop {
-            let Some(c) = self.k().lookup(pid) else {
-                return Err(JoinError::NotAChild(pid));
-            };
-            // SAFETY: c is live.
-            let cp = unsafe { &mut *c.as_ptr() };
-            if cp.status == Status::Stopped {
-                let result = cp
-                    .result
-                    .take()
-                    .expect("a stopped child keeps its result until joined");
-                let result = match result {
-                    Ok(r) => match r.downcast::<R>() {
-                        Ok(r) => Ok(*r),
-                        Err(r) => {
-                            // A handle of another type (made by deserializing): keep
-                            // the child for a join with the right one.
-                            cp.result = Some(Ok(r));
-                            return Err(JoinError::ResultType(pid));
-                        }
-                    },
-                    Err(e) => Err(JoinError::Exited(e)),
-                };
-                self.p().children.retain(|x| *x != pid);
-                let me = self.me;
-                let k = self.k();
-                k.reap(c);
-                k.emit(me, || SignalKind::Join { child: pid });
-                if !replayed {
+            let me = self.me;
+            if let Some(result) = self.k().take_child::<R>(me, pid) {
+                if !replayed
+                    && !matches!(
+                        result,
+                        Err(JoinError::ResultType(_) | JoinError::NotAChild(_))
+                    )
+                {
                     self.journal(|me, step, _| Record::Join {
                         pid: me,
                         step,

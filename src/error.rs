@@ -50,6 +50,10 @@ pub enum SpawnError {
     /// The durable scheduler's run stopped on a journal error.
     #[error("the scheduler stopped on a journal error")]
     Stopped,
+    /// A durable scheduler cannot journal a stackless process (its template is
+    /// named): stackless processes run on simple schedulers only.
+    #[error("stackless process {0:?} cannot run on a durable scheduler")]
+    NotDurable(String),
 }
 
 /// A process could not be started.

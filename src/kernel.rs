@@ -8,11 +8,13 @@
 //! never holds a reference across a resume.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::Wake;
 
@@ -22,12 +24,13 @@ use smallvec::SmallVec;
 use crate::clock::{Clock, SystemClock, Time};
 use crate::context::Ctx;
 use crate::durable::{Durable, Record, Replay, SendStep, StopRecord};
-use crate::error::{ExitError, SpawnError};
+use crate::error::{ExitError, JoinError, SpawnError};
 use crate::inbox::{Inbox, Overflow};
 use crate::overflow;
 use crate::pidtable::PidTable;
 use crate::signal::{DropReason, Exit, Payload, Pid, Signal, SignalKind, SignalSink, Value};
 use crate::stack::{ProcStack, StackPool};
+use crate::stackless::{StacklessCtx, StacklessTemplate};
 use crate::template::{Route, Step, Template};
 
 /// Work a process may do in one turn (receives, sends, spawns) before it yields to
@@ -119,7 +122,26 @@ pub(crate) struct Ended {
     pub(crate) value: Option<Value>,
 }
 
-pub(crate) type Engine = Coroutine<(), Wait, Ended, ProcStack>;
+/// How a process runs: a coroutine on a stack of its own, or a stackless
+/// coroutine (a state machine on the heap, see [`crate::stackless`]).
+pub(crate) enum Engine {
+    Stackful(Coroutine<(), Wait, Ended, ProcStack>),
+    Stackless(Pin<Box<dyn Resume>>),
+}
+
+/// The engine boundary of a stackless process: resume it; get back what it waits
+/// for next, or how it ended (its result encoded when `encode`).
+pub(crate) trait Resume {
+    fn resume(self: Pin<&mut Self>, encode: bool) -> CoroutineResult<Wait, Ended>;
+}
+
+static KERNEL_IDS: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The stackless process this thread is resuming, as (process, kernel id):
+    /// a [`StacklessCtx`](crate::StacklessCtx) works only while it is its own.
+    pub(crate) static RESUMING: Cell<(usize, u64)> = const { Cell::new((0, 0)) };
+}
 pub(crate) type PPtr<I, O> = NonNull<Proc<I, O>>;
 
 pub(crate) struct Proc<I, O> {
@@ -296,6 +318,8 @@ pub(crate) struct Finished {
 }
 
 pub(crate) struct Kernel<I, O> {
+    /// Unique in the program: tells a stackless context whose kernel runs it.
+    pub(crate) id: u64,
     procs: PidTable<PPtr<I, O>>,
     ready: VecDeque<PPtr<I, O>>,
     next_pid: u64,
@@ -332,6 +356,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     ) -> NonNull<Self> {
         overflow::install();
         let kernel = Box::new(Kernel {
+            id: KERNEL_IDS.fetch_add(1, Ordering::Relaxed),
             procs: PidTable::default(),
             ready: VecDeque::new(),
             next_pid: 0,
@@ -545,7 +570,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             }
         });
         // SAFETY: p was just allocated and is not shared yet.
-        unsafe { (*p.as_ptr()).engine = Some(engine) };
+        unsafe { (*p.as_ptr()).engine = Some(Engine::Stackful(engine)) };
         self.procs.insert(pid, p);
         if let Some(args) = journaled
             && let Some(d) = &mut self.durable
@@ -561,6 +586,45 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 d.set_restart(pid, lsn);
             }
         }
+        Ok(p)
+    }
+
+    /// Creates a stackless process (status `Created`) running `template`'s body on
+    /// `args`. A durable scheduler refuses it: it cannot be journaled.
+    pub(crate) fn create_stackless<A: 'static, R: Payload>(
+        &mut self,
+        template: &StacklessTemplate<I, O, A, R>,
+        args: A,
+        parent: Option<Pid>,
+    ) -> Result<PPtr<I, O>, SpawnError> {
+        if self.durable.as_ref().is_some_and(|d| !d.quiet) {
+            return Err(SpawnError::NotDurable(template.name.to_string()));
+        }
+        let pid = self.alloc_pid();
+        let name = template.name.clone();
+        let running = overflow::Running {
+            guard_start: 0,
+            guard_end: 0,
+            stack_size: 0,
+            pid,
+            name: name.as_ptr(),
+            name_len: name.len(),
+        };
+        let proc = Box::new(Proc::new(
+            pid,
+            name,
+            running,
+            parent,
+            Inbox::new(template.capacity, template.overflow),
+            0,
+            template.route.clone(),
+        ));
+        let p = NonNull::from(Box::leak(proc));
+        let ctx = StacklessCtx::new(NonNull::from(&mut *self), p, self.id, pid);
+        let engine = (template.body)(ctx, args);
+        // SAFETY: p was just allocated and is not shared yet.
+        unsafe { (*p.as_ptr()).engine = Some(Engine::Stackless(engine)) };
+        self.procs.insert(pid, p);
         Ok(p)
     }
 
@@ -889,6 +953,84 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         self.notify_message(p);
     }
 
+    /// Keeps a message that could not be delivered, with its SEND signal.
+    pub(crate) fn keep_undelivered(
+        &mut self,
+        from: PPtr<I, O>,
+        to: Option<Pid>,
+        reason: UndeliveredReason,
+        msg: O,
+    ) {
+        if let Some(clone) = self.clone_out {
+            self.emit(from, || SignalKind::Send {
+                to,
+                msg: clone(&msg),
+            });
+        }
+        self.undelivered.push(Undelivered {
+            // SAFETY: from is live.
+            from: Some(unsafe { from.as_ref().pid }),
+            to,
+            reason,
+            msg,
+        });
+    }
+
+    /// Makes a just-created `child` a child of `parent`: it gets a copy of the
+    /// parent's unconsumed inbox, SPAWN, then the child's START. Returns its pid.
+    pub(crate) fn adopt(&mut self, parent: PPtr<I, O>, child: PPtr<I, O>) -> Pid
+    where
+        I: Clone,
+    {
+        // SAFETY: child and parent are distinct live processes.
+        let (c, p) = unsafe { (&mut *child.as_ptr(), &mut *parent.as_ptr()) };
+        c.inbox.queue.extend(p.inbox.queue.iter().cloned());
+        p.children.push(c.pid);
+        let pid = c.pid;
+        self.emit(parent, || SignalKind::Spawn { child: pid });
+        self.start(child);
+        pid
+    }
+
+    /// The result of `parent`'s child `pid` if it stopped: JOIN, and the child is
+    /// reaped. `None` while it runs. A result of another type than `R` leaves the
+    /// child for a join with the right type.
+    pub(crate) fn take_child<R: 'static>(
+        &mut self,
+        parent: PPtr<I, O>,
+        pid: Pid,
+    ) -> Option<Result<R, JoinError>> {
+        let Some(c) = self.lookup(pid) else {
+            return Some(Err(JoinError::NotAChild(pid)));
+        };
+        // SAFETY: c is live.
+        let cp = unsafe { &mut *c.as_ptr() };
+        if cp.status != Status::Stopped {
+            return None;
+        }
+        let result = cp
+            .result
+            .take()
+            .expect("a stopped child keeps its result until joined");
+        let result = match result {
+            Ok(r) => match r.downcast::<R>() {
+                Ok(r) => Ok(*r),
+                Err(r) => {
+                    // A handle of another type (made by deserializing): keep the
+                    // child for a join with the right one.
+                    cp.result = Some(Ok(r));
+                    return Some(Err(JoinError::ResultType(pid)));
+                }
+            },
+            Err(e) => Err(JoinError::Exited(e)),
+        };
+        // SAFETY: parent is live.
+        unsafe { (*parent.as_ptr()).children.retain(|x| *x != pid) };
+        self.reap(c);
+        self.emit(parent, || SignalKind::Join { child: pid });
+        Some(result)
+    }
+
     /// Arms a timer for `p` at `deadline`; it wakes `p` if `p` still waits on it
     /// then.
     pub(crate) fn arm_timer(&mut self, p: PPtr<I, O>, deadline: Time) {
@@ -1017,9 +1159,36 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             let Some(mut engine) = proc.engine.take() else {
                 continue;
             };
-            let outer = overflow::enter(&proc.running);
-            let result = engine.resume(());
-            overflow::leave(outer);
+            let result = match &mut engine {
+                Engine::Stackful(coroutine) => {
+                    let outer = overflow::enter(&proc.running);
+                    let result = coroutine.resume(());
+                    overflow::leave(outer);
+                    result
+                }
+                Engine::Stackless(coroutine) => {
+                    let encode = kernel.is_recording() || kernel.durable.is_some();
+                    let outer = RESUMING.replace((p.as_ptr() as usize, kernel.id));
+                    let result =
+                        catch_unwind(AssertUnwindSafe(|| coroutine.as_mut().resume(encode)));
+                    RESUMING.set(outer);
+                    match result {
+                        Ok(CoroutineResult::Yield(wait)) => {
+                            // SAFETY: p is live (a suspended process is never freed).
+                            let proc = unsafe { &mut *p.as_ptr() };
+                            if wait != Wait::Yield {
+                                proc.status = Status::Waiting(wait);
+                            }
+                            CoroutineResult::Yield(wait)
+                        }
+                        Ok(done) => done,
+                        Err(payload) => CoroutineResult::Return(Ended {
+                            result: Err(ExitError::Failed(panic_message(&*payload))),
+                            value: None,
+                        }),
+                    }
+                }
+            };
             ran += 1;
             // SAFETY: the coroutine is suspended or done; no reference of it remains.
             let kernel = unsafe { &mut *k.as_ptr() };
@@ -1092,9 +1261,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// result to its parent (or keep it for the owner), free what it held.
     fn finish(&mut self, p: PPtr<I, O>, engine: Engine, ended: Ended) {
         // SAFETY: p is live; engine is done.
-        let stack = engine.into_stack();
         let proc = unsafe { &mut *p.as_ptr() };
-        self.pool.put(proc.stack_size, stack);
+        if let Engine::Stackful(coroutine) = engine {
+            self.pool.put(proc.stack_size, coroutine.into_stack());
+        }
         if let Some(replay) = &proc.replay
             && let Some(recorded) = replay.log.front()
         {
@@ -1212,9 +1382,14 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
         // SAFETY: p is live.
         let proc = unsafe { &mut *p.as_ptr() };
-        if let Some(mut engine) = proc.engine.take() {
-            engine.force_unwind();
-            self.pool.put(proc.stack_size, engine.into_stack());
+        match proc.engine.take() {
+            Some(Engine::Stackful(mut coroutine)) => {
+                coroutine.force_unwind();
+                self.pool.put(proc.stack_size, coroutine.into_stack());
+            }
+            // A stackless coroutine is simply dropped (its locals with it).
+            Some(Engine::Stackless(coroutine)) => drop(coroutine),
+            None => {}
         }
         let pid = proc.pid;
         self.journal(|| Record::Stop {

@@ -56,6 +56,10 @@
 //! // <1> #3 STOP 2
 //! ```
 //!
+//! For millions of tiny processes, a [`StacklessTemplate`] makes stackless ones:
+//! nightly coroutines of a few hundred bytes each, on the same scheduler (see the
+//! [`stackless`] module).
+//!
 //! A [`DurableScheduler`] journals every input of its processes (see the
 //! [`durable`] module): after a crash of the program it rebuilds every process
 //! from the journal and carries on, without repeating recorded side effects.
@@ -71,6 +75,7 @@
 //! pages a process touches cost memory. With no signal sink attached, the hot path
 //! (resume, enqueue, route) does no signal work and allocates nothing per message.
 #![warn(missing_docs)]
+#![feature(coroutine_trait)]
 
 mod clock;
 mod context;
@@ -85,6 +90,7 @@ mod process;
 mod scheduler;
 mod signal;
 mod stack;
+pub mod stackless;
 mod template;
 
 pub use clock::{Clock, ManualClock, SystemClock, Time};
@@ -100,7 +106,8 @@ pub use scheduler::{Handle, Pass, SimpleScheduler};
 pub use signal::{
     DropReason, Exit, Payload, Pid, Signal, SignalKind, SignalSink, SignalType, Value,
 };
-pub use template::{DEFAULT_STACK_SIZE, Step, Template, Transition};
+pub use stackless::{Pending, Scan, Sleep, StacklessCtx, StacklessTemplate};
+pub use template::{DEFAULT_STACK_SIZE, Spawnable, Step, Template, Transition};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

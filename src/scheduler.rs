@@ -7,7 +7,7 @@ use std::ptr::NonNull;
 use crate::error::{ExitError, SendError, SpawnError, StartError};
 use crate::kernel::{Kernel, PPtr, Recording, Sent, Status, Undelivered};
 use crate::signal::{Payload, Pid, Signal, SignalSink};
-use crate::template::Template;
+use crate::template::Spawnable;
 
 /// A typed handle on a top-level process of a scheduler, for its pid and, once it
 /// has ended, its result.
@@ -154,10 +154,10 @@ impl<M: 'static> SimpleScheduler<M> {
     /// sent to it queue in its inbox until it starts.
     pub fn create<A: 'static, R: Payload>(
         &mut self,
-        template: &Template<M, M, A, R>,
+        template: &impl Spawnable<M, M, A, R>,
         args: A,
     ) -> Result<Handle<R>, SpawnError> {
-        let p = self.k_mut().create(template, args, None, None)?;
+        let p = template.create_in(self.k_mut(), args, None)?;
         // SAFETY: p is live.
         Ok(Handle {
             pid: unsafe { p.as_ref().pid },
@@ -186,7 +186,7 @@ impl<M: 'static> SimpleScheduler<M> {
     /// Creates and starts a process.
     pub fn spawn<A: 'static, R: Payload>(
         &mut self,
-        template: &Template<M, M, A, R>,
+        template: &impl Spawnable<M, M, A, R>,
         args: A,
     ) -> Result<Handle<R>, SpawnError> {
         let handle = self.create(template, args)?;

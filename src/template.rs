@@ -5,8 +5,39 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::context::Ctx;
+use crate::error::SpawnError;
 use crate::inbox::{DEFAULT_CAPACITY, Overflow};
+use crate::kernel::{Kernel, PPtr};
 use crate::signal::{Payload, Pid};
+
+pub(crate) mod sealed {
+    use std::sync::Arc;
+
+    use crate::error::SpawnError;
+    use crate::kernel::{Kernel, PPtr};
+    use crate::signal::Pid;
+
+    /// How a template makes a process in a kernel (not for outside use: the
+    /// kernel is private).
+    #[allow(private_interfaces)]
+    pub trait Create<I, O, A> {
+        /// Creates the process (status `Created`), a child of `parent` if given.
+        fn create_in(
+            &self,
+            kernel: &mut Kernel<I, O>,
+            args: A,
+            parent: Option<Pid>,
+        ) -> Result<PPtr<I, O>, SpawnError>;
+
+        /// The template's name.
+        fn template_name(&self) -> &Arc<str>;
+    }
+}
+
+/// A template that a scheduler or a parent can spawn: a stackful [`Template`] or
+/// a [`StacklessTemplate`](crate::StacklessTemplate). `I` and `O` are the
+/// messages, `A` the arguments and `R` the result.
+pub trait Spawnable<I, O, A, R>: sealed::Create<I, O, A> {}
 
 /// The default stack size of a process: 256 KiB of address space, of which only the
 /// pages a process touches cost memory.
@@ -173,4 +204,28 @@ impl<I: 'static, O: 'static, A: 'static, R: 'static> Template<I, O, A, R> {
     pub fn name(&self) -> &str {
         &self.name
     }
+}
+
+// The kernel is private: so is this trait, sealed.
+#[allow(private_interfaces)]
+impl<I: 'static, O: 'static, A: 'static, R: Payload> sealed::Create<I, O, A>
+    for Template<I, O, A, R>
+{
+    fn create_in(
+        &self,
+        kernel: &mut Kernel<I, O>,
+        args: A,
+        parent: Option<Pid>,
+    ) -> Result<PPtr<I, O>, SpawnError> {
+        kernel.create(self, args, parent, None)
+    }
+
+    fn template_name(&self) -> &Arc<str> {
+        &self.name
+    }
+}
+
+impl<I: 'static, O: 'static, A: 'static, R: Payload> Spawnable<I, O, A, R>
+    for Template<I, O, A, R>
+{
 }
