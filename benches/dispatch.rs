@@ -5,6 +5,7 @@
 //!
 //! The processes are those of the `bench` example (`benches/workloads/mod.rs`).
 //! Run with `cargo bench --bench dispatch` (add `-- --quick` for a fast look).
+#![feature(coroutines)]
 
 mod workloads;
 
@@ -41,7 +42,7 @@ fn ring(c: &mut Criterion) {
     const NODES: usize = 100;
     const HOPS: u64 = 10_000;
     let mut sched = SimpleScheduler::new();
-    let nodes = workloads::create_ring(&mut sched, NODES)
+    let nodes = workloads::create_ring(&mut sched, &workloads::ring_node(), NODES)
         .map_err(|(_, e)| e)
         .expect("create the ring");
     for &node in &nodes {

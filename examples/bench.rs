@@ -6,16 +6,21 @@
 //! workload=NAME param=N ns_per_op=X [bytes_per_proc=B]
 //! ```
 //!
-//! Run with `cargo run --release --example bench -- [quick|full]` (`quick` divides
-//! the sizes by 10, like bench.erl). Lines starting with `#` are comments (a
-//! workload that could not run says why on one).
+//! Run with `cargo run --release --example bench -- [quick|full] [stackful|stackless]`
+//! (`quick` divides the sizes by 10, like bench.erl). The processes are stackful
+//! unless the second argument, or the environment variable
+//! `CHRONOFLOW_BENCH_ENGINE`, says `stackless` (so that
+//! `CHRONOFLOW_BENCH_ENGINE=stackless ../shared/bench/compare.sh` compares the
+//! stackless engine). Lines starting with `#` are comments (a workload that could
+//! not run says why on one).
+#![feature(coroutines)]
 
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
 
 use std::time::Instant;
 
-use chronoflow::{Pid, SimpleScheduler};
+use chronoflow::{Pid, SimpleScheduler, Spawnable};
 use workloads::Msg;
 
 fn report(name: &str, param: u64, ops: u64, ns: u64) {
@@ -26,12 +31,14 @@ fn report(name: &str, param: u64, ops: u64, ns: u64) {
 }
 
 /// pingpong: one op = one round trip (two messages).
-fn pingpong(n: u64) {
+fn pingpong(
+    n: u64,
+    pong: &impl Spawnable<Msg, Msg, (), ()>,
+    ping: &impl Spawnable<Msg, Msg, (Pid, u64), u64>,
+) {
     let mut sched = SimpleScheduler::new();
-    let pong = sched.spawn(&workloads::pong(), ()).expect("spawn pong");
-    let ping = sched
-        .spawn(&workloads::ping(), (pong.pid(), n))
-        .expect("spawn ping");
+    let pong = sched.spawn(pong, ()).expect("spawn pong");
+    let ping = sched.spawn(ping, (pong.pid(), n)).expect("spawn ping");
     sched.run_until_idle();
     let ns = sched.result(ping).expect("ping ended").expect("ping ok");
     sched.send(pong.pid(), Msg::Stop).expect("pong alive");
@@ -41,9 +48,9 @@ fn pingpong(n: u64) {
 
 /// ring: `k` processes, one token passed `hops` times; one op = one hop. Only the
 /// token's trip is timed.
-fn ring(k: usize, hops: u64) {
+fn ring(k: usize, hops: u64, node: &impl Spawnable<Msg, Msg, Pid, ()>) {
     let mut sched = SimpleScheduler::new();
-    let nodes = match workloads::create_ring(&mut sched, k) {
+    let nodes = match workloads::create_ring(&mut sched, node, k) {
         Ok(nodes) => nodes,
         Err((created, e)) => {
             println!("# ring {k} failed after {created} processes: {e}");
@@ -86,15 +93,14 @@ fn vm_rss() -> u64 {
 /// spawn: `n` idle processes waiting in receive, all alive at once; one op = one
 /// spawn (creating, starting and running it until it waits in receive). Memory is
 /// the growth of the resident set over the spawns, divided by `n`.
-fn spawn_many(n: usize) {
+fn spawn_many(n: usize, idle: &impl Spawnable<Msg, Msg, (), ()>) {
     let mut sched = SimpleScheduler::new();
-    let idle = workloads::idle();
     // Touched before the baseline, so that the pid list is not counted.
     let mut pids = vec![Pid(0); n];
     let rss0 = vm_rss();
     let t0 = Instant::now();
     for (i, slot) in pids.iter_mut().enumerate() {
-        match sched.spawn(&idle, ()) {
+        match sched.spawn(idle, ()) {
             Ok(handle) => *slot = handle.pid(),
             Err(e) => {
                 println!("# spawn {n} failed after {i} processes: {e}");
@@ -119,11 +125,9 @@ fn spawn_many(n: usize) {
 }
 
 /// selective: `k` unmatched messages queued ahead; one op = one selective receive.
-fn selective(k: u64, rounds: u64) {
+fn selective(k: u64, rounds: u64, sel: &impl Spawnable<Msg, Msg, u64, u64>) {
     let mut sched = SimpleScheduler::new();
-    let h = sched
-        .spawn(&workloads::selective(k), rounds)
-        .expect("spawn selective");
+    let h = sched.spawn(sel, rounds).expect("spawn selective");
     sched.run_until_idle();
     let ns = sched.result(h).expect("selective ended").expect("ok");
     report("selective", k, rounds, ns);
@@ -132,16 +136,18 @@ fn selective(k: u64, rounds: u64) {
 /// fanin: `s` senders x `m` messages to one sink whose inbox holds `capacity`;
 /// one op = one message. Timed from spawning the senders to the sink having
 /// received all.
-fn fanin_run(s: u64, m: u64, capacity: usize) -> u64 {
+fn fanin_run(
+    s: u64,
+    m: u64,
+    sink: &impl Spawnable<Msg, Msg, u64, u64>,
+    sender: &impl Spawnable<Msg, Msg, (Pid, u64), ()>,
+) -> u64 {
     let mut sched = SimpleScheduler::new();
-    let sink = sched
-        .spawn(&workloads::sink(capacity), s * m)
-        .expect("spawn sink");
+    let sink = sched.spawn(sink, s * m).expect("spawn sink");
     sched.run_until_idle();
-    let sender = workloads::sender();
     let t0 = Instant::now();
     for _ in 0..s {
-        sched.spawn(&sender, (sink.pid(), m)).expect("spawn sender");
+        sched.spawn(sender, (sink.pid(), m)).expect("spawn sender");
     }
     sched.run_until_idle();
     let ns = t0.elapsed().as_nanos() as u64;
@@ -150,14 +156,21 @@ fn fanin_run(s: u64, m: u64, capacity: usize) -> u64 {
     ns
 }
 
-fn fanin(s: u64, m: u64) {
+fn fanin<T>(
+    s: u64,
+    m: u64,
+    sink: impl Fn(usize) -> T,
+    sender: &impl Spawnable<Msg, Msg, (Pid, u64), ()>,
+) where
+    T: Spawnable<Msg, Msg, u64, u64>,
+{
     // BEAM's mailboxes are unbounded: the sink's inbox holds everything, so that
     // the senders never wait, as in bench.erl.
-    let ns = fanin_run(s, m, (s * m) as usize);
+    let ns = fanin_run(s, m, &sink((s * m) as usize), sender);
     report("fanin", s, s * m, ns);
     // The default inbox (1024) with back-pressure: senders wait for room.
     let cap = chronoflow::DEFAULT_CAPACITY;
-    let ns = fanin_run(s, m, cap);
+    let ns = fanin_run(s, m, &sink(cap), sender);
     println!(
         "# fanin param={s} with the default inbox capacity {cap} (senders back off): ns_per_op={:.2}",
         ns as f64 / (s * m) as f64
@@ -165,26 +178,53 @@ fn fanin(s: u64, m: u64) {
 }
 
 fn main() {
-    let size = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "full".to_string());
+    let mut args = std::env::args().skip(1);
+    let size = args.next().unwrap_or_else(|| "full".to_string());
+    let engine = args
+        .next()
+        .or_else(|| std::env::var("CHRONOFLOW_BENCH_ENGINE").ok())
+        .unwrap_or_else(|| "stackful".to_string());
+    let usage = "usage: bench [quick|full] [stackful|stackless]";
     let scale = match size.as_str() {
         "quick" => 10,
         "full" => 1,
         other => {
-            eprintln!("usage: bench [quick|full] (got {other:?})");
+            eprintln!("{usage} (got {other:?})");
             std::process::exit(2);
         }
     };
     println!(
-        "# chronoflow {}, one SimpleScheduler on one thread, size {size}",
+        "# chronoflow {}, one SimpleScheduler on one thread, size {size}, {engine} processes",
         env!("CARGO_PKG_VERSION")
     );
-    pingpong(1_000_000 / scale);
-    ring(1_000, 2_000_000 / scale);
-    ring(100_000, 2_000_000 / scale);
-    spawn_many(100_000 / scale as usize);
-    spawn_many(1_000_000 / scale as usize);
-    selective(1_000, 100_000 / scale);
-    fanin(1_000, 1_000 / scale);
+    let (pp, ring_hops, ring_small) = (1_000_000 / scale, 2_000_000 / scale, 1_000);
+    let (spawn_small, spawn_big) = (100_000 / scale as usize, 1_000_000 / scale as usize);
+    let (sel_rounds, fan_m) = (100_000 / scale, 1_000 / scale);
+    match engine.as_str() {
+        "stackful" => {
+            pingpong(pp, &workloads::pong(), &workloads::ping());
+            let node = workloads::ring_node();
+            ring(ring_small, ring_hops, &node);
+            ring(100_000, ring_hops, &node);
+            spawn_many(spawn_small, &workloads::idle());
+            spawn_many(spawn_big, &workloads::idle());
+            selective(1_000, sel_rounds, &workloads::selective(1_000));
+            fanin(1_000, fan_m, workloads::sink, &workloads::sender());
+        }
+        "stackless" => {
+            use workloads::stackless as sl;
+            pingpong(pp, &sl::pong(), &sl::ping());
+            let node = sl::ring_node();
+            ring(ring_small, ring_hops, &node);
+            ring(100_000, ring_hops, &node);
+            spawn_many(spawn_small, &sl::idle());
+            spawn_many(spawn_big, &sl::idle());
+            selective(1_000, sel_rounds, &sl::selective(1_000));
+            fanin(1_000, fan_m, sl::sink, &sl::sender());
+        }
+        other => {
+            eprintln!("{usage} (got {other:?})");
+            std::process::exit(2);
+        }
+    }
 }

@@ -312,6 +312,19 @@ impl Wake for PidWaker {
     }
 }
 
+/// Where a run of passes stands (kept across a process's panic).
+#[derive(Default)]
+struct Passes {
+    /// Turns left in the current pass.
+    left: usize,
+    /// Turns run so far, in all passes.
+    ran: usize,
+    /// Turns run in the current pass.
+    pass_ran: usize,
+    /// A pass has begun.
+    begun: bool,
+}
+
 /// A top-level process that ended, with its result kept for the owner.
 pub(crate) struct Finished {
     pub(crate) result: Result<Box<dyn Any>, ExitError>,
@@ -346,6 +359,8 @@ pub(crate) struct Kernel<I, O> {
     /// Armed timers: deadline, timer id, process.
     timers: BinaryHeap<Reverse<(Time, u64, Pid)>>,
     next_timer: u64,
+    /// The stackless process being resumed, and what `RESUMING` held before.
+    resuming: Option<(PPtr<I, O>, (usize, u64))>,
 }
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
@@ -376,6 +391,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             clock: Box::new(SystemClock),
             timers: BinaryHeap::new(),
             next_timer: 1,
+            resuming: None,
         });
         NonNull::from(Box::leak(kernel))
     }
@@ -1130,18 +1146,87 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// # Safety
     /// `k` is a live kernel and no reference to it is held by the caller.
     pub(crate) unsafe fn update(k: NonNull<Self>) -> usize {
-        // SAFETY: per the contract; the reference is not used while a coroutine
-        // runs (the coroutine makes its own), and is taken afresh after.
-        let kernel = unsafe { &mut *k.as_ptr() };
-        kernel.drain_wakes();
-        kernel.fire_timers();
-        let n = kernel.ready.len();
-        let mut ran = 0;
-        for _ in 0..n {
-            // SAFETY: as above.
+        // SAFETY: per the contract.
+        unsafe { Self::passes(k, false) }
+    }
+
+    /// Runs passes until none runs anything. Returns the number of turns.
+    ///
+    /// # Safety
+    /// As [`Kernel::update`].
+    pub(crate) unsafe fn run_until_idle(k: NonNull<Self>) -> usize {
+        // SAFETY: per the contract.
+        unsafe { Self::passes(k, true) }
+    }
+
+    /// One pass, or passes until one runs nothing (`until_idle`). Returns the
+    /// number of turns.
+    ///
+    /// # Safety
+    /// As [`Kernel::update`].
+    unsafe fn passes(k: NonNull<Self>, until_idle: bool) -> usize {
+        let mut state = Passes::default();
+        // A stackless body's panic unwinds out of its resume to here: it is that
+        // process's failure, and the pass goes on. (One catch for all the passes,
+        // not one per resume; a stackful body's panic is caught on its own stack.)
+        loop {
+            // SAFETY: per the contract.
+            let outcome = catch_unwind(AssertUnwindSafe(|| unsafe {
+                Self::turns(k, &mut state, until_idle)
+            }));
+            let Err(payload) = outcome else {
+                return state.ran;
+            };
+            // SAFETY: the panicking coroutine is gone; nothing else holds the kernel.
+            let kernel = unsafe { &mut *k.as_ptr() };
+            let Some((p, outer)) = kernel.resuming.take() else {
+                // Not a process's panic: the kernel's own, which is not ours to hide.
+                resume_unwind(payload);
+            };
+            RESUMING.set(outer);
+            state.ran += 1;
+            state.pass_ran += 1;
+            // SAFETY: p is live (it was running); its coroutine panicked and is
+            // dropped with its engine.
+            let engine = unsafe { (*p.as_ptr()).engine.take() };
+            let ended = Ended {
+                result: Err(ExitError::Failed(panic_message(&*payload))),
+                value: None,
+            };
+            kernel.finish(p, engine, ended);
+        }
+    }
+
+    /// Runs turns, pass after pass: a pass first moves woken and timed-out
+    /// processes to the ready queue, then runs each process that is ready then,
+    /// once, in order (those made ready meanwhile run in the next pass). Stops
+    /// after one pass, or (`until_idle`) after a pass that ran nothing.
+    ///
+    /// # Safety
+    /// As [`Kernel::update`].
+    unsafe fn turns(k: NonNull<Self>, state: &mut Passes, until_idle: bool) {
+        loop {
+            if state.left == 0 {
+                if state.begun && (!until_idle || state.pass_ran == 0) {
+                    return;
+                }
+                state.begun = true;
+                state.pass_ran = 0;
+                // SAFETY: as in `update`.
+                let kernel = unsafe { &mut *k.as_ptr() };
+                kernel.drain_wakes();
+                kernel.fire_timers();
+                state.left = kernel.ready.len();
+                if state.left == 0 {
+                    return;
+                }
+            }
+            state.left -= 1;
+            // SAFETY: as in `update`.
             let kernel = unsafe { &mut *k.as_ptr() };
             let Some(p) = kernel.ready.pop_front() else {
-                break;
+                state.left = 0;
+                continue;
             };
             // SAFETY: queued processes are live or released (freed here).
             let proc = unsafe { &mut *p.as_ptr() };
@@ -1156,69 +1241,64 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             }
             proc.status = Status::Running;
             proc.budget = kernel.budget;
-            let Some(mut engine) = proc.engine.take() else {
-                continue;
-            };
-            let result = match &mut engine {
-                Engine::Stackful(coroutine) => {
+            state.ran += 1;
+            state.pass_ran += 1;
+            let result = match &mut proc.engine {
+                Some(Engine::Stackless(coroutine)) => {
+                    // Resumed in place: its state is on the heap, apart from the
+                    // process record that its context uses.
+                    // SAFETY: the pin is kept: the pointer is only resumed through.
+                    let coroutine: *mut dyn Resume =
+                        unsafe { coroutine.as_mut().get_unchecked_mut() };
+                    let encode = kernel.is_recording() || kernel.durable.is_some();
+                    let outer = RESUMING.replace((p.as_ptr() as usize, kernel.id));
+                    kernel.resuming = Some((p, outer));
+                    // SAFETY: the coroutine lives in its box until the process ends,
+                    // which it cannot do while it runs.
+                    let result = unsafe { Pin::new_unchecked(&mut *coroutine) }.resume(encode);
+                    // SAFETY: the coroutine is suspended or done.
+                    let kernel = unsafe { &mut *k.as_ptr() };
+                    kernel.resuming = None;
+                    RESUMING.set(outer);
+                    match result {
+                        CoroutineResult::Yield(Wait::Yield) => kernel.make_ready(p),
+                        // SAFETY: p is live (a suspended process is never freed).
+                        CoroutineResult::Yield(wait) => unsafe {
+                            (*p.as_ptr()).status = Status::Waiting(wait)
+                        },
+                        CoroutineResult::Return(ended) => {
+                            // SAFETY: as above.
+                            let engine = unsafe { (*p.as_ptr()).engine.take() };
+                            kernel.finish(p, engine, ended);
+                        }
+                    }
+                    continue;
+                }
+                Some(Engine::Stackful(_)) => {
+                    let Some(Engine::Stackful(mut coroutine)) = proc.engine.take() else {
+                        unreachable!("matched a stackful engine");
+                    };
                     let outer = overflow::enter(&proc.running);
                     let result = coroutine.resume(());
                     overflow::leave(outer);
-                    result
+                    (coroutine, result)
                 }
-                Engine::Stackless(coroutine) => {
-                    let encode = kernel.is_recording() || kernel.durable.is_some();
-                    let outer = RESUMING.replace((p.as_ptr() as usize, kernel.id));
-                    let result =
-                        catch_unwind(AssertUnwindSafe(|| coroutine.as_mut().resume(encode)));
-                    RESUMING.set(outer);
-                    match result {
-                        Ok(CoroutineResult::Yield(wait)) => {
-                            // SAFETY: p is live (a suspended process is never freed).
-                            let proc = unsafe { &mut *p.as_ptr() };
-                            if wait != Wait::Yield {
-                                proc.status = Status::Waiting(wait);
-                            }
-                            CoroutineResult::Yield(wait)
-                        }
-                        Ok(done) => done,
-                        Err(payload) => CoroutineResult::Return(Ended {
-                            result: Err(ExitError::Failed(panic_message(&*payload))),
-                            value: None,
-                        }),
-                    }
-                }
+                None => continue,
             };
-            ran += 1;
             // SAFETY: the coroutine is suspended or done; no reference of it remains.
             let kernel = unsafe { &mut *k.as_ptr() };
+            let (coroutine, result) = result;
+            let engine = Some(Engine::Stackful(coroutine));
             match result {
                 CoroutineResult::Yield(Wait::Yield) => {
                     // SAFETY: p is live (a suspended process is never freed).
-                    unsafe { (*p.as_ptr()).engine = Some(engine) };
+                    unsafe { (*p.as_ptr()).engine = engine };
                     kernel.make_ready(p);
                 }
                 // SAFETY: as above.
-                CoroutineResult::Yield(_) => unsafe { (*p.as_ptr()).engine = Some(engine) },
+                CoroutineResult::Yield(_) => unsafe { (*p.as_ptr()).engine = engine },
                 CoroutineResult::Return(ended) => kernel.finish(p, engine, ended),
             }
-        }
-        ran
-    }
-
-    /// Runs passes until none runs anything. Returns the number of turns.
-    ///
-    /// # Safety
-    /// As [`Kernel::update`].
-    pub(crate) unsafe fn run_until_idle(k: NonNull<Self>) -> usize {
-        let mut total = 0;
-        loop {
-            // SAFETY: per the contract.
-            let ran = unsafe { Self::update(k) };
-            if ran == 0 {
-                return total;
-            }
-            total += ran;
         }
     }
 
@@ -1259,10 +1339,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// A process's coroutine returned: settle its children, emit STOP, hand its
     /// result to its parent (or keep it for the owner), free what it held.
-    fn finish(&mut self, p: PPtr<I, O>, engine: Engine, ended: Ended) {
+    fn finish(&mut self, p: PPtr<I, O>, engine: Option<Engine>, ended: Ended) {
         // SAFETY: p is live; engine is done.
         let proc = unsafe { &mut *p.as_ptr() };
-        if let Engine::Stackful(coroutine) = engine {
+        if let Some(Engine::Stackful(coroutine)) = engine {
             self.pool.put(proc.stack_size, coroutine.into_stack());
         }
         if let Some(replay) = &proc.replay

@@ -306,7 +306,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     }
 
     /// The kernel and this process, when this process is the one running.
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::mut_from_ref)] // one process runs at a time, and only it uses its context
     fn enter(&self) -> (&mut Kernel<I, O>, &mut Proc<I, O>) {
         let (proc, kernel) = RESUMING.get();
@@ -326,7 +326,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     }
 
     /// Spends one unit of the turn's budget; `false` when it is spent.
-    #[inline]
+    #[inline(always)]
     fn tick(p: &mut Proc<I, O>) -> bool {
         if p.budget == 0 {
             return false;
@@ -365,7 +365,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
 
     /// Takes the head of the inbox; with an empty inbox, or the turn's budget
     /// spent, returns what to wait for. [`receive!`](crate::receive) loops over it.
-    #[inline]
+    #[inline(always)]
     pub fn poll_receive(&self) -> Result<I, Pending> {
         let (k, p) = self.enter();
         if !Self::tick(p) {
@@ -454,12 +454,12 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// full inbox); [`send_to!`](crate::send_to) retries after the wait. An
     /// unknown pid, a rejection or a missing route keeps the message with the
     /// undelivered ones, as for a stackful process.
-    #[inline]
+    #[inline(always)]
     pub fn poll_send_to(&self, to: Pid, msg: O) -> Result<(), (O, Pending)> {
         self.send_inner(Some(to), msg)
     }
 
-    #[inline]
+    #[inline(always)]
     fn send_inner(&self, to: Option<Pid>, msg: O) -> Result<(), (O, Pending)> {
         let (k, p) = self.enter();
         if !Self::tick(p) {

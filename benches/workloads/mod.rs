@@ -4,10 +4,15 @@
 //! schedulers) live in each of the two.
 //!
 //! Messages are plain `Copy` values: nothing on the measured paths allocates.
+//!
+//! Each workload has a stackful template (a [`Template`], here) and a stackless
+//! one (a [`StacklessTemplate`](chronoflow::StacklessTemplate), in [`stackless`])
+//! doing the same: the crate that includes this module needs
+//! `#![feature(coroutines)]`.
 
 use std::time::Instant;
 
-use chronoflow::{Ctx, Pid, SimpleScheduler, SpawnError, Template};
+use chronoflow::{Ctx, Pid, SimpleScheduler, SpawnError, Spawnable, Template};
 
 /// The one message type of every workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,19 +88,20 @@ pub fn ring_node() -> Template<Msg, Msg, Pid, ()> {
     .stack_size(SMALL_STACK)
 }
 
-/// Creates (without starting) a ring of `k` nodes, like bench.erl: each node's next
-/// is the one created before it, and the first one is wired to the last with
-/// `Set`. Returns the nodes' pids, the first created first; a token goes in at the
-/// last one. On a spawn error, returns how many nodes were created, and the error.
+/// Creates (without starting) a ring of `k` nodes from `node`, like bench.erl:
+/// each node's next is the one created before it, and the first one is wired to
+/// the last with `Set`. Returns the nodes' pids, the first created first; a token
+/// goes in at the last one. On a spawn error, returns how many nodes were
+/// created, and the error.
 pub fn create_ring(
     sched: &mut SimpleScheduler<Msg>,
+    node: &impl Spawnable<Msg, Msg, Pid, ()>,
     k: usize,
 ) -> Result<Vec<Pid>, (usize, SpawnError)> {
-    let node = ring_node();
     let mut nodes = Vec::with_capacity(k);
     let mut prev = Pid(u64::MAX); // the first node's next, replaced by `Set` below
     for i in 0..k {
-        let pid = sched.create(&node, prev).map_err(|e| (i, e))?.pid();
+        let pid = sched.create(node, prev).map_err(|e| (i, e))?.pid();
         nodes.push(pid);
         prev = pid;
     }
@@ -167,4 +173,129 @@ pub fn sink(capacity: usize) -> Template<Msg, Msg, u64, u64> {
     })
     .capacity(capacity)
     .stack_size(DRIVER_STACK)
+}
+
+/// The same workloads as stackless processes.
+pub mod stackless {
+    use std::time::Instant;
+
+    use chronoflow::{Pid, StacklessCtx, StacklessTemplate, receive, select, send_to};
+
+    use super::Msg;
+
+    /// pingpong: answers every `Ping(from)` with `Pong` until `Stop`.
+    pub fn pong() -> StacklessTemplate<Msg, Msg, (), ()> {
+        StacklessTemplate::new("pong", |cx: StacklessCtx<Msg>, ()| {
+            #[coroutine]
+            move || {
+                loop {
+                    match receive!(cx) {
+                        Msg::Ping(from) => send_to!(cx, from, Msg::Pong),
+                        Msg::Stop => return,
+                        other => unreachable!("pong got {other:?}"),
+                    }
+                }
+            }
+        })
+    }
+
+    /// pingpong: `n` round trips with `pong`; returns how long they took, in ns.
+    pub fn ping() -> StacklessTemplate<Msg, Msg, (Pid, u64), u64> {
+        StacklessTemplate::new("ping", |cx: StacklessCtx<Msg>, (pong, n): (Pid, u64)| {
+            #[coroutine]
+            move || {
+                let me = cx.pid();
+                let t0 = Instant::now();
+                for _ in 0..n {
+                    send_to!(cx, pong, Msg::Ping(me));
+                    let answer = receive!(cx);
+                    debug_assert_eq!(answer, Msg::Pong);
+                }
+                t0.elapsed().as_nanos() as u64
+            }
+        })
+    }
+
+    /// ring: as [`super::ring_node`].
+    pub fn ring_node() -> StacklessTemplate<Msg, Msg, Pid, ()> {
+        StacklessTemplate::new("ring_node", |cx: StacklessCtx<Msg>, next: Pid| {
+            #[coroutine]
+            move || {
+                let mut next = next;
+                loop {
+                    match receive!(cx) {
+                        Msg::Token(0) => {}
+                        Msg::Token(h) => send_to!(cx, next, Msg::Token(h - 1)),
+                        Msg::Set(n) => next = n,
+                        Msg::Stop => return,
+                        other => unreachable!("ring node got {other:?}"),
+                    }
+                }
+            }
+        })
+    }
+
+    /// spawn: waits in `receive` until `Stop`.
+    pub fn idle() -> StacklessTemplate<Msg, Msg, (), ()> {
+        StacklessTemplate::new("idle", |cx: StacklessCtx<Msg>, ()| {
+            #[coroutine]
+            move || while receive!(cx) != Msg::Stop {}
+        })
+    }
+
+    /// selective: as [`super::selective`].
+    pub fn selective(k: u64) -> StacklessTemplate<Msg, Msg, u64, u64> {
+        StacklessTemplate::new("selective", move |cx: StacklessCtx<Msg>, rounds: u64| {
+            #[coroutine]
+            move || {
+                let me = cx.pid();
+                for i in 0..k {
+                    send_to!(cx, me, Msg::Noise(i));
+                }
+                let t0 = Instant::now();
+                for r in (1..=rounds).rev() {
+                    send_to!(cx, me, Msg::Match(r));
+                    let m = select!(cx, |m: &Msg| *m == Msg::Match(r));
+                    debug_assert_eq!(m, Msg::Match(r));
+                }
+                let ns = t0.elapsed().as_nanos() as u64;
+                assert_eq!(
+                    cx.inbox_len() as u64,
+                    k,
+                    "the unmatched messages stay queued"
+                );
+                ns
+            }
+        })
+        .capacity((k as usize + 1).max(4096))
+    }
+
+    /// fanin: sends `m` messages to `to`.
+    pub fn sender() -> StacklessTemplate<Msg, Msg, (Pid, u64), ()> {
+        StacklessTemplate::new("sender", |cx: StacklessCtx<Msg>, (to, m): (Pid, u64)| {
+            #[coroutine]
+            move || {
+                for i in 0..m {
+                    send_to!(cx, to, Msg::Data(i));
+                }
+            }
+        })
+    }
+
+    /// fanin: receives `n` messages, then ends with how many it got.
+    pub fn sink(capacity: usize) -> StacklessTemplate<Msg, Msg, u64, u64> {
+        StacklessTemplate::new("sink", |cx: StacklessCtx<Msg>, n: u64| {
+            #[coroutine]
+            move || {
+                let mut got = 0;
+                while got < n {
+                    if let Msg::Data(_) = receive!(cx) {
+                        got += 1;
+                    }
+                }
+                got
+            }
+        })
+        .capacity(capacity)
+    }
 }
