@@ -3,7 +3,8 @@
 //! queue, and many senders to one sink. Each reports per-op throughput (one element
 //! = one round trip, hop, spawn, selective receive or message).
 //!
-//! The processes are those of the `bench` example (`benches/workloads/mod.rs`).
+//! The processes are those of the `bench` example (`benches/workloads/mod.rs`),
+//! stackful and stackless: each bench has one function per engine.
 //! Run with `cargo bench --bench dispatch` (add `-- --quick` for a fast look).
 #![feature(coroutines)]
 
@@ -12,23 +13,27 @@ mod workloads;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use chronoflow::{DEFAULT_CAPACITY, Handle, SimpleScheduler};
+use chronoflow::{DEFAULT_CAPACITY, Handle, Pid, SimpleScheduler, Spawnable};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use workloads::Msg;
 
 /// pingpong: 10,000 round trips per iteration between two long-lived processes
 /// (a fresh `ping` each iteration, whose stack comes from the pool).
-fn pingpong(c: &mut Criterion) {
+fn pingpong_with(
+    c: &mut Criterion,
+    engine: &str,
+    pong: &impl Spawnable<Msg, Msg, (), ()>,
+    ping: &impl Spawnable<Msg, Msg, (Pid, u64), u64>,
+) {
     const ROUND_TRIPS: u64 = 10_000;
     let mut sched = SimpleScheduler::new();
-    let pong = sched.spawn(&workloads::pong(), ()).expect("spawn pong");
-    let ping = workloads::ping();
+    let pong = sched.spawn(pong, ()).expect("spawn pong");
     let mut group = c.benchmark_group("pingpong");
     group.throughput(Throughput::Elements(ROUND_TRIPS));
-    group.bench_function("round_trips", |b| {
+    group.bench_function(format!("round_trips_{engine}"), |b| {
         b.iter(|| {
             let h = sched
-                .spawn(&ping, (pong.pid(), ROUND_TRIPS))
+                .spawn(ping, (pong.pid(), ROUND_TRIPS))
                 .expect("spawn ping");
             sched.run_until_idle();
             black_box(sched.result(h).expect("ping ended").expect("ping ok"))
@@ -37,12 +42,18 @@ fn pingpong(c: &mut Criterion) {
     group.finish();
 }
 
+fn pingpong(c: &mut Criterion) {
+    pingpong_with(c, "stackful", &workloads::pong(), &workloads::ping());
+    use workloads::stackless as sl;
+    pingpong_with(c, "stackless", &sl::pong(), &sl::ping());
+}
+
 /// ring: 100 processes, one token passed 10,000 hops per iteration.
-fn ring(c: &mut Criterion) {
+fn ring_with(c: &mut Criterion, engine: &str, node: &impl Spawnable<Msg, Msg, Pid, ()>) {
     const NODES: usize = 100;
     const HOPS: u64 = 10_000;
     let mut sched = SimpleScheduler::new();
-    let nodes = workloads::create_ring(&mut sched, &workloads::ring_node(), NODES)
+    let nodes = workloads::create_ring(&mut sched, node, NODES)
         .map_err(|(_, e)| e)
         .expect("create the ring");
     for &node in &nodes {
@@ -52,7 +63,7 @@ fn ring(c: &mut Criterion) {
     let last = *nodes.last().expect("a ring has nodes");
     let mut group = c.benchmark_group("ring");
     group.throughput(Throughput::Elements(HOPS));
-    group.bench_function("hops_100_nodes", |b| {
+    group.bench_function(format!("hops_100_nodes_{engine}"), |b| {
         b.iter(|| {
             sched.send(last, Msg::Token(HOPS)).expect("last node alive");
             black_box(sched.run_until_idle())
@@ -61,17 +72,21 @@ fn ring(c: &mut Criterion) {
     group.finish();
 }
 
+fn ring(c: &mut Criterion) {
+    ring_with(c, "stackful", &workloads::ring_node());
+    ring_with(c, "stackless", &workloads::stackless::ring_node());
+}
+
 /// spawn: 1,000 idle processes spawned and run until they wait in receive, per
 /// iteration; then stopped, untimed. `cold`: a fresh scheduler each iteration (its
 /// stacks are new); `warm`: one scheduler, whose pool has the stacks of the
 /// previous iteration's processes.
-fn spawn(c: &mut Criterion) {
+fn spawn_with(c: &mut Criterion, engine: &str, idle: &impl Spawnable<Msg, Msg, (), ()>) {
     const PROCS: usize = 1_000;
-    let idle = workloads::idle();
     let spawn_all = |sched: &mut SimpleScheduler<Msg>, handles: &mut Vec<Handle<()>>| {
         let t0 = Instant::now();
         for _ in 0..PROCS {
-            handles.push(sched.spawn(&idle, ()).expect("spawn idle"));
+            handles.push(sched.spawn(idle, ()).expect("spawn idle"));
         }
         sched.run_until_idle();
         t0.elapsed()
@@ -88,7 +103,7 @@ fn spawn(c: &mut Criterion) {
     let mut group = c.benchmark_group("spawn");
     group.throughput(Throughput::Elements(PROCS as u64));
     let mut handles = Vec::with_capacity(PROCS);
-    group.bench_function("idle_1000_cold", |b| {
+    group.bench_function(format!("idle_1000_cold_{engine}"), |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
@@ -100,7 +115,7 @@ fn spawn(c: &mut Criterion) {
         })
     });
     let mut sched = SimpleScheduler::new();
-    group.bench_function("idle_1000_warm", |b| {
+    group.bench_function(format!("idle_1000_warm_{engine}"), |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
@@ -113,20 +128,23 @@ fn spawn(c: &mut Criterion) {
     group.finish();
 }
 
+fn spawn(c: &mut Criterion) {
+    spawn_with(c, "stackful", &workloads::idle());
+    spawn_with(c, "stackless", &workloads::stackless::idle());
+}
+
 /// selective: 1,000 selective receives per iteration, each behind 1,000 unmatched
 /// messages in the inbox (timed inside the process, without the queueing).
-fn selective(c: &mut Criterion) {
-    const QUEUED: u64 = 1_000;
+fn selective_with(c: &mut Criterion, engine: &str, sel: &impl Spawnable<Msg, Msg, u64, u64>) {
     const ROUNDS: u64 = 1_000;
     let mut sched = SimpleScheduler::new();
-    let sel = workloads::selective(QUEUED);
     let mut group = c.benchmark_group("selective");
     group.throughput(Throughput::Elements(ROUNDS));
-    group.bench_function("behind_1000", |b| {
+    group.bench_function(format!("behind_1000_{engine}"), |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let h = sched.spawn(&sel, ROUNDS).expect("spawn selective");
+                let h = sched.spawn(sel, ROUNDS).expect("spawn selective");
                 sched.run_until_idle();
                 let ns = sched.result(h).expect("ended").expect("ok");
                 total += Duration::from_nanos(ns);
@@ -137,27 +155,37 @@ fn selective(c: &mut Criterion) {
     group.finish();
 }
 
+fn selective(c: &mut Criterion) {
+    const QUEUED: u64 = 1_000;
+    selective_with(c, "stackful", &workloads::selective(QUEUED));
+    selective_with(c, "stackless", &workloads::stackless::selective(QUEUED));
+}
+
 /// fanin: 100 senders x 100 messages to one sink per iteration, with a sink inbox
 /// that holds them all (as BEAM's unbounded mailbox: no sender waits) and with the
 /// default capacity (1024: senders back off once the sink is full).
-fn fanin(c: &mut Criterion) {
+fn fanin_with<T: Spawnable<Msg, Msg, u64, u64>>(
+    c: &mut Criterion,
+    engine: &str,
+    sink: impl Fn(usize) -> T,
+    sender: &impl Spawnable<Msg, Msg, (Pid, u64), ()>,
+) {
     const SENDERS: u64 = 100;
     const MESSAGES: u64 = 100;
-    let sender = workloads::sender();
     let mut group = c.benchmark_group("fanin");
     group.throughput(Throughput::Elements(SENDERS * MESSAGES));
     for (name, capacity) in [
         ("100x100_unbounded", (SENDERS * MESSAGES) as usize),
         ("100x100_cap1024", DEFAULT_CAPACITY),
     ] {
-        let sink = workloads::sink(capacity);
+        let sink = sink(capacity);
         let mut sched = SimpleScheduler::new();
-        group.bench_function(name, |b| {
+        group.bench_function(format!("{name}_{engine}"), |b| {
             b.iter(|| {
                 let s = sched.spawn(&sink, SENDERS * MESSAGES).expect("spawn sink");
                 for _ in 0..SENDERS {
                     sched
-                        .spawn(&sender, (s.pid(), MESSAGES))
+                        .spawn(sender, (s.pid(), MESSAGES))
                         .expect("spawn sender");
                 }
                 sched.run_until_idle();
@@ -166,6 +194,12 @@ fn fanin(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+fn fanin(c: &mut Criterion) {
+    fanin_with(c, "stackful", workloads::sink, &workloads::sender());
+    use workloads::stackless as sl;
+    fanin_with(c, "stackless", sl::sink, &sl::sender());
 }
 
 criterion_group! {
