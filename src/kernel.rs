@@ -162,6 +162,8 @@ pub(crate) struct Proc<I, O> {
     pub(crate) budget: u32,
     /// In the ready queue.
     pub(crate) queued: bool,
+    /// The next process in the ready queue, while queued.
+    next_ready: Option<PPtr<I, O>>,
     /// Released while queued: free it when it leaves the queue.
     pub(crate) released: bool,
     /// Being killed: a panic unwinding its coroutine is the forced unwind, not a
@@ -211,6 +213,7 @@ impl<I, O> Proc<I, O> {
             seq: 0,
             budget: 0,
             queued: false,
+            next_ready: None,
             released: false,
             killing: false,
             waiting_senders: VecDeque::new(),
@@ -312,6 +315,58 @@ impl Wake for PidWaker {
     }
 }
 
+/// The runnable processes, in order: a queue linked through the processes
+/// themselves (`Proc::next_ready`), so that queueing touches only the process and
+/// the queue's ends.
+pub(crate) struct ReadyQueue<I, O> {
+    head: Option<PPtr<I, O>>,
+    tail: Option<PPtr<I, O>>,
+    len: usize,
+}
+
+impl<I, O> Default for ReadyQueue<I, O> {
+    fn default() -> Self {
+        ReadyQueue {
+            head: None,
+            tail: None,
+            len: 0,
+        }
+    }
+}
+
+impl<I, O> ReadyQueue<I, O> {
+    /// Queues `p`, which is not queued.
+    #[inline(always)]
+    fn push_back(&mut self, p: PPtr<I, O>) {
+        // SAFETY: queued processes are live or released, never freed while queued.
+        unsafe { (*p.as_ptr()).next_ready = None };
+        match self.tail {
+            // SAFETY: as above.
+            Some(t) => unsafe { (*t.as_ptr()).next_ready = Some(p) },
+            None => self.head = Some(p),
+        }
+        self.tail = Some(p);
+        self.len += 1;
+    }
+
+    #[inline(always)]
+    fn pop_front(&mut self) -> Option<PPtr<I, O>> {
+        let p = self.head?;
+        // SAFETY: as in `push_back`.
+        self.head = unsafe { (*p.as_ptr()).next_ready.take() };
+        if self.head.is_none() {
+            self.tail = None;
+        }
+        self.len -= 1;
+        Some(p)
+    }
+
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
 /// Where a run of passes stands (kept across a process's panic).
 #[derive(Default)]
 struct Passes {
@@ -334,7 +389,7 @@ pub(crate) struct Kernel<I, O> {
     /// Unique in the program: tells a stackless context whose kernel runs it.
     pub(crate) id: u64,
     procs: PidTable<PPtr<I, O>>,
-    ready: VecDeque<PPtr<I, O>>,
+    ready: ReadyQueue<I, O>,
     next_pid: u64,
     pub(crate) pool: StackPool,
     pub(crate) recording: Recording<I, O>,
@@ -373,7 +428,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let kernel = Box::new(Kernel {
             id: KERNEL_IDS.fetch_add(1, Ordering::Relaxed),
             procs: PidTable::default(),
-            ready: VecDeque::new(),
+            ready: ReadyQueue::default(),
             next_pid: 0,
             pool: StackPool::default(),
             recording,
@@ -420,7 +475,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             // SAFETY: allocated by Box in `create`, referenced nowhere else now.
             drop(unsafe { Box::from_raw(p.as_ptr()) });
         }
-        for p in kernel.ready.drain(..) {
+        while let Some(p) = kernel.ready.pop_front() {
             // SAFETY: released processes are out of the table; only the queue held them.
             if unsafe { p.as_ref().released } {
                 drop(unsafe { Box::from_raw(p.as_ptr()) });
@@ -752,7 +807,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// Delivers `msg` to `to` and every live descendant of `to` (children receive
     /// what their parent receives). All-or-nothing: a full Backoff inbox among them
     /// refuses the whole delivery. `from`, when given, gets the SEND signal.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn deliver(
         &mut self,
         from: Option<PPtr<I, O>>,
