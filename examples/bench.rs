@@ -92,11 +92,18 @@ fn vm_rss() -> u64 {
 
 /// spawn: `n` idle processes waiting in receive, all alive at once; one op = one
 /// spawn (creating, starting and running it until it waits in receive). Memory is
-/// the growth of the resident set over the spawns, divided by `n`.
+/// the growth of the resident set over the spawns, divided by `n`. The memory
+/// that earlier workloads freed is handed back to the system first, so that the
+/// spawns pay for fresh memory (and the growth is theirs).
 fn spawn_many(n: usize, idle: &impl Spawnable<Msg, Msg, (), ()>) {
     let mut sched = SimpleScheduler::new();
     // Touched before the baseline, so that the pid list is not counted.
     let mut pids = vec![Pid(0); n];
+    // SAFETY: malloc_trim only returns free heap memory to the system.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::malloc_trim(0);
+    }
     let rss0 = vm_rss();
     let t0 = Instant::now();
     for (i, slot) in pids.iter_mut().enumerate() {
