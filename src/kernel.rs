@@ -125,8 +125,17 @@ pub(crate) struct Ended {
 /// How a process runs: a coroutine on a stack of its own, or a stackless
 /// coroutine (a state machine on the heap, see [`crate::stackless`]).
 pub(crate) enum Engine {
-    Stackful(Coroutine<(), Wait, Ended, ProcStack>),
+    Stackful(Box<Stackful>),
     Stackless(Pin<Box<dyn Resume>>),
+}
+
+/// A stackful process's engine: its coroutine and what its stack's overflow
+/// report needs. (Boxed: a stackless process's record has no room for it.)
+pub(crate) struct Stackful {
+    coroutine: Coroutine<(), Wait, Ended, ProcStack>,
+    /// Its stack's guard page, pid and name, for the stack overflow report.
+    running: overflow::Running,
+    stack_size: usize,
 }
 
 /// The engine boundary of a stackless process: resume it; get back what it waits
@@ -148,15 +157,12 @@ pub(crate) struct Proc<I, O> {
     pub(crate) pid: Pid,
     /// Its template's name (of the entry it started with).
     pub(crate) name: Arc<str>,
-    /// Its stack's guard page, pid and name, for the stack overflow report.
-    pub(crate) running: overflow::Running,
     pub(crate) parent: Option<Pid>,
     /// Children not yet joined, in spawn order (live ones and stopped ones).
     pub(crate) children: SmallVec<[Pid; 2]>,
     pub(crate) inbox: Inbox<I>,
     pub(crate) status: Status,
     pub(crate) engine: Option<Engine>,
-    pub(crate) stack_size: usize,
     pub(crate) route: Option<Route<O>>,
     pub(crate) seq: u64,
     pub(crate) budget: u32,
@@ -193,22 +199,18 @@ impl<I, O> Proc<I, O> {
     fn new(
         pid: Pid,
         name: Arc<str>,
-        running: overflow::Running,
         parent: Option<Pid>,
         inbox: Inbox<I>,
-        stack_size: usize,
         route: Option<Route<O>>,
     ) -> Self {
         Proc {
             pid,
             name,
-            running,
             parent,
             children: SmallVec::new(),
             inbox,
             status: Status::Created,
             engine: None,
-            stack_size,
             route,
             seq: 0,
             budget: 0,
@@ -596,16 +598,14 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let proc = Box::new(Proc::new(
             pid,
             name,
-            running,
             parent,
             Inbox::new(template.capacity, template.overflow),
-            stack_size,
             template.route.clone(),
         ));
         let p = NonNull::from(Box::leak(proc));
         let kernel = NonNull::from(&mut *self);
         let body = template.body.clone();
-        let engine = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Wait>, ()| {
+        let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Wait>, ()| {
             let mut ctx = Ctx::new(kernel, p, yielder);
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 let mut step = body(&mut ctx, args);
@@ -641,7 +641,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             }
         });
         // SAFETY: p was just allocated and is not shared yet.
-        unsafe { (*p.as_ptr()).engine = Some(Engine::Stackful(engine)) };
+        let engine = Engine::Stackful(Box::new(Stackful {
+            coroutine,
+            running,
+            stack_size,
+        }));
+        unsafe { (*p.as_ptr()).engine = Some(engine) };
         self.procs.insert(pid, p);
         if let Some(args) = journaled
             && let Some(d) = &mut self.durable
@@ -673,21 +678,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
         let pid = self.alloc_pid();
         let name = template.name.clone();
-        let running = overflow::Running {
-            guard_start: 0,
-            guard_end: 0,
-            stack_size: 0,
-            pid,
-            name: name.as_ptr(),
-            name_len: name.len(),
-        };
         let proc = Box::new(Proc::new(
             pid,
             name,
-            running,
             parent,
             Inbox::new(template.capacity, template.overflow),
-            0,
             template.route.clone(),
         ));
         let p = NonNull::from(Box::leak(proc));
@@ -708,21 +703,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         parent: Pid,
         result: Result<Box<dyn Any>, ExitError>,
     ) -> PPtr<I, O> {
-        let running = overflow::Running {
-            guard_start: 0,
-            guard_end: 0,
-            stack_size: 0,
-            pid,
-            name: name.as_ptr(),
-            name_len: name.len(),
-        };
         let mut proc = Proc::new(
             pid,
             name,
-            running,
             Some(parent),
             Inbox::new(1, Overflow::Backoff),
-            0,
             None,
         );
         proc.status = Status::Stopped;
@@ -1298,7 +1283,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             proc.budget = kernel.budget;
             state.ran += 1;
             state.pass_ran += 1;
-            let result = match &mut proc.engine {
+            match &mut proc.engine {
                 Some(Engine::Stackless(coroutine)) => {
                     // Resumed in place: its state is on the heap, apart from the
                     // process record that its context uses.
@@ -1327,32 +1312,33 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                             kernel.finish(p, engine, ended);
                         }
                     }
-                    continue;
                 }
-                Some(Engine::Stackful(_)) => {
-                    let Some(Engine::Stackful(mut coroutine)) = proc.engine.take() else {
-                        unreachable!("matched a stackful engine");
+                Some(Engine::Stackful(stackful)) => {
+                    // Resumed in place, as a stackless one.
+                    let stackful: *mut Stackful = &mut **stackful;
+                    // SAFETY: the engine lives in its box until the process ends,
+                    // which it cannot do while it runs; its context uses only the
+                    // process record.
+                    let result = unsafe {
+                        let outer = overflow::enter(&(*stackful).running);
+                        let result = (*stackful).coroutine.resume(());
+                        overflow::leave(outer);
+                        result
                     };
-                    let outer = overflow::enter(&proc.running);
-                    let result = coroutine.resume(());
-                    overflow::leave(outer);
-                    (coroutine, result)
+                    // SAFETY: the coroutine is suspended or done.
+                    let kernel = unsafe { &mut *k.as_ptr() };
+                    match result {
+                        CoroutineResult::Yield(Wait::Yield) => kernel.make_ready(p),
+                        // (Its context set its status.)
+                        CoroutineResult::Yield(_) => {}
+                        CoroutineResult::Return(ended) => {
+                            // SAFETY: p is live.
+                            let engine = unsafe { (*p.as_ptr()).engine.take() };
+                            kernel.finish(p, engine, ended);
+                        }
+                    }
                 }
-                None => continue,
-            };
-            // SAFETY: the coroutine is suspended or done; no reference of it remains.
-            let kernel = unsafe { &mut *k.as_ptr() };
-            let (coroutine, result) = result;
-            let engine = Some(Engine::Stackful(coroutine));
-            match result {
-                CoroutineResult::Yield(Wait::Yield) => {
-                    // SAFETY: p is live (a suspended process is never freed).
-                    unsafe { (*p.as_ptr()).engine = engine };
-                    kernel.make_ready(p);
-                }
-                // SAFETY: as above.
-                CoroutineResult::Yield(_) => unsafe { (*p.as_ptr()).engine = engine },
-                CoroutineResult::Return(ended) => kernel.finish(p, engine, ended),
+                None => {}
             }
         }
     }
@@ -1397,8 +1383,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     fn finish(&mut self, p: PPtr<I, O>, engine: Option<Engine>, ended: Ended) {
         // SAFETY: p is live; engine is done.
         let proc = unsafe { &mut *p.as_ptr() };
-        if let Some(Engine::Stackful(coroutine)) = engine {
-            self.pool.put(proc.stack_size, coroutine.into_stack());
+        if let Some(Engine::Stackful(stackful)) = engine {
+            self.pool
+                .put(stackful.stack_size, stackful.coroutine.into_stack());
         }
         if let Some(replay) = &proc.replay
             && let Some(recorded) = replay.log.front()
@@ -1518,9 +1505,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         // SAFETY: p is live.
         let proc = unsafe { &mut *p.as_ptr() };
         match proc.engine.take() {
-            Some(Engine::Stackful(mut coroutine)) => {
-                coroutine.force_unwind();
-                self.pool.put(proc.stack_size, coroutine.into_stack());
+            Some(Engine::Stackful(mut stackful)) => {
+                stackful.coroutine.force_unwind();
+                self.pool
+                    .put(stackful.stack_size, stackful.coroutine.into_stack());
             }
             // A stackless coroutine is simply dropped (its locals with it).
             Some(Engine::Stackless(coroutine)) => drop(coroutine),
