@@ -115,7 +115,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     #[inline]
     fn took(&mut self) {
         let p = self.p();
-        if !p.waiting_senders.is_empty() && !p.inbox.is_full() {
+        if p.has_waiting_senders() && !p.inbox.is_full() {
             let me = self.me;
             self.k().wake_one_sender(me);
         }
@@ -391,11 +391,11 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                     k.emit(me, || SignalKind::Backoff { to: blocker });
                     if let Some(b) = k.lookup(blocker) {
                         // SAFETY: b is live.
-                        unsafe { (*b.as_ptr()).waiting_senders.push_back(self.pid()) };
+                        unsafe { (*b.as_ptr()).extra().waiting_senders.push_back(self.pid()) };
                     }
                     msg = m;
                     self.suspend(Wait::Room(blocker));
-                    self.p().room_grant = None;
+                    self.p().clear_room_grant();
                     continue;
                 }
                 Sent::Full { msg: m, .. } => (UndeliveredReason::WouldDeadlock, m),
@@ -655,10 +655,10 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 self.arm(deadline, true);
             }
         }
-        while !self.p().timed_out {
+        while !self.p().timed_out() {
             self.suspend(Wait::Timer);
         }
-        self.p().timed_out = false;
+        self.p().clear_timed_out();
     }
 
     /// Takes the head of the inbox, waiting at most `timeout` for one: `None` if
@@ -680,14 +680,16 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         loop {
             if let Some(m) = self.p().inbox.pop_front() {
                 let p = self.p();
-                p.timer = 0;
-                p.timed_out = false;
+                if let Some(extra) = p.extra_mut() {
+                    extra.timer = 0;
+                    extra.timed_out = false;
+                }
                 self.took();
                 self.journal_take(Some(&m));
                 return Some(m);
             }
-            if self.p().timed_out {
-                self.p().timed_out = false;
+            if self.p().timed_out() {
+                self.p().clear_timed_out();
                 self.journal_take(None);
                 return None;
             }

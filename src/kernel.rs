@@ -175,6 +175,18 @@ pub(crate) struct Proc<I, O> {
     /// Being killed: a panic unwinding its coroutine is the forced unwind, not a
     /// failure of the process, and must be re-thrown.
     pub(crate) killing: bool,
+    /// Being rebuilt from the journal: its remaining records.
+    pub(crate) replay: Option<Box<Replay>>,
+    /// Its journaled calls so far (durable schedulers).
+    pub(crate) steps: u64,
+    /// What few processes need, allocated by the first that does.
+    extra: Option<Box<Extra>>,
+}
+
+/// The part of a process record that most processes never use: kept out of the
+/// record (which a million idle processes pay for) until needed.
+#[derive(Default)]
+pub(crate) struct Extra {
     /// Processes waiting for room in this inbox, in arrival order.
     pub(crate) waiting_senders: VecDeque<Pid>,
     /// Woken because this process's inbox had room, and not yet retried: if it dies
@@ -184,10 +196,6 @@ pub(crate) struct Proc<I, O> {
     pub(crate) dropped: u64,
     /// When stopped: its result, until joined or taken.
     pub(crate) result: Option<Result<Box<dyn Any>, ExitError>>,
-    /// Being rebuilt from the journal: its remaining records.
-    pub(crate) replay: Option<Box<Replay>>,
-    /// Its journaled calls so far (durable schedulers).
-    pub(crate) steps: u64,
     /// Its armed timer (a `sleep` or `receive_timeout`), 0 for none.
     pub(crate) timer: u64,
     /// Its armed timer fired.
@@ -218,14 +226,56 @@ impl<I, O> Proc<I, O> {
             next_ready: None,
             released: false,
             killing: false,
-            waiting_senders: VecDeque::new(),
-            room_grant: None,
-            dropped: 0,
-            result: None,
             replay: None,
             steps: 0,
-            timer: 0,
-            timed_out: false,
+            extra: None,
+        }
+    }
+
+    /// The rarely used part of the record, if it was made.
+    #[inline]
+    pub(crate) fn extra_mut(&mut self) -> Option<&mut Extra> {
+        self.extra.as_deref_mut()
+    }
+
+    /// The rarely used part of the record, made on first use.
+    #[inline]
+    pub(crate) fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// Whether senders wait for room in this inbox.
+    #[inline(always)]
+    pub(crate) fn has_waiting_senders(&self) -> bool {
+        self.extra
+            .as_ref()
+            .is_some_and(|e| !e.waiting_senders.is_empty())
+    }
+
+    /// Whether its armed timer fired (and it has not been told yet).
+    #[inline]
+    pub(crate) fn timed_out(&self) -> bool {
+        self.extra.as_ref().is_some_and(|e| e.timed_out)
+    }
+
+    /// Forgets that its timer fired.
+    #[inline]
+    pub(crate) fn clear_timed_out(&mut self) {
+        if let Some(e) = &mut self.extra {
+            e.timed_out = false;
+        }
+    }
+
+    /// Messages dropped by the overflow policy.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.extra.as_ref().map_or(0, |e| e.dropped)
+    }
+
+    /// Forgets the room it was granted (it has retried its send).
+    #[inline]
+    pub(crate) fn clear_room_grant(&mut self) {
+        if let Some(e) = &mut self.extra {
+            e.room_grant = None;
         }
     }
 }
@@ -711,7 +761,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             None,
         );
         proc.status = Status::Stopped;
-        proc.result = Some(result);
+        proc.extra().result = Some(result);
         let proc = Box::new(proc);
         let p = NonNull::from(Box::leak(proc));
         self.procs.insert(pid, p);
@@ -761,14 +811,15 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let pid = unsafe { p.as_ref().pid };
         loop {
             // SAFETY: as above.
-            let Some(sender) = (unsafe { (*p.as_ptr()).waiting_senders.pop_front() }) else {
+            let Some(sender) = (unsafe { (*p.as_ptr()).extra().waiting_senders.pop_front() })
+            else {
                 return;
             };
             if let Some(s) = self.lookup(sender) {
                 // SAFETY: s is live.
                 if let Status::Waiting(Wait::Room(_)) = unsafe { s.as_ref().status } {
                     // SAFETY: s is live.
-                    unsafe { (*s.as_ptr()).room_grant = Some(pid) };
+                    unsafe { (*s.as_ptr()).extra().room_grant = Some(pid) };
                     self.make_ready(s);
                     return;
                 }
@@ -778,7 +829,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     fn wake_all_senders(&mut self, p: PPtr<I, O>) {
         // SAFETY: p is a live process of this kernel.
-        let senders = std::mem::take(unsafe { &mut (*p.as_ptr()).waiting_senders });
+        // SAFETY: p is a live process of this kernel.
+        let Some(extra) = (unsafe { &mut (*p.as_ptr()).extra }) else {
+            return;
+        };
+        let senders = std::mem::take(&mut extra.waiting_senders);
         for sender in senders {
             if let Some(s) = self.lookup(sender) {
                 // SAFETY: s is live.
@@ -983,7 +1038,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         {
             match proc.inbox.overflow {
                 Overflow::DropNewest => {
-                    proc.dropped += 1;
+                    proc.extra().dropped += 1;
                     self.emit(p, || SignalKind::Drop {
                         msg,
                         reason: DropReason::Newest,
@@ -991,7 +1046,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     return;
                 }
                 Overflow::DropOldest => {
-                    proc.dropped += 1;
+                    proc.extra().dropped += 1;
                     proc.inbox.evicted += 1;
                     if let Some(old) = proc.inbox.queue.pop_front() {
                         self.emit(p, || SignalKind::Drop {
@@ -1065,6 +1120,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             return None;
         }
         let result = cp
+            .extra()
             .result
             .take()
             .expect("a stopped child keeps its result until joined");
@@ -1074,7 +1130,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 Err(r) => {
                     // A handle of another type (made by deserializing): keep the
                     // child for a join with the right one.
-                    cp.result = Some(Ok(r));
+                    cp.extra().result = Some(Ok(r));
                     return Some(Err(JoinError::ResultType(pid)));
                 }
             },
@@ -1094,8 +1150,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         self.next_timer += 1;
         // SAFETY: p is live.
         let proc = unsafe { &mut *p.as_ptr() };
-        proc.timer = id;
-        proc.timed_out = false;
+        let extra = proc.extra();
+        extra.timer = id;
+        extra.timed_out = false;
         self.timers.push(Reverse((deadline, id, proc.pid)));
     }
 
@@ -1120,9 +1177,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             if let Some(p) = self.lookup(pid) {
                 // SAFETY: p is live.
                 let proc = unsafe { &mut *p.as_ptr() };
-                if proc.timer == id {
-                    proc.timer = 0;
-                    proc.timed_out = true;
+                if let Some(extra) = &mut proc.extra
+                    && extra.timer == id
+                {
+                    extra.timer = 0;
+                    extra.timed_out = true;
                     if matches!(proc.status, Status::Waiting(Wait::Timer | Wait::Message)) {
                         self.make_ready(p);
                     }
@@ -1462,7 +1521,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         match parent {
             Some(parent) => {
                 // Kept until the parent joins it.
-                proc.result = Some(result);
+                proc.extra().result = Some(result);
                 // SAFETY: parent is live.
                 if unsafe { parent.as_ref().status } == Status::Waiting(Wait::Join(pid)) {
                     self.make_ready(parent);
@@ -1499,7 +1558,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
         proc.killing = true;
         // Woken for room it will never use: pass the room on.
-        if let Some(blocker) = proc.room_grant.take().and_then(|b| self.lookup(b)) {
+        let grant = proc.extra.as_mut().and_then(|e| e.room_grant.take());
+        if let Some(blocker) = grant.and_then(|b| self.lookup(b)) {
             self.wake_one_sender(blocker);
         }
         // SAFETY: p is live.

@@ -260,7 +260,9 @@ impl<M: 'static> SimpleScheduler<M> {
     /// How many messages `pid`'s inbox dropped under a drop policy.
     pub fn dropped(&self, pid: Pid) -> Option<u64> {
         // SAFETY: p is live.
-        self.k().lookup(pid).map(|p| unsafe { p.as_ref().dropped })
+        self.k()
+            .lookup(pid)
+            .map(|p| unsafe { p.as_ref().dropped() })
     }
 
     /// How many processes exist (created, running, waiting, or stopped and waiting

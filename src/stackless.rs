@@ -338,7 +338,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// After taking a message: a freed slot lets one waiting sender retry.
     #[inline]
     fn took(&self, k: &mut Kernel<I, O>, p: &mut Proc<I, O>) {
-        if !p.waiting_senders.is_empty() && !p.inbox.is_full() {
+        if p.has_waiting_senders() && !p.inbox.is_full() {
             k.wake_one_sender(self.me);
         }
     }
@@ -465,7 +465,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         if !Self::tick(p) {
             return Err((msg, Pending(Wait::Yield)));
         }
-        p.room_grant = None;
+        p.clear_room_grant();
         let deliver = k.deliver_out;
         let (reason, msg) = match deliver(k, self.me, to, msg) {
             Sent::Delivered => return Ok(()),
@@ -473,7 +473,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
                 k.emit(self.me, || SignalKind::Backoff { to: blocker });
                 if let Some(b) = k.lookup(blocker) {
                     // SAFETY: b is live.
-                    unsafe { (*b.as_ptr()).waiting_senders.push_back(self.pid) };
+                    unsafe { (*b.as_ptr()).extra().waiting_senders.push_back(self.pid) };
                 }
                 return Err((msg, Pending(Wait::Room(blocker))));
             }
@@ -521,8 +521,8 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
             let deadline = k.clock.now() + sleep.duration;
             k.arm_timer(self.me, deadline);
         }
-        if p.timed_out {
-            p.timed_out = false;
+        if p.timed_out() {
+            p.clear_timed_out();
             return Ok(());
         }
         Err(Pending(Wait::Timer))
