@@ -725,6 +725,20 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let my_pid = self.pid();
         self.k().clone_in = Some(I::clone);
         let name = template.template_name().clone();
+        // What a durable scheduler refuses, it refuses live and in replay alike,
+        // with nothing journaled.
+        if let Some(d) = &self.k().durable {
+            if template.stackless() {
+                return Err(SpawnError::NotDurable(name.to_string()));
+            }
+            if !d
+                .registry
+                .get(&name)
+                .is_some_and(|r| (r.encode_args)(&args).is_some())
+            {
+                return Err(SpawnError::Unregistered(name.to_string()));
+            }
+        }
         // In replay, the arguments are checked too (as their encoding).
         let replaying = self.p().replay.is_some();
         let encoded = match &self.k().durable {

@@ -520,7 +520,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 (*p.as_ptr()).killing = true;
                 (*p.as_ptr()).engine.take()
             };
-            drop(engine); // the forced unwind of a suspended coroutine
+            match engine {
+                Some(Engine::Stackless(coroutine)) => kernel.drop_stackless(p, coroutine),
+                engine => drop(engine), // the forced unwind of a suspended coroutine
+            }
         }
         for pid in pids {
             let p = kernel.procs.remove(pid).expect("listed live");
@@ -737,7 +740,14 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         ));
         let p = NonNull::from(Box::leak(proc));
         let ctx = StacklessCtx::new(NonNull::from(&mut *self), p, self.id, pid);
-        let engine = (template.body)(ctx, args);
+        let engine = match catch_unwind(AssertUnwindSafe(|| (template.body)(ctx, args))) {
+            Ok(engine) => engine,
+            Err(payload) => {
+                // SAFETY: p was allocated above and is referenced nowhere.
+                drop(unsafe { Box::from_raw(p.as_ptr()) });
+                resume_unwind(payload);
+            }
+        };
         // SAFETY: p was just allocated and is not shared yet.
         unsafe { (*p.as_ptr()).engine = Some(Engine::Stackless(engine)) };
         self.procs.insert(pid, p);
@@ -1283,8 +1293,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 resume_unwind(payload);
             };
             RESUMING.set(outer);
-            state.ran += 1;
-            state.pass_ran += 1;
+            // (Its turn is counted already.)
             // SAFETY: p is live (it was running); its coroutine panicked and is
             // dropped with its engine.
             let engine = unsafe { (*p.as_ptr()).engine.take() };
@@ -1535,6 +1544,17 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
     }
 
+    /// Drops the coroutine of stackless process `p` (its suspended locals) as if
+    /// in its turn, so that their destructors may use its context, as a stackful
+    /// process's may while its stack unwinds. The process is being stopped
+    /// already: a panic in those destructors ends them, and goes no further.
+    fn drop_stackless(&mut self, p: PPtr<I, O>, coroutine: Pin<Box<dyn Resume>>) {
+        let outer = RESUMING.replace((p.as_ptr() as usize, self.id));
+        let dropped = catch_unwind(AssertUnwindSafe(move || drop(coroutine)));
+        RESUMING.set(outer);
+        drop(dropped);
+    }
+
     /// Stops `p` and its descendants (deepest first): each coroutine is unwound and
     /// each process ends with STOP `Killed(reason)`.
     pub(crate) fn kill(&mut self, p: PPtr<I, O>, reason: &str) {
@@ -1570,8 +1590,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 self.pool
                     .put(stackful.stack_size, stackful.coroutine.into_stack());
             }
-            // A stackless coroutine is simply dropped (its locals with it).
-            Some(Engine::Stackless(coroutine)) => drop(coroutine),
+            Some(Engine::Stackless(coroutine)) => self.drop_stackless(p, coroutine),
             None => {}
         }
         let pid = proc.pid;

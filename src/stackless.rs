@@ -225,6 +225,10 @@ impl<I: 'static, O: 'static, A: 'static, R: Payload> sealed::Create<I, O, A>
     fn template_name(&self) -> &Arc<str> {
         &self.name
     }
+
+    fn stackless(&self) -> bool {
+        true
+    }
 }
 
 impl<I: 'static, O: 'static, A: 'static, R: Payload> Spawnable<I, O, A, R>
@@ -552,6 +556,9 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// to wait for. [`join!`](crate::join) loops over it.
     pub fn poll_join<R: Payload>(&self, child: Child<R>) -> Result<Result<R, JoinError>, Pending> {
         let (k, p) = self.enter();
+        if !Self::tick(p) {
+            return Err(Pending(Wait::Yield));
+        }
         if !p.children.contains(&child.pid()) {
             return Ok(Err(JoinError::NotAChild(child.pid())));
         }

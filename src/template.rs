@@ -31,6 +31,11 @@ pub(crate) mod sealed {
 
         /// The template's name.
         fn template_name(&self) -> &Arc<str>;
+
+        /// Whether it makes stackless processes.
+        fn stackless(&self) -> bool {
+            false
+        }
     }
 }
 

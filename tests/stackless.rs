@@ -1085,7 +1085,6 @@ fn a_stackless_panic_fails_that_process_alone() {
 }
 
 #[test]
-#[ignore = "bug: a stackless turn that panics is counted twice in Pass::ran (kernel.rs, passes)"]
 fn a_stackless_turn_that_panics_counts_once() {
     let bomb: Sl<(), u64> = StacklessTemplate::new("bomb", |cx: StacklessCtx<u64>, _: ()| {
         #[coroutine]
@@ -1370,7 +1369,6 @@ impl Drop for Farewell {
 }
 
 #[test]
-#[ignore = "bug: a killed stackless child's locals drop outside its turn; a Drop that uses its context panics out of run_until_idle"]
 fn a_killed_stackless_child_whose_drop_uses_its_context_does_not_break_the_scheduler() {
     let watcher = Template::new("watcher", |ctx: &mut Ctx<u64>, _: ()| ctx.receive());
     let child: Sl<Pid, u64> = StacklessTemplate::new("child", |cx: StacklessCtx<u64>, w: Pid| {
@@ -1442,7 +1440,6 @@ fn a_durable_scheduler_refuses_stackless_processes() {
 }
 
 #[test]
-#[ignore = "bug: a refused spawn is not journaled, so its replay meets the next record and is held"]
 fn a_durable_process_that_was_refused_a_stackless_spawn_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let light = lightweight();
