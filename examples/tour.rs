@@ -6,12 +6,14 @@
 //! 3. Client/Server: selective receive with `select`.
 //! 4. Parent/Child: children receive what their parent receives; `join`.
 //! 5. Backoff: a fast producer backs off on a slow consumer's small inbox.
+//! 6. Swarm: a hundred thousand stackless processes.
 //!
 //! Each story lives in `examples/stories/` (which documents its expected output)
 //! and also runs on its own as an example of the same name, for instance
 //! `cargo run --example echo`.
 //!
 //! Run with `cargo run --example tour`.
+#![feature(coroutines)]
 
 #[path = "stories/backoff.rs"]
 mod backoff;
@@ -23,14 +25,17 @@ mod echo;
 mod greeter;
 #[path = "stories/parent_child.rs"]
 mod parent_child;
+#[path = "stories/swarm.rs"]
+mod swarm;
 
 fn main() {
-    let stories: [(&str, fn()); 5] = [
+    let stories: [(&str, fn()); 6] = [
         ("Greeter: a standalone process", greeter::run),
         ("Echo: two processes in a SimpleScheduler", echo::run),
         ("Client/Server: selective receive", client_server::run),
         ("Parent/Child: child processes", parent_child::run),
         ("Backoff: a full inbox holds the sender back", backoff::run),
+        ("Swarm: stackless processes", swarm::run),
     ];
     for (i, (title, run)) in stories.into_iter().enumerate() {
         if i > 0 {

@@ -3,11 +3,14 @@
 //!
 //! A counting global allocator counts the allocations of the current thread while
 //! counting is switched on; the processes switch it on themselves once warmed up.
+#![feature(coroutines)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use chronoflow::{Ctx, Pid, SimpleScheduler, Template};
+use chronoflow::{
+    Ctx, Pid, SimpleScheduler, StacklessCtx, StacklessTemplate, Template, receive, select, send_to,
+};
 
 struct Counting;
 
@@ -133,4 +136,82 @@ fn a_ring_with_selective_receive_in_steady_state_allocates_nothing() {
     sched.send(pids[0], Msg::Token(MEASURED + WARM_UP)).unwrap();
     sched.run_until_idle();
     assert_eq!(allocations() - before, 0, "allocations in {MEASURED} hops");
+}
+
+#[test]
+fn stackless_pingpong_and_selective_ring_in_steady_state_allocate_nothing() {
+    let pong = StacklessTemplate::new("pong", |cx: StacklessCtx<Msg>, _: ()| {
+        #[coroutine]
+        move || {
+            while let Msg::Ping(from) = receive!(cx) {
+                send_to!(cx, from, Msg::Pong);
+            }
+        }
+    });
+    let ping = StacklessTemplate::new("ping", |cx: StacklessCtx<Msg>, peer: Pid| {
+        #[coroutine]
+        move || {
+            for i in 0..WARM_UP + MEASURED {
+                if i == WARM_UP {
+                    counting(true);
+                }
+                send_to!(cx, peer, Msg::Ping(cx.pid()));
+                receive!(cx);
+            }
+            counting(false);
+            send_to!(cx, peer, Msg::Pong);
+        }
+    });
+    let mut sched = SimpleScheduler::new();
+    let b = sched.spawn(&pong, ()).unwrap();
+    sched.spawn(&ping, b.pid()).unwrap();
+    let before = allocations();
+    sched.run_until_idle();
+    assert_eq!(
+        allocations() - before,
+        0,
+        "allocations in {MEASURED} stackless round trips"
+    );
+    assert_eq!(sched.live(), 0);
+
+    // A ring of stackless nodes, each selecting the token past a queued message.
+    const NODES: u32 = 100;
+    let node = StacklessTemplate::new("node", |cx: StacklessCtx<Msg>, _: ()| {
+        #[coroutine]
+        move || {
+            let Msg::Next(next) = receive!(cx) else {
+                unreachable!()
+            };
+            send_to!(cx, cx.pid(), Msg::Pong); // stays queued ahead of every token
+            loop {
+                let Msg::Token(hops) = select!(cx, |m: &Msg| matches!(m, Msg::Token(_))) else {
+                    unreachable!()
+                };
+                if hops == MEASURED {
+                    counting(true);
+                }
+                if hops == 0 {
+                    counting(false);
+                    return;
+                }
+                send_to!(cx, next, Msg::Token(hops - 1));
+            }
+        }
+    });
+    let pids: Vec<Pid> = (0..NODES)
+        .map(|_| sched.spawn(&node, ()).unwrap().pid())
+        .collect();
+    for (i, &pid) in pids.iter().enumerate() {
+        let next = pids[(i + 1) % pids.len()];
+        sched.send(pid, Msg::Next(next)).unwrap();
+    }
+    sched.run_until_idle();
+    let before = allocations();
+    sched.send(pids[0], Msg::Token(MEASURED + WARM_UP)).unwrap();
+    sched.run_until_idle();
+    assert_eq!(
+        allocations() - before,
+        0,
+        "allocations in {MEASURED} stackless hops"
+    );
 }
