@@ -726,24 +726,17 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         self.k().clone_in = Some(I::clone);
         let name = template.template_name().clone();
         // What a durable scheduler refuses, it refuses live and in replay alike,
-        // with nothing journaled.
-        if let Some(d) = &self.k().durable {
-            if template.stackless() {
+        // with nothing journaled. What it takes, a replay checks against the
+        // journal, arguments included (as their encoding).
+        let encoded = match &self.k().durable {
+            Some(_) if template.stackless() => {
                 return Err(SpawnError::NotDurable(name.to_string()));
             }
-            if !d
-                .registry
-                .get(&name)
-                .is_some_and(|r| (r.encode_args)(&args).is_some())
-            {
-                return Err(SpawnError::Unregistered(name.to_string()));
-            }
-        }
-        // In replay, the arguments are checked too (as their encoding).
-        let replaying = self.p().replay.is_some();
-        let encoded = match &self.k().durable {
-            Some(d) if replaying => d.registry.get(&name).and_then(|r| (r.encode_args)(&args)),
-            _ => None,
+            Some(d) => match d.registry.get(&name).and_then(|r| (r.encode_args)(&args)) {
+                Some(bytes) => Some(bytes),
+                None => return Err(SpawnError::Unregistered(name.to_string())),
+            },
+            None => None,
         };
         if let Some(record) = self.replayed(
             || format!("a spawn of {name} with other arguments"),
