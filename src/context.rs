@@ -382,9 +382,8 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
         let me = self.me;
         loop {
-            let deliver = self.k().deliver_out;
             // A delivery is journaled by the kernel, as this process's SEND too.
-            let reason = match deliver(self.k(), me, to, msg) {
+            let reason = match self.k().send_out(me, to, msg) {
                 Sent::Delivered => return,
                 Sent::Full { msg: m, blocker } if blocker != self.pid() => {
                     let k = self.k();
@@ -442,8 +441,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
         let hash = self.k().durable.as_ref().map(|d| (d.hash_out)(&msg));
         let me = self.me;
-        let deliver = self.k().deliver_out;
-        let (outcome, result) = match deliver(self.k(), me, to, msg) {
+        let (outcome, result) = match self.k().send_out(me, to, msg) {
             Sent::Delivered => (SendOutcome::Delivered, Ok(())),
             Sent::Full { msg, .. } | Sent::Rejected(msg) => {
                 (SendOutcome::Full, Err(SendError::Full(msg)))

@@ -53,17 +53,31 @@ impl<I> Inbox<I> {
     #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<I> {
         let m = self.queue.pop_front();
-        if self.queue.is_empty() && self.queue.capacity() > SHRINK_ABOVE {
-            self.queue = VecDeque::new();
+        if self.queue.is_empty() {
+            self.shrink_if_grown();
         }
         m
     }
 
     pub(crate) fn remove(&mut self, i: usize) -> Option<I> {
         let m = self.queue.remove(i);
-        if self.queue.is_empty() && self.queue.capacity() > SHRINK_ABOVE {
-            self.queue = VecDeque::new();
+        if self.queue.is_empty() {
+            self.shrink_if_grown();
         }
         m
+    }
+
+    /// An emptied inbox gives back a buffer it grew past `SHRINK_ABOVE` slots.
+    #[inline(always)]
+    fn shrink_if_grown(&mut self) {
+        if self.queue.capacity() > SHRINK_ABOVE {
+            self.shrink();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn shrink(&mut self) {
+        self.queue = VecDeque::new();
     }
 }

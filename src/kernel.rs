@@ -7,7 +7,7 @@
 //! with short-lived references: only one coroutine runs at a time, and the kernel
 //! never holds a reference across a resume.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -139,9 +139,11 @@ pub(crate) struct Stackful {
 }
 
 /// The engine boundary of a stackless process: resume it; get back what it waits
-/// for next, or how it ended (its result encoded when `encode`).
+/// for next, or `None` when it ended, with how in `ended` (its result encoded
+/// when `encode`). (The end goes through `ended` so that a suspension, the hot
+/// path, returns in registers.)
 pub(crate) trait Resume {
-    fn resume(self: Pin<&mut Self>, encode: bool) -> CoroutineResult<Wait, Ended>;
+    fn resume(self: Pin<&mut Self>, encode: bool, ended: &mut Option<Ended>) -> Option<Wait>;
 }
 
 static KERNEL_IDS: AtomicU64 = AtomicU64::new(1);
@@ -288,9 +290,18 @@ pub(crate) enum Recording<I, O> {
     Sink(Box<dyn SignalSink<I, O>>),
 }
 
-/// How outgoing messages leave a process: routed to other processes (a scheduler),
-/// or collected as SEND signals (a standalone process).
+/// How a standalone process's outgoing messages are collected (as SEND signals).
 pub(crate) type DeliverOut<I, O> = fn(&mut Kernel<I, O>, PPtr<I, O>, Option<Pid>, O) -> Sent<O>;
+
+/// Where outgoing messages go.
+#[derive(Clone, Copy)]
+pub(crate) enum Outbound<I, O> {
+    /// To other processes of this kernel, by pid (a scheduler: `I` and `O` are one
+    /// type). Called directly, so that a send inlines its delivery.
+    Route,
+    /// Elsewhere, through this function (a standalone process's SEND signals).
+    Collect(DeliverOut<I, O>),
+}
 
 /// The outcome of one delivery attempt.
 pub(crate) enum Sent<M> {
@@ -453,7 +464,7 @@ pub(crate) struct Kernel<I, O> {
     /// Clones outbound messages for SEND signals while delivering them; set when a
     /// sink is attached to a routing kernel (which needs `O: Clone`).
     pub(crate) clone_out: Option<fn(&O) -> O>,
-    pub(crate) deliver_out: DeliverOut<I, O>,
+    outbound: Outbound<I, O>,
     pub(crate) undelivered: Vec<Undelivered<O>>,
     pub(crate) finished: BTreeMap<Pid, Finished>,
     pub(crate) wakes: Arc<WakeQueue>,
@@ -472,10 +483,13 @@ pub(crate) struct Kernel<I, O> {
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
     /// A new kernel, boxed at a stable address.
-    pub(crate) fn boxed(
-        deliver_out: DeliverOut<I, O>,
-        recording: Recording<I, O>,
-    ) -> NonNull<Self> {
+    ///
+    /// A routing kernel is made by [`Kernel::boxed_router`].
+    pub(crate) fn boxed(collect: DeliverOut<I, O>, recording: Recording<I, O>) -> NonNull<Self> {
+        Self::boxed_with(Outbound::Collect(collect), recording)
+    }
+
+    fn boxed_with(outbound: Outbound<I, O>, recording: Recording<I, O>) -> NonNull<Self> {
         overflow::install();
         let kernel = Box::new(Kernel {
             id: KERNEL_IDS.fetch_add(1, Ordering::Relaxed),
@@ -487,7 +501,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             buffer: Vec::new(),
             clone_in: None,
             clone_out: None,
-            deliver_out,
+            outbound,
             undelivered: Vec::new(),
             finished: BTreeMap::new(),
             wakes: Arc::default(),
@@ -850,6 +864,24 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 if let Status::Waiting(Wait::Room(_)) = unsafe { s.as_ref().status } {
                     self.make_ready(s);
                 }
+            }
+        }
+    }
+
+    /// Sends `msg` out of process `from`: delivered to `to` in a scheduler,
+    /// collected as a SEND signal by a standalone process.
+    #[inline(always)]
+    pub(crate) fn send_out(&mut self, from: PPtr<I, O>, to: Option<Pid>, msg: O) -> Sent<O> {
+        match self.outbound {
+            Outbound::Collect(collect) => collect(self, from, to, msg),
+            Outbound::Route => {
+                // Only `boxed_router` makes a `Route` kernel, whose `I` is its `O`.
+                assert!(TypeId::of::<I>() == TypeId::of::<O>());
+                // SAFETY: `I` and `O` are one type (checked above; the check is
+                // folded at compile time), so this kernel and its records are
+                // `Kernel<O, O>` and `Proc<O, O>`.
+                let k = unsafe { &mut *(self as *mut Self).cast::<Kernel<O, O>>() };
+                k.route(from.cast(), to, msg)
             }
         }
     }
@@ -1363,18 +1395,19 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     kernel.resuming = Some((p, outer));
                     // SAFETY: the coroutine lives in its box until the process ends,
                     // which it cannot do while it runs.
-                    let result = unsafe { Pin::new_unchecked(&mut *coroutine) }.resume(encode);
+                    let mut ended = None;
+                    let wait =
+                        unsafe { Pin::new_unchecked(&mut *coroutine) }.resume(encode, &mut ended);
                     // SAFETY: the coroutine is suspended or done.
                     let kernel = unsafe { &mut *k.as_ptr() };
                     kernel.resuming = None;
                     RESUMING.set(outer);
-                    match result {
-                        CoroutineResult::Yield(Wait::Yield) => kernel.make_ready(p),
+                    match wait {
+                        Some(Wait::Yield) => kernel.make_ready(p),
                         // SAFETY: p is live (a suspended process is never freed).
-                        CoroutineResult::Yield(wait) => unsafe {
-                            (*p.as_ptr()).status = Status::Waiting(wait)
-                        },
-                        CoroutineResult::Return(ended) => {
+                        Some(wait) => unsafe { (*p.as_ptr()).status = Status::Waiting(wait) },
+                        None => {
+                            let ended = ended.expect("an ended coroutine says how");
                             // SAFETY: as above.
                             let engine = unsafe { (*p.as_ptr()).engine.take() };
                             kernel.finish(p, engine, ended);
@@ -1615,6 +1648,29 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         self.procs.remove(pid);
         self.free(p);
     }
+}
+
+impl<M: 'static> Kernel<M, M> {
+    /// A new kernel that routes outgoing messages to its processes by pid (a
+    /// scheduler's), boxed at a stable address.
+    pub(crate) fn boxed_router(recording: Recording<M, M>) -> NonNull<Self> {
+        Self::boxed_with(Outbound::Route, recording)
+    }
+
+    /// Delivers a message sent by `from` to `to` (`None`: its route found no
+    /// recipient).
+    #[inline(always)]
+    fn route(&mut self, from: PPtr<M, M>, to: Option<Pid>, msg: M) -> Sent<M> {
+        let Some(to) = to else {
+            return Sent::NoRoute(msg);
+        };
+        let clone = self.clone_out.unwrap_or(unrecorded::<M>);
+        self.deliver(Some(from), to, msg, clone)
+    }
+}
+
+pub(crate) fn unrecorded<M>(_: &M) -> M {
+    unreachable!("SEND signals are built only while recording, which sets the message clone")
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {

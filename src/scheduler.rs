@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use crate::error::{ExitError, SendError, SpawnError, StartError};
-use crate::kernel::{Kernel, PPtr, Recording, Sent, Status, Undelivered};
+use crate::kernel::{Kernel, Recording, Sent, Status, Undelivered, unrecorded};
 use crate::signal::{Payload, Pid, Signal, SignalSink};
 use crate::template::Spawnable;
 
@@ -78,23 +78,6 @@ pub struct SimpleScheduler<M: 'static> {
     kernel: NonNull<Kernel<M, M>>,
 }
 
-fn route_local<M: 'static>(
-    k: &mut Kernel<M, M>,
-    from: PPtr<M, M>,
-    to: Option<Pid>,
-    msg: M,
-) -> Sent<M> {
-    let Some(to) = to else {
-        return Sent::NoRoute(msg);
-    };
-    let clone = k.clone_out.unwrap_or(unrecorded::<M>);
-    k.deliver(Some(from), to, msg, clone)
-}
-
-fn unrecorded<M>(_: &M) -> M {
-    unreachable!("SEND signals are built only while recording, which sets the message clone")
-}
-
 impl<M: 'static> Default for SimpleScheduler<M> {
     fn default() -> Self {
         Self::new()
@@ -105,7 +88,7 @@ impl<M: 'static> SimpleScheduler<M> {
     /// An empty scheduler; pids start at 0.
     pub fn new() -> Self {
         SimpleScheduler {
-            kernel: Kernel::boxed(route_local::<M>, Recording::Off),
+            kernel: Kernel::boxed_router(Recording::Off),
         }
     }
 

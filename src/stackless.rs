@@ -71,8 +71,6 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corosensei::CoroutineResult;
-
 use crate::clock::Time;
 use crate::context::Child;
 use crate::error::{JoinError, SendError, SpawnError};
@@ -148,13 +146,16 @@ where
     R: Payload,
 {
     #[inline]
-    fn resume(self: Pin<&mut Self>, encode: bool) -> CoroutineResult<Wait, Ended> {
+    fn resume(self: Pin<&mut Self>, encode: bool, ended: &mut Option<Ended>) -> Option<Wait> {
         match Coroutine::resume(self, ()) {
-            CoroutineState::Yielded(pending) => CoroutineResult::Yield(pending.0),
-            CoroutineState::Complete(r) => CoroutineResult::Return(Ended {
-                value: encode.then(|| Value::encode(&r)),
-                result: Ok(Box::new(r)),
-            }),
+            CoroutineState::Yielded(pending) => Some(pending.0),
+            CoroutineState::Complete(r) => {
+                *ended = Some(Ended {
+                    value: encode.then(|| Value::encode(&r)),
+                    result: Ok(Box::new(r)),
+                });
+                None
+            }
         }
     }
 }
@@ -470,8 +471,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
             return Err((msg, Pending(Wait::Yield)));
         }
         p.clear_room_grant();
-        let deliver = k.deliver_out;
-        let (reason, msg) = match deliver(k, self.me, to, msg) {
+        let (reason, msg) = match k.send_out(self.me, to, msg) {
             Sent::Delivered => return Ok(()),
             Sent::Full { msg, blocker } if blocker != self.pid => {
                 k.emit(self.me, || SignalKind::Backoff { to: blocker });
@@ -504,8 +504,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// the message back in the error.
     pub fn try_send_to(&self, to: Pid, msg: O) -> Result<(), SendError<O>> {
         let (k, _) = self.enter();
-        let deliver = k.deliver_out;
-        match deliver(k, self.me, Some(to), msg) {
+        match k.send_out(self.me, Some(to), msg) {
             Sent::Delivered => Ok(()),
             Sent::Full { msg, .. } | Sent::Rejected(msg) => Err(SendError::Full(msg)),
             Sent::NoRoute(msg) => Err(SendError::NoRoute(msg)),
