@@ -149,9 +149,9 @@ pub(crate) trait Resume {
 static KERNEL_IDS: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
-    /// The stackless process this thread is resuming, as (process, kernel id):
-    /// a [`StacklessCtx`](crate::StacklessCtx) works only while it is its own.
-    pub(crate) static RESUMING: Cell<(usize, u64)> = const { Cell::new((0, 0)) };
+    /// The stackless process this thread is resuming, as (kernel id, pid): a
+    /// [`StacklessCtx`](crate::StacklessCtx) works only while it is its own.
+    pub(crate) static RESUMING: Cell<(u64, Pid)> = const { Cell::new((0, Pid(0))) };
 }
 pub(crate) type PPtr<I, O> = NonNull<Proc<I, O>>;
 
@@ -478,7 +478,7 @@ pub(crate) struct Kernel<I, O> {
     timers: BinaryHeap<Reverse<(Time, u64, Pid)>>,
     next_timer: u64,
     /// The stackless process being resumed, and what `RESUMING` held before.
-    resuming: Option<(PPtr<I, O>, (usize, u64))>,
+    resuming: Option<(PPtr<I, O>, (u64, Pid))>,
 }
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
@@ -1391,7 +1391,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     let coroutine: *mut dyn Resume =
                         unsafe { coroutine.as_mut().get_unchecked_mut() };
                     let encode = kernel.is_recording() || kernel.durable.is_some();
-                    let outer = RESUMING.replace((p.as_ptr() as usize, kernel.id));
+                    let outer = RESUMING.replace((kernel.id, proc.pid));
                     kernel.resuming = Some((p, outer));
                     // SAFETY: the coroutine lives in its box until the process ends,
                     // which it cannot do while it runs.
@@ -1582,7 +1582,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// process's may while its stack unwinds. The process is being stopped
     /// already: a panic in those destructors ends them, and goes no further.
     fn drop_stackless(&mut self, p: PPtr<I, O>, coroutine: Pin<Box<dyn Resume>>) {
-        let outer = RESUMING.replace((p.as_ptr() as usize, self.id));
+        // SAFETY: p is live (its record is freed after this).
+        let outer = RESUMING.replace((self.id, unsafe { p.as_ref().pid }));
         let dropped = catch_unwind(AssertUnwindSafe(move || drop(coroutine)));
         RESUMING.set(outer);
         drop(dropped);

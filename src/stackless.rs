@@ -314,20 +314,15 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     #[inline(always)]
     #[allow(clippy::mut_from_ref)] // one process runs at a time, and only it uses its context
     fn enter(&self) -> (&mut Kernel<I, O>, &mut Proc<I, O>) {
-        let (proc, kernel) = RESUMING.get();
-        if proc != self.me.as_ptr() as usize || kernel != self.kernel_id {
+        if RESUMING.get() != (self.kernel_id, self.pid) {
             outside(self.pid);
         }
-        // SAFETY: this process is being resumed by this kernel (checked above), so
-        // both are alive, and only this process's code runs now. The references
-        // live for one call of the context, which does not resume anything.
-        unsafe {
-            let p = &mut *self.me.as_ptr();
-            if p.pid != self.pid {
-                outside(self.pid);
-            }
-            (&mut *self.kernel.as_ptr(), p)
-        }
+        // SAFETY: the kernel of this id is resuming the process of this pid (checked
+        // above): both are alive, and only this process's code runs now. Kernel ids
+        // are unique in the program and pids in a kernel, so that process is the
+        // one at `me` (records never move). The references live for one call of
+        // the context, which does not resume anything.
+        unsafe { (&mut *self.kernel.as_ptr(), &mut *self.me.as_ptr()) }
     }
 
     /// Spends one unit of the turn's budget; `false` when it is spent.
