@@ -297,16 +297,13 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             // Messages evicted from the head shift the ones we already scanned.
             i = i.saturating_sub((inbox.evicted - evicted) as usize);
             evicted = inbox.evicted;
-            let len = inbox.queue.len();
-            while i < len {
-                if pred(&inbox.queue[i]) {
-                    let m = inbox.remove(i).expect("index within the inbox");
-                    self.took();
-                    self.journal_take(Some(&m));
-                    return m;
-                }
-                i += 1;
+            if let Some(found) = inbox.find_from(i, &mut pred) {
+                let m = inbox.remove(found).expect("index within the inbox");
+                self.took();
+                self.journal_take(Some(&m));
+                return m;
             }
+            i = inbox.queue.len();
             self.suspend(Wait::Message);
         }
     }

@@ -50,6 +50,21 @@ impl<I> Inbox<I> {
         self.queue.len() >= self.capacity
     }
 
+    /// The index of the first message, from index `from` on, that matches
+    /// `pred` (which sees each of those messages in order, until one matches).
+    #[inline]
+    pub(crate) fn find_from(&self, from: usize, mut pred: impl FnMut(&I) -> bool) -> Option<usize> {
+        let (front, back) = self.queue.as_slices();
+        if let Some(rest) = front.get(from..) {
+            if let Some(i) = rest.iter().position(&mut pred) {
+                return Some(from + i);
+            }
+            return back.iter().position(pred).map(|i| front.len() + i);
+        }
+        let rest = back.get(from - front.len()..)?;
+        rest.iter().position(pred).map(|i| from + i)
+    }
+
     #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<I> {
         let m = self.queue.pop_front();
@@ -79,5 +94,46 @@ impl<I> Inbox<I> {
     #[inline(never)]
     fn shrink(&mut self) {
         self.queue = VecDeque::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `find_from` agrees with a plain scan, for every start and every target,
+    /// whether or not the ring buffer wraps.
+    #[test]
+    fn find_from_matches_a_plain_scan_across_the_wrap() {
+        for head in 0..8 {
+            let mut inbox = Inbox::new(8, Overflow::Backoff);
+            inbox.queue.reserve_exact(8);
+            // Move the ring's head so that the messages wrap around its end.
+            for _ in 0..head {
+                inbox.queue.push_back(u32::MAX);
+                inbox.queue.pop_front();
+            }
+            inbox.queue.extend([10, 11, 12, 13, 14, 15]);
+            for from in 0..=7 {
+                for target in 9..=16 {
+                    let plain = (from..inbox.queue.len()).find(|&i| inbox.queue[i] == target);
+                    let mut seen = Vec::new();
+                    let found = inbox.find_from(from, |m| {
+                        seen.push(*m);
+                        *m == target
+                    });
+                    assert_eq!(found, plain, "head {head} from {from} target {target}");
+                    let checked = match plain {
+                        Some(i) => i + 1 - from,
+                        None => inbox.queue.len().saturating_sub(from),
+                    };
+                    assert_eq!(
+                        seen.len(),
+                        checked,
+                        "each message once, in order, up to the match"
+                    );
+                }
+            }
+        }
     }
 }

@@ -410,15 +410,13 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         let evicted = *scan.evicted.get_or_insert(inbox.evicted);
         scan.next = scan.next.saturating_sub((inbox.evicted - evicted) as usize);
         scan.evicted = Some(inbox.evicted);
-        while scan.next < inbox.queue.len() {
-            if pred(&inbox.queue[scan.next]) {
-                let m = inbox.remove(scan.next).expect("index within the inbox");
-                self.took(k, p);
-                *scan = Scan::default();
-                return Ok(m);
-            }
-            scan.next += 1;
+        if let Some(found) = inbox.find_from(scan.next, &mut pred) {
+            let m = inbox.remove(found).expect("index within the inbox");
+            self.took(k, p);
+            *scan = Scan::default();
+            return Ok(m);
         }
+        scan.next = inbox.queue.len();
         Err(Pending(Wait::Message))
     }
 
