@@ -5,9 +5,9 @@
 //! lookup is two loads, no hashing, and neighbouring pids share cache lines. A
 //! page is freed once every pid of it has been handed out and has ended; the run
 //! of pages drops empty pages at its front, so its length follows the span of
-//! live pids, not the number ever spawned.
-
-use std::collections::VecDeque;
+//! live pids, not the number ever spawned. (A `Vec`, not a ring: a lookup needs
+//! no wrap-around, and dropping front pages, which moves the run's other entries
+//! down, happens at most once per `PAGE` pids.)
 
 use crate::signal::Pid;
 
@@ -21,8 +21,8 @@ struct Page<P> {
 }
 
 pub(crate) struct PidTable<P: Copy> {
-    /// Page `i` of the deque holds pids of page number `first + i`.
-    pages: VecDeque<Option<Page<P>>>,
+    /// Page `i` of the run holds pids of page number `first + i`.
+    pages: Vec<Option<Page<P>>>,
     first: u64,
     /// The page of the next pid to be handed out: it is never freed, more pids
     /// will land in it.
@@ -33,7 +33,7 @@ pub(crate) struct PidTable<P: Copy> {
 impl<P: Copy> Default for PidTable<P> {
     fn default() -> Self {
         PidTable {
-            pages: VecDeque::new(),
+            pages: Vec::new(),
             first: 0,
             open_page: 0,
             len: 0,
@@ -69,12 +69,11 @@ impl<P: Copy> PidTable<P> {
             return;
         }
         self.pages[index] = None;
-        while let Some(None) = self.pages.front() {
-            self.pages.pop_front();
-            self.first += 1;
-        }
-        while let Some(None) = self.pages.back() {
-            self.pages.pop_back();
+        let empty_front = self.pages.iter().take_while(|p| p.is_none()).count();
+        self.pages.drain(..empty_front);
+        self.first += empty_front as u64;
+        while let Some(None) = self.pages.last() {
+            self.pages.pop();
         }
     }
 
@@ -90,9 +89,11 @@ impl<P: Copy> PidTable<P> {
         if self.pages.is_empty() {
             self.first = number;
         }
-        while number < self.first {
-            self.pages.push_front(None);
-            self.first -= 1;
+        if number < self.first {
+            let missing = (self.first - number) as usize;
+            self.pages
+                .splice(0..0, std::iter::repeat_with(|| None).take(missing));
+            self.first = number;
         }
         let index = (number - self.first) as usize;
         if index >= self.pages.len() {
