@@ -431,7 +431,6 @@ impl<I, O> ReadyQueue<I, O> {
 }
 
 /// Where a run of passes stands (kept across a process's panic).
-#[derive(Default)]
 struct Passes {
     /// Turns left in the current pass.
     left: usize,
@@ -441,6 +440,10 @@ struct Passes {
     pass_ran: usize,
     /// A pass has begun.
     begun: bool,
+    /// Stackless results are encoded (for signals or the journal).
+    encode: bool,
+    /// What `RESUMING` held before the stackless process being resumed.
+    outer: (u64, Pid),
 }
 
 /// A top-level process that ended, with its result kept for the owner.
@@ -477,8 +480,9 @@ pub(crate) struct Kernel<I, O> {
     /// Armed timers: deadline, timer id, process.
     timers: BinaryHeap<Reverse<(Time, u64, Pid)>>,
     next_timer: u64,
-    /// The stackless process being resumed, and what `RESUMING` held before.
-    resuming: Option<(PPtr<I, O>, (u64, Pid))>,
+    /// The stackless process being resumed (`Passes::outer` has what `RESUMING`
+    /// held before).
+    resuming: Option<PPtr<I, O>>,
 }
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
@@ -1306,7 +1310,16 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// # Safety
     /// As [`Kernel::update`].
     unsafe fn passes(k: NonNull<Self>, until_idle: bool) -> usize {
-        let mut state = Passes::default();
+        // SAFETY: per the contract.
+        let kernel = unsafe { k.as_ref() };
+        let mut state = Passes {
+            left: 0,
+            ran: 0,
+            pass_ran: 0,
+            begun: false,
+            encode: kernel.is_recording() || kernel.durable.is_some(),
+            outer: (0, Pid(0)),
+        };
         // A stackless body's panic unwinds out of its resume to here: it is that
         // process's failure, and the pass goes on. (One catch for all the passes,
         // not one per resume; a stackful body's panic is caught on its own stack.)
@@ -1320,11 +1333,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             };
             // SAFETY: the panicking coroutine is gone; nothing else holds the kernel.
             let kernel = unsafe { &mut *k.as_ptr() };
-            let Some((p, outer)) = kernel.resuming.take() else {
+            let Some(p) = kernel.resuming.take() else {
                 // Not a process's panic: the kernel's own, which is not ours to hide.
                 resume_unwind(payload);
             };
-            RESUMING.set(outer);
+            RESUMING.set(state.outer);
             // (Its turn is counted already.)
             // SAFETY: p is live (it was running); its coroutine panicked and is
             // dropped with its engine.
@@ -1390,18 +1403,17 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     // SAFETY: the pin is kept: the pointer is only resumed through.
                     let coroutine: *mut dyn Resume =
                         unsafe { coroutine.as_mut().get_unchecked_mut() };
-                    let encode = kernel.is_recording() || kernel.durable.is_some();
-                    let outer = RESUMING.replace((kernel.id, proc.pid));
-                    kernel.resuming = Some((p, outer));
+                    state.outer = RESUMING.replace((kernel.id, proc.pid));
+                    kernel.resuming = Some(p);
                     // SAFETY: the coroutine lives in its box until the process ends,
                     // which it cannot do while it runs.
                     let mut ended = None;
-                    let wait =
-                        unsafe { Pin::new_unchecked(&mut *coroutine) }.resume(encode, &mut ended);
+                    let wait = unsafe { Pin::new_unchecked(&mut *coroutine) }
+                        .resume(state.encode, &mut ended);
                     // SAFETY: the coroutine is suspended or done.
                     let kernel = unsafe { &mut *k.as_ptr() };
                     kernel.resuming = None;
-                    RESUMING.set(outer);
+                    RESUMING.set(state.outer);
                     match wait {
                         Some(Wait::Yield) => kernel.make_ready(p),
                         // SAFETY: p is live (a suspended process is never freed).
