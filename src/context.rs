@@ -815,7 +815,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         args: &A,
     ) {
         self.tick();
-        let name = template.name.clone();
+        let name = template.opts.name.clone();
         let encoded = postcard::to_allocvec(args).unwrap_or_default();
         let replayed = self
             .replayed(
@@ -860,11 +860,11 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             }
         }
         let p = self.p();
-        p.route = template.route.clone();
-        p.inbox.capacity = template.capacity;
-        p.inbox.overflow = template.overflow;
+        p.route = template.opts.route.clone();
+        p.inbox.capacity = template.opts.capacity;
+        p.inbox.overflow = template.opts.overflow;
         let me = self.me;
-        let entry = template.name.clone();
+        let entry = template.opts.name.clone();
         self.k().emit(me, || SignalKind::Transition {
             entry,
             args: Value::encode(args),

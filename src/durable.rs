@@ -426,7 +426,7 @@ where
     /// its own.
     pub fn register<A: Payload, R: Payload>(mut self, template: &Template<M, M, A, R>) -> Self {
         let t = template.clone();
-        let name = template.name.clone();
+        let name = template.opts.name.clone();
         let registration = Registration {
             encode_args: Box::new(|args: &dyn Any| {
                 args.downcast_ref::<A>()

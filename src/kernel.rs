@@ -641,12 +641,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             Some(d) if !d.quiet => {
                 let encode = d
                     .registry
-                    .get(&template.name)
+                    .get(&template.opts.name)
                     .map(|r| &r.encode_args)
-                    .ok_or_else(|| SpawnError::Unregistered(template.name.to_string()))?;
+                    .ok_or_else(|| SpawnError::Unregistered(template.opts.name.to_string()))?;
                 Some(
                     encode(&args)
-                        .ok_or_else(|| SpawnError::Unregistered(template.name.to_string()))?,
+                        .ok_or_else(|| SpawnError::Unregistered(template.opts.name.to_string()))?,
                 )
             }
             _ => None,
@@ -656,7 +656,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             .get(template.stack_size)
             .map_err(SpawnError::Stack)?;
         let pid = pid.unwrap_or_else(|| self.alloc_pid());
-        let name = template.name.clone();
+        let name = template.opts.name.clone();
         let (guard_start, guard_end) = stack.guard();
         let running = overflow::Running {
             guard_start,
@@ -670,8 +670,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             pid,
             name,
             parent,
-            Inbox::new(template.capacity, template.overflow),
-            template.route.clone(),
+            Inbox::new(template.opts.capacity, template.opts.overflow),
+            template.opts.route.clone(),
         ));
         let p = NonNull::from(Box::leak(proc));
         let kernel = NonNull::from(&mut *self);
@@ -722,7 +722,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         if let Some(args) = journaled
             && let Some(d) = &mut self.durable
         {
-            let template = template.name.to_string();
+            let template = template.opts.name.to_string();
             if let Some(lsn) = d.append(Record::Create {
                 pid,
                 parent,
@@ -745,16 +745,16 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         parent: Option<Pid>,
     ) -> Result<PPtr<I, O>, SpawnError> {
         if self.durable.as_ref().is_some_and(|d| !d.quiet) {
-            return Err(SpawnError::NotDurable(template.name.to_string()));
+            return Err(SpawnError::NotDurable(template.opts.name.to_string()));
         }
         let pid = self.alloc_pid();
-        let name = template.name.clone();
+        let name = template.opts.name.clone();
         let proc = Box::new(Proc::new(
             pid,
             name,
             parent,
-            Inbox::new(template.capacity, template.overflow),
-            template.route.clone(),
+            Inbox::new(template.opts.capacity, template.opts.overflow),
+            template.opts.route.clone(),
         ));
         let p = NonNull::from(Box::leak(proc));
         let ctx = StacklessCtx::new(NonNull::from(&mut *self), p, self.id, pid);

@@ -74,10 +74,9 @@ use std::time::Duration;
 use crate::clock::Time;
 use crate::context::Child;
 use crate::error::{JoinError, SendError, SpawnError};
-use crate::inbox::{DEFAULT_CAPACITY, Overflow};
 use crate::kernel::{Ended, Kernel, PPtr, Proc, RESUMING, Resume, Sent, Wait};
 use crate::signal::{DropReason, Payload, Pid, SignalKind, Value};
-use crate::template::{Route, Spawnable, sealed};
+use crate::template::{Options, Spawnable, option_builders, sealed};
 
 /// What a stackless body yields: the process waits for something. Only the
 /// context's `poll_*` methods make one; the macros yield it.
@@ -107,22 +106,16 @@ type MakeEngine<I, O, A> = Arc<dyn Fn(StacklessCtx<I, O>, A) -> Pin<Box<dyn Resu
 /// The function runs when the process is created, and should only build the
 /// coroutine: the context works inside the coroutine, while the process runs.
 pub struct StacklessTemplate<I, O, A, R> {
-    pub(crate) name: Arc<str>,
+    pub(crate) opts: Options<O>,
     pub(crate) body: MakeEngine<I, O, A>,
-    pub(crate) route: Option<Route<O>>,
-    pub(crate) capacity: usize,
-    pub(crate) overflow: Overflow,
     _marker: PhantomData<fn(A) -> R>,
 }
 
 impl<I, O, A, R> Clone for StacklessTemplate<I, O, A, R> {
     fn clone(&self) -> Self {
         StacklessTemplate {
-            name: self.name.clone(),
+            opts: self.opts.clone(),
             body: self.body.clone(),
-            route: self.route.clone(),
-            capacity: self.capacity,
-            overflow: self.overflow,
             _marker: PhantomData,
         }
     }
@@ -130,12 +123,9 @@ impl<I, O, A, R> Clone for StacklessTemplate<I, O, A, R> {
 
 impl<I, O, A, R> fmt::Debug for StacklessTemplate<I, O, A, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StacklessTemplate")
-            .field("name", &self.name)
-            .field("routed", &self.route.is_some())
-            .field("capacity", &self.capacity)
-            .field("overflow", &self.overflow)
-            .finish()
+        let mut d = f.debug_struct("StacklessTemplate");
+        self.opts.debug_into(&mut d);
+        d.finish()
     }
 }
 
@@ -170,43 +160,15 @@ impl<I: 'static, O: 'static, A: 'static, R: Payload> StacklessTemplate<I, O, A, 
         G: Coroutine<(), Yield = Pending, Return = R> + 'static,
     {
         StacklessTemplate {
-            name: name.into(),
+            opts: Options::new(name),
             body: Arc::new(move |cx, args| Box::pin(body(cx, args))),
-            route: None,
-            capacity: DEFAULT_CAPACITY,
-            overflow: Overflow::Backoff,
             _marker: PhantomData,
         }
     }
 }
 
 impl<I, O, A, R> StacklessTemplate<I, O, A, R> {
-    /// Sets the route: where [`send!`](crate::send) delivers an outgoing message.
-    /// `None` means no route: the message is kept with the undelivered ones.
-    pub fn route<F>(mut self, route: F) -> Self
-    where
-        F: Fn(&O) -> Option<Pid> + Send + Sync + 'static,
-    {
-        self.route = Some(Arc::new(route));
-        self
-    }
-
-    /// Sets the inbox capacity (at least 1; default [`DEFAULT_CAPACITY`]).
-    pub fn capacity(mut self, capacity: usize) -> Self {
-        self.capacity = capacity.max(1);
-        self
-    }
-
-    /// Sets what a full inbox does (default [`Overflow::Backoff`]).
-    pub fn overflow(mut self, overflow: Overflow) -> Self {
-        self.overflow = overflow;
-        self
-    }
-
-    /// The template's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
+    option_builders!("[`send!`](crate::send)");
 }
 
 // The kernel is private: so is this trait, sealed.
@@ -224,7 +186,7 @@ impl<I: 'static, O: 'static, A: 'static, R: Payload> sealed::Create<I, O, A>
     }
 
     fn template_name(&self) -> &Arc<str> {
-        &self.name
+        &self.opts.name
     }
 
     fn stackless(&self) -> bool {

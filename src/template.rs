@@ -49,6 +49,82 @@ pub trait Spawnable<I, O, A, R>: sealed::Create<I, O, A> {}
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 pub(crate) type Route<O> = Arc<dyn Fn(&O) -> Option<Pid> + Send + Sync>;
+/// The options that stackful and stackless templates share: the name, the
+/// route, and the inbox's capacity and overflow policy.
+pub(crate) struct Options<O> {
+    pub(crate) name: Arc<str>,
+    pub(crate) route: Option<Route<O>>,
+    pub(crate) capacity: usize,
+    pub(crate) overflow: Overflow,
+}
+
+impl<O> Options<O> {
+    /// The defaults: no route, [`DEFAULT_CAPACITY`], [`Overflow::Backoff`].
+    pub(crate) fn new(name: &str) -> Self {
+        Options {
+            name: name.into(),
+            route: None,
+            capacity: DEFAULT_CAPACITY,
+            overflow: Overflow::Backoff,
+        }
+    }
+
+    /// Its fields, for a template's `Debug`.
+    pub(crate) fn debug_into(&self, d: &mut fmt::DebugStruct<'_, '_>) {
+        d.field("name", &self.name)
+            .field("routed", &self.route.is_some())
+            .field("capacity", &self.capacity)
+            .field("overflow", &self.overflow);
+    }
+}
+
+impl<O> Clone for Options<O> {
+    fn clone(&self) -> Self {
+        Options {
+            name: self.name.clone(),
+            route: self.route.clone(),
+            capacity: self.capacity,
+            overflow: self.overflow,
+        }
+    }
+}
+
+/// The builder methods of the [`Options`] a template keeps in its field `opts`;
+/// `$send` names what sends along the route, for the docs.
+macro_rules! option_builders {
+    ($send:literal) => {
+        #[doc = concat!("Sets the route: where ", $send, " delivers an outgoing message.")]
+        /// `None` means no route: the message is kept with the undelivered ones.
+        pub fn route<F>(mut self, route: F) -> Self
+        where
+            F: Fn(&O) -> Option<Pid> + Send + Sync + 'static,
+        {
+            self.opts.route = Some(Arc::new(route));
+            self
+        }
+
+        /// Sets the inbox capacity (at least 1; default
+        /// [`DEFAULT_CAPACITY`](crate::DEFAULT_CAPACITY)).
+        pub fn capacity(mut self, capacity: usize) -> Self {
+            self.opts.capacity = capacity.max(1);
+            self
+        }
+
+        /// Sets what a full inbox does (default
+        /// [`Overflow::Backoff`](crate::Overflow::Backoff)).
+        pub fn overflow(mut self, overflow: crate::Overflow) -> Self {
+            self.opts.overflow = overflow;
+            self
+        }
+
+        /// The template's name.
+        pub fn name(&self) -> &str {
+            &self.opts.name
+        }
+    };
+}
+pub(crate) use option_builders;
+
 pub(crate) type Entry<I, O, R> = Box<dyn FnOnce(&mut Ctx<I, O>) -> Step<I, O, R>>;
 pub(crate) type Body<I, O, A, R> = Arc<dyn Fn(&mut Ctx<I, O>, A) -> Step<I, O, R> + Send + Sync>;
 
@@ -115,11 +191,8 @@ impl<I, O, R> fmt::Debug for Transition<I, O, R> {
 /// which is not a [`Payload`]: name the result type, as in
 /// `Template::<M, M, (), ()>::new(...)` or with a closure return type `-> ()`.
 pub struct Template<I, O, A, R> {
-    pub(crate) name: Arc<str>,
+    pub(crate) opts: Options<O>,
     pub(crate) body: Body<I, O, A, R>,
-    pub(crate) route: Option<Route<O>>,
-    pub(crate) capacity: usize,
-    pub(crate) overflow: Overflow,
     pub(crate) stack_size: usize,
     _marker: PhantomData<fn(A) -> R>,
 }
@@ -127,11 +200,8 @@ pub struct Template<I, O, A, R> {
 impl<I, O, A, R> Clone for Template<I, O, A, R> {
     fn clone(&self) -> Self {
         Template {
-            name: self.name.clone(),
+            opts: self.opts.clone(),
             body: self.body.clone(),
-            route: self.route.clone(),
-            capacity: self.capacity,
-            overflow: self.overflow,
             stack_size: self.stack_size,
             _marker: PhantomData,
         }
@@ -140,13 +210,9 @@ impl<I, O, A, R> Clone for Template<I, O, A, R> {
 
 impl<I, O, A, R> fmt::Debug for Template<I, O, A, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Template")
-            .field("name", &self.name)
-            .field("routed", &self.route.is_some())
-            .field("capacity", &self.capacity)
-            .field("overflow", &self.overflow)
-            .field("stack_size", &self.stack_size)
-            .finish()
+        let mut d = f.debug_struct("Template");
+        self.opts.debug_into(&mut d);
+        d.field("stack_size", &self.stack_size).finish()
     }
 }
 
@@ -166,48 +232,20 @@ impl<I: 'static, O: 'static, A: 'static, R: 'static> Template<I, O, A, R> {
         F: Fn(&mut Ctx<I, O>, A) -> Step<I, O, R> + Send + Sync + 'static,
     {
         Template {
-            name: name.into(),
+            opts: Options::new(name),
             body: Arc::new(body),
-            route: None,
-            capacity: DEFAULT_CAPACITY,
-            overflow: Overflow::Backoff,
             stack_size: DEFAULT_STACK_SIZE,
             _marker: PhantomData,
         }
     }
 
-    /// Sets the route: where [`Ctx::send`] delivers an outgoing message. `None`
-    /// means no route: the message is kept with the undelivered ones.
-    pub fn route<F>(mut self, route: F) -> Self
-    where
-        F: Fn(&O) -> Option<Pid> + Send + Sync + 'static,
-    {
-        self.route = Some(Arc::new(route));
-        self
-    }
-
-    /// Sets the inbox capacity (at least 1; default [`DEFAULT_CAPACITY`]).
-    pub fn capacity(mut self, capacity: usize) -> Self {
-        self.capacity = capacity.max(1);
-        self
-    }
-
-    /// Sets what a full inbox does (default [`Overflow::Backoff`]).
-    pub fn overflow(mut self, overflow: Overflow) -> Self {
-        self.overflow = overflow;
-        self
-    }
+    option_builders!("[`Ctx::send`]");
 
     /// Sets the stack size in bytes (rounded up to whole pages; default
     /// [`DEFAULT_STACK_SIZE`]). Only the pages a process touches cost memory.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = bytes;
         self
-    }
-
-    /// The template's name.
-    pub fn name(&self) -> &str {
-        &self.name
     }
 }
 
@@ -226,7 +264,7 @@ impl<I: 'static, O: 'static, A: 'static, R: Payload> sealed::Create<I, O, A>
     }
 
     fn template_name(&self) -> &Arc<str> {
-        &self.name
+        &self.opts.name
     }
 }
 
