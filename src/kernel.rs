@@ -29,6 +29,7 @@ use crate::inbox::{Inbox, Overflow};
 use crate::overflow;
 use crate::pidtable::PidTable;
 use crate::signal::{DropReason, Exit, Payload, Pid, Signal, SignalKind, SignalSink, Value};
+use crate::slab::Slab;
 use crate::stack::{ProcStack, StackPool};
 use crate::stackless::{StacklessCtx, StacklessTemplate};
 use crate::template::{Route, Step, Template};
@@ -455,6 +456,8 @@ pub(crate) struct Kernel<I, O> {
     /// Unique in the program: tells a stackless context whose kernel runs it.
     pub(crate) id: u64,
     procs: PidTable<PPtr<I, O>>,
+    /// Where the process records live.
+    records: Slab<Proc<I, O>>,
     ready: ReadyQueue<I, O>,
     next_pid: u64,
     pub(crate) pool: StackPool,
@@ -498,6 +501,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let kernel = Box::new(Kernel {
             id: KERNEL_IDS.fetch_add(1, Ordering::Relaxed),
             procs: PidTable::default(),
+            records: Slab::default(),
             ready: ReadyQueue::default(),
             next_pid: 0,
             pool: StackPool::default(),
@@ -545,13 +549,14 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
         for pid in pids {
             let p = kernel.procs.remove(pid).expect("listed live");
-            // SAFETY: allocated by Box in `create`, referenced nowhere else now.
-            drop(unsafe { Box::from_raw(p.as_ptr()) });
+            // SAFETY: a record of this kernel's, referenced nowhere else now.
+            unsafe { kernel.records.free(p) };
         }
         while let Some(p) = kernel.ready.pop_front() {
             // SAFETY: released processes are out of the table; only the queue held them.
             if unsafe { p.as_ref().released } {
-                drop(unsafe { Box::from_raw(p.as_ptr()) });
+                // SAFETY: as above.
+                unsafe { kernel.records.free(p) };
             }
         }
         // SAFETY: allocated by Box in `boxed`.
@@ -666,14 +671,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             name: name.as_ptr(),
             name_len: name.len(),
         };
-        let proc = Box::new(Proc::new(
+        let p = self.records.alloc(Proc::new(
             pid,
             name,
             parent,
             Inbox::new(template.opts.capacity, template.opts.overflow),
             template.opts.route.clone(),
         ));
-        let p = NonNull::from(Box::leak(proc));
         let kernel = NonNull::from(&mut *self);
         let body = template.body.clone();
         let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Wait>, ()| {
@@ -749,20 +753,19 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
         let pid = self.alloc_pid();
         let name = template.opts.name.clone();
-        let proc = Box::new(Proc::new(
+        let p = self.records.alloc(Proc::new(
             pid,
             name,
             parent,
             Inbox::new(template.opts.capacity, template.opts.overflow),
             template.opts.route.clone(),
         ));
-        let p = NonNull::from(Box::leak(proc));
         let ctx = StacklessCtx::new(NonNull::from(&mut *self), p, self.id, pid);
         let engine = match catch_unwind(AssertUnwindSafe(|| (template.body)(ctx, args))) {
             Ok(engine) => engine,
             Err(payload) => {
                 // SAFETY: p was allocated above and is referenced nowhere.
-                drop(unsafe { Box::from_raw(p.as_ptr()) });
+                unsafe { self.records.free(p) };
                 resume_unwind(payload);
             }
         };
@@ -790,8 +793,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         );
         proc.status = Status::Stopped;
         proc.extra().result = Some(result);
-        let proc = Box::new(proc);
-        let p = NonNull::from(Box::leak(proc));
+        let p = self.records.alloc(proc);
         self.procs.insert(pid, p);
         p
     }
@@ -1269,8 +1271,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         if proc.queued {
             proc.released = true;
         } else {
-            // SAFETY: p was allocated by Box in `create` and is referenced nowhere.
-            drop(unsafe { Box::from_raw(p.as_ptr()) });
+            // SAFETY: p is a record of this kernel's, referenced nowhere.
+            unsafe { self.records.free(p) };
         }
     }
 
@@ -1386,7 +1388,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             proc.queued = false;
             if proc.released {
                 // SAFETY: released processes are referenced only by the queue.
-                drop(unsafe { Box::from_raw(p.as_ptr()) });
+                unsafe { kernel.records.free(p) };
                 continue;
             }
             if proc.status != Status::Ready {

@@ -89,6 +89,7 @@ mod pidtable;
 mod process;
 mod scheduler;
 mod signal;
+mod slab;
 mod stack;
 pub mod stackless;
 mod template;
