@@ -160,8 +160,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         // SAFETY: the kernel outlives its coroutines.
         unsafe { self.kernel.as_ref() }.durable.as_ref()?;
         let p = self.p();
-        let (pid, step) = (p.pid, p.steps);
-        p.steps += 1;
+        let (pid, step) = (p.pid, p.next_step());
         let d = self.k().durable.as_mut()?;
         let record = record(pid, step, d);
         d.append(record)
@@ -176,7 +175,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         emitted: impl FnOnce() -> String,
         matches: impl FnOnce(&Record) -> bool,
     ) -> Option<Record> {
-        self.p().replay.as_ref()?;
+        self.p().replay()?;
         self.replayed_slow(emitted, matches)
     }
 
@@ -186,14 +185,14 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         emitted: impl FnOnce() -> String,
         matches: impl FnOnce(&Record) -> bool,
     ) -> Option<Record> {
-        let p = self.p();
-        let replay = p.replay.as_mut().expect("replaying");
+        let e = self.p().extra();
+        let replay = e.replay.as_mut().expect("replaying");
         let Some(front) = replay.log.front() else {
             self.go_live();
             return None;
         };
         if matches(front) {
-            p.steps += 1;
+            e.steps += 1;
             return replay.log.pop_front();
         }
         let recorded = front.describe();
@@ -206,7 +205,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let p = self.p();
         let violation = DeterminismViolation {
             pid: p.pid,
-            step: p.steps,
+            step: p.steps(),
             recorded,
             emitted,
         };
@@ -360,7 +359,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// In replay, the recorded outcome of this send (which is not done again);
     /// `None` when live.
     fn replay_send(&mut self, to: Option<Pid>, msg: &O) -> Option<SendOutcome> {
-        self.p().replay.as_ref()?;
+        self.p().replay()?;
         let hash = (self.k().durable.as_ref().expect("replaying").hash_out)(msg);
         let record = self.replayed(
             || format!("a send to {to:?} (hash {hash:08x})"),
@@ -616,7 +615,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let Record::Timer { deadline, .. } = record else {
             unreachable!("matched a timer")
         };
-        let more = self.p().replay.as_ref().is_some_and(|r| !r.log.is_empty());
+        let more = self.p().replay().is_some_and(|r| !r.log.is_empty());
         Some((deadline, more))
     }
 
@@ -695,7 +694,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// Ends this process's replay now (its records are exhausted): it runs live
     /// from here.
     fn go_live(&mut self) {
-        self.p().replay = None;
+        if let Some(e) = self.p().extra_mut() {
+            e.replay = None;
+        }
     }
 
     /// Gives the rest of this turn to the other runnable processes.
@@ -746,7 +747,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let child = template.create_in(self.k(), args, Some(my_pid))?;
         if self.k().durable.is_some() {
             // The child's CREATE record is this process's step.
-            self.p().steps += 1;
+            self.p().next_step();
         }
         Ok(Child::new(self.k().adopt(me, child)))
     }
@@ -756,7 +757,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     #[cold]
     fn respawn<R>(&mut self, child: Pid) -> Result<Child<R>, SpawnError> {
         let me = self.me;
-        if !self.p().children.contains(&child) {
+        if !self.p().children().contains(&child) {
             self.violation(
                 format!("a spawn of {child}"),
                 format!(
@@ -777,7 +778,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     pub fn join<R: Payload>(&mut self, child: Child<R>) -> Result<R, JoinError> {
         self.tick();
         let pid = child.pid;
-        if !self.p().children.contains(&pid) {
+        if !self.p().children().contains(&pid) {
             return Err(JoinError::NotAChild(pid));
         }
         let replayed = self
@@ -841,7 +842,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 let p = self.p();
                 (
                     p.inbox.queue.iter().map(encode).collect(),
-                    p.children.to_vec(),
+                    p.children().to_vec(),
                 )
             };
             let lsn = self.journal(|pid, step, _| Record::Transition {

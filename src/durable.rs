@@ -833,17 +833,17 @@ fn rebuild_with<I: 'static, O: 'static>(
     let p = (registration.create)(k, pid, parent, &pending.args)?;
     // SAFETY: p was just created.
     let proc = unsafe { &mut *p.as_ptr() };
-    proc.steps = pending.steps;
+    proc.extra().steps = pending.steps;
     // The inbox as it was at the crash, in the real queue: what arrives now queues
     // behind it under the inbox's own capacity and policy.
     proc.inbox.queue = pending.inbox;
     if pending.started {
-        proc.replay = Some(Box::new(Replay { log: pending.log }));
+        proc.extra().replay = Some(Box::new(Replay { log: pending.log }));
     }
     for child in pending.children {
         rebuild_process(k, child, Some(pid))?;
         // SAFETY: p is live.
-        unsafe { (*p.as_ptr()).children.push(child) };
+        unsafe { (*p.as_ptr()).extra().children.push(child) };
     }
     if pending.started {
         k.start(p);

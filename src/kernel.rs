@@ -161,8 +161,6 @@ pub(crate) struct Proc<I, O> {
     /// Its template's name (of the entry it started with).
     pub(crate) name: Arc<str>,
     pub(crate) parent: Option<Pid>,
-    /// Children not yet joined, in spawn order (live ones and stopped ones).
-    pub(crate) children: SmallVec<[Pid; 2]>,
     pub(crate) inbox: Inbox<I>,
     pub(crate) status: Status,
     pub(crate) engine: Option<Engine>,
@@ -178,10 +176,6 @@ pub(crate) struct Proc<I, O> {
     /// Being killed: a panic unwinding its coroutine is the forced unwind, not a
     /// failure of the process, and must be re-thrown.
     pub(crate) killing: bool,
-    /// Being rebuilt from the journal: its remaining records.
-    pub(crate) replay: Option<Box<Replay>>,
-    /// Its journaled calls so far (durable schedulers).
-    pub(crate) steps: u64,
     /// What few processes need, allocated by the first that does.
     extra: Option<Box<Extra>>,
 }
@@ -203,6 +197,12 @@ pub(crate) struct Extra {
     pub(crate) timer: u64,
     /// Its armed timer fired.
     pub(crate) timed_out: bool,
+    /// Children not yet joined, in spawn order (live ones and stopped ones).
+    pub(crate) children: SmallVec<[Pid; 2]>,
+    /// Being rebuilt from the journal: its remaining records.
+    pub(crate) replay: Option<Box<Replay>>,
+    /// Its journaled calls so far (durable schedulers).
+    pub(crate) steps: u64,
 }
 
 impl<I, O> Proc<I, O> {
@@ -218,7 +218,6 @@ impl<I, O> Proc<I, O> {
             pid,
             name,
             parent,
-            children: SmallVec::new(),
             inbox,
             status: Status::Created,
             engine: None,
@@ -229,8 +228,6 @@ impl<I, O> Proc<I, O> {
             next_ready: None,
             released: false,
             killing: false,
-            replay: None,
-            steps: 0,
             extra: None,
         }
     }
@@ -272,6 +269,37 @@ impl<I, O> Proc<I, O> {
     /// Messages dropped by the overflow policy.
     pub(crate) fn dropped(&self) -> u64 {
         self.extra.as_ref().map_or(0, |e| e.dropped)
+    }
+
+    /// Its children not yet joined, in spawn order.
+    #[inline(always)]
+    pub(crate) fn children(&self) -> &[Pid] {
+        self.extra.as_ref().map_or(&[], |e| &e.children)
+    }
+
+    /// Takes the list of its children, leaving it empty.
+    pub(crate) fn take_children(&mut self) -> SmallVec<[Pid; 2]> {
+        self.extra_mut()
+            .map(|e| std::mem::take(&mut e.children))
+            .unwrap_or_default()
+    }
+
+    /// Its remaining records, while it is rebuilt from the journal.
+    #[inline(always)]
+    pub(crate) fn replay(&self) -> Option<&Replay> {
+        self.extra.as_ref()?.replay.as_deref()
+    }
+
+    /// Its journaled calls so far.
+    pub(crate) fn steps(&self) -> u64 {
+        self.extra.as_ref().map_or(0, |e| e.steps)
+    }
+
+    /// Counts one more journaled call; returns its step number.
+    pub(crate) fn next_step(&mut self) -> u64 {
+        let e = self.extra();
+        e.steps += 1;
+        e.steps - 1
     }
 
     /// Forgets the room it was granted (it has retried its send).
@@ -911,7 +939,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         if t.status == Status::Stopped {
             return Sent::Unknown(to, msg);
         }
-        if t.children.is_empty() {
+        if t.children().is_empty() {
             if t.inbox.is_full() {
                 match t.inbox.overflow {
                     Overflow::Backoff => return Sent::Full { msg, blocker: to },
@@ -1026,8 +1054,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let from = from.map(|f| {
             // SAFETY: the sender is live.
             let f = unsafe { &mut *f.as_ptr() };
-            let step = f.steps;
-            f.steps += 1;
+            let step = f.next_step();
             SendStep {
                 pid: f.pid,
                 step,
@@ -1054,7 +1081,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     fn collect_tree(&self, p: PPtr<I, O>, out: &mut SmallVec<[PPtr<I, O>; 8]>) {
         out.push(p);
         // SAFETY: p is live; children are looked up by pid.
-        for &child in unsafe { p.as_ref().children.iter() } {
+        for &child in unsafe { p.as_ref().children() } {
             if let Some(c) = self.lookup(child) {
                 // SAFETY: c is live.
                 if unsafe { c.as_ref().status } != Status::Stopped {
@@ -1144,7 +1171,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         // SAFETY: child and parent are distinct live processes.
         let (c, p) = unsafe { (&mut *child.as_ptr(), &mut *parent.as_ptr()) };
         c.inbox.queue.extend(p.inbox.queue.iter().cloned());
-        p.children.push(c.pid);
+        p.extra().children.push(c.pid);
         let pid = c.pid;
         self.emit(parent, || SignalKind::Spawn { child: pid });
         self.start(child);
@@ -1185,7 +1212,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             Err(e) => Err(JoinError::Exited(e)),
         };
         // SAFETY: parent is live.
-        unsafe { (*parent.as_ptr()).children.retain(|x| *x != pid) };
+        if let Some(e) = unsafe { (*parent.as_ptr()).extra_mut() } {
+            e.children.retain(|x| *x != pid);
+        }
         self.reap(c);
         self.emit(parent, || SignalKind::Join { child: pid });
         Some(result)
@@ -1502,13 +1531,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             self.pool
                 .put(stackful.stack_size, stackful.coroutine.into_stack());
         }
-        if let Some(replay) = &proc.replay
+        if let Some(replay) = proc.replay()
             && let Some(recorded) = replay.log.front()
         {
             // It ended before its records did: held, neither ended nor journaled.
             let violation = crate::durable::DeterminismViolation {
                 pid: proc.pid,
-                step: proc.steps,
+                step: proc.steps(),
                 recorded: recorded.describe(),
                 emitted: "the process's end".into(),
             };
@@ -1520,8 +1549,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
         let mut result = ended.result;
         let mut value = ended.value;
-        if !proc.children.is_empty() {
-            let children = std::mem::take(&mut proc.children);
+        if !proc.children().is_empty() {
+            let children = proc.take_children();
             if result.is_ok() {
                 let list: Vec<String> = children.iter().map(|c| c.to_string()).collect();
                 result = Err(ExitError::Failed(format!(
@@ -1608,7 +1637,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     pub(crate) fn kill(&mut self, p: PPtr<I, O>, reason: &str) {
         // SAFETY: p is live.
         let proc = unsafe { &mut *p.as_ptr() };
-        let children = std::mem::take(&mut proc.children);
+        let children = proc.take_children();
         let own = format!("parent {} ended", proc.pid);
         for child in children {
             if let Some(c) = self.lookup(child) {

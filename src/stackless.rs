@@ -513,7 +513,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         if !Self::tick(p) {
             return Err(Pending(Wait::Yield));
         }
-        if !p.children.contains(&child.pid()) {
+        if !p.children().contains(&child.pid()) {
             return Ok(Err(JoinError::NotAChild(child.pid())));
         }
         match k.take_child::<R>(self.me, child.pid()) {
