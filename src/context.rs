@@ -862,7 +862,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
         let p = self.p();
         p.route = template.opts.route.clone();
-        p.inbox.capacity = template.opts.capacity;
+        p.inbox.set_capacity(template.opts.capacity);
         p.inbox.overflow = template.opts.overflow;
         let me = self.me;
         let entry = template.opts.name.clone();

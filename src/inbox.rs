@@ -28,7 +28,9 @@ const SHRINK_ABOVE: usize = 64;
 
 pub(crate) struct Inbox<I> {
     pub(crate) queue: VecDeque<I>,
-    pub(crate) capacity: usize,
+    /// (A `u32`, with the overflow policy beside it, keeps the record small;
+    /// larger capacities are taken as `u32::MAX`.)
+    capacity: u32,
     pub(crate) overflow: Overflow,
     /// How many messages were evicted from the head by `DropOldest`, ever: lets a
     /// waiting `select` keep its scan position.
@@ -39,15 +41,24 @@ impl<I> Inbox<I> {
     pub(crate) fn new(capacity: usize, overflow: Overflow) -> Self {
         Inbox {
             queue: VecDeque::new(),
-            capacity,
+            capacity: Self::clamp(capacity),
             overflow,
             evicted: 0,
         }
     }
 
+    fn clamp(capacity: usize) -> u32 {
+        u32::try_from(capacity).unwrap_or(u32::MAX)
+    }
+
+    /// Sets the capacity (a transition to another template's).
+    pub(crate) fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = Self::clamp(capacity);
+    }
+
     #[inline]
     pub(crate) fn is_full(&self) -> bool {
-        self.queue.len() >= self.capacity
+        self.queue.len() >= self.capacity as usize
     }
 
     /// The index of the first message, from index `from` on, that matches

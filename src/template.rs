@@ -104,7 +104,8 @@ macro_rules! option_builders {
         }
 
         /// Sets the inbox capacity (at least 1; default
-        /// [`DEFAULT_CAPACITY`](crate::DEFAULT_CAPACITY)).
+        /// [`DEFAULT_CAPACITY`](crate::DEFAULT_CAPACITY)). A capacity above
+        /// `u32::MAX` counts as `u32::MAX`.
         pub fn capacity(mut self, capacity: usize) -> Self {
             self.opts.capacity = capacity.max(1);
             self
