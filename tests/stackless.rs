@@ -1243,6 +1243,17 @@ fn smuggled() -> StacklessCtx<u64> {
     SMUGGLED.get().expect("a context was smuggled out")
 }
 
+/// Hides its context in `SMUGGLED`, then returns the first message it receives.
+fn hider() -> Sl<(), u64> {
+    StacklessTemplate::new("hider", |cx: StacklessCtx<u64>, _: ()| {
+        #[coroutine]
+        move || {
+            SMUGGLED.set(Some(cx));
+            receive!(cx)
+        }
+    })
+}
+
 #[test]
 fn using_the_context_in_the_template_function_panics_the_spawn() {
     let early: Sl<(), Option<Pid>> = StacklessTemplate::new("early", |cx: StacklessCtx<u64>, _| {
@@ -1285,13 +1296,7 @@ fn using_the_context_in_the_template_function_panics_the_spawn() {
 
 #[test]
 fn a_context_smuggled_into_another_process_fails_that_process() {
-    let hider: Sl<(), u64> = StacklessTemplate::new("hider", |cx: StacklessCtx<u64>, _: ()| {
-        #[coroutine]
-        move || {
-            SMUGGLED.set(Some(cx));
-            receive!(cx)
-        }
-    });
+    let hider = hider();
     let thief: Sl<(), usize> = StacklessTemplate::new("thief", |_cx: StacklessCtx<u64>, _: ()| {
         #[coroutine]
         move || {
@@ -1337,13 +1342,7 @@ fn a_context_smuggled_into_another_process_fails_that_process() {
 
 #[test]
 fn a_context_used_in_another_scheduler_panics() {
-    let hider: Sl<(), u64> = StacklessTemplate::new("hider", |cx: StacklessCtx<u64>, _: ()| {
-        #[coroutine]
-        move || {
-            SMUGGLED.set(Some(cx));
-            receive!(cx)
-        }
-    });
+    let hider = hider();
     let thief: Sl<(), usize> = StacklessTemplate::new("thief", |_cx: StacklessCtx<u64>, _: ()| {
         #[coroutine]
         move || smuggled().inbox_len()
