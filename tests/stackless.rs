@@ -37,6 +37,17 @@ enum Msg {
 /// A stackless template of this file's `u64` schedulers.
 type Sl<A, R> = StacklessTemplate<u64, u64, A, R>;
 
+/// Holds its guard and waits for a message it never selects (so it takes none).
+fn stuck_with(name: &str) -> Sl<Guard, u64> {
+    StacklessTemplate::new(name, |cx: StacklessCtx<u64>, g: Guard| {
+        #[coroutine]
+        move || {
+            let _g = g;
+            select!(cx, |_: &u64| false)
+        }
+    })
+}
+
 /// Receives `n` messages and returns them, in the order taken.
 fn collect() -> Sl<usize, Vec<u64>> {
     StacklessTemplate::new("collect", |cx: StacklessCtx<u64>, n: usize| {
@@ -949,14 +960,7 @@ fn a_stackless_parent_joining_a_failed_child_gets_its_failure() {
 #[test]
 fn a_stackless_parent_returning_with_unjoined_children_fails_and_kills_them() {
     let drops = Arc::new(AtomicUsize::new(0));
-    let stuck_stackless: Sl<Guard, u64> =
-        StacklessTemplate::new("stuck-stackless", |cx: StacklessCtx<u64>, g: Guard| {
-            #[coroutine]
-            move || {
-                let _g = g;
-                select!(cx, |_: &u64| false)
-            }
-        });
+    let stuck_stackless = stuck_with("stuck-stackless");
     let stuck_stackful = Template::new("stuck-stackful", |ctx: &mut Ctx<u64>, g: Guard| {
         let _g = g;
         ctx.select(|_| false)
@@ -1147,14 +1151,7 @@ fn a_stackless_panic_before_its_first_wait_keeps_its_message() {
 #[test]
 fn a_panicking_stackless_parent_takes_its_children_down() {
     let drops = Arc::new(AtomicUsize::new(0));
-    let stuck: Sl<Guard, u64> =
-        StacklessTemplate::new("stuck", |cx: StacklessCtx<u64>, g: Guard| {
-            #[coroutine]
-            move || {
-                let _g = g;
-                select!(cx, |_: &u64| false)
-            }
-        });
+    let stuck = stuck_with("stuck");
     let d = drops.clone();
     let parent: Sl<(), u64> = StacklessTemplate::new("parent", move |cx: StacklessCtx<u64>, _| {
         let (stuck, d) = (stuck.clone(), d.clone());
@@ -1526,15 +1523,7 @@ fn dropping_a_scheduler_drops_every_suspended_stackless_process() {
     guards += 2;
 
     // Waiting for room in a full inbox whose owner never takes a message.
-    let hoarder: Sl<Guard, u64> =
-        StacklessTemplate::new("hoarder", |cx: StacklessCtx<u64>, g: Guard| {
-            #[coroutine]
-            move || {
-                let _g = g;
-                select!(cx, |_: &u64| false)
-            }
-        })
-        .capacity(1);
+    let hoarder = stuck_with("hoarder").capacity(1);
     let h = sched.spawn(&hoarder, guard()).unwrap();
     let target = h.pid();
     let sender: Sl<Guard, ()> =
