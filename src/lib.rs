@@ -78,37 +78,35 @@
 #![feature(coroutine_trait)]
 
 mod clock;
-mod context;
 pub mod durable;
+mod engine;
 mod error;
-mod inbox;
 pub mod journal;
 mod kernel;
-mod overflow;
-mod pidtable;
 mod process;
 mod scheduler;
 mod signal;
-mod slab;
-mod stack;
-pub mod stackless;
 mod template;
 
+pub use engine::stackless;
+
 pub use clock::{Clock, ManualClock, SystemClock, Time};
-pub use context::{Child, Ctx};
 pub use durable::{
     DeterminismViolation, DurableBuilder, DurableScheduler, Interrupted, Recovery, RecoveryError,
 };
+pub use engine::stackful::context::{Child, Ctx};
+pub use engine::stackful::template::{Step, Template, Transition};
 pub use error::{ExitError, JoinError, ProcessError, PushError, SendError, SpawnError, StartError};
-pub use inbox::{DEFAULT_CAPACITY, Overflow};
+pub use kernel::inbox::{DEFAULT_CAPACITY, Overflow};
 pub use kernel::{DEFAULT_BUDGET, Status, Undelivered, UndeliveredReason, Wait};
 pub use process::Process;
 pub use scheduler::{Handle, Pass, SimpleScheduler};
 pub use signal::{
     DropReason, Exit, Payload, Pid, Signal, SignalKind, SignalSink, SignalType, Value,
 };
-pub use stackless::{Pending, Scan, Sleep, StacklessCtx, StacklessTemplate};
-pub use template::{DEFAULT_STACK_SIZE, Spawnable, Step, Template, Transition};
+pub use stackless::context::{Scan, Sleep, StacklessCtx};
+pub use stackless::{Pending, StacklessTemplate};
+pub use template::{DEFAULT_STACK_SIZE, Spawnable};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -4,10 +4,10 @@
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
+use crate::engine::stackful::template::Template;
 use crate::error::{ExitError, ProcessError, PushError, SpawnError};
 use crate::kernel::{Kernel, PPtr, Recording, Sent, Status};
 use crate::signal::{Payload, Pid, Signal, SignalKind};
-use crate::template::Template;
 
 /// A standalone process: a template's body running without a scheduler. Its
 /// inbound (`I`) and outbound (`O`) message types may differ. Everything it sends,
@@ -62,7 +62,7 @@ impl<I: 'static, O: 'static, A: 'static, R: Payload> Template<I, O, A, R> {
         // SAFETY: the kernel was just made and nothing else refers to it.
         let k = unsafe { &mut *kernel.as_ptr() };
         k.set_next_pid(pid + 1);
-        match k.create(self, args, None, Some(Pid(pid))) {
+        match crate::engine::stackful::create(k, self, args, None, Some(Pid(pid))) {
             Ok(root) => Ok(Process {
                 kernel,
                 root,

@@ -12,10 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
 use crate::durable::{DeterminismViolation, Interrupted, Record, SendOutcome, SendStep};
+use crate::engine::stackful::template::Template;
 use crate::error::{JoinError, SendError, SpawnError};
-use crate::kernel::{Kernel, PPtr, Sent, Status, UndeliveredReason, Wait};
+use crate::kernel::{Kernel, PPtr, Proc, Sent, UndeliveredReason, Wait};
 use crate::signal::{DropReason, Payload, Pid, SignalKind, Value};
-use crate::template::{Spawnable, Template};
+use crate::template::Spawnable;
 
 /// A handle on a child process, returned by [`Ctx::spawn`]; [`Ctx::join`] gives
 /// back the child's result of type `R`. It is a pid with a type: copy it, keep it
@@ -60,20 +61,30 @@ impl<R> Child<R> {
 pub struct Ctx<I, O = I> {
     kernel: NonNull<Kernel<I, O>>,
     me: PPtr<I, O>,
-    yielder: NonNull<Yielder<(), Wait>>,
+    yielder: NonNull<Yielder<bool, Wait>>,
+    /// Whether its result is to be encoded (signals or a journal record it), as
+    /// its last resume said.
+    encode: bool,
 }
 
 impl<I: 'static, O: 'static> Ctx<I, O> {
     pub(crate) fn new(
         kernel: NonNull<Kernel<I, O>>,
         me: PPtr<I, O>,
-        yielder: &Yielder<(), Wait>,
+        yielder: &Yielder<bool, Wait>,
+        encode: bool,
     ) -> Self {
         Ctx {
             kernel,
             me,
             yielder: NonNull::from(yielder),
+            encode,
         }
+    }
+
+    /// Whether its result is to be encoded.
+    pub(crate) fn encode(&self) -> bool {
+        self.encode
     }
 
     #[inline]
@@ -84,21 +95,16 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     }
 
     #[inline]
-    fn p(&mut self) -> &mut crate::kernel::Proc<I, O> {
+    fn p(&mut self) -> &mut Proc<I, O> {
         // SAFETY: a process outlives its coroutine.
         unsafe { &mut *self.me.as_ptr() }
     }
 
-    /// Suspends until the scheduler resumes this process.
+    /// Suspends until the scheduler resumes this process (which then sets its
+    /// status from `wait`).
     fn suspend(&mut self, wait: Wait) {
-        if wait != Wait::Yield {
-            if wait == Wait::Effect {
-                self.k().effects_pending += 1;
-            }
-            self.p().status = Status::Waiting(wait);
-        }
         // SAFETY: the yielder lives on this coroutine's stack for its whole life.
-        unsafe { self.yielder.as_ref().suspend(wait) };
+        self.encode = unsafe { self.yielder.as_ref().suspend(wait) };
     }
 
     /// Spends one unit of the turn's budget; yields the turn when it is spent.

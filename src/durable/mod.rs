@@ -57,12 +57,12 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::clock::Time;
+use crate::engine::stackful::template::Template;
 use crate::error::{ExitError, SendError, SpawnError, StartError};
 use crate::journal::{FileJournal, Journal, JournalError, JournalOptions, Lsn, TruncatedTail};
 use crate::kernel::{Kernel, PPtr, Status, Undelivered};
 use crate::scheduler::{Handle, Pass, SimpleScheduler};
 use crate::signal::{Payload, Pid};
-use crate::template::Template;
 
 /// One journal record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -347,6 +347,59 @@ impl<I, O> Durable<I, O> {
     }
 }
 
+/// What a durable kernel refuses to spawn (an unregistered template, or arguments
+/// of another type than it was registered with), it refuses with nothing
+/// journaled; what it takes, it journals after the process is made
+/// ([`journal_create`]) with the arguments' encoding returned here.
+pub(crate) fn check_spawn<I, O, A: 'static>(
+    k: &Kernel<I, O>,
+    name: &Arc<str>,
+    args: &A,
+) -> Result<Option<Vec<u8>>, SpawnError> {
+    match &k.durable {
+        Some(d) if !d.quiet => {
+            let encode = d
+                .registry
+                .get(name)
+                .map(|r| &r.encode_args)
+                .ok_or_else(|| SpawnError::Unregistered(name.to_string()))?;
+            Ok(Some(encode(args).ok_or_else(|| {
+                SpawnError::Unregistered(name.to_string())
+            })?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Journals a process made from a registered template: its restart point.
+pub(crate) fn journal_create<I, O>(
+    k: &mut Kernel<I, O>,
+    pid: Pid,
+    parent: Option<Pid>,
+    name: &str,
+    args: Vec<u8>,
+) {
+    if let Some(d) = &mut k.durable
+        && let Some(lsn) = d.append(Record::Create {
+            pid,
+            parent,
+            template: name.to_string(),
+            args,
+            started: d.spawning,
+        })
+    {
+        d.set_restart(pid, lsn);
+    }
+}
+
+/// A durable kernel cannot journal a stackless process.
+pub(crate) fn check_stackless<I, O>(k: &Kernel<I, O>, name: &str) -> Result<(), SpawnError> {
+    if k.durable.as_ref().is_some_and(|d| !d.quiet) {
+        return Err(SpawnError::NotDurable(name.to_string()));
+    }
+    Ok(())
+}
+
 /// The hash of a message's encoding that SEND records keep.
 pub(crate) fn hash_of<T: Serialize>(value: &T) -> u32 {
     crc32c::crc32c(&postcard::to_allocvec(value).unwrap_or_default())
@@ -440,7 +493,13 @@ where
                             what: "arguments",
                             source,
                         })?;
-                    Ok(k.create(&t, args, parent, Some(pid))?)
+                    Ok(crate::engine::stackful::create(
+                        k,
+                        &t,
+                        args,
+                        parent,
+                        Some(pid),
+                    )?)
                 },
             ),
             decode_result: Box::new(|bytes: &[u8]| {

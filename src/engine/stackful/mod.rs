@@ -1,0 +1,156 @@
+//! The stackful engine: a process body runs on a corosensei coroutine with a stack
+//! of its own, taken from a per-kernel pool of stacks ([`stack`]), with a guard
+//! page whose fault is reported with the process's name ([`overflow`]). Its
+//! context ([`Ctx`]) suspends the coroutine inside ordinary calls.
+
+pub(crate) mod context;
+pub(crate) mod overflow;
+pub(crate) mod stack;
+pub(crate) mod template;
+
+use std::cell::RefCell;
+use std::mem::ManuallyDrop;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::rc::Rc;
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use crate::error::{ExitError, SpawnError};
+use crate::kernel::pass::panic_message;
+use crate::kernel::{Ended, Engine, Kernel, PPtr, Turn, Wait};
+use crate::signal::{Payload, Pid, Value};
+use context::Ctx;
+use stack::{ProcStack, StackPool};
+use template::{Step, Template};
+
+/// A kernel's pool of stacks, shared by its stackful engines: each holds it until
+/// its stack is back, so that the pool (which owns the stacks' memory) outlives
+/// every coroutine running on one of them.
+#[derive(Clone)]
+struct Pool(Rc<RefCell<StackPool>>);
+
+/// A stackful process's engine: its coroutine, and what its stack's overflow
+/// report needs. The coroutine is resumed with whether to encode its result.
+pub(crate) struct Stackful {
+    coroutine: ManuallyDrop<Coroutine<bool, Wait, Ended, ProcStack>>,
+    /// Its stack's guard page, pid and name, for the stack overflow report.
+    running: overflow::Running,
+    stack_size: usize,
+    pool: Pool,
+}
+
+impl Engine for Stackful {
+    #[inline]
+    fn resume(self: Pin<&mut Self>, turn: Turn, ended: &mut Option<Ended>) -> Option<Wait> {
+        // (Nothing in a `Stackful` is pinned: its coroutine's stack is apart.)
+        let this = self.get_mut();
+        let outer = overflow::enter(&this.running);
+        let result = this.coroutine.resume(turn.encode);
+        overflow::leave(outer);
+        match result {
+            CoroutineResult::Yield(wait) => Some(wait),
+            CoroutineResult::Return(end) => {
+                *ended = Some(end);
+                None
+            }
+        }
+    }
+
+    fn stop(self: Pin<Box<Self>>, _turn: Turn) {
+        // Dropping it unwinds the coroutine (a forced unwind that its context
+        // re-throws) and gives its stack back.
+        drop(self);
+    }
+}
+
+impl Drop for Stackful {
+    fn drop(&mut self) {
+        self.coroutine.force_unwind();
+        // SAFETY: the coroutine is not used after this; it is done (it returned or
+        // was unwound just above), so its stack can be taken back.
+        let coroutine = unsafe { ManuallyDrop::take(&mut self.coroutine) };
+        let stack = coroutine.into_stack();
+        self.pool.0.borrow_mut().put(self.stack_size, stack);
+    }
+}
+
+/// Creates a stackful process (status `Created`) running `template`'s body on
+/// `args`, with pid `pid` or the next one.
+pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
+    kernel: &mut Kernel<I, O>,
+    template: &Template<I, O, A, R>,
+    args: A,
+    parent: Option<Pid>,
+    pid: Option<Pid>,
+) -> Result<PPtr<I, O>, SpawnError> {
+    let journaled = crate::durable::check_spawn(kernel, &template.opts.name, &args)?;
+    let pool = kernel
+        .extensions
+        .get_or_insert_with(|| {
+            overflow::install();
+            Pool(Rc::default())
+        })
+        .clone();
+    let (stack, stack_size) = pool
+        .0
+        .borrow_mut()
+        .get(template.stack_size)
+        .map_err(SpawnError::Stack)?;
+    let p = kernel.new_record(&template.opts, parent, pid);
+    // SAFETY: p was just made.
+    let (pid, name) = unsafe { (p.as_ref().pid, p.as_ref().name.clone()) };
+    let (guard_start, guard_end) = stack.guard();
+    let running = overflow::Running {
+        guard_start,
+        guard_end,
+        stack_size,
+        pid,
+        name: name.as_ptr(),
+        name_len: name.len(),
+    };
+    let k = NonNull::from(&mut *kernel);
+    let body = template.body.clone();
+    let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<bool, Wait>, encode| {
+        let mut ctx = Ctx::new(k, p, yielder, encode);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut step = body(&mut ctx, args);
+            loop {
+                match step {
+                    Step::Done(r) => return r,
+                    Step::Transition(t) => step = (t.run)(&mut ctx),
+                }
+            }
+        }));
+        match outcome {
+            Ok(r) => Ended {
+                value: ctx.encode().then(|| Value::encode(&r)),
+                result: Ok(Box::new(r)),
+            },
+            Err(payload) => {
+                // SAFETY: the process's record outlives its coroutine.
+                if unsafe { p.as_ref().killing } {
+                    resume_unwind(payload);
+                }
+                Ended {
+                    result: Err(ExitError::Failed(panic_message(&*payload))),
+                    value: None,
+                }
+            }
+        }
+    });
+    kernel.install(
+        p,
+        Box::pin(Stackful {
+            coroutine: ManuallyDrop::new(coroutine),
+            running,
+            stack_size,
+            pool,
+        }),
+    );
+    if let Some(args) = journaled {
+        crate::durable::journal_create(kernel, pid, parent, &template.opts.name, args);
+    }
+    Ok(p)
+}

@@ -1,0 +1,161 @@
+//! Stackful templates: a body on a context of its own, plus options, and the
+//! steps (results or transitions) a body returns.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::engine::stackful::context::Ctx;
+use crate::error::SpawnError;
+use crate::kernel::options::Options;
+use crate::kernel::{Kernel, PPtr};
+use crate::signal::{Payload, Pid};
+use crate::template::{DEFAULT_STACK_SIZE, Spawnable, option_builders, sealed};
+
+pub(crate) type Entry<I, O, R> = Box<dyn FnOnce(&mut Ctx<I, O>) -> Step<I, O, R>>;
+pub(crate) type Body<I, O, A, R> = Arc<dyn Fn(&mut Ctx<I, O>, A) -> Step<I, O, R> + Send + Sync>;
+
+/// What a process body returns: a result, or a transition to another entry.
+pub enum Step<I, O, R> {
+    /// The process is done with this result.
+    Done(R),
+    /// The process continues in another template's body, keeping its pid, inbox and
+    /// children (a TRANSITION signal).
+    Transition(Transition<I, O, R>),
+}
+
+/// A move to a new entry: another template's body with new arguments. Build it
+/// with [`Transition::to`] and return it in [`Step::Transition`].
+///
+/// The process keeps its pid, inbox, children and stack; it takes the new
+/// template's route, inbox capacity and overflow policy. The chain runs in a loop,
+/// so a process can transition forever without growing its stack (tail recursion).
+pub struct Transition<I, O, R> {
+    pub(crate) run: Entry<I, O, R>,
+}
+
+impl<I: 'static, O: 'static, R: 'static> Transition<I, O, R> {
+    /// A transition to `template`'s body with `args`.
+    pub fn to<A: Payload>(template: &Template<I, O, A, R>, args: A) -> Self {
+        let template = template.clone();
+        Transition {
+            run: Box::new(move |ctx: &mut Ctx<I, O>| {
+                ctx.begin_transition(&template, &args);
+                (template.body)(ctx, args)
+            }),
+        }
+    }
+}
+
+impl<I, O, R> fmt::Debug for Transition<I, O, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Transition")
+    }
+}
+
+/// A process definition: its body (a closure taking the context and the process's
+/// arguments, returning its result) and its options. Cheap to clone and `Send`.
+///
+/// `I` is the inbound message type, `O` the outbound one (the same type, `M`, for
+/// processes of a [`SimpleScheduler<M>`](crate::SimpleScheduler)), `A` the
+/// arguments and `R` the result.
+///
+/// ```
+/// use chronoflow::{Ctx, Template};
+///
+/// let doubler = Template::new("doubler", |ctx: &mut Ctx<u32>, times: u32| {
+///     for _ in 0..times {
+///         let n = ctx.receive();
+///         ctx.send(n * 2);
+///     }
+///     times
+/// })
+/// .capacity(16);
+/// assert_eq!(doubler.name(), "doubler");
+/// ```
+///
+/// A body that never returns (a server's `loop { ... }`) has the result type `!`,
+/// which is not a [`Payload`]: name the result type, as in
+/// `Template::<M, M, (), ()>::new(...)` or with a closure return type `-> ()`.
+pub struct Template<I, O, A, R> {
+    pub(crate) opts: Options<O>,
+    pub(crate) body: Body<I, O, A, R>,
+    pub(crate) stack_size: usize,
+    _marker: PhantomData<fn(A) -> R>,
+}
+
+impl<I, O, A, R> Clone for Template<I, O, A, R> {
+    fn clone(&self) -> Self {
+        Template {
+            opts: self.opts.clone(),
+            body: self.body.clone(),
+            stack_size: self.stack_size,
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<I, O, A, R> fmt::Debug for Template<I, O, A, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Template");
+        self.opts.debug_into(&mut d);
+        d.field("stack_size", &self.stack_size).finish()
+    }
+}
+
+impl<I: 'static, O: 'static, A: 'static, R: 'static> Template<I, O, A, R> {
+    /// A template whose body returns the process's result.
+    pub fn new<F>(name: &str, body: F) -> Self
+    where
+        F: Fn(&mut Ctx<I, O>, A) -> R + Send + Sync + 'static,
+    {
+        Self::stepping(name, move |ctx, args| Step::Done(body(ctx, args)))
+    }
+
+    /// A template whose body returns a [`Step`]: a result, or a [`Transition`] to
+    /// another entry.
+    pub fn stepping<F>(name: &str, body: F) -> Self
+    where
+        F: Fn(&mut Ctx<I, O>, A) -> Step<I, O, R> + Send + Sync + 'static,
+    {
+        Template {
+            opts: Options::new(name),
+            body: Arc::new(body),
+            stack_size: DEFAULT_STACK_SIZE,
+            _marker: PhantomData,
+        }
+    }
+
+    option_builders!("[`Ctx::send`]");
+
+    /// Sets the stack size in bytes (rounded up to whole pages; default
+    /// [`DEFAULT_STACK_SIZE`]). Only the pages a process touches cost memory.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = bytes;
+        self
+    }
+}
+
+// The kernel is private: so is this trait, sealed.
+#[allow(private_interfaces)]
+impl<I: 'static, O: 'static, A: 'static, R: Payload> sealed::Create<I, O, A>
+    for Template<I, O, A, R>
+{
+    fn create_in(
+        &self,
+        kernel: &mut Kernel<I, O>,
+        args: A,
+        parent: Option<Pid>,
+    ) -> Result<PPtr<I, O>, SpawnError> {
+        crate::engine::stackful::create(kernel, self, args, parent, None)
+    }
+
+    fn template_name(&self) -> &Arc<str> {
+        &self.opts.name
+    }
+}
+
+impl<I: 'static, O: 'static, A: 'static, R: Payload> Spawnable<I, O, A, R>
+    for Template<I, O, A, R>
+{
+}

@@ -1,0 +1,263 @@
+//! Stackless processes: millions of tiny processes at a few hundred bytes each.
+//!
+//! A stackful process ([`Template`](crate::Template)) runs on a stack of its own,
+//! and pays for it: at least one page of memory once it has run, and a stack
+//! switch at every suspension. A stackless process is a nightly Rust coroutine
+//! (a `#[coroutine]` closure): the compiler turns its body into a state machine
+//! that holds only the locals live across its suspensions, kept on the heap. It
+//! shares everything else with stackful processes: the scheduler, pids and
+//! routing, bounded inboxes and back-pressure, children, signals.
+//!
+//! The price is syntax: a stackless body cannot suspend inside a plain call, so
+//! every call that may wait is a macro that yields to the scheduler until it can
+//! go on: [`receive!`](crate::receive), [`select!`](crate::select),
+//! [`send!`](crate::send), [`send_to!`](crate::send_to),
+//! [`sleep!`](crate::sleep), [`join!`](crate::join) and
+//! [`yield_now!`](crate::yield_now). The calls that never wait are methods of
+//! [`StacklessCtx`].
+//!
+//! A crate that writes stackless bodies needs `#![feature(coroutines)]` (the
+//! toolchain is nightly).
+//!
+//! ```
+//! #![feature(coroutines)]
+//! use chronoflow::{receive, send_to, Pid, SimpleScheduler, StacklessCtx, StacklessTemplate};
+//!
+//! #[derive(Debug, Clone)]
+//! enum Msg {
+//!     Ping(Pid),
+//!     Pong,
+//! }
+//!
+//! // The body is a function of the context and the arguments that returns the
+//! // coroutine; the context is `Copy`, so the coroutine just captures it.
+//! let pong = StacklessTemplate::new("pong", |cx: StacklessCtx<Msg>, rounds: u32| {
+//!     #[coroutine]
+//!     move || {
+//!         for _ in 0..rounds {
+//!             if let Msg::Ping(from) = receive!(cx) {
+//!                 send_to!(cx, from, Msg::Pong);
+//!             }
+//!         }
+//!         rounds
+//!     }
+//! });
+//! let ping = StacklessTemplate::new("ping", |cx: StacklessCtx<Msg>, peer: Pid| {
+//!     #[coroutine]
+//!     move || {
+//!         send_to!(cx, peer, Msg::Ping(cx.pid()));
+//!         matches!(receive!(cx), Msg::Pong)
+//!     }
+//! });
+//!
+//! let mut sched = SimpleScheduler::new();
+//! let b = sched.spawn(&pong, 1).unwrap();
+//! let a = sched.spawn(&ping, b.pid()).unwrap();
+//! sched.run_until_idle();
+//! assert_eq!(sched.result(a), Some(Ok(true)));
+//! assert_eq!(sched.result(b), Some(Ok(1)));
+//! ```
+//!
+//! What a stackless process cannot do (yet): run on a
+//! [`DurableScheduler`](crate::DurableScheduler) (spawning one there is
+//! [`SpawnError::NotDurable`]), transition, or wait on an effect's future. A
+//! panic in its body is its failure, as for a stackful process.
+
+pub(crate) mod context;
+mod macros;
+
+use std::cell::Cell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Coroutine, CoroutineState};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::error::SpawnError;
+use crate::kernel::options::Options;
+use crate::kernel::{BoxedEngine, Ended, Engine, Kernel, PPtr, Turn, Wait};
+use crate::signal::{Payload, Pid, Value};
+use crate::template::{Spawnable, option_builders, sealed};
+use context::StacklessCtx;
+
+thread_local! {
+    /// The stackless process this thread is resuming, as (kernel id, pid): a
+    /// [`StacklessCtx`] works only while it is its own.
+    pub(crate) static RESUMING: Cell<(u64, Pid)> = const { Cell::new((0, Pid(0))) };
+}
+
+/// Sets [`RESUMING`] for a turn (or a stop) of a stackless process, and puts
+/// back what it held when dropped, even by a panic that unwinds out of the turn.
+struct Resuming((u64, Pid));
+
+impl Resuming {
+    #[inline(always)]
+    fn enter(turn: Turn) -> Self {
+        Resuming(RESUMING.replace((turn.kernel, turn.pid)))
+    }
+}
+
+impl Drop for Resuming {
+    #[inline(always)]
+    fn drop(&mut self) {
+        RESUMING.set(self.0);
+    }
+}
+
+/// What a stackless body yields: the process waits for something. Only the
+/// context's `poll_*` methods make one; the macros yield it.
+#[must_use = "a stackless body yields what it waits for"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending(pub(crate) Wait);
+
+impl Pending {
+    /// Gives the rest of the turn to the other runnable processes (what
+    /// [`yield_now!`](crate::yield_now) yields).
+    pub const YIELD: Pending = Pending(Wait::Yield);
+
+    /// What the process waits for.
+    pub fn wait(&self) -> Wait {
+        self.0
+    }
+}
+
+type MakeEngine<I, O, A> = Arc<dyn Fn(StacklessCtx<I, O>, A) -> BoxedEngine + Send + Sync>;
+
+/// A stackless process definition: a function of the context and the arguments
+/// that returns the process's coroutine, plus the same inbox and route options as
+/// a stackful [`Template`](crate::Template) (a stackless process has no stack
+/// size). Spawn it with [`SimpleScheduler::spawn`](crate::SimpleScheduler::spawn)
+/// or [`Ctx::spawn`](crate::Ctx::spawn), like a stackful one.
+///
+/// The function runs when the process is created, and should only build the
+/// coroutine: the context works inside the coroutine, while the process runs.
+pub struct StacklessTemplate<I, O, A, R> {
+    pub(crate) opts: Options<O>,
+    pub(crate) body: MakeEngine<I, O, A>,
+    _marker: PhantomData<fn(A) -> R>,
+}
+
+impl<I, O, A, R> Clone for StacklessTemplate<I, O, A, R> {
+    fn clone(&self) -> Self {
+        StacklessTemplate {
+            opts: self.opts.clone(),
+            body: self.body.clone(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<I, O, A, R> fmt::Debug for StacklessTemplate<I, O, A, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("StacklessTemplate");
+        self.opts.debug_into(&mut d);
+        d.finish()
+    }
+}
+
+/// A coroutine of a stackless body, behind the engine boundary.
+impl<I: 'static, O: 'static, A: 'static, R: Payload> StacklessTemplate<I, O, A, R> {
+    /// A template whose `body` makes the process's coroutine from its context and
+    /// arguments: `|cx, args| #[coroutine] move || { ... }`. The coroutine's
+    /// return value is the process's result.
+    pub fn new<F, G>(name: &str, body: F) -> Self
+    where
+        F: Fn(StacklessCtx<I, O>, A) -> G + Send + Sync + 'static,
+        G: Coroutine<(), Yield = Pending, Return = R> + 'static,
+    {
+        StacklessTemplate {
+            opts: Options::new(name),
+            body: Arc::new(move |cx, args| Box::pin(body(cx, args))),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<I, O, A, R> StacklessTemplate<I, O, A, R> {
+    option_builders!("[`send!`](crate::send)");
+}
+
+// The kernel is private: so is this trait, sealed.
+#[allow(private_interfaces)]
+impl<I: 'static, O: 'static, A: 'static, R: Payload> sealed::Create<I, O, A>
+    for StacklessTemplate<I, O, A, R>
+{
+    fn create_in(
+        &self,
+        kernel: &mut Kernel<I, O>,
+        args: A,
+        parent: Option<Pid>,
+    ) -> Result<PPtr<I, O>, SpawnError> {
+        create(kernel, self, args, parent)
+    }
+
+    fn template_name(&self) -> &Arc<str> {
+        &self.opts.name
+    }
+
+    fn stackless(&self) -> bool {
+        true
+    }
+}
+
+impl<I: 'static, O: 'static, A: 'static, R: Payload> Spawnable<I, O, A, R>
+    for StacklessTemplate<I, O, A, R>
+{
+}
+
+/// A coroutine of a stackless body, behind the engine boundary.
+impl<G, R> Engine for G
+where
+    G: Coroutine<(), Yield = Pending, Return = R>,
+    R: Payload,
+{
+    #[inline]
+    fn resume(self: Pin<&mut Self>, turn: Turn, ended: &mut Option<Ended>) -> Option<Wait> {
+        let _resuming = Resuming::enter(turn);
+        match Coroutine::resume(self, ()) {
+            CoroutineState::Yielded(pending) => Some(pending.0),
+            CoroutineState::Complete(r) => {
+                *ended = Some(Ended {
+                    value: turn.encode.then(|| Value::encode(&r)),
+                    result: Ok(Box::new(r)),
+                });
+                None
+            }
+        }
+    }
+
+    /// Drops the coroutine (its suspended locals) as if in its turn, so that their
+    /// destructors may use its context, as a stackful process's may while its
+    /// stack unwinds. A panic in those destructors ends them, and goes no further.
+    fn stop(self: Pin<Box<Self>>, turn: Turn) {
+        let _resuming = Resuming::enter(turn);
+        drop(catch_unwind(AssertUnwindSafe(move || drop(self))));
+    }
+}
+
+/// Creates a stackless process (status `Created`) running `template`'s body on
+/// `args`. A durable scheduler refuses it: it cannot be journaled.
+pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
+    kernel: &mut Kernel<I, O>,
+    template: &StacklessTemplate<I, O, A, R>,
+    args: A,
+    parent: Option<Pid>,
+) -> Result<PPtr<I, O>, SpawnError> {
+    crate::durable::check_stackless(kernel, &template.opts.name)?;
+    let p = kernel.new_record(&template.opts, parent, None);
+    // SAFETY: p was just made.
+    let pid = unsafe { p.as_ref().pid };
+    let ctx = StacklessCtx::new(std::ptr::NonNull::from(&mut *kernel), p, kernel.id, pid);
+    let engine = match catch_unwind(AssertUnwindSafe(|| (template.body)(ctx, args))) {
+        Ok(engine) => engine,
+        Err(payload) => {
+            // SAFETY: p came from `new_record`, was not installed, and is not used
+            // again.
+            unsafe { kernel.discard(p) };
+            resume_unwind(payload);
+        }
+    };
+    kernel.install(p, engine);
+    Ok(p)
+}

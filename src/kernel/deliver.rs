@@ -1,0 +1,394 @@
+//! Delivery and back-pressure: a message goes into its recipient's inbox and
+//! those of the recipient's live descendants (all or nothing), a full inbox applies
+//! its overflow policy, waiting senders are woken as room frees up, and what
+//! cannot be delivered is kept for the owner.
+
+use std::any::TypeId;
+use std::ptr::NonNull;
+
+use smallvec::SmallVec;
+
+use crate::durable::{Record, SendStep};
+use crate::kernel::inbox::Overflow;
+use crate::kernel::{Kernel, PPtr, Recording, Status, Wait};
+use crate::signal::{DropReason, Pid, SignalKind};
+
+/// A message that could not be delivered, kept for the owner to read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Undelivered<M> {
+    /// The sending process (`None`: sent from outside).
+    pub from: Option<Pid>,
+    /// Where it was going (`None`: the route gave no destination).
+    pub to: Option<Pid>,
+    /// Why it was not delivered.
+    pub reason: UndeliveredReason,
+    /// The message itself.
+    pub msg: M,
+}
+
+/// Why a message was kept instead of delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum UndeliveredReason {
+    /// The sender's route gave no destination (or it has no route).
+    NoRoute,
+    /// No live process has the destination pid.
+    UnknownPid,
+    /// The destination's inbox is full and its policy is [`Overflow::Reject`].
+    Rejected,
+    /// The full inbox is the sender's own (it sent to itself, or to an ancestor
+    /// whose messages it also receives): waiting for room would wait on itself.
+    WouldDeadlock,
+}
+
+impl UndeliveredReason {
+    pub(crate) fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub(crate) fn from_code(code: u8) -> Self {
+        match code {
+            0 => UndeliveredReason::NoRoute,
+            1 => UndeliveredReason::UnknownPid,
+            2 => UndeliveredReason::Rejected,
+            _ => UndeliveredReason::WouldDeadlock,
+        }
+    }
+}
+
+/// How a standalone process's outgoing messages are collected (as SEND signals).
+pub(crate) type DeliverOut<I, O> = fn(&mut Kernel<I, O>, PPtr<I, O>, Option<Pid>, O) -> Sent<O>;
+
+/// Where outgoing messages go.
+#[derive(Clone, Copy)]
+pub(crate) enum Outbound<I, O> {
+    /// To other processes of this kernel, by pid (a scheduler: `I` and `O` are one
+    /// type). Called directly, so that a send inlines its delivery.
+    Route,
+    /// Elsewhere, through this function (a standalone process's SEND signals).
+    Collect(DeliverOut<I, O>),
+}
+
+/// The outcome of one delivery attempt.
+pub(crate) enum Sent<M> {
+    Delivered,
+    /// A recipient with the Backoff policy is full.
+    Full {
+        msg: M,
+        blocker: Pid,
+    },
+    Rejected(M),
+    NoRoute(M),
+    Unknown(Pid, M),
+}
+
+impl<I: 'static, O: 'static> Kernel<I, O> {
+    /// Wakes the first live process waiting for room in `p`'s inbox.
+    pub(crate) fn wake_one_sender(&mut self, p: PPtr<I, O>) {
+        // SAFETY: p is a live process of this kernel.
+        let pid = unsafe { p.as_ref().pid };
+        loop {
+            // SAFETY: as above.
+            let Some(sender) = (unsafe { (*p.as_ptr()).extra().waiting_senders.pop_front() })
+            else {
+                return;
+            };
+            if let Some(s) = self.lookup(sender) {
+                // SAFETY: s is live.
+                if let Status::Waiting(Wait::Room(_)) = unsafe { s.as_ref().status } {
+                    // SAFETY: s is live.
+                    unsafe { (*s.as_ptr()).extra().room_grant = Some(pid) };
+                    self.make_ready(s);
+                    return;
+                }
+            }
+        }
+    }
+
+    pub(super) fn wake_all_senders(&mut self, p: PPtr<I, O>) {
+        // SAFETY: p is a live process of this kernel.
+        // SAFETY: p is a live process of this kernel.
+        let Some(extra) = (unsafe { &mut (*p.as_ptr()).extra }) else {
+            return;
+        };
+        let senders = std::mem::take(&mut extra.waiting_senders);
+        for sender in senders {
+            if let Some(s) = self.lookup(sender) {
+                // SAFETY: s is live.
+                if let Status::Waiting(Wait::Room(_)) = unsafe { s.as_ref().status } {
+                    self.make_ready(s);
+                }
+            }
+        }
+    }
+
+    /// Sends `msg` out of process `from`: delivered to `to` in a scheduler,
+    /// collected as a SEND signal by a standalone process.
+    #[inline(always)]
+    pub(crate) fn send_out(&mut self, from: PPtr<I, O>, to: Option<Pid>, msg: O) -> Sent<O> {
+        match self.outbound {
+            Outbound::Collect(collect) => collect(self, from, to, msg),
+            Outbound::Route => {
+                // Only `boxed_router` makes a `Route` kernel, whose `I` is its `O`.
+                assert!(TypeId::of::<I>() == TypeId::of::<O>());
+                // SAFETY: `I` and `O` are one type (checked above; the check is
+                // folded at compile time), so this kernel and its records are
+                // `Kernel<O, O>` and `Proc<O, O>`.
+                let k = unsafe { &mut *(self as *mut Self).cast::<Kernel<O, O>>() };
+                k.route(from.cast(), to, msg)
+            }
+        }
+    }
+
+    /// Delivers `msg` to `to` and every live descendant of `to` (children receive
+    /// what their parent receives). All-or-nothing: a full Backoff inbox among them
+    /// refuses the whole delivery. `from`, when given, gets the SEND signal.
+    #[inline(always)]
+    pub(crate) fn deliver(
+        &mut self,
+        from: Option<PPtr<I, O>>,
+        to: Pid,
+        msg: I,
+        clone_for_send: fn(&I) -> O,
+    ) -> Sent<I> {
+        let Some(target) = self.lookup(to) else {
+            return Sent::Unknown(to, msg);
+        };
+        // SAFETY: target is a live process of this kernel.
+        let t = unsafe { &mut *target.as_ptr() };
+        if t.status == Status::Stopped {
+            return Sent::Unknown(to, msg);
+        }
+        if t.children().is_empty() {
+            if t.inbox.is_full() {
+                match t.inbox.overflow {
+                    Overflow::Backoff => return Sent::Full { msg, blocker: to },
+                    Overflow::Reject => return Sent::Rejected(msg),
+                    Overflow::DropNewest | Overflow::DropOldest => {}
+                }
+            }
+            if let Some(from) = from {
+                self.emit(from, || SignalKind::Send {
+                    to: Some(to),
+                    msg: clone_for_send(&msg),
+                });
+            }
+            self.journal_delivery(to, &msg, from, &[target]);
+            self.push_into(target, msg);
+            return Sent::Delivered;
+        }
+        self.deliver_tree(from, target, msg, clone_for_send)
+    }
+
+    #[cold]
+    fn deliver_tree(
+        &mut self,
+        from: Option<PPtr<I, O>>,
+        target: PPtr<I, O>,
+        msg: I,
+        clone_for_send: fn(&I) -> O,
+    ) -> Sent<I> {
+        let mut recipients: SmallVec<[PPtr<I, O>; 8]> = SmallVec::new();
+        self.collect_tree(target, &mut recipients);
+        for &r in &recipients {
+            // SAFETY: recipients are live processes.
+            let r = unsafe { r.as_ref() };
+            if r.inbox.is_full() {
+                match r.inbox.overflow {
+                    Overflow::Backoff => {
+                        return Sent::Full {
+                            msg,
+                            blocker: r.pid,
+                        };
+                    }
+                    Overflow::Reject => return Sent::Rejected(msg),
+                    Overflow::DropNewest | Overflow::DropOldest => {}
+                }
+            }
+        }
+        if let Some(from) = from {
+            // SAFETY: target is live.
+            let to = unsafe { target.as_ref().pid };
+            self.emit(from, || SignalKind::Send {
+                to: Some(to),
+                msg: clone_for_send(&msg),
+            });
+        }
+        // SAFETY: target is live.
+        self.journal_delivery(unsafe { target.as_ref().pid }, &msg, from, &recipients);
+        let clone = self
+            .clone_in
+            .expect("a process with children was spawned with I: Clone");
+        // In tree order, parent first, so that a parent wakes before its children.
+        let (&last, rest) = recipients.split_last().expect("the target itself");
+        for &r in rest {
+            self.push_into(r, clone(&msg));
+        }
+        self.push_into(last, msg);
+        Sent::Delivered
+    }
+
+    /// Journals a message entering `to`'s inbox (and those of `recipients`, its
+    /// descendants), in one record that is also the sender's SEND and lists what
+    /// the overflow policies are about to drop.
+    #[inline(always)]
+    fn journal_delivery(
+        &mut self,
+        to: Pid,
+        msg: &I,
+        from: Option<PPtr<I, O>>,
+        recipients: &[PPtr<I, O>],
+    ) {
+        if self.durable.is_some() {
+            self.journal_delivery_slow(to, msg, from, recipients);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn journal_delivery_slow(
+        &mut self,
+        to: Pid,
+        msg: &I,
+        from: Option<PPtr<I, O>>,
+        recipients: &[PPtr<I, O>],
+    ) {
+        let Some(d) = &mut self.durable else { return };
+        let bytes = (d.encode)(msg);
+        let mut evicted = Vec::new();
+        for &r in recipients {
+            // SAFETY: recipients are live.
+            let r = unsafe { r.as_ref() };
+            if r.inbox.is_full() {
+                match r.inbox.overflow {
+                    Overflow::DropOldest => {
+                        if let Some(old) = r.inbox.queue.front() {
+                            evicted.push((r.pid, (d.encode)(old)));
+                        }
+                    }
+                    Overflow::DropNewest => evicted.push((r.pid, bytes.clone())),
+                    Overflow::Backoff | Overflow::Reject => {}
+                }
+            }
+        }
+        let from = from.map(|f| {
+            // SAFETY: the sender is live.
+            let f = unsafe { &mut *f.as_ptr() };
+            let step = f.next_step();
+            SendStep {
+                pid: f.pid,
+                step,
+                hash: crc32c::crc32c(&bytes),
+            }
+        });
+        d.append(Record::Deliver {
+            to,
+            msg: bytes,
+            from,
+            evicted,
+        });
+    }
+
+    /// Journals a message leaving `pid`'s inbox without being taken.
+    pub(crate) fn journal_eviction(&mut self, pid: Pid, msg: &I) {
+        if let Some(d) = &mut self.durable {
+            let msg = (d.encode)(msg);
+            d.append(Record::Evict { pid, msg });
+        }
+    }
+
+    /// `p` and its live descendants, parents before children.
+    /// Pushes into `p`'s inbox, applying a drop policy if it is full, and wakes it.
+    #[inline]
+    fn push_into(&mut self, p: PPtr<I, O>, msg: I) {
+        // SAFETY: p is a live process of this kernel.
+        let proc = unsafe { &mut *p.as_ptr() };
+        if proc.inbox.is_full() {
+            return self.push_into_full(p, msg);
+        }
+        proc.inbox.queue.push_back(msg);
+        self.notify_message(p);
+    }
+
+    /// `push_into` when the inbox is full: the drop policies, or over capacity on
+    /// purpose (a child's copy of its parent's inbox).
+    #[cold]
+    #[inline(never)]
+    fn push_into_full(&mut self, p: PPtr<I, O>, msg: I) {
+        // SAFETY: p is a live process of this kernel.
+        let proc = unsafe { &mut *p.as_ptr() };
+        {
+            match proc.inbox.overflow {
+                Overflow::DropNewest => {
+                    proc.extra().dropped += 1;
+                    self.emit(p, || SignalKind::Drop {
+                        msg,
+                        reason: DropReason::Newest,
+                    });
+                    return;
+                }
+                Overflow::DropOldest => {
+                    proc.extra().dropped += 1;
+                    proc.inbox.evicted += 1;
+                    if let Some(old) = proc.inbox.queue.pop_front() {
+                        self.emit(p, || SignalKind::Drop {
+                            msg: old,
+                            reason: DropReason::Oldest,
+                        });
+                    }
+                }
+                // Over capacity on purpose: a child's copy of its parent's inbox.
+                Overflow::Backoff | Overflow::Reject => {}
+            }
+        }
+        // SAFETY: as above; the emit calls above ended their borrows.
+        unsafe { (*p.as_ptr()).inbox.queue.push_back(msg) };
+        self.notify_message(p);
+    }
+
+    /// Keeps a message that could not be delivered, with its SEND signal.
+    pub(crate) fn keep_undelivered(
+        &mut self,
+        from: PPtr<I, O>,
+        to: Option<Pid>,
+        reason: UndeliveredReason,
+        msg: O,
+    ) {
+        if let Some(clone) = self.clone_out {
+            self.emit(from, || SignalKind::Send {
+                to,
+                msg: clone(&msg),
+            });
+        }
+        self.undelivered.push(Undelivered {
+            // SAFETY: from is live.
+            from: Some(unsafe { from.as_ref().pid }),
+            to,
+            reason,
+            msg,
+        });
+    }
+}
+
+impl<M: 'static> Kernel<M, M> {
+    /// A new kernel that routes outgoing messages to its processes by pid (a
+    /// scheduler's), boxed at a stable address.
+    pub(crate) fn boxed_router(recording: Recording<M, M>) -> NonNull<Self> {
+        Self::boxed_with(Outbound::Route, recording)
+    }
+
+    /// Delivers a message sent by `from` to `to` (`None`: its route found no
+    /// recipient).
+    #[inline(always)]
+    fn route(&mut self, from: PPtr<M, M>, to: Option<Pid>, msg: M) -> Sent<M> {
+        let Some(to) = to else {
+            return Sent::NoRoute(msg);
+        };
+        let clone = self.clone_out.unwrap_or(unrecorded::<M>);
+        self.deliver(Some(from), to, msg, clone)
+    }
+}
+
+pub(crate) fn unrecorded<M>(_: &M) -> M {
+    unreachable!("SEND signals are built only while recording, which sets the message clone")
+}

@@ -1,0 +1,51 @@
+//! The engine boundary: how the kernel runs a process without knowing what kind of
+//! coroutine it is. The kernel resumes an engine and gets back what the process
+//! waits for next, or how it ended; it stops a suspended one by dropping it.
+//!
+//! The engines themselves (stackful coroutines on pooled stacks, stackless
+//! coroutines on the heap) live in `crate::engine`, above the kernel.
+
+use std::any::Any;
+use std::pin::Pin;
+
+use crate::error::ExitError;
+use crate::kernel::proc::Wait;
+use crate::signal::{Pid, Value};
+
+/// How a process's coroutine ended: the typed result (boxed), and its recorded
+/// value when the turn asked for one.
+pub(crate) struct Ended {
+    pub(crate) result: Result<Box<dyn Any>, ExitError>,
+    pub(crate) value: Option<Value>,
+}
+
+/// The turn an engine is resumed for.
+#[derive(Clone, Copy)]
+pub(crate) struct Turn {
+    /// The kernel's id (unique in the program).
+    pub(crate) kernel: u64,
+    /// The process's pid.
+    pub(crate) pid: Pid,
+    /// Whether a result must be encoded (signals or a journal record it).
+    pub(crate) encode: bool,
+}
+
+/// A process's coroutine, behind the engine boundary.
+pub(crate) trait Engine {
+    /// Runs the process until it waits: what it waits for, or `None` when it
+    /// ended, with how in `ended`. (The end goes through `ended` so that a
+    /// suspension, the hot path, returns in registers.) A panic of the body may
+    /// unwind out of this call (stackless engines): the kernel catches it as the
+    /// process's failure.
+    fn resume(self: Pin<&mut Self>, turn: Turn, ended: &mut Option<Ended>) -> Option<Wait>;
+
+    /// Stops the process: a suspended coroutine is unwound (its locals dropped as
+    /// in a turn of its own, so that their destructors may use its context), and
+    /// what the engine holds (a stack) goes back where it came from. Called while
+    /// nothing else runs, with the process's record alive and marked `killing`.
+    /// Its destructors' panics end here.
+    fn stop(self: Pin<Box<Self>>, turn: Turn);
+}
+
+/// An engine as a process record holds it.
+pub(crate) type BoxedEngine = Pin<Box<dyn Engine>>;

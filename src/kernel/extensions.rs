@@ -1,0 +1,42 @@
+//! Per-kernel state that belongs to the layers above the kernel (the stackful
+//! engine's stack pool, say), kept by type so that the kernel need not name it.
+
+use std::any::{Any, TypeId};
+
+/// A small map from a type to the one value of it that a kernel keeps.
+#[derive(Default)]
+pub(crate) struct Extensions {
+    values: Vec<(TypeId, Box<dyn Any>)>,
+}
+
+impl Extensions {
+    /// The value of type `T`, made by `make` the first time.
+    pub(crate) fn get_or_insert_with<T: Any>(&mut self, make: impl FnOnce() -> T) -> &mut T {
+        let id = TypeId::of::<T>();
+        let i = match self.values.iter().position(|(t, _)| *t == id) {
+            Some(i) => i,
+            None => {
+                self.values.push((id, Box::new(make())));
+                self.values.len() - 1
+            }
+        };
+        self.values[i]
+            .1
+            .downcast_mut()
+            .expect("stored under its own type id")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_value_per_type_made_once() {
+        let mut ext = Extensions::default();
+        *ext.get_or_insert_with(|| 1u32) += 1;
+        assert_eq!(*ext.get_or_insert_with(|| 10u32), 2);
+        assert_eq!(ext.get_or_insert_with(|| String::from("a")), "a");
+        assert_eq!(*ext.get_or_insert_with(|| 10u32), 2);
+    }
+}

@@ -1,0 +1,199 @@
+//! The pass loop: fair passes over the ready queue, one turn per runnable process
+//! per pass, each turn bounded by the budget; a process's panic is its failure.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::ptr::NonNull;
+
+use crate::error::ExitError;
+use crate::kernel::{Ended, Kernel, Status, Wait};
+
+/// Where a run of passes stands (kept across a process's panic).
+struct Passes {
+    /// Turns left in the current pass.
+    left: usize,
+    /// Turns run so far, in all passes.
+    ran: usize,
+    /// Turns run in the current pass.
+    pass_ran: usize,
+    /// A pass has begun.
+    begun: bool,
+    /// Results are encoded (for signals or the journal).
+    encode: bool,
+}
+
+impl<I: 'static, O: 'static> Kernel<I, O> {
+    /// One fair pass: runs each process that was runnable when the pass began, for
+    /// one turn each, in order. Returns how many turns ran.
+    ///
+    /// # Safety
+    /// `k` is a live kernel and no reference to it is held by the caller.
+    pub(crate) unsafe fn update(k: NonNull<Self>) -> usize {
+        // SAFETY: per the contract.
+        unsafe { Self::passes(k, false) }
+    }
+
+    /// Runs passes until none runs anything. Returns the number of turns.
+    ///
+    /// # Safety
+    /// As [`Kernel::update`].
+    pub(crate) unsafe fn run_until_idle(k: NonNull<Self>) -> usize {
+        // SAFETY: per the contract.
+        unsafe { Self::passes(k, true) }
+    }
+
+    /// One pass, or passes until one runs nothing (`until_idle`). Returns the
+    /// number of turns.
+    ///
+    /// # Safety
+    /// As [`Kernel::update`].
+    unsafe fn passes(k: NonNull<Self>, until_idle: bool) -> usize {
+        // SAFETY: per the contract.
+        let kernel = unsafe { k.as_ref() };
+        let mut state = Passes {
+            left: 0,
+            ran: 0,
+            pass_ran: 0,
+            begun: false,
+            encode: kernel.is_recording() || kernel.durable.is_some(),
+        };
+        // A body's panic that unwinds out of its resume (a stackless one's) lands
+        // here: it is that process's failure, and the pass goes on. (One catch
+        // for all the passes, not one per resume; a stackful body's panic is
+        // caught on its own stack.)
+        loop {
+            // SAFETY: per the contract.
+            let outcome = catch_unwind(AssertUnwindSafe(|| unsafe {
+                Self::turns(k, &mut state, until_idle)
+            }));
+            let Err(payload) = outcome else {
+                return state.ran;
+            };
+            // SAFETY: the panicking coroutine is gone; nothing else holds the kernel.
+            let kernel = unsafe { &mut *k.as_ptr() };
+            let Some(p) = kernel.resuming.take() else {
+                // Not a process's panic: the kernel's own, which is not ours to hide.
+                resume_unwind(payload);
+            };
+            // (Its turn is counted already; its engine is dropped by `finish`.)
+            let ended = Ended {
+                result: Err(ExitError::Failed(panic_message(&*payload))),
+                value: None,
+            };
+            kernel.finish(p, ended);
+        }
+    }
+
+    /// Runs turns, pass after pass: a pass first moves woken and timed-out
+    /// processes to the ready queue, then runs each process that is ready then,
+    /// once, in order (those made ready meanwhile run in the next pass). Stops
+    /// after one pass, or (`until_idle`) after a pass that ran nothing.
+    ///
+    /// # Safety
+    /// As [`Kernel::update`].
+    unsafe fn turns(k: NonNull<Self>, state: &mut Passes, until_idle: bool) {
+        loop {
+            if state.left == 0 {
+                if state.begun && (!until_idle || state.pass_ran == 0) {
+                    return;
+                }
+                state.begun = true;
+                state.pass_ran = 0;
+                // SAFETY: as in `update`.
+                let kernel = unsafe { &mut *k.as_ptr() };
+                kernel.drain_wakes();
+                kernel.fire_timers();
+                state.left = kernel.ready.len();
+                if state.left == 0 {
+                    return;
+                }
+            }
+            state.left -= 1;
+            // SAFETY: as in `update`.
+            let kernel = unsafe { &mut *k.as_ptr() };
+            let Some(p) = kernel.ready.pop_front() else {
+                state.left = 0;
+                continue;
+            };
+            // SAFETY: queued processes are live or released (freed here).
+            let proc = unsafe { &mut *p.as_ptr() };
+            proc.queued = false;
+            if proc.released {
+                // SAFETY: released processes are referenced only by the queue.
+                unsafe { kernel.records.free(p) };
+                continue;
+            }
+            if proc.status != Status::Ready {
+                continue;
+            }
+            proc.status = Status::Running;
+            proc.budget = kernel.budget;
+            state.ran += 1;
+            state.pass_ran += 1;
+            let Some(engine) = &mut proc.engine else {
+                continue;
+            };
+            // Resumed in place: the engine lives in its box, apart from the
+            // process record that its context uses, until the process ends, which
+            // it cannot do while it runs.
+            let engine: *mut _ = engine;
+            let turn = crate::kernel::Turn {
+                kernel: kernel.id,
+                pid: proc.pid,
+                encode: state.encode,
+            };
+            kernel.resuming = Some(p);
+            let mut ended = None;
+            // SAFETY: as above; no reference into the kernel or the record is
+            // held across the resume (`kernel` and `proc` are not used after it).
+            let wait = unsafe { (*engine).as_mut().resume(turn, &mut ended) };
+            // SAFETY: the coroutine is suspended or done.
+            let kernel = unsafe { &mut *k.as_ptr() };
+            kernel.resuming = None;
+            match wait {
+                Some(Wait::Yield) => kernel.make_ready(p),
+                Some(wait) => {
+                    if wait == Wait::Effect {
+                        kernel.effects_pending += 1;
+                    }
+                    // SAFETY: p is live (a suspended process is never freed).
+                    unsafe { (*p.as_ptr()).status = Status::Waiting(wait) };
+                }
+                None => {
+                    let ended = ended.expect("an ended coroutine says how");
+                    kernel.finish(p, ended);
+                }
+            }
+        }
+    }
+
+    /// Runs until nothing can run and no process waits on an effect's future,
+    /// blocking the thread between idle passes until a waker fires.
+    ///
+    /// # Safety
+    /// As [`Kernel::update`].
+    pub(crate) unsafe fn run_blocking(k: NonNull<Self>) -> usize {
+        let mut total = 0;
+        loop {
+            // SAFETY: per the contract.
+            total += unsafe { Self::run_until_idle(k) };
+            // SAFETY: no coroutine runs now.
+            let kernel = unsafe { k.as_ref() };
+            let until = kernel.next_deadline().map(|t| t.since(kernel.clock.now()));
+            if kernel.effects_pending == 0 && until.is_none() {
+                return total;
+            }
+            kernel.wakes.wait_nonempty(until);
+        }
+    }
+}
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}

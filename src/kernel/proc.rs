@@ -1,0 +1,209 @@
+//! Process records: what the kernel knows of each process (its pid, inbox,
+//! status, engine and tree links), and the states a process goes through.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use crate::durable::Replay;
+use crate::error::ExitError;
+use crate::kernel::engine::BoxedEngine;
+use crate::kernel::inbox::Inbox;
+use crate::kernel::options::Route;
+use crate::signal::Pid;
+
+/// What a process waits for: the value its coroutine suspends with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// A message in its inbox.
+    Message,
+    /// A child to stop.
+    Join(Pid),
+    /// An effect's future to wake it.
+    Effect,
+    /// Room in the inbox of the given process.
+    Room(Pid),
+    /// A timer (`sleep`).
+    Timer,
+    /// Nothing: it used up its turn's budget and is runnable again.
+    Yield,
+    /// Nothing ever: its calls did not match its journal in replay (a
+    /// determinism violation), so it is held.
+    Held,
+}
+
+/// Where a process stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Created, not started.
+    Created,
+    /// Runnable, waiting for its turn.
+    Ready,
+    /// Running now (seen only from inside a process).
+    Running,
+    /// Suspended until what it waits for happens.
+    Waiting(Wait),
+    /// Ended; its result has not been taken yet (by a join, or by the owner).
+    Stopped,
+}
+
+/// A process record's address: records live in the kernel's slab and never move.
+pub(crate) type PPtr<I, O> = NonNull<Proc<I, O>>;
+
+pub(crate) struct Proc<I, O> {
+    pub(crate) pid: Pid,
+    /// Its template's name (of the entry it started with).
+    pub(crate) name: Arc<str>,
+    pub(crate) parent: Option<Pid>,
+    pub(crate) inbox: Inbox<I>,
+    pub(crate) status: Status,
+    pub(crate) engine: Option<BoxedEngine>,
+    pub(crate) route: Option<Route<O>>,
+    pub(crate) seq: u64,
+    pub(crate) budget: u32,
+    /// In the ready queue.
+    pub(crate) queued: bool,
+    /// The next process in the ready queue, while queued.
+    pub(super) next_ready: Option<PPtr<I, O>>,
+    /// Released while queued: free it when it leaves the queue.
+    pub(crate) released: bool,
+    /// Being killed: a panic unwinding its coroutine is the forced unwind, not a
+    /// failure of the process, and must be re-thrown.
+    pub(crate) killing: bool,
+    /// What few processes need, allocated by the first that does.
+    pub(super) extra: Option<Box<Extra>>,
+}
+
+/// The part of a process record that most processes never use: kept out of the
+/// record (which a million idle processes pay for) until needed.
+#[derive(Default)]
+pub(crate) struct Extra {
+    /// Processes waiting for room in this inbox, in arrival order.
+    pub(crate) waiting_senders: VecDeque<Pid>,
+    /// Woken because this process's inbox had room, and not yet retried: if it dies
+    /// first, the room passes to the next waiting sender.
+    pub(crate) room_grant: Option<Pid>,
+    /// Messages dropped by the overflow policy.
+    pub(crate) dropped: u64,
+    /// When stopped: its result, until joined or taken.
+    pub(crate) result: Option<Result<Box<dyn Any>, ExitError>>,
+    /// Its armed timer (a `sleep` or `receive_timeout`), 0 for none.
+    pub(crate) timer: u64,
+    /// Its armed timer fired.
+    pub(crate) timed_out: bool,
+    /// Children not yet joined, in spawn order (live ones and stopped ones).
+    pub(crate) children: SmallVec<[Pid; 2]>,
+    /// Being rebuilt from the journal: its remaining records.
+    pub(crate) replay: Option<Box<Replay>>,
+    /// Its journaled calls so far (durable schedulers).
+    pub(crate) steps: u64,
+}
+
+impl<I, O> Proc<I, O> {
+    /// A process record in its first state: created, nothing queued or run.
+    pub(crate) fn new(
+        pid: Pid,
+        name: Arc<str>,
+        parent: Option<Pid>,
+        inbox: Inbox<I>,
+        route: Option<Route<O>>,
+    ) -> Self {
+        Proc {
+            pid,
+            name,
+            parent,
+            inbox,
+            status: Status::Created,
+            engine: None,
+            route,
+            seq: 0,
+            budget: 0,
+            queued: false,
+            next_ready: None,
+            released: false,
+            killing: false,
+            extra: None,
+        }
+    }
+
+    /// The rarely used part of the record, if it was made.
+    #[inline]
+    pub(crate) fn extra_mut(&mut self) -> Option<&mut Extra> {
+        self.extra.as_deref_mut()
+    }
+
+    /// The rarely used part of the record, made on first use.
+    #[inline]
+    pub(crate) fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// Whether senders wait for room in this inbox.
+    #[inline(always)]
+    pub(crate) fn has_waiting_senders(&self) -> bool {
+        self.extra
+            .as_ref()
+            .is_some_and(|e| !e.waiting_senders.is_empty())
+    }
+
+    /// Whether its armed timer fired (and it has not been told yet).
+    #[inline]
+    pub(crate) fn timed_out(&self) -> bool {
+        self.extra.as_ref().is_some_and(|e| e.timed_out)
+    }
+
+    /// Forgets that its timer fired.
+    #[inline]
+    pub(crate) fn clear_timed_out(&mut self) {
+        if let Some(e) = &mut self.extra {
+            e.timed_out = false;
+        }
+    }
+
+    /// Messages dropped by the overflow policy.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.extra.as_ref().map_or(0, |e| e.dropped)
+    }
+
+    /// Its children not yet joined, in spawn order.
+    #[inline(always)]
+    pub(crate) fn children(&self) -> &[Pid] {
+        self.extra.as_ref().map_or(&[], |e| &e.children)
+    }
+
+    /// Takes the list of its children, leaving it empty.
+    pub(crate) fn take_children(&mut self) -> SmallVec<[Pid; 2]> {
+        self.extra_mut()
+            .map(|e| std::mem::take(&mut e.children))
+            .unwrap_or_default()
+    }
+
+    /// Its remaining records, while it is rebuilt from the journal.
+    #[inline(always)]
+    pub(crate) fn replay(&self) -> Option<&Replay> {
+        self.extra.as_ref()?.replay.as_deref()
+    }
+
+    /// Its journaled calls so far.
+    pub(crate) fn steps(&self) -> u64 {
+        self.extra.as_ref().map_or(0, |e| e.steps)
+    }
+
+    /// Counts one more journaled call; returns its step number.
+    pub(crate) fn next_step(&mut self) -> u64 {
+        let e = self.extra();
+        e.steps += 1;
+        e.steps - 1
+    }
+
+    /// Forgets the room it was granted (it has retried its send).
+    #[inline]
+    pub(crate) fn clear_room_grant(&mut self) {
+        if let Some(e) = &mut self.extra {
+            e.room_grant = None;
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Signal recording: off (the hot path does no signal work), into a buffer that
+//! the owner pulls, or into a sink of the user's.
+
+use crate::kernel::{Kernel, PPtr};
+use crate::signal::{Signal, SignalKind, SignalSink};
+
+/// Where signals go. Buffered signals stay in `Kernel::buffer` until pulled,
+/// whatever the mode becomes.
+pub(crate) enum Recording<I, O> {
+    Off,
+    Buffer,
+    Sink(Box<dyn SignalSink<I, O>>),
+}
+
+impl<I: 'static, O: 'static> Kernel<I, O> {
+    pub(crate) fn is_recording(&self) -> bool {
+        !matches!(self.recording, Recording::Off)
+    }
+
+    /// Emits a signal for `p`; `kind` is built only when signals are recorded.
+    #[inline]
+    pub(crate) fn emit(&mut self, p: PPtr<I, O>, kind: impl FnOnce() -> SignalKind<I, O>) {
+        if let Recording::Off = self.recording {
+            return;
+        }
+        self.emit_slow(p, kind());
+    }
+
+    #[cold]
+    fn emit_slow(&mut self, p: PPtr<I, O>, kind: SignalKind<I, O>) {
+        // SAFETY: p is a live process of this kernel.
+        let proc = unsafe { &mut *p.as_ptr() };
+        let signal = Signal {
+            pid: proc.pid,
+            seq: proc.seq,
+            kind,
+        };
+        proc.seq += 1;
+        match &mut self.recording {
+            Recording::Off => {}
+            Recording::Buffer => self.buffer.push(signal),
+            Recording::Sink(sink) => sink.signal(signal),
+        }
+    }
+
+    pub(crate) fn take_signals(&mut self) -> Vec<Signal<I, O>> {
+        std::mem::take(&mut self.buffer)
+    }
+}

@@ -1,0 +1,149 @@
+//! Time and wakes: timers armed by `sleep` and `receive_timeout` on the kernel's
+//! clock, and the queue through which effect futures' wakers (from any thread)
+//! make their processes runnable.
+
+use std::cmp::Reverse;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::Wake;
+
+use crate::clock::Time;
+use crate::kernel::{Kernel, PPtr, Status, Wait};
+use crate::signal::Pid;
+
+/// Pids whose effect futures woke, from any thread.
+#[derive(Default)]
+pub(crate) struct WakeQueue {
+    pids: Mutex<Vec<Pid>>,
+    cond: Condvar,
+    /// Set with the first pid pushed, so that a pass with nothing woken takes no lock.
+    any: AtomicBool,
+}
+
+impl WakeQueue {
+    fn push(&self, pid: Pid) {
+        let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
+        pids.push(pid);
+        self.any.store(true, Ordering::Release);
+        self.cond.notify_all();
+    }
+
+    #[inline]
+    fn drain_into(&self, out: &mut Vec<Pid>) {
+        if self.any.load(Ordering::Acquire) {
+            let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
+            self.any.store(false, Ordering::Relaxed);
+            out.append(&mut pids);
+        }
+    }
+
+    /// Waits until a pid is pushed, or `timeout` (if any) passes.
+    pub(super) fn wait_nonempty(&self, timeout: Option<std::time::Duration>) {
+        let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
+        match timeout {
+            None => {
+                while pids.is_empty() {
+                    pids = self.cond.wait(pids).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+            Some(timeout) => {
+                if pids.is_empty() {
+                    drop(
+                        self.cond
+                            .wait_timeout(pids, timeout)
+                            .unwrap_or_else(|e| e.into_inner()),
+                    );
+                }
+            }
+        }
+    }
+}
+
+pub(crate) struct PidWaker {
+    pid: Pid,
+    queue: Arc<WakeQueue>,
+}
+
+impl Wake for PidWaker {
+    fn wake(self: Arc<Self>) {
+        self.queue.push(self.pid);
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.queue.push(self.pid);
+    }
+}
+
+impl<I: 'static, O: 'static> Kernel<I, O> {
+    /// Arms a timer for `p` at `deadline`; it wakes `p` if `p` still waits on it
+    /// then.
+    pub(crate) fn arm_timer(&mut self, p: PPtr<I, O>, deadline: Time) {
+        let id = self.next_timer;
+        self.next_timer += 1;
+        // SAFETY: p is live.
+        let proc = unsafe { &mut *p.as_ptr() };
+        let extra = proc.extra();
+        extra.timer = id;
+        extra.timed_out = false;
+        self.timers.push(Reverse((deadline, id, proc.pid)));
+    }
+
+    /// The earliest armed timer's deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Time> {
+        self.timers.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    /// Fires the timers that are due: each wakes its process, if it still waits on
+    /// that timer. Reads the clock only when a timer is armed.
+    #[inline]
+    pub(super) fn fire_timers(&mut self) {
+        if self.timers.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        while let Some(&Reverse((deadline, id, pid))) = self.timers.peek() {
+            if deadline > now {
+                break;
+            }
+            self.timers.pop();
+            if let Some(p) = self.lookup(pid) {
+                // SAFETY: p is live.
+                let proc = unsafe { &mut *p.as_ptr() };
+                if let Some(extra) = &mut proc.extra
+                    && extra.timer == id
+                {
+                    extra.timer = 0;
+                    extra.timed_out = true;
+                    if matches!(proc.status, Status::Waiting(Wait::Timer | Wait::Message)) {
+                        self.make_ready(p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves woken effect futures' processes to the ready queue.
+    #[inline]
+    pub(super) fn drain_wakes(&mut self) {
+        if !self.wakes.any.load(Ordering::Acquire) {
+            return;
+        }
+        let mut woken = std::mem::take(&mut self.woken);
+        self.wakes.drain_into(&mut woken);
+        for pid in woken.drain(..) {
+            if let Some(p) = self.lookup(pid) {
+                // SAFETY: p is live.
+                if unsafe { p.as_ref().status } == Status::Waiting(Wait::Effect) {
+                    self.make_ready(p);
+                }
+            }
+        }
+        self.woken = woken;
+    }
+
+    pub(crate) fn waker(&self, pid: Pid) -> std::task::Waker {
+        std::task::Waker::from(Arc::new(PidWaker {
+            pid,
+            queue: self.wakes.clone(),
+        }))
+    }
+}

@@ -1,0 +1,166 @@
+//! The process tree: a parent adopts the children it spawns, joins them (their
+//! results), and takes them down with it when it ends or is killed. Trees are
+//! walked iteratively: a chain of a million descendants costs heap, not stack.
+
+use smallvec::SmallVec;
+
+use crate::durable::{Record, StopRecord};
+use crate::error::JoinError;
+use crate::kernel::{Kernel, PPtr, Status, Wait};
+use crate::signal::{Exit, Pid, SignalKind};
+
+impl<I: 'static, O: 'static> Kernel<I, O> {
+    /// `p` and its live descendants, parents before children (in spawn order).
+    pub(super) fn collect_tree(&self, p: PPtr<I, O>, out: &mut SmallVec<[PPtr<I, O>; 8]>) {
+        let mut todo: SmallVec<[PPtr<I, O>; 8]> = SmallVec::new();
+        todo.push(p);
+        while let Some(q) = todo.pop() {
+            out.push(q);
+            // SAFETY: q is live; children are looked up by pid.
+            for &child in unsafe { q.as_ref().children() }.iter().rev() {
+                if let Some(c) = self.lookup(child) {
+                    // SAFETY: c is live.
+                    if unsafe { c.as_ref().status } != Status::Stopped {
+                        todo.push(c);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes a just-created `child` a child of `parent`: it gets a copy of the
+    /// parent's unconsumed inbox, SPAWN, then the child's START. Returns its pid.
+    pub(crate) fn adopt(&mut self, parent: PPtr<I, O>, child: PPtr<I, O>) -> Pid
+    where
+        I: Clone,
+    {
+        // SAFETY: child and parent are distinct live processes.
+        let (c, p) = unsafe { (&mut *child.as_ptr(), &mut *parent.as_ptr()) };
+        c.inbox.queue.extend(p.inbox.queue.iter().cloned());
+        p.extra().children.push(c.pid);
+        let pid = c.pid;
+        self.emit(parent, || SignalKind::Spawn { child: pid });
+        self.start(child);
+        pid
+    }
+
+    /// The result of `parent`'s child `pid` if it stopped: JOIN, and the child is
+    /// reaped. `None` while it runs. A result of another type than `R` leaves the
+    /// child for a join with the right type.
+    pub(crate) fn take_child<R: 'static>(
+        &mut self,
+        parent: PPtr<I, O>,
+        pid: Pid,
+    ) -> Option<Result<R, JoinError>> {
+        let Some(c) = self.lookup(pid) else {
+            return Some(Err(JoinError::NotAChild(pid)));
+        };
+        // SAFETY: c is live.
+        let cp = unsafe { &mut *c.as_ptr() };
+        if cp.status != Status::Stopped {
+            return None;
+        }
+        let result = cp
+            .extra()
+            .result
+            .take()
+            .expect("a stopped child keeps its result until joined");
+        let result = match result {
+            Ok(r) => match r.downcast::<R>() {
+                Ok(r) => Ok(*r),
+                Err(r) => {
+                    // A handle of another type (made by deserializing): keep the
+                    // child for a join with the right one.
+                    cp.extra().result = Some(Ok(r));
+                    return Some(Err(JoinError::ResultType(pid)));
+                }
+            },
+            Err(e) => Err(JoinError::Exited(e)),
+        };
+        // SAFETY: parent is live.
+        if let Some(e) = unsafe { (*parent.as_ptr()).extra_mut() } {
+            e.children.retain(|x| *x != pid);
+        }
+        self.reap(c);
+        self.emit(parent, || SignalKind::Join { child: pid });
+        Some(result)
+    }
+
+    /// Stops `p` and its descendants (deepest first, siblings in spawn order):
+    /// each coroutine is unwound and each process ends with STOP `Killed(reason)`,
+    /// its descendants with `Killed("parent <pid> ended")`.
+    pub(crate) fn kill(&mut self, p: PPtr<I, O>, reason: &str) {
+        // SAFETY: p is live.
+        let root = unsafe { p.as_ref().pid };
+        // (pid, reason, its children are on the stack above it already)
+        let mut todo: Vec<(Pid, Option<String>, bool)> = vec![(root, None, false)];
+        while let Some((pid, why, expanded)) = todo.pop() {
+            // Looked up again: a destructor run by an earlier stop may have
+            // changed the tree.
+            let Some(q) = self.lookup(pid) else { continue };
+            // SAFETY: q is live.
+            let children = unsafe { (*q.as_ptr()).take_children() };
+            if !expanded || !children.is_empty() {
+                todo.push((pid, why, true));
+                let own = format!("parent {pid} ended");
+                todo.extend(
+                    children
+                        .into_iter()
+                        .rev()
+                        .map(|child| (child, Some(own.clone()), false)),
+                );
+                continue;
+            }
+            self.kill_one(q, why.as_deref().unwrap_or(reason));
+        }
+    }
+
+    /// Stops `p`, whose children are gone: unwinds its coroutine, STOP
+    /// `Killed(reason)`, and frees it. One that already ended is just freed.
+    fn kill_one(&mut self, p: PPtr<I, O>, reason: &str) {
+        // SAFETY: p is live.
+        let proc = unsafe { &mut *p.as_ptr() };
+        let pid = proc.pid;
+        if proc.status == Status::Stopped {
+            // Already ended, never joined: just free it.
+            self.procs.remove(pid);
+            self.free(p);
+            return;
+        }
+        proc.killing = true;
+        // Woken for room it will never use: pass the room on.
+        let grant = proc.extra.as_mut().and_then(|e| e.room_grant.take());
+        if let Some(blocker) = grant.and_then(|b| self.lookup(b)) {
+            self.wake_one_sender(blocker);
+        }
+        // SAFETY: p is live; its engine is out of the record before it stops, and
+        // no reference into the kernel is held across the stop (user code).
+        let engine = unsafe { (*p.as_ptr()).engine.take() };
+        if let Some(engine) = engine {
+            let turn = self.turn_of(p);
+            engine.stop(turn);
+        }
+        // SAFETY: p is live.
+        let pid = unsafe { p.as_ref().pid };
+        self.journal(|| Record::Stop {
+            pid,
+            exit: StopRecord::Killed(reason.to_string()),
+        });
+        if let Some(d) = &mut self.durable {
+            d.clear_restart(pid);
+        }
+        self.emit(p, || SignalKind::Stop {
+            exit: Exit::Killed(reason.to_string()),
+        });
+        // A killed child is not kept for a join: its parent is ending too.
+        self.wake_all_senders(p);
+        // SAFETY: p is live.
+        let proc = unsafe { &mut *p.as_ptr() };
+        if let Status::Waiting(Wait::Effect) = proc.status {
+            self.effects_pending -= 1;
+        }
+        proc.status = Status::Stopped;
+        self.procs.remove(pid);
+        self.free(p);
+    }
+}
