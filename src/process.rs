@@ -136,14 +136,14 @@ impl<I: 'static, O: 'static, R: Payload> Process<I, O, R> {
     /// Runs until every process of the tree waits. Returns the turns run.
     pub fn run_until_idle(&mut self) -> usize {
         // SAFETY: no reference to the kernel is held across the call.
-        unsafe { Kernel::run_until_idle(self.kernel) }
+        unsafe { Kernel::run_until_idle::<crate::engine::Engines>(self.kernel) }
     }
 
     /// Runs until nothing can run and nothing waits on an effect's future, blocking
     /// the thread between idle passes until a waker fires.
     pub fn run_blocking(&mut self) -> usize {
         // SAFETY: no reference to the kernel is held across the call.
-        unsafe { Kernel::run_blocking(self.kernel) }
+        unsafe { Kernel::run_blocking::<crate::engine::Engines>(self.kernel) }
     }
 
     fn is_stopped(&self) -> bool {

@@ -196,21 +196,21 @@ impl<M: 'static> SimpleScheduler<M> {
     pub fn update(&mut self) -> Pass {
         // SAFETY: no reference to the kernel is held across the call.
         Pass {
-            ran: unsafe { Kernel::update(self.kernel) },
+            ran: unsafe { Kernel::update::<crate::engine::Engines>(self.kernel) },
         }
     }
 
     /// Runs passes until one runs nothing. Returns the number of turns run.
     pub fn run_until_idle(&mut self) -> usize {
         // SAFETY: as in `update`.
-        unsafe { Kernel::run_until_idle(self.kernel) }
+        unsafe { Kernel::run_until_idle::<crate::engine::Engines>(self.kernel) }
     }
 
     /// Runs until no process can run and none waits on an effect's future: between
     /// idle passes it blocks the thread until a future's waker fires.
     pub fn run_blocking(&mut self) -> usize {
         // SAFETY: as in `update`.
-        unsafe { Kernel::run_blocking(self.kernel) }
+        unsafe { Kernel::run_blocking::<crate::engine::Engines>(self.kernel) }
     }
 
     /// Where process `pid` stands; `None` for a pid that never existed, or whose

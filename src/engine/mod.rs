@@ -9,3 +9,35 @@
 
 pub(crate) mod stackful;
 pub mod stackless;
+
+use std::pin::Pin;
+
+use crate::kernel::{Dispatch, Ended, Engine, Turn, Wait};
+
+/// Resumes the engines of this crate: a stackful one without the dynamic call
+/// (inlined into the pass loop, whose registers its stack switch clobbers once
+/// per pass instead of once per turn), the others through their trait object.
+pub(crate) struct Engines;
+
+impl Dispatch for Engines {
+    #[inline(always)]
+    fn resume(
+        engine: Pin<&mut dyn Engine>,
+        kind: u8,
+        turn: Turn,
+        encode: bool,
+        ended: &mut Option<Ended>,
+    ) -> Option<Wait> {
+        if kind == stackful::KIND {
+            // SAFETY: an engine installed with the stackful kind is a `Stackful`
+            // (only `stackful::create` installs that kind); nothing in it is
+            // pinned, so it may be used through `&mut`.
+            let stackful = unsafe {
+                &mut *(Pin::get_unchecked_mut(engine) as *mut dyn Engine)
+                    .cast::<stackful::Stackful>()
+            };
+            return stackful.run(encode, ended);
+        }
+        engine.resume(turn, encode, ended)
+    }
+}

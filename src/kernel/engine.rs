@@ -19,25 +19,29 @@ pub(crate) struct Ended {
     pub(crate) value: Option<Value>,
 }
 
-/// The turn an engine is resumed for.
+/// The turn an engine is resumed for: which kernel's process. (Two words, so
+/// that it is passed in registers.)
 #[derive(Clone, Copy)]
 pub(crate) struct Turn {
     /// The kernel's id (unique in the program).
     pub(crate) kernel: u64,
     /// The process's pid.
     pub(crate) pid: Pid,
-    /// Whether a result must be encoded (signals or a journal record it).
-    pub(crate) encode: bool,
 }
 
 /// A process's coroutine, behind the engine boundary.
 pub(crate) trait Engine {
     /// Runs the process until it waits: what it waits for, or `None` when it
-    /// ended, with how in `ended`. (The end goes through `ended` so that a
+    /// ended, with how in `ended` (its result encoded when `encode`). (The end goes through `ended` so that a
     /// suspension, the hot path, returns in registers.) A panic of the body may
     /// unwind out of this call (stackless engines): the kernel catches it as the
     /// process's failure.
-    fn resume(self: Pin<&mut Self>, turn: Turn, ended: &mut Option<Ended>) -> Option<Wait>;
+    fn resume(
+        self: Pin<&mut Self>,
+        turn: Turn,
+        encode: bool,
+        ended: &mut Option<Ended>,
+    ) -> Option<Wait>;
 
     /// Stops the process: a suspended coroutine is unwound (its locals dropped as
     /// in a turn of its own, so that their destructors may use its context), and
@@ -49,3 +53,19 @@ pub(crate) trait Engine {
 
 /// An engine as a process record holds it.
 pub(crate) type BoxedEngine = Pin<Box<dyn Engine>>;
+
+/// How the pass loop resumes an engine. The layer that knows the engines may
+/// resume the one it knows best without the dynamic call (which would save and
+/// restore every callee-saved register around a stack switch, once per turn):
+/// each engine is installed with a `kind`, a tag of the engine layer's own that
+/// the kernel keeps in the record without reading it.
+pub(crate) trait Dispatch {
+    /// Resumes `engine`, which was installed with `kind`.
+    fn resume(
+        engine: Pin<&mut dyn Engine>,
+        kind: u8,
+        turn: Turn,
+        encode: bool,
+        ended: &mut Option<Ended>,
+    ) -> Option<Wait>;
+}

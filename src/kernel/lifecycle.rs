@@ -37,11 +37,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         ))
     }
 
-    /// Gives a new record its engine and puts it in the pid table.
-    pub(crate) fn install(&mut self, p: PPtr<I, O>, engine: BoxedEngine) {
+    /// Gives a new record its engine, of the engine layer's `kind`, and puts it in
+    /// the pid table.
+    pub(crate) fn install(&mut self, p: PPtr<I, O>, engine: BoxedEngine, kind: u8) {
         // SAFETY: p was just made by `new_record` and is not shared yet.
         let pid = unsafe {
             (*p.as_ptr()).engine = Some(engine);
+            (*p.as_ptr()).engine_kind = kind;
             p.as_ref().pid
         };
         self.procs.insert(pid, p);

@@ -51,7 +51,7 @@ use crate::signal::{Pid, Signal};
 
 pub(crate) use deliver::{DeliverOut, Outbound, Sent, unrecorded};
 pub use deliver::{Undelivered, UndeliveredReason};
-pub(crate) use engine::{BoxedEngine, Ended, Engine, Turn};
+pub(crate) use engine::{BoxedEngine, Dispatch, Ended, Engine, Turn};
 use extensions::Extensions;
 pub(crate) use lifecycle::Finished;
 use pidtable::PidTable;
@@ -205,7 +205,6 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             kernel: self.id,
             // SAFETY: p is a live process of this kernel.
             pid: unsafe { p.as_ref().pid },
-            encode: self.is_recording() || self.durable.is_some(),
         }
     }
 

@@ -3,10 +3,11 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
 use std::ptr::NonNull;
 
 use crate::error::ExitError;
-use crate::kernel::{Ended, Kernel, Status, Wait};
+use crate::kernel::{Dispatch, Ended, Kernel, Status, Turn, Wait};
 
 /// Where a run of passes stands (kept across a process's panic).
 struct Passes {
@@ -28,18 +29,18 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     ///
     /// # Safety
     /// `k` is a live kernel and no reference to it is held by the caller.
-    pub(crate) unsafe fn update(k: NonNull<Self>) -> usize {
+    pub(crate) unsafe fn update<D: Dispatch>(k: NonNull<Self>) -> usize {
         // SAFETY: per the contract.
-        unsafe { Self::passes(k, false) }
+        unsafe { Self::passes::<D>(k, false) }
     }
 
     /// Runs passes until none runs anything. Returns the number of turns.
     ///
     /// # Safety
     /// As [`Kernel::update`].
-    pub(crate) unsafe fn run_until_idle(k: NonNull<Self>) -> usize {
+    pub(crate) unsafe fn run_until_idle<D: Dispatch>(k: NonNull<Self>) -> usize {
         // SAFETY: per the contract.
-        unsafe { Self::passes(k, true) }
+        unsafe { Self::passes::<D>(k, true) }
     }
 
     /// One pass, or passes until one runs nothing (`until_idle`). Returns the
@@ -47,7 +48,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     ///
     /// # Safety
     /// As [`Kernel::update`].
-    unsafe fn passes(k: NonNull<Self>, until_idle: bool) -> usize {
+    unsafe fn passes<D: Dispatch>(k: NonNull<Self>, until_idle: bool) -> usize {
         // SAFETY: per the contract.
         let kernel = unsafe { k.as_ref() };
         let mut state = Passes {
@@ -64,7 +65,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         loop {
             // SAFETY: per the contract.
             let outcome = catch_unwind(AssertUnwindSafe(|| unsafe {
-                Self::turns(k, &mut state, until_idle)
+                Self::turns::<D>(k, &mut state, until_idle)
             }));
             let Err(payload) = outcome else {
                 return state.ran;
@@ -91,7 +92,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     ///
     /// # Safety
     /// As [`Kernel::update`].
-    unsafe fn turns(k: NonNull<Self>, state: &mut Passes, until_idle: bool) {
+    unsafe fn turns<D: Dispatch>(k: NonNull<Self>, state: &mut Passes, until_idle: bool) {
         loop {
             if state.left == 0 {
                 if state.begun && (!until_idle || state.pass_ran == 0) {
@@ -136,17 +137,20 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             // Resumed in place: the engine lives in its box, apart from the
             // process record that its context uses, until the process ends, which
             // it cannot do while it runs.
-            let engine: *mut _ = engine;
-            let turn = crate::kernel::Turn {
+            // SAFETY: the pin is kept: the engine is only resumed through this.
+            let engine: *mut dyn crate::kernel::Engine =
+                unsafe { engine.as_mut().get_unchecked_mut() };
+            let turn = Turn {
                 kernel: kernel.id,
                 pid: proc.pid,
-                encode: state.encode,
             };
+            let kind = proc.engine_kind;
             kernel.resuming = Some(p);
             let mut ended = None;
             // SAFETY: as above; no reference into the kernel or the record is
             // held across the resume (`kernel` and `proc` are not used after it).
-            let wait = unsafe { (*engine).as_mut().resume(turn, &mut ended) };
+            let engine = unsafe { Pin::new_unchecked(&mut *engine) };
+            let wait = D::resume(engine, kind, turn, state.encode, &mut ended);
             // SAFETY: the coroutine is suspended or done.
             let kernel = unsafe { &mut *k.as_ptr() };
             kernel.resuming = None;
@@ -172,11 +176,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     ///
     /// # Safety
     /// As [`Kernel::update`].
-    pub(crate) unsafe fn run_blocking(k: NonNull<Self>) -> usize {
+    pub(crate) unsafe fn run_blocking<D: Dispatch>(k: NonNull<Self>) -> usize {
         let mut total = 0;
         loop {
             // SAFETY: per the contract.
-            total += unsafe { Self::run_until_idle(k) };
+            total += unsafe { Self::run_until_idle::<D>(k) };
             // SAFETY: no coroutine runs now.
             let kernel = unsafe { k.as_ref() };
             let until = kernel.next_deadline().map(|t| t.since(kernel.clock.now()));

@@ -61,6 +61,9 @@ pub(crate) struct Proc<I, O> {
     pub(crate) inbox: Inbox<I>,
     pub(crate) status: Status,
     pub(crate) engine: Option<BoxedEngine>,
+    /// The engine layer's tag for the kind of `engine` (see
+    /// [`Dispatch`](crate::kernel::Dispatch)); not read by the kernel.
+    pub(crate) engine_kind: u8,
     pub(crate) route: Option<Route<O>>,
     pub(crate) seq: u64,
     pub(crate) budget: u32,
@@ -118,6 +121,7 @@ impl<I, O> Proc<I, O> {
             inbox,
             status: Status::Created,
             engine: None,
+            engine_kind: 0,
             route,
             seq: 0,
             budget: 0,

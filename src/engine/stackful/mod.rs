@@ -41,13 +41,16 @@ pub(crate) struct Stackful {
     pool: Pool,
 }
 
-impl Engine for Stackful {
-    #[inline]
-    fn resume(self: Pin<&mut Self>, turn: Turn, ended: &mut Option<Ended>) -> Option<Wait> {
-        // (Nothing in a `Stackful` is pinned: its coroutine's stack is apart.)
-        let this = self.get_mut();
-        let outer = overflow::enter(&this.running);
-        let result = this.coroutine.resume(turn.encode);
+/// The engine layer's tag of a stackful engine (see
+/// [`Dispatch`](crate::kernel::Dispatch)).
+pub(crate) const KIND: u8 = 1;
+
+impl Stackful {
+    /// Runs the process until it waits (see [`Engine::resume`]).
+    #[inline(always)]
+    pub(crate) fn run(&mut self, encode: bool, ended: &mut Option<Ended>) -> Option<Wait> {
+        let outer = overflow::enter(&self.running);
+        let result = self.coroutine.resume(encode);
         overflow::leave(outer);
         match result {
             CoroutineResult::Yield(wait) => Some(wait),
@@ -56,6 +59,18 @@ impl Engine for Stackful {
                 None
             }
         }
+    }
+}
+
+impl Engine for Stackful {
+    fn resume(
+        self: Pin<&mut Self>,
+        _turn: Turn,
+        encode: bool,
+        ended: &mut Option<Ended>,
+    ) -> Option<Wait> {
+        // (Nothing in a `Stackful` is pinned: its coroutine's stack is apart.)
+        self.get_mut().run(encode, ended)
     }
 
     fn stop(self: Pin<Box<Self>>, _turn: Turn) {
@@ -148,6 +163,7 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
             stack_size,
             pool,
         }),
+        KIND,
     );
     if let Some(args) = journaled {
         crate::durable::journal_create(kernel, pid, parent, &template.opts.name, args);

@@ -156,6 +156,10 @@ impl<I, O, A, R> fmt::Debug for StacklessTemplate<I, O, A, R> {
     }
 }
 
+/// The engine layer's tag of a stackless engine (see
+/// [`Dispatch`](crate::kernel::Dispatch)).
+pub(crate) const KIND: u8 = 2;
+
 /// A coroutine of a stackless body, behind the engine boundary.
 impl<I: 'static, O: 'static, A: 'static, R: Payload> StacklessTemplate<I, O, A, R> {
     /// A template whose `body` makes the process's coroutine from its context and
@@ -213,13 +217,18 @@ where
     R: Payload,
 {
     #[inline]
-    fn resume(self: Pin<&mut Self>, turn: Turn, ended: &mut Option<Ended>) -> Option<Wait> {
+    fn resume(
+        self: Pin<&mut Self>,
+        turn: Turn,
+        encode: bool,
+        ended: &mut Option<Ended>,
+    ) -> Option<Wait> {
         let _resuming = Resuming::enter(turn);
         match Coroutine::resume(self, ()) {
             CoroutineState::Yielded(pending) => Some(pending.0),
             CoroutineState::Complete(r) => {
                 *ended = Some(Ended {
-                    value: turn.encode.then(|| Value::encode(&r)),
+                    value: encode.then(|| Value::encode(&r)),
                     result: Ok(Box::new(r)),
                 });
                 None
@@ -258,6 +267,6 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
             resume_unwind(payload);
         }
     };
-    kernel.install(p, engine);
+    kernel.install(p, engine, KIND);
     Ok(p)
 }
