@@ -1,0 +1,158 @@
+//! The journal's records: one per input of a process, postcard-encoded.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Time;
+use crate::signal::Pid;
+
+/// One journal record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Record {
+    /// A process was made (and, with `started`, started in the same breath: a
+    /// spawn, or any child).
+    Create {
+        pid: Pid,
+        parent: Option<Pid>,
+        template: String,
+        args: Vec<u8>,
+        started: bool,
+    },
+    Start {
+        pid: Pid,
+    },
+    /// A message entered `to`'s inbox (and its descendants'). When a process sent
+    /// it, this one record is also the sender's SEND, so that a crash cannot keep
+    /// one without the other. Messages the overflow policy dropped on the way are
+    /// listed with it.
+    Deliver {
+        to: Pid,
+        msg: Vec<u8>,
+        from: Option<SendStep>,
+        evicted: Vec<(Pid, Vec<u8>)>,
+    },
+    /// A message kept undelivered; also the sender's SEND.
+    Undelivered {
+        from: Option<SendStep>,
+        to: Option<Pid>,
+        reason: u8,
+        msg: Vec<u8>,
+    },
+    /// The owner took the undelivered messages kept so far.
+    UndeliveredTaken,
+    /// Pids below this were handed out (kept when older records go).
+    NextPid {
+        next: u64,
+    },
+    Evict {
+        pid: Pid,
+        msg: Vec<u8>,
+    },
+    Take {
+        pid: Pid,
+        step: u64,
+        msg: Option<Vec<u8>>,
+    },
+    Use {
+        pid: Pid,
+        step: u64,
+        result: Vec<u8>,
+    },
+    /// A timer armed by `sleep` or `receive_timeout`, with its deadline.
+    Timer {
+        pid: Pid,
+        step: u64,
+        deadline: Time,
+    },
+    /// An at-most-once effect is about to run (synced before it runs).
+    Intent {
+        pid: Pid,
+        step: u64,
+    },
+    /// Recovery found an intent without a result: the effect was interrupted.
+    Interrupted {
+        pid: Pid,
+        step: u64,
+    },
+    Send {
+        pid: Pid,
+        step: u64,
+        to: Option<Pid>,
+        hash: u32,
+        outcome: SendOutcome,
+    },
+    Join {
+        pid: Pid,
+        step: u64,
+        child: Pid,
+    },
+    /// A snapshot point: the new entry and its arguments, the unconsumed inbox,
+    /// the unjoined children, and the next pid: the process restarts from here, and
+    /// its older records are not needed any more.
+    Transition {
+        pid: Pid,
+        parent: Option<Pid>,
+        step: u64,
+        template: String,
+        args: Vec<u8>,
+        inbox: Vec<Vec<u8>>,
+        children: Vec<Pid>,
+        next_pid: u64,
+    },
+    Stop {
+        pid: Pid,
+        exit: StopRecord,
+    },
+    /// The owner took a top-level process's result: its records are not needed.
+    Reaped {
+        pid: Pid,
+    },
+}
+
+/// The sending side of a delivery: which process, at which step, and the hash of
+/// the message as it checks it in replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SendStep {
+    pub(crate) pid: Pid,
+    pub(crate) step: u64,
+    pub(crate) hash: u32,
+}
+
+/// How a send went, for `try_send` to give the same answer in replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum SendOutcome {
+    Delivered,
+    Full,
+    NoRoute,
+    UnknownPid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum StopRecord {
+    Normal(Vec<u8>),
+    Failed(String),
+    Killed(String),
+}
+
+impl Record {
+    /// What a process-side record says, for a violation report.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Record::Take { msg: Some(m), .. } => format!("a receive of {} bytes", m.len()),
+            Record::Take { msg: None, .. } => "a try_receive that found nothing".into(),
+            Record::Use { result, .. } => format!("an effect with a {}-byte result", result.len()),
+            Record::Intent { .. } => "an at-most-once effect".into(),
+            Record::Timer { .. } => "a timer".into(),
+            Record::Interrupted { .. } => "an interrupted at-most-once effect".into(),
+            Record::Send { to, hash, .. } => format!("a send to {to:?} (hash {hash:08x})"),
+            Record::Join { child, .. } => format!("a join of {child}"),
+            Record::Transition { template, .. } => format!("a transition to {template}"),
+            Record::Create { pid, template, .. } => format!("a spawn of {pid} ({template})"),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+/// The hash of a message's encoding that SEND records keep.
+pub(crate) fn hash_of<T: Serialize>(value: &T) -> u32 {
+    crc32c::crc32c(&postcard::to_allocvec(value).unwrap_or_default())
+}

@@ -1,0 +1,340 @@
+//! The `DurableScheduler` and its builder: templates registered, the journal
+//! opened and recovered, every pass group-committed.
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::durable::record::{Record, hash_of};
+use crate::durable::recover::{Recovery, RecoveryError, rebuild};
+use crate::durable::state::{DeterminismViolation, Durable, Registration};
+use crate::engine::stackful::template::Template;
+use crate::error::{ExitError, SendError, SpawnError, StartError};
+use crate::journal::{FileJournal, JournalError, JournalOptions, Lsn};
+use crate::kernel::{Kernel, Status, Undelivered};
+use crate::scheduler::{Handle, Pass, SimpleScheduler};
+use crate::signal::{Payload, Pid};
+
+/// Registers templates for a [`DurableScheduler`] and opens it.
+pub struct DurableBuilder<M: 'static> {
+    registry: BTreeMap<Arc<str>, Registration<M, M>>,
+    options: JournalOptions,
+    clock: Option<Box<dyn crate::Clock>>,
+}
+
+impl<M> DurableBuilder<M>
+where
+    M: Serialize + DeserializeOwned + Clone + 'static,
+{
+    /// Registers `template`: processes made from it can be journaled and rebuilt.
+    /// Every template a durable scheduler runs must be registered, under a name of
+    /// its own.
+    pub fn register<A: Payload, R: Payload>(mut self, template: &Template<M, M, A, R>) -> Self {
+        let t = template.clone();
+        let name = template.opts.name.clone();
+        let registration = Registration {
+            encode_args: Box::new(|args: &dyn Any| {
+                args.downcast_ref::<A>()
+                    .and_then(|a| postcard::to_allocvec(a).ok())
+            }),
+            create: Box::new(
+                move |k: &mut Kernel<M, M>, pid: Pid, parent: Option<Pid>, args: &[u8]| {
+                    let args: A =
+                        postcard::from_bytes(args).map_err(|source| RecoveryError::Decode {
+                            pid,
+                            what: "arguments",
+                            source,
+                        })?;
+                    Ok(crate::engine::stackful::create(
+                        k,
+                        &t,
+                        args,
+                        parent,
+                        Some(pid),
+                    )?)
+                },
+            ),
+            decode_result: Box::new(|bytes: &[u8]| {
+                postcard::from_bytes::<R>(bytes)
+                    .ok()
+                    .map(|r| Box::new(r) as Box<dyn Any>)
+            }),
+        };
+        self.registry.insert(name, registration);
+        self
+    }
+
+    /// Sets the clock the scheduler reads (the system clock by default); see
+    /// [`SimpleScheduler::set_clock`].
+    pub fn clock(mut self, clock: impl crate::Clock + 'static) -> Self {
+        self.clock = Some(Box::new(clock));
+        self
+    }
+
+    /// Sets the journal's options (sync policy, segment size).
+    pub fn options(mut self, options: JournalOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Opens the journal in `dir` (created if missing) and rebuilds every process
+    /// it holds.
+    pub fn open(
+        self,
+        dir: impl AsRef<Path>,
+    ) -> Result<(DurableScheduler<M>, Recovery), RecoveryError> {
+        let (journal, recovered) = FileJournal::open(dir, self.options)?;
+        let mut records = Vec::with_capacity(recovered.records.len());
+        for (lsn, bytes) in &recovered.records {
+            let record: Record = postcard::from_bytes(bytes)
+                .map_err(|source| RecoveryError::Record { lsn: lsn.0, source })?;
+            records.push((lsn.0, record));
+        }
+        let mut sched = SimpleScheduler::new();
+        let durable = Durable {
+            journal: Box::new(journal),
+            encode: |m: &M| postcard::to_allocvec(m).unwrap_or_default(),
+            decode: |bytes: &[u8]| postcard::from_bytes(bytes).ok(),
+            hash_out: hash_of::<M>,
+            encode_out: |m: &M| postcard::to_allocvec(m).unwrap_or_default(),
+            registry: self.registry,
+            error: None,
+            stopped: false,
+            pending: BTreeMap::new(),
+            violations: Vec::new(),
+            quiet: true,
+            spawning: false,
+            restarts: BTreeSet::new(),
+            restart_of: BTreeMap::new(),
+            pid_mark: None,
+        };
+        let mut recovery = Recovery {
+            records: records.len() as u64,
+            truncated: recovered.truncated.clone(),
+            ..Recovery::default()
+        };
+        {
+            let k = sched.kernel_mut();
+            if let Some(clock) = self.clock {
+                k.clock = clock;
+            }
+            k.durable = Some(Box::new(durable));
+            // Children rebuilt from the journal receive copies of their parents'
+            // messages before any spawn of this run.
+            k.clone_in = Some(M::clone);
+            rebuild(k, records, &mut recovery)?;
+            k.durable.as_mut().expect("just set").quiet = false;
+        }
+        Ok((DurableScheduler { inner: sched }, recovery))
+    }
+}
+
+/// A [`SimpleScheduler`] whose processes survive a crash of the program: every
+/// input is journaled, and [`open`](DurableBuilder::open) rebuilds every process
+/// from the journal. See the [module docs](self) for what is journaled and what is
+/// guaranteed.
+///
+/// Its message type, and the arguments and results of its templates, must be
+/// serde types; every template must be [registered](DurableBuilder::register).
+pub struct DurableScheduler<M: 'static> {
+    inner: SimpleScheduler<M>,
+}
+
+impl<M> fmt::Debug for DurableScheduler<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DurableScheduler")
+            .field("live", &self.inner.live())
+            .finish()
+    }
+}
+
+impl<M> DurableScheduler<M>
+where
+    M: Serialize + DeserializeOwned + Clone + 'static,
+{
+    /// Starts registering templates; then [`open`](DurableBuilder::open) a journal.
+    pub fn builder() -> DurableBuilder<M> {
+        DurableBuilder {
+            registry: BTreeMap::new(),
+            options: JournalOptions::default(),
+            clock: None,
+        }
+    }
+
+    /// The journal error that stopped the run: the error itself the first time,
+    /// [`JournalError::Poisoned`] after.
+    fn check(&mut self) -> Result<(), JournalError> {
+        let d = self.durable_mut();
+        if let Some(e) = d.error.take() {
+            d.stopped = true;
+            return Err(e);
+        }
+        if d.stopped {
+            return Err(JournalError::Poisoned);
+        }
+        Ok(())
+    }
+
+    /// Creates and starts a process (journaled).
+    pub fn spawn<A: 'static, R: Payload>(
+        &mut self,
+        template: &Template<M, M, A, R>,
+        args: A,
+    ) -> Result<Handle<R>, SpawnError> {
+        if self.is_stopped() {
+            return Err(SpawnError::Stopped);
+        }
+        self.durable_mut().spawning = true;
+        let spawned = self.inner.spawn(template, args);
+        self.durable_mut().spawning = false;
+        spawned
+    }
+
+    /// Whether a journal error stopped the run.
+    pub fn is_stopped(&self) -> bool {
+        self.inner
+            .kernel()
+            .durable
+            .as_ref()
+            .is_some_and(|d| d.error.is_some() || d.stopped)
+    }
+
+    fn durable_mut(&mut self) -> &mut Durable<M, M> {
+        self.inner.kernel_mut().durable.as_mut().expect("durable")
+    }
+
+    /// Creates a process, not started (journaled).
+    pub fn create<A: 'static, R: Payload>(
+        &mut self,
+        template: &Template<M, M, A, R>,
+        args: A,
+    ) -> Result<Handle<R>, SpawnError> {
+        if self.is_stopped() {
+            return Err(SpawnError::Stopped);
+        }
+        self.inner.create(template, args)
+    }
+
+    /// Starts a created process (journaled).
+    pub fn start(&mut self, pid: Pid) -> Result<(), StartError> {
+        if self.is_stopped() {
+            return Err(StartError::Stopped(pid));
+        }
+        self.inner.start(pid)
+    }
+
+    /// Sends from outside (journaled when delivered).
+    pub fn send(&mut self, to: Pid, msg: M) -> Result<(), SendError<M>> {
+        if self.is_stopped() {
+            return Err(SendError::Stopped(msg));
+        }
+        self.inner.send(to, msg)
+    }
+
+    /// One pass, then one group commit of everything the pass journaled. A journal
+    /// error stops the run: this and every later call return it.
+    pub fn update(&mut self) -> Result<Pass, JournalError> {
+        self.check()?;
+        let pass = self.inner.update();
+        self.commit()?;
+        Ok(pass)
+    }
+
+    fn commit(&mut self) -> Result<(), JournalError> {
+        let k = self.inner.kernel_mut();
+        let next_pid = k.next_pid();
+        let d = k.durable.as_mut().expect("durable");
+        let needed = d.needed_from();
+        if d.pid_mark.is_none_or(|mark| mark < needed) {
+            // The records that go may be the last to name the highest pids.
+            d.pid_mark = d.append(Record::NextPid { next: next_pid });
+        }
+        if d.error.is_none() && !d.stopped {
+            // Then segments that hold only records no process needs go.
+            let needed = Lsn(needed);
+            if let Err(e) = d
+                .journal
+                .commit()
+                .and_then(|()| d.journal.release_before(needed))
+            {
+                d.error = Some(e);
+            }
+        }
+        self.check()
+    }
+
+    /// Runs passes (each committed) until one runs nothing.
+    pub fn run_until_idle(&mut self) -> Result<usize, JournalError> {
+        let mut total = 0;
+        loop {
+            let pass = self.update()?;
+            if pass.is_idle() {
+                return Ok(total);
+            }
+            total += pass.ran;
+        }
+    }
+
+    /// Takes the result of an ended top-level process (journaled: its records are
+    /// not needed any more).
+    pub fn result<R: Payload>(&mut self, handle: Handle<R>) -> Option<Result<R, ExitError>> {
+        self.result_of(handle.pid())
+    }
+
+    /// Takes the result of an ended top-level process, by pid (for processes
+    /// rebuilt from the journal, which have no handle yet). `None` while it runs,
+    /// once taken, or if its result is not an `R` (it then stays for the right
+    /// type).
+    pub fn result_of<R: Payload>(&mut self, pid: Pid) -> Option<Result<R, ExitError>> {
+        let result = self.inner.kernel_mut().take_result(pid)?;
+        let d = self.durable_mut();
+        d.append(Record::Reaped { pid });
+        d.clear_restart(pid);
+        Some(result)
+    }
+
+    /// Where a process stands.
+    pub fn status(&self, pid: Pid) -> Option<Status> {
+        self.inner.status(pid)
+    }
+
+    /// How many processes exist.
+    pub fn live(&self) -> usize {
+        self.inner.live()
+    }
+
+    /// Takes the messages kept because they could not be delivered (journaled:
+    /// they are kept across a crash until taken).
+    pub fn take_undelivered(&mut self) -> Vec<Undelivered<M>> {
+        let taken = self.inner.take_undelivered();
+        if !taken.is_empty() {
+            self.durable_mut().append(Record::UndeliveredTaken);
+        }
+        taken
+    }
+
+    /// Processes held because their calls did not match their records.
+    pub fn violations(&self) -> &[DeterminismViolation] {
+        self.inner
+            .kernel()
+            .durable
+            .as_ref()
+            .map(|d| d.violations.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The earliest deadline of an armed timer.
+    pub fn next_deadline(&self) -> Option<crate::Time> {
+        self.inner.next_deadline()
+    }
+
+    /// The scheduler underneath, for introspection.
+    pub fn scheduler(&self) -> &SimpleScheduler<M> {
+        &self.inner
+    }
+}

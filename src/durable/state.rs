@@ -1,0 +1,206 @@
+//! The durability state of a kernel: the journal, the registry of templates, the
+//! restart points that decide which segments may go, and what a process being
+//! replayed has left of its records.
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::durable::record::{Record, StopRecord};
+use crate::durable::recover::RecoveryError;
+use crate::error::SpawnError;
+use crate::journal::{Journal, JournalError};
+use crate::kernel::{Kernel, PPtr};
+use crate::signal::Pid;
+
+/// An at-most-once effect that may or may not have happened: the program stopped
+/// after journaling its intent and before journaling its result. It is not run
+/// again; what to do (check, compensate, retry) is the process's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error, Serialize, Deserialize)]
+#[error("the effect was interrupted by a crash: it may or may not have happened")]
+pub struct Interrupted;
+
+/// A process's call that did not match its records.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("determinism violation in {pid} at step {step}: recorded {recorded}, emitted {emitted}")]
+pub struct DeterminismViolation {
+    /// The process, which is held.
+    pub pid: Pid,
+    /// Its step: the count of its journaled calls before this one.
+    pub step: u64,
+    /// What the journal holds.
+    pub recorded: String,
+    /// What the process did instead.
+    pub emitted: String,
+}
+
+/// A process being replayed: its remaining records. (Its inbox is rebuilt as the
+/// journal left it at the crash, directly in its queue.)
+pub(crate) struct Replay {
+    pub(crate) log: VecDeque<Record>,
+}
+
+/// Encodes a process's arguments (given as `&A`).
+type EncodeArgs = Box<dyn Fn(&dyn Any) -> Option<Vec<u8>>>;
+/// Re-creates a process from its encoded arguments, with the given pid and parent.
+pub(crate) type CreateFrom<I, O> =
+    Box<dyn Fn(&mut Kernel<I, O>, Pid, Option<Pid>, &[u8]) -> Result<PPtr<I, O>, RecoveryError>>;
+/// Decodes a recorded result.
+type DecodeResult = Box<dyn Fn(&[u8]) -> Option<Box<dyn Any>>>;
+
+/// What recovery needs to rebuild processes of one template.
+pub(crate) struct Registration<I, O> {
+    pub(crate) encode_args: EncodeArgs,
+    pub(crate) create: CreateFrom<I, O>,
+    pub(crate) decode_result: DecodeResult,
+}
+
+/// A process rebuilt from the journal, waiting for its parent to spawn it again.
+pub(crate) struct Pending<I> {
+    /// The template and arguments it (re)starts from: its own, or its last
+    /// snapshot's.
+    pub(crate) template: String,
+    pub(crate) args: Vec<u8>,
+    /// Its step count at that point.
+    pub(crate) steps: u64,
+    pub(crate) started: bool,
+    pub(crate) log: VecDeque<Record>,
+    pub(crate) inbox: VecDeque<I>,
+    pub(crate) stop: Option<StopRecord>,
+    /// Its children to rebuild with it: unjoined ones, and the ones its replay
+    /// joins again.
+    pub(crate) children: Vec<Pid>,
+    /// The LSN of the record it restarts from.
+    pub(crate) restart: u64,
+}
+
+/// The durability state of a kernel.
+pub(crate) struct Durable<I, O> {
+    pub(crate) journal: Box<dyn Journal>,
+    pub(crate) encode: fn(&I) -> Vec<u8>,
+    pub(crate) decode: fn(&[u8]) -> Option<I>,
+    pub(crate) hash_out: fn(&O) -> u32,
+    pub(crate) encode_out: fn(&O) -> Vec<u8>,
+    pub(crate) registry: BTreeMap<Arc<str>, Registration<I, O>>,
+    /// The first journal error, until reported: the run stops there.
+    pub(crate) error: Option<JournalError>,
+    /// An error was reported: nothing runs or is journaled any more.
+    pub(crate) stopped: bool,
+    /// Children rebuilt from the journal, until their parents spawn them again.
+    pub(crate) pending: BTreeMap<Pid, Pending<I>>,
+    pub(crate) violations: Vec<DeterminismViolation>,
+    /// Rebuilding: what happens now is in the journal already.
+    pub(crate) quiet: bool,
+    /// A spawn is under way: its CREATE record says it started, and no START
+    /// record follows (a crash cannot keep one without the other).
+    pub(crate) spawning: bool,
+    /// Each process's restart point (the LSN of its CREATE or its last
+    /// TRANSITION), for as long as it exists or its result is kept: records
+    /// before the oldest one are not needed.
+    pub(crate) restarts: BTreeSet<(u64, Pid)>,
+    pub(crate) restart_of: BTreeMap<Pid, u64>,
+    /// The LSN of the last NEXT_PID record: renewed whenever older records may go,
+    /// so that pids are never handed out twice.
+    pub(crate) pid_mark: Option<u64>,
+}
+
+impl<I, O> Durable<I, O> {
+    /// Appends a record (unless rebuilding, or stopped by an error).
+    pub(crate) fn append(&mut self, record: Record) -> Option<u64> {
+        if self.quiet || self.error.is_some() || self.stopped {
+            return None;
+        }
+        let bytes = match postcard::to_allocvec(&record) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.error = Some(JournalError::Encode(e));
+                return None;
+            }
+        };
+        match self.journal.append(&bytes) {
+            Ok(lsn) => Some(lsn.0),
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+
+    /// Sets `pid`'s restart point.
+    pub(crate) fn set_restart(&mut self, pid: Pid, lsn: u64) {
+        if let Some(old) = self.restart_of.insert(pid, lsn) {
+            self.restarts.remove(&(old, pid));
+        }
+        self.restarts.insert((lsn, pid));
+    }
+
+    /// `pid` is gone for good (joined, killed, or its result taken).
+    pub(crate) fn clear_restart(&mut self, pid: Pid) {
+        if let Some(old) = self.restart_of.remove(&pid) {
+            self.restarts.remove(&(old, pid));
+        }
+    }
+
+    /// Records below this LSN are needed by no process.
+    pub(crate) fn needed_from(&self) -> u64 {
+        self.restarts
+            .first()
+            .map_or(self.journal.next_lsn().0, |&(lsn, _)| lsn)
+    }
+}
+
+/// What a durable kernel refuses to spawn (an unregistered template, or arguments
+/// of another type than it was registered with), it refuses with nothing
+/// journaled; what it takes, it journals after the process is made
+/// ([`journal_create`]) with the arguments' encoding returned here.
+pub(crate) fn check_spawn<I, O, A: 'static>(
+    k: &Kernel<I, O>,
+    name: &Arc<str>,
+    args: &A,
+) -> Result<Option<Vec<u8>>, SpawnError> {
+    match &k.durable {
+        Some(d) if !d.quiet => {
+            let encode = d
+                .registry
+                .get(name)
+                .map(|r| &r.encode_args)
+                .ok_or_else(|| SpawnError::Unregistered(name.to_string()))?;
+            Ok(Some(encode(args).ok_or_else(|| {
+                SpawnError::Unregistered(name.to_string())
+            })?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Journals a process made from a registered template: its restart point.
+pub(crate) fn journal_create<I, O>(
+    k: &mut Kernel<I, O>,
+    pid: Pid,
+    parent: Option<Pid>,
+    name: &str,
+    args: Vec<u8>,
+) {
+    if let Some(d) = &mut k.durable
+        && let Some(lsn) = d.append(Record::Create {
+            pid,
+            parent,
+            template: name.to_string(),
+            args,
+            started: d.spawning,
+        })
+    {
+        d.set_restart(pid, lsn);
+    }
+}
+
+/// A durable kernel cannot journal a stackless process.
+pub(crate) fn check_stackless<I, O>(k: &Kernel<I, O>, name: &str) -> Result<(), SpawnError> {
+    if k.durable.as_ref().is_some_and(|d| !d.quiet) {
+        return Err(SpawnError::NotDurable(name.to_string()));
+    }
+    Ok(())
+}
