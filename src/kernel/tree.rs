@@ -140,8 +140,15 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             let turn = self.turn_of(p);
             engine.stop(turn);
         }
+        // A destructor run by the stop may have spawned children: they go with it
+        // (no one could join them).
         // SAFETY: p is live.
-        let pid = unsafe { p.as_ref().pid };
+        let late = unsafe { (*p.as_ptr()).take_children() };
+        for child in late {
+            if let Some(c) = self.lookup(child) {
+                self.kill(c, &format!("parent {pid} ended"));
+            }
+        }
         self.journal(|| Record::Stop {
             pid,
             exit: StopRecord::Killed(reason.to_string()),
