@@ -70,6 +70,9 @@ unsafe impl Stack for ProcStack {
 struct Slab {
     addr: *mut libc::c_void,
     len: usize,
+    /// A stack of it was abandoned by a coroutine that can never finish
+    /// unwinding: never unmapped (its frames may hold pinned values).
+    abandoned: bool,
 }
 
 /// One size of stack: its slabs, the free stacks, and the uncarved rest of the
@@ -134,7 +137,11 @@ impl StackPool {
             if addr == libc::MAP_FAILED {
                 return Err(io::Error::last_os_error());
             }
-            class.slabs.push(Slab { addr, len });
+            class.slabs.push(Slab {
+                addr,
+                len,
+                abandoned: false,
+            });
             class.next = addr as usize;
             class.remaining = count;
         }
@@ -180,6 +187,19 @@ impl StackPool {
             limit: StackPointer::new(first).expect("mapped address is not null"),
         };
         Ok((stack, size))
+    }
+
+    /// Never reuses nor unmaps the stack whose guard page starts at `guard`, nor
+    /// the rest of its slab.
+    pub(crate) fn abandon(&mut self, guard: usize) {
+        for class in self.classes.values_mut() {
+            for slab in &mut class.slabs {
+                let start = slab.addr as usize;
+                if (start..start + slab.len).contains(&guard) {
+                    slab.abandoned = true;
+                }
+            }
+        }
     }
 
     /// Returns a stack for reuse.
@@ -230,7 +250,7 @@ fn install_guard(advice_works: &mut Option<bool>, addr: usize, page: usize) -> i
 impl Drop for StackPool {
     fn drop(&mut self) {
         for class in self.classes.values() {
-            for slab in &class.slabs {
+            for slab in class.slabs.iter().filter(|s| !s.abandoned) {
                 // SAFETY: we mapped it; every stack carved from it is gone (the pool
                 // is dropped after the coroutines that used them).
                 unsafe { libc::munmap(slab.addr, slab.len) };
