@@ -76,6 +76,8 @@ pub(crate) struct Kernel<I, O> {
     records: Slab<Proc<I, O>>,
     ready: ReadyQueue<I, O>,
     next_pid: u64,
+    /// `u64::MAX` was handed out: there is no next pid.
+    pids_exhausted: bool,
     /// Per-kernel state of the engines and layers above (a stack pool).
     pub(crate) extensions: Extensions,
     pub(crate) recording: Recording<I, O>,
@@ -120,6 +122,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             records: Slab::default(),
             ready: ReadyQueue::default(),
             next_pid: 0,
+            pids_exhausted: false,
             extensions: Extensions::default(),
             recording,
             buffer: Vec::new(),
@@ -218,11 +221,20 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         self.procs.len()
     }
 
-    pub(crate) fn alloc_pid(&mut self) -> Pid {
+    /// The next pid; `None` once `u64::MAX` was handed out.
+    pub(crate) fn alloc_pid(&mut self) -> Option<Pid> {
+        if self.pids_exhausted {
+            return None;
+        }
         let pid = Pid(self.next_pid);
-        self.next_pid += 1;
-        self.procs.set_next(self.next_pid);
-        pid
+        match self.next_pid.checked_add(1) {
+            Some(next) => {
+                self.next_pid = next;
+                self.procs.set_next(next);
+            }
+            None => self.pids_exhausted = true,
+        }
+        Some(pid)
     }
 
     /// Appends a journal record, when durable.
@@ -241,7 +253,20 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// Makes pid numbering start at `next` (used by standalone processes, whose root
     /// pid is chosen by the caller).
     pub(crate) fn set_next_pid(&mut self, next: u64) {
+        self.pids_exhausted = false;
         self.next_pid = next;
         self.procs.set_next(next);
+    }
+
+    /// Makes pid numbering go on after `pid` (a standalone process's root): none
+    /// is left after `u64::MAX`.
+    pub(crate) fn set_pids_after(&mut self, pid: u64) {
+        match pid.checked_add(1) {
+            Some(next) => self.set_next_pid(next),
+            None => {
+                self.set_next_pid(pid);
+                self.pids_exhausted = true;
+            }
+        }
     }
 }

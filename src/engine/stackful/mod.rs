@@ -113,12 +113,15 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
             Pool(Rc::default())
         })
         .clone();
+    if !stack::valid_size(template.stack_size) {
+        return Err(SpawnError::StackSize(template.stack_size));
+    }
     let (stack, stack_size) = pool
         .0
         .borrow_mut()
         .get(template.stack_size)
         .map_err(SpawnError::Stack)?;
-    let p = kernel.new_record(&template.opts, parent, pid);
+    let p = kernel.new_record(&template.opts, parent, pid)?;
     // SAFETY: p was just made.
     let (pid, name) = unsafe { (p.as_ref().pid, p.as_ref().name.clone()) };
     let (guard_start, guard_end) = stack.guard();

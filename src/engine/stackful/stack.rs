@@ -114,7 +114,12 @@ impl StackPool {
     /// A stack of at least `size` usable bytes; returns it with its size class.
     pub(crate) fn get(&mut self, size: usize) -> io::Result<(ProcStack, usize)> {
         let page = self.page;
-        let size = size.max(page).div_ceil(page) * page;
+        let Some(size) = rounded(size, page) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("stack size {size} is too large"),
+            ));
+        };
         let class = self.classes.entry(size).or_default();
         if let Some(stack) = class.free.pop() {
             return Ok((stack, size));
@@ -257,6 +262,20 @@ impl Drop for StackPool {
             }
         }
     }
+}
+
+/// Whether a stack of `size` bytes can be carved: rounded up to whole pages, plus
+/// its guard page, it fits in half the address space.
+pub(crate) fn valid_size(size: usize) -> bool {
+    rounded(size, page_size()).is_some()
+}
+
+/// `size` rounded up to whole pages (at least one), if its slot (with the guard
+/// page) fits in half the address space (`mmap`'s length limit, `isize::MAX`).
+fn rounded(size: usize, page: usize) -> Option<usize> {
+    let size = size.max(page).div_ceil(page).checked_mul(page)?;
+    let slot = size.checked_add(page)?;
+    (slot <= isize::MAX as usize).then_some(size)
 }
 
 pub(crate) fn page_size() -> usize {
