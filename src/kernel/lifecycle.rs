@@ -58,7 +58,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// used afterwards.
     pub(crate) unsafe fn discard(&mut self, p: PPtr<I, O>) {
         // SAFETY: per the contract.
-        unsafe { self.records.free(p) };
+        let panicked = unsafe { self.records.free(p) };
+        self.report(panicked);
     }
 
     /// Makes a child that already ended (rebuilt from the journal): no stack, no
@@ -106,7 +107,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             proc.released = true;
         } else {
             // SAFETY: p is a record of this kernel's, referenced nowhere.
-            unsafe { self.records.free(p) };
+            let panicked = unsafe { self.records.free(p) };
+            self.report(panicked);
         }
     }
 

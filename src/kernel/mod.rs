@@ -105,6 +105,11 @@ pub(crate) struct Kernel<I, O> {
     /// The process being resumed: a panic that unwinds out of its resume is its
     /// failure.
     resuming: Option<PPtr<I, O>>,
+    /// The first panic of user code that the kernel ran outside any process's
+    /// turn (a signal sink, a message's or result's destructor): caught where it
+    /// happened so that the kernel stays consistent, re-raised to the caller at
+    /// the end of the current (or next) run of passes.
+    pub(crate) reported: Option<Box<dyn std::any::Any + Send>>,
 }
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
@@ -140,6 +145,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             timers: BinaryHeap::new(),
             next_timer: 1,
             resuming: None,
+            reported: None,
         });
         NonNull::from(Box::leak(kernel))
     }
@@ -186,7 +192,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             if proc.released {
                 // SAFETY: released records are out of the table; only the queue
                 // held them.
-                unsafe { kernel.records.free(p) };
+                if let Some(payload) = unsafe { kernel.records.free(p) } {
+                    crate::engine::stackful::forget_quietly(payload);
+                }
             }
         }
         // Then the records still in the table.
@@ -194,11 +202,25 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             if let Some(p) = kernel.procs.remove(pid) {
                 // SAFETY: a record of this kernel's, out of the table and the
                 // queue: referenced nowhere else now.
-                unsafe { kernel.records.free(p) };
+                if let Some(payload) = unsafe { kernel.records.free(p) } {
+                    crate::engine::stackful::forget_quietly(payload);
+                }
             }
         }
         // SAFETY: allocated by Box in `boxed`.
         drop(unsafe { Box::from_raw(k.as_ptr()) });
+    }
+
+    /// Keeps a caught panic of user code for the caller (the first one; later
+    /// ones are dropped).
+    pub(crate) fn report(&mut self, panicked: Option<Box<dyn std::any::Any + Send>>) {
+        if let Some(payload) = panicked {
+            if self.reported.is_none() {
+                self.reported = Some(payload);
+            } else {
+                crate::engine::stackful::forget_quietly(payload);
+            }
+        }
     }
 
     /// The turn in which `p`'s engine runs.

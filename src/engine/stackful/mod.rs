@@ -147,10 +147,35 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
             }
         }));
         match outcome {
-            Ok(r) => Ended {
-                value: ctx.encode().then(|| Value::encode(&r)),
-                result: Ok(Box::new(r)),
-            },
+            Ok(r) => {
+                if !ctx.encode() {
+                    return Ended {
+                        value: None,
+                        result: Ok(Box::new(r)),
+                    };
+                }
+                // The result's `Serialize` or `Debug` is user code: its panic
+                // fails the process.
+                match catch_unwind(AssertUnwindSafe(|| Value::encode(&r))) {
+                    Ok(value) => Ended {
+                        value: Some(value),
+                        result: Ok(Box::new(r)),
+                    },
+                    Err(payload) => {
+                        let message = panic_message(&*payload);
+                        forget_quietly(payload);
+                        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(r))) {
+                            forget_quietly(again);
+                        }
+                        Ended {
+                            result: Err(ExitError::Failed(format!(
+                                "its result could not be recorded: {message}"
+                            ))),
+                            value: None,
+                        }
+                    }
+                }
+            }
             Err(payload) => {
                 // SAFETY: the process's record outlives its coroutine.
                 if unsafe { p.as_ref().killing } {
