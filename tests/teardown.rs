@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 
 use chronoflow::{
-    Child, Ctx, Exit, ExitError, JoinError, Pid, Signal, SignalKind, SimpleScheduler,
-    StacklessCtx, StacklessTemplate, Status, Template, Wait, join, receive, select, yield_now,
+    Child, Ctx, Exit, ExitError, JoinError, Pid, Signal, SignalKind, SimpleScheduler, StacklessCtx,
+    StacklessTemplate, Status, Template, Wait, join, receive, select, yield_now,
 };
 use support::{isolated, on_2mib_thread, panic_text};
 
@@ -389,19 +389,16 @@ fn delivering_to_the_root_of_a_deep_tree_does_not_overflow_the_stack() {
 /// The same delivery with 5,000 levels (the depth of the kill test above).
 #[test]
 fn delivering_to_the_root_of_a_5000_deep_tree_works() {
-    isolated(
-        "delivering_to_the_root_of_a_5000_deep_tree_works",
-        || {
-            on_2mib_thread(|| {
-                let mut sched = SimpleScheduler::new();
-                let root = sched.spawn(&chain(), DEEP).unwrap();
-                sched.run_until_idle();
-                sched.send(root.pid(), 1).unwrap();
-                sched.run_until_idle();
-                assert_eq!(sched.result(root), Some(Ok(1 + DEEP as u64)));
-            });
-        },
-    );
+    isolated("delivering_to_the_root_of_a_5000_deep_tree_works", || {
+        on_2mib_thread(|| {
+            let mut sched = SimpleScheduler::new();
+            let root = sched.spawn(&chain(), DEEP).unwrap();
+            sched.run_until_idle();
+            sched.send(root.pid(), 1).unwrap();
+            sched.run_until_idle();
+            assert_eq!(sched.result(root), Some(Ok(1 + DEEP as u64)));
+        });
+    });
 }
 
 // ---------------------------------------------------------------------------------
@@ -417,8 +414,10 @@ struct JoinOnDrop {
 impl Drop for JoinOnDrop {
     fn drop(&mut self) {
         let got = self.cx.poll_join(self.child);
-        self.joined
-            .store(if matches!(got, Ok(Ok(7))) { 1 } else { 2 }, Ordering::SeqCst);
+        self.joined.store(
+            if matches!(got, Ok(Ok(7))) { 1 } else { 2 },
+            Ordering::SeqCst,
+        );
     }
 }
 
@@ -457,7 +456,11 @@ fn dropping_a_scheduler_whose_stackless_destructor_joins_a_stopped_child_does_no
     let p = sched.spawn(&parent, ()).unwrap();
     sched.run_until_idle();
     assert_eq!(sched.status(p.pid()), Some(Status::Waiting(Wait::Message)));
-    assert_eq!(sched.status(Pid(1)), Some(Status::Stopped), "stopped, unjoined");
+    assert_eq!(
+        sched.status(Pid(1)),
+        Some(Status::Stopped),
+        "stopped, unjoined"
+    );
     let dropped = catch_unwind(AssertUnwindSafe(move || drop(sched)));
     if let Err(payload) = &dropped {
         panic!(
@@ -598,9 +601,7 @@ fn a_killed_stackful_childs_destructor_delivers_past_its_budget() {
             sched.record();
             sched.set_budget(1);
             let s = sched.spawn(&sink, ()).unwrap();
-            let p = sched
-                .spawn(&abandoning_parent(child, s.pid()), ())
-                .unwrap();
+            let p = sched.spawn(&abandoning_parent(child, s.pid()), ()).unwrap();
             sched.run_until_idle();
             assert!(matches!(sched.result(p), Some(Err(ExitError::Failed(_)))));
             let child = Pid(p.pid().as_u64() + 1);
@@ -623,10 +624,8 @@ fn a_killed_stackful_childs_destructor_sending_to_a_full_inbox_keeps_the_message
     isolated(
         "a_killed_stackful_childs_destructor_sending_to_a_full_inbox_keeps_the_message",
         || {
-            let full = Template::new("full", |ctx: &mut Ctx<u64>, _: ()| {
-                ctx.select(|m| *m == 0)
-            })
-            .capacity(1);
+            let full = Template::new("full", |ctx: &mut Ctx<u64>, _: ()| ctx.select(|m| *m == 0))
+                .capacity(1);
             let child = Template::new("child", |ctx: &mut Ctx<u64>, to: Pid| {
                 let bye = SendOneOnDrop { ctx, to, msg: 43 };
                 bye.ctx.select(|_| false)
@@ -635,9 +634,7 @@ fn a_killed_stackful_childs_destructor_sending_to_a_full_inbox_keeps_the_message
             sched.record();
             let f = sched.spawn(&full, ()).unwrap();
             sched.send(f.pid(), 1).unwrap();
-            let p = sched
-                .spawn(&abandoning_parent(child, f.pid()), ())
-                .unwrap();
+            let p = sched.spawn(&abandoning_parent(child, f.pid()), ()).unwrap();
             sched.run_until_idle();
             assert!(matches!(sched.result(p), Some(Err(ExitError::Failed(_)))));
             let child = Pid(p.pid().as_u64() + 1);
@@ -673,7 +670,8 @@ fn dropping_a_scheduler_whose_destructors_send_sleep_and_join_does_not_abort() {
             self.ctx.yield_now();
             self.ctx.sleep(std::time::Duration::from_secs(3600));
             assert_eq!(
-                self.ctx.receive_timeout(std::time::Duration::from_secs(3600)),
+                self.ctx
+                    .receive_timeout(std::time::Duration::from_secs(3600)),
                 None
             );
             if let Some(c) = self.child.take() {
@@ -687,10 +685,8 @@ fn dropping_a_scheduler_whose_destructors_send_sleep_and_join_does_not_abort() {
     isolated(
         "dropping_a_scheduler_whose_destructors_send_sleep_and_join_does_not_abort",
         || {
-            let full = Template::new("full", |ctx: &mut Ctx<u64>, _: ()| {
-                ctx.select(|m| *m == 0)
-            })
-            .capacity(1);
+            let full = Template::new("full", |ctx: &mut Ctx<u64>, _: ()| ctx.select(|m| *m == 0))
+                .capacity(1);
             let waiter = Template::new("waiter", |ctx: &mut Ctx<u64>, _: ()| {
                 ctx.select(|m| *m == 0)
             });
