@@ -43,6 +43,14 @@ pub enum SpawnError {
     /// No stack could be mapped for it.
     #[error("cannot allocate a process stack: {0}")]
     Stack(#[source] io::Error),
+    /// Its template's stack size is too large to map (rounded up to whole pages,
+    /// with its guard page, it does not fit the address space).
+    #[error("stack size {0} is too large")]
+    StackSize(usize),
+    /// No pid is left: `u64::MAX` was handed out (to a standalone process's root,
+    /// or one of its descendants).
+    #[error("no pid is left: u64::MAX was handed out")]
+    PidsExhausted,
     /// A durable scheduler cannot journal it: its template is not registered (or
     /// the arguments are not of the registered template's type).
     #[error("template {0:?} is not registered with this durable scheduler")]

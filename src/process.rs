@@ -61,7 +61,7 @@ impl<I: 'static, O: 'static, A: 'static, R: Payload> Template<I, O, A, R> {
         let kernel = Kernel::boxed(to_outbox::<I, O>, Recording::Buffer);
         // SAFETY: the kernel was just made and nothing else refers to it.
         let k = unsafe { &mut *kernel.as_ptr() };
-        k.set_next_pid(pid + 1);
+        k.set_pids_after(pid);
         match crate::engine::stackful::create(k, self, args, None, Some(Pid(pid))) {
             Ok(root) => Ok(Process {
                 kernel,

@@ -39,6 +39,10 @@ pub enum UndeliveredReason {
     /// The full inbox is the sender's own (it sent to itself, or to an ancestor
     /// whose messages it also receives): waiting for room would wait on itself.
     WouldDeadlock,
+    /// The sender was being stopped (killed, or dropped with its scheduler) and
+    /// could not wait for room in the destination's full inbox: a destructor of
+    /// its sent it while its stack was unwound.
+    Stopping,
 }
 
 impl UndeliveredReason {
@@ -51,6 +55,7 @@ impl UndeliveredReason {
             0 => UndeliveredReason::NoRoute,
             1 => UndeliveredReason::UnknownPid,
             2 => UndeliveredReason::Rejected,
+            4 => UndeliveredReason::Stopping,
             _ => UndeliveredReason::WouldDeadlock,
         }
     }

@@ -6,7 +6,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use crate::durable::{Record, StopRecord};
-use crate::error::ExitError;
+use crate::error::{ExitError, SpawnError};
 use crate::kernel::inbox::{Inbox, Overflow};
 use crate::kernel::options::Options;
 use crate::kernel::{BoxedEngine, Ended, Kernel, PPtr, Proc, Status, Wait};
@@ -20,21 +20,25 @@ pub(crate) struct Finished {
 impl<I: 'static, O: 'static> Kernel<I, O> {
     /// A new process record (status `Created`, no engine yet) with the options of
     /// its template, and pid `pid` or the next one. It is not in the pid table
-    /// until [`install`](Self::install)ed.
+    /// until [`install`](Self::install)ed. No pid is left after `u64::MAX`:
+    /// [`SpawnError::PidsExhausted`].
     pub(crate) fn new_record(
         &mut self,
         opts: &Options<O>,
         parent: Option<Pid>,
         pid: Option<Pid>,
-    ) -> PPtr<I, O> {
-        let pid = pid.unwrap_or_else(|| self.alloc_pid());
-        self.records.alloc(Proc::new(
+    ) -> Result<PPtr<I, O>, SpawnError> {
+        let pid = match pid {
+            Some(pid) => pid,
+            None => self.alloc_pid().ok_or(SpawnError::PidsExhausted)?,
+        };
+        Ok(self.records.alloc(Proc::new(
             pid,
             opts.name.clone(),
             parent,
             Inbox::new(opts.capacity, opts.overflow),
             opts.route.clone(),
-        ))
+        )))
     }
 
     /// Gives a new record its engine, of the engine layer's `kind`, and puts it in
@@ -56,7 +60,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// used afterwards.
     pub(crate) unsafe fn discard(&mut self, p: PPtr<I, O>) {
         // SAFETY: per the contract.
-        unsafe { self.records.free(p) };
+        let panicked = unsafe { self.records.free(p) };
+        self.report(panicked);
     }
 
     /// Makes a child that already ended (rebuilt from the journal): no stack, no
@@ -104,7 +109,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             proc.released = true;
         } else {
             // SAFETY: p is a record of this kernel's, referenced nowhere.
-            unsafe { self.records.free(p) };
+            let panicked = unsafe { self.records.free(p) };
+            self.report(panicked);
         }
     }
 

@@ -76,6 +76,8 @@ pub(crate) struct Kernel<I, O> {
     records: Slab<Proc<I, O>>,
     ready: ReadyQueue<I, O>,
     next_pid: u64,
+    /// `u64::MAX` was handed out: there is no next pid.
+    pids_exhausted: bool,
     /// Per-kernel state of the engines and layers above (a stack pool).
     pub(crate) extensions: Extensions,
     pub(crate) recording: Recording<I, O>,
@@ -103,6 +105,11 @@ pub(crate) struct Kernel<I, O> {
     /// The process being resumed: a panic that unwinds out of its resume is its
     /// failure.
     resuming: Option<PPtr<I, O>>,
+    /// The first panic of user code that the kernel ran outside any process's
+    /// turn (a signal sink, a message's or result's destructor): caught where it
+    /// happened so that the kernel stays consistent, re-raised to the caller at
+    /// the end of the current (or next) run of passes.
+    pub(crate) reported: Option<Box<dyn std::any::Any + Send>>,
 }
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
@@ -120,6 +127,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             records: Slab::default(),
             ready: ReadyQueue::default(),
             next_pid: 0,
+            pids_exhausted: false,
             extensions: Extensions::default(),
             recording,
             buffer: Vec::new(),
@@ -137,6 +145,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             timers: BinaryHeap::new(),
             next_timer: 1,
             resuming: None,
+            reported: None,
         });
         NonNull::from(Box::leak(kernel))
     }
@@ -183,7 +192,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             if proc.released {
                 // SAFETY: released records are out of the table; only the queue
                 // held them.
-                unsafe { kernel.records.free(p) };
+                if let Some(payload) = unsafe { kernel.records.free(p) } {
+                    crate::engine::stackful::forget_quietly(payload);
+                }
             }
         }
         // Then the records still in the table.
@@ -191,11 +202,25 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             if let Some(p) = kernel.procs.remove(pid) {
                 // SAFETY: a record of this kernel's, out of the table and the
                 // queue: referenced nowhere else now.
-                unsafe { kernel.records.free(p) };
+                if let Some(payload) = unsafe { kernel.records.free(p) } {
+                    crate::engine::stackful::forget_quietly(payload);
+                }
             }
         }
         // SAFETY: allocated by Box in `boxed`.
         drop(unsafe { Box::from_raw(k.as_ptr()) });
+    }
+
+    /// Keeps a caught panic of user code for the caller (the first one; later
+    /// ones are dropped).
+    pub(crate) fn report(&mut self, panicked: Option<Box<dyn std::any::Any + Send>>) {
+        if let Some(payload) = panicked {
+            if self.reported.is_none() {
+                self.reported = Some(payload);
+            } else {
+                crate::engine::stackful::forget_quietly(payload);
+            }
+        }
     }
 
     /// The turn in which `p`'s engine runs.
@@ -217,11 +242,20 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         self.procs.len()
     }
 
-    pub(crate) fn alloc_pid(&mut self) -> Pid {
+    /// The next pid; `None` once `u64::MAX` was handed out.
+    pub(crate) fn alloc_pid(&mut self) -> Option<Pid> {
+        if self.pids_exhausted {
+            return None;
+        }
         let pid = Pid(self.next_pid);
-        self.next_pid += 1;
-        self.procs.set_next(self.next_pid);
-        pid
+        match self.next_pid.checked_add(1) {
+            Some(next) => {
+                self.next_pid = next;
+                self.procs.set_next(next);
+            }
+            None => self.pids_exhausted = true,
+        }
+        Some(pid)
     }
 
     /// Appends a journal record, when durable.
@@ -240,7 +274,20 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// Makes pid numbering start at `next` (used by standalone processes, whose root
     /// pid is chosen by the caller).
     pub(crate) fn set_next_pid(&mut self, next: u64) {
+        self.pids_exhausted = false;
         self.next_pid = next;
         self.procs.set_next(next);
+    }
+
+    /// Makes pid numbering go on after `pid` (a standalone process's root): none
+    /// is left after `u64::MAX`.
+    pub(crate) fn set_pids_after(&mut self, pid: u64) {
+        match pid.checked_add(1) {
+            Some(next) => self.set_next_pid(next),
+            None => {
+                self.set_next_pid(pid);
+                self.pids_exhausted = true;
+            }
+        }
     }
 }

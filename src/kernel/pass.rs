@@ -68,6 +68,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 Self::turns::<D>(k, &mut state, until_idle)
             }));
             let Err(payload) = outcome else {
+                // SAFETY: no coroutine runs now.
+                if let Some(payload) = unsafe { &mut *k.as_ptr() }.reported.take() {
+                    // User code that the kernel ran outside any process's turn
+                    // panicked (a sink, a message's destructor): the scheduler is
+                    // consistent; the panic is the caller's.
+                    resume_unwind(payload);
+                }
                 return state.ran;
             };
             // SAFETY: the panicking coroutine is gone; nothing else holds the kernel.
@@ -121,7 +128,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             proc.queued = false;
             if proc.released {
                 // SAFETY: released processes are referenced only by the queue.
-                unsafe { kernel.records.free(p) };
+                let panicked = unsafe { kernel.records.free(p) };
+                kernel.report(panicked);
                 continue;
             }
             if proc.status != Status::Ready {

@@ -39,7 +39,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         match &mut self.recording {
             Recording::Off => {}
             Recording::Buffer => self.buffer.push(signal),
-            Recording::Sink(sink) => sink.signal(signal),
+            Recording::Sink(sink) => {
+                // A sink's panic must not leave the kernel half-way through
+                // whatever emitted the signal: kept for the caller.
+                let panicked =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.signal(signal)));
+                self.report(panicked.err());
+            }
         }
     }
 

@@ -76,19 +76,27 @@ impl<T> Slab<T> {
         slot.cast()
     }
 
-    /// Drops the value in `slot` and keeps the slot for the next `alloc`.
+    /// Drops the value in `slot` and keeps the slot for the next `alloc`. A panic
+    /// of the value's destructor (a message's) is caught and returned: the slot
+    /// is freed all the same (the rest of the value was dropped by the unwind).
     ///
     /// # Safety
     /// `slot` came from this slab's `alloc`, holds its value, and is not used
     /// after this.
     #[inline]
-    pub(crate) unsafe fn free(&mut self, slot: NonNull<T>) {
+    #[must_use = "a destructor's panic is to be reported"]
+    pub(crate) unsafe fn free(
+        &mut self,
+        slot: NonNull<T>,
+    ) -> Option<Box<dyn std::any::Any + Send>> {
         // SAFETY: per the contract.
-        unsafe {
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
             slot.drop_in_place();
-            slot.cast::<Option<NonNull<T>>>().write(self.free);
-        }
+        }));
+        // SAFETY: the slot holds no value now.
+        unsafe { slot.cast::<Option<NonNull<T>>>().write(self.free) };
         self.free = Some(slot);
+        dropped.err()
     }
 }
 
@@ -125,8 +133,8 @@ mod tests {
         }
         // SAFETY: each pointer came from this slab and is freed once.
         unsafe {
-            slab.free(ptrs[5]);
-            slab.free(ptrs[70]);
+            assert!(slab.free(ptrs[5]).is_none());
+            assert!(slab.free(ptrs[70]).is_none());
         }
         assert_eq!(Rc::strong_count(&token), ptrs.len() - 1);
         let a = slab.alloc((1000, token.clone()));
@@ -140,14 +148,14 @@ mod tests {
         for (i, &p) in ptrs.iter().enumerate() {
             if i != 5 && i != 70 {
                 // SAFETY: as above.
-                unsafe { slab.free(p) };
+                unsafe { assert!(slab.free(p).is_none()) };
             }
         }
         // SAFETY: as above.
         unsafe {
-            slab.free(a);
-            slab.free(b);
-            slab.free(c);
+            assert!(slab.free(a).is_none());
+            assert!(slab.free(b).is_none());
+            assert!(slab.free(c).is_none());
         }
         assert_eq!(Rc::strong_count(&token), 1, "every value dropped once");
     }

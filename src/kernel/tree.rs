@@ -36,7 +36,27 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     {
         // SAFETY: child and parent are distinct live processes.
         let (c, p) = unsafe { (&mut *child.as_ptr(), &mut *parent.as_ptr()) };
-        c.inbox.queue.extend(p.inbox.queue.iter().cloned());
+        // `Clone` is user code: if it panics, the child (installed, never
+        // started) is taken out again, and the panic goes on to the spawner.
+        let copy = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            p.inbox.queue.iter().cloned().collect::<Vec<I>>()
+        }));
+        let copy = match copy {
+            Ok(copy) => copy,
+            Err(payload) => {
+                let pid = c.pid;
+                c.killing = true;
+                let engine = c.engine.take();
+                self.procs.remove(pid);
+                if let Some(engine) = engine {
+                    let turn = self.turn_of(child);
+                    engine.stop(turn);
+                }
+                self.free(child);
+                std::panic::resume_unwind(payload);
+            }
+        };
+        c.inbox.queue.extend(copy);
         p.extra().children.push(c.pid);
         let pid = c.pid;
         self.emit(parent, || SignalKind::Spawn { child: pid });
@@ -140,8 +160,15 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             let turn = self.turn_of(p);
             engine.stop(turn);
         }
+        // A destructor run by the stop may have spawned children: they go with it
+        // (no one could join them).
         // SAFETY: p is live.
-        let pid = unsafe { p.as_ref().pid };
+        let late = unsafe { (*p.as_ptr()).take_children() };
+        for child in late {
+            if let Some(c) = self.lookup(child) {
+                self.kill(c, &format!("parent {pid} ended"));
+            }
+        }
         self.journal(|| Record::Stop {
             pid,
             exit: StopRecord::Killed(reason.to_string()),

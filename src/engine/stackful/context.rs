@@ -58,6 +58,32 @@ impl<R> Child<R> {
 /// A body gets `&mut Ctx` and calls it like any other object; the calls that wait
 /// (`receive`, `select`, `filter`, `join`, `effect_future`, and `send` to a full
 /// inbox) suspend the process until they can return.
+///
+/// # While the process is being stopped
+///
+/// A process that is killed (its parent ended with it unjoined) or dropped with its
+/// scheduler is unwound: the destructors of its locals run, and may use the
+/// context. It cannot wait any more, and a panic there would abort the program (a
+/// panic during unwinding), so the context never suspends it:
+///
+/// - the budget is not counted: no call yields the turn, and `yield_now` returns
+///   at once;
+/// - a send to a full inbox (policy `Backoff`) keeps the message with the
+///   undelivered ones, reason [`UndeliveredReason::Stopping`], instead of waiting;
+/// - `sleep` returns at once; `receive_timeout` takes the head of the inbox, or
+///   returns `None` at once;
+/// - `join` of a child that has not stopped returns
+///   `Err(JoinError::Exited(ExitError::Killed(..)))` (the child is stopped with it);
+/// - `receive`, `select` and `filter` take what the inbox holds (a match, for
+///   `select` and `filter`). **With nothing to take**, as `effect_future` with a
+///   future still pending, or a call held by a determinism violation, the call
+///   cannot return: the unwinding stops there for good. The process's stack is
+///   abandoned, never reused nor unmapped (so what it holds stays valid, pinned
+///   values included), and the destructors of the locals not dropped yet never
+///   run: a leak, the least bad outcome (the alternative is aborting the
+///   program). Destructors should not wait.
+///
+/// [`ExitError::Killed`]: crate::ExitError::Killed
 pub struct Ctx<I, O = I> {
     kernel: NonNull<Kernel<I, O>>,
     me: PPtr<I, O>,
@@ -102,15 +128,50 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// Suspends until the scheduler resumes this process (which then sets its
     /// status from `wait`).
+    ///
+    /// A process being stopped is resumed one last time by its engine: this call
+    /// then unwinds its stack ([`KillUnwind`]). Called while it is stopped (by a
+    /// destructor that runs during that unwinding and waits for what cannot come),
+    /// it never returns: the engine abandons the stack (see the type's docs).
     fn suspend(&mut self, wait: Wait) {
+        if self.killing() {
+            self.suspend_killed(wait);
+        }
         // SAFETY: the yielder lives on this coroutine's stack for its whole life.
         self.encode = unsafe { self.yielder.as_ref().suspend(wait) };
+        if self.killing() {
+            // Resumed by the engine's `stop`: unwind, dropping the locals.
+            std::panic::resume_unwind(Box::new(KillUnwind));
+        }
     }
 
-    /// Spends one unit of the turn's budget; yields the turn when it is spent.
+    #[cold]
+    fn suspend_killed(&mut self, wait: Wait) -> ! {
+        if !std::thread::panicking() {
+            // The body caught the unwinding and went on to wait: unwind again.
+            std::panic::resume_unwind(Box::new(KillUnwind));
+        }
+        // A destructor waits during the unwinding: it can neither wait nor panic
+        // (that aborts). The engine sees this suspension and abandons the stack;
+        // this coroutine is never resumed.
+        loop {
+            // SAFETY: as in `suspend`.
+            unsafe { self.yielder.as_ref().suspend(wait) };
+        }
+    }
+
+    /// Whether this process is being stopped (its stack unwound).
+    #[inline(always)]
+    pub(crate) fn killing(&self) -> bool {
+        // SAFETY: a process outlives its coroutine.
+        unsafe { self.me.as_ref().killing }
+    }
+
+    /// Spends one unit of the turn's budget; yields the turn when it is spent
+    /// (never while the process is being stopped: it cannot wait).
     #[inline]
     fn tick(&mut self) {
-        if self.p().budget == 0 {
+        if self.p().budget == 0 && !self.killing() {
             self.suspend(Wait::Yield);
         }
         let p = self.p();
@@ -387,6 +448,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             // A delivery is journaled by the kernel, as this process's SEND too.
             let reason = match self.k().send_out(me, to, msg) {
                 Sent::Delivered => return,
+                Sent::Full { msg: m, blocker } if self.killing() && blocker != self.pid() => {
+                    (UndeliveredReason::Stopping, m)
+                }
                 Sent::Full { msg: m, blocker } if blocker != self.pid() => {
                     let k = self.k();
                     k.emit(me, || SignalKind::Backoff { to: blocker });
@@ -656,6 +720,10 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             }
         }
         while !self.p().timed_out() {
+            if self.killing() {
+                // Cut short: it cannot wait (its timer goes with it).
+                return;
+            }
             self.suspend(Wait::Timer);
         }
         self.p().clear_timed_out();
@@ -688,7 +756,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 self.journal_take(Some(&m));
                 return Some(m);
             }
-            if self.p().timed_out() {
+            if self.p().timed_out() || self.killing() {
                 self.p().clear_timed_out();
                 self.journal_take(None);
                 return None;
@@ -707,6 +775,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// Gives the rest of this turn to the other runnable processes.
     pub fn yield_now(&mut self) {
+        if self.killing() {
+            return;
+        }
         self.suspend(Wait::Yield);
     }
 
@@ -810,6 +881,13 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 }
                 return result;
             }
+            if self.killing() {
+                // It cannot wait: the child is stopped with it.
+                return Err(JoinError::Exited(crate::error::ExitError::Killed(format!(
+                    "joined while its parent {} was being stopped",
+                    self.pid()
+                ))));
+            }
             self.suspend(Wait::Join(pid));
         }
     }
@@ -878,3 +956,8 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         });
     }
 }
+
+/// The payload that unwinds a stackful process's stack when it is stopped (killed,
+/// or dropped with its scheduler): thrown by [`Ctx`] where the process was
+/// suspended, caught at the root of its coroutine.
+pub(crate) struct KillUnwind;

@@ -10,7 +10,7 @@ pub(crate) mod template;
 
 use std::cell::RefCell;
 use std::mem::ManuallyDrop;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -74,15 +74,35 @@ impl Engine for Stackful {
     }
 
     fn stop(self: Pin<Box<Self>>, _turn: Turn) {
-        // Dropping it unwinds the coroutine (a forced unwind that its context
-        // re-throws) and gives its stack back.
+        // Dropping it unwinds the coroutine and gives its stack back.
         drop(self);
     }
 }
 
 impl Drop for Stackful {
+    /// Unwinds a suspended coroutine (its process is marked `killing`, or it is
+    /// done): it is resumed once, and its context, seeing the kill, unwinds its
+    /// stack from where it was suspended ([`context::KillUnwind`]), caught at the
+    /// coroutine's root. (Not corosensei's forced unwind: a destructor that
+    /// suspends during it is resumed with another unwind, a panic during
+    /// unwinding, which aborts.) A coroutine that suspends again during that
+    /// unwinding (a destructor waits for what cannot come) is abandoned: its
+    /// stack is never resumed, reused nor unmapped.
     fn drop(&mut self) {
-        self.coroutine.force_unwind();
+        if self.coroutine.started() && !self.coroutine.done() {
+            let outer = overflow::enter(&self.running);
+            let result = self.coroutine.resume(false);
+            overflow::leave(outer);
+            if let CoroutineResult::Yield(_) = result {
+                // Abandoned: its frames may hold pinned values, whose memory must
+                // stay valid; the coroutine (which owns nothing else) is forgotten.
+                self.pool.0.borrow_mut().abandon(self.running.guard_start);
+                return;
+            }
+        } else {
+            // Not started: drops its closure. Done: nothing to do.
+            self.coroutine.force_unwind();
+        }
         // SAFETY: the coroutine is not used after this; it is done (it returned or
         // was unwound just above), so its stack can be taken back.
         let coroutine = unsafe { ManuallyDrop::take(&mut self.coroutine) };
@@ -108,12 +128,15 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
             Pool(Rc::default())
         })
         .clone();
+    if !stack::valid_size(template.stack_size) {
+        return Err(SpawnError::StackSize(template.stack_size));
+    }
     let (stack, stack_size) = pool
         .0
         .borrow_mut()
         .get(template.stack_size)
         .map_err(SpawnError::Stack)?;
-    let p = kernel.new_record(&template.opts, parent, pid);
+    let p = kernel.new_record(&template.opts, parent, pid)?;
     // SAFETY: p was just made.
     let (pid, name) = unsafe { (p.as_ref().pid, p.as_ref().name.clone()) };
     let (guard_start, guard_end) = stack.guard();
@@ -139,14 +162,44 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
             }
         }));
         match outcome {
-            Ok(r) => Ended {
-                value: ctx.encode().then(|| Value::encode(&r)),
-                result: Ok(Box::new(r)),
-            },
+            Ok(r) => {
+                if !ctx.encode() {
+                    return Ended {
+                        value: None,
+                        result: Ok(Box::new(r)),
+                    };
+                }
+                // The result's `Serialize` or `Debug` is user code: its panic
+                // fails the process.
+                match catch_unwind(AssertUnwindSafe(|| Value::encode(&r))) {
+                    Ok(value) => Ended {
+                        value: Some(value),
+                        result: Ok(Box::new(r)),
+                    },
+                    Err(payload) => {
+                        let message = panic_message(&*payload);
+                        forget_quietly(payload);
+                        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(r))) {
+                            forget_quietly(again);
+                        }
+                        Ended {
+                            result: Err(ExitError::Failed(format!(
+                                "its result could not be recorded: {message}"
+                            ))),
+                            value: None,
+                        }
+                    }
+                }
+            }
             Err(payload) => {
                 // SAFETY: the process's record outlives its coroutine.
                 if unsafe { p.as_ref().killing } {
-                    resume_unwind(payload);
+                    // Unwound by its stop (its end is the kernel's to record).
+                    forget_quietly(payload);
+                    return Ended {
+                        result: Err(ExitError::Killed(String::new())),
+                        value: None,
+                    };
                 }
                 Ended {
                     result: Err(ExitError::Failed(panic_message(&*payload))),
@@ -169,4 +222,12 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
         crate::durable::journal_create(kernel, pid, parent, &template.opts.name, args);
     }
     Ok(p)
+}
+
+/// Drops a caught panic's payload, whose own destructor may panic: that panic is
+/// swallowed (the payload is leaked).
+pub(crate) fn forget_quietly(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
 }

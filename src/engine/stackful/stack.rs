@@ -70,6 +70,9 @@ unsafe impl Stack for ProcStack {
 struct Slab {
     addr: *mut libc::c_void,
     len: usize,
+    /// A stack of it was abandoned by a coroutine that can never finish
+    /// unwinding: never unmapped (its frames may hold pinned values).
+    abandoned: bool,
 }
 
 /// One size of stack: its slabs, the free stacks, and the uncarved rest of the
@@ -111,7 +114,12 @@ impl StackPool {
     /// A stack of at least `size` usable bytes; returns it with its size class.
     pub(crate) fn get(&mut self, size: usize) -> io::Result<(ProcStack, usize)> {
         let page = self.page;
-        let size = size.max(page).div_ceil(page) * page;
+        let Some(size) = rounded(size, page) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("stack size {size} is too large"),
+            ));
+        };
         let class = self.classes.entry(size).or_default();
         if let Some(stack) = class.free.pop() {
             return Ok((stack, size));
@@ -134,7 +142,11 @@ impl StackPool {
             if addr == libc::MAP_FAILED {
                 return Err(io::Error::last_os_error());
             }
-            class.slabs.push(Slab { addr, len });
+            class.slabs.push(Slab {
+                addr,
+                len,
+                abandoned: false,
+            });
             class.next = addr as usize;
             class.remaining = count;
         }
@@ -180,6 +192,19 @@ impl StackPool {
             limit: StackPointer::new(first).expect("mapped address is not null"),
         };
         Ok((stack, size))
+    }
+
+    /// Never reuses nor unmaps the stack whose guard page starts at `guard`, nor
+    /// the rest of its slab.
+    pub(crate) fn abandon(&mut self, guard: usize) {
+        for class in self.classes.values_mut() {
+            for slab in &mut class.slabs {
+                let start = slab.addr as usize;
+                if (start..start + slab.len).contains(&guard) {
+                    slab.abandoned = true;
+                }
+            }
+        }
     }
 
     /// Returns a stack for reuse.
@@ -230,13 +255,27 @@ fn install_guard(advice_works: &mut Option<bool>, addr: usize, page: usize) -> i
 impl Drop for StackPool {
     fn drop(&mut self) {
         for class in self.classes.values() {
-            for slab in &class.slabs {
+            for slab in class.slabs.iter().filter(|s| !s.abandoned) {
                 // SAFETY: we mapped it; every stack carved from it is gone (the pool
                 // is dropped after the coroutines that used them).
                 unsafe { libc::munmap(slab.addr, slab.len) };
             }
         }
     }
+}
+
+/// Whether a stack of `size` bytes can be carved: rounded up to whole pages, plus
+/// its guard page, it fits in half the address space.
+pub(crate) fn valid_size(size: usize) -> bool {
+    rounded(size, page_size()).is_some()
+}
+
+/// `size` rounded up to whole pages (at least one), if its slot (with the guard
+/// page) fits in half the address space (`mmap`'s length limit, `isize::MAX`).
+fn rounded(size: usize, page: usize) -> Option<usize> {
+    let size = size.max(page).div_ceil(page).checked_mul(page)?;
+    let slot = size.checked_add(page)?;
+    (slot <= isize::MAX as usize).then_some(size)
 }
 
 pub(crate) fn page_size() -> usize {

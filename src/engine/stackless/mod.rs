@@ -254,7 +254,7 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
     parent: Option<Pid>,
 ) -> Result<PPtr<I, O>, SpawnError> {
     crate::durable::check_stackless(kernel, &template.opts.name)?;
-    let p = kernel.new_record(&template.opts, parent, None);
+    let p = kernel.new_record(&template.opts, parent, None)?;
     // SAFETY: p was just made.
     let pid = unsafe { p.as_ref().pid };
     let ctx = StacklessCtx::new(std::ptr::NonNull::from(&mut *kernel), p, kernel.id, pid);

@@ -1,0 +1,97 @@
+//! Limits: sizes and pids at the edge of their types give typed errors (or work),
+//! never a wrapped size, a division by zero, a segfault or a huge allocation.
+//!
+//! Crash-prone scenarios run in a child process (`support::isolated`).
+
+mod support;
+
+use chronoflow::{Ctx, Pid, SendError, SimpleScheduler, SpawnError, Template};
+use support::isolated;
+
+fn tiny() -> Template<u64, u64, (), u64> {
+    Template::new("tiny", |ctx: &mut Ctx<u64>, _: ()| ctx.receive())
+}
+
+/// `stack_size(usize::MAX)` rounded up to pages wrapped to a zero-byte stack: the
+/// process segfaulted at its first resume. `usize::MAX - 4095` overflowed the slot
+/// size to 0: a division by zero in the stack pool. Now both are
+/// `SpawnError::StackSize`, and the scheduler works on.
+#[test]
+fn absurd_stack_sizes_are_a_typed_error() {
+    isolated("absurd_stack_sizes_are_a_typed_error", || {
+        let mut sched = SimpleScheduler::new();
+        for size in [usize::MAX, usize::MAX - 4095, usize::MAX / 2 + 1] {
+            let t = tiny().stack_size(size);
+            match sched.spawn(&t, ()) {
+                Err(SpawnError::StackSize(s)) => assert_eq!(s, size),
+                Err(e) => panic!("stack size {size}: {e}"),
+                Ok(_) => panic!("stack size {size}: spawned"),
+            }
+            match t.create(0, ()) {
+                Err(SpawnError::StackSize(s)) => assert_eq!(s, size),
+                Err(e) => panic!("stack size {size}: {e}"),
+                Ok(_) => panic!("stack size {size}: created"),
+            }
+        }
+        assert_eq!(sched.live(), 0);
+        let ok = sched.spawn(&tiny(), ()).unwrap();
+        sched.send(ok.pid(), 3).unwrap();
+        sched.run_until_idle();
+        assert_eq!(sched.result(ok), Some(Ok(3)));
+    });
+}
+
+/// Looking up pids never handed out, up to `u64::MAX`, allocates nothing and finds
+/// nothing (the pid table grew a run of pages up to the pid: 2^58 bytes).
+#[test]
+fn pids_never_handed_out_are_unknown() {
+    isolated("pids_never_handed_out_are_unknown", || {
+        let mut sched = SimpleScheduler::new();
+        let t = Template::new("fwd", |ctx: &mut Ctx<u64>, _: ()| {
+            let to = ctx.receive();
+            ctx.send_to(Pid(to), 7);
+            to
+        });
+        let p = sched.spawn(&t, ()).unwrap();
+        for pid in [u64::MAX, u64::MAX - 1, 1 << 60, 12345] {
+            assert_eq!(sched.status(Pid(pid)), None);
+            assert_eq!(sched.inbox_len(Pid(pid)), None);
+            assert!(matches!(
+                sched.send(Pid(pid), 1),
+                Err(SendError::UnknownPid(q, 1)) if q == Pid(pid)
+            ));
+        }
+        sched.send(p.pid(), u64::MAX).unwrap();
+        sched.run_until_idle();
+        assert_eq!(sched.result(p), Some(Ok(u64::MAX)));
+        let kept = sched.take_undelivered();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].to, Some(Pid(u64::MAX)));
+        assert_eq!(sched.live(), 0);
+    });
+}
+
+/// A standalone process at pid `u64::MAX` (its children's pids would overflow)
+/// and one at `u64::MAX - 1` whose child takes the last pid: they work, and a
+/// spawn past the last pid is `SpawnError::PidsExhausted`.
+#[test]
+fn standalone_processes_at_the_last_pids_work() {
+    isolated("standalone_processes_at_the_last_pids_work", || {
+        let mut p = tiny().create(u64::MAX, ()).unwrap();
+        p.start().unwrap();
+        p.push(9).unwrap();
+        assert_eq!(p.result(), Some(Ok(9)));
+
+        let parent = Template::new("parent", |ctx: &mut Ctx<u64>, _: ()| {
+            let child = ctx.spawn(&tiny(), ()).unwrap();
+            assert_eq!(child.pid(), Pid(u64::MAX));
+            let late = ctx.spawn(&tiny(), ());
+            assert!(matches!(late, Err(SpawnError::PidsExhausted)), "{late:?}");
+            ctx.join(child).unwrap()
+        });
+        let mut p = parent.create(u64::MAX - 1, ()).unwrap();
+        p.start().unwrap();
+        p.push(4).unwrap();
+        assert_eq!(p.result(), Some(Ok(4)));
+    });
+}
