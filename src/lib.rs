@@ -68,6 +68,15 @@
 //! the scheduler loop, signals and back-pressure. The `examples/` folder holds one
 //! program per story (`cargo run --release --example tour` runs them all).
 //!
+//! # Layout
+//!
+//! Folders are layers and arrows run down: the user-facing schedulers
+//! (`scheduler`, `process`, `durable`) over the engines (`engine::stackful`,
+//! `engine::stackless`), over the kernel (`kernel`: records, the pass loop,
+//! delivery, the process tree, time, recording), which runs every process through
+//! a narrow engine boundary and knows no engine. The README's "Architecture"
+//! section maps every file.
+//!
 //! # Where time and memory go
 //!
 //! Stacks come from a pool of slabs (many stacks per memory mapping, guard pages
