@@ -83,12 +83,15 @@ impl<T> Slab<T> {
     /// after this.
     #[inline]
     pub(crate) unsafe fn free(&mut self, slot: NonNull<T>) {
+        // The value is moved out and the slot freed before the value drops: its
+        // destructor is user code (a process's messages) that may panic, and the
+        // slab must be whole when it unwinds.
         // SAFETY: per the contract.
-        unsafe {
-            slot.drop_in_place();
-            slot.cast::<Option<NonNull<T>>>().write(self.free);
-        }
+        let value = unsafe { slot.read() };
+        // SAFETY: the slot's value was moved out; the slot is free memory now.
+        unsafe { slot.cast::<Option<NonNull<T>>>().write(self.free) };
         self.free = Some(slot);
+        drop(value);
     }
 }
 

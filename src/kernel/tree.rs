@@ -36,8 +36,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     {
         // SAFETY: child and parent are distinct live processes.
         let (c, p) = unsafe { (&mut *child.as_ptr(), &mut *parent.as_ptr()) };
-        c.inbox.queue.extend(p.inbox.queue.iter().cloned());
+        // A child first, then its inbox: the messages' Clone is user code, and if
+        // it panics (the parent fails) the child must be the parent's, to be
+        // taken down with it, not left created and unowned.
         p.extra().children.push(c.pid);
+        c.inbox.queue.extend(p.inbox.queue.iter().cloned());
         let pid = c.pid;
         self.emit(parent, || SignalKind::Spawn { child: pid });
         self.start(child);
