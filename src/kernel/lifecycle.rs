@@ -3,6 +3,7 @@
 //! its parent or to the owner), reaped and freed.
 
 use std::any::Any;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::durable::{Record, StopRecord};
@@ -127,7 +128,18 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// A process's coroutine returned: settle its children, emit STOP, hand its
     /// result to its parent (or keep it for the owner), free what it held.
-    pub(super) fn finish(&mut self, p: PPtr<I, O>, ended: Ended) {
+    ///
+    /// Takes the kernel's root pointer, not `&mut self`: killing its children
+    /// stops their engines, whose destructors may use their contexts, which make
+    /// their own `&mut Kernel` from that root. No reference to the kernel is held
+    /// across [`kill`](Self::kill).
+    ///
+    /// # Safety
+    /// `k` is a live kernel (its `this`), no reference to it is held by the
+    /// caller, and `p` is a live process of it.
+    pub(super) unsafe fn finish(k: NonNull<Self>, p: PPtr<I, O>, ended: Ended) {
+        // SAFETY: per the contract; not used after the kills below.
+        let this = unsafe { &mut *k.as_ptr() };
         // SAFETY: p is live; its engine is done: dropping it gives back its stack.
         drop(unsafe { (*p.as_ptr()).engine.take() });
         // SAFETY: as above.
@@ -143,7 +155,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 emitted: "the process's end".into(),
             };
             proc.status = Status::Waiting(Wait::Held);
-            if let Some(d) = &mut self.durable {
+            if let Some(d) = &mut this.durable {
                 d.violations.push(violation);
             }
             return;
@@ -162,14 +174,18 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             }
             let reason = format!("parent {} ended", proc.pid);
             for child in children {
-                if let Some(c) = self.lookup(child) {
-                    self.kill(c, &reason);
+                // SAFETY: per the contract; a fresh reference for the lookup only.
+                if let Some(c) = unsafe { (*k.as_ptr()).lookup(child) } {
+                    // SAFETY: per the contract; c is live.
+                    unsafe { Self::kill(k, c, &reason) };
                 }
             }
         }
+        // SAFETY: per the contract; the kills are over.
+        let this = unsafe { &mut *k.as_ptr() };
         // SAFETY: p is live.
         let pid = unsafe { p.as_ref().pid };
-        self.journal(|| Record::Stop {
+        this.journal(|| Record::Stop {
             pid,
             exit: match (&result, &value) {
                 (Ok(_), Some(v)) => StopRecord::Normal(v.as_bytes().to_vec()),
@@ -178,7 +194,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 (Err(ExitError::Killed(m)), _) => StopRecord::Killed(m.clone()),
             },
         });
-        self.emit(p, || {
+        this.emit(p, || {
             let exit = match (&result, value) {
                 (Ok(_), Some(v)) => Exit::Normal(v),
                 // Recording began after the body returned: the result was not encoded.
@@ -190,7 +206,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             };
             SignalKind::Stop { exit }
         });
-        self.stopped(p, result);
+        this.stopped(p, result);
     }
 
     /// Common end of a process, after its STOP.

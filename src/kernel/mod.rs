@@ -71,6 +71,11 @@ static KERNEL_IDS: AtomicU64 = AtomicU64::new(1);
 pub(crate) struct Kernel<I, O> {
     /// Unique in the program: tells a stackless context whose kernel runs it.
     pub(crate) id: u64,
+    /// This kernel's own address: the root pointer made when it was boxed, that
+    /// its owner keeps. Pointers kept across calls (a stackless context's) are
+    /// copies of it, never derived from a `&mut Kernel`, so that the owner's
+    /// later references (re-derived from the same root) leave them valid.
+    pub(crate) this: NonNull<Self>,
     procs: PidTable<PPtr<I, O>>,
     /// Where the process records live.
     records: Slab<Proc<I, O>>,
@@ -123,6 +128,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     fn boxed_with(outbound: Outbound<I, O>, recording: Recording<I, O>) -> NonNull<Self> {
         let kernel = Box::new(Kernel {
             id: KERNEL_IDS.fetch_add(1, Ordering::Relaxed),
+            this: NonNull::dangling(),
             procs: PidTable::default(),
             records: Slab::default(),
             ready: ReadyQueue::default(),
@@ -147,7 +153,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             resuming: None,
             reported: None,
         });
-        NonNull::from(Box::leak(kernel))
+        let this = NonNull::from(Box::leak(kernel));
+        // SAFETY: just leaked: valid, and referenced nowhere else.
+        unsafe { (*this.as_ptr()).this = this };
+        this
     }
 
     /// Frees a kernel made by [`Kernel::boxed`], unwinding every suspended process.
@@ -155,16 +164,20 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// # Safety
     /// `k` came from `boxed`, is not used afterwards, and no coroutine is running.
     pub(crate) unsafe fn destroy(k: NonNull<Self>) {
-        // SAFETY: per the contract, this is the only reference to the kernel. The
-        // processes unwound below run user code (destructors) that may use their
-        // contexts: no reference into the kernel is held across `stop`.
-        let kernel = unsafe { &mut *k.as_ptr() };
         // First every engine is stopped, children (larger pids) before their
         // parents, while every record is still alive. A destructor may reap a
         // child, wake a process or even spawn one: go round until no engine is left.
+        // The processes unwound run user code (destructors) that may use their
+        // contexts, which make their own `&mut Kernel` from the root pointer (`k`,
+        // which is `this`): no reference to the kernel is held across `stop`, each
+        // step below makes a fresh one.
         loop {
             let mut stopped_any = false;
-            for pid in kernel.procs.pids().into_iter().rev() {
+            // SAFETY: per the contract, nothing else uses the kernel now.
+            let pids = unsafe { (*k.as_ptr()).procs.pids() };
+            for pid in pids.into_iter().rev() {
+                // SAFETY: as above; `kernel` is not used after the `stop` below.
+                let kernel = unsafe { &mut *k.as_ptr() };
                 let Some(p) = kernel.lookup(pid) else {
                     continue; // reaped by a destructor that ran before
                 };
@@ -185,6 +198,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
         // Then the ready queue, before any record is freed (it is linked through
         // them): released records are freed, the others leave it.
+        // SAFETY: per the contract; every engine is stopped, no user code that
+        // could use a context runs from here on.
+        let kernel = unsafe { &mut *k.as_ptr() };
         while let Some(p) = kernel.ready.pop_front() {
             // SAFETY: queued records are live or released, never freed while queued.
             let proc = unsafe { &mut *p.as_ptr() };

@@ -88,7 +88,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 result: Err(ExitError::Failed(panic_message(&*payload))),
                 value: None,
             };
-            kernel.finish(p, ended);
+            // SAFETY: `k` is the live kernel, and `kernel` is not used again.
+            unsafe { Self::finish(k, p, ended) };
         }
     }
 
@@ -173,7 +174,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 }
                 None => {
                     let ended = ended.expect("an ended coroutine says how");
-                    kernel.finish(p, ended);
+                    // SAFETY: `k` is the live kernel, and `kernel` is not used
+                    // again (the loop makes a fresh one).
+                    unsafe { Self::finish(k, p, ended) };
                 }
             }
         }

@@ -89,14 +89,15 @@ impl<T> Slab<T> {
         &mut self,
         slot: NonNull<T>,
     ) -> Option<Box<dyn std::any::Any + Send>> {
+        // The value is moved out and the slot freed before the value drops: its
+        // destructor is user code (a process's messages) that may panic, and the
+        // slab must be whole when it unwinds. The panic is caught and handed back.
         // SAFETY: per the contract.
-        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
-            slot.drop_in_place();
-        }));
-        // SAFETY: the slot holds no value now.
+        let value = unsafe { slot.read() };
+        // SAFETY: the slot's value was moved out; the slot is free memory now.
         unsafe { slot.cast::<Option<NonNull<T>>>().write(self.free) };
         self.free = Some(slot);
-        dropped.err()
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value))).err()
     }
 }
 

@@ -2,6 +2,8 @@
 //! results), and takes them down with it when it ends or is killed. Trees are
 //! walked iteratively: a chain of a million descendants costs heap, not stack.
 
+use std::ptr::NonNull;
+
 use smallvec::SmallVec;
 
 use crate::durable::{Record, StopRecord};
@@ -109,7 +111,14 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// Stops `p` and its descendants (deepest first, siblings in spawn order):
     /// each coroutine is unwound and each process ends with STOP `Killed(reason)`,
     /// its descendants with `Killed("parent <pid> ended")`.
-    pub(crate) fn kill(&mut self, p: PPtr<I, O>, reason: &str) {
+    ///
+    /// Takes the kernel's root pointer, as [`finish`](Self::finish) does: each
+    /// stop runs destructors that may use their contexts.
+    ///
+    /// # Safety
+    /// `k` is a live kernel (its `this`), no reference to it is held by the
+    /// caller, and `p` is a live process of it.
+    pub(crate) unsafe fn kill(k: NonNull<Self>, p: PPtr<I, O>, reason: &str) {
         // SAFETY: p is live.
         let root = unsafe { p.as_ref().pid };
         // (pid, reason, its children are on the stack above it already)
@@ -117,7 +126,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         while let Some((pid, why, expanded)) = todo.pop() {
             // Looked up again: a destructor run by an earlier stop may have
             // changed the tree.
-            let Some(q) = self.lookup(pid) else { continue };
+            // SAFETY: per the contract; a fresh reference for the lookup only.
+            let Some(q) = (unsafe { (*k.as_ptr()).lookup(pid) }) else {
+                continue;
+            };
             // SAFETY: q is live.
             let children = unsafe { (*q.as_ptr()).take_children() };
             if !expanded || !children.is_empty() {
@@ -131,63 +143,77 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 );
                 continue;
             }
-            self.kill_one(q, why.as_deref().unwrap_or(reason));
+            // SAFETY: per the contract; q is live.
+            unsafe { Self::kill_one(k, q, why.as_deref().unwrap_or(reason)) };
         }
     }
 
     /// Stops `p`, whose children are gone: unwinds its coroutine, STOP
     /// `Killed(reason)`, and frees it. One that already ended is just freed.
-    fn kill_one(&mut self, p: PPtr<I, O>, reason: &str) {
+    ///
+    /// # Safety
+    /// As [`kill`](Self::kill).
+    unsafe fn kill_one(k: NonNull<Self>, p: PPtr<I, O>, reason: &str) {
+        // SAFETY: per the contract; not used after the stop below.
+        let this = unsafe { &mut *k.as_ptr() };
         // SAFETY: p is live.
         let proc = unsafe { &mut *p.as_ptr() };
         let pid = proc.pid;
         if proc.status == Status::Stopped {
             // Already ended, never joined: just free it.
-            self.procs.remove(pid);
-            self.free(p);
+            this.procs.remove(pid);
+            this.free(p);
             return;
         }
         proc.killing = true;
         // Woken for room it will never use: pass the room on.
         let grant = proc.extra.as_mut().and_then(|e| e.room_grant.take());
-        if let Some(blocker) = grant.and_then(|b| self.lookup(b)) {
-            self.wake_one_sender(blocker);
+        if let Some(blocker) = grant.and_then(|b| this.lookup(b)) {
+            this.wake_one_sender(blocker);
         }
         // SAFETY: p is live; its engine is out of the record before it stops, and
         // no reference into the kernel is held across the stop (user code).
         let engine = unsafe { (*p.as_ptr()).engine.take() };
         if let Some(engine) = engine {
-            let turn = self.turn_of(p);
+            let turn = this.turn_of(p);
             engine.stop(turn);
         }
+        // SAFETY: per the contract; the stop is over.
+        let this = unsafe { &mut *k.as_ptr() };
+        // SAFETY: p is live.
+        let pid = unsafe { p.as_ref().pid };
         // A destructor run by the stop may have spawned children: they go with it
         // (no one could join them).
         // SAFETY: p is live.
         let late = unsafe { (*p.as_ptr()).take_children() };
         for child in late {
-            if let Some(c) = self.lookup(child) {
-                self.kill(c, &format!("parent {pid} ended"));
+            if let Some(c) = this.lookup(child) {
+                // SAFETY: per the contract; c is live, and `this` is not used
+                // across the call.
+                unsafe { Self::kill(k, c, &format!("parent {pid} ended")) };
             }
         }
-        self.journal(|| Record::Stop {
+        // SAFETY: per the contract; the kills are over.
+        let this = unsafe { &mut *k.as_ptr() };
+        this.journal(|| Record::Stop {
             pid,
             exit: StopRecord::Killed(reason.to_string()),
         });
-        if let Some(d) = &mut self.durable {
+        if let Some(d) = &mut this.durable {
             d.clear_restart(pid);
         }
-        self.emit(p, || SignalKind::Stop {
+        this.emit(p, || SignalKind::Stop {
             exit: Exit::Killed(reason.to_string()),
         });
         // A killed child is not kept for a join: its parent is ending too.
-        self.wake_all_senders(p);
+        this.wake_all_senders(p);
         // SAFETY: p is live.
         let proc = unsafe { &mut *p.as_ptr() };
         if let Status::Waiting(Wait::Effect) = proc.status {
-            self.effects_pending -= 1;
+            this.effects_pending -= 1;
         }
         proc.status = Status::Stopped;
-        self.procs.remove(pid);
-        self.free(p);
+        this.procs.remove(pid);
+        this.free(p);
     }
 }

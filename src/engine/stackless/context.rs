@@ -18,7 +18,9 @@ use crate::template::Spawnable;
 ///
 /// It works only while its own process runs (inside the coroutine): a call from
 /// anywhere else (the template's body function before it returns the coroutine,
-/// another process, the scheduler's owner) panics.
+/// another process, the scheduler's owner) panics. So does a call from inside
+/// one of its own calls: from a `select!`/`filter!` predicate, a message's
+/// `Clone` or `Drop`, the route, the clock or a signal sink that the call runs.
 ///
 /// The calls that may wait are `poll_*` methods, which return what the process
 /// must wait for instead of waiting; the macros of [the module](crate::stackless)
@@ -86,19 +88,55 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         }
     }
 
-    /// The kernel and this process, when this process is the one running.
+    /// Starts a call of this context: checks that its process is the one running
+    /// and that no other call of this context is in progress, and marks one in
+    /// progress until the returned guard drops (when the call returns or unwinds).
+    ///
+    /// While a call runs, the library may call user code: a `select!`/`filter!`
+    /// predicate, a message's `Clone` or `Drop`, the route, the clock, a signal
+    /// sink, a template's function and its arguments. The context is `Copy`, so
+    /// that code may hold it; if it used it, the nested call would make a second
+    /// `&mut` to the kernel and to this record while the outer call holds (and
+    /// iterates) them. It panics instead (the process fails), since [`RESUMING`]
+    /// holds the busy mark and not this context's own key.
     #[inline(always)]
-    #[allow(clippy::mut_from_ref)] // one process runs at a time, and only it uses its context
-    fn enter(&self) -> (&mut Kernel<I, O>, &mut Proc<I, O>) {
-        if RESUMING.get() != (self.kernel_id, self.pid) {
-            outside(self.pid);
+    fn enter(&self) -> Busy {
+        let key = (self.kernel_id, self.pid);
+        if RESUMING.get() != key {
+            refused(key);
         }
-        // SAFETY: the kernel of this id is resuming the process of this pid (checked
-        // above): both are alive, and only this process's code runs now. Kernel ids
-        // are unique in the program and pids in a kernel, so that process is the
-        // one at `me` (records never move). The references live for one call of
-        // the context, which does not resume anything.
-        unsafe { (&mut *self.kernel.as_ptr(), &mut *self.me.as_ptr()) }
+        RESUMING.set((self.kernel_id | BUSY, self.pid));
+        Busy(key)
+    }
+
+    /// The kernel, for one step of a call.
+    ///
+    /// Never held across a use of [`p`](Self::p) or across user code that may
+    /// reach the kernel other than through this context (none can: the scheduler's
+    /// owner is outside the turn, other processes' contexts refuse to work).
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)] // one call of one context at a time: see `enter`
+    fn k(&self, _: &Busy) -> &mut Kernel<I, O> {
+        // SAFETY: a `Busy` exists only inside a call of this context, which `enter`
+        // admitted: the kernel of `kernel_id` is resuming (or stopping) the process
+        // of `pid`, so it is alive and nothing else uses it (the pass loop holds no
+        // reference across a resume or a stop). Kernel ids are unique in the
+        // program. `kernel` is the kernel's own root pointer (`Kernel::this`), so
+        // this reference does not invalidate the one the scheduler re-derives its
+        // references from. No other call of this context runs (the busy mark).
+        unsafe { &mut *self.kernel.as_ptr() }
+    }
+
+    /// This process's record, for one step of a call: dropped before any kernel
+    /// method is given `self.me` (which makes its own reference to the record).
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)] // one call of one context at a time: see `enter`
+    fn p(&self, _: &Busy) -> &mut Proc<I, O> {
+        // SAFETY: as in `k`: the process of `pid` is running, and pids are unique in
+        // a kernel, so it is the one at `me` (records never move, and a running
+        // process is never freed). Records live in the slab, apart from the
+        // `Kernel` struct, so this does not overlap a reference from `k`.
+        unsafe { &mut *self.me.as_ptr() }
     }
 
     /// Spends one unit of the turn's budget; `false` when it is spent.
@@ -113,9 +151,11 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
 
     /// After taking a message: a freed slot lets one waiting sender retry.
     #[inline]
-    fn took(&self, k: &mut Kernel<I, O>, p: &mut Proc<I, O>) {
+    fn took(&self, b: &Busy) {
+        let p = self.p(b);
         if p.has_waiting_senders() && !p.inbox.is_full() {
-            k.wake_one_sender(self.me);
+            // (`p` is not used again: `wake_one_sender` reaches the record itself.)
+            self.k(b).wake_one_sender(self.me);
         }
     }
 
@@ -126,30 +166,34 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
 
     /// The pid of this process's parent, if it was spawned by a process.
     pub fn parent(&self) -> Option<Pid> {
-        self.enter().1.parent
+        let b = self.enter();
+        self.p(&b).parent
     }
 
     /// How many messages wait in this process's inbox.
     pub fn inbox_len(&self) -> usize {
-        self.enter().1.inbox.queue.len()
+        let b = self.enter();
+        self.p(&b).inbox.queue.len()
     }
 
     /// The current time, from the scheduler's [`Clock`](crate::Clock).
     pub fn now(&self) -> Time {
-        self.enter().0.clock.now()
+        let b = self.enter();
+        self.k(&b).clock.now()
     }
 
     /// Takes the head of the inbox; with an empty inbox, or the turn's budget
     /// spent, returns what to wait for. [`receive!`](crate::receive) loops over it.
     #[inline(always)]
     pub fn poll_receive(&self) -> Result<I, Pending> {
-        let (k, p) = self.enter();
+        let b = self.enter();
+        let p = self.p(&b);
         if !Self::tick(p) {
             return Err(Pending(Wait::Yield));
         }
         match p.inbox.pop_front() {
             Some(m) => {
-                self.took(k, p);
+                self.took(&b);
                 Ok(m)
             }
             None => Err(Pending(Wait::Message)),
@@ -159,10 +203,10 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// Takes the head of the inbox if there is one, without waiting (and without
     /// counting against the budget).
     pub fn try_receive(&self) -> Option<I> {
-        let (k, p) = self.enter();
-        let m = p.inbox.pop_front();
+        let b = self.enter();
+        let m = self.p(&b).inbox.pop_front();
         if m.is_some() {
-            self.took(k, p);
+            self.took(&b);
         }
         m
     }
@@ -177,7 +221,8 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         scan: &mut Scan,
         mut pred: impl FnMut(&I) -> bool,
     ) -> Result<I, Pending> {
-        let (k, p) = self.enter();
+        let b = self.enter();
+        let p = self.p(&b);
         if scan.evicted.is_none() && !Self::tick(p) {
             return Err(Pending(Wait::Yield));
         }
@@ -186,9 +231,11 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         let evicted = *scan.evicted.get_or_insert(inbox.evicted);
         scan.next = scan.next.saturating_sub((inbox.evicted - evicted) as usize);
         scan.evicted = Some(inbox.evicted);
+        // `pred` (user code) runs while the scan holds the inbox: the busy mark
+        // keeps it from reaching this inbox through the context.
         if let Some(found) = inbox.find_from(scan.next, &mut pred) {
             let m = inbox.remove(found).expect("index within the inbox");
-            self.took(k, p);
+            self.took(&b);
             *scan = Scan::default();
             return Ok(m);
         }
@@ -199,16 +246,16 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// Takes the first message that matches `pred`, dropping every message before
     /// it (a DROP signal each); with none, returns what to wait for.
     pub fn poll_filter(&self, mut pred: impl FnMut(&I) -> bool) -> Result<I, Pending> {
-        let (k, p) = self.enter();
-        if !Self::tick(p) {
+        let b = self.enter();
+        if !Self::tick(self.p(&b)) {
             return Err(Pending(Wait::Yield));
         }
-        while let Some(m) = p.inbox.pop_front() {
-            self.took(k, p);
+        while let Some(m) = self.p(&b).inbox.pop_front() {
+            self.took(&b);
             if pred(&m) {
                 return Ok(m);
             }
-            k.emit(self.me, || SignalKind::Drop {
+            self.k(&b).emit(self.me, || SignalKind::Drop {
                 msg: m,
                 reason: DropReason::Filtered,
             });
@@ -219,8 +266,9 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// Sends `msg` where the template's route says; as
     /// [`poll_send_to`](Self::poll_send_to) otherwise.
     pub fn poll_send(&self, msg: O) -> Result<(), (O, Pending)> {
-        let to = self.enter().1.route.as_ref().and_then(|route| route(&msg));
-        self.send_inner(to, msg)
+        let b = self.enter();
+        let to = self.p(&b).route.as_ref().and_then(|route| route(&msg));
+        self.send_inner(&b, to, msg)
     }
 
     /// Sends `msg` to `to`. A full inbox (policy `Backoff`) or a spent budget
@@ -230,23 +278,26 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// undelivered ones, as for a stackful process.
     #[inline(always)]
     pub fn poll_send_to(&self, to: Pid, msg: O) -> Result<(), (O, Pending)> {
-        self.send_inner(Some(to), msg)
+        let b = self.enter();
+        self.send_inner(&b, Some(to), msg)
     }
 
     #[inline(always)]
-    fn send_inner(&self, to: Option<Pid>, msg: O) -> Result<(), (O, Pending)> {
-        let (k, p) = self.enter();
+    fn send_inner(&self, b: &Busy, to: Option<Pid>, msg: O) -> Result<(), (O, Pending)> {
+        let p = self.p(b);
         if !Self::tick(p) {
             return Err((msg, Pending(Wait::Yield)));
         }
         p.clear_room_grant();
+        let k = self.k(b);
         let (reason, msg) = match k.send_out(self.me, to, msg) {
             Sent::Delivered => return Ok(()),
             Sent::Full { msg, blocker } if blocker != self.pid => {
                 k.emit(self.me, || SignalKind::Backoff { to: blocker });
-                if let Some(b) = k.lookup(blocker) {
-                    // SAFETY: b is live.
-                    unsafe { (*b.as_ptr()).extra().waiting_senders.push_back(self.pid) };
+                if let Some(q) = k.lookup(blocker) {
+                    // SAFETY: q is live, and not this process's record (its pid is
+                    // not ours).
+                    unsafe { (*q.as_ptr()).extra().waiting_senders.push_back(self.pid) };
                 }
                 return Err((msg, Pending(Wait::Room(blocker))));
             }
@@ -262,9 +313,10 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// Sends `msg` where the route says without waiting: a full inbox, a missing
     /// route or an unknown pid gives the message back in the error.
     pub fn try_send(&self, msg: O) -> Result<(), SendError<O>> {
-        let to = self.enter().1.route.as_ref().and_then(|route| route(&msg));
+        let b = self.enter();
+        let to = self.p(&b).route.as_ref().and_then(|route| route(&msg));
         match to {
-            Some(to) => self.try_send_to(to, msg),
+            Some(to) => self.try_send_inner(&b, to, msg),
             None => Err(SendError::NoRoute(msg)),
         }
     }
@@ -272,8 +324,12 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// Sends `msg` to `to` without waiting: a full inbox or an unknown pid gives
     /// the message back in the error.
     pub fn try_send_to(&self, to: Pid, msg: O) -> Result<(), SendError<O>> {
-        let (k, _) = self.enter();
-        match k.send_out(self.me, Some(to), msg) {
+        let b = self.enter();
+        self.try_send_inner(&b, to, msg)
+    }
+
+    fn try_send_inner(&self, b: &Busy, to: Pid, msg: O) -> Result<(), SendError<O>> {
+        match self.k(b).send_out(self.me, Some(to), msg) {
             Sent::Delivered => Ok(()),
             Sent::Full { msg, .. } | Sent::Rejected(msg) => Err(SendError::Full(msg)),
             Sent::NoRoute(msg) => Err(SendError::NoRoute(msg)),
@@ -284,15 +340,17 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// Sleeps: the first poll arms a timer on the scheduler's clock, and the
     /// process waits until it fires. [`sleep!`](crate::sleep) loops over it.
     pub fn poll_sleep(&self, sleep: &mut Sleep) -> Result<(), Pending> {
-        let (k, p) = self.enter();
+        let b = self.enter();
         if !sleep.armed {
-            if !Self::tick(p) {
+            if !Self::tick(self.p(&b)) {
                 return Err(Pending(Wait::Yield));
             }
-            sleep.armed = true;
+            let k = self.k(&b);
             let deadline = k.clock.now() + sleep.duration;
             k.arm_timer(self.me, deadline);
+            sleep.armed = true;
         }
+        let p = self.p(&b);
         if p.timed_out() {
             p.clear_timed_out();
             return Ok(());
@@ -313,8 +371,13 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     where
         I: Clone,
     {
-        let (k, p) = self.enter();
+        let b = self.enter();
+        let p = self.p(&b);
         p.budget = p.budget.saturating_sub(1);
+        let k = self.k(&b);
+        // The template's function (and its arguments' Clone and Drop) and the
+        // messages' Clone (copying this inbox into the child's) run inside this
+        // call: the busy mark refuses this context to them.
         k.clone_in = Some(I::clone);
         let child = template.create_in(k, args, Some(self.pid))?;
         Ok(Child::new(k.adopt(self.me, child)))
@@ -323,22 +386,49 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// Takes `child`'s result if it stopped (a JOIN signal); otherwise returns what
     /// to wait for. [`join!`](crate::join) loops over it.
     pub fn poll_join<R: Payload>(&self, child: Child<R>) -> Result<Result<R, JoinError>, Pending> {
-        let (k, p) = self.enter();
+        let b = self.enter();
+        let p = self.p(&b);
         if !Self::tick(p) {
             return Err(Pending(Wait::Yield));
         }
         if !p.children().contains(&child.pid()) {
             return Ok(Err(JoinError::NotAChild(child.pid())));
         }
-        match k.take_child::<R>(self.me, child.pid()) {
+        // (Reaping the child drops what its inbox held: user code, busy mark.)
+        match self.k(&b).take_child::<R>(self.me, child.pid()) {
             Some(result) => Ok(result),
             None => Err(Pending(Wait::Join(child.pid()))),
         }
     }
 }
 
+/// Marks [`RESUMING`]'s kernel id while a call of that process's context runs
+/// (kernel ids count up from 1 and never reach it).
+const BUSY: u64 = 1 << 63;
+
+/// A call of a context in progress: puts back the process's own key in
+/// [`RESUMING`] when dropped, by a return or by an unwind (then the process
+/// fails, or a `stop` ends; either way the next turn starts from a clean key).
+pub(crate) struct Busy((u64, Pid));
+
+impl Drop for Busy {
+    #[inline(always)]
+    fn drop(&mut self) {
+        RESUMING.set(self.0);
+    }
+}
+
+/// A call of the context of `key` (kernel id, pid) that `enter` refuses.
 #[cold]
 #[inline(never)]
-fn outside(pid: Pid) -> ! {
+fn refused((kernel_id, pid): (u64, Pid)) -> ! {
+    if RESUMING.get() == (kernel_id | BUSY, pid) {
+        panic!(
+            "the StacklessCtx of process {pid} was used re-entrantly, from a callback \
+             inside one of its own calls (a select/filter predicate, a message's Clone \
+             or Drop, a route, a clock, a signal sink, a spawn's template function or \
+             arguments, ...)"
+        )
+    }
     panic!("the StacklessCtx of process {pid} was used outside that process's turn")
 }

@@ -83,7 +83,10 @@ use context::StacklessCtx;
 
 thread_local! {
     /// The stackless process this thread is resuming, as (kernel id, pid): a
-    /// [`StacklessCtx`] works only while it is its own.
+    /// [`StacklessCtx`] works only while it is its own. While one of the
+    /// context's calls runs, the kernel id carries a busy mark
+    /// (`context::BUSY`), so that the context refuses a nested call from the user
+    /// code that the call runs.
     pub(crate) static RESUMING: Cell<(u64, Pid)> = const { Cell::new((0, Pid(0))) };
 }
 
@@ -257,7 +260,11 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
     let p = kernel.new_record(&template.opts, parent, None)?;
     // SAFETY: p was just made.
     let pid = unsafe { p.as_ref().pid };
-    let ctx = StacklessCtx::new(std::ptr::NonNull::from(&mut *kernel), p, kernel.id, pid);
+    // The kernel's root pointer, not one derived from `kernel`: the context uses
+    // it in later turns, after the scheduler has made other references to the
+    // kernel from that root (each of which would invalidate a pointer derived
+    // from this `&mut`).
+    let ctx = StacklessCtx::new(kernel.this, p, kernel.id, pid);
     let engine = match catch_unwind(AssertUnwindSafe(|| (template.body)(ctx, args))) {
         Ok(engine) => engine,
         Err(payload) => {
