@@ -160,6 +160,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             self.effects_pending -= 1;
         }
         proc.status = Status::Stopped;
+        // Killed in a `sleep` or `receive_timeout`: nobody waits on its timer.
+        self.cancel_timer(p);
         self.procs.remove(pid);
         self.free(p);
     }

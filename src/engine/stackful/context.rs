@@ -679,11 +679,10 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
         loop {
             if let Some(m) = self.p().inbox.pop_front() {
-                let p = self.p();
-                if let Some(extra) = p.extra_mut() {
-                    extra.timer = 0;
-                    extra.timed_out = false;
-                }
+                // Answered: nobody waits on the timer any more.
+                let me = self.me;
+                self.k().cancel_timer(me);
+                self.p().clear_timed_out();
                 self.took();
                 self.journal_take(Some(&m));
                 return Some(m);
