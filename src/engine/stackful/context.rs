@@ -351,7 +351,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// gives none), or to a pid that no longer exists, the message is kept with the
     /// undelivered messages for the owner to read back. When the destination's
     /// inbox is full (policy `Backoff`), this process is suspended (BACKOFF) until
-    /// there is room, then delivers.
+    /// there is room, then delivers. A full inbox with the policy `Reject` refuses
+    /// the message: a REJECT signal instead of SEND, and the message is kept with
+    /// the undelivered ones (reason `Rejected`).
     pub fn send(&mut self, msg: O) {
         let to = self.p().route.as_ref().and_then(|route| route(&msg));
         self.send_inner(to, msg);
@@ -427,7 +429,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     }
 
     /// Sends `msg` where the route says without waiting: a full inbox, a missing
-    /// route or an unknown pid gives the message back in the error.
+    /// route or an unknown pid gives the message back in the error. A refusal by
+    /// an [`Overflow::Reject`](crate::Overflow::Reject) inbox is recorded as a
+    /// REJECT signal, as for [`Ctx::send`].
     pub fn try_send(&mut self, msg: O) -> Result<(), SendError<O>> {
         let to = self.p().route.as_ref().and_then(|route| route(&msg));
         self.tick();
@@ -445,7 +449,12 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let me = self.me;
         let (outcome, result) = match self.k().send_out(me, to, msg) {
             Sent::Delivered => (SendOutcome::Delivered, Ok(())),
-            Sent::Full { msg, .. } | Sent::Rejected(msg) => {
+            Sent::Full { msg, .. } => (SendOutcome::Full, Err(SendError::Full(msg))),
+            Sent::Rejected(msg) => {
+                // Refused (REJECT), handed back; a route gave `to`.
+                if let Some(to) = to {
+                    self.k().emit_reject(me, to, &msg);
+                }
                 (SendOutcome::Full, Err(SendError::Full(msg)))
             }
             Sent::NoRoute(msg) => (SendOutcome::NoRoute, Err(SendError::NoRoute(msg))),

@@ -275,7 +275,11 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         let (k, _) = self.enter();
         match k.send_out(self.me, Some(to), msg) {
             Sent::Delivered => Ok(()),
-            Sent::Full { msg, .. } | Sent::Rejected(msg) => Err(SendError::Full(msg)),
+            Sent::Full { msg, .. } => Err(SendError::Full(msg)),
+            Sent::Rejected(msg) => {
+                k.emit_reject(self.me, to, &msg);
+                Err(SendError::Full(msg))
+            }
             Sent::NoRoute(msg) => Err(SendError::NoRoute(msg)),
             Sent::Unknown(pid, msg) => Err(SendError::UnknownPid(pid, msg)),
         }
