@@ -123,7 +123,8 @@ fn try_send_gets_a_rejected_message_back_and_records_a_reject() {
     })
     .route(move |_| Some(target));
     let t = sched.spawn(&trier, ()).unwrap();
-    let stackless: StacklessTemplate<u64, u64, (), (Result<(), u64>, Result<(), u64>)> =
+    type Tries = (Result<(), u64>, Result<(), u64>);
+    let stackless: StacklessTemplate<u64, u64, (), Tries> =
         StacklessTemplate::new("trier", move |cx: StacklessCtx<u64>, _: ()| {
             #[coroutine]
             move || {
