@@ -7,8 +7,8 @@
 //! that suspend the process until they can return: no `async`, no `yield`. A
 //! [`SimpleScheduler`] driven from your own loop runs the processes, routes their
 //! messages by pid and keeps inboxes bounded. Everything observable is a
-//! [`Signal`] (START, SPAWN, JOIN, TRANSITION, USE, SEND, STOP, BACKOFF, DROP)
-//! that you can record.
+//! [`Signal`] (START, SPAWN, JOIN, TRANSITION, USE, SEND, STOP, BACKOFF, DROP,
+//! REJECT) that you can record.
 //!
 //! ```
 //! use chronoflow::{Ctx, Pid, SimpleScheduler, Template};

@@ -131,6 +131,9 @@ pub enum SignalType {
     Backoff,
     /// A message was dropped from the process's inbox.
     Drop,
+    /// The process's message was refused by a full inbox with the
+    /// [`Reject`](crate::Overflow::Reject) policy.
+    Reject,
 }
 
 /// Why a message was dropped.
@@ -200,6 +203,19 @@ pub enum SignalKind<I, O = I> {
         /// Why.
         reason: DropReason,
     },
+    /// The process sent `msg` to `to`, whose inbox (or that of one of its
+    /// descendants, which receive what it receives) is full with the
+    /// [`Reject`](crate::Overflow::Reject) policy: the message was refused, not
+    /// delivered. Emitted instead of SEND, by `send`, `send_to` and `try_send`
+    /// alike; the message is kept with the undelivered ones (reason
+    /// [`Rejected`](crate::UndeliveredReason::Rejected)), or handed back by
+    /// `try_send` in [`SendError::Full`](crate::SendError::Full).
+    Reject {
+        /// The process whose inbox refused the message.
+        to: Pid,
+        /// The refused message.
+        msg: O,
+    },
 }
 
 /// One observable event of a process: its pid, its sequence number (the count of
@@ -231,6 +247,7 @@ impl<I, O> Signal<I, O> {
             SignalKind::Stop { .. } => SignalType::Stop,
             SignalKind::Backoff { .. } => SignalType::Backoff,
             SignalKind::Drop { .. } => SignalType::Drop,
+            SignalKind::Reject { .. } => SignalType::Reject,
         }
     }
 }
@@ -257,6 +274,7 @@ impl<I: fmt::Debug, O: fmt::Debug> fmt::Display for Signal<I, O> {
             } => write!(f, "STOP killed: {why}"),
             SignalKind::Backoff { to } => write!(f, "BACKOFF waiting for {to}"),
             SignalKind::Drop { msg, reason } => write!(f, "DROP {msg:?} ({reason:?})"),
+            SignalKind::Reject { to, msg } => write!(f, "REJECT by {to}: {msg:?}"),
         }
     }
 }

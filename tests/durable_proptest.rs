@@ -78,6 +78,9 @@ struct World {
     outside: Vec<Vec<u64>>,
     counts: Counts,
     top: Template<Msg, Msg, TopArgs, Trace>,
+    /// Holds `top`, which reaches itself through a `Weak` to this: no reference
+    /// cycle leaks it (LeakSanitizer checks, in CI).
+    _itself: Arc<OnceLock<Template<Msg, Msg, TopArgs, Trace>>>,
     child: Template<Msg, Msg, (usize, usize), Trace>,
     /// The journal's segment size: small ones make the journal release old
     /// segments during the run.
@@ -161,7 +164,7 @@ impl World {
         );
         let (p, c, ch) = (programs.clone(), counts.clone(), child.clone());
         let itself: Arc<OnceLock<Template<Msg, Msg, TopArgs, Trace>>> = Arc::default();
-        let next = itself.clone();
+        let next = Arc::downgrade(&itself);
         let top = Template::stepping(
             "top",
             move |ctx: &mut Ctx<Msg>, (me, from, mut acc, mut trace): TopArgs| {
@@ -172,6 +175,7 @@ impl World {
                 };
                 let stop = run_ops(ctx, &p[me], from, &c, id, &mut acc, &mut trace, spawn_join);
                 if let Some(k) = stop {
+                    let next = next.upgrade().expect("the world holds it");
                     let top = next.get().expect("set below");
                     return Step::Transition(Transition::to(top, (me, k + 1, acc, trace)));
                 }
@@ -185,6 +189,7 @@ impl World {
             outside,
             counts,
             top,
+            _itself: itself,
             child,
             segment_size,
         }

@@ -351,7 +351,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         self.notify_message(p);
     }
 
-    /// Keeps a message that could not be delivered, with its SEND signal.
+    /// Keeps a message that could not be delivered, with its SEND signal (REJECT
+    /// for a message a Reject inbox refused).
     pub(crate) fn keep_undelivered(
         &mut self,
         from: PPtr<I, O>,
@@ -359,11 +360,16 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         reason: UndeliveredReason,
         msg: O,
     ) {
-        if let Some(clone) = self.clone_out {
-            self.emit(from, || SignalKind::Send {
-                to,
-                msg: clone(&msg),
-            });
+        match (reason, to) {
+            (UndeliveredReason::Rejected, Some(to)) => self.emit_reject(from, to, &msg),
+            _ => {
+                if let Some(clone) = self.clone_out {
+                    self.emit(from, || SignalKind::Send {
+                        to,
+                        msg: clone(&msg),
+                    });
+                }
+            }
         }
         self.undelivered.push(Undelivered {
             // SAFETY: from is live.
@@ -372,6 +378,20 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             reason,
             msg,
         });
+    }
+}
+
+impl<I: 'static, O: 'static> Kernel<I, O> {
+    /// REJECT for `from`: the inbox of `to` (or of one of its descendants) is full
+    /// with the Reject policy and refused `msg`.
+    #[cold]
+    pub(crate) fn emit_reject(&mut self, from: PPtr<I, O>, to: Pid, msg: &O) {
+        if let Some(clone) = self.clone_out {
+            self.emit(from, || SignalKind::Reject {
+                to,
+                msg: clone(msg),
+            });
+        }
     }
 }
 

@@ -15,7 +15,12 @@ pub enum Overflow {
     /// The arriving message is dropped (counted, DROP signal).
     DropNewest,
     /// The arriving message is refused and handed back: `try_send` and sends from
-    /// outside return it in an error, `send` keeps it with the undelivered messages.
+    /// outside return it in [`SendError::Full`](crate::SendError::Full), `send`
+    /// keeps it with the undelivered messages (reason
+    /// [`Rejected`](crate::UndeliveredReason::Rejected)). A sending process gets
+    /// a REJECT signal ([`SignalKind::Reject`](crate::SignalKind::Reject)) instead
+    /// of SEND, from `send`, `send_to` and `try_send` alike; a send from outside
+    /// has no process to signal.
     Reject,
 }
 

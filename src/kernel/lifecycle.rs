@@ -219,6 +219,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
         proc.status = Status::Stopped;
         let pid = proc.pid;
+        // Ended with a timer armed (a stackless body that polled a sleep and
+        // returned): nobody waits on it.
+        self.cancel_timer(p);
+        // SAFETY: p is live; `cancel_timer` ended its borrow.
+        let proc = unsafe { &mut *p.as_ptr() };
         let parent = proc.parent.and_then(|pp| self.lookup(pp));
         match parent {
             Some(parent) => {

@@ -104,8 +104,12 @@ pub(crate) struct Kernel<I, O> {
     /// Journaling and replay, for a durable scheduler.
     pub(crate) durable: Option<Box<Durable<I, O>>>,
     pub(crate) clock: Box<dyn Clock>,
-    /// Armed timers: deadline, timer id, process.
+    /// Armed timers: deadline, timer id, process. An entry whose process no
+    /// longer waits on it (its `Extra::timer` is another id) is stale: the top is
+    /// never stale, and stale entries are at most about as many as live ones.
     timers: BinaryHeap<Reverse<(Time, u64, Pid)>>,
+    /// Live (armed, not fired, not cancelled) timers.
+    armed: usize,
     next_timer: u64,
     /// The process being resumed: a panic that unwinds out of its resume is its
     /// failure.
@@ -149,6 +153,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             durable: None,
             clock: Box::new(SystemClock),
             timers: BinaryHeap::new(),
+            armed: 0,
             next_timer: 1,
             resuming: None,
             reported: None,

@@ -3,6 +3,7 @@
 //! make their processes runnable.
 
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::Wake;
@@ -75,8 +76,9 @@ impl Wake for PidWaker {
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
     /// Arms a timer for `p` at `deadline`; it wakes `p` if `p` still waits on it
-    /// then.
+    /// then. A timer `p` had armed before is cancelled.
     pub(crate) fn arm_timer(&mut self, p: PPtr<I, O>, deadline: Time) {
+        self.cancel_timer(p);
         let id = self.next_timer;
         self.next_timer += 1;
         // SAFETY: p is live.
@@ -84,10 +86,65 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let extra = proc.extra();
         extra.timer = id;
         extra.timed_out = false;
+        self.armed += 1;
         self.timers.push(Reverse((deadline, id, proc.pid)));
     }
 
-    /// The earliest armed timer's deadline.
+    /// Cancels `p`'s armed timer, if any (nobody waits on it any more: a message
+    /// answered its `receive_timeout`, or it is ending). Its heap entry becomes
+    /// stale: stale entries are popped from the top at once, so that the top is
+    /// always a live timer (what `next_deadline` reports and `run_blocking` waits
+    /// for), and the heap is compacted when stale entries outnumber live ones, so
+    /// that it stays bounded by the number of armed timers.
+    #[inline]
+    pub(crate) fn cancel_timer(&mut self, p: PPtr<I, O>) {
+        // SAFETY: p is live.
+        let proc = unsafe { &mut *p.as_ptr() };
+        if let Some(extra) = &mut proc.extra
+            && extra.timer != 0
+        {
+            extra.timer = 0;
+            self.armed -= 1;
+            self.discard_stale_timers();
+        }
+    }
+
+    /// Whether a heap entry is a timer some process still waits on.
+    fn timer_is_live(&self, id: u64, pid: Pid) -> bool {
+        self.lookup(pid).is_some_and(|p| {
+            // SAFETY: p is live.
+            unsafe { p.as_ref() }
+                .extra
+                .as_ref()
+                .is_some_and(|e| e.timer == id)
+        })
+    }
+
+    /// Pops stale entries off the top of the heap, and compacts it when stale
+    /// entries outnumber live ones.
+    #[cold]
+    fn discard_stale_timers(&mut self) {
+        while let Some(&Reverse((_, id, pid))) = self.timers.peek() {
+            if self.timer_is_live(id, pid) {
+                break;
+            }
+            self.timers.pop();
+        }
+        // (The slack keeps a few stale entries from causing a rebuild each time.)
+        if self.timers.len() > 2 * self.armed + 32 {
+            let mut timers = std::mem::take(&mut self.timers);
+            timers.retain(|&Reverse((_, id, pid))| self.timer_is_live(id, pid));
+            if timers.capacity() > 4 * timers.len().max(64) {
+                timers.shrink_to(2 * timers.len().max(64));
+            }
+            self.timers = timers;
+        }
+        if self.timers.is_empty() && self.timers.capacity() > 1024 {
+            self.timers = BinaryHeap::new();
+        }
+    }
+
+    /// The earliest armed timer's deadline (the heap's top is always live).
     pub(crate) fn next_deadline(&self) -> Option<Time> {
         self.timers.peek().map(|Reverse((t, _, _))| *t)
     }
@@ -113,12 +170,15 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 {
                     extra.timer = 0;
                     extra.timed_out = true;
+                    self.armed -= 1;
                     if matches!(proc.status, Status::Waiting(Wait::Timer | Wait::Message)) {
                         self.make_ready(p);
                     }
                 }
             }
         }
+        // The new top may be stale.
+        self.discard_stale_timers();
     }
 
     /// Moves woken effect futures' processes to the ready queue.

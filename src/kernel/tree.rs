@@ -213,6 +213,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             this.effects_pending -= 1;
         }
         proc.status = Status::Stopped;
+        // Killed in a `sleep` or `receive_timeout`: nobody waits on its timer.
+        this.cancel_timer(p);
         this.procs.remove(pid);
         this.free(p);
     }

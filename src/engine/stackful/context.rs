@@ -412,7 +412,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// gives none), or to a pid that no longer exists, the message is kept with the
     /// undelivered messages for the owner to read back. When the destination's
     /// inbox is full (policy `Backoff`), this process is suspended (BACKOFF) until
-    /// there is room, then delivers.
+    /// there is room, then delivers. A full inbox with the policy `Reject` refuses
+    /// the message: a REJECT signal instead of SEND, and the message is kept with
+    /// the undelivered ones (reason `Rejected`).
     pub fn send(&mut self, msg: O) {
         let to = self.p().route.as_ref().and_then(|route| route(&msg));
         self.send_inner(to, msg);
@@ -491,7 +493,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     }
 
     /// Sends `msg` where the route says without waiting: a full inbox, a missing
-    /// route or an unknown pid gives the message back in the error.
+    /// route or an unknown pid gives the message back in the error. A refusal by
+    /// an [`Overflow::Reject`](crate::Overflow::Reject) inbox is recorded as a
+    /// REJECT signal, as for [`Ctx::send`].
     pub fn try_send(&mut self, msg: O) -> Result<(), SendError<O>> {
         let to = self.p().route.as_ref().and_then(|route| route(&msg));
         self.tick();
@@ -509,7 +513,12 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let me = self.me;
         let (outcome, result) = match self.k().send_out(me, to, msg) {
             Sent::Delivered => (SendOutcome::Delivered, Ok(())),
-            Sent::Full { msg, .. } | Sent::Rejected(msg) => {
+            Sent::Full { msg, .. } => (SendOutcome::Full, Err(SendError::Full(msg))),
+            Sent::Rejected(msg) => {
+                // Refused (REJECT), handed back; a route gave `to`.
+                if let Some(to) = to {
+                    self.k().emit_reject(me, to, &msg);
+                }
                 (SendOutcome::Full, Err(SendError::Full(msg)))
             }
             Sent::NoRoute(msg) => (SendOutcome::NoRoute, Err(SendError::NoRoute(msg))),
@@ -747,11 +756,10 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
         loop {
             if let Some(m) = self.p().inbox.pop_front() {
-                let p = self.p();
-                if let Some(extra) = p.extra_mut() {
-                    extra.timer = 0;
-                    extra.timed_out = false;
-                }
+                // Answered: nobody waits on the timer any more.
+                let me = self.me;
+                self.k().cancel_timer(me);
+                self.p().clear_timed_out();
                 self.took();
                 self.journal_take(Some(&m));
                 return Some(m);

@@ -331,7 +331,11 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     fn try_send_inner(&self, b: &Busy, to: Pid, msg: O) -> Result<(), SendError<O>> {
         match self.k(b).send_out(self.me, Some(to), msg) {
             Sent::Delivered => Ok(()),
-            Sent::Full { msg, .. } | Sent::Rejected(msg) => Err(SendError::Full(msg)),
+            Sent::Full { msg, .. } => Err(SendError::Full(msg)),
+            Sent::Rejected(msg) => {
+                self.k(b).emit_reject(self.me, to, &msg);
+                Err(SendError::Full(msg))
+            }
             Sent::NoRoute(msg) => Err(SendError::NoRoute(msg)),
             Sent::Unknown(pid, msg) => Err(SendError::UnknownPid(pid, msg)),
         }
