@@ -125,3 +125,10 @@ pub enum ProcessError {
     #[error("the process is already started")]
     AlreadyStarted,
 }
+
+/// An at-most-once effect that may or may not have happened: the program stopped
+/// after journaling its intent and before journaling its result. It is not run
+/// again; what to do (check, compensate, retry) is the process's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error, Serialize, Deserialize)]
+#[error("the effect was interrupted by a crash: it may or may not have happened")]
+pub struct Interrupted;

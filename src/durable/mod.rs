@@ -46,13 +46,13 @@
 //! loses at most the last pass. Segments holding only records older than every
 //! process's restart point (its creation or its last transition) are deleted.
 
+mod hooks;
 mod record;
 mod recover;
 mod scheduler;
 mod state;
 
-pub(crate) use record::{Record, SendOutcome, SendStep, StopRecord};
+pub use crate::error::Interrupted;
 pub use recover::{Recovery, RecoveryError};
 pub use scheduler::{DurableBuilder, DurableScheduler};
-pub use state::{DeterminismViolation, Interrupted};
-pub(crate) use state::{Durable, Replay, check_spawn, check_stackless, journal_create};
+pub use state::DeterminismViolation;

@@ -8,8 +8,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
+use crate::durable::hooks::{durable, durable_mut};
 use crate::durable::record::{Record, SendOutcome, SendStep, StopRecord};
-use crate::durable::state::{Pending, Registration, Replay};
+use crate::durable::state::{Pending, ProcJournal, Registration};
 use crate::error::{ExitError, SpawnError};
 use crate::journal::{JournalError, TruncatedTail};
 use crate::kernel::Kernel;
@@ -293,7 +294,7 @@ where
             tops.push(pid);
         }
         let inbox = decode_inbox::<M>(pid, sim.inbox)?;
-        k.durable.as_mut().expect("durable").pending.insert(
+        durable_mut(k).expect("durable").pending.insert(
             pid,
             Pending {
                 template: sim.template,
@@ -311,7 +312,7 @@ where
     // Every process is rebuilt now, parents before their children, so that
     // messages sent right after opening reach them all.
     for pid in tops {
-        let pending = &k.durable.as_ref().expect("durable").pending[&pid];
+        let pending = &durable(k).expect("durable").pending[&pid];
         let (ended, started) = (pending.stop.is_some(), pending.started);
         rebuild_process(k, pid, None)?;
         if ended {
@@ -321,7 +322,7 @@ where
         }
     }
     // Left over: children of processes that ended (killed with them).
-    k.durable.as_mut().expect("durable").pending.clear();
+    durable_mut(k).expect("durable").pending.clear();
     Ok(())
 }
 
@@ -336,7 +337,7 @@ fn rebuild_process<I: 'static, O: 'static>(
     pid: Pid,
     parent: Option<Pid>,
 ) -> Result<(), RecoveryError> {
-    let d = k.durable.as_mut().expect("durable");
+    let d = durable_mut(k).expect("durable");
     let Some(pending) = d.pending.remove(&pid) else {
         return Err(RecoveryError::Missing { pid });
     };
@@ -350,7 +351,7 @@ fn rebuild_process<I: 'static, O: 'static>(
     let was_quiet = std::mem::replace(&mut d.quiet, true);
     d.set_restart(pid, pending.restart);
     let rebuilt = rebuild_with(k, pid, parent, pending, &name, &registration);
-    let d = k.durable.as_mut().expect("durable");
+    let d = durable_mut(k).expect("durable");
     d.quiet = was_quiet;
     d.registry.insert(name, registration);
     rebuilt
@@ -388,12 +389,13 @@ fn rebuild_with<I: 'static, O: 'static>(
     let p = (registration.create)(k, pid, parent, &pending.args)?;
     // SAFETY: p was just created.
     let proc = unsafe { &mut *p.as_ptr() };
-    proc.extra().steps = pending.steps;
+    let journal = ProcJournal::of(proc);
+    journal.steps = pending.steps;
     // The inbox as it was at the crash, in the real queue: what arrives now queues
     // behind it under the inbox's own capacity and policy.
     proc.inbox.queue = pending.inbox;
     if pending.started {
-        proc.extra().replay = Some(Box::new(Replay { log: pending.log }));
+        ProcJournal::of(proc).replay = Some(pending.log);
     }
     for child in pending.children {
         rebuild_process(k, child, Some(pid))?;

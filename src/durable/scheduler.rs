@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::durable::hooks::{durable, durable_mut};
 use crate::durable::record::{Record, hash_of};
 use crate::durable::recover::{Recovery, RecoveryError, rebuild};
 use crate::durable::state::{DeterminismViolation, Durable, Registration};
@@ -123,12 +124,12 @@ where
             if let Some(clock) = self.clock {
                 k.clock = clock;
             }
-            k.durable = Some(Box::new(durable));
+            k.hooks = Some(Box::new(durable));
             // Children rebuilt from the journal receive copies of their parents'
             // messages before any spawn of this run.
             k.clone_in = Some(M::clone);
             rebuild(k, records, &mut recovery)?;
-            k.durable.as_mut().expect("just set").quiet = false;
+            durable_mut(k).expect("just set").quiet = false;
         }
         Ok((DurableScheduler { inner: sched }, recovery))
     }
@@ -197,15 +198,11 @@ where
 
     /// Whether a journal error stopped the run.
     pub fn is_stopped(&self) -> bool {
-        self.inner
-            .kernel()
-            .durable
-            .as_ref()
-            .is_some_and(|d| d.error.is_some() || d.stopped)
+        durable(self.inner.kernel()).is_some_and(|d| d.error.is_some() || d.stopped)
     }
 
     fn durable_mut(&mut self) -> &mut Durable<M, M> {
-        self.inner.kernel_mut().durable.as_mut().expect("durable")
+        durable_mut(self.inner.kernel_mut()).expect("durable")
     }
 
     /// Creates a process, not started (journaled).
@@ -248,7 +245,7 @@ where
     fn commit(&mut self) -> Result<(), JournalError> {
         let k = self.inner.kernel_mut();
         let next_pid = k.next_pid();
-        let d = k.durable.as_mut().expect("durable");
+        let d = durable_mut(k).expect("durable");
         let needed = d.needed_from();
         if d.pid_mark.is_none_or(|mark| mark < needed) {
             // The records that go may be the last to name the highest pids.
@@ -320,10 +317,7 @@ where
 
     /// Processes held because their calls did not match their records.
     pub fn violations(&self) -> &[DeterminismViolation] {
-        self.inner
-            .kernel()
-            .durable
-            .as_ref()
+        durable(self.inner.kernel())
             .map(|d| d.violations.as_slice())
             .unwrap_or(&[])
     }

@@ -6,22 +6,13 @@ use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::durable::record::{Record, StopRecord};
 use crate::durable::recover::RecoveryError;
-use crate::error::SpawnError;
 use crate::journal::{Journal, JournalError};
-use crate::kernel::{Kernel, PPtr};
+use crate::kernel::{Kernel, PPtr, Proc};
 use crate::signal::Pid;
-
-/// An at-most-once effect that may or may not have happened: the program stopped
-/// after journaling its intent and before journaling its result. It is not run
-/// again; what to do (check, compensate, retry) is the process's decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error, Serialize, Deserialize)]
-#[error("the effect was interrupted by a crash: it may or may not have happened")]
-pub struct Interrupted;
 
 /// A process's call that did not match its records.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -37,10 +28,25 @@ pub struct DeterminismViolation {
     pub emitted: String,
 }
 
-/// A process being replayed: its remaining records. (Its inbox is rebuilt as the
-/// journal left it at the crash, directly in its queue.)
-pub(crate) struct Replay {
-    pub(crate) log: VecDeque<Record>,
+/// What the durable layer keeps of each process, in its record (`Extra::layer`):
+/// its journaled calls so far, and while it is replayed, its remaining records.
+/// (Its inbox is rebuilt as the journal left it at the crash, directly in its
+/// queue.)
+#[derive(Default)]
+pub(crate) struct ProcJournal {
+    pub(crate) steps: u64,
+    pub(crate) replay: Option<VecDeque<Record>>,
+}
+
+impl ProcJournal {
+    /// `p`'s, made on first use.
+    pub(crate) fn of<I, O>(p: &mut Proc<I, O>) -> &mut ProcJournal {
+        p.extra()
+            .layer
+            .get_or_insert_with(|| Box::new(ProcJournal::default()))
+            .downcast_mut()
+            .expect("the durable layer's own state")
+    }
 }
 
 /// Encodes a process's arguments (given as `&A`).
@@ -150,57 +156,4 @@ impl<I, O> Durable<I, O> {
             .first()
             .map_or(self.journal.next_lsn().0, |&(lsn, _)| lsn)
     }
-}
-
-/// What a durable kernel refuses to spawn (an unregistered template, or arguments
-/// of another type than it was registered with), it refuses with nothing
-/// journaled; what it takes, it journals after the process is made
-/// ([`journal_create`]) with the arguments' encoding returned here.
-pub(crate) fn check_spawn<I, O, A: 'static>(
-    k: &Kernel<I, O>,
-    name: &Arc<str>,
-    args: &A,
-) -> Result<Option<Vec<u8>>, SpawnError> {
-    match &k.durable {
-        Some(d) if !d.quiet => {
-            let encode = d
-                .registry
-                .get(name)
-                .map(|r| &r.encode_args)
-                .ok_or_else(|| SpawnError::Unregistered(name.to_string()))?;
-            Ok(Some(encode(args).ok_or_else(|| {
-                SpawnError::Unregistered(name.to_string())
-            })?))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// Journals a process made from a registered template: its restart point.
-pub(crate) fn journal_create<I, O>(
-    k: &mut Kernel<I, O>,
-    pid: Pid,
-    parent: Option<Pid>,
-    name: &str,
-    args: Vec<u8>,
-) {
-    if let Some(d) = &mut k.durable
-        && let Some(lsn) = d.append(Record::Create {
-            pid,
-            parent,
-            template: name.to_string(),
-            args,
-            started: d.spawning,
-        })
-    {
-        d.set_restart(pid, lsn);
-    }
-}
-
-/// A durable kernel cannot journal a stackless process.
-pub(crate) fn check_stackless<I, O>(k: &Kernel<I, O>, name: &str) -> Result<(), SpawnError> {
-    if k.durable.as_ref().is_some_and(|d| !d.quiet) {
-        return Err(SpawnError::NotDurable(name.to_string()));
-    }
-    Ok(())
 }

@@ -8,7 +8,6 @@ use std::ptr::NonNull;
 
 use smallvec::SmallVec;
 
-use crate::durable::{Record, SendStep};
 use crate::kernel::inbox::Overflow;
 use crate::kernel::{Kernel, PPtr, Recording, Status, Wait};
 use crate::signal::{DropReason, Pid, SignalKind};
@@ -233,9 +232,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         Sent::Delivered
     }
 
-    /// Journals a message entering `to`'s inbox (and those of `recipients`, its
-    /// descendants), in one record that is also the sender's SEND and lists what
-    /// the overflow policies are about to drop.
+    /// Tells the hooks of a message entering `to`'s inbox (and those of
+    /// `recipients`, its descendants), sent by `from`, before the overflow
+    /// policies of full inboxes apply.
     #[inline(always)]
     fn journal_delivery(
         &mut self,
@@ -244,61 +243,17 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         from: Option<PPtr<I, O>>,
         recipients: &[PPtr<I, O>],
     ) {
-        if self.durable.is_some() {
-            self.journal_delivery_slow(to, msg, from, recipients);
+        if let Some(hooks) = &mut self.hooks {
+            // SAFETY: the sender is live, and not otherwise borrowed here.
+            let from = from.map(|f| unsafe { &mut *f.as_ptr() });
+            hooks.delivered(to, msg, from, recipients);
         }
     }
 
-    #[cold]
-    #[inline(never)]
-    fn journal_delivery_slow(
-        &mut self,
-        to: Pid,
-        msg: &I,
-        from: Option<PPtr<I, O>>,
-        recipients: &[PPtr<I, O>],
-    ) {
-        let Some(d) = &mut self.durable else { return };
-        let bytes = (d.encode)(msg);
-        let mut evicted = Vec::new();
-        for &r in recipients {
-            // SAFETY: recipients are live.
-            let r = unsafe { r.as_ref() };
-            if r.inbox.is_full() {
-                match r.inbox.overflow {
-                    Overflow::DropOldest => {
-                        if let Some(old) = r.inbox.queue.front() {
-                            evicted.push((r.pid, (d.encode)(old)));
-                        }
-                    }
-                    Overflow::DropNewest => evicted.push((r.pid, bytes.clone())),
-                    Overflow::Backoff | Overflow::Reject => {}
-                }
-            }
-        }
-        let from = from.map(|f| {
-            // SAFETY: the sender is live.
-            let f = unsafe { &mut *f.as_ptr() };
-            let step = f.next_step();
-            SendStep {
-                pid: f.pid,
-                step,
-                hash: crc32c::crc32c(&bytes),
-            }
-        });
-        d.append(Record::Deliver {
-            to,
-            msg: bytes,
-            from,
-            evicted,
-        });
-    }
-
-    /// Journals a message leaving `pid`'s inbox without being taken.
+    /// Tells the hooks of a message leaving `pid`'s inbox without being taken.
     pub(crate) fn journal_eviction(&mut self, pid: Pid, msg: &I) {
-        if let Some(d) = &mut self.durable {
-            let msg = (d.encode)(msg);
-            d.append(Record::Evict { pid, msg });
+        if let Some(hooks) = &mut self.hooks {
+            hooks.evicted(pid, msg);
         }
     }
 

@@ -6,7 +6,6 @@ use std::any::Any;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use crate::durable::{Record, StopRecord};
 use crate::error::{ExitError, SpawnError};
 use crate::kernel::inbox::{Inbox, Overflow};
 use crate::kernel::options::Options;
@@ -54,6 +53,28 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         self.procs.insert(pid, p);
     }
 
+    /// Asks the hooks (if any) whether a process of `template` with `args` may be
+    /// made, and what to record of its arguments.
+    pub(crate) fn spawning<A: 'static>(
+        &mut self,
+        template: &str,
+        args: &A,
+        stackless: bool,
+    ) -> Result<Option<Vec<u8>>, SpawnError> {
+        match &mut self.hooks {
+            Some(hooks) => hooks.spawning(template, args, stackless),
+            None => Ok(None),
+        }
+    }
+
+    /// Tells the hooks (if any) of a process made with the arguments that
+    /// [`spawning`](Self::spawning) gave.
+    pub(crate) fn created(&mut self, pid: Pid, parent: Option<Pid>, template: &str, args: Vec<u8>) {
+        if let Some(hooks) = &mut self.hooks {
+            hooks.created(pid, parent, template, args);
+        }
+    }
+
     /// Frees a record made by `new_record` that was never installed.
     ///
     /// # Safety
@@ -92,11 +113,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     pub(crate) fn start(&mut self, p: PPtr<I, O>) {
         // SAFETY: p is live.
         let (pid, parent) = unsafe { (p.as_ref().pid, p.as_ref().parent) };
-        let spawning = self.durable.as_ref().is_some_and(|d| d.spawning);
-        if parent.is_none() && !spawning {
-            // (A spawn starts what it creates, and a child starts with its spawn:
-            // their CREATE says so.)
-            self.journal(|| Record::Start { pid });
+        if let Some(hooks) = &mut self.hooks {
+            hooks.started(pid, parent);
         }
         self.emit(p, || SignalKind::Start);
         self.make_ready(p);
@@ -119,8 +137,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     pub(crate) fn reap(&mut self, p: PPtr<I, O>) {
         // SAFETY: p is live.
         let pid = unsafe { p.as_ref().pid };
-        if let Some(d) = &mut self.durable {
-            d.clear_restart(pid);
+        if let Some(hooks) = &mut self.hooks {
+            hooks.reaped(pid);
         }
         self.procs.remove(pid);
         self.free(p);
@@ -144,20 +162,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         drop(unsafe { (*p.as_ptr()).engine.take() });
         // SAFETY: as above.
         let proc = unsafe { &mut *p.as_ptr() };
-        if let Some(replay) = proc.replay()
-            && let Some(recorded) = replay.log.front()
+        if let Some(hooks) = &mut this.hooks
+            && !hooks.ending(proc)
         {
-            // It ended before its records did: held, neither ended nor journaled.
-            let violation = crate::durable::DeterminismViolation {
-                pid: proc.pid,
-                step: proc.steps(),
-                recorded: recorded.describe(),
-                emitted: "the process's end".into(),
-            };
+            // Its layer expected more of it (a replay): held, not ended.
             proc.status = Status::Waiting(Wait::Held);
-            if let Some(d) = &mut this.durable {
-                d.violations.push(violation);
-            }
             return;
         }
         let mut result = ended.result;
@@ -185,15 +194,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let this = unsafe { &mut *k.as_ptr() };
         // SAFETY: p is live.
         let pid = unsafe { p.as_ref().pid };
-        this.journal(|| Record::Stop {
-            pid,
-            exit: match (&result, &value) {
-                (Ok(_), Some(v)) => StopRecord::Normal(v.as_bytes().to_vec()),
-                (Ok(_), None) => StopRecord::Normal(Vec::new()),
-                (Err(ExitError::Failed(m)), _) => StopRecord::Failed(m.clone()),
-                (Err(ExitError::Killed(m)), _) => StopRecord::Killed(m.clone()),
-            },
-        });
+        if let Some(hooks) = &mut this.hooks {
+            hooks.stopped(pid, &result, value.as_ref());
+        }
         this.emit(p, || {
             let exit = match (&result, value) {
                 (Ok(_), Some(v)) => Exit::Normal(v),

@@ -27,6 +27,7 @@
 pub(crate) mod deliver;
 pub(crate) mod engine;
 pub(crate) mod extensions;
+pub(crate) mod hooks;
 pub(crate) mod inbox;
 pub(crate) mod lifecycle;
 pub(crate) mod options;
@@ -46,13 +47,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::clock::{Clock, SystemClock, Time};
-use crate::durable::{Durable, Record};
 use crate::signal::{Pid, Signal};
 
 pub(crate) use deliver::{DeliverOut, Outbound, Sent, unrecorded};
 pub use deliver::{Undelivered, UndeliveredReason};
 pub(crate) use engine::{BoxedEngine, Dispatch, Ended, Engine, Turn};
 use extensions::Extensions;
+pub(crate) use hooks::Hooks;
 pub(crate) use lifecycle::Finished;
 use pidtable::PidTable;
 pub(crate) use proc::{PPtr, Proc};
@@ -101,8 +102,9 @@ pub(crate) struct Kernel<I, O> {
     woken: Vec<Pid>,
     pub(crate) effects_pending: usize,
     pub(crate) budget: u32,
-    /// Journaling and replay, for a durable scheduler.
-    pub(crate) durable: Option<Box<Durable<I, O>>>,
+    /// What a layer above (durability) is told of and answers: none for a plain
+    /// scheduler.
+    pub(crate) hooks: Option<Box<dyn Hooks<I, O>>>,
     pub(crate) clock: Box<dyn Clock>,
     /// Armed timers: deadline, timer id, process. An entry whose process no
     /// longer waits on it (its `Extra::timer` is another id) is stale: the top is
@@ -150,7 +152,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             woken: Vec::new(),
             effects_pending: 0,
             budget: DEFAULT_BUDGET,
-            durable: None,
+            hooks: None,
             clock: Box::new(SystemClock),
             timers: BinaryHeap::new(),
             armed: 0,
@@ -279,12 +281,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         Some(pid)
     }
 
-    /// Appends a journal record, when durable.
+    /// Whether process results are encoded: signals or a layer record them.
     #[inline]
-    pub(crate) fn journal(&mut self, record: impl FnOnce() -> Record) {
-        if let Some(d) = &mut self.durable {
-            d.append(record());
-        }
+    pub(crate) fn wants_values(&self) -> bool {
+        self.is_recording() || self.hooks.is_some()
     }
 
     /// The pid the next process will get.

@@ -19,7 +19,7 @@ struct Passes {
     pass_ran: usize,
     /// A pass has begun.
     begun: bool,
-    /// Results are encoded (for signals or the journal).
+    /// Results are encoded (for signals or a layer).
     encode: bool,
 }
 
@@ -56,7 +56,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             ran: 0,
             pass_ran: 0,
             begun: false,
-            encode: kernel.is_recording() || kernel.durable.is_some(),
+            encode: kernel.wants_values(),
         };
         // A body's panic that unwinds out of its resume (a stackless one's) lands
         // here: it is that process's failure, and the pass goes on. (One catch

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::durable::Replay;
 use crate::error::ExitError;
 use crate::kernel::engine::BoxedEngine;
 use crate::kernel::inbox::Inbox;
@@ -99,10 +98,9 @@ pub(crate) struct Extra {
     pub(crate) timed_out: bool,
     /// Children not yet joined, in spawn order (live ones and stopped ones).
     pub(crate) children: SmallVec<[Pid; 2]>,
-    /// Being rebuilt from the journal: its remaining records.
-    pub(crate) replay: Option<Box<Replay>>,
-    /// Its journaled calls so far (durable schedulers).
-    pub(crate) steps: u64,
+    /// What the layer above (durability) keeps of this process (its step count,
+    /// its records while it is replayed).
+    pub(crate) layer: Option<Box<dyn Any>>,
 }
 
 impl<I, O> Proc<I, O> {
@@ -183,24 +181,6 @@ impl<I, O> Proc<I, O> {
         self.extra_mut()
             .map(|e| std::mem::take(&mut e.children))
             .unwrap_or_default()
-    }
-
-    /// Its remaining records, while it is rebuilt from the journal.
-    #[inline(always)]
-    pub(crate) fn replay(&self) -> Option<&Replay> {
-        self.extra.as_ref()?.replay.as_deref()
-    }
-
-    /// Its journaled calls so far.
-    pub(crate) fn steps(&self) -> u64 {
-        self.extra.as_ref().map_or(0, |e| e.steps)
-    }
-
-    /// Counts one more journaled call; returns its step number.
-    pub(crate) fn next_step(&mut self) -> u64 {
-        let e = self.extra();
-        e.steps += 1;
-        e.steps - 1
     }
 
     /// Forgets the room it was granted (it has retried its send).

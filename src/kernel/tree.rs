@@ -6,7 +6,6 @@ use std::ptr::NonNull;
 
 use smallvec::SmallVec;
 
-use crate::durable::{Record, StopRecord};
 use crate::error::JoinError;
 use crate::kernel::{Kernel, PPtr, Status, Wait};
 use crate::signal::{Exit, Pid, SignalKind};
@@ -195,12 +194,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
         // SAFETY: per the contract; the kills are over.
         let this = unsafe { &mut *k.as_ptr() };
-        this.journal(|| Record::Stop {
-            pid,
-            exit: StopRecord::Killed(reason.to_string()),
-        });
-        if let Some(d) = &mut this.durable {
-            d.clear_restart(pid);
+        if let Some(hooks) = &mut this.hooks {
+            hooks.killed(pid, reason);
         }
         this.emit(p, || SignalKind::Stop {
             exit: Exit::Killed(reason.to_string()),

@@ -11,12 +11,15 @@ use corosensei::Yielder;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
-use crate::durable::{DeterminismViolation, Interrupted, Record, SendOutcome, SendStep};
 use crate::engine::stackful::template::Template;
-use crate::error::{JoinError, SendError, SpawnError};
-use crate::kernel::{Kernel, PPtr, Proc, Sent, UndeliveredReason, Wait};
+use crate::error::{Interrupted, JoinError, SendError, SpawnError};
+use crate::kernel::hooks::{Call, Expect, Outcome, Replayed};
+use crate::kernel::{Hooks, Kernel, PPtr, Proc, Sent, UndeliveredReason, Wait};
 use crate::signal::{DropReason, Payload, Pid, SignalKind, Value};
 use crate::template::Spawnable;
+
+/// The kernel's hooks and a process's record, borrowed for one hook call.
+type HooksAndRecord<'a, I, O> = (&'a mut dyn Hooks<I, O>, &'a mut Proc<I, O>);
 
 /// A handle on a child process, returned by [`Ctx::spawn`]; [`Ctx::join`] gives
 /// back the child's result of type `R`. It is a pid with a type: copy it, keep it
@@ -218,96 +221,78 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         unsafe { self.kernel.as_ref().is_recording() }
     }
 
-    /// Journals a call of this process (durable schedulers only).
+    /// The kernel's hooks (a durable scheduler's journal) and this process's
+    /// record; `None` on a plain scheduler, the one test the hot path pays.
+    #[inline(always)]
+    fn hooks(&mut self) -> Option<HooksAndRecord<'_, I, O>> {
+        // SAFETY: the kernel outlives its coroutines and only the running one
+        // touches it; the hooks live in a box of their own, apart from the
+        // process's record. Both references end with the hook call they serve.
+        let hooks = unsafe { (*self.kernel.as_ptr()).hooks.as_deref_mut() }?;
+        // SAFETY: a process outlives its coroutine.
+        Some((hooks, unsafe { &mut *self.me.as_ptr() }))
+    }
+
+    /// Records a call of this process with the kernel's hooks, if any.
     #[inline]
-    fn journal(
-        &mut self,
-        record: impl FnOnce(Pid, u64, &crate::durable::Durable<I, O>) -> Record,
-    ) -> Option<u64> {
-        // SAFETY: the kernel outlives its coroutines.
-        unsafe { self.kernel.as_ref() }.durable.as_ref()?;
-        let p = self.p();
-        let (pid, step) = (p.pid, p.next_step());
-        let d = self.k().durable.as_mut()?;
-        let record = record(pid, step, d);
-        d.append(record)
+    fn record(&mut self, call: impl FnOnce() -> Call<'static, I, O>) {
+        if let Some((hooks, p)) = self.hooks() {
+            hooks.record(p, call());
+        }
     }
 
-    /// In replay, the next record of this process, if `matches` accepts it; `None`
-    /// when the process runs live (its records are exhausted: it goes live now).
-    /// A record that does not match holds the process for good.
+    /// Records a call that borrows from the process (a taken message).
     #[inline]
-    fn replayed(
-        &mut self,
-        emitted: impl FnOnce() -> String,
-        matches: impl FnOnce(&Record) -> bool,
-    ) -> Option<Record> {
-        self.p().replay()?;
-        self.replayed_slow(emitted, matches)
+    fn record_with(&mut self, call: Call<'_, I, O>) {
+        if let Some((hooks, p)) = self.hooks() {
+            hooks.record(p, call);
+        }
     }
 
-    #[cold]
-    fn replayed_slow(
-        &mut self,
-        emitted: impl FnOnce() -> String,
-        matches: impl FnOnce(&Record) -> bool,
-    ) -> Option<Record> {
-        let e = self.p().extra();
-        let replay = e.replay.as_mut().expect("replaying");
-        let Some(front) = replay.log.front() else {
-            self.go_live();
-            return None;
+    /// In replay, the recorded answer to the call `expect` describes: `Live` on a
+    /// plain scheduler or once the records are exhausted. A call that does not
+    /// match its record holds the process for good.
+    #[inline]
+    fn replayed(&mut self, expect: Expect<'_, O>) -> Replayed<I> {
+        let Some((hooks, p)) = self.hooks() else {
+            return Replayed::Live;
         };
-        if matches(front) {
-            e.steps += 1;
-            return replay.log.pop_front();
+        match hooks.replay(p, expect) {
+            Replayed::Held => self.hold(),
+            replayed => replayed,
         }
-        let recorded = front.describe();
-        self.violation(recorded, emitted())
     }
 
-    /// Reports a determinism violation and holds this process for good.
+    /// Holds this process for good: its calls did not match its records.
     #[cold]
-    fn violation(&mut self, recorded: String, emitted: String) -> ! {
-        let p = self.p();
-        let violation = DeterminismViolation {
-            pid: p.pid,
-            step: p.steps(),
-            recorded,
-            emitted,
-        };
-        if let Some(d) = &mut self.k().durable {
-            d.violations.push(violation);
-        }
+    fn hold(&mut self) -> ! {
         loop {
             self.suspend(Wait::Held);
         }
     }
 
-    /// In replay, the message this process took then; `None` when live.
+    /// Reports a call that its records cannot match, and holds this process.
+    #[cold]
+    fn violation(&mut self, recorded: String, emitted: String) -> ! {
+        if let Some((hooks, p)) = self.hooks() {
+            hooks.violation(p, recorded, emitted);
+        }
+        self.hold()
+    }
+
+    /// In replay, the message this process took then (`Some(None)`: it found
+    /// none); `None` when live.
+    #[inline]
     fn replay_take(&mut self, what: &'static str, may_be_none: bool) -> Option<Option<I>> {
-        let record = self.replayed(
-            || what.to_string(),
-            |r| matches!(r, Record::Take { msg, .. } if may_be_none || msg.is_some()),
-        )?;
-        let Record::Take { msg, .. } = record else {
-            unreachable!("matched a take")
-        };
-        // A recorded "found nothing" is a replayed answer too.
-        let Some(bytes) = msg else { return Some(None) };
-        let decode = self.k().durable.as_ref().expect("replaying").decode;
-        match decode(&bytes) {
-            Some(m) => Some(Some(m)),
-            None => self.violation("a message that does not decode".into(), what.to_string()),
+        match self.replayed(Expect::Take { what, may_be_none }) {
+            Replayed::Took(m) => Some(m),
+            _ => None,
         }
     }
 
+    #[inline]
     fn journal_take(&mut self, msg: Option<&I>) {
-        self.journal(|pid, step, d| Record::Take {
-            pid,
-            step,
-            msg: msg.map(d.encode),
-        });
+        self.record_with(Call::Take(msg));
     }
 
     /// Takes the message at the head of the inbox, waiting for one if it is empty.
@@ -427,17 +412,12 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// In replay, the recorded outcome of this send (which is not done again);
     /// `None` when live.
-    fn replay_send(&mut self, to: Option<Pid>, msg: &O) -> Option<SendOutcome> {
-        self.p().replay()?;
-        let hash = (self.k().durable.as_ref().expect("replaying").hash_out)(msg);
-        let record = self.replayed(
-            || format!("a send to {to:?} (hash {hash:08x})"),
-            |r| matches!(r, Record::Send { to: t, hash: h, .. } if *t == to && *h == hash),
-        )?;
-        let Record::Send { outcome, .. } = record else {
-            unreachable!("matched a send")
-        };
-        Some(outcome)
+    #[inline]
+    fn replay_send(&mut self, to: Option<Pid>, msg: &O) -> Option<Outcome> {
+        match self.replayed(Expect::Send { to, msg }) {
+            Replayed::Sent(outcome) => Some(outcome),
+            _ => None,
+        }
     }
 
     fn send_inner(&mut self, to: Option<Pid>, mut msg: O) {
@@ -472,15 +452,10 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             };
             // Kept: one record is both the kept message and this process's SEND.
             let (why, msg) = reason;
-            self.journal(|pid, step, d| Record::Undelivered {
-                from: Some(SendStep {
-                    pid,
-                    step,
-                    hash: (d.hash_out)(&msg),
-                }),
+            self.record_with(Call::Kept {
                 to,
-                reason: why.code(),
-                msg: (d.encode_out)(&msg),
+                reason: why,
+                msg: &msg,
             });
             self.keep_undelivered(to, why, msg);
             return;
@@ -501,43 +476,31 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         self.tick();
         if let Some(outcome) = self.replay_send(to, &msg) {
             return match outcome {
-                SendOutcome::Delivered => Ok(()),
-                SendOutcome::Full => Err(SendError::Full(msg)),
-                SendOutcome::NoRoute => Err(SendError::NoRoute(msg)),
-                SendOutcome::UnknownPid => {
-                    Err(SendError::UnknownPid(to.unwrap_or(Pid(u64::MAX)), msg))
-                }
+                Outcome::Delivered => Ok(()),
+                Outcome::Full => Err(SendError::Full(msg)),
+                Outcome::NoRoute => Err(SendError::NoRoute(msg)),
+                Outcome::UnknownPid => Err(SendError::UnknownPid(to.unwrap_or(Pid(u64::MAX)), msg)),
             };
         }
-        let hash = self.k().durable.as_ref().map(|d| (d.hash_out)(&msg));
         let me = self.me;
         let (outcome, result) = match self.k().send_out(me, to, msg) {
-            Sent::Delivered => (SendOutcome::Delivered, Ok(())),
-            Sent::Full { msg, .. } => (SendOutcome::Full, Err(SendError::Full(msg))),
+            Sent::Delivered => (Outcome::Delivered, Ok(())),
+            Sent::Full { msg, .. } => (Outcome::Full, Err(SendError::Full(msg))),
             Sent::Rejected(msg) => {
                 // Refused (REJECT), handed back; a route gave `to`.
                 if let Some(to) = to {
                     self.k().emit_reject(me, to, &msg);
                 }
-                (SendOutcome::Full, Err(SendError::Full(msg)))
+                (Outcome::Full, Err(SendError::Full(msg)))
             }
-            Sent::NoRoute(msg) => (SendOutcome::NoRoute, Err(SendError::NoRoute(msg))),
-            Sent::Unknown(pid, msg) => (
-                SendOutcome::UnknownPid,
-                Err(SendError::UnknownPid(pid, msg)),
-            ),
+            Sent::NoRoute(msg) => (Outcome::NoRoute, Err(SendError::NoRoute(msg))),
+            Sent::Unknown(pid, msg) => (Outcome::UnknownPid, Err(SendError::UnknownPid(pid, msg))),
         };
         // A delivery is journaled by the kernel, as this process's SEND too.
-        if let Some(hash) = hash
-            && outcome != SendOutcome::Delivered
+        if let Err(SendError::Full(msg) | SendError::NoRoute(msg) | SendError::UnknownPid(_, msg)) =
+            &result
         {
-            self.journal(|pid, step, _| Record::Send {
-                pid,
-                step,
-                to,
-                hash,
-                outcome,
-            });
+            self.record_with(Call::TrySend { to, msg, outcome });
         }
         result
     }
@@ -545,12 +508,16 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// In replay, the recorded result of this effect (which does not run again);
     /// `None` when live.
     fn replay_effect<T: Payload>(&mut self) -> Option<T> {
-        let record = self.replayed(|| "an effect".into(), |r| matches!(r, Record::Use { .. }))?;
-        let Record::Use { result, .. } = record else {
-            unreachable!("matched a use")
-        };
-        match postcard::from_bytes(&result) {
-            Ok(value) => Some(value),
+        match self.replayed(Expect::Effect) {
+            Replayed::Effect(result) => Some(self.decode_effect(&result)),
+            _ => None,
+        }
+    }
+
+    /// A replayed effect's result; one that does not decode holds the process.
+    fn decode_effect<T: Payload>(&mut self, result: &[u8]) -> T {
+        match postcard::from_bytes(result) {
+            Ok(value) => value,
             Err(e) => self.violation(
                 format!("an effect result that does not decode ({e})"),
                 "an effect".into(),
@@ -559,11 +526,10 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     }
 
     fn journal_effect<T: Payload>(&mut self, value: &T) {
-        self.journal(|pid, step, _| Record::Use {
-            pid,
-            step,
-            result: postcard::to_allocvec(value).unwrap_or_default(),
-        });
+        if let Some((hooks, p)) = self.hooks() {
+            let result = postcard::to_allocvec(value).unwrap_or_default();
+            hooks.record(p, Call::Effect(&result));
+        }
     }
 
     /// Performs a synchronous side effect (chronoflow's `use`): runs `f`, records
@@ -594,50 +560,25 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         f: impl FnOnce() -> T,
     ) -> Result<T, Interrupted> {
         self.tick();
-        if self
-            .replayed(
-                || "an at-most-once effect".into(),
-                |r| matches!(r, Record::Intent { .. }),
-            )
-            .is_some()
-        {
-            let outcome = self.replayed(
-                || "an at-most-once effect".into(),
-                |r| matches!(r, Record::Use { .. } | Record::Interrupted { .. }),
-            );
-            return match outcome {
-                Some(Record::Use { result, .. }) => match postcard::from_bytes(&result) {
-                    Ok(value) => Ok(value),
-                    Err(e) => self.violation(
-                        format!("an effect result that does not decode ({e})"),
-                        "an effect".into(),
-                    ),
-                },
-                Some(_) => Err(Interrupted),
+        if let Replayed::Done = self.replayed(Expect::Intent) {
+            return match self.replayed(Expect::IntentEnd) {
+                Replayed::Effect(result) => Ok(self.decode_effect(&result)),
+                Replayed::Interrupted => Err(Interrupted),
                 // The records end between intent and result: interrupted, and
                 // journaled as such so that later replays agree.
-                None => {
-                    self.journal(|pid, step, _| Record::Interrupted { pid, step });
+                _ => {
+                    self.record(|| Call::Interrupted);
                     Err(Interrupted)
                 }
             };
         }
-        self.journal(|pid, step, _| Record::Intent { pid, step });
-        if let Some(d) = &mut self.k().durable
-            && d.error.is_none()
-            && !d.stopped
-            && let Err(e) = d.journal.commit()
-        {
-            d.error = Some(e);
-        }
-        if let Some(d) = &self.k().durable
-            && (d.error.is_some() || d.stopped)
+        self.record(|| Call::Intent);
+        if let Some((hooks, _)) = self.hooks()
+            && !hooks.sync()
         {
             // The intent is not on disk: running the effect could run it twice.
             // The run stops at the end of this pass.
-            loop {
-                self.suspend(Wait::Held);
-            }
+            self.hold();
         }
         let value = f();
         self.journal_effect(&value);
@@ -690,22 +631,16 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// process's records go on past it (the timer fired, or a message came first:
     /// no waiting again). `None` when live.
     fn replay_timer(&mut self, what: &'static str) -> Option<(Time, bool)> {
-        let record = self.replayed(|| what.to_string(), |r| matches!(r, Record::Timer { .. }))?;
-        let Record::Timer { deadline, .. } = record else {
-            unreachable!("matched a timer")
-        };
-        let more = self.p().replay().is_some_and(|r| !r.log.is_empty());
-        Some((deadline, more))
+        match self.replayed(Expect::Timer { what }) {
+            Replayed::Timer { deadline, more } => Some((deadline, more)),
+            _ => None,
+        }
     }
 
     /// Arms a timer at `deadline`, journaled (when live).
     fn arm(&mut self, deadline: Time, journal: bool) {
         if journal {
-            self.journal(|pid, step, _| Record::Timer {
-                pid,
-                step,
-                deadline,
-            });
+            self.record(|| Call::Timer(deadline));
         }
         let me = self.me;
         self.k().arm_timer(me, deadline);
@@ -718,10 +653,8 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         self.tick();
         match self.replay_timer("a sleep") {
             Some((_, true)) => return,
-            Some((deadline, false)) => {
-                self.go_live();
-                self.arm(deadline, false);
-            }
+            // Its records end here: it waits live for the rest.
+            Some((deadline, false)) => self.arm(deadline, false),
             None => {
                 // SAFETY: the kernel outlives its coroutines.
                 let deadline = unsafe { self.kernel.as_ref() }.clock.now() + duration;
@@ -744,10 +677,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         self.tick();
         match self.replay_timer("a receive with a timeout") {
             Some((_, true)) => return self.replay_take("a receive with a timeout", true).flatten(),
-            Some((deadline, false)) => {
-                self.go_live();
-                self.arm(deadline, false);
-            }
+            Some((deadline, false)) => self.arm(deadline, false),
             None => {
                 // SAFETY: the kernel outlives its coroutines.
                 let deadline = unsafe { self.kernel.as_ref() }.clock.now() + timeout;
@@ -770,14 +700,6 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 return None;
             }
             self.suspend(Wait::Message);
-        }
-    }
-
-    /// Ends this process's replay now (its records are exhausted): it runs live
-    /// from here.
-    fn go_live(&mut self) {
-        if let Some(e) = self.p().extra_mut() {
-            e.replay = None;
         }
     }
 
@@ -809,31 +731,17 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         // What a durable scheduler refuses, it refuses live and in replay alike,
         // with nothing journaled. What it takes, a replay checks against the
         // journal, arguments included (as their encoding).
-        let encoded = match &self.k().durable {
-            Some(_) if template.stackless() => {
-                return Err(SpawnError::NotDurable(name.to_string()));
-            }
-            Some(d) => match d.registry.get(&name).and_then(|r| (r.encode_args)(&args)) {
-                Some(bytes) => Some(bytes),
-                None => return Err(SpawnError::Unregistered(name.to_string())),
-            },
-            None => None,
-        };
-        if let Some(record) = self.replayed(
-            || format!("a spawn of {name} with other arguments"),
-            |r| matches!(r, Record::Create { template: t, args: a, .. } if **t == *name && Some(a) == encoded.as_ref()),
-        ) {
-            let Record::Create { pid: child, .. } = record else {
-                unreachable!("matched a create")
-            };
+        let encoded = self.k().spawning(&name, &args, template.stackless())?;
+        if let Replayed::Spawned(child) = self.replayed(Expect::Spawn {
+            template: &name,
+            args: encoded.as_deref(),
+        }) {
             drop(args);
             return self.respawn(child);
         }
         let child = template.create_in(self.k(), args, Some(my_pid))?;
-        if self.k().durable.is_some() {
-            // The child's CREATE record is this process's step.
-            self.p().next_step();
-        }
+        // The child's CREATE record is this process's step.
+        self.record(|| Call::Spawn);
         Ok(Child::new(self.k().adopt(me, child)))
     }
 
@@ -866,12 +774,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         if !self.p().children().contains(&pid) {
             return Err(JoinError::NotAChild(pid));
         }
-        let replayed = self
-            .replayed(
-                || format!("a join of {pid}"),
-                |r| matches!(r, Record::Join { child, .. } if *child == pid),
-            )
-            .is_some();
+        let replayed = matches!(self.replayed(Expect::Join(pid)), Replayed::Done);
         loop {
             let me = self.me;
             if let Some(result) = self.k().take_child::<R>(me, pid) {
@@ -881,11 +784,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                         Err(JoinError::ResultType(_) | JoinError::NotAChild(_))
                     )
                 {
-                    self.journal(|me, step, _| Record::Join {
-                        pid: me,
-                        step,
-                        child: pid,
-                    });
+                    self.record(|| Call::Join(pid));
                 }
                 return result;
             }
@@ -910,47 +809,21 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         self.tick();
         let name = template.opts.name.clone();
         let encoded = postcard::to_allocvec(args).unwrap_or_default();
-        let replayed = self
-            .replayed(
-                || format!("a transition to {name} with other arguments"),
-                |r| matches!(r, Record::Transition { template: t, args: a, .. } if **t == *name && *a == encoded),
-            )
-            .is_some();
-        if !replayed && self.k().durable.is_some() {
-            let registered = self
-                .k()
-                .durable
-                .as_ref()
-                .is_some_and(|d| d.registry.contains_key(&name));
-            assert!(
-                registered,
-                "template {name:?} is not registered with this durable scheduler"
-            );
-            let me = self.pid();
-            let parent = self.parent();
+        let replayed = matches!(
+            self.replayed(Expect::Transition {
+                template: &name,
+                args: &encoded,
+            }),
+            Replayed::Done
+        );
+        if !replayed {
             let next_pid = self.k().next_pid();
-            let (inbox, children) = {
-                let encode = self.k().durable.as_ref().expect("durable").encode;
-                let p = self.p();
-                (
-                    p.inbox.queue.iter().map(encode).collect(),
-                    p.children().to_vec(),
-                )
-            };
-            let lsn = self.journal(|pid, step, _| Record::Transition {
-                pid,
-                parent,
-                step,
-                template: name.to_string(),
-                args: postcard::to_allocvec(args).unwrap_or_default(),
-                inbox,
-                children,
+            // A snapshot of this process: its inbox and children with it.
+            self.record_with(Call::Transition {
+                template: &name,
+                args: &encoded,
                 next_pid,
             });
-            if let (Some(lsn), Some(d)) = (lsn, &mut self.k().durable) {
-                // A snapshot: older records of this process are not needed.
-                d.set_restart(me, lsn);
-            }
         }
         let p = self.p();
         p.route = template.opts.route.clone();

@@ -120,7 +120,7 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
     parent: Option<Pid>,
     pid: Option<Pid>,
 ) -> Result<PPtr<I, O>, SpawnError> {
-    let journaled = crate::durable::check_spawn(kernel, &template.opts.name, &args)?;
+    let journaled = kernel.spawning(&template.opts.name, &args, false)?;
     let pool = kernel
         .extensions
         .get_or_insert_with(|| {
@@ -219,7 +219,7 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
         KIND,
     );
     if let Some(args) = journaled {
-        crate::durable::journal_create(kernel, pid, parent, &template.opts.name, args);
+        kernel.created(pid, parent, &template.opts.name, args);
     }
     Ok(p)
 }

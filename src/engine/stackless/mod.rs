@@ -256,7 +256,7 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
     args: A,
     parent: Option<Pid>,
 ) -> Result<PPtr<I, O>, SpawnError> {
-    crate::durable::check_stackless(kernel, &template.opts.name)?;
+    kernel.spawning(&template.opts.name, &args, true)?;
     let p = kernel.new_record(&template.opts, parent, None)?;
     // SAFETY: p was just made.
     let pid = unsafe { p.as_ref().pid };

@@ -1,0 +1,191 @@
+//! Hooks: how a layer above the kernel (durability) learns of what happens, and
+//! answers a process's calls in its place (a replay), without the kernel or the
+//! engines naming it.
+//!
+//! The kernel holds at most one [`Hooks`] object. A plain scheduler holds none,
+//! and every hook point costs it one test of that `Option`, the same test the
+//! kernel made before the layer moved out. (The hooks are not a type parameter
+//! of the kernel: the contexts of both engines are compiled once per message type
+//! and serve every kind of scheduler, since one template runs on a
+//! `SimpleScheduler` and on a `DurableScheduler` alike.)
+
+use std::any::Any;
+
+use crate::clock::Time;
+use crate::error::{ExitError, SpawnError};
+use crate::kernel::{PPtr, Proc, UndeliveredReason};
+use crate::signal::{Pid, Value};
+
+/// How a send went, as a replay must answer it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Delivered,
+    Full,
+    NoRoute,
+    UnknownPid,
+}
+
+/// A call of a process, to record.
+pub(crate) enum Call<'a, I, O> {
+    /// It took a message from its inbox (`None`: it looked and found none).
+    Take(Option<&'a I>),
+    /// Its send could not deliver: the message is kept with the undelivered ones.
+    Kept {
+        to: Option<Pid>,
+        reason: UndeliveredReason,
+        msg: &'a O,
+    },
+    /// Its `try_send` did not deliver (a delivery is recorded by
+    /// [`Hooks::delivered`]).
+    TrySend {
+        to: Option<Pid>,
+        msg: &'a O,
+        outcome: Outcome,
+    },
+    /// An effect's result, encoded.
+    Effect(&'a [u8]),
+    /// An at-most-once effect is about to run.
+    Intent,
+    /// An at-most-once effect found interrupted by a crash.
+    Interrupted,
+    /// A timer armed for `deadline`.
+    Timer(Time),
+    /// It joined `child`.
+    Join(Pid),
+    /// It spawned a child (whose creation [`Hooks::created`] recorded).
+    Spawn,
+    /// It moves on to template `template` with `args` (encoded): a snapshot of
+    /// it (its record holds its inbox and children), and `next_pid`.
+    Transition {
+        template: &'a str,
+        args: &'a [u8],
+        next_pid: u64,
+    },
+}
+
+/// A call of a process about to happen, for a replay to answer.
+pub(crate) enum Expect<'a, O> {
+    /// A receive (`what` it is, for a report); `may_be_none`: one that may find
+    /// nothing.
+    Take {
+        what: &'static str,
+        may_be_none: bool,
+    },
+    /// A send of `msg` to `to`.
+    Send { to: Option<Pid>, msg: &'a O },
+    /// An effect.
+    Effect,
+    /// An at-most-once effect.
+    Intent,
+    /// The end of an at-most-once effect whose intent was replayed.
+    IntentEnd,
+    /// A timer (`sleep` or `receive_timeout`).
+    Timer { what: &'static str },
+    /// A spawn of `template` with `args` (encoded, if the layer takes them).
+    Spawn {
+        template: &'a str,
+        args: Option<&'a [u8]>,
+    },
+    /// A join of `child`.
+    Join(Pid),
+    /// A transition to `template` with `args` (encoded).
+    Transition { template: &'a str, args: &'a [u8] },
+}
+
+/// A replay's answer to an [`Expect`].
+pub(crate) enum Replayed<I> {
+    /// Not replaying (any more): the call runs live.
+    Live,
+    /// The call does not match the records: the layer reported it, and the
+    /// process is to be held for good.
+    Held,
+    /// The message taken then (`None`: nothing was found).
+    Took(Option<I>),
+    /// How the send went then (it is not done again).
+    Sent(Outcome),
+    /// The effect's recorded result, encoded.
+    Effect(Vec<u8>),
+    /// The at-most-once effect was interrupted.
+    Interrupted,
+    /// The timer's deadline then, and whether the records go on past it (no
+    /// waiting again).
+    Timer { deadline: Time, more: bool },
+    /// The child spawned then.
+    Spawned(Pid),
+    /// The call happened then, as now.
+    Done,
+}
+
+/// What a layer above the kernel is told of, and may answer. Every method runs
+/// while no process code runs and no reference into the kernel is held but the
+/// ones passed in.
+pub(crate) trait Hooks<I, O> {
+    /// The layer itself, for the scheduler that installed it.
+    fn as_any(&self) -> &dyn Any;
+
+    /// As [`as_any`](Self::as_any), mutable.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+
+    /// A process of template `template` is about to be made with `args` (given as
+    /// `&A`): refuse it, or give what to record of its arguments (`None`: nothing).
+    fn spawning(
+        &mut self,
+        template: &str,
+        args: &dyn Any,
+        stackless: bool,
+    ) -> Result<Option<Vec<u8>>, SpawnError>;
+
+    /// A process was made (a child of `parent`, if given), with the arguments
+    /// `spawning` gave.
+    fn created(&mut self, pid: Pid, parent: Option<Pid>, template: &str, args: Vec<u8>);
+
+    /// A process was started.
+    fn started(&mut self, pid: Pid, parent: Option<Pid>);
+
+    /// `msg` entered the inbox of `to` and of each of `recipients` (`to` first,
+    /// then its live descendants; each live and not otherwise borrowed), sent by
+    /// `from`. The inboxes are as they were before: full ones are about to apply
+    /// their overflow policies.
+    fn delivered(
+        &mut self,
+        to: Pid,
+        msg: &I,
+        from: Option<&mut Proc<I, O>>,
+        recipients: &[PPtr<I, O>],
+    );
+
+    /// `msg` left `pid`'s inbox without being taken (a `filter` dropped it).
+    fn evicted(&mut self, pid: Pid, msg: &I);
+
+    /// `p`'s body returned: `false` holds it instead of ending it (its replay
+    /// expected more; the layer reported it).
+    fn ending(&mut self, p: &mut Proc<I, O>) -> bool;
+
+    /// `pid` ended with `result` (`value`: its encoding).
+    fn stopped(
+        &mut self,
+        pid: Pid,
+        result: &Result<Box<dyn Any>, ExitError>,
+        value: Option<&Value>,
+    );
+
+    /// `pid` was killed.
+    fn killed(&mut self, pid: Pid, reason: &str);
+
+    /// `pid`'s result was taken by its parent's join: it is gone.
+    fn reaped(&mut self, pid: Pid);
+
+    /// Records a call of `p`.
+    fn record(&mut self, p: &mut Proc<I, O>, call: Call<'_, I, O>);
+
+    /// Answers a call of `p` from its records, while it is replayed.
+    fn replay(&mut self, p: &mut Proc<I, O>, expect: Expect<'_, O>) -> Replayed<I>;
+
+    /// `p` did something its records cannot match (`recorded`, `emitted`): report
+    /// it; the process is held.
+    fn violation(&mut self, p: &mut Proc<I, O>, recorded: String, emitted: String);
+
+    /// Makes what was recorded durable before an at-most-once effect runs:
+    /// `false` if it could not (the effect must not run).
+    fn sync(&mut self) -> bool;
+}
