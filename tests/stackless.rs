@@ -117,6 +117,7 @@ fn stackless_doubler() -> StacklessTemplate<Msg, Msg, u32, u64> {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "stackful processes too: Miri cannot switch stacks")]
 fn a_stackful_client_and_a_stackless_server_round_trip() {
     let client = Template::new("client", |ctx: &mut Ctx<Msg>, (server, n): (Pid, u64)| {
         let me = ctx.pid();
@@ -171,6 +172,7 @@ fn a_stackful_client_and_a_stackless_server_round_trip() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "stackful processes too: Miri cannot switch stacks")]
 fn a_stackless_client_and_a_stackful_server_round_trip() {
     let server = Template::new("server", |ctx: &mut Ctx<Msg>, rounds: u32| {
         let mut sum = 0;
@@ -211,6 +213,7 @@ fn a_stackless_client_and_a_stackful_server_round_trip() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "stackful processes too: Miri cannot switch stacks")]
 fn a_stackless_server_answers_many_stackful_clients() {
     let client = Template::new("client", |ctx: &mut Ctx<Msg>, (server, n): (Pid, u64)| {
         let me = ctx.pid();
@@ -495,6 +498,7 @@ fn run_bounded(sched: &mut SimpleScheduler<u64>, pid: Pid, cap: usize) -> Vec<Si
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "stackful processes too: Miri cannot switch stacks")]
 fn a_stackless_sender_to_a_full_inbox_backs_off_and_nothing_is_lost() {
     const CAP: usize = 3;
     const N: u64 = 50;
@@ -545,6 +549,7 @@ fn a_stackless_sender_to_a_full_inbox_backs_off_and_nothing_is_lost() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "stackful processes too: Miri cannot switch stacks")]
 fn stackless_and_stackful_senders_to_a_small_stackless_inbox_lose_nothing() {
     const CAP: usize = 2;
     let stackful_producer = Template::new(
@@ -638,6 +643,7 @@ fn a_stackless_receiver_is_cut_at_its_budget() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "stackful processes too: Miri cannot switch stacks")]
 fn a_stackless_process_receiving_a_flood_forever_does_not_starve_others() {
     const BUDGET: u32 = 5;
     let taken = Arc::new(AtomicU64::new(0));
@@ -834,6 +840,7 @@ fn sleeps_in_a_row_each_wait_their_own_duration() {
 // Children.
 
 #[test]
+#[cfg_attr(miri, ignore = "stackful processes too: Miri cannot switch stacks")]
 fn a_stackless_parent_spawns_and_joins_stackful_and_stackless_children() {
     let stackful_child = Template::new("stackful-child", |ctx: &mut Ctx<u64>, k: u64| {
         (ctx.parent(), ctx.receive() * k)
@@ -903,6 +910,7 @@ fn a_stackless_parent_spawns_and_joins_stackful_and_stackless_children() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "stackful processes too: Miri cannot switch stacks")]
 fn a_stackless_child_gets_the_unconsumed_inbox_of_a_stackful_parent() {
     let parent = Template::new("parent", |ctx: &mut Ctx<u64>, _: ()| {
         // 1 and 2 arrive before 0, and stay in the inbox.
@@ -958,6 +966,7 @@ fn a_stackless_parent_joining_a_failed_child_gets_its_failure() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "stackful processes too: Miri cannot switch stacks")]
 fn a_stackless_parent_returning_with_unjoined_children_fails_and_kills_them() {
     let drops = Arc::new(AtomicUsize::new(0));
     let stuck_stackless = stuck_with("stuck-stackless");
@@ -1007,6 +1016,7 @@ fn a_stackless_parent_returning_with_unjoined_children_fails_and_kills_them() {
 // Failures.
 
 #[test]
+#[cfg_attr(miri, ignore = "stackful processes too: Miri cannot switch stacks")]
 fn a_stackless_panic_fails_that_process_alone() {
     let drops = Arc::new(AtomicUsize::new(0));
     let bomb: Sl<Guard, u64> = StacklessTemplate::new("bomb", |cx: StacklessCtx<u64>, g: Guard| {
@@ -1292,6 +1302,7 @@ fn using_the_context_in_the_template_function_panics_the_spawn() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "stackful processes too: Miri cannot switch stacks")]
 fn a_context_smuggled_into_another_process_fails_that_process() {
     let hider = hider();
     let thief: Sl<(), usize> = StacklessTemplate::new("thief", |_cx: StacklessCtx<u64>, _: ()| {
@@ -1365,6 +1376,7 @@ impl Drop for Farewell {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "stackful processes too: Miri cannot switch stacks")]
 fn a_killed_stackless_child_whose_drop_uses_its_context_does_not_break_the_scheduler() {
     let watcher = Template::new("watcher", |ctx: &mut Ctx<u64>, _: ()| ctx.receive());
     let child: Sl<Pid, u64> = StacklessTemplate::new("child", |cx: StacklessCtx<u64>, w: Pid| {
@@ -1411,6 +1423,7 @@ fn lightweight() -> Sl<(), u64> {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "stackful processes too: Miri cannot switch stacks")]
 fn a_durable_scheduler_refuses_stackless_processes() {
     let dir = tempfile::tempdir().unwrap();
     let light = lightweight();
@@ -1436,6 +1449,7 @@ fn a_durable_scheduler_refuses_stackless_processes() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "stackful processes too: Miri cannot switch stacks")]
 fn a_durable_process_that_was_refused_a_stackless_spawn_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let light = lightweight();

@@ -17,7 +17,7 @@ use chronoflow::{
     Child, Ctx, Exit, ExitError, JoinError, Pid, Signal, SignalKind, SimpleScheduler, StacklessCtx,
     StacklessTemplate, Status, Template, Wait, join, receive, select, yield_now,
 };
-use support::{isolated, on_2mib_thread, panic_text};
+use support::{isolated, isolated_leaking, on_2mib_thread, panic_text};
 
 type Sl<A, R> = StacklessTemplate<u64, u64, A, R>;
 
@@ -253,7 +253,8 @@ fn a_killed_stackful_child_whose_destructor_sends_past_its_budget_does_not_abort
 /// A killed stackful child whose local's destructor waits for a message.
 #[test]
 fn a_killed_stackful_child_whose_destructor_receives_does_not_abort() {
-    isolated(
+    // Its stack is abandoned with the locals on it: a leak by design.
+    isolated_leaking(
         "a_killed_stackful_child_whose_destructor_receives_does_not_abort",
         || {
             let child = Template::new("child", |ctx: &mut Ctx<u64>, _: ()| {
@@ -269,7 +270,8 @@ fn a_killed_stackful_child_whose_destructor_receives_does_not_abort() {
 /// the coroutine, whose `Drop` force-unwinds it).
 #[test]
 fn dropping_a_scheduler_whose_process_destructor_receives_does_not_abort() {
-    isolated(
+    // Its stack is abandoned with the locals on it: a leak by design.
+    isolated_leaking(
         "dropping_a_scheduler_whose_process_destructor_receives_does_not_abort",
         || {
             let waiter = Template::new("waiter", |ctx: &mut Ctx<u64>, _: ()| {
