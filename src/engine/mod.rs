@@ -25,7 +25,6 @@ impl Dispatch for Engines {
         engine: Pin<&mut dyn Engine>,
         kind: u8,
         turn: Turn,
-        encode: bool,
         ended: &mut Option<Ended>,
     ) -> Option<Wait> {
         if kind == stackful::KIND {
@@ -36,8 +35,8 @@ impl Dispatch for Engines {
                 &mut *(Pin::get_unchecked_mut(engine) as *mut dyn Engine)
                     .cast::<stackful::Stackful>()
             };
-            return stackful.run(encode, ended);
+            return stackful.run(ended);
         }
-        engine.resume(turn, encode, ended)
+        engine.resume(turn, ended)
     }
 }

@@ -10,13 +10,37 @@ use std::pin::Pin;
 
 use crate::error::ExitError;
 use crate::kernel::proc::Wait;
-use crate::signal::{Pid, Value};
+use crate::signal::{Payload, Pid, Value};
 
-/// How a process's coroutine ended: the typed result (boxed), and its recorded
-/// value when the turn asked for one.
+/// How a process's coroutine ended: the typed result (boxed), and how to encode
+/// it, which the kernel does only if signals or a layer record it.
 pub(crate) struct Ended {
     pub(crate) result: Result<Box<dyn Any>, ExitError>,
-    pub(crate) value: Option<Value>,
+    /// Encodes the result (given as `&dyn Any`); `None` for a failure.
+    pub(crate) encode: Option<fn(&dyn Any) -> Value>,
+}
+
+impl Ended {
+    /// A body that returned `r`.
+    pub(crate) fn returned<R: Payload>(r: R) -> Ended {
+        Ended {
+            result: Ok(Box::new(r)),
+            encode: Some(encode_as::<R>),
+        }
+    }
+
+    /// A process that failed or was stopped.
+    pub(crate) fn failed(e: ExitError) -> Ended {
+        Ended {
+            result: Err(e),
+            encode: None,
+        }
+    }
+}
+
+/// Encodes a result known to be an `R`.
+fn encode_as<R: Payload>(r: &dyn Any) -> Value {
+    Value::encode(r.downcast_ref::<R>().expect("encoded as its own type"))
 }
 
 /// The turn an engine is resumed for: which kernel's process. (Two words, so
@@ -32,16 +56,11 @@ pub(crate) struct Turn {
 /// A process's coroutine, behind the engine boundary.
 pub(crate) trait Engine {
     /// Runs the process until it waits: what it waits for, or `None` when it
-    /// ended, with how in `ended` (its result encoded when `encode`). (The end goes through `ended` so that a
+    /// ended, with how in `ended`. (The end goes through `ended` so that a
     /// suspension, the hot path, returns in registers.) A panic of the body may
     /// unwind out of this call (stackless engines): the kernel catches it as the
     /// process's failure.
-    fn resume(
-        self: Pin<&mut Self>,
-        turn: Turn,
-        encode: bool,
-        ended: &mut Option<Ended>,
-    ) -> Option<Wait>;
+    fn resume(self: Pin<&mut Self>, turn: Turn, ended: &mut Option<Ended>) -> Option<Wait>;
 
     /// Stops the process: a suspended coroutine is unwound (its locals dropped as
     /// in a turn of its own, so that their destructors may use its context), and
@@ -65,7 +84,6 @@ pub(crate) trait Dispatch {
         engine: Pin<&mut dyn Engine>,
         kind: u8,
         turn: Turn,
-        encode: bool,
         ended: &mut Option<Ended>,
     ) -> Option<Wait>;
 }

@@ -3,12 +3,14 @@
 //! its parent or to the owner), reaped and freed.
 
 use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::error::{ExitError, SpawnError};
 use crate::kernel::inbox::{Inbox, Overflow};
 use crate::kernel::options::Options;
+use crate::kernel::pass::{forget_quietly, panic_message};
 use crate::kernel::{BoxedEngine, Ended, Kernel, PPtr, Proc, Status, Wait};
 use crate::signal::{Exit, Pid, SignalKind, Value};
 
@@ -170,7 +172,6 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             return;
         }
         let mut result = ended.result;
-        let mut value = ended.value;
         if !proc.children().is_empty() {
             let children = proc.take_children();
             if result.is_ok() {
@@ -179,7 +180,6 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     "returned with unjoined children: {}",
                     list.join(", ")
                 )));
-                value = None;
             }
             let reason = format!("parent {} ended", proc.pid);
             for child in children {
@@ -192,6 +192,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
         // SAFETY: per the contract; the kills are over.
         let this = unsafe { &mut *k.as_ptr() };
+        let value = this.encode_result(&mut result, ended.encode);
         // SAFETY: p is live.
         let pid = unsafe { p.as_ref().pid };
         if let Some(hooks) = &mut this.hooks {
@@ -241,6 +242,37 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 self.finished.insert(pid, Finished { result });
                 self.procs.remove(pid);
                 self.free(p);
+            }
+        }
+    }
+
+    /// The encoding of a body's result, when signals or a layer record it. Its
+    /// `Serialize` and `Debug` are user code: if they panic, the process fails
+    /// instead ("its result could not be recorded"), and the result is dropped.
+    fn encode_result(
+        &self,
+        result: &mut Result<Box<dyn Any>, ExitError>,
+        encode: Option<fn(&dyn Any) -> Value>,
+    ) -> Option<Value> {
+        let (Ok(r), Some(encode)) = (&*result, encode) else {
+            return None;
+        };
+        if !self.wants_values() {
+            return None;
+        }
+        match catch_unwind(AssertUnwindSafe(|| encode(&**r))) {
+            Ok(value) => Some(value),
+            Err(payload) => {
+                let message = panic_message(&*payload);
+                forget_quietly(payload);
+                let failed = Err(ExitError::Failed(format!(
+                    "its result could not be recorded: {message}"
+                )));
+                let old = std::mem::replace(result, failed);
+                if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(old))) {
+                    forget_quietly(again);
+                }
+                None
             }
         }
     }

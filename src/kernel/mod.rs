@@ -216,7 +216,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 // SAFETY: released records are out of the table; only the queue
                 // held them.
                 if let Some(payload) = unsafe { kernel.records.free(p) } {
-                    crate::engine::stackful::forget_quietly(payload);
+                    pass::forget_quietly(payload);
                 }
             }
         }
@@ -226,7 +226,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 // SAFETY: a record of this kernel's, out of the table and the
                 // queue: referenced nowhere else now.
                 if let Some(payload) = unsafe { kernel.records.free(p) } {
-                    crate::engine::stackful::forget_quietly(payload);
+                    pass::forget_quietly(payload);
                 }
             }
         }
@@ -241,7 +241,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             if self.reported.is_none() {
                 self.reported = Some(payload);
             } else {
-                crate::engine::stackful::forget_quietly(payload);
+                pass::forget_quietly(payload);
             }
         }
     }

@@ -19,8 +19,6 @@ struct Passes {
     pass_ran: usize,
     /// A pass has begun.
     begun: bool,
-    /// Results are encoded (for signals or a layer).
-    encode: bool,
 }
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
@@ -49,14 +47,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// # Safety
     /// As [`Kernel::update`].
     unsafe fn passes<D: Dispatch>(k: NonNull<Self>, until_idle: bool) -> usize {
-        // SAFETY: per the contract.
-        let kernel = unsafe { k.as_ref() };
         let mut state = Passes {
             left: 0,
             ran: 0,
             pass_ran: 0,
             begun: false,
-            encode: kernel.wants_values(),
         };
         // A body's panic that unwinds out of its resume (a stackless one's) lands
         // here: it is that process's failure, and the pass goes on. (One catch
@@ -84,10 +79,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 resume_unwind(payload);
             };
             // (Its turn is counted already; its engine is dropped by `finish`.)
-            let ended = Ended {
-                result: Err(ExitError::Failed(panic_message(&*payload))),
-                value: None,
-            };
+            let ended = Ended::failed(ExitError::Failed(panic_message(&*payload)));
             // SAFETY: `k` is the live kernel, and `kernel` is not used again.
             unsafe { Self::finish(k, p, ended) };
         }
@@ -159,7 +151,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             // SAFETY: as above; no reference into the kernel or the record is
             // held across the resume (`kernel` and `proc` are not used after it).
             let engine = unsafe { Pin::new_unchecked(&mut *engine) };
-            let wait = D::resume(engine, kind, turn, state.encode, &mut ended);
+            let wait = D::resume(engine, kind, turn, &mut ended);
             // SAFETY: the coroutine is suspended or done.
             let kernel = unsafe { &mut *k.as_ptr() };
             kernel.resuming = None;
@@ -210,5 +202,13 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "panic with a non-string payload".to_string()
+    }
+}
+
+/// Drops a caught panic's payload, whose own destructor may panic: that panic is
+/// swallowed (the payload is leaked).
+pub(crate) fn forget_quietly(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
     }
 }

@@ -91,9 +91,10 @@ pub struct Ctx<I, O = I> {
     kernel: NonNull<Kernel<I, O>>,
     me: PPtr<I, O>,
     yielder: NonNull<Yielder<bool, Wait>>,
-    /// Whether its result is to be encoded (signals or a journal record it), as
-    /// its last resume said.
-    encode: bool,
+    /// It is being stopped: its engine resumed it to unwind its stack (the resume
+    /// said so). Kept here, not read from the record, on the hot path of every
+    /// suspension.
+    killing: bool,
 }
 
 impl<I: 'static, O: 'static> Ctx<I, O> {
@@ -101,19 +102,13 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         kernel: NonNull<Kernel<I, O>>,
         me: PPtr<I, O>,
         yielder: &Yielder<bool, Wait>,
-        encode: bool,
     ) -> Self {
         Ctx {
             kernel,
             me,
             yielder: NonNull::from(yielder),
-            encode,
+            killing: false,
         }
-    }
-
-    /// Whether its result is to be encoded.
-    pub(crate) fn encode(&self) -> bool {
-        self.encode
     }
 
     #[inline]
@@ -136,14 +131,16 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// then unwinds its stack ([`KillUnwind`]). Called while it is stopped (by a
     /// destructor that runs during that unwinding and waits for what cannot come),
     /// it never returns: the engine abandons the stack (see the type's docs).
+    #[inline]
     fn suspend(&mut self, wait: Wait) {
-        if self.killing() {
+        if self.killing {
             self.suspend_killed(wait);
         }
         // SAFETY: the yielder lives on this coroutine's stack for its whole life.
-        self.encode = unsafe { self.yielder.as_ref().suspend(wait) };
-        if self.killing() {
+        let stopping = unsafe { self.yielder.as_ref().suspend(wait) };
+        if stopping {
             // Resumed by the engine's `stop`: unwind, dropping the locals.
+            self.killing = true;
             std::panic::resume_unwind(Box::new(KillUnwind));
         }
     }
@@ -166,8 +163,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// Whether this process is being stopped (its stack unwound).
     #[inline(always)]
     pub(crate) fn killing(&self) -> bool {
-        // SAFETY: a process outlives its coroutine.
-        unsafe { self.me.as_ref().killing }
+        self.killing
     }
 
     /// Spends one unit of the turn's budget; yields the turn when it is spent
@@ -233,31 +229,24 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         Some((hooks, unsafe { &mut *self.me.as_ptr() }))
     }
 
-    /// Records a call of this process with the kernel's hooks, if any.
-    #[inline]
-    fn record(&mut self, call: impl FnOnce() -> Call<'static, I, O>) {
+    /// Records a call of this process with the kernel's hooks, if any (the call
+    /// is described only then).
+    #[inline(always)]
+    fn record<'a>(&mut self, call: impl FnOnce() -> Call<'a, I, O>) {
         if let Some((hooks, p)) = self.hooks() {
             hooks.record(p, call());
-        }
-    }
-
-    /// Records a call that borrows from the process (a taken message).
-    #[inline]
-    fn record_with(&mut self, call: Call<'_, I, O>) {
-        if let Some((hooks, p)) = self.hooks() {
-            hooks.record(p, call);
         }
     }
 
     /// In replay, the recorded answer to the call `expect` describes: `Live` on a
     /// plain scheduler or once the records are exhausted. A call that does not
     /// match its record holds the process for good.
-    #[inline]
-    fn replayed(&mut self, expect: Expect<'_, O>) -> Replayed<I> {
+    #[inline(always)]
+    fn replayed<'a>(&mut self, expect: impl FnOnce() -> Expect<'a, O>) -> Replayed<I> {
         let Some((hooks, p)) = self.hooks() else {
             return Replayed::Live;
         };
-        match hooks.replay(p, expect) {
+        match hooks.replay(p, expect()) {
             Replayed::Held => self.hold(),
             replayed => replayed,
         }
@@ -284,7 +273,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// none); `None` when live.
     #[inline]
     fn replay_take(&mut self, what: &'static str, may_be_none: bool) -> Option<Option<I>> {
-        match self.replayed(Expect::Take { what, may_be_none }) {
+        match self.replayed(|| Expect::Take { what, may_be_none }) {
             Replayed::Took(m) => Some(m),
             _ => None,
         }
@@ -292,7 +281,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     #[inline]
     fn journal_take(&mut self, msg: Option<&I>) {
-        self.record_with(Call::Take(msg));
+        self.record(|| Call::Take(msg));
     }
 
     /// Takes the message at the head of the inbox, waiting for one if it is empty.
@@ -414,7 +403,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// `None` when live.
     #[inline]
     fn replay_send(&mut self, to: Option<Pid>, msg: &O) -> Option<Outcome> {
-        match self.replayed(Expect::Send { to, msg }) {
+        match self.replayed(|| Expect::Send { to, msg }) {
             Replayed::Sent(outcome) => Some(outcome),
             _ => None,
         }
@@ -452,7 +441,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             };
             // Kept: one record is both the kept message and this process's SEND.
             let (why, msg) = reason;
-            self.record_with(Call::Kept {
+            self.record(|| Call::Kept {
                 to,
                 reason: why,
                 msg: &msg,
@@ -500,7 +489,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         if let Err(SendError::Full(msg) | SendError::NoRoute(msg) | SendError::UnknownPid(_, msg)) =
             &result
         {
-            self.record_with(Call::TrySend { to, msg, outcome });
+            self.record(|| Call::TrySend { to, msg, outcome });
         }
         result
     }
@@ -508,7 +497,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// In replay, the recorded result of this effect (which does not run again);
     /// `None` when live.
     fn replay_effect<T: Payload>(&mut self) -> Option<T> {
-        match self.replayed(Expect::Effect) {
+        match self.replayed(|| Expect::Effect) {
             Replayed::Effect(result) => Some(self.decode_effect(&result)),
             _ => None,
         }
@@ -560,8 +549,8 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         f: impl FnOnce() -> T,
     ) -> Result<T, Interrupted> {
         self.tick();
-        if let Replayed::Done = self.replayed(Expect::Intent) {
-            return match self.replayed(Expect::IntentEnd) {
+        if let Replayed::Done = self.replayed(|| Expect::Intent) {
+            return match self.replayed(|| Expect::IntentEnd) {
                 Replayed::Effect(result) => Ok(self.decode_effect(&result)),
                 Replayed::Interrupted => Err(Interrupted),
                 // The records end between intent and result: interrupted, and
@@ -631,7 +620,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// process's records go on past it (the timer fired, or a message came first:
     /// no waiting again). `None` when live.
     fn replay_timer(&mut self, what: &'static str) -> Option<(Time, bool)> {
-        match self.replayed(Expect::Timer { what }) {
+        match self.replayed(|| Expect::Timer { what }) {
             Replayed::Timer { deadline, more } => Some((deadline, more)),
             _ => None,
         }
@@ -732,7 +721,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         // with nothing journaled. What it takes, a replay checks against the
         // journal, arguments included (as their encoding).
         let encoded = self.k().spawning(&name, &args, template.stackless())?;
-        if let Replayed::Spawned(child) = self.replayed(Expect::Spawn {
+        if let Replayed::Spawned(child) = self.replayed(|| Expect::Spawn {
             template: &name,
             args: encoded.as_deref(),
         }) {
@@ -774,7 +763,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         if !self.p().children().contains(&pid) {
             return Err(JoinError::NotAChild(pid));
         }
-        let replayed = matches!(self.replayed(Expect::Join(pid)), Replayed::Done);
+        let replayed = matches!(self.replayed(|| Expect::Join(pid)), Replayed::Done);
         loop {
             let me = self.me;
             if let Some(result) = self.k().take_child::<R>(me, pid) {
@@ -810,7 +799,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let name = template.opts.name.clone();
         let encoded = postcard::to_allocvec(args).unwrap_or_default();
         let replayed = matches!(
-            self.replayed(Expect::Transition {
+            self.replayed(|| Expect::Transition {
                 template: &name,
                 args: &encoded,
             }),
@@ -819,7 +808,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         if !replayed {
             let next_pid = self.k().next_pid();
             // A snapshot of this process: its inbox and children with it.
-            self.record_with(Call::Transition {
+            self.record(|| Call::Transition {
                 template: &name,
                 args: &encoded,
                 next_pid,

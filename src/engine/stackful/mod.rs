@@ -18,9 +18,9 @@ use std::rc::Rc;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use crate::error::{ExitError, SpawnError};
-use crate::kernel::pass::panic_message;
+use crate::kernel::pass::{forget_quietly, panic_message};
 use crate::kernel::{Ended, Engine, Kernel, PPtr, Turn, Wait};
-use crate::signal::{Payload, Pid, Value};
+use crate::signal::{Payload, Pid};
 use context::Ctx;
 use stack::{ProcStack, StackPool};
 use template::{Step, Template};
@@ -32,7 +32,7 @@ use template::{Step, Template};
 struct Pool(Rc<RefCell<StackPool>>);
 
 /// A stackful process's engine: its coroutine, and what its stack's overflow
-/// report needs. The coroutine is resumed with whether to encode its result.
+/// report needs. The coroutine is resumed with whether it is being stopped.
 pub(crate) struct Stackful {
     coroutine: ManuallyDrop<Coroutine<bool, Wait, Ended, ProcStack>>,
     /// Its stack's guard page, pid and name, for the stack overflow report.
@@ -48,9 +48,10 @@ pub(crate) const KIND: u8 = 1;
 impl Stackful {
     /// Runs the process until it waits (see [`Engine::resume`]).
     #[inline(always)]
-    pub(crate) fn run(&mut self, encode: bool, ended: &mut Option<Ended>) -> Option<Wait> {
+    pub(crate) fn run(&mut self, ended: &mut Option<Ended>) -> Option<Wait> {
         let outer = overflow::enter(&self.running);
-        let result = self.coroutine.resume(encode);
+        // (Resumed with `false`: not being stopped.)
+        let result = self.coroutine.resume(false);
         overflow::leave(outer);
         match result {
             CoroutineResult::Yield(wait) => Some(wait),
@@ -63,14 +64,9 @@ impl Stackful {
 }
 
 impl Engine for Stackful {
-    fn resume(
-        self: Pin<&mut Self>,
-        _turn: Turn,
-        encode: bool,
-        ended: &mut Option<Ended>,
-    ) -> Option<Wait> {
+    fn resume(self: Pin<&mut Self>, _turn: Turn, ended: &mut Option<Ended>) -> Option<Wait> {
         // (Nothing in a `Stackful` is pinned: its coroutine's stack is apart.)
-        self.get_mut().run(encode, ended)
+        self.get_mut().run(ended)
     }
 
     fn stop(self: Pin<Box<Self>>, _turn: Turn) {
@@ -91,7 +87,8 @@ impl Drop for Stackful {
     fn drop(&mut self) {
         if self.coroutine.started() && !self.coroutine.done() {
             let outer = overflow::enter(&self.running);
-            let result = self.coroutine.resume(false);
+            // Resumed with `true`: its context unwinds the stack.
+            let result = self.coroutine.resume(true);
             overflow::leave(outer);
             if let CoroutineResult::Yield(_) = result {
                 // Abandoned: its frames may hold pinned values, whose memory must
@@ -150,8 +147,8 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
     };
     let k = NonNull::from(&mut *kernel);
     let body = template.body.clone();
-    let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<bool, Wait>, encode| {
-        let mut ctx = Ctx::new(k, p, yielder, encode);
+    let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<bool, Wait>, _: bool| {
+        let mut ctx = Ctx::new(k, p, yielder);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let mut step = body(&mut ctx, args);
             loop {
@@ -162,49 +159,15 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
             }
         }));
         match outcome {
-            Ok(r) => {
-                if !ctx.encode() {
-                    return Ended {
-                        value: None,
-                        result: Ok(Box::new(r)),
-                    };
-                }
-                // The result's `Serialize` or `Debug` is user code: its panic
-                // fails the process.
-                match catch_unwind(AssertUnwindSafe(|| Value::encode(&r))) {
-                    Ok(value) => Ended {
-                        value: Some(value),
-                        result: Ok(Box::new(r)),
-                    },
-                    Err(payload) => {
-                        let message = panic_message(&*payload);
-                        forget_quietly(payload);
-                        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(r))) {
-                            forget_quietly(again);
-                        }
-                        Ended {
-                            result: Err(ExitError::Failed(format!(
-                                "its result could not be recorded: {message}"
-                            ))),
-                            value: None,
-                        }
-                    }
-                }
-            }
+            Ok(r) => Ended::returned(r),
             Err(payload) => {
                 // SAFETY: the process's record outlives its coroutine.
                 if unsafe { p.as_ref().killing } {
                     // Unwound by its stop (its end is the kernel's to record).
                     forget_quietly(payload);
-                    return Ended {
-                        result: Err(ExitError::Killed(String::new())),
-                        value: None,
-                    };
+                    return Ended::failed(ExitError::Killed(String::new()));
                 }
-                Ended {
-                    result: Err(ExitError::Failed(panic_message(&*payload))),
-                    value: None,
-                }
+                Ended::failed(ExitError::Failed(panic_message(&*payload)))
             }
         }
     });
@@ -222,12 +185,4 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
         kernel.created(pid, parent, &template.opts.name, args);
     }
     Ok(p)
-}
-
-/// Drops a caught panic's payload, whose own destructor may panic: that panic is
-/// swallowed (the payload is leaked).
-pub(crate) fn forget_quietly(payload: Box<dyn std::any::Any + Send>) {
-    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(again);
-    }
 }

@@ -106,7 +106,21 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
             refused(key);
         }
         RESUMING.set((self.kernel_id | BUSY, self.pid));
-        Busy(key)
+        Busy(Some(key))
+    }
+
+    /// As [`enter`](Self::enter), for a call that runs no user code at all (it
+    /// moves a message out of the inbox and wakes a sender): nothing can re-enter
+    /// during it, so it does not mark the context busy. It is still refused when
+    /// it is itself the re-entry (inside another call's callback), or outside the
+    /// turn.
+    #[inline(always)]
+    fn enter_plain(&self) -> Busy {
+        let key = (self.kernel_id, self.pid);
+        if RESUMING.get() != key {
+            refused(key);
+        }
+        Busy(None)
     }
 
     /// The kernel, for one step of a call.
@@ -186,7 +200,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// spent, returns what to wait for. [`receive!`](crate::receive) loops over it.
     #[inline(always)]
     pub fn poll_receive(&self) -> Result<I, Pending> {
-        let b = self.enter();
+        let b = self.enter_plain();
         let p = self.p(&b);
         if !Self::tick(p) {
             return Err(Pending(Wait::Yield));
@@ -203,7 +217,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// Takes the head of the inbox if there is one, without waiting (and without
     /// counting against the budget).
     pub fn try_receive(&self) -> Option<I> {
-        let b = self.enter();
+        let b = self.enter_plain();
         let m = self.p(&b).inbox.pop_front();
         if m.is_some() {
             self.took(&b);
@@ -413,12 +427,14 @@ const BUSY: u64 = 1 << 63;
 /// A call of a context in progress: puts back the process's own key in
 /// [`RESUMING`] when dropped, by a return or by an unwind (then the process
 /// fails, or a `stop` ends; either way the next turn starts from a clean key).
-pub(crate) struct Busy((u64, Pid));
+pub(crate) struct Busy(Option<(u64, Pid)>);
 
 impl Drop for Busy {
     #[inline(always)]
     fn drop(&mut self) {
-        RESUMING.set(self.0);
+        if let Some(key) = self.0 {
+            RESUMING.set(key);
+        }
     }
 }
 

@@ -77,7 +77,7 @@ use std::sync::Arc;
 use crate::error::SpawnError;
 use crate::kernel::options::Options;
 use crate::kernel::{BoxedEngine, Ended, Engine, Kernel, PPtr, Turn, Wait};
-use crate::signal::{Payload, Pid, Value};
+use crate::signal::{Payload, Pid};
 use crate::template::{Spawnable, option_builders, sealed};
 use context::StacklessCtx;
 
@@ -220,20 +220,12 @@ where
     R: Payload,
 {
     #[inline]
-    fn resume(
-        self: Pin<&mut Self>,
-        turn: Turn,
-        encode: bool,
-        ended: &mut Option<Ended>,
-    ) -> Option<Wait> {
+    fn resume(self: Pin<&mut Self>, turn: Turn, ended: &mut Option<Ended>) -> Option<Wait> {
         let _resuming = Resuming::enter(turn);
         match Coroutine::resume(self, ()) {
             CoroutineState::Yielded(pending) => Some(pending.0),
             CoroutineState::Complete(r) => {
-                *ended = Some(Ended {
-                    value: encode.then(|| Value::encode(&r)),
-                    result: Ok(Box::new(r)),
-                });
+                *ended = Some(Ended::returned(r));
                 None
             }
         }
