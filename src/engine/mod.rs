@@ -24,7 +24,7 @@ impl Dispatch for Engines {
     fn resume(
         engine: Pin<&mut dyn Engine>,
         kind: u8,
-        turn: Turn,
+        turn: impl FnOnce() -> Turn,
         ended: &mut Option<Ended>,
     ) -> Option<Wait> {
         if kind == stackful::KIND {
@@ -37,6 +37,6 @@ impl Dispatch for Engines {
             };
             return stackful.run(ended);
         }
-        engine.resume(turn, ended)
+        engine.resume(turn(), ended)
     }
 }

@@ -79,11 +79,12 @@ pub(crate) type BoxedEngine = Pin<Box<dyn Engine>>;
 /// each engine is installed with a `kind`, a tag of the engine layer's own that
 /// the kernel keeps in the record without reading it.
 pub(crate) trait Dispatch {
-    /// Resumes `engine`, which was installed with `kind`.
+    /// Resumes `engine`, which was installed with `kind`, for the turn `turn`
+    /// gives (asked only if the engine needs it).
     fn resume(
         engine: Pin<&mut dyn Engine>,
         kind: u8,
-        turn: Turn,
+        turn: impl FnOnce() -> Turn,
         ended: &mut Option<Ended>,
     ) -> Option<Wait>;
 }

@@ -19,6 +19,9 @@ struct Passes {
     pass_ran: usize,
     /// A pass has begun.
     begun: bool,
+    /// Where an engine says how its process ended: one slot for the whole run,
+    /// empty between turns (not made and dropped in every turn).
+    ended: Option<Ended>,
 }
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
@@ -52,6 +55,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             ran: 0,
             pass_ran: 0,
             begun: false,
+            ended: None,
         };
         // A body's panic that unwinds out of its resume (a stackless one's) lands
         // here: it is that process's failure, and the pass goes on. (One catch
@@ -141,17 +145,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             // SAFETY: the pin is kept: the engine is only resumed through this.
             let engine: *mut dyn crate::kernel::Engine =
                 unsafe { engine.as_mut().get_unchecked_mut() };
-            let turn = Turn {
-                kernel: kernel.id,
-                pid: proc.pid,
-            };
-            let kind = proc.engine_kind;
+            let (id, pid, kind) = (kernel.id, proc.pid, proc.engine_kind);
+            let turn = || Turn { kernel: id, pid };
             kernel.resuming = Some(p);
-            let mut ended = None;
             // SAFETY: as above; no reference into the kernel or the record is
             // held across the resume (`kernel` and `proc` are not used after it).
             let engine = unsafe { Pin::new_unchecked(&mut *engine) };
-            let wait = D::resume(engine, kind, turn, &mut ended);
+            let wait = D::resume(engine, kind, turn, &mut state.ended);
             // SAFETY: the coroutine is suspended or done.
             let kernel = unsafe { &mut *k.as_ptr() };
             kernel.resuming = None;
@@ -165,7 +165,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     unsafe { (*p.as_ptr()).status = Status::Waiting(wait) };
                 }
                 None => {
-                    let ended = ended.expect("an ended coroutine says how");
+                    let ended = state.ended.take().expect("an ended coroutine says how");
                     // SAFETY: `k` is the live kernel, and `kernel` is not used
                     // again (the loop makes a fresh one).
                     unsafe { Self::finish(k, p, ended) };

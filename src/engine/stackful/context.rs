@@ -131,7 +131,6 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// then unwinds its stack ([`KillUnwind`]). Called while it is stopped (by a
     /// destructor that runs during that unwinding and waits for what cannot come),
     /// it never returns: the engine abandons the stack (see the type's docs).
-    #[inline]
     fn suspend(&mut self, wait: Wait) {
         if self.killing {
             self.suspend_killed(wait);
@@ -170,7 +169,20 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// (never while the process is being stopped: it cannot wait).
     #[inline]
     fn tick(&mut self) {
-        if self.p().budget == 0 && !self.killing() {
+        let p = self.p();
+        if p.budget == 0 {
+            self.spent();
+            return;
+        }
+        p.budget -= 1;
+    }
+
+    /// The turn's budget is spent: yield the turn (unless the process is being
+    /// stopped), and spend one unit of the next.
+    #[cold]
+    #[inline(never)]
+    fn spent(&mut self) {
+        if !self.killing() {
             self.suspend(Wait::Yield);
         }
         let p = self.p();
@@ -227,6 +239,13 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let hooks = unsafe { (*self.kernel.as_ptr()).hooks.as_deref_mut() }?;
         // SAFETY: a process outlives its coroutine.
         Some((hooks, unsafe { &mut *self.me.as_ptr() }))
+    }
+
+    /// Whether the kernel has hooks (a durable scheduler's journal).
+    #[inline(always)]
+    fn hooked(&self) -> bool {
+        // SAFETY: the kernel outlives its coroutines; a read of one field.
+        unsafe { (*self.kernel.as_ptr()).hooks.is_some() }
     }
 
     /// Records a call of this process with the kernel's hooks, if any (the call
@@ -287,6 +306,22 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// Takes the message at the head of the inbox, waiting for one if it is empty.
     pub fn receive(&mut self) -> I {
         self.tick();
+        if self.hooked() {
+            return self.receive_hooked();
+        }
+        loop {
+            if let Some(m) = self.p().inbox.pop_front() {
+                self.took();
+                return m;
+            }
+            self.suspend(Wait::Message);
+        }
+    }
+
+    /// [`receive`](Self::receive) with hooks: replayed, or journaled.
+    #[cold]
+    #[inline(never)]
+    fn receive_hooked(&mut self) -> I {
         if let Some(Some(m)) = self.replay_take("a receive", false) {
             return m;
         }

@@ -97,16 +97,33 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// sink, a template's function and its arguments. The context is `Copy`, so
     /// that code may hold it; if it used it, the nested call would make a second
     /// `&mut` to the kernel and to this record while the outer call holds (and
-    /// iterates) them. It panics instead (the process fails), since [`RESUMING`]
-    /// holds the busy mark and not this context's own key.
+    /// iterates) them. It panics instead (the process fails), since its record
+    /// says a call is in progress (`Proc::in_call`).
     #[inline(always)]
-    fn enter(&self) -> Busy {
-        let key = (self.kernel_id, self.pid);
-        if RESUMING.get() != key {
-            refused(key);
+    fn enter(&self) -> Busy<I, O> {
+        let in_call = self.admit();
+        // SAFETY: as in `admit`; a write of one field.
+        unsafe { *in_call = true };
+        Busy(Some(self.me))
+    }
+
+    /// Checks that this context's process is the one running (its key in
+    /// [`RESUMING`]) and that no call of its context is in progress; gives the
+    /// record's in-call mark.
+    #[inline(always)]
+    fn admit(&self) -> *mut bool {
+        if RESUMING.get() != (self.kernel_id, self.pid) {
+            outside(self.pid);
         }
-        RESUMING.set((self.kernel_id | BUSY, self.pid));
-        Busy(Some(key))
+        // SAFETY: the kernel of `kernel_id` runs the process of `pid` (checked
+        // above), so its record, at `me`, is alive (see `k`). One field is read
+        // through the raw pointer; no reference to the record is made here.
+        let in_call = unsafe { &raw mut (*self.me.as_ptr()).in_call };
+        // SAFETY: as above.
+        if unsafe { *in_call } {
+            reentered(self.pid);
+        }
+        in_call
     }
 
     /// As [`enter`](Self::enter), for a call that runs no user code at all (it
@@ -115,11 +132,8 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// it is itself the re-entry (inside another call's callback), or outside the
     /// turn.
     #[inline(always)]
-    fn enter_plain(&self) -> Busy {
-        let key = (self.kernel_id, self.pid);
-        if RESUMING.get() != key {
-            refused(key);
-        }
+    fn enter_plain(&self) -> Busy<I, O> {
+        self.admit();
         Busy(None)
     }
 
@@ -130,7 +144,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// owner is outside the turn, other processes' contexts refuse to work).
     #[inline(always)]
     #[allow(clippy::mut_from_ref)] // one call of one context at a time: see `enter`
-    fn k(&self, _: &Busy) -> &mut Kernel<I, O> {
+    fn k(&self, _: &Busy<I, O>) -> &mut Kernel<I, O> {
         // SAFETY: a `Busy` exists only inside a call of this context, which `enter`
         // admitted: the kernel of `kernel_id` is resuming (or stopping) the process
         // of `pid`, so it is alive and nothing else uses it (the pass loop holds no
@@ -145,7 +159,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// method is given `self.me` (which makes its own reference to the record).
     #[inline(always)]
     #[allow(clippy::mut_from_ref)] // one call of one context at a time: see `enter`
-    fn p(&self, _: &Busy) -> &mut Proc<I, O> {
+    fn p(&self, _: &Busy<I, O>) -> &mut Proc<I, O> {
         // SAFETY: as in `k`: the process of `pid` is running, and pids are unique in
         // a kernel, so it is the one at `me` (records never move, and a running
         // process is never freed). Records live in the slab, apart from the
@@ -165,7 +179,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
 
     /// After taking a message: a freed slot lets one waiting sender retry.
     #[inline]
-    fn took(&self, b: &Busy) {
+    fn took(&self, b: &Busy<I, O>) {
         let p = self.p(b);
         if p.has_waiting_senders() && !p.inbox.is_full() {
             // (`p` is not used again: `wake_one_sender` reaches the record itself.)
@@ -297,7 +311,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     }
 
     #[inline(always)]
-    fn send_inner(&self, b: &Busy, to: Option<Pid>, msg: O) -> Result<(), (O, Pending)> {
+    fn send_inner(&self, b: &Busy<I, O>, to: Option<Pid>, msg: O) -> Result<(), (O, Pending)> {
         let p = self.p(b);
         if !Self::tick(p) {
             return Err((msg, Pending(Wait::Yield)));
@@ -342,7 +356,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         self.try_send_inner(&b, to, msg)
     }
 
-    fn try_send_inner(&self, b: &Busy, to: Pid, msg: O) -> Result<(), SendError<O>> {
+    fn try_send_inner(&self, b: &Busy<I, O>, to: Pid, msg: O) -> Result<(), SendError<O>> {
         match self.k(b).send_out(self.me, Some(to), msg) {
             Sent::Delivered => Ok(()),
             Sent::Full { msg, .. } => Err(SendError::Full(msg)),
@@ -420,35 +434,37 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     }
 }
 
-/// Marks [`RESUMING`]'s kernel id while a call of that process's context runs
-/// (kernel ids count up from 1 and never reach it).
-const BUSY: u64 = 1 << 63;
+/// A call of a context in progress: clears its record's in-call mark when
+/// dropped, by a return or by an unwind (then the process fails, or a `stop`
+/// ends; either way its next call starts clean). `None`: a call that made no mark.
+pub(crate) struct Busy<I, O>(Option<PPtr<I, O>>);
 
-/// A call of a context in progress: puts back the process's own key in
-/// [`RESUMING`] when dropped, by a return or by an unwind (then the process
-/// fails, or a `stop` ends; either way the next turn starts from a clean key).
-pub(crate) struct Busy(Option<(u64, Pid)>);
-
-impl Drop for Busy {
+impl<I, O> Drop for Busy<I, O> {
     #[inline(always)]
     fn drop(&mut self) {
-        if let Some(key) = self.0 {
-            RESUMING.set(key);
+        if let Some(me) = self.0 {
+            // SAFETY: the call that made this mark runs in its process's turn (or
+            // stop), whose record is alive until the call returns or unwinds.
+            unsafe { (*me.as_ptr()).in_call = false };
         }
     }
 }
 
-/// A call of the context of `key` (kernel id, pid) that `enter` refuses.
+/// A call of a context inside one of its own calls' callbacks.
 #[cold]
 #[inline(never)]
-fn refused((kernel_id, pid): (u64, Pid)) -> ! {
-    if RESUMING.get() == (kernel_id | BUSY, pid) {
-        panic!(
-            "the StacklessCtx of process {pid} was used re-entrantly, from a callback \
-             inside one of its own calls (a select/filter predicate, a message's Clone \
-             or Drop, a route, a clock, a signal sink, a spawn's template function or \
-             arguments, ...)"
-        )
-    }
+fn reentered(pid: Pid) -> ! {
+    panic!(
+        "the StacklessCtx of process {pid} was used re-entrantly, from a callback \
+         inside one of its own calls (a select/filter predicate, a message's Clone \
+         or Drop, a route, a clock, a signal sink, a spawn's template function or \
+         arguments, ...)"
+    )
+}
+
+/// A call of a context outside its process's turn.
+#[cold]
+#[inline(never)]
+fn outside(pid: Pid) -> ! {
     panic!("the StacklessCtx of process {pid} was used outside that process's turn")
 }
