@@ -1,3 +1,4 @@
+#![feature(coroutines)]
 //! Limits: sizes and pids at the edge of their types give typed errors (or work),
 //! never a wrapped size, a division by zero, a segfault or a huge allocation.
 //!
@@ -5,7 +6,9 @@
 
 mod support;
 
-use chronoflow::{Ctx, Pid, SendError, SimpleScheduler, SpawnError, Template};
+use chronoflow::{
+    Ctx, Pid, SendError, SimpleScheduler, SpawnError, StacklessCtx, StacklessTemplate, Template,
+};
 use support::isolated;
 
 fn tiny() -> Template<u64, u64, (), u64> {
@@ -94,4 +97,52 @@ fn standalone_processes_at_the_last_pids_work() {
         p.push(4).unwrap();
         assert_eq!(p.result(), Some(Ok(4)));
     });
+}
+
+/// A stack size that rounds fine but cannot be mapped (2^62 bytes): the mapping's
+/// failure, `SpawnError::Stack`.
+#[test]
+fn a_stack_size_too_big_to_map_is_a_spawn_error() {
+    let huge = Template::new("huge", |_: &mut Ctx<u64>, _: ()| 1u64).stack_size(1 << 62);
+    let mut sched = SimpleScheduler::new();
+    assert!(matches!(sched.spawn(&huge, ()), Err(SpawnError::Stack(_))));
+    assert_eq!(sched.live(), 0);
+}
+
+/// From inside a process, stackful or stackless: `spawn` of a template with an
+/// absurd stack size gives the error back to the parent, which goes on.
+#[test]
+fn an_absurd_stack_size_is_a_spawn_error_for_the_parent() {
+    isolated(
+        "an_absurd_stack_size_is_a_spawn_error_for_the_parent",
+        || {
+            let huge = Template::new("huge", |_: &mut Ctx<u64>, _: ()| 1u64).stack_size(usize::MAX);
+            let parent = Template::new("parent", move |ctx: &mut Ctx<u64>, _: ()| {
+                match ctx.spawn(&huge, ()) {
+                    Err(SpawnError::StackSize(_)) => "refused".to_string(),
+                    Err(other) => format!("another error: {other}"),
+                    Ok(c) => format!("spawned {}", c.pid()),
+                }
+            });
+            let huge =
+                Template::new("huge", |_: &mut Ctx<u64>, _: ()| 1u64).stack_size(usize::MAX - 4095);
+            let stackless_parent: StacklessTemplate<u64, u64, (), String> =
+                StacklessTemplate::new("stackless-parent", move |cx: StacklessCtx<u64>, _: ()| {
+                    let huge = huge.clone();
+                    #[coroutine]
+                    move || match cx.spawn(&huge, ()) {
+                        Err(SpawnError::StackSize(_)) => "refused".to_string(),
+                        Err(other) => format!("another error: {other}"),
+                        Ok(c) => format!("spawned {}", c.pid()),
+                    }
+                });
+            let mut sched = SimpleScheduler::new();
+            let p = sched.spawn(&parent, ()).unwrap();
+            let q = sched.spawn(&stackless_parent, ()).unwrap();
+            sched.run_until_idle();
+            assert_eq!(sched.result(p), Some(Ok("refused".to_string())));
+            assert_eq!(sched.result(q), Some(Ok("refused".to_string())));
+            assert_eq!(sched.live(), 0);
+        },
+    );
 }
