@@ -1,0 +1,137 @@
+//! Effects: side effects run through the context, so that they are recorded and,
+//! in a replay, not run again.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll};
+
+use crate::clock::Time;
+use crate::engine::stackful::context::Ctx;
+use crate::error::Interrupted;
+use crate::kernel::Wait;
+use crate::kernel::hooks::{Call, Expect, Replayed};
+use crate::signal::{Payload, SignalKind, Value};
+
+impl<I: 'static, O: 'static> Ctx<I, O> {
+    /// In replay, the recorded result of this effect (which does not run again);
+    /// `None` when live.
+    pub(super) fn replay_effect<T: Payload>(&mut self) -> Option<T> {
+        match self.replayed(|| Expect::Effect) {
+            Replayed::Effect(result) => Some(self.decode_effect(&result)),
+            _ => None,
+        }
+    }
+
+    /// A replayed effect's result; one that does not decode holds the process.
+    pub(super) fn decode_effect<T: Payload>(&mut self, result: &[u8]) -> T {
+        match postcard::from_bytes(result) {
+            Ok(value) => value,
+            Err(e) => self.violation(
+                format!("an effect result that does not decode ({e})"),
+                "an effect".into(),
+            ),
+        }
+    }
+
+    pub(super) fn journal_effect<T: Payload>(&mut self, value: &T) {
+        if let Some((hooks, p)) = self.hooks() {
+            let result = postcard::to_allocvec(value).unwrap_or_default();
+            hooks.record(p, Call::Effect(&result));
+        }
+    }
+
+    /// Performs a synchronous side effect (chronoflow's `use`): runs `f`, records
+    /// its result in a USE signal, and returns it. In a durable scheduler the
+    /// result is journaled after `f` runs, and a replay returns it without running
+    /// `f` again (at least once: a crash between the two runs it again).
+    pub fn effect<T: Payload>(&mut self, f: impl FnOnce() -> T) -> T {
+        self.tick();
+        if let Some(value) = self.replay_effect::<T>() {
+            return value;
+        }
+        let value = f();
+        self.journal_effect(&value);
+        let me = self.me;
+        self.k().emit(me, || SignalKind::Use {
+            result: Value::encode(&value),
+        });
+        value
+    }
+
+    /// Performs a side effect at most once. In a durable scheduler its intent is
+    /// journaled, and synced to disk, before `f` runs, and its result after. If the
+    /// program stops between the two, recovery does not run `f` again: this call
+    /// returns [`Interrupted`] instead, since the effect may or may not have
+    /// happened. Without a journal it is [`Ctx::effect`] returning `Ok`.
+    pub fn effect_at_most_once<T: Payload>(
+        &mut self,
+        f: impl FnOnce() -> T,
+    ) -> Result<T, Interrupted> {
+        self.tick();
+        if let Replayed::Done = self.replayed(|| Expect::Intent) {
+            return match self.replayed(|| Expect::IntentEnd) {
+                Replayed::Effect(result) => Ok(self.decode_effect(&result)),
+                Replayed::Interrupted => Err(Interrupted),
+                // The records end between intent and result: interrupted, and
+                // journaled as such so that later replays agree.
+                _ => {
+                    self.record(|| Call::Interrupted);
+                    Err(Interrupted)
+                }
+            };
+        }
+        self.record(|| Call::Intent);
+        if let Some((hooks, _)) = self.hooks()
+            && !hooks.sync()
+        {
+            // The intent is not on disk: running the effect could run it twice.
+            // The run stops at the end of this pass.
+            self.hold();
+        }
+        let value = f();
+        self.journal_effect(&value);
+        let me = self.me;
+        self.k().emit(me, || SignalKind::Use {
+            result: Value::encode(&value),
+        });
+        Ok(value)
+    }
+
+    /// Performs an asynchronous side effect: polls `future` with a real waker,
+    /// suspending this process while it is pending (the scheduler makes the process
+    /// runnable again when the waker fires, from any thread), then records its
+    /// output in a USE signal and returns it. An effect that can fail returns its
+    /// error as a value: make `T` a `Result`. Journaled and replayed as
+    /// [`Ctx::effect`].
+    pub fn effect_future<T: Payload>(&mut self, future: impl Future<Output = T>) -> T {
+        self.tick();
+        if let Some(value) = self.replay_effect::<T>() {
+            return value;
+        }
+        let mut future = pin!(future);
+        let pid = self.pid();
+        let waker = self.k().waker(pid);
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+                self.journal_effect(&value);
+                let me = self.me;
+                self.k().emit(me, || SignalKind::Use {
+                    result: Value::encode(&value),
+                });
+                return value;
+            }
+            self.suspend(Wait::Effect);
+        }
+    }
+
+    /// The current time, from the scheduler's [`Clock`](crate::Clock). Recorded
+    /// like an effect: a replay gets the same answer.
+    pub fn now(&mut self) -> Time {
+        // SAFETY: the kernel outlives its coroutines.
+        let clock = unsafe { &*self.kernel.as_ptr() }.clock.as_ref() as *const dyn crate::Clock;
+        // SAFETY: the clock lives as long as the kernel, and is not replaced while a
+        // process runs.
+        self.effect(|| unsafe { (*clock).now() })
+    }
+}

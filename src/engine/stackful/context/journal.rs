@@ -1,0 +1,89 @@
+//! How a context reaches the kernel's hooks: it records its process's calls
+//! with them, and while its process is replayed, asks them for the answers.
+
+use crate::engine::stackful::context::Ctx;
+use crate::kernel::hooks::{Call, Expect, Replayed};
+use crate::kernel::{Hooks, Proc, Wait};
+
+/// The kernel's hooks and a process's record, borrowed for one hook call.
+type HooksAndRecord<'a, I, O> = (&'a mut dyn Hooks<I, O>, &'a mut Proc<I, O>);
+
+impl<I: 'static, O: 'static> Ctx<I, O> {
+    /// The kernel's hooks (a durable scheduler's journal) and this process's
+    /// record; `None` on a plain scheduler, the one test the hot path pays.
+    #[inline(always)]
+    pub(super) fn hooks(&mut self) -> Option<HooksAndRecord<'_, I, O>> {
+        // SAFETY: the kernel outlives its coroutines and only the running one
+        // touches it; the hooks live in a box of their own, apart from the
+        // process's record. Both references end with the hook call they serve.
+        let hooks = unsafe { (*self.kernel.as_ptr()).hooks.as_deref_mut() }?;
+        // SAFETY: a process outlives its coroutine.
+        Some((hooks, unsafe { &mut *self.me.as_ptr() }))
+    }
+
+    /// Whether the kernel has hooks (a durable scheduler's journal).
+    #[inline(always)]
+    pub(super) fn hooked(&self) -> bool {
+        // SAFETY: the kernel outlives its coroutines; a read of one field.
+        unsafe { (*self.kernel.as_ptr()).hooks.is_some() }
+    }
+
+    /// Records a call of this process with the kernel's hooks, if any (the call
+    /// is described only then).
+    #[inline(always)]
+    pub(super) fn record<'a>(&mut self, call: impl FnOnce() -> Call<'a, I, O>) {
+        if let Some((hooks, p)) = self.hooks() {
+            hooks.record(p, call());
+        }
+    }
+
+    /// In replay, the recorded answer to the call `expect` describes: `Live` on a
+    /// plain scheduler or once the records are exhausted. A call that does not
+    /// match its record holds the process for good.
+    #[inline(always)]
+    pub(super) fn replayed<'a>(&mut self, expect: impl FnOnce() -> Expect<'a, O>) -> Replayed<I> {
+        let Some((hooks, p)) = self.hooks() else {
+            return Replayed::Live;
+        };
+        match hooks.replay(p, expect()) {
+            Replayed::Held => self.hold(),
+            replayed => replayed,
+        }
+    }
+
+    /// Holds this process for good: its calls did not match its records.
+    #[cold]
+    pub(super) fn hold(&mut self) -> ! {
+        loop {
+            self.suspend(Wait::Held);
+        }
+    }
+
+    /// Reports a call that its records cannot match, and holds this process.
+    #[cold]
+    pub(super) fn violation(&mut self, recorded: String, emitted: String) -> ! {
+        if let Some((hooks, p)) = self.hooks() {
+            hooks.violation(p, recorded, emitted);
+        }
+        self.hold()
+    }
+
+    /// In replay, the message this process took then (`Some(None)`: it found
+    /// none); `None` when live.
+    #[inline]
+    pub(super) fn replay_take(
+        &mut self,
+        what: &'static str,
+        may_be_none: bool,
+    ) -> Option<Option<I>> {
+        match self.replayed(|| Expect::Take { what, may_be_none }) {
+            Replayed::Took(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub(super) fn journal_take(&mut self, msg: Option<&I>) {
+        self.record(|| Call::Take(msg));
+    }
+}

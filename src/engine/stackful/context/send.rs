@@ -1,0 +1,122 @@
+//! Sending: along the route or to a pid, waiting for room in a full inbox, or
+//! without waiting.
+
+use crate::engine::stackful::context::Ctx;
+use crate::error::SendError;
+use crate::kernel::hooks::{Call, Expect, Outcome, Replayed};
+use crate::kernel::{Sent, UndeliveredReason, Wait};
+use crate::signal::{Pid, SignalKind};
+
+impl<I: 'static, O: 'static> Ctx<I, O> {
+    /// Sends `msg` where the template's route says. With no route (or a route that
+    /// gives none), or to a pid that no longer exists, the message is kept with the
+    /// undelivered messages for the owner to read back. When the destination's
+    /// inbox is full (policy `Backoff`), this process is suspended (BACKOFF) until
+    /// there is room, then delivers. A full inbox with the policy `Reject` refuses
+    /// the message: a REJECT signal instead of SEND, and the message is kept with
+    /// the undelivered ones (reason `Rejected`).
+    pub fn send(&mut self, msg: O) {
+        let to = self.p().route.as_ref().and_then(|route| route(&msg));
+        self.send_inner(to, msg);
+    }
+
+    /// Sends `msg` to `to`, ignoring the route; otherwise as [`Ctx::send`].
+    pub fn send_to(&mut self, to: Pid, msg: O) {
+        self.send_inner(Some(to), msg);
+    }
+
+    /// In replay, the recorded outcome of this send (which is not done again);
+    /// `None` when live.
+    #[inline]
+    fn replay_send(&mut self, to: Option<Pid>, msg: &O) -> Option<Outcome> {
+        match self.replayed(|| Expect::Send { to, msg }) {
+            Replayed::Sent(outcome) => Some(outcome),
+            _ => None,
+        }
+    }
+
+    fn send_inner(&mut self, to: Option<Pid>, mut msg: O) {
+        self.tick();
+        if self.replay_send(to, &msg).is_some() {
+            return;
+        }
+        let me = self.me;
+        loop {
+            // A delivery is journaled by the kernel, as this process's SEND too.
+            let reason = match self.k().send_out(me, to, msg) {
+                Sent::Delivered => return,
+                Sent::Full { msg: m, blocker } if self.killing() && blocker != self.pid() => {
+                    (UndeliveredReason::Stopping, m)
+                }
+                Sent::Full { msg: m, blocker } if blocker != self.pid() => {
+                    let k = self.k();
+                    k.emit(me, || SignalKind::Backoff { to: blocker });
+                    if let Some(b) = k.lookup(blocker) {
+                        // SAFETY: b is live.
+                        unsafe { (*b.as_ptr()).extra().waiting_senders.push_back(self.pid()) };
+                    }
+                    msg = m;
+                    self.suspend(Wait::Room(blocker));
+                    self.p().clear_room_grant();
+                    continue;
+                }
+                Sent::Full { msg: m, .. } => (UndeliveredReason::WouldDeadlock, m),
+                Sent::Rejected(m) => (UndeliveredReason::Rejected, m),
+                Sent::NoRoute(m) => (UndeliveredReason::NoRoute, m),
+                Sent::Unknown(_, m) => (UndeliveredReason::UnknownPid, m),
+            };
+            // Kept: one record is both the kept message and this process's SEND.
+            let (why, msg) = reason;
+            self.record(|| Call::Kept {
+                to,
+                reason: why,
+                msg: &msg,
+            });
+            self.keep_undelivered(to, why, msg);
+            return;
+        }
+    }
+
+    fn keep_undelivered(&mut self, to: Option<Pid>, reason: UndeliveredReason, msg: O) {
+        let me = self.me;
+        self.k().keep_undelivered(me, to, reason, msg);
+    }
+
+    /// Sends `msg` where the route says without waiting: a full inbox, a missing
+    /// route or an unknown pid gives the message back in the error. A refusal by
+    /// an [`Overflow::Reject`](crate::Overflow::Reject) inbox is recorded as a
+    /// REJECT signal, as for [`Ctx::send`].
+    pub fn try_send(&mut self, msg: O) -> Result<(), SendError<O>> {
+        let to = self.p().route.as_ref().and_then(|route| route(&msg));
+        self.tick();
+        if let Some(outcome) = self.replay_send(to, &msg) {
+            return match outcome {
+                Outcome::Delivered => Ok(()),
+                Outcome::Full => Err(SendError::Full(msg)),
+                Outcome::NoRoute => Err(SendError::NoRoute(msg)),
+                Outcome::UnknownPid => Err(SendError::UnknownPid(to.unwrap_or(Pid(u64::MAX)), msg)),
+            };
+        }
+        let me = self.me;
+        let (outcome, result) = match self.k().send_out(me, to, msg) {
+            Sent::Delivered => (Outcome::Delivered, Ok(())),
+            Sent::Full { msg, .. } => (Outcome::Full, Err(SendError::Full(msg))),
+            Sent::Rejected(msg) => {
+                // Refused (REJECT), handed back; a route gave `to`.
+                if let Some(to) = to {
+                    self.k().emit_reject(me, to, &msg);
+                }
+                (Outcome::Full, Err(SendError::Full(msg)))
+            }
+            Sent::NoRoute(msg) => (Outcome::NoRoute, Err(SendError::NoRoute(msg))),
+            Sent::Unknown(pid, msg) => (Outcome::UnknownPid, Err(SendError::UnknownPid(pid, msg))),
+        };
+        // A delivery is journaled by the kernel, as this process's SEND too.
+        if let Err(SendError::Full(msg) | SendError::NoRoute(msg) | SendError::UnknownPid(_, msg)) =
+            &result
+        {
+            self.record(|| Call::TrySend { to, msg, outcome });
+        }
+        result
+    }
+}
