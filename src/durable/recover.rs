@@ -117,12 +117,17 @@ fn remove_first(inbox: &mut VecDeque<Vec<u8>>, msg: &[u8]) {
 }
 
 fn live_tree(sims: &BTreeMap<Pid, Sim>, pid: Pid, out: &mut Vec<Pid>) {
-    out.push(pid);
-    for child in &sims[&pid].children {
-        if let Some(c) = sims.get(child)
-            && c.stop.is_none()
-        {
-            live_tree(sims, *child, out);
+    // Iterative (a deep chain of children costs heap, not stack), parents before
+    // children, siblings in spawn order.
+    let mut todo = vec![pid];
+    while let Some(pid) = todo.pop() {
+        out.push(pid);
+        for child in sims[&pid].children.iter().rev() {
+            if let Some(c) = sims.get(child)
+                && c.stop.is_none()
+            {
+                todo.push(*child);
+            }
         }
     }
 }
