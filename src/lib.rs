@@ -73,9 +73,10 @@
 //! Folders are layers and arrows run down: the user-facing schedulers
 //! (`scheduler`, `process`, `durable`) over the engines (`engine::stackful`,
 //! `engine::stackless`), over the kernel (`kernel`: records, the pass loop,
-//! delivery, the process tree, time, recording), which runs every process through
-//! a narrow engine boundary and knows no engine. The README's "Architecture"
-//! section maps every file.
+//! delivery, the process tree, time, recording). The kernel runs every process
+//! through a narrow engine boundary and knows no engine; the durable layer reaches
+//! it through a hooks trait that it implements, and the kernel knows nothing of
+//! it. The README's "Architecture" section maps every file.
 //!
 //! # Where time and memory go
 //!

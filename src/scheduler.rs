@@ -193,6 +193,14 @@ impl<M: 'static> SimpleScheduler<M> {
     /// One fair pass: every process runnable when the pass begins runs one turn (up
     /// to the budget), in order; processes made runnable during the pass run in the
     /// next one.
+    ///
+    /// # Panics
+    /// A panic of the signal sink, or of the destructor of a message the scheduler
+    /// drops (in the inbox of a process that ended, say), is caught where it
+    /// happens and resumed here, once the run is over and the scheduler
+    /// consistent: the first one (later ones in the same run are dropped). One
+    /// caught during a call from outside (`send`, `spawn`) is resumed by the next
+    /// run.
     pub fn update(&mut self) -> Pass {
         // SAFETY: no reference to the kernel is held across the call.
         Pass {
@@ -201,6 +209,14 @@ impl<M: 'static> SimpleScheduler<M> {
     }
 
     /// Runs passes until one runs nothing. Returns the number of turns run.
+    ///
+    /// # Panics
+    /// A panic of the signal sink, or of the destructor of a message the scheduler
+    /// drops (in the inbox of a process that ended, say), is caught where it
+    /// happens and resumed here, once the run is over and the scheduler
+    /// consistent: the first one (later ones in the same run are dropped). One
+    /// caught during a call from outside (`send`, `spawn`) is resumed by the next
+    /// run.
     pub fn run_until_idle(&mut self) -> usize {
         // SAFETY: as in `update`.
         unsafe { Kernel::run_until_idle::<crate::engine::Engines>(self.kernel) }
@@ -275,7 +291,9 @@ impl<M: 'static> SimpleScheduler<M> {
         k.recording = Recording::Buffer;
     }
 
-    /// Sends every signal, in emission order, to `sink`.
+    /// Sends every signal, in emission order, to `sink`. A panic of the sink does
+    /// not fail the process whose signal it was: it is resumed by the run
+    /// ([`update`](Self::update)) once the scheduler is consistent.
     pub fn set_sink(&mut self, sink: impl SignalSink<M> + 'static)
     where
         M: Clone,

@@ -30,7 +30,7 @@ pub(crate) mod sealed {
     }
 }
 
-/// A template that a scheduler or a parent can spawn: a stackful [`Template`] or
+/// A template that a scheduler or a parent can spawn: a stackful [`Template`](crate::Template) or
 /// a [`StacklessTemplate`](crate::StacklessTemplate). `I` and `O` are the
 /// messages, `A` the arguments and `R` the result.
 pub trait Spawnable<I, O, A, R>: sealed::Create<I, O, A> {}

@@ -4,8 +4,8 @@
 //!
 //! # What is journaled
 //!
-//! One record per event, postcard-encoded in a [`Journal`] (the embedded
-//! [`FileJournal`] by default), committed once per scheduler pass:
+//! One record per event, postcard-encoded in a [`Journal`](crate::journal::Journal) (the embedded
+//! [`FileJournal`](crate::journal::FileJournal) by default), committed once per scheduler pass:
 //!
 //! - a process created (its template's name and its arguments), and started;
 //! - a message delivered into an inbox: one record that is also its sender's SEND

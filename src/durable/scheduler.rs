@@ -137,7 +137,7 @@ where
 
 /// A [`SimpleScheduler`] whose processes survive a crash of the program: every
 /// input is journaled, and [`open`](DurableBuilder::open) rebuilds every process
-/// from the journal. See the [module docs](self) for what is journaled and what is
+/// from the journal. See the [module docs](crate::durable) for what is journaled and what is
 /// guaranteed.
 ///
 /// Its message type, and the arguments and results of its templates, must be

@@ -40,7 +40,7 @@ pub use children::Child;
 /// - the budget is not counted: no call yields the turn, and `yield_now` returns
 ///   at once;
 /// - a send to a full inbox (policy `Backoff`) keeps the message with the
-///   undelivered ones, reason [`UndeliveredReason::Stopping`], instead of waiting;
+///   undelivered ones, reason [`UndeliveredReason::Stopping`](crate::UndeliveredReason::Stopping), instead of waiting;
 /// - `sleep` returns at once; `receive_timeout` takes the head of the inbox, or
 ///   returns `None` at once;
 /// - `join` of a child that has not stopped returns
