@@ -11,13 +11,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         if self.hooked() {
             return self.receive_hooked();
         }
-        loop {
-            if let Some(m) = self.p().inbox.pop_front() {
-                self.took();
-                return m;
-            }
-            self.suspend(Wait::Message);
-        }
+        self.take_head::<false>()
     }
 
     /// [`receive`](Self::receive) with hooks: replayed, or journaled.
@@ -27,10 +21,19 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         if let Some(Some(m)) = self.replay_take("a receive", false) {
             return m;
         }
+        self.take_head::<true>()
+    }
+
+    /// Takes the head of the inbox, waiting for one; `JOURNAL`: records the take
+    /// (compiled twice, so that the hot path has no test for it).
+    #[inline(always)]
+    fn take_head<const JOURNAL: bool>(&mut self) -> I {
         loop {
             if let Some(m) = self.p().inbox.pop_front() {
                 self.took();
-                self.journal_take(Some(&m));
+                if JOURNAL {
+                    self.journal_take(Some(&m));
+                }
                 return m;
             }
             self.suspend(Wait::Message);
