@@ -11,6 +11,7 @@ pub(crate) struct Extensions {
 
 impl Extensions {
     /// The value of type `T`, made by `make` the first time.
+    #[inline]
     pub(crate) fn get_or_insert_with<T: Any>(&mut self, make: impl FnOnce() -> T) -> &mut T {
         let id = TypeId::of::<T>();
         let i = match self.values.iter().position(|(t, _)| *t == id) {
@@ -20,10 +21,11 @@ impl Extensions {
                 self.values.len() - 1
             }
         };
-        self.values[i]
-            .1
-            .downcast_mut()
-            .expect("stored under its own type id")
+        let value: *mut dyn Any = &mut *self.values[i].1;
+        // SAFETY: the value at `i` was stored under `TypeId::of::<T>()`, and only
+        // a `T` is ever stored under it (above): the cast is the one
+        // `downcast_mut` would make, without asking the value its type again.
+        unsafe { &mut *value.cast::<T>() }
     }
 }
 

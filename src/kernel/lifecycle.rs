@@ -24,6 +24,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// its template, and pid `pid` or the next one. It is not in the pid table
     /// until [`install`](Self::install)ed. No pid is left after `u64::MAX`:
     /// [`SpawnError::PidsExhausted`].
+    #[inline]
     pub(crate) fn new_record(
         &mut self,
         opts: &Options<O>,
