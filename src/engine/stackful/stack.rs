@@ -273,7 +273,8 @@ pub(crate) fn valid_size(size: usize) -> bool {
 /// `size` rounded up to whole pages (at least one), if its slot (with the guard
 /// page) fits in half the address space (`mmap`'s length limit, `isize::MAX`).
 fn rounded(size: usize, page: usize) -> Option<usize> {
-    let size = size.max(page).div_ceil(page).checked_mul(page)?;
+    // (`page` is a power of two: masks, no division.)
+    let size = size.max(page).checked_add(page - 1)? & !(page - 1);
     let slot = size.checked_add(page)?;
     (slot <= isize::MAX as usize).then_some(size)
 }
@@ -283,6 +284,10 @@ pub(crate) fn page_size() -> usize {
     *PAGE.get_or_init(|| {
         // SAFETY: sysconf has no preconditions.
         let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        if p > 0 { p as usize } else { 4096 }
+        if p > 0 && (p as usize).is_power_of_two() {
+            p as usize
+        } else {
+            4096
+        }
     })
 }
