@@ -31,14 +31,17 @@ fn note(bytes: isize) {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note(layout.size() as isize);
+        // SAFETY: the caller's contract, passed on as is.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         note(-(layout.size() as isize));
+        // SAFETY: the caller's contract, passed on as is.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         note(new_size as isize - layout.size() as isize);
+        // SAFETY: the caller's contract, passed on as is.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }

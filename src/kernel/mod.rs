@@ -2,13 +2,17 @@
 //! back-pressure, the process tree, timers and wakes, and signal recording. It is
 //! shared by the scheduler and standalone processes, and knows nothing above it:
 //! processes run through the engine boundary ([`engine`]), and what a layer above
-//! needs to see goes through its hooks.
+//! needs to see or answer goes through its [`hooks`].
 //!
 //! Every process lives in a record of the kernel's slab (`PPtr`), reached by the
 //! kernel through its pid and by its own context through a pointer. The kernel
 //! itself is heap-allocated and never moves. All access goes through raw pointers
 //! with short-lived references: only one coroutine runs at a time, and the kernel
-//! never holds a reference across a resume or a call into user code.
+//! holds no reference across a resume or a stop. User code that the kernel calls
+//! while it holds one (a sink, a message's `Clone` or `Drop`, a clock) cannot
+//! reach the kernel: a stackful context is borrowed by its body, and a stackless
+//! one refuses to be used outside its process's turn or inside one of its own
+//! calls.
 //!
 //! One file per concept:
 //!
@@ -18,6 +22,7 @@
 //! | `lifecycle.rs` | creation, start, end, reaping |
 //! | `pass.rs`, `ready.rs` | the pass loop, the budget, the ready queue |
 //! | `engine.rs` | the engine boundary |
+//! | `hooks.rs` | what a layer above (durability) is told of, and answers |
 //! | `deliver.rs`, `inbox.rs` | delivery, back-pressure, undelivered messages |
 //! | `tree.rs` | children, join, kill |
 //! | `time.rs` | timers, effect wakes |
