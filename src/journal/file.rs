@@ -5,10 +5,10 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::frame::{find_frame, length_check, read_frame};
 use super::{IoHook, IoOp, Journal, JournalError, Lsn, Recovered, SyncPolicy, TruncatedTail};
 
 /// The first 8 bytes of every segment file.
@@ -49,11 +49,6 @@ fn parse_segment_stem(stem: &str) -> Option<Lsn> {
     } else {
         None
     }
-}
-
-/// The check of a frame's length field.
-fn length_check(len: u32) -> u32 {
-    crc32c::crc32c(&len.to_le_bytes())
 }
 
 /// How a [`FileJournal`] is set up: segment size, sync policy and, for tests, an
@@ -534,12 +529,6 @@ fn create_segment(
     Ok((file, path))
 }
 
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    let mut b = [0u8; 4];
-    b.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_le_bytes(b)
-}
-
 /// Reads the segment at `path`, named for LSN `first`, pushing its good records to
 /// `recovered`. `expected` is where the previous segment ended, if there is one.
 /// Decides what a bad frame is (torn tail or corruption); a torn tail is left for
@@ -642,92 +631,5 @@ fn read_segment(
         records: count,
         good_len: pos as u64,
         file_len,
-    })
-}
-
-/// A good frame: where its payload is.
-struct Frame {
-    payload: Range<usize>,
-}
-
-/// What is wrong with a bad frame.
-enum BadFrame {
-    /// Fewer bytes than a frame header are left.
-    HeaderCut { left: usize },
-    /// The length fails its check.
-    Length,
-    /// The payload runs past the end of the file.
-    PastEnd { len: u32, left: usize },
-    /// The payload fails its CRC; the frame ends at `end`.
-    Crc { len: u32, end: usize },
-}
-
-impl BadFrame {
-    fn reason(&self) -> String {
-        match self {
-            BadFrame::HeaderCut { left } => {
-                format!(
-                    "the record's frame header is cut short ({left} of {FRAME_HEADER_LEN} bytes)"
-                )
-            }
-            BadFrame::Length => "the record's length fails its check".into(),
-            BadFrame::PastEnd { len, left } => {
-                format!(
-                    "the record runs past the end of the file ({len} payload bytes, {left} left)"
-                )
-            }
-            BadFrame::Crc { len, .. } => {
-                format!("the record's CRC does not match its {len} payload bytes")
-            }
-        }
-    }
-
-    /// Where an intact frame could start after this bad one at `pos`: `None` when
-    /// the frame is cut short by the end of the file (nothing can follow).
-    fn resume(&self, pos: usize) -> Option<usize> {
-        match self {
-            BadFrame::HeaderCut { .. } | BadFrame::PastEnd { .. } => None,
-            BadFrame::Length => Some(pos + 1),
-            // The length is checked: the bad bytes are in the payload.
-            BadFrame::Crc { end, .. } => Some(*end),
-        }
-    }
-}
-
-/// Reads the frame at `pos` (`pos < bytes.len()`).
-fn read_frame(bytes: &[u8], pos: usize) -> Result<Frame, BadFrame> {
-    let frame_header = FRAME_HEADER_LEN as usize;
-    let left = bytes.len() - pos;
-    if left < frame_header {
-        return Err(BadFrame::HeaderCut { left });
-    }
-    let len = u32_at(bytes, pos);
-    if u32_at(bytes, pos + 4) != length_check(len) {
-        return Err(BadFrame::Length);
-    }
-    let start = pos + frame_header;
-    let end = start.saturating_add(len as usize);
-    if end > bytes.len() {
-        let left = bytes.len() - start;
-        return Err(BadFrame::PastEnd { len, left });
-    }
-    if u32_at(bytes, pos + 8) != crc32c::crc32c(&bytes[start..end]) {
-        return Err(BadFrame::Crc { len, end });
-    }
-    Ok(Frame {
-        payload: start..end,
-    })
-}
-
-/// The offset of the first intact frame starting at `from` or later, at any byte
-/// offset. Cheap per offset: a length that does not fit in the file, then the
-/// 4-byte length check, rule out almost every offset before a payload CRC is
-/// computed.
-fn find_frame(bytes: &[u8], from: usize) -> Option<usize> {
-    let frame_header = FRAME_HEADER_LEN as usize;
-    let last_start = bytes.len().checked_sub(frame_header)?;
-    (from..=last_start).find(|&at| {
-        u32_at(bytes, at) as usize <= bytes.len() - at - frame_header
-            && read_frame(bytes, at).is_ok()
     })
 }

@@ -175,6 +175,7 @@
 //! Tests use it to make an `fdatasync` fail, or to count syncs.
 
 mod file;
+mod frame;
 
 use std::fmt;
 use std::io;
