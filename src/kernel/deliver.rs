@@ -38,9 +38,9 @@ pub enum UndeliveredReason {
     /// The full inbox is the sender's own (it sent to itself, or to an ancestor
     /// whose messages it also receives): waiting for room would wait on itself.
     WouldDeadlock,
-    /// The sender was being stopped (killed, or dropped with its scheduler) and
-    /// could not wait for room in the destination's full inbox: a destructor of
-    /// its sent it while its stack was unwound.
+    /// The sender could not wait for room in the destination's full inbox: a
+    /// destructor sent it while the sender's stack unwound (the sender was
+    /// killed, dropped with its scheduler, or its body panicked).
     Stopping,
 }
 
@@ -210,6 +210,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 }
             }
         }
+        // The copies first: `Clone` is user code, and if it panics (the sender
+        // fails) nothing has been delivered, signalled or journaled yet.
+        let clone = self
+            .clone_in
+            .expect("a process with children was spawned with I: Clone");
+        let copies: SmallVec<[I; 8]> = recipients[1..].iter().map(|_| clone(&msg)).collect();
         if let Some(from) = from {
             // SAFETY: target is live.
             let to = unsafe { target.as_ref().pid };
@@ -220,15 +226,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
         // SAFETY: target is live.
         self.journal_delivery(unsafe { target.as_ref().pid }, &msg, from, &recipients);
-        let clone = self
-            .clone_in
-            .expect("a process with children was spawned with I: Clone");
         // In tree order, parent first, so that a parent wakes before its children.
-        let (&last, rest) = recipients.split_last().expect("the target itself");
-        for &r in rest {
-            self.push_into(r, clone(&msg));
+        self.push_into(recipients[0], msg);
+        for (&r, copy) in recipients[1..].iter().zip(copies) {
+            self.push_into(r, copy);
         }
-        self.push_into(last, msg);
         Sent::Delivered
     }
 

@@ -84,6 +84,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             };
             // (Its turn is counted already; its engine is dropped by `finish`.)
             let ended = Ended::failed(ExitError::Failed(panic_message(&*payload)));
+            // The payload's own `Drop` may panic: that is not the caller's either.
+            forget_quietly(payload);
             // SAFETY: `k` is the live kernel, and `kernel` is not used again.
             unsafe { Self::finish(k, p, ended) };
         }
@@ -205,10 +207,16 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// Drops a caught panic's payload, whose own destructor may panic: that panic is
-/// swallowed (the payload is leaked).
+/// Drops a caught panic's payload, whose own destructor may panic: that panic's
+/// payload is dropped in turn, and so on a few times; one still panicking then is
+/// leaked rather than dropped forever.
 pub(crate) fn forget_quietly(payload: Box<dyn std::any::Any + Send>) {
-    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(again);
+    let mut payload = payload;
+    for _ in 0..4 {
+        match catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            Ok(()) => return,
+            Err(again) => payload = again,
+        }
     }
+    std::mem::forget(payload);
 }

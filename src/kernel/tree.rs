@@ -47,6 +47,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             Err(payload) => {
                 let pid = c.pid;
                 c.killing = true;
+                // It never ran: the destructors its stop runs (of what its body
+                // captured) may not use its context, which would reach the
+                // kernel while this call holds it.
+                c.in_call = true;
                 let engine = c.engine.take();
                 self.procs.remove(pid);
                 if let Some(engine) = engine {

@@ -18,7 +18,42 @@ const VAR: &str = "CHRONOFLOW_ISOLATED_SCENARIO";
 /// runs it); the parent asserts that the child ran exactly that one test and exited
 /// successfully within `timeout`, and reports how it died otherwise.
 pub fn isolated_with_timeout(name: &str, timeout: Duration, scenario: impl FnOnce()) {
-    isolated_inner(name, timeout, true, scenario)
+    isolated_inner(name, timeout, true, Ending::Passes, scenario)
+}
+
+/// [`isolated`] for a scenario that must abort the program (SIGABRT), with
+/// `message` in what it wrote to stderr: the documented outcome of what can
+/// neither go on nor panic.
+pub fn isolated_aborting(name: &str, message: &str, scenario: impl FnOnce()) {
+    isolated_inner(
+        name,
+        Duration::from_secs(60),
+        false,
+        Ending::Aborts(message),
+        scenario,
+    )
+}
+
+/// [`isolated`] for a scenario that must end the child process with an error
+/// (any failure status) whose stderr has `says` and not `never`.
+pub fn isolated_dying(name: &str, says: &str, never: &str, scenario: impl FnOnce()) {
+    isolated_inner(
+        name,
+        Duration::from_secs(60),
+        false,
+        Ending::Dies { says, never },
+        scenario,
+    )
+}
+
+/// How the child process must end.
+enum Ending<'a> {
+    /// It passes its one test.
+    Passes,
+    /// SIGABRT, with this in its stderr.
+    Aborts(&'a str),
+    /// Any failure, with `says` and without `never` in its stderr.
+    Dies { says: &'a str, never: &'a str },
 }
 
 /// [`isolated`] for a scenario that leaks on purpose (a stopped process whose
@@ -26,10 +61,22 @@ pub fn isolated_with_timeout(name: &str, timeout: Duration, scenario: impl FnOnc
 /// locals on it never dropped): LeakSanitizer, when the tests run under
 /// AddressSanitizer, does not check the child at exit. Every other check stays.
 pub fn isolated_leaking(name: &str, scenario: impl FnOnce()) {
-    isolated_inner(name, Duration::from_secs(60), false, scenario)
+    isolated_inner(
+        name,
+        Duration::from_secs(60),
+        false,
+        Ending::Passes,
+        scenario,
+    )
 }
 
-fn isolated_inner(name: &str, timeout: Duration, check_leaks: bool, scenario: impl FnOnce()) {
+fn isolated_inner(
+    name: &str,
+    timeout: Duration,
+    check_leaks: bool,
+    ending: Ending<'_>,
+    scenario: impl FnOnce(),
+) {
     if std::env::var(VAR).as_deref() == Ok(name) {
         scenario();
         return;
@@ -84,6 +131,27 @@ fn isolated_inner(name: &str, timeout: Duration, check_leaks: bool, scenario: im
             tail(&stderr)
         );
     };
+    match ending {
+        Ending::Passes => {}
+        Ending::Aborts(message) => {
+            assert!(
+                status.signal() == Some(6) && stderr.contains(message),
+                "scenario `{name}` should abort with {message:?}: {}\n--- child stderr ---\n{}",
+                describe(status),
+                tail(&stderr)
+            );
+            return;
+        }
+        Ending::Dies { says, never } => {
+            assert!(
+                !status.success() && stderr.contains(says) && !stderr.contains(never),
+                "scenario `{name}` should die saying {says:?}, never {never:?}: {}\n--- child stderr ---\n{}",
+                describe(status),
+                tail(&stderr)
+            );
+            return;
+        }
+    }
     assert!(
         status.success() && stdout.contains("1 passed"),
         "scenario `{name}` failed in its child process: {}\n--- child stdout ---\n{}\n--- child stderr ---\n{}",

@@ -49,10 +49,10 @@ impl Stackful {
     /// Runs the process until it waits (see [`Engine::resume`]).
     #[inline(always)]
     pub(crate) fn run(&mut self, ended: &mut Option<Ended>) -> Option<Wait> {
-        let outer = overflow::enter(&self.running);
+        let running = overflow::Entered::new(&self.running);
         // (Resumed with `false`: not being stopped.)
         let result = self.coroutine.resume(false);
-        overflow::leave(outer);
+        drop(running);
         match result {
             CoroutineResult::Yield(wait) => Some(wait),
             CoroutineResult::Return(end) => {
@@ -70,7 +70,8 @@ impl Engine for Stackful {
     }
 
     fn stop(self: Pin<Box<Self>>, _turn: Turn) {
-        // Dropping it unwinds the coroutine and gives its stack back.
+        // Dropping it unwinds the coroutine and gives its stack back; the
+        // destructors' panics end there.
         drop(self);
     }
 }
@@ -79,32 +80,57 @@ impl Drop for Stackful {
     /// Unwinds a suspended coroutine (its process is marked `killing`, or it is
     /// done): it is resumed once, and its context, seeing the kill, unwinds its
     /// stack from where it was suspended ([`context::KillUnwind`]), caught at the
-    /// coroutine's root. (Not corosensei's forced unwind: a destructor that
-    /// suspends during it is resumed with another unwind, a panic during
-    /// unwinding, which aborts.) A coroutine that suspends again during that
-    /// unwinding (a destructor waits for what cannot come) is abandoned: its
-    /// stack is never resumed, reused nor unmapped.
+    /// coroutine's root. (Not corosensei's forced unwind, which throws again at a
+    /// destructor's suspension: a panic during unwinding, which aborts; a
+    /// destructor cannot wait at all, see `Ctx`.) A body that catches the
+    /// unwinding and suspends again is abandoned: its stack is never resumed,
+    /// reused nor unmapped.
+    ///
+    /// The stop runs user code: the destructors of the locals, of the arguments of
+    /// a process that never ran, of a result. Their panics end here; a coroutine
+    /// they leave unfinished is abandoned too.
     fn drop(&mut self) {
+        let reusable = match catch_unwind(AssertUnwindSafe(|| self.unwind())) {
+            Ok(reusable) => reusable,
+            Err(payload) => {
+                forget_quietly(payload);
+                self.coroutine.done()
+            }
+        };
+        if !reusable {
+            // Abandoned: its frames may hold pinned values, whose memory must stay
+            // valid; the coroutine (which owns nothing else) is forgotten.
+            self.pool.0.borrow_mut().abandon(self.running.guard_start);
+            return;
+        }
+        // SAFETY: the coroutine is not used after this; it is done (it returned or
+        // was unwound), so its stack can be taken back.
+        let coroutine = unsafe { ManuallyDrop::take(&mut self.coroutine) };
+        let stack = coroutine.into_stack();
+        self.pool.0.borrow_mut().put(self.stack_size, stack);
+    }
+}
+
+impl Stackful {
+    /// Ends the coroutine: a suspended one is resumed to unwind, one that never
+    /// ran drops its closure. Whether its stack can be used again (`false`: it
+    /// suspended during the unwinding, and is abandoned).
+    fn unwind(&mut self) -> bool {
         if self.coroutine.started() && !self.coroutine.done() {
-            let outer = overflow::enter(&self.running);
+            let running = overflow::Entered::new(&self.running);
             // Resumed with `true`: its context unwinds the stack.
             let result = self.coroutine.resume(true);
-            overflow::leave(outer);
-            if let CoroutineResult::Yield(_) = result {
-                // Abandoned: its frames may hold pinned values, whose memory must
-                // stay valid; the coroutine (which owns nothing else) is forgotten.
-                self.pool.0.borrow_mut().abandon(self.running.guard_start);
-                return;
+            drop(running);
+            match result {
+                CoroutineResult::Yield(_) => return false,
+                // (A result's `Drop` may panic: the caller catches it.)
+                CoroutineResult::Return(ended) => drop(ended),
             }
         } else {
             // Not started: drops its closure. Done: nothing to do.
             self.coroutine.force_unwind();
         }
-        // SAFETY: the coroutine is not used after this; it is done (it returned or
-        // was unwound just above), so its stack can be taken back.
-        let coroutine = unsafe { ManuallyDrop::take(&mut self.coroutine) };
-        let stack = coroutine.into_stack();
-        self.pool.0.borrow_mut().put(self.stack_size, stack);
+        true
     }
 }
 
@@ -167,7 +193,10 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
                     forget_quietly(payload);
                     return Ended::failed(ExitError::Killed(String::new()));
                 }
-                Ended::failed(ExitError::Failed(panic_message(&*payload)))
+                let message = panic_message(&*payload);
+                // The payload's own `Drop` may panic: nothing may escape here.
+                forget_quietly(payload);
+                Ended::failed(ExitError::Failed(message))
             }
         }
     });

@@ -45,6 +45,26 @@ pub(crate) fn leave(previous: *const Running) {
     RUNNING.with(|r| r.set(previous));
 }
 
+/// [`enter`] until dropped, then [`leave`], even when a panic unwinds through: a
+/// record of a process whose engine is gone must never stay where the fault
+/// handler reads it.
+pub(crate) struct Entered(*const Running);
+
+impl Entered {
+    /// Records `running`, which must stay valid while this lives.
+    #[inline(always)]
+    pub(crate) fn new(running: &Running) -> Self {
+        Entered(enter(running))
+    }
+}
+
+impl Drop for Entered {
+    #[inline(always)]
+    fn drop(&mut self) {
+        leave(self.0);
+    }
+}
+
 static INSTALL: Once = Once::new();
 static mut PREVIOUS_SEGV: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
 static mut PREVIOUS_BUS: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();

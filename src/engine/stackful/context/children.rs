@@ -123,10 +123,10 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 }
                 return result;
             }
-            if self.killing() {
-                // It cannot wait: the child is stopped with it.
+            if self.cannot_wait() {
+                // It cannot wait (a killed parent's children are stopped with it).
                 return Err(JoinError::Exited(crate::error::ExitError::Killed(format!(
-                    "joined while its parent {} was being stopped",
+                    "joined while its parent {} unwound",
                     self.pid()
                 ))));
             }

@@ -30,12 +30,15 @@ pub use children::Child;
 /// (`receive`, `select`, `filter`, `join`, `effect_future`, and `send` to a full
 /// inbox) suspend the process until they can return.
 ///
-/// # While the process is being stopped
+/// # While the process unwinds
 ///
 /// A process that is killed (its parent ended with it unjoined) or dropped with its
 /// scheduler is unwound: the destructors of its locals run, and may use the
-/// context. It cannot wait any more, and a panic there would abort the program (a
-/// panic during unwinding), so the context never suspends it:
+/// context. So do the destructors run by a panic of its body. While its stack
+/// unwinds, the process cannot wait: a panic there would abort the program (a
+/// panic during unwinding), and a suspension would leave the thread unwinding
+/// while other processes run on it (`std::thread::panicking` would say so to
+/// all of them). So the context never suspends it:
 ///
 /// - the budget is not counted: no call yields the turn, and `yield_now` returns
 ///   at once;
@@ -44,15 +47,18 @@ pub use children::Child;
 /// - `sleep` returns at once; `receive_timeout` takes the head of the inbox, or
 ///   returns `None` at once;
 /// - `join` of a child that has not stopped returns
-///   `Err(JoinError::Exited(ExitError::Killed(..)))` (the child is stopped with it);
+///   `Err(JoinError::Exited(ExitError::Killed(..)))` (a killed process's children
+///   are stopped with it);
 /// - `receive`, `select` and `filter` take what the inbox holds (a match, for
 ///   `select` and `filter`). **With nothing to take**, as `effect_future` with a
 ///   future still pending, or a call held by a determinism violation, the call
-///   cannot return: the unwinding stops there for good. The process's stack is
-///   abandoned, never reused nor unmapped (so what it holds stays valid, pinned
-///   values included), and the destructors of the locals not dropped yet never
-///   run: a leak, the least bad outcome (the alternative is aborting the
-///   program). Destructors should not wait.
+///   can neither return nor wait: the program aborts, with a message naming the
+///   process. Destructors must not wait for what may not come.
+///
+/// A body that catches the unwinding of its kill (a `catch_unwind` around its
+/// work) and waits again is not resumed: its stack is abandoned, never reused
+/// nor unmapped (what it holds stays valid, pinned values included), and the
+/// destructors of its locals never run.
 ///
 /// [`ExitError::Killed`]: crate::ExitError::Killed
 pub struct Ctx<I, O = I> {
@@ -96,12 +102,13 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// status from `wait`).
     ///
     /// A process being stopped is resumed one last time by its engine: this call
-    /// then unwinds its stack ([`KillUnwind`]). Called while it is stopped (by a
-    /// destructor that runs during that unwinding and waits for what cannot come),
-    /// it never returns: the engine abandons the stack (see the type's docs).
+    /// then unwinds its stack ([`KillUnwind`]). Called while the process cannot
+    /// wait (see the type's docs), it does not return.
     fn suspend(&mut self, wait: Wait) {
-        if self.killing {
-            self.suspend_killed(wait);
+        // (A process being killed that suspends again, its body having caught the
+        // unwinding, suspends to its engine's stop, which abandons it.)
+        if std::thread::panicking() {
+            self.cannot_suspend(wait);
         }
         // SAFETY: the yielder lives on this coroutine's stack for its whole life.
         let stopping = unsafe { self.yielder.as_ref().suspend(wait) };
@@ -112,25 +119,25 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
     }
 
+    /// A destructor waits while the stack unwinds: it can neither wait (the thread
+    /// would stay unwinding under the other processes) nor panic (a panic during
+    /// unwinding aborts anyway).
     #[cold]
-    fn suspend_killed(&mut self, wait: Wait) -> ! {
-        if !std::thread::panicking() {
-            // The body caught the unwinding and went on to wait: unwind again.
-            std::panic::resume_unwind(Box::new(KillUnwind));
-        }
-        // A destructor waits during the unwinding: it can neither wait nor panic
-        // (that aborts). The engine sees this suspension and abandons the stack;
-        // this coroutine is never resumed.
-        loop {
-            // SAFETY: as in `suspend`.
-            unsafe { self.yielder.as_ref().suspend(wait) };
-        }
+    #[inline(never)]
+    fn cannot_suspend(&mut self, wait: Wait) -> ! {
+        let pid = self.pid();
+        eprintln!(
+            "chronoflow: process {pid} waits ({wait:?}) in a destructor while its stack \
+             unwinds: it can neither wait nor panic there; aborting"
+        );
+        std::process::abort();
     }
 
-    /// Whether this process is being stopped (its stack unwound).
+    /// Whether this process cannot wait: it is being stopped, or its stack
+    /// unwinds (a destructor runs during a panic of its body or its kill).
     #[inline(always)]
-    pub(crate) fn killing(&self) -> bool {
-        self.killing
+    pub(crate) fn cannot_wait(&self) -> bool {
+        self.killing || std::thread::panicking()
     }
 
     /// Spends one unit of the turn's budget; yields the turn when it is spent
@@ -150,7 +157,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     #[cold]
     #[inline(never)]
     fn spent(&mut self) {
-        if !self.killing() {
+        if !self.cannot_wait() {
             self.suspend(Wait::Yield);
         }
         let p = self.p();
@@ -199,7 +206,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// Gives the rest of this turn to the other runnable processes.
     pub fn yield_now(&mut self) {
-        if self.killing() {
+        if self.cannot_wait() {
             return;
         }
         self.suspend(Wait::Yield);

@@ -45,7 +45,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             // A delivery is journaled by the kernel, as this process's SEND too.
             let reason = match self.k().send_out(me, to, msg) {
                 Sent::Delivered => return,
-                Sent::Full { msg: m, blocker } if self.killing() && blocker != self.pid() => {
+                Sent::Full { msg: m, blocker } if self.cannot_wait() && blocker != self.pid() => {
                     (UndeliveredReason::Stopping, m)
                 }
                 Sent::Full { msg: m, blocker } if blocker != self.pid() => {

@@ -41,7 +41,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             }
         }
         while !self.p().timed_out() {
-            if self.killing() {
+            if self.cannot_wait() {
                 // Cut short: it cannot wait (its timer goes with it).
                 return;
             }
@@ -73,7 +73,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 self.journal_take(Some(&m));
                 return Some(m);
             }
-            if self.p().timed_out() || self.killing() {
+            if self.p().timed_out() || self.cannot_wait() {
                 self.p().clear_timed_out();
                 self.journal_take(None);
                 return None;
