@@ -177,7 +177,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     msg: clone_for_send(&msg),
                 });
             }
-            self.journal_delivery(to, &msg, from, &[target]);
+            self.hook_delivery(to, &msg, from, &[target]);
             self.push_into(target, msg);
             return Sent::Delivered;
         }
@@ -211,7 +211,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             }
         }
         // The copies first: `Clone` is user code, and if it panics (the sender
-        // fails) nothing has been delivered, signalled or journaled yet.
+        // fails) nothing has been delivered, signalled or told to the hooks yet.
         let clone = self
             .clone_in
             .expect("a process with children was spawned with I: Clone");
@@ -225,7 +225,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             });
         }
         // SAFETY: target is live.
-        self.journal_delivery(unsafe { target.as_ref().pid }, &msg, from, &recipients);
+        self.hook_delivery(unsafe { target.as_ref().pid }, &msg, from, &recipients);
         // In tree order, parent first, so that a parent wakes before its children.
         self.push_into(recipients[0], msg);
         for (&r, copy) in recipients[1..].iter().zip(copies) {
@@ -238,7 +238,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// `recipients`, its descendants), sent by `from`, before the overflow
     /// policies of full inboxes apply.
     #[inline(always)]
-    fn journal_delivery(
+    fn hook_delivery(
         &mut self,
         to: Pid,
         msg: &I,
@@ -253,7 +253,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     }
 
     /// Tells the hooks of a message leaving `pid`'s inbox without being taken.
-    pub(crate) fn journal_eviction(&mut self, pid: Pid, msg: &I) {
+    pub(crate) fn hook_eviction(&mut self, pid: Pid, msg: &I) {
         if let Some(hooks) = &mut self.hooks {
             hooks.evicted(pid, msg);
         }

@@ -89,8 +89,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         self.report(panicked);
     }
 
-    /// Makes a child that already ended (rebuilt from the journal): no stack, no
-    /// coroutine, its result kept for its parent's join.
+    /// Makes a child that already ended (a layer rebuilding its state: durable
+    /// recovery): no stack, no coroutine, its result kept for its parent's join.
     pub(crate) fn create_stopped(
         &mut self,
         name: Arc<str>,

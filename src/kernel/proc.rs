@@ -72,8 +72,8 @@ pub(crate) struct Proc<I, O> {
     pub(super) next_ready: Option<PPtr<I, O>>,
     /// Released while queued: free it when it leaves the queue.
     pub(crate) released: bool,
-    /// Being killed: a panic unwinding its coroutine is the forced unwind, not a
-    /// failure of the process, and must be re-thrown.
+    /// Being killed: a panic unwinding its coroutine is its stop's unwinding, not
+    /// a failure of the process.
     pub(crate) killing: bool,
     /// A call of its context is in progress (a stackless context refuses to be
     /// re-entered from the user code such a call runs).

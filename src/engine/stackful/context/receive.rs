@@ -112,7 +112,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 let me = self.me;
                 let pid = self.pid();
                 let k = self.k();
-                k.journal_eviction(pid, &m);
+                k.hook_eviction(pid, &m);
                 k.emit(me, || SignalKind::Drop {
                     msg: m,
                     reason: DropReason::Filtered,
