@@ -18,7 +18,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use chronoflow::{
     Ctx, ExitError, Pid, SimpleScheduler, StacklessCtx, StacklessTemplate, Status, Template,
 };
-use support::{isolated, isolated_aborting, isolated_dying, isolated_leaking};
+use support::{
+    isolated, isolated_aborting, isolated_dying, isolated_leaking, isolated_with_timeout,
+};
 
 /// A guard whose destructor waits for a message.
 struct ReceiveOnDrop<'a>(&'a mut Ctx<u64>);
@@ -405,5 +407,295 @@ fn a_delivery_whose_clone_panics_reaches_no_one() {
     );
     for pid in [p.pid(), Pid(1), Pid(2)] {
         assert_eq!(sched.inbox_len(pid), Some(0), "{pid} holds the message");
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// From a second review.
+
+/// A scheduler that its owner drives from a destructor while the owner unwinds (a
+/// drain-on-drop guard): the thread unwinds, not its processes, which wait, join
+/// and yield as ever. (Before the fix each process took the owner's unwinding for
+/// its own: a wait aborted the program, a join of a healthy child failed, a
+/// `yield_now` loop never yielded.)
+struct DrainOnDrop(SimpleScheduler<u64>);
+
+impl Drop for DrainOnDrop {
+    fn drop(&mut self) {
+        self.0.run_until_idle();
+    }
+}
+
+static OUTCOME: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn note(s: String) {
+    OUTCOME.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+}
+
+#[test]
+fn processes_run_as_ever_when_their_owner_unwinds() {
+    isolated_with_timeout(
+        "processes_run_as_ever_when_their_owner_unwinds",
+        std::time::Duration::from_secs(20),
+        || {
+            let waiter = Template::new("waiter", |ctx: &mut Ctx<u64>, _: ()| -> u64 {
+                let first = ctx.receive();
+                note(format!("got {first}"));
+                first + ctx.receive() // waits: there is no second message
+            });
+            let child = Template::new("child", |ctx: &mut Ctx<u64>, _: ()| -> u64 {
+                ctx.yield_now();
+                5
+            });
+            let parent = Template::new("parent", move |ctx: &mut Ctx<u64>, _: ()| -> u64 {
+                let c = ctx.spawn(&child, ()).unwrap();
+                let joined = ctx.join(c);
+                note(format!("joined {joined:?}"));
+                0
+            });
+            let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let f = flag.clone();
+            let spinner = Template::new("spinner", move |ctx: &mut Ctx<u64>, _: ()| -> u64 {
+                while !f.load(std::sync::atomic::Ordering::Relaxed) {
+                    ctx.yield_now();
+                }
+                note("spun".into());
+                0
+            });
+            let setter = Template::new("setter", move |_: &mut Ctx<u64>, _: ()| -> u64 {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                0
+            });
+            let mut sched = SimpleScheduler::new();
+            let w = sched.spawn(&waiter, ()).unwrap();
+            sched.send(w.pid(), 1).unwrap();
+            sched.spawn(&parent, ()).unwrap();
+            sched.spawn(&spinner, ()).unwrap();
+            sched.spawn(&setter, ()).unwrap();
+            let owner = catch_unwind(AssertUnwindSafe(|| {
+                let _drain = DrainOnDrop(sched);
+                panic!("the owner fails");
+            }));
+            assert!(owner.is_err());
+            let outcome = OUTCOME.lock().unwrap().clone();
+            assert!(outcome.contains(&"got 1".to_string()), "{outcome:?}");
+            assert!(outcome.contains(&"joined Ok(5)".to_string()), "{outcome:?}");
+            assert!(outcome.contains(&"spun".to_string()), "{outcome:?}");
+        },
+    );
+}
+
+/// The server that catches its kill, with its scheduler dropped while the owner
+/// unwinds (a failed assertion in a test): abandoned, not an abort.
+#[test]
+fn a_kill_catching_server_dropped_by_an_unwinding_owner_is_abandoned() {
+    isolated_leaking(
+        "a_kill_catching_server_dropped_by_an_unwinding_owner_is_abandoned",
+        || {
+            let server = Template::new("server", |ctx: &mut Ctx<u64>, _: ()| -> u64 {
+                loop {
+                    let _ = catch_unwind(AssertUnwindSafe(|| ctx.receive()));
+                }
+            });
+            let owner = catch_unwind(AssertUnwindSafe(|| {
+                let mut sched = SimpleScheduler::new();
+                sched.spawn(&server, ()).unwrap();
+                sched.run_until_idle();
+                panic!("an unrelated assertion fails");
+            }));
+            assert!(owner.is_err());
+        },
+    );
+}
+
+/// Servers that catch their kill and go on with calls that would wait: a receive
+/// with a timeout, a sleep, a yield. They are abandoned at their next wait.
+/// (Before the fix these calls returned at once while the process was being
+/// stopped, and the loop spun forever: the kill, or the drop, hung.)
+fn spinning_server(kind: u32) -> Template<u64, u64, (), u64> {
+    Template::new("server", move |ctx: &mut Ctx<u64>, _: ()| -> u64 {
+        loop {
+            let _ = catch_unwind(AssertUnwindSafe(|| match kind {
+                0 => ctx.receive_timeout(std::time::Duration::from_millis(50)),
+                1 => {
+                    ctx.sleep(std::time::Duration::from_millis(50));
+                    None
+                }
+                _ => {
+                    ctx.yield_now();
+                    ctx.try_receive()
+                }
+            }));
+        }
+    })
+}
+
+#[test]
+fn kill_catching_servers_that_wait_in_other_ways_are_abandoned() {
+    isolated_leaking(
+        "kill_catching_servers_that_wait_in_other_ways_are_abandoned",
+        || {
+            for kind in 0..3 {
+                // Killed with its parent.
+                let server = spinning_server(kind);
+                let parent = Template::new("parent", move |ctx: &mut Ctx<u64>, _: ()| -> u64 {
+                    let _unjoined = ctx.spawn(&server, ()).unwrap();
+                    ctx.yield_now();
+                    0
+                });
+                let mut sched = SimpleScheduler::new();
+                let p = sched.spawn(&parent, ()).unwrap();
+                sched.run_until_idle();
+                assert!(matches!(sched.result(p), Some(Err(ExitError::Failed(_)))));
+                assert_eq!(sched.live(), 0);
+                // Dropped with its scheduler.
+                let mut sched = SimpleScheduler::new();
+                sched.spawn(&spinning_server(kind), ()).unwrap();
+                let _ = sched.update();
+                drop(sched);
+            }
+        },
+    );
+}
+
+/// A guard whose `Drop` panics with a payload whose own `Drop` panics.
+struct PanicsWithABomb;
+
+impl Drop for PanicsWithABomb {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            std::panic::panic_any(PayloadBomb);
+        }
+    }
+}
+
+/// A stackless child holding such a guard, killed with its parent, and dropped
+/// with its scheduler: its stop catches the panic and the payload's. (Before the
+/// fix the payload's panic escaped the run and left the parent `Running`.)
+#[test]
+fn a_stackless_stop_whose_destructor_panics_with_a_panicking_payload_is_clean() {
+    isolated(
+        "a_stackless_stop_whose_destructor_panics_with_a_panicking_payload_is_clean",
+        || {
+            let child = StacklessTemplate::new("child", |cx: StacklessCtx<u64>, _: ()| {
+                #[coroutine]
+                move || -> u64 {
+                    let _guard = PanicsWithABomb;
+                    chronoflow::receive!(cx)
+                }
+            });
+            let parent = Template::new("parent", {
+                let child = child.clone();
+                move |ctx: &mut Ctx<u64>, _: ()| -> u64 {
+                    let _unjoined = ctx.spawn(&child, ()).unwrap();
+                    ctx.yield_now();
+                    7
+                }
+            });
+            let mut sched = SimpleScheduler::new();
+            let p = sched.spawn(&parent, ()).unwrap();
+            let run = catch_unwind(AssertUnwindSafe(|| sched.run_until_idle()));
+            assert!(run.is_ok(), "a destructor's panic escaped the run");
+            assert!(matches!(sched.result(p), Some(Err(ExitError::Failed(_)))));
+            assert_eq!(sched.live(), 0);
+            let mut sched = SimpleScheduler::new();
+            sched.spawn(&child, ()).unwrap();
+            sched.run_until_idle();
+            let dropped = catch_unwind(AssertUnwindSafe(move || drop(sched)));
+            assert!(dropped.is_ok(), "dropping the scheduler panicked");
+        },
+    );
+}
+
+/// A stackless process whose captured guard spawns the same kind of process when
+/// dropped, 5,000 deep, killed with its parent: each stop's late child is killed
+/// in the same loop, not by a recursive call (a 2 MiB stack overflowed at 2,000).
+struct SpawnAgainOnDrop(StacklessCtx<u64>, u32);
+
+impl Drop for SpawnAgainOnDrop {
+    fn drop(&mut self) {
+        if self.1 > 0 {
+            let _ = self.0.spawn(&spawning_again(), self.1 - 1);
+        }
+    }
+}
+
+fn spawning_again() -> StacklessTemplate<u64, u64, u32, u64> {
+    StacklessTemplate::new("again", |cx: StacklessCtx<u64>, n: u32| {
+        let guard = SpawnAgainOnDrop(cx, n);
+        #[coroutine]
+        move || -> u64 {
+            let _guard = &guard;
+            chronoflow::receive!(cx)
+        }
+    })
+}
+
+#[test]
+fn children_spawned_by_stopping_processes_are_killed_without_recursion() {
+    isolated(
+        "children_spawned_by_stopping_processes_are_killed_without_recursion",
+        || {
+            support::on_2mib_thread(|| {
+                let parent = Template::new("parent", |ctx: &mut Ctx<u64>, _: ()| -> u64 {
+                    let _unjoined = ctx.spawn(&spawning_again(), 5_000).unwrap();
+                    0
+                });
+                let mut sched = SimpleScheduler::new();
+                sched.spawn(&parent, ()).unwrap();
+                sched.run_until_idle();
+                assert_eq!(sched.live(), 0);
+            });
+        },
+    );
+}
+
+/// A message whose `Drop` panics, for one value.
+#[derive(Debug, Clone)]
+struct DropBomb(u64);
+
+impl Drop for DropBomb {
+    fn drop(&mut self) {
+        if self.0 == 666 && !std::thread::panicking() {
+            panic!("evicted drop");
+        }
+    }
+}
+
+/// Delivery to a parent and its child, one of which evicts (DropOldest) a
+/// message whose `Drop` panics: both get the new message; the panic is resumed
+/// by the next run. (Before the fix the delivery stopped half-way.)
+#[test]
+fn an_eviction_whose_drop_panics_does_not_cut_a_delivery_short() {
+    type M = DropBomb;
+    for evicting_child in [false, true] {
+        let (parent_cap, child_cap) = if evicting_child { (8, 1) } else { (1, 8) };
+        let child = Template::new("child", |ctx: &mut Ctx<M>, _: ()| -> u64 {
+            ctx.select(|_| false);
+            0
+        })
+        .capacity(child_cap)
+        .overflow(chronoflow::Overflow::DropOldest);
+        let parent = Template::new("parent", move |ctx: &mut Ctx<M>, _: ()| -> u64 {
+            let _c = ctx.spawn(&child, ()).unwrap();
+            ctx.select(|_| false);
+            0
+        })
+        .capacity(parent_cap)
+        .overflow(chronoflow::Overflow::DropOldest);
+        let mut sched = SimpleScheduler::new();
+        let p = sched.spawn(&parent, ()).unwrap();
+        sched.run_until_idle();
+        sched.send(p.pid(), DropBomb(666)).unwrap();
+        sched.run_until_idle();
+        let sent = catch_unwind(AssertUnwindSafe(|| sched.send(p.pid(), DropBomb(1))));
+        assert!(matches!(sent, Ok(Ok(()))), "the send was cut short");
+        let (parent_holds, child_holds) = if evicting_child { (2, 1) } else { (1, 2) };
+        assert_eq!(sched.inbox_len(p.pid()), Some(parent_holds));
+        assert_eq!(sched.inbox_len(Pid(1)), Some(child_holds));
+        let run = catch_unwind(AssertUnwindSafe(|| sched.run_until_idle()));
+        assert!(run.is_err(), "the destructor's panic is resumed by the run");
+        let run = catch_unwind(AssertUnwindSafe(|| sched.run_until_idle()));
+        assert!(run.is_ok(), "and only once");
     }
 }

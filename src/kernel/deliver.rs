@@ -283,20 +283,14 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             match proc.inbox.overflow {
                 Overflow::DropNewest => {
                     proc.extra().dropped += 1;
-                    self.emit(p, || SignalKind::Drop {
-                        msg,
-                        reason: DropReason::Newest,
-                    });
+                    self.dropped_by_policy(p, msg, DropReason::Newest);
                     return;
                 }
                 Overflow::DropOldest => {
                     proc.extra().dropped += 1;
                     proc.inbox.evicted += 1;
                     if let Some(old) = proc.inbox.queue.pop_front() {
-                        self.emit(p, || SignalKind::Drop {
-                            msg: old,
-                            reason: DropReason::Oldest,
-                        });
+                        self.dropped_by_policy(p, old, DropReason::Oldest);
                     }
                 }
                 // Over capacity on purpose: a child's copy of its parent's inbox.
@@ -306,6 +300,19 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         // SAFETY: as above; the emit calls above ended their borrows.
         unsafe { (*p.as_ptr()).inbox.queue.push_back(msg) };
         self.notify_message(p);
+    }
+
+    /// A message an overflow policy drops: a DROP signal takes it when signals are
+    /// recorded; otherwise it is dropped here, and its `Drop` (user code) may not
+    /// cut a delivery to several inboxes short: its panic is kept for the caller
+    /// of the run.
+    fn dropped_by_policy(&mut self, p: PPtr<I, O>, msg: I, reason: DropReason) {
+        if self.is_recording() {
+            self.emit(p, || SignalKind::Drop { msg, reason });
+        } else {
+            let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(msg)));
+            self.report(dropped.err());
+        }
     }
 
     /// Keeps a message that could not be delivered, with its SEND signal (REJECT

@@ -121,6 +121,10 @@ pub(crate) struct Kernel<I, O> {
     /// The process being resumed: a panic that unwinds out of its resume is its
     /// failure.
     resuming: Option<PPtr<I, O>>,
+    /// The thread was already unwinding when this run (or teardown) began: its
+    /// owner runs the kernel from a destructor. A process's engine cannot then
+    /// tell its own unwinding from the owner's.
+    pub(crate) outside_unwinding: bool,
     /// The first panic of user code that the kernel ran outside any process's
     /// turn (a signal sink, a message's or result's destructor): caught where it
     /// happened so that the kernel stays consistent, re-raised to the caller at
@@ -163,6 +167,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             armed: 0,
             next_timer: 1,
             resuming: None,
+            outside_unwinding: false,
             reported: None,
         });
         let this = NonNull::from(Box::leak(kernel));
@@ -176,6 +181,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// # Safety
     /// `k` came from `boxed`, is not used afterwards, and no coroutine is running.
     pub(crate) unsafe fn destroy(k: NonNull<Self>) {
+        // SAFETY: per the contract; one field written.
+        unsafe { (*k.as_ptr()).outside_unwinding = std::thread::panicking() };
         // First every engine is stopped, children (larger pids) before their
         // parents, while every record is still alive. A destructor may reap a
         // child, wake a process or even spawn one: go round until no engine is left.

@@ -50,6 +50,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// # Safety
     /// As [`Kernel::update`].
     unsafe fn passes<D: Dispatch>(k: NonNull<Self>, until_idle: bool) -> usize {
+        // SAFETY: per the contract; one field written.
+        unsafe { (*k.as_ptr()).outside_unwinding = std::thread::panicking() };
         let mut state = Passes {
             left: 0,
             ran: 0,

@@ -146,27 +146,41 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 );
                 continue;
             }
+            // Its engine stops first. Its destructors may have spawned children:
+            // they go before it, as the others did (no one could join them).
+            // SAFETY: per the contract; q is live.
+            if unsafe { Self::stop_engine(k, q) } {
+                // SAFETY: q is live (a stopped engine does not free its record).
+                let late = unsafe { (*q.as_ptr()).take_children() };
+                if !late.is_empty() {
+                    todo.push((pid, why, true));
+                    let own = format!("parent {pid} ended");
+                    todo.extend(
+                        late.into_iter()
+                            .rev()
+                            .map(|child| (child, Some(own.clone()), false)),
+                    );
+                    continue;
+                }
+            }
             // SAFETY: per the contract; q is live.
             unsafe { Self::kill_one(k, q, why.as_deref().unwrap_or(reason)) };
         }
     }
 
-    /// Stops `p`, whose children are gone: unwinds its coroutine, STOP
-    /// `Killed(reason)`, and frees it. One that already ended is just freed.
+    /// Stops `p`'s engine, if it has one and has not ended: it is marked
+    /// `killing`, the room it was granted passes on, and its coroutine unwinds.
+    /// Whether it stopped one.
     ///
     /// # Safety
     /// As [`kill`](Self::kill).
-    unsafe fn kill_one(k: NonNull<Self>, p: PPtr<I, O>, reason: &str) {
+    unsafe fn stop_engine(k: NonNull<Self>, p: PPtr<I, O>) -> bool {
         // SAFETY: per the contract; not used after the stop below.
         let this = unsafe { &mut *k.as_ptr() };
         // SAFETY: p is live.
         let proc = unsafe { &mut *p.as_ptr() };
-        let pid = proc.pid;
-        if proc.status == Status::Stopped {
-            // Already ended, never joined: just free it.
-            this.procs.remove(pid);
-            this.free(p);
-            return;
+        if proc.status == Status::Stopped || proc.engine.is_none() {
+            return false;
         }
         proc.killing = true;
         // Woken for room it will never use: pass the room on.
@@ -181,23 +195,29 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             let turn = this.turn_of(p);
             engine.stop(turn);
         }
-        // SAFETY: per the contract; the stop is over.
+        true
+    }
+
+    /// Ends `p`, whose children are gone and whose engine stopped: STOP
+    /// `Killed(reason)`, and frees it. One that already ended is just freed.
+    ///
+    /// # Safety
+    /// As [`kill`](Self::kill).
+    unsafe fn kill_one(k: NonNull<Self>, p: PPtr<I, O>, reason: &str) {
+        // SAFETY: per the contract; no user code runs below but the sink's (which
+        // cannot reach the kernel) and destructors of freed messages.
         let this = unsafe { &mut *k.as_ptr() };
         // SAFETY: p is live.
-        let pid = unsafe { p.as_ref().pid };
-        // A destructor run by the stop may have spawned children: they go with it
-        // (no one could join them).
-        // SAFETY: p is live.
-        let late = unsafe { (*p.as_ptr()).take_children() };
-        for child in late {
-            if let Some(c) = this.lookup(child) {
-                // SAFETY: per the contract; c is live, and `this` is not used
-                // across the call.
-                unsafe { Self::kill(k, c, &format!("parent {pid} ended")) };
-            }
+        let proc = unsafe { &mut *p.as_ptr() };
+        let pid = proc.pid;
+        if proc.status == Status::Stopped {
+            // Already ended, never joined: just free it.
+            this.procs.remove(pid);
+            this.free(p);
+            return;
         }
-        // SAFETY: per the contract; the kills are over.
-        let this = unsafe { &mut *k.as_ptr() };
+        // (Its engine, if it had one, was stopped by `stop_engine`.)
+        proc.killing = true;
         if let Some(hooks) = &mut this.hooks {
             hooks.killed(pid, reason);
         }

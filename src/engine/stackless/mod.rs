@@ -76,6 +76,7 @@ use std::sync::Arc;
 
 use crate::error::SpawnError;
 use crate::kernel::options::Options;
+use crate::kernel::pass::forget_quietly;
 use crate::kernel::{BoxedEngine, Ended, Engine, Kernel, PPtr, Turn, Wait};
 use crate::signal::{Payload, Pid};
 use crate::template::{Spawnable, option_builders, sealed};
@@ -236,7 +237,10 @@ where
     /// stack unwinds. A panic in those destructors ends them, and goes no further.
     fn stop(self: Pin<Box<Self>>, turn: Turn) {
         let _resuming = Resuming::enter(turn);
-        drop(catch_unwind(AssertUnwindSafe(move || drop(self))));
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(self))) {
+            // (Its payload's `Drop` may panic too.)
+            forget_quietly(payload);
+        }
     }
 }
 

@@ -60,15 +60,15 @@ pub use children::Child;
 /// nor unmapped (what it holds stays valid, pinned values included), and the
 /// destructors of its locals never run.
 ///
+/// A scheduler driven while its owner's thread unwinds (from a destructor) runs
+/// its processes as ever: the thread's unwinding is not theirs. (A process then
+/// cannot tell its own unwinding from its owner's, and is taken to wait as usual.)
+///
 /// [`ExitError::Killed`]: crate::ExitError::Killed
 pub struct Ctx<I, O = I> {
     kernel: NonNull<Kernel<I, O>>,
     me: PPtr<I, O>,
     yielder: NonNull<Yielder<bool, Wait>>,
-    /// It is being stopped: its engine resumed it to unwind its stack (the resume
-    /// said so). Kept here, not read from the record, on the hot path of every
-    /// suspension.
-    killing: bool,
 }
 
 impl<I: 'static, O: 'static> Ctx<I, O> {
@@ -81,7 +81,6 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             kernel,
             me,
             yielder: NonNull::from(yielder),
-            killing: false,
         }
     }
 
@@ -107,14 +106,13 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     fn suspend(&mut self, wait: Wait) {
         // (A process being killed that suspends again, its body having caught the
         // unwinding, suspends to its engine's stop, which abandons it.)
-        if std::thread::panicking() {
+        if std::thread::panicking() && self.own_unwinding() {
             self.cannot_suspend(wait);
         }
         // SAFETY: the yielder lives on this coroutine's stack for its whole life.
         let stopping = unsafe { self.yielder.as_ref().suspend(wait) };
         if stopping {
             // Resumed by the engine's `stop`: unwind, dropping the locals.
-            self.killing = true;
             std::panic::resume_unwind(Box::new(KillUnwind));
         }
     }
@@ -133,11 +131,22 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         std::process::abort();
     }
 
-    /// Whether this process cannot wait: it is being stopped, or its stack
-    /// unwinds (a destructor runs during a panic of its body or its kill).
+    /// Whether this process cannot wait: its stack unwinds (a destructor runs
+    /// during a panic of its body, or during its kill).
     #[inline(always)]
     pub(crate) fn cannot_wait(&self) -> bool {
-        self.killing || std::thread::panicking()
+        std::thread::panicking() && self.own_unwinding()
+    }
+
+    /// The thread unwinds: whether for this process (and not for the owner that
+    /// runs the scheduler from a destructor). When the owner was unwinding
+    /// already, the process cannot tell, and is taken not to be: its waits are
+    /// then made (a killed one's suspends to its stop, which abandons it).
+    #[cold]
+    #[inline(never)]
+    fn own_unwinding(&self) -> bool {
+        // SAFETY: the kernel outlives its coroutines; a read of one field.
+        !unsafe { (*self.kernel.as_ptr()).outside_unwinding }
     }
 
     /// Spends one unit of the turn's budget; yields the turn when it is spent
