@@ -699,3 +699,31 @@ fn an_eviction_whose_drop_panics_does_not_cut_a_delivery_short() {
         assert!(run.is_ok(), "and only once");
     }
 }
+
+/// A sink that panics while the owner drains the scheduler from a destructor,
+/// unwinding: the panic cannot go to a caller that unwinds already (a second
+/// panic there aborts), so it goes no further; the process runs to its end.
+#[test]
+fn a_sinks_panic_while_the_owner_unwinds_goes_no_further() {
+    isolated(
+        "a_sinks_panic_while_the_owner_unwinds_goes_no_further",
+        || {
+            let t = Template::new("t", |ctx: &mut Ctx<u64>, _: ()| -> u64 {
+                let n = ctx.receive();
+                note(format!("took {n}"));
+                n
+            });
+            let mut sched = SimpleScheduler::new();
+            sched.set_sink(|_: chronoflow::Signal<u64>| panic!("the sink fails"));
+            let h = sched.spawn(&t, ()).unwrap();
+            sched.send(h.pid(), 3).unwrap();
+            let owner = catch_unwind(AssertUnwindSafe(|| {
+                let _drain = DrainOnDrop(sched);
+                panic!("the owner fails");
+            }));
+            assert!(owner.is_err());
+            let outcome = OUTCOME.lock().unwrap().clone();
+            assert!(outcome.contains(&"took 3".to_string()), "{outcome:?}");
+        },
+    );
+}

@@ -242,6 +242,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 }
             }
         }
+        // A panic kept for a caller that will not run the kernel again.
+        if let Some(payload) = kernel.reported.take() {
+            pass::forget_quietly(payload);
+        }
         // SAFETY: allocated by Box in `boxed`.
         drop(unsafe { Box::from_raw(k.as_ptr()) });
     }

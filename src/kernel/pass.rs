@@ -70,11 +70,17 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             }));
             let Err(payload) = outcome else {
                 // SAFETY: no coroutine runs now.
-                if let Some(payload) = unsafe { &mut *k.as_ptr() }.reported.take() {
-                    // User code that the kernel ran outside any process's turn
-                    // panicked (a sink, a message's destructor): the scheduler is
-                    // consistent; the panic is the caller's.
-                    resume_unwind(payload);
+                let kernel = unsafe { &mut *k.as_ptr() };
+                if let Some(payload) = kernel.reported.take() {
+                    // User code that the kernel ran for its owner panicked (a sink,
+                    // a message's destructor): the scheduler is consistent; the
+                    // panic is the caller's. (Not while the caller unwinds already:
+                    // a second panic there would abort.)
+                    if kernel.outside_unwinding {
+                        forget_quietly(payload);
+                    } else {
+                        resume_unwind(payload);
+                    }
                 }
                 return state.ran;
             };
