@@ -109,8 +109,19 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
     }
 
-    pub(super) fn wake_all_senders(&mut self, p: PPtr<I, O>) {
-        // SAFETY: p is a live process of this kernel.
+    /// Room that `blocker` granted and that was not used (the granted sender did
+    /// not deliver there: it ended, or found another inbox full) passes on to the
+    /// next sender waiting for it: it is never lost.
+    #[cold]
+    pub(crate) fn pass_on_grant(&mut self, blocker: Option<Pid>) {
+        if let Some(b) = blocker.and_then(|b| self.lookup(b)) {
+            self.wake_one_sender(b);
+        }
+    }
+
+    /// Wakes every sender waiting for room in `p`'s inbox (it ended, or its
+    /// inbox changed): each tries again.
+    pub(crate) fn wake_all_senders(&mut self, p: PPtr<I, O>) {
         // SAFETY: p is a live process of this kernel.
         let Some(extra) = (unsafe { &mut (*p.as_ptr()).extra }) else {
             return;
@@ -227,9 +238,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         // SAFETY: target is live.
         self.hook_delivery(unsafe { target.as_ref().pid }, &msg, from, &recipients);
         // In tree order, parent first, so that a parent wakes before its children.
-        self.push_into(recipients[0], msg);
+        self.push_into_tree(recipients[0], msg);
         for (&r, copy) in recipients[1..].iter().zip(copies) {
-            self.push_into(r, copy);
+            self.push_into_tree(r, copy);
         }
         Sent::Delivered
     }
@@ -259,7 +270,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
     }
 
-    /// `p` and its live descendants, parents before children.
+    /// [`push_into`](Self::push_into) for a delivery to a tree, out of line: the
+    /// plain delivery's push stays small enough to be inlined whole.
+    #[inline(never)]
+    fn push_into_tree(&mut self, p: PPtr<I, O>, msg: I) {
+        self.push_into(p, msg);
+    }
+
     /// Pushes into `p`'s inbox, applying a drop policy if it is full, and wakes it.
     #[inline]
     fn push_into(&mut self, p: PPtr<I, O>, msg: I) {

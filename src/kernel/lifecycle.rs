@@ -219,6 +219,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         self.wake_all_senders(p);
         // SAFETY: p is live.
         let proc = unsafe { &mut *p.as_ptr() };
+        // Granted room it did not use before it ended: it passes on.
+        if let Some(grant) = proc.take_room_grant() {
+            self.pass_on_grant(Some(grant));
+        }
+        // SAFETY: p is live; the wake above ended its borrows.
+        let proc = unsafe { &mut *p.as_ptr() };
         if let Status::Waiting(Wait::Effect) = proc.status {
             self.effects_pending -= 1;
         }

@@ -187,12 +187,10 @@ impl<I, O> Proc<I, O> {
             .unwrap_or_default()
     }
 
-    /// Forgets the room it was granted (it has retried its send).
+    /// Takes the room it was granted (the process whose inbox had room), if any.
     #[inline]
-    pub(crate) fn clear_room_grant(&mut self) {
-        if let Some(e) = &mut self.extra {
-            e.room_grant = None;
-        }
+    pub(crate) fn take_room_grant(&mut self) -> Option<Pid> {
+        self.extra.as_mut()?.room_grant.take()
     }
 }
 

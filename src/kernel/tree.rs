@@ -184,10 +184,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
         proc.killing = true;
         // Woken for room it will never use: pass the room on.
-        let grant = proc.extra.as_mut().and_then(|e| e.room_grant.take());
-        if let Some(blocker) = grant.and_then(|b| this.lookup(b)) {
-            this.wake_one_sender(blocker);
-        }
+        let grant = proc.take_room_grant();
+        this.pass_on_grant(grant);
         // SAFETY: p is live; its engine is out of the record before it stops, and
         // no reference into the kernel is held across the stop (user code).
         let engine = unsafe { (*p.as_ptr()).engine.take() };

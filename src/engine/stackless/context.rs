@@ -316,9 +316,17 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         if !Self::tick(p) {
             return Err((msg, Pending(Wait::Yield)));
         }
-        p.clear_room_grant();
         let k = self.k(b);
-        let (reason, msg) = match k.send_out(self.me, to, msg) {
+        let sent = k.send_out(self.me, to, msg);
+        // Room granted by a full inbox it waited on stays in the record until a
+        // retry delivers (a retry that panics leaves it for the process's end to
+        // pass on); one that does not passes it on to the next waiting sender.
+        if let Some(grant) = self.p(b).take_room_grant()
+            && !matches!(sent, Sent::Delivered)
+        {
+            k.pass_on_grant(Some(grant));
+        }
+        let (reason, msg) = match sent {
             Sent::Delivered => return Ok(()),
             Sent::Full { msg, blocker } if blocker != self.pid => {
                 k.emit(self.me, || SignalKind::Backoff { to: blocker });
@@ -385,6 +393,8 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         let p = self.p(&b);
         if p.timed_out() {
             p.clear_timed_out();
+            // Done: polled again, the same `Sleep` sleeps again.
+            sleep.armed = false;
             return Ok(());
         }
         Err(Pending(Wait::Timer))

@@ -110,7 +110,9 @@ impl Drop for Resuming {
 }
 
 /// What a stackless body yields: the process waits for something. Only the
-/// context's `poll_*` methods make one; the macros yield it.
+/// context's `poll_*` methods make one; the macros yield it at once. Yield each
+/// one right after the poll that returned it: a stale one parks the process
+/// until what it names happens again, which may be never.
 #[must_use = "a stackless body yields what it waits for"]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pending(pub(crate) Wait);

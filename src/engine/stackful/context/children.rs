@@ -165,6 +165,11 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         p.inbox.set_capacity(template.opts.capacity);
         p.inbox.overflow = template.opts.overflow;
         let me = self.me;
+        if self.p().has_waiting_senders() {
+            // The new entry's inbox may have room, or no back-pressure: the
+            // senders waiting for room try again.
+            self.k().wake_all_senders(me);
+        }
         let entry = template.opts.name.clone();
         self.k().emit(me, || SignalKind::Transition {
             entry,

@@ -35,51 +35,76 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
     }
 
-    fn send_inner(&mut self, to: Option<Pid>, mut msg: O) {
+    #[inline]
+    fn send_inner(&mut self, to: Option<Pid>, msg: O) {
         self.tick();
         if self.replay_send(to, &msg).is_some() {
             return;
         }
         let me = self.me;
-        loop {
-            // A delivery is journaled by the kernel, as this process's SEND too.
-            let reason = match self.k().send_out(me, to, msg) {
-                Sent::Delivered => return,
-                Sent::Full { msg: m, blocker } if self.cannot_wait() && blocker != self.pid() => {
-                    (UndeliveredReason::Stopping, m)
+        // A delivery is journaled by the kernel, as this process's SEND too.
+        match self.k().send_out(me, to, msg) {
+            Sent::Delivered => {}
+            sent => self.not_delivered(to, sent),
+        }
+    }
+
+    /// A send that did not deliver at once: waits for room in a full inbox and
+    /// retries (BACKOFF), or keeps the message with the undelivered ones.
+    ///
+    /// Room granted for a wait goes to this process alone (one waiting sender is
+    /// woken per freed slot). When the retry does not use it (the inbox is full
+    /// again with another blocker, or the message is kept), it passes on to the
+    /// next waiting sender; a retry that panics leaves it in the record, which the
+    /// process's end passes on. It is never lost.
+    #[cold]
+    #[inline(never)]
+    fn not_delivered(&mut self, to: Option<Pid>, mut sent: Sent<O>) {
+        let me = self.me;
+        let (why, msg) = loop {
+            match sent {
+                Sent::Delivered => {
+                    // The grant was used (or was stale): nothing to pass on.
+                    self.p().take_room_grant();
+                    return;
                 }
-                Sent::Full { msg: m, blocker } if blocker != self.pid() => {
+                Sent::Full { msg, blocker } if self.cannot_wait() && blocker != self.pid() => {
+                    break (UndeliveredReason::Stopping, msg);
+                }
+                Sent::Full { msg, blocker } if blocker != self.pid() => {
+                    self.pass_on_grant();
                     let k = self.k();
                     k.emit(me, || SignalKind::Backoff { to: blocker });
                     if let Some(b) = k.lookup(blocker) {
                         // SAFETY: b is live.
                         unsafe { (*b.as_ptr()).extra().waiting_senders.push_back(self.pid()) };
                     }
-                    msg = m;
                     self.suspend(Wait::Room(blocker));
-                    self.p().clear_room_grant();
-                    continue;
+                    sent = self.k().send_out(me, to, msg);
                 }
-                Sent::Full { msg: m, .. } => (UndeliveredReason::WouldDeadlock, m),
-                Sent::Rejected(m) => (UndeliveredReason::Rejected, m),
-                Sent::NoRoute(m) => (UndeliveredReason::NoRoute, m),
-                Sent::Unknown(_, m) => (UndeliveredReason::UnknownPid, m),
-            };
-            // Kept: one record is both the kept message and this process's SEND.
-            let (why, msg) = reason;
-            self.record(|| Call::Kept {
-                to,
-                reason: why,
-                msg: &msg,
-            });
-            self.keep_undelivered(to, why, msg);
-            return;
-        }
+                Sent::Full { msg, .. } => break (UndeliveredReason::WouldDeadlock, msg),
+                Sent::Rejected(msg) => break (UndeliveredReason::Rejected, msg),
+                Sent::NoRoute(msg) => break (UndeliveredReason::NoRoute, msg),
+                Sent::Unknown(_, msg) => break (UndeliveredReason::UnknownPid, msg),
+            }
+        };
+        // Kept: one record is both the kept message and this process's SEND.
+        self.record(|| Call::Kept {
+            to,
+            reason: why,
+            msg: &msg,
+        });
+        self.pass_on_grant();
+        self.k().keep_undelivered(me, to, why, msg);
     }
 
-    fn keep_undelivered(&mut self, to: Option<Pid>, reason: UndeliveredReason, msg: O) {
-        let me = self.me;
-        self.k().keep_undelivered(me, to, reason, msg);
+    /// Passes on the room this process was granted, if any, to the next sender
+    /// waiting for it.
+    #[cold]
+    #[inline(never)]
+    fn pass_on_grant(&mut self) {
+        let grant = self.p().take_room_grant();
+        self.k().pass_on_grant(grant);
     }
 
     /// Sends `msg` where the route says without waiting: a full inbox, a missing
