@@ -153,6 +153,21 @@ fn assert_refused<R: std::fmt::Debug>(
     assert_whole(sched, bystander_pid, live);
 }
 
+/// Runs `picky` (created, given the messages `0..messages`, then started) beside
+/// a bystander, and expects its re-entry refused: see [`assert_refused`].
+fn assert_refused_with(picky: &Sl<(), u64>, messages: u64) {
+    let mut sched = SimpleScheduler::new();
+    let b = sched.spawn(&bystander(), ()).unwrap();
+    let h = sched.create(picky, ()).unwrap();
+    for i in 0..messages {
+        sched.send(h.pid(), Tok::new(i)).unwrap();
+    }
+    sched.start(h.pid()).unwrap();
+    sched.run_until_idle();
+    let result = sched.result(h);
+    assert_refused(sched, result, b.pid(), 0);
+}
+
 /// Runs `sched` until idle, expecting the refusal of a re-entry to reach the
 /// caller of the run: the re-entry came from code the kernel ran outside the
 /// process's own body (the owner's signal sink, or a destructor of messages the
@@ -227,15 +242,7 @@ fn a_select_predicate_that_takes_from_the_inbox_is_refused() {
                     got.id
                 }
             });
-            let mut sched = SimpleScheduler::new();
-            let b = sched.spawn(&bystander(), ()).unwrap();
-            let h = sched.spawn(&picky, ()).unwrap();
-            for i in 0..100 {
-                sched.send(h.pid(), Tok::new(i)).unwrap();
-            }
-            sched.run_until_idle();
-            let result = sched.result(h);
-            assert_refused(sched, result, b.pid(), 0);
+            assert_refused_with(&picky, 100);
         },
     );
 }
@@ -264,15 +271,7 @@ fn a_select_predicate_that_sends_to_its_own_inbox_is_refused() {
                     got.id
                 }
             });
-            let mut sched = SimpleScheduler::new();
-            let b = sched.spawn(&bystander(), ()).unwrap();
-            let h = sched.spawn(&picky, ()).unwrap();
-            for i in 0..4 {
-                sched.send(h.pid(), Tok::new(i)).unwrap();
-            }
-            sched.run_until_idle();
-            let result = sched.result(h);
-            assert_refused(sched, result, b.pid(), 0);
+            assert_refused_with(&picky, 4);
         },
     );
 }
@@ -295,15 +294,7 @@ fn a_filter_predicate_that_takes_from_the_inbox_is_refused() {
                     got.id
                 }
             });
-            let mut sched = SimpleScheduler::new();
-            let b = sched.spawn(&bystander(), ()).unwrap();
-            let h = sched.spawn(&picky, ()).unwrap();
-            for i in 0..100 {
-                sched.send(h.pid(), Tok::new(i)).unwrap();
-            }
-            sched.run_until_idle();
-            let result = sched.result(h);
-            assert_refused(sched, result, b.pid(), 0);
+            assert_refused_with(&picky, 100);
         },
     );
 }
@@ -341,16 +332,7 @@ fn a_message_clone_that_drains_the_parents_inbox_during_spawn_is_refused() {
                         join!(cx, c).unwrap()
                     }
                 });
-            let mut sched = SimpleScheduler::new();
-            let b = sched.spawn(&bystander(), ()).unwrap();
-            let h = sched.create(&parent, ()).unwrap();
-            for i in 0..100 {
-                sched.send(h.pid(), Tok::new(i)).unwrap();
-            }
-            sched.start(h.pid()).unwrap();
-            sched.run_until_idle();
-            let result = sched.result(h);
-            assert_refused(sched, result, b.pid(), 0);
+            assert_refused_with(&parent, 100);
         },
     );
 }
@@ -609,16 +591,7 @@ fn spawn_arguments_scenario(clone_reenters: bool) {
             mine + join!(cx, c).unwrap()
         }
     });
-    let mut sched = SimpleScheduler::new();
-    let b = sched.spawn(&bystander(), ()).unwrap();
-    let h = sched.create(&parent, ()).unwrap();
-    for i in 0..3 {
-        sched.send(h.pid(), Tok::new(i)).unwrap();
-    }
-    sched.start(h.pid()).unwrap();
-    sched.run_until_idle();
-    let result = sched.result(h);
-    assert_refused(sched, result, b.pid(), 0);
+    assert_refused_with(&parent, 3);
 }
 
 #[test]
