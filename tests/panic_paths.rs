@@ -125,9 +125,10 @@ fn assert_consistent(sched: &mut SimpleScheduler<Msg>, pid: Pid, b: Pid) {
 
 /// A parent ends with an unjoined child whose inbox holds a message whose `Drop`
 /// panics. The child is killed inside the parent's `finish` (after its coroutine
-/// returned, outside any catch), its record freed, the message dropped: the panic
-/// escapes `run_until_idle` and the parent stays `Running` forever, its engine gone
-/// (src/kernel.rs `finish` -> `kill` -> `free` -> `Slab::free`).
+/// returned, outside any catch), its record freed, the message dropped. Before the
+/// fix the panic escaped `run_until_idle` and the parent stayed `Running` forever,
+/// its engine gone (`finish` -> `kill` -> `free` -> `Slab::free`, in
+/// `src/kernel/`).
 #[test]
 fn a_message_drop_that_panics_while_a_child_is_killed_leaves_no_process_running() {
     let child = hoarder();
@@ -207,8 +208,8 @@ fn a_message_drop_that_panics_on_eviction_is_reported_and_the_send_completes() {
 
 /// A top-level process that ends with a message whose `Drop` panics still in its
 /// inbox: the record is freed after its result is kept, the panic escapes
-/// `run_until_idle` (tolerated here), and the process is not left running. Passes
-/// today; guards the fix.
+/// `run_until_idle` (tolerated here), and the process is not left running. Passed
+/// before the fix too; guards it.
 #[test]
 fn a_message_drop_that_panics_in_an_ended_processs_inbox_leaves_no_process_running() {
     let quitter = Template::new("quitter", |ctx: &mut Ctx<Msg>, _: ()| {
@@ -245,10 +246,10 @@ impl Serialize for BadSerialize {
     }
 }
 
-/// A stackful process's result is encoded (`Value::encode`: `Serialize`, then
-/// `Debug`) on its coroutine after the body's `catch_unwind` (src/kernel.rs
-/// `create`, the coroutine closure): the panic escapes the coroutine and
-/// `run_until_idle`, and the process stays `Running` forever.
+/// A stackful process's result is encoded (`Serialize`, then `Debug`) when it is
+/// recorded. Before the fix that ran on its coroutine after the body's
+/// `catch_unwind`: the panic escaped the coroutine and `run_until_idle`, and the
+/// process stayed `Running` forever.
 #[test]
 fn a_stackful_result_whose_debug_panics_while_recording_fails_the_process() {
     let t = Template::new("t", |ctx: &mut Ctx<Msg>, _: ()| {
@@ -285,7 +286,8 @@ fn a_stackful_result_whose_serialize_panics_with_a_sink_fails_the_process() {
 }
 
 /// A stackless process's result is encoded in `Resume::resume`, inside the pass's
-/// catch: it fails cleanly. Passes today; guards the fix of the stackful case.
+/// catch: it fails cleanly. Passed before
+/// the fix too; guards the fix of the stackful case.
 #[test]
 fn a_stackless_result_whose_debug_panics_while_recording_fails_the_process() {
     let t: Sl<(), BadDebug> = StacklessTemplate::new("t", |cx: StacklessCtx<Msg>, _: ()| {

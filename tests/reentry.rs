@@ -12,9 +12,9 @@
 //! unharmed), or it is harmless. Never a use-after-free, a read of a moved-out
 //! message, or an inbox over its capacity.
 //!
-//! Each scenario runs in a child process (see `support::isolated`): today several of
-//! them read freed memory and crash (SIGSEGV, or an allocator abort), which would
-//! take the whole test binary down.
+//! Each scenario runs in a child process (see `support::isolated`): before the fix
+//! several of them read freed memory and crashed (SIGSEGV, or an allocator abort), which would
+//! take the whole test binary down (and would again, were the fix undone).
 
 mod support;
 
@@ -220,8 +220,8 @@ fn assert_whole(mut sched: SimpleScheduler<Tok>, bystander_pid: Pid, live: usize
 // ---------------------------------------------------------------------------------
 // Predicates.
 
-/// A `select!` predicate that takes messages from the inbox it is scanning. Today
-/// the first call drains the inbox, which then gives its buffer back (it grew past
+/// A `select!` predicate that takes messages from the inbox it is scanning. Before the
+/// fix the first call drained the inbox, which then gives its buffer back (it grew past
 /// 64 slots), and the scan goes on over the freed buffer: use-after-free
 /// (`find_from` holds `as_slices()` of the `VecDeque`, src/kernel/inbox.rs, while
 /// `try_receive` pops and shrinks it).
@@ -277,8 +277,8 @@ fn a_select_predicate_that_sends_to_its_own_inbox_is_refused() {
 }
 
 /// A `filter!` predicate that takes from the inbox `filter!` is draining. (The
-/// predicate sees a message already taken out, so today this is harmless in
-/// practice, though it makes a second `&mut` to the record: guards the fix.)
+/// predicate sees a message already taken out, so before the fix this was
+/// harmless in practice, though it makes a second `&mut` to the record: guards the fix.)
 #[test]
 fn a_filter_predicate_that_takes_from_the_inbox_is_refused() {
     isolated(
@@ -387,7 +387,7 @@ fn a_message_drop_that_sends_during_an_eviction_is_refused() {
 
 /// A message left in a stopped child's inbox whose `Drop` takes from the parent's
 /// inbox while the parent's join reaps the child (the record is dropped inside
-/// `take_child`). Harmless in practice today: guards the fix.
+/// `take_child`). Harmless in practice before the fix: guards it.
 #[test]
 fn a_message_drop_that_receives_while_a_child_is_reaped_is_refused() {
     isolated(
@@ -442,7 +442,7 @@ fn a_message_drop_that_receives_while_a_child_is_reaped_is_refused() {
 
 /// A route closure that re-enters its process's context: it is called while the
 /// context holds the record (`self.enter().1.route.as_ref()`, src/engine/stackless/context.rs
-/// `poll_send`). Harmless in practice today: guards the fix.
+/// `poll_send`). Harmless in practice before the fix: guards it.
 #[test]
 fn a_route_that_re_enters_the_context_is_refused() {
     isolated("a_route_that_re_enters_the_context_is_refused", || {
@@ -476,7 +476,7 @@ fn a_route_that_re_enters_the_context_is_refused() {
 
 /// A clock that re-enters the context of the process that reads it (`cx.now()`,
 /// and `sleep!`, which arms its timer with the clock while it holds the kernel and
-/// the record). Harmless in practice today: guards the fix.
+/// the record). Harmless in practice before the fix: guards it.
 #[test]
 fn a_clock_that_re_enters_the_context_is_refused() {
     thread_local! {

@@ -52,14 +52,14 @@ impl Drop for Counted {
     }
 }
 
-/// `Kernel::destroy` (src/kernel.rs) first frees every live record, then walks the
-/// ready queue through `next_ready` and `released` of records it has just freed
-/// (`Slab::free` drops the record and writes the free-list link over its first
+/// `Kernel::destroy` (`src/kernel/lifecycle.rs`) used to free every live record,
+/// then walk the ready queue through `next_ready` and `released` of records it had
+/// just freed (`Slab::free` drops the record and writes the free-list link over its first
 /// word). Here the queue holds, at drop time, live records and a child that was
 /// killed with its parent while it was queued (released, freed only when it leaves
 /// the queue).
 ///
-/// With today's field order the word overwritten is `parent`, so the walk happens
+/// With the default field order the word overwritten is `parent`, so the walk happens
 /// to read intact stale fields and this passes: the bug shows only when the layout
 /// puts `next_ready` or `released` first (`RUSTFLAGS=-Zrandomize-layout`, some
 /// `-Zlayout-seed`s: the walk then follows the free list, leaking the released
@@ -205,9 +205,9 @@ fn run_killing(parent: Template<u64, u64, (), u64>) {
 }
 
 /// A killed stackful child whose local's destructor sends (and the budget is
-/// spent, so the send yields). Today the suspension inside corosensei's forced
-/// unwind raises a second unwind inside a destructor: "panic in a destructor during
-/// cleanup", SIGABRT.
+/// spent, so the send yields). Before the fix the suspension inside corosensei's
+/// forced unwind raised a second unwind inside a destructor: "panic in a destructor
+/// during cleanup", SIGABRT.
 #[test]
 fn a_killed_stackful_child_whose_destructor_sends_past_its_budget_does_not_abort() {
     isolated(
@@ -327,9 +327,9 @@ fn abandons_chain() -> Sl<u32, u64> {
 const DEEP: u32 = 5_000;
 
 /// A root that ends with a chain of 5,000 nested children unjoined: they are all
-/// killed. Today `Kernel::kill` recurses once per level (src/kernel.rs `kill` calls
-/// itself for each child, with its strings and vectors in each frame) and overflows
-/// a 2 MiB thread stack: SIGSEGV/abort ("has overflowed its stack").
+/// killed. Before the fix `Kernel::kill` recursed once per level (it called itself
+/// for each child, with its strings and vectors in each frame) and overflowed a
+/// 2 MiB thread stack: SIGSEGV/abort ("has overflowed its stack").
 #[test]
 fn killing_a_chain_of_5000_nested_children_does_not_overflow_the_stack() {
     isolated(
@@ -349,8 +349,9 @@ fn killing_a_chain_of_5000_nested_children_does_not_overflow_the_stack() {
     );
 }
 
-/// Dropping a scheduler that holds a chain of 5,000 nested children. (Today
-/// `Kernel::destroy` walks the pids in a loop: passes; guards the fix of `kill`.)
+/// Dropping a scheduler that holds a chain of 5,000 nested children. (`Kernel::destroy`
+/// always walked the pids in a loop: this passed before; it guards the fix of
+/// `kill`.)
 #[test]
 fn dropping_a_scheduler_with_a_chain_of_5000_nested_children_works() {
     isolated(
@@ -367,9 +368,9 @@ fn dropping_a_scheduler_with_a_chain_of_5000_nested_children_works() {
     );
 }
 
-/// A message to the root of a deep tree goes to every descendant:
-/// `Kernel::collect_tree` (src/kernel.rs) recurses once per level and overflows a
-/// 2 MiB thread stack. The user relies on the message reaching the leaf, whose
+/// A message to the root of a deep tree goes to every descendant. Before the fix
+/// `Kernel::collect_tree` (now in `src/kernel/tree.rs`) recursed once per level
+/// and overflowed a 2 MiB thread stack. The user relies on the message reaching the leaf, whose
 /// result comes back up the chain.
 #[test]
 fn delivering_to_the_root_of_a_deep_tree_does_not_overflow_the_stack() {
@@ -427,9 +428,9 @@ impl Drop for JoinOnDrop {
 }
 
 /// A stackless parent whose local joins, in its destructor, a child that already
-/// stopped. Dropping the scheduler drops that coroutine (`Kernel::destroy`,
-/// src/kernel.rs), the join reaps the child out of the pid table, and destroy's
-/// second loop then panics: "listed live".
+/// stopped. Dropping the scheduler drops that coroutine (`Kernel::destroy`), the
+/// join reaps the child out of the pid table, and before the fix destroy's second
+/// loop then panicked: "listed live".
 #[test]
 fn dropping_a_scheduler_whose_stackless_destructor_joins_a_stopped_child_does_not_panic() {
     let joined = Arc::new(AtomicU8::new(0));
