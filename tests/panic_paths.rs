@@ -17,7 +17,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use serde::{Deserialize, Serialize};
 
 use chronoflow::{
-    Ctx, ExitError, Overflow, Pid, Signal, SignalKind, SimpleScheduler, StacklessCtx,
+    Ctx, ExitError, Overflow, Pid, Signal, SignalKind, SimpleScheduler, Spawnable, StacklessCtx,
     StacklessTemplate, Status, Template, join, receive, select, yield_now,
 };
 
@@ -318,20 +318,26 @@ fn sink_panicking_on_stop_of(pid: Pid) -> impl FnMut(Signal<Msg>) {
     }
 }
 
+/// Runs `t` (which returns the message it receives) with a sink that panics on
+/// its STOP: the scheduler stays consistent and the process ends, its result kept.
+fn assert_a_sink_panicking_on_its_stop_leaves_it_ended(t: &impl Spawnable<Msg, Msg, (), u64>) {
+    let mut sched = SimpleScheduler::new();
+    let b = sched.spawn(&bystander(), ()).unwrap();
+    let h = sched.spawn(t, ()).unwrap();
+    sched.set_sink(sink_panicking_on_stop_of(h.pid()));
+    sched.send(h.pid(), Msg::plain(1)).unwrap();
+    run_catching(&mut sched);
+    assert_consistent(&mut sched, h.pid(), b.pid());
+    assert!(sched.result(h).is_some(), "it ended, with a result kept");
+}
+
 /// A sink that panics on a STOP: emitted in `finish` after the coroutine returned,
 /// outside any catch, so the panic escapes `run_until_idle` and the process stays
 /// `Running` with no engine.
 #[test]
 fn a_sink_that_panics_on_a_stackful_stop_leaves_no_process_running() {
     let t = Template::new("t", |ctx: &mut Ctx<Msg>, _: ()| ctx.receive().defuse());
-    let mut sched = SimpleScheduler::new();
-    let b = sched.spawn(&bystander(), ()).unwrap();
-    let h = sched.spawn(&t, ()).unwrap();
-    sched.set_sink(sink_panicking_on_stop_of(h.pid()));
-    sched.send(h.pid(), Msg::plain(1)).unwrap();
-    run_catching(&mut sched);
-    assert_consistent(&mut sched, h.pid(), b.pid());
-    assert!(sched.result(h).is_some(), "it ended, with a result kept");
+    assert_a_sink_panicking_on_its_stop_leaves_it_ended(&t);
 }
 
 /// The same with a stackless process.
@@ -341,14 +347,7 @@ fn a_sink_that_panics_on_a_stackless_stop_leaves_no_process_running() {
         #[coroutine]
         move || receive!(cx).defuse()
     });
-    let mut sched = SimpleScheduler::new();
-    let b = sched.spawn(&bystander(), ()).unwrap();
-    let h = sched.spawn(&t, ()).unwrap();
-    sched.set_sink(sink_panicking_on_stop_of(h.pid()));
-    sched.send(h.pid(), Msg::plain(1)).unwrap();
-    run_catching(&mut sched);
-    assert_consistent(&mut sched, h.pid(), b.pid());
-    assert!(sched.result(h).is_some(), "it ended, with a result kept");
+    assert_a_sink_panicking_on_its_stop_leaves_it_ended(&t);
 }
 
 // ---------------------------------------------------------------------------------

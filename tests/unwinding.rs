@@ -119,13 +119,15 @@ fn a_body_that_catches_its_kill_and_waits_again_is_abandoned() {
     );
 }
 
-/// Arguments whose `Drop` panics (once: not while unwinding).
-struct Bomb(bool);
+/// A value (arguments, a result) whose `Drop` panics while armed (and not while
+/// unwinding).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Armed(bool);
 
-impl Drop for Bomb {
+impl Drop for Armed {
     fn drop(&mut self) {
         if self.0 && !std::thread::panicking() {
-            panic!("args drop");
+            panic!("armed value dropped");
         }
     }
 }
@@ -138,12 +140,12 @@ fn the_arguments_of_a_child_killed_before_it_ran_may_panic_in_their_drop() {
     isolated(
         "the_arguments_of_a_child_killed_before_it_ran_may_panic_in_their_drop",
         || {
-            let child = Template::new("child", |ctx: &mut Ctx<u64>, mut b: Bomb| -> u64 {
+            let child = Template::new("child", |ctx: &mut Ctx<u64>, mut b: Armed| -> u64 {
                 b.0 = false;
                 ctx.receive()
             });
             let parent = Template::new("parent", move |ctx: &mut Ctx<u64>, _: ()| -> u64 {
-                let _unjoined = ctx.spawn(&child, Bomb(true)).unwrap();
+                let _unjoined = ctx.spawn(&child, Armed(true)).unwrap();
                 0 // returns at once: the child, never run, is killed
             });
             let mut sched = SimpleScheduler::new();
@@ -165,28 +167,16 @@ fn dropping_a_scheduler_with_arguments_whose_drop_panics_is_clean() {
     isolated(
         "dropping_a_scheduler_with_arguments_whose_drop_panics_is_clean",
         || {
-            let t = Template::new("t", |ctx: &mut Ctx<u64>, mut b: Bomb| -> u64 {
+            let t = Template::new("t", |ctx: &mut Ctx<u64>, mut b: Armed| -> u64 {
                 b.0 = false;
                 ctx.receive()
             });
             let mut sched = SimpleScheduler::new();
-            sched.spawn(&t, Bomb(true)).unwrap();
+            sched.spawn(&t, Armed(true)).unwrap();
             let dropped = catch_unwind(AssertUnwindSafe(move || drop(sched)));
             assert!(dropped.is_ok(), "dropping the scheduler panicked");
         },
     );
-}
-
-/// A result whose `Drop` panics.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Armed(bool);
-
-impl Drop for Armed {
-    fn drop(&mut self) {
-        if self.0 && !std::thread::panicking() {
-            panic!("result drop");
-        }
-    }
 }
 
 /// A killed child that catches its kill and returns a result whose `Drop` panics:
