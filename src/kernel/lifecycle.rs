@@ -214,13 +214,16 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         this.stopped(p, result);
     }
 
-    /// Common end of a process, after its STOP.
-    pub(super) fn stopped(&mut self, p: PPtr<I, O>, result: Result<Box<dyn Any>, ExitError>) {
+    /// What every end of a process does, after its STOP, whether it returned,
+    /// failed or was killed: the senders waiting for room in its inbox try again,
+    /// room it was granted and did not use passes on, an effect it waited for is
+    /// no longer pending, and its timer (a stackless body that polled a sleep and
+    /// returned, or one killed in a `sleep` or `receive_timeout`) is cancelled:
+    /// nobody waits on them. Its status is `Stopped`.
+    pub(super) fn settle_end(&mut self, p: PPtr<I, O>) {
         self.wake_all_senders(p);
-        // SAFETY: p is live.
-        let proc = unsafe { &mut *p.as_ptr() };
-        // Granted room it did not use before it ended: it passes on.
-        if let Some(grant) = proc.take_room_grant() {
+        // SAFETY: p is live; the wake above ended its borrows.
+        if let Some(grant) = unsafe { (*p.as_ptr()).take_room_grant() } {
             self.pass_on_grant(Some(grant));
         }
         // SAFETY: p is live; the wake above ended its borrows.
@@ -229,12 +232,16 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             self.effects_pending -= 1;
         }
         proc.status = Status::Stopped;
-        let pid = proc.pid;
-        // Ended with a timer armed (a stackless body that polled a sleep and
-        // returned): nobody waits on it.
         self.cancel_timer(p);
-        // SAFETY: p is live; `cancel_timer` ended its borrow.
+    }
+
+    /// Common end of a process that was not killed, after its STOP: it is kept
+    /// for its parent's join, or its result for the owner.
+    pub(super) fn stopped(&mut self, p: PPtr<I, O>, result: Result<Box<dyn Any>, ExitError>) {
+        self.settle_end(p);
+        // SAFETY: p is live; `settle_end` ended its borrows.
         let proc = unsafe { &mut *p.as_ptr() };
+        let pid = proc.pid;
         let parent = proc.parent.and_then(|pp| self.lookup(pp));
         match parent {
             Some(parent) => {

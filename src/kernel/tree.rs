@@ -7,7 +7,7 @@ use std::ptr::NonNull;
 use smallvec::SmallVec;
 
 use crate::error::JoinError;
-use crate::kernel::{Kernel, PPtr, Status, Wait};
+use crate::kernel::{Kernel, PPtr, Status};
 use crate::signal::{Exit, Pid, SignalKind};
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
@@ -169,7 +169,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     }
 
     /// Stops `p`'s engine, if it has one and has not ended: it is marked
-    /// `killing`, the room it was granted passes on, and its coroutine unwinds.
+    /// `killing`, and its coroutine unwinds.
     /// Whether it stopped one.
     ///
     /// # Safety
@@ -183,9 +183,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             return false;
         }
         proc.killing = true;
-        // Woken for room it will never use: pass the room on.
-        let grant = proc.take_room_grant();
-        this.pass_on_grant(grant);
+        // (Room it was granted passes on when it ends: `settle_end`.)
         // SAFETY: p is live; its engine is out of the record before it stops, and
         // no reference into the kernel is held across the stop (user code).
         let engine = unsafe { (*p.as_ptr()).engine.take() };
@@ -222,16 +220,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         this.emit(p, || SignalKind::Stop {
             exit: Exit::Killed(reason.to_string()),
         });
+        this.settle_end(p);
         // A killed child is not kept for a join: its parent is ending too.
-        this.wake_all_senders(p);
-        // SAFETY: p is live.
-        let proc = unsafe { &mut *p.as_ptr() };
-        if let Status::Waiting(Wait::Effect) = proc.status {
-            this.effects_pending -= 1;
-        }
-        proc.status = Status::Stopped;
-        // Killed in a `sleep` or `receive_timeout`: nobody waits on its timer.
-        this.cancel_timer(p);
         this.procs.remove(pid);
         this.free(p);
     }
