@@ -4,6 +4,7 @@
 
 use std::any::Any;
 
+use crate::durable::policy::CommitPolicy;
 use crate::durable::record::{Record, SendOutcome, SendStep, StopRecord};
 use crate::durable::state::{DeterminismViolation, Durable, ProcJournal};
 use crate::error::{ExitError, SpawnError};
@@ -227,25 +228,26 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
         }
     }
 
-    fn created(&mut self, pid: Pid, parent: Option<Pid>, template: &str, args: Vec<u8>) {
+    fn created(&mut self, p: &mut Proc<I, O>, template: &str, args: Vec<u8>) {
         let started = self.spawning;
-        if let Some(lsn) = self.append(Record::Create {
-            pid,
-            parent,
+        let record = Record::Create {
+            pid: p.pid,
+            parent: p.parent,
             template: template.to_string(),
             args,
             started,
-        }) {
+        };
+        if let Some(lsn) = self.append_for(p, record) {
             // Its restart point.
-            self.set_restart(pid, lsn);
+            self.set_restart(p.pid, lsn);
         }
     }
 
-    fn started(&mut self, pid: Pid, parent: Option<Pid>) {
+    fn started(&mut self, p: &mut Proc<I, O>) {
         // A spawn starts what it creates, and a child starts with its spawn: their
         // CREATE says so.
-        if parent.is_none() && !self.spawning {
-            self.append(Record::Start { pid });
+        if p.parent.is_none() && !self.spawning {
+            self.append_for(p, Record::Start { pid: p.pid });
         }
     }
 
@@ -276,22 +278,29 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
                 }
             }
         }
-        let from = from.map(|f| {
-            let pid = f.pid;
-            let journal = ProcJournal::of(f);
-            journal.steps += 1;
-            SendStep {
-                pid,
-                step: journal.steps - 1,
-                hash: crc32c::crc32c(&bytes),
-            }
-        });
-        self.append(Record::Deliver {
+        let hash = crc32c::crc32c(&bytes);
+        let record = |from| Record::Deliver {
             to,
             msg: bytes,
             from,
             evicted,
-        });
+        };
+        match from {
+            Some(f) => {
+                let pid = f.pid;
+                let journal = ProcJournal::of(f);
+                journal.steps += 1;
+                let from = SendStep {
+                    pid,
+                    step: journal.steps - 1,
+                    hash,
+                };
+                self.append_for(f, record(Some(from)));
+            }
+            None => {
+                self.append(record(None));
+            }
+        }
     }
 
     fn evicted(&mut self, pid: Pid, msg: &I) {
@@ -348,8 +357,15 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
         let step = journal.steps;
         journal.steps += 1;
         let record = match call {
-            // The child's CREATE record is this step.
-            Call::Spawn => return,
+            // The child's CREATE record, just appended, is this step.
+            Call::Spawn => {
+                if let Some(lsn) = self.journal.next_lsn().0.checked_sub(1)
+                    && !self.quiet
+                {
+                    journal.last = Some(lsn);
+                }
+                return;
+            }
             Call::Take(msg) => Record::Take {
                 pid,
                 step,
@@ -404,18 +420,24 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
                     children: p.children().to_vec(),
                     next_pid,
                 };
-                if let Some(lsn) = self.append(record) {
+                if let Some(lsn) = self.append_for(p, record) {
                     // A snapshot: older records of this process are not needed.
                     self.set_restart(pid, lsn);
                 }
                 return;
             }
         };
-        self.append(record);
+        self.append_for(p, record);
     }
 
+    /// Answers from `p`'s records while it is replayed. Once a journal error has
+    /// stopped the run, every call of every process is held here, before it
+    /// does anything (no send, no effect, nothing journaled).
     #[inline]
     fn replay(&mut self, p: &mut Proc<I, O>, expect: Expect<'_, O>) -> Replayed<I> {
+        if self.halted() {
+            return Replayed::Held;
+        }
         if ProcJournal::of(p).replay.is_none() {
             return Replayed::Live;
         }
@@ -432,13 +454,21 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
         });
     }
 
-    fn sync(&mut self) -> bool {
-        if self.error.is_none()
-            && !self.stopped
-            && let Err(e) = self.journal.commit()
-        {
-            self.error = Some(e);
+    fn must_commit(&mut self, p: &mut Proc<I, O>, at_most_once: bool) -> bool {
+        if !at_most_once && self.policy == CommitPolicy::PerPass {
+            return false;
         }
-        self.error.is_none() && !self.stopped
+        let halted = self.halted();
+        let uncommitted = ProcJournal::of(p)
+            .last
+            .is_some_and(|lsn| lsn >= self.committed);
+        if halted || uncommitted {
+            // Released by the next commit; never, once halted.
+            if !halted {
+                self.committing.push(p.pid);
+            }
+            return true;
+        }
+        false
     }
 }

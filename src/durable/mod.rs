@@ -39,20 +39,31 @@
 //! Effects are at least once: an effect's result is journaled after it runs, so a
 //! crash between the two runs it again on recovery;
 //! [`Ctx::effect_at_most_once`](crate::Ctx::effect_at_most_once) trades that for
-//! an [`Interrupted`] answer. Messages are never lost nor delivered twice across a
-//! crash: a delivery that is in the journal is in the rebuilt inbox, one that is
-//! not never happened (its sender sends it again when it replays past that point
-//! live). With [`SyncPolicy::EveryCommit`](crate::journal::SyncPolicy), a crash
-//! loses at most the last pass. Segments holding only records older than every
-//! process's restart point (its creation or its last transition) are deleted.
+//! an [`Interrupted`] answer. Under the default [`CommitPolicy::BeforeEffects`],
+//! an effect runs only once every record of its process before it is durable
+//! (the process waits for the pass's group commit, shared by every process
+//! waiting), so a crash re-runs at most one effect per process, the one in
+//! flight, and never an effect whose inputs the crash lost;
+//! [`CommitPolicy::PerPass`] widens that window to a whole pass, for throughput.
+//! Messages are never lost nor delivered twice across a crash: a delivery that
+//! is in the journal is in the rebuilt inbox, one that is not never happened (its
+//! sender sends it again when it replays past that point live). With
+//! [`SyncPolicy::EveryCommit`](crate::journal::SyncPolicy), a crash loses at most
+//! the last pass, and no effect acted on it. Once a journal write or sync fails,
+//! nothing more runs: every process is held at its next call (no effect, no send),
+//! and every later call of the scheduler returns the error.
+//! Segments holding only records older than every process's restart point (its
+//! creation or its last transition) are deleted.
 
 mod hooks;
+mod policy;
 mod record;
 mod recover;
 mod scheduler;
 mod state;
 
 pub use crate::error::Interrupted;
+pub use policy::CommitPolicy;
 pub use recover::{Recovery, RecoveryError};
 pub use scheduler::{DurableBuilder, DurableScheduler};
 pub use state::DeterminismViolation;

@@ -11,13 +11,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::durable::hooks::{durable, durable_mut};
+use crate::durable::policy::CommitPolicy;
 use crate::durable::record::{Record, hash_of};
 use crate::durable::recover::{Recovery, RecoveryError, rebuild};
 use crate::durable::state::{DeterminismViolation, Durable, Registration};
 use crate::engine::stackful::template::Template;
 use crate::error::{ExitError, SendError, SpawnError, StartError};
-use crate::journal::{FileJournal, JournalError, JournalOptions, Lsn};
-use crate::kernel::{Kernel, Status, Undelivered};
+use crate::journal::{FileJournal, Journal, JournalError, JournalOptions, Lsn};
+use crate::kernel::{Kernel, Status, Undelivered, Wait};
 use crate::scheduler::{Handle, Pass, SimpleScheduler};
 use crate::signal::{Payload, Pid};
 
@@ -25,6 +26,7 @@ use crate::signal::{Payload, Pid};
 pub struct DurableBuilder<M: 'static> {
     registry: BTreeMap<Arc<str>, Registration<M, M>>,
     options: JournalOptions,
+    policy: CommitPolicy,
     clock: Option<Box<dyn crate::Clock>>,
 }
 
@@ -77,6 +79,14 @@ where
         self
     }
 
+    /// Sets when a process's records must be durable: before each of its
+    /// effects ([`CommitPolicy::BeforeEffects`], the default), or once per pass
+    /// ([`CommitPolicy::PerPass`], a wider window on a crash; read its doc).
+    pub fn commit_policy(mut self, policy: CommitPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
     /// Sets the journal's options (sync policy, segment size).
     pub fn options(mut self, options: JournalOptions) -> Self {
         self.options = options;
@@ -97,6 +107,8 @@ where
             records.push((lsn.0, record));
         }
         let mut sched = SimpleScheduler::new();
+        // What open hands back is on disk.
+        let committed = journal.next_lsn().0;
         let durable = Durable {
             journal: Box::new(journal),
             encode: |m: &M| postcard::to_allocvec(m).unwrap_or_default(),
@@ -113,6 +125,9 @@ where
             restarts: BTreeSet::new(),
             restart_of: BTreeMap::new(),
             pid_mark: None,
+            policy: self.policy,
+            committed,
+            committing: Vec::new(),
         };
         let mut recovery = Recovery {
             records: records.len() as u64,
@@ -163,6 +178,7 @@ where
         DurableBuilder {
             registry: BTreeMap::new(),
             options: JournalOptions::default(),
+            policy: CommitPolicy::default(),
             clock: None,
         }
     }
@@ -254,12 +270,20 @@ where
         if d.error.is_none() && !d.stopped {
             // Then segments that hold only records no process needs go.
             let needed = Lsn(needed);
-            if let Err(e) = d
-                .journal
-                .commit()
-                .and_then(|()| d.journal.release_before(needed))
-            {
-                d.error = Some(e);
+            match d.journal.commit() {
+                Ok(()) => {
+                    d.committed = d.journal.next_lsn().0;
+                    // Then the processes that waited for it perform their effects
+                    // (in the next pass).
+                    let committing = std::mem::take(&mut d.committing);
+                    if let Err(e) = d.journal.release_before(needed) {
+                        d.error = Some(e);
+                    }
+                    for pid in committing {
+                        self.inner.kernel_mut().release(pid, Wait::Commit);
+                    }
+                }
+                Err(e) => d.error = Some(e),
             }
         }
         self.check()

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use crate::durable::policy::CommitPolicy;
 use crate::durable::record::{Record, StopRecord};
 use crate::durable::recover::RecoveryError;
 use crate::journal::{Journal, JournalError};
@@ -35,6 +36,10 @@ pub struct DeterminismViolation {
 #[derive(Default)]
 pub(crate) struct ProcJournal {
     pub(crate) steps: u64,
+    /// The LSN of the last record that is an input of this process (its
+    /// creation, start, takes, effects' results, timers, sends): it may perform
+    /// an effect once that record is committed.
+    pub(crate) last: Option<u64>,
     pub(crate) replay: Option<VecDeque<Record>>,
 }
 
@@ -108,6 +113,12 @@ pub(crate) struct Durable<I, O> {
     /// before the oldest one are not needed.
     pub(crate) restarts: BTreeSet<(u64, Pid)>,
     pub(crate) restart_of: BTreeMap<Pid, u64>,
+    /// When processes wait for their records to be durable.
+    pub(crate) policy: CommitPolicy,
+    /// Records below this LSN are committed.
+    pub(crate) committed: u64,
+    /// Processes waiting for the next commit before they perform an effect.
+    pub(crate) committing: Vec<Pid>,
     /// The LSN of the last NEXT_PID record: renewed whenever older records may go,
     /// so that pids are never handed out twice.
     pub(crate) pid_mark: Option<u64>,
@@ -133,6 +144,20 @@ impl<I, O> Durable<I, O> {
                 None
             }
         }
+    }
+
+    /// Appends a record that is an input of `p` (see [`ProcJournal::last`]).
+    pub(crate) fn append_for(&mut self, p: &mut Proc<I, O>, record: Record) -> Option<u64> {
+        let lsn = self.append(record);
+        if lsn.is_some() {
+            ProcJournal::of(p).last = lsn;
+        }
+        lsn
+    }
+
+    /// A journal error stopped the run: nothing more may run or be journaled.
+    pub(crate) fn halted(&self) -> bool {
+        self.error.is_some() || self.stopped
     }
 
     /// Sets `pid`'s restart point.

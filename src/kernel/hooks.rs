@@ -135,12 +135,12 @@ pub(crate) trait Hooks<I, O> {
         stackless: bool,
     ) -> Result<Option<Vec<u8>>, SpawnError>;
 
-    /// A process was made (a child of `parent`, if given), with the arguments
-    /// `spawning` gave.
-    fn created(&mut self, pid: Pid, parent: Option<Pid>, template: &str, args: Vec<u8>);
+    /// Process `p` was made (a child of its parent, if it has one), with the
+    /// arguments `spawning` gave.
+    fn created(&mut self, p: &mut Proc<I, O>, template: &str, args: Vec<u8>);
 
-    /// A process was started.
-    fn started(&mut self, pid: Pid, parent: Option<Pid>);
+    /// Process `p` was started.
+    fn started(&mut self, p: &mut Proc<I, O>);
 
     /// `msg` entered the inbox of `to` and of each of `recipients` (`to` first,
     /// then its live descendants; each live and not otherwise borrowed), sent by
@@ -185,7 +185,11 @@ pub(crate) trait Hooks<I, O> {
     /// it; the process is held.
     fn violation(&mut self, p: &mut Proc<I, O>, recorded: String, emitted: String);
 
-    /// Makes what was recorded durable before an at-most-once effect runs:
-    /// `false` if it could not (the effect must not run).
-    fn sync(&mut self) -> bool;
+    /// `p` is about to perform an effect (`at_most_once`: one whose intent was
+    /// just recorded): whether it must first wait, suspended with
+    /// [`Wait::Commit`](crate::kernel::Wait::Commit), until what was recorded of
+    /// it is durable. The layer then releases it with
+    /// [`Kernel::release`](crate::kernel::Kernel::release) after its commit (or
+    /// never, once it has stopped).
+    fn must_commit(&mut self, p: &mut Proc<I, O>, at_most_once: bool) -> bool;
 }

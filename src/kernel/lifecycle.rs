@@ -72,9 +72,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// Tells the hooks (if any) of a process made with the arguments that
     /// [`spawning`](Self::spawning) gave.
-    pub(crate) fn created(&mut self, pid: Pid, parent: Option<Pid>, template: &str, args: Vec<u8>) {
+    pub(crate) fn created(&mut self, p: PPtr<I, O>, template: &str, args: Vec<u8>) {
         if let Some(hooks) = &mut self.hooks {
-            hooks.created(pid, parent, template, args);
+            // SAFETY: p is live, and nothing else borrows it during the hook.
+            hooks.created(unsafe { &mut *p.as_ptr() }, template, args);
         }
     }
 
@@ -114,10 +115,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// Starts a created process: START, then it is runnable.
     pub(crate) fn start(&mut self, p: PPtr<I, O>) {
-        // SAFETY: p is live.
-        let (pid, parent) = unsafe { (p.as_ref().pid, p.as_ref().parent) };
         if let Some(hooks) = &mut self.hooks {
-            hooks.started(pid, parent);
+            // SAFETY: p is live, and nothing else borrows it during the hook.
+            hooks.started(unsafe { &mut *p.as_ptr() });
         }
         self.emit(p, || SignalKind::Start);
         self.make_ready(p);

@@ -29,6 +29,10 @@ pub enum Wait {
     Timer,
     /// Nothing: it used up its turn's budget and is runnable again.
     Yield,
+    /// Its journal records to reach the disk before it performs an effect: a
+    /// durable scheduler's next group commit (see
+    /// [`CommitPolicy`](crate::durable::CommitPolicy)).
+    Commit,
     /// Nothing ever: its calls did not match its journal in replay (a
     /// determinism violation), so it is held.
     Held,

@@ -1,6 +1,7 @@
 //! The ready queue: the runnable processes, in the order they became runnable.
 
 use crate::kernel::{Kernel, PPtr, Status, Wait};
+use crate::signal::Pid;
 
 /// The runnable processes, in order: a queue linked through the processes
 /// themselves (`Proc::next_ready`), so that queueing touches only the process and
@@ -66,6 +67,17 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         if !proc.queued {
             proc.queued = true;
             self.ready.push_back(p);
+        }
+    }
+
+    /// Makes `pid` runnable if it still waits for `wait` (a layer above releasing
+    /// what it holds back, such as processes waiting for a commit).
+    pub(crate) fn release(&mut self, pid: Pid, wait: Wait) {
+        if let Some(p) = self.lookup(pid)
+            // SAFETY: p is live.
+            && unsafe { p.as_ref().status } == Status::Waiting(wait)
+        {
+            self.make_ready(p);
         }
     }
 

@@ -211,7 +211,7 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
         KIND,
     );
     if let Some(args) = journaled {
-        kernel.created(pid, parent, &template.opts.name, args);
+        kernel.created(p, &template.opts.name, args);
     }
     Ok(p)
 }

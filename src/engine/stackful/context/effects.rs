@@ -33,6 +33,19 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
     }
 
+    /// Before an effect runs: in a durable scheduler, waits (COMMIT) until what
+    /// was journaled of this process is durable, as its
+    /// [`CommitPolicy`](crate::durable::CommitPolicy) asks (`at_most_once`: an
+    /// at-most-once effect's intent, which must be durable under every policy).
+    /// Once a journal error stops the run, this process waits for good.
+    fn await_commit(&mut self, at_most_once: bool) {
+        while let Some((hooks, p)) = self.hooks()
+            && hooks.must_commit(p, at_most_once)
+        {
+            self.suspend(Wait::Commit);
+        }
+    }
+
     pub(super) fn journal_effect<T: Payload>(&mut self, value: &T) {
         if let Some((hooks, p)) = self.hooks() {
             let result = postcard::to_allocvec(value).unwrap_or_default();
@@ -43,11 +56,24 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// Performs a synchronous side effect (chronoflow's `use`): runs `f`, records
     /// its result in a USE signal, and returns it. In a durable scheduler the
     /// result is journaled after `f` runs, and a replay returns it without running
-    /// `f` again (at least once: a crash between the two runs it again).
+    /// `f` again (at least once: a crash between the two runs it again). Under
+    /// the default [`CommitPolicy`](crate::durable::CommitPolicy), `f` runs only
+    /// once everything journaled of this process before it is durable: this call
+    /// may first wait for the pass's group commit
+    /// ([`Wait::Commit`](crate::Wait::Commit)).
     pub fn effect<T: Payload>(&mut self, f: impl FnOnce() -> T) -> T {
+        self.effect_inner(true, f)
+    }
+
+    /// An effect; `commit`: wait for this process's records to be durable
+    /// first, as the policy asks (not for effects that act on nothing outside).
+    fn effect_inner<T: Payload>(&mut self, commit: bool, f: impl FnOnce() -> T) -> T {
         self.tick();
         if let Some(value) = self.replay_effect::<T>() {
             return value;
+        }
+        if commit {
+            self.await_commit(false);
         }
         let value = f();
         self.journal_effect(&value);
@@ -81,13 +107,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             };
         }
         self.record(|| Call::Intent);
-        if let Some((hooks, _)) = self.hooks()
-            && !hooks.sync()
-        {
-            // The intent is not on disk: running the effect could run it twice.
-            // The run stops at the end of this pass.
-            self.hold();
-        }
+        // The intent must be on disk before the effect runs, or a crash could
+        // run it twice (one group commit for every process waiting).
+        self.await_commit(true);
         let value = f();
         self.journal_effect(&value);
         let me = self.me;
@@ -102,12 +124,14 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// runnable again when the waker fires, from any thread), then records its
     /// output in a USE signal and returns it. An effect that can fail returns its
     /// error as a value: make `T` a `Result`. Journaled and replayed as
-    /// [`Ctx::effect`].
+    /// [`Ctx::effect`], and polled first only once this process's records are
+    /// durable, as for [`Ctx::effect`].
     pub fn effect_future<T: Payload>(&mut self, future: impl Future<Output = T>) -> T {
         self.tick();
         if let Some(value) = self.replay_effect::<T>() {
             return value;
         }
+        self.await_commit(false);
         let mut future = pin!(future);
         let pid = self.pid();
         let waker = self.k().waker(pid);
@@ -126,12 +150,13 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     }
 
     /// The current time, from the scheduler's [`Clock`](crate::Clock). Recorded
-    /// like an effect: a replay gets the same answer.
+    /// like an effect: a replay gets the same answer. It never waits for a
+    /// commit: reading the clock acts on nothing outside.
     pub fn now(&mut self) -> Time {
         // SAFETY: the kernel outlives its coroutines.
         let clock = unsafe { &*self.kernel.as_ptr() }.clock.as_ref() as *const dyn crate::Clock;
         // SAFETY: the clock lives as long as the kernel, and is not replaced while a
         // process runs.
-        self.effect(|| unsafe { (*clock).now() })
+        self.effect_inner(false, || unsafe { (*clock).now() })
     }
 }
