@@ -51,7 +51,7 @@ fn append_line(log: &Path, i: u64) {
 /// journal) and runs it to its end. Then, if `take`, it takes the worker's result
 /// and prints `done steps=N`; otherwise it prints `worker ended` and leaves the
 /// result in the journal (taking it is journaled: a later run would not see it).
-fn program(dir: &Path, take: bool) {
+fn program(dir: &Path, take: bool, yields: bool) {
     let tally = Template::new("tally", |ctx: &mut Ctx<Msg>, _: ()| {
         let mut steps = Vec::new();
         while let Msg::Step(i) = ctx.receive() {
@@ -66,9 +66,18 @@ fn program(dir: &Path, take: bool) {
             let tally = ctx.spawn(&t, ()).expect("spawn the tally");
             for i in 0..steps {
                 let log = log.clone();
-                ctx.effect(move || append_line(&log, i));
+                ctx.effect(move || {
+                    append_line(&log, i);
+                    if !yields {
+                        // A slower effect, so that kills land inside a run of
+                        // steps rather than after it.
+                        thread::sleep(Duration::from_micros(100));
+                    }
+                });
                 ctx.send_to(tally.pid(), Msg::Step(i));
-                ctx.yield_now();
+                if yields {
+                    ctx.yield_now();
+                }
             }
             ctx.send_to(tally.pid(), Msg::Done);
             ctx.join(tally).expect("the tally ends")
@@ -114,8 +123,10 @@ fn child_case() {
     };
     let dir = std::env::var(DIR).expect("the directory");
     match case.as_str() {
-        "run" => program(Path::new(&dir), false),
-        "finish" => program(Path::new(&dir), true),
+        "run" => program(Path::new(&dir), false, true),
+        "finish" => program(Path::new(&dir), true, true),
+        "run-fast" => program(Path::new(&dir), false, false),
+        "finish-fast" => program(Path::new(&dir), true, false),
         _ => unreachable!("case {case}"),
     }
 }
@@ -162,11 +173,27 @@ fn effect_lines(log: &Path) -> Vec<u64> {
 
 #[test]
 fn a_durable_process_survives_sigkills_at_random_moments() {
+    sigkills("run", "finish");
+}
+
+/// Without the yield, a step's effect waits for the commit of the step before
+/// it (the default `CommitPolicy`): still one step re-run per kill at most.
+/// Before that policy, the worker ran its steps back to back in one pass, and a
+/// kill re-ran every effect of the pass.
+#[test]
+fn steps_back_to_back_rerun_at_most_one_effect_per_kill() {
+    sigkills("run-fast", "finish-fast");
+}
+
+/// Kills the `run` case at random moments until its worker ends, then runs the
+/// `finish` case: every step's effect ran, in order, and a kill re-ran at most
+/// the one step it interrupted.
+fn sigkills(run: &str, finish: &str) {
     let tmp = TempDir::new().unwrap();
     let mut kills = 0u64;
     let mut finished = false;
     for n in 0..MAX_KILLS {
-        let mut child = start_child(tmp.path(), "run");
+        let mut child = start_child(tmp.path(), run);
         thread::sleep(Duration::from_millis(delay_ms(n)));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
@@ -184,9 +211,7 @@ fn a_durable_process_survives_sigkills_at_random_moments() {
 
     // A last run, left alone: it finishes (or finds the worker finished) and takes
     // the result.
-    let out = start_child(tmp.path(), "finish")
-        .wait_with_output()
-        .unwrap();
+    let out = start_child(tmp.path(), finish).wait_with_output().unwrap();
     let text = stdout(&out);
     assert!(
         out.status.success(),
@@ -211,8 +236,8 @@ fn a_durable_process_survives_sigkills_at_random_moments() {
     let back = lines.windows(2).filter(|w| w[1] <= w[0]).count() as u64;
     eprintln!("{back} effects ran again");
     assert!(back <= kills, "{back} repeats for {kills} kills");
-    // One step per pass, one commit per pass: a kill loses at most the step it
-    // interrupted, so the log only ever repeats the step before.
+    // A step's effect waits for the commit of the step before: a kill loses at
+    // most the step it interrupted, so the log only ever repeats the step before.
     for w in lines.windows(2) {
         assert!(
             w[1] == w[0] || w[1] == w[0] + 1,
