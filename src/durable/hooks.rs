@@ -371,16 +371,24 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
                 step,
                 msg: msg.map(self.encode),
             },
-            Call::Kept { to, reason, msg } => Record::Undelivered {
-                from: Some(SendStep {
-                    pid,
-                    step,
-                    hash: (self.hash_out)(msg),
-                }),
-                to,
-                reason: reason.code(),
-                msg: (self.encode_out)(msg),
-            },
+            Call::Kept { to, reason, msg } => {
+                let record = Record::Undelivered {
+                    from: Some(SendStep {
+                        pid,
+                        step,
+                        hash: (self.hash_out)(msg),
+                    }),
+                    to,
+                    reason: reason.code(),
+                    msg: (self.encode_out)(msg),
+                };
+                let lsn = self.append_for(p, record);
+                // Kept for the owner: not released until taken.
+                if self.kept_from.is_none() {
+                    self.kept_from = lsn;
+                }
+                return;
+            }
             Call::TrySend { to, msg, outcome } => Record::Send {
                 pid,
                 step,

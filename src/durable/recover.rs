@@ -144,6 +144,8 @@ where
     let mut sims: BTreeMap<Pid, Sim> = BTreeMap::new();
     let mut next_pid = 0u64;
     let mut undelivered: Vec<KeptMessage> = Vec::new();
+    // The LSN of the first of them: the journal keeps it until they are taken.
+    let mut kept_from = None;
     for (lsn, record) in records {
         match &record {
             Record::Create {
@@ -214,8 +216,12 @@ where
             } => {
                 note_send(&mut sims, *from, *to);
                 undelivered.push((from.map(|f| f.pid), *to, *reason, msg.clone()));
+                kept_from.get_or_insert(lsn);
             }
-            Record::UndeliveredTaken => undelivered.clear(),
+            Record::UndeliveredTaken => {
+                undelivered.clear();
+                kept_from = None;
+            }
             Record::NextPid { next } => next_pid = next_pid.max(*next),
             Record::Evict { pid, msg } => {
                 if let Some(s) = sims.get_mut(pid) {
@@ -280,6 +286,7 @@ where
         }
     }
     k.set_next_pid(next_pid);
+    durable_mut(k).expect("durable").kept_from = kept_from;
     for (from, to, reason, msg) in undelivered {
         let msg: M = postcard::from_bytes(&msg).map_err(|source| RecoveryError::Decode {
             pid: from.unwrap_or(Pid(u64::MAX)),

@@ -128,6 +128,7 @@ where
             policy: self.policy,
             committed,
             committing: Vec::new(),
+            kept_from: None,
         };
         let mut recovery = Recovery {
             records: records.len() as u64,
@@ -334,7 +335,10 @@ where
     pub fn take_undelivered(&mut self) -> Vec<Undelivered<M>> {
         let taken = self.inner.take_undelivered();
         if !taken.is_empty() {
-            self.durable_mut().append(Record::UndeliveredTaken);
+            let d = self.durable_mut();
+            if d.append(Record::UndeliveredTaken).is_some() {
+                d.kept_from = None;
+            }
         }
         taken
     }

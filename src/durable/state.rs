@@ -113,6 +113,9 @@ pub(crate) struct Durable<I, O> {
     /// before the oldest one are not needed.
     pub(crate) restarts: BTreeSet<(u64, Pid)>,
     pub(crate) restart_of: BTreeMap<Pid, u64>,
+    /// The LSN of the first UNDELIVERED record not yet taken by the owner: it and
+    /// the records after it are needed until `take_undelivered`.
+    pub(crate) kept_from: Option<u64>,
     /// When processes wait for their records to be durable.
     pub(crate) policy: CommitPolicy,
     /// Records below this LSN are committed.
@@ -175,10 +178,15 @@ impl<I, O> Durable<I, O> {
         }
     }
 
-    /// Records below this LSN are needed by no process.
+    /// Records below this LSN are needed by no process, nor by the owner: no
+    /// process's restart point, no undelivered message not yet taken, is below
+    /// it. (Results not yet read are kept by their processes' restart points,
+    /// which go only when the result is taken.)
     pub(crate) fn needed_from(&self) -> u64 {
-        self.restarts
+        let restart = self
+            .restarts
             .first()
-            .map_or(self.journal.next_lsn().0, |&(lsn, _)| lsn)
+            .map_or(self.journal.next_lsn().0, |&(lsn, _)| lsn);
+        self.kept_from.map_or(restart, |kept| kept.min(restart))
     }
 }

@@ -1,0 +1,103 @@
+//! Old segments go once no process needs their records, but nothing the user has
+//! not taken goes with them: messages kept undelivered until
+//! `take_undelivered`, and results of ended top-level processes until read.
+
+use std::path::Path;
+
+use chronoflow::journal::JournalOptions;
+use chronoflow::{Ctx, DurableScheduler, Pid, Step, Template, Transition};
+
+/// Sums `n` messages, one transition per message: its restart point moves on
+/// with every message, so the segments behind it may go.
+fn summer() -> Template<u64, u64, (u64, u64), u64> {
+    Template::stepping("summer", |ctx: &mut Ctx<u64>, (left, sum): (u64, u64)| {
+        if left == 0 {
+            return Step::Done(sum);
+        }
+        let x = ctx.receive();
+        Step::Transition(Transition::to(&summer(), (left - 1, sum + x)))
+    })
+}
+
+/// Sends one message to a pid that does not exist (kept undelivered), then ends.
+fn stray() -> Template<u64, u64, (), u64> {
+    Template::new("stray", |ctx: &mut Ctx<u64>, _: ()| {
+        ctx.send_to(Pid(999_999), 42);
+        7
+    })
+}
+
+fn segments(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "cfj")
+        })
+        .count()
+}
+
+fn open(dir: &Path) -> DurableScheduler<u64> {
+    DurableScheduler::builder()
+        .register(&summer())
+        .register(&stray())
+        .options(JournalOptions::default().segment_size(4096))
+        .open(dir)
+        .unwrap()
+        .0
+}
+
+/// The stray runs first (its message kept; its result read if `read`); then a
+/// summer takes `n` messages, a transition each, over many small segments.
+fn run(dir: &Path, n: u64, read: bool) -> Pid {
+    let mut sched = open(dir);
+    let stray = sched.spawn(&stray(), ()).unwrap().pid();
+    sched.run_until_idle().unwrap();
+    if read {
+        assert_eq!(sched.result_of::<u64>(stray), Some(Ok(7)));
+    }
+    let summer = sched.spawn(&summer(), (u64::MAX, 0)).unwrap().pid();
+    for i in 0..n {
+        sched.send(summer, i).unwrap();
+        sched.run_until_idle().unwrap();
+    }
+    stray
+}
+
+#[test]
+fn undelivered_messages_survive_the_release_of_old_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), 2_000, true);
+    let mut sched = open(dir.path());
+    let kept = sched.take_undelivered();
+    assert_eq!(
+        kept.len(),
+        1,
+        "the kept message was released with its segment"
+    );
+    assert_eq!((kept[0].to, kept[0].msg), (Some(Pid(999_999)), 42));
+
+    // Taken now: from here on, they no longer hold the segments back.
+    for i in 0..2_000 {
+        sched.send(Pid(1), i).unwrap();
+        sched.run_until_idle().unwrap();
+    }
+    drop(sched);
+    assert!(
+        segments(dir.path()) <= 3,
+        "{} segments kept",
+        segments(dir.path())
+    );
+    assert!(open(dir.path()).take_undelivered().is_empty());
+}
+
+#[test]
+fn unread_results_survive_the_release_of_old_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let stray = run(dir.path(), 2_000, false);
+    let mut sched = open(dir.path());
+    assert_eq!(sched.result_of::<u64>(stray), Some(Ok(7)));
+}
