@@ -13,8 +13,10 @@
 //! rebuilds the worker and its child from the journal in `DIR/journal` and carries
 //! on. Effects that were journaled do not run again; an effect whose record had
 //! not reached the disk when the program was killed runs again (at least once).
-//! So `effects.log` ends up holding every step 0..N-1 in order, and a step appears
-//! twice only where a kill came between its effect and its record.
+//! Each step's effect waits until the records of the steps before it are on disk
+//! (the default `CommitPolicy::BeforeEffects`), so a kill loses at most the step
+//! in flight. So `effects.log` ends up holding every step 0..N-1 in order, and a
+//! step appears twice only where a kill came between its effect and its record.
 
 use std::fs::OpenOptions;
 use std::io::Write;
