@@ -232,6 +232,12 @@ pub struct Signal<I, O = I> {
     pub seq: u64,
     /// What happened.
     pub kind: SignalKind<I, O>,
+    /// Emitted again by a process re-running its recorded history after a
+    /// durable scheduler reopened (see
+    /// [`DurableBuilder::replay_signals`](crate::durable::DurableBuilder::replay_signals)):
+    /// it happened before the crash, and its effect was not performed again.
+    #[serde(default)]
+    pub replayed: bool,
 }
 
 impl<I, O> Signal<I, O> {

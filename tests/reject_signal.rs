@@ -187,6 +187,7 @@ fn reject_signals_round_trip_through_serde() {
     let signal: Signal<u64> = Signal {
         pid: Pid(3),
         seq: 2,
+        replayed: false,
         kind: SignalKind::Reject { to: Pid(1), msg: 9 },
     };
     let json = serde_json::to_string(&signal).unwrap();

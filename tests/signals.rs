@@ -111,6 +111,7 @@ fn signals_are_in_emission_order_with_per_process_sequences() {
     .map(|(pid, seq, kind)| Signal {
         pid: Pid(pid),
         seq,
+        replayed: false,
         kind,
     })
     .collect();
@@ -236,6 +237,7 @@ fn signals_round_trip_through_serde() {
     let mixed: Signal<String, u64> = Signal {
         pid: Pid(3),
         seq: 9,
+        replayed: false,
         kind: SignalKind::Drop {
             msg: "in".to_string(),
             reason: DropReason::Filtered,

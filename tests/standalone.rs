@@ -47,11 +47,13 @@ fn pull_gives_start_sends_stop_in_emission_order_with_sequence_numbers() {
             Signal {
                 pid: Pid(7),
                 seq: 0,
+                replayed: false,
                 kind: SignalKind::Start,
             },
             Signal {
                 pid: Pid(7),
                 seq: 1,
+                replayed: false,
                 kind: SignalKind::Send {
                     to: None,
                     msg: "A".to_string(),
@@ -60,6 +62,7 @@ fn pull_gives_start_sends_stop_in_emission_order_with_sequence_numbers() {
             Signal {
                 pid: Pid(7),
                 seq: 2,
+                replayed: false,
                 kind: SignalKind::Send {
                     to: None,
                     msg: "B".to_string(),
@@ -68,6 +71,7 @@ fn pull_gives_start_sends_stop_in_emission_order_with_sequence_numbers() {
             Signal {
                 pid: Pid(7),
                 seq: 3,
+                replayed: false,
                 kind: SignalKind::Stop {
                     exit: Exit::Normal(Value::encode(&2u32)),
                 },

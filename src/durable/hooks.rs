@@ -66,6 +66,8 @@ impl<I: 'static, O: 'static> Durable<I, O> {
         };
         let Some(front) = log.front() else {
             journal.replay = None;
+            // Live from here: its signals are its own again.
+            p.extra().replaying = false;
             return Ok(None);
         };
         if matches(front) {

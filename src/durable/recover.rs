@@ -407,6 +407,7 @@ fn rebuild_with<I: 'static, O: 'static>(
     // behind it under the inbox's own capacity and policy.
     proc.inbox.queue = pending.inbox;
     if pending.started {
+        proc.extra().replaying = !pending.log.is_empty();
         ProcJournal::of(proc).replay = Some(pending.log);
     }
     for child in pending.children {

@@ -20,13 +20,14 @@ use crate::error::{ExitError, SendError, SpawnError, StartError};
 use crate::journal::{FileJournal, Journal, JournalError, JournalOptions, Lsn};
 use crate::kernel::{Kernel, Status, Undelivered, Wait};
 use crate::scheduler::{Handle, Pass, SimpleScheduler};
-use crate::signal::{Payload, Pid};
+use crate::signal::{Payload, Pid, Signal, SignalSink};
 
 /// Registers templates for a [`DurableScheduler`] and opens it.
 pub struct DurableBuilder<M: 'static> {
     registry: BTreeMap<Arc<str>, Registration<M, M>>,
     options: JournalOptions,
     policy: CommitPolicy,
+    replay_signals: bool,
     clock: Option<Box<dyn crate::Clock>>,
 }
 
@@ -87,6 +88,17 @@ where
         self
     }
 
+    /// Whether the signals of processes re-running their recorded history after
+    /// the reopening are recorded too (default `false`: only what happens live
+    /// is). When on, a replayed process emits the signals it emitted before the
+    /// crash (its sends, its effects' results, its spawns, joins and
+    /// transitions), each marked [`replayed`](crate::Signal::replayed): they
+    /// happened before, and nothing is sent or performed again.
+    pub fn replay_signals(mut self, on: bool) -> Self {
+        self.replay_signals = on;
+        self
+    }
+
     /// Sets the journal's options (sync policy, segment size).
     pub fn options(mut self, options: JournalOptions) -> Self {
         self.options = options;
@@ -140,6 +152,7 @@ where
             if let Some(clock) = self.clock {
                 k.clock = clock;
             }
+            k.replay_signals = self.replay_signals;
             k.hooks = Some(Box::new(durable));
             // Children rebuilt from the journal receive copies of their parents'
             // messages before any spawn of this run.
@@ -180,6 +193,7 @@ where
             registry: BTreeMap::new(),
             options: JournalOptions::default(),
             policy: CommitPolicy::default(),
+            replay_signals: false,
             clock: None,
         }
     }
@@ -300,6 +314,50 @@ where
             }
             total += pass.ran;
         }
+    }
+
+    /// Runs until no process can run and none waits on an effect's future or a
+    /// timer, every pass committed: between idle passes it blocks the thread
+    /// until a future's waker fires or the next timer is due (see
+    /// [`SimpleScheduler::run_blocking`]). A journal error stops it.
+    pub fn run_blocking(&mut self) -> Result<usize, JournalError> {
+        let mut total = 0;
+        loop {
+            total += self.run_until_idle()?;
+            if !self.inner.kernel().wait_for_work() {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Sets how many calls a process makes in one turn before it yields (see
+    /// [`SimpleScheduler::set_budget`]).
+    pub fn set_budget(&mut self, budget: u32) {
+        self.inner.set_budget(budget);
+    }
+
+    /// Starts recording signals into a buffer that [`pull`](Self::pull) drains
+    /// (see [`SimpleScheduler::record`]). Processes being replayed record theirs
+    /// only if the builder's [`replay_signals`](DurableBuilder::replay_signals)
+    /// says so.
+    pub fn record(&mut self) {
+        self.inner.record();
+    }
+
+    /// Sends every signal, in emission order, to `sink` (see
+    /// [`SimpleScheduler::set_sink`]).
+    pub fn set_sink(&mut self, sink: impl SignalSink<M> + 'static) {
+        self.inner.set_sink(sink);
+    }
+
+    /// Stops recording signals.
+    pub fn stop_recording(&mut self) {
+        self.inner.stop_recording();
+    }
+
+    /// Drains the signals recorded since the last pull, in emission order.
+    pub fn pull(&mut self) -> Vec<Signal<M>> {
+        self.inner.pull()
     }
 
     /// Takes the result of an ended top-level process (journaled: its records are

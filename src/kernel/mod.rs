@@ -92,6 +92,8 @@ pub(crate) struct Kernel<I, O> {
     /// Per-kernel state of the engines and layers above (a stack pool).
     pub(crate) extensions: Extensions,
     pub(crate) recording: Recording<I, O>,
+    /// Record the signals of processes being replayed (marked so) too.
+    pub(crate) replay_signals: bool,
     /// Signals recorded in `Recording::Buffer` mode, until pulled.
     buffer: Vec<Signal<I, O>>,
     /// Clones inbound messages for children; set by the first spawn (which needs
@@ -151,6 +153,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             pids_exhausted: false,
             extensions: Extensions::default(),
             recording,
+            replay_signals: false,
             buffer: Vec::new(),
             clone_in: None,
             clone_out: None,

@@ -195,13 +195,22 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             // SAFETY: per the contract.
             total += unsafe { Self::run_until_idle::<D>(k) };
             // SAFETY: no coroutine runs now.
-            let kernel = unsafe { k.as_ref() };
-            let until = kernel.next_deadline().map(|t| t.since(kernel.clock.now()));
-            if kernel.effects_pending == 0 && until.is_none() {
+            if !unsafe { k.as_ref() }.wait_for_work() {
                 return total;
             }
-            kernel.wakes.wait_nonempty(until);
         }
+    }
+
+    /// Between idle passes: blocks the thread until an effect's waker fires or
+    /// the next timer is due. `false`, without blocking, when nothing can come:
+    /// no process waits on an effect's future and no timer is armed.
+    pub(crate) fn wait_for_work(&self) -> bool {
+        let until = self.next_deadline().map(|t| t.since(self.clock.now()));
+        if self.effects_pending == 0 && until.is_none() {
+            return false;
+        }
+        self.wakes.wait_nonempty(until);
+        true
     }
 }
 

@@ -108,6 +108,10 @@ pub(crate) struct Extra {
     /// What the layer above (durability) keeps of this process (its step count,
     /// its records while it is replayed).
     pub(crate) layer: Option<Box<dyn Any>>,
+    /// Its calls are answered from a record (a durable replay): the signals it
+    /// emits meanwhile are marked [`replayed`](crate::Signal::replayed), and
+    /// recorded only if the kernel's `replay_signals` says so.
+    pub(crate) replaying: bool,
 }
 
 impl<I, O> Proc<I, O> {

@@ -30,10 +30,15 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     fn emit_slow(&mut self, p: PPtr<I, O>, kind: SignalKind<I, O>) {
         // SAFETY: p is a live process of this kernel.
         let proc = unsafe { &mut *p.as_ptr() };
+        let replayed = proc.extra.as_ref().is_some_and(|e| e.replaying);
+        if replayed && !self.replay_signals {
+            return;
+        }
         let signal = Signal {
             pid: proc.pid,
             seq: proc.seq,
             kind,
+            replayed,
         };
         proc.seq += 1;
         match &mut self.recording {

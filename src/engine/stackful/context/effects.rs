@@ -46,6 +46,14 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
     }
 
+    /// The USE signal of an effect that returned `value` (performed, or replayed).
+    fn emit_use<T: Payload>(&mut self, value: &T) {
+        let me = self.me;
+        self.k().emit(me, || SignalKind::Use {
+            result: Value::encode(value),
+        });
+    }
+
     pub(super) fn journal_effect<T: Payload>(&mut self, value: &T) {
         if let Some((hooks, p)) = self.hooks() {
             let result = postcard::to_allocvec(value).unwrap_or_default();
@@ -70,6 +78,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     fn effect_inner<T: Payload>(&mut self, commit: bool, f: impl FnOnce() -> T) -> T {
         self.tick();
         if let Some(value) = self.replay_effect::<T>() {
+            self.emit_use(&value);
             return value;
         }
         if commit {
@@ -77,10 +86,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
         let value = f();
         self.journal_effect(&value);
-        let me = self.me;
-        self.k().emit(me, || SignalKind::Use {
-            result: Value::encode(&value),
-        });
+        self.emit_use(&value);
         value
     }
 
@@ -96,7 +102,11 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         self.tick();
         if let Replayed::Done = self.replayed(|| Expect::Intent) {
             return match self.replayed(|| Expect::IntentEnd) {
-                Replayed::Effect(result) => Ok(self.decode_effect(&result)),
+                Replayed::Effect(result) => {
+                    let value = self.decode_effect(&result);
+                    self.emit_use(&value);
+                    Ok(value)
+                }
                 Replayed::Interrupted => Err(Interrupted),
                 // The records end between intent and result: interrupted, and
                 // journaled as such so that later replays agree.
@@ -112,10 +122,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         self.await_commit(true);
         let value = f();
         self.journal_effect(&value);
-        let me = self.me;
-        self.k().emit(me, || SignalKind::Use {
-            result: Value::encode(&value),
-        });
+        self.emit_use(&value);
         Ok(value)
     }
 
@@ -129,6 +136,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     pub fn effect_future<T: Payload>(&mut self, future: impl Future<Output = T>) -> T {
         self.tick();
         if let Some(value) = self.replay_effect::<T>() {
+            self.emit_use(&value);
             return value;
         }
         self.await_commit(false);
@@ -139,10 +147,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         loop {
             if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
                 self.journal_effect(&value);
-                let me = self.me;
-                self.k().emit(me, || SignalKind::Use {
-                    result: Value::encode(&value),
-                });
+                self.emit_use(&value);
                 return value;
             }
             self.suspend(Wait::Effect);

@@ -39,6 +39,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     fn send_inner(&mut self, to: Option<Pid>, msg: O) {
         self.tick();
         if self.replay_send(to, &msg).is_some() {
+            // Not sent again; its SEND signal is, marked replayed.
+            let me = self.me;
+            self.k().emit(me, || SignalKind::Send { to, msg });
             return;
         }
         let me = self.me;
@@ -116,7 +119,11 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         self.tick();
         if let Some(outcome) = self.replay_send(to, &msg) {
             return match outcome {
-                Outcome::Delivered => Ok(()),
+                Outcome::Delivered => {
+                    let me = self.me;
+                    self.k().emit(me, || SignalKind::Send { to, msg });
+                    Ok(())
+                }
                 Outcome::Full => Err(SendError::Full(msg)),
                 Outcome::NoRoute => Err(SendError::NoRoute(msg)),
                 Outcome::UnknownPid => Err(SendError::UnknownPid(to.unwrap_or(Pid(u64::MAX)), msg)),
