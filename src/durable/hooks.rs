@@ -106,7 +106,7 @@ impl<I: 'static, O: 'static> Durable<I, O> {
                 }
             }
             Expect::Send { to, msg } => {
-                let hash = (self.hash_out)(msg);
+                let hash = self.hash_out(msg);
                 let Some(record) = self.next(
                     p,
                     || format!("a send to {to:?} (hash {hash:08x})"),
@@ -262,7 +262,7 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
         from: Option<&mut Proc<I, O>>,
         recipients: &[PPtr<I, O>],
     ) {
-        let bytes = (self.encode)(msg);
+        let bytes = self.enc(msg);
         let mut evicted = Vec::new();
         for &r in recipients {
             // SAFETY: recipients are live and not otherwise borrowed during the
@@ -272,7 +272,7 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
                 match r.inbox.overflow {
                     Overflow::DropOldest => {
                         if let Some(old) = r.inbox.queue.front() {
-                            evicted.push((r.pid, (self.encode)(old)));
+                            evicted.push((r.pid, self.enc(old)));
                         }
                     }
                     Overflow::DropNewest => evicted.push((r.pid, bytes.clone())),
@@ -306,7 +306,7 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
     }
 
     fn evicted(&mut self, pid: Pid, msg: &I) {
-        let msg = (self.encode)(msg);
+        let msg = self.enc(msg);
         self.append(Record::Evict { pid, msg });
     }
 
@@ -371,18 +371,18 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
             Call::Take(msg) => Record::Take {
                 pid,
                 step,
-                msg: msg.map(self.encode),
+                msg: msg.map(|m| self.enc(m)),
             },
             Call::Kept { to, reason, msg } => {
                 let record = Record::Undelivered {
                     from: Some(SendStep {
                         pid,
                         step,
-                        hash: (self.hash_out)(msg),
+                        hash: self.hash_out(msg),
                     }),
                     to,
                     reason: reason.code(),
-                    msg: (self.encode_out)(msg),
+                    msg: self.enc_out(msg),
                 };
                 let lsn = self.append_for(p, record);
                 // Kept for the owner: not released until taken.
@@ -395,7 +395,7 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
                 pid,
                 step,
                 to,
-                hash: (self.hash_out)(msg),
+                hash: self.hash_out(msg),
                 outcome: outcome.into(),
             },
             Call::Effect(result) => Record::Use {
@@ -426,7 +426,7 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
                     step,
                     template: template.to_string(),
                     args: args.to_vec(),
-                    inbox: p.inbox.queue.iter().map(self.encode).collect(),
+                    inbox: p.inbox.queue.iter().map(|m| self.enc(m)).collect(),
                     children: p.children().to_vec(),
                     next_pid,
                 };

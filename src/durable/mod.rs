@@ -55,6 +55,7 @@
 //! Segments holding only records older than every process's restart point (its
 //! creation or its last transition) are deleted.
 
+mod fold;
 mod hooks;
 mod policy;
 mod record;

@@ -1,8 +1,11 @@
 //! The journal's records: one per input of a process, postcard-encoded.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
+use crate::kernel::pass::forget_quietly;
 use crate::signal::Pid;
 
 /// One journal record.
@@ -152,7 +155,15 @@ impl Record {
     }
 }
 
-/// The hash of a message's encoding that SEND records keep.
-pub(crate) fn hash_of<T: Serialize>(value: &T) -> u32 {
-    crc32c::crc32c(&postcard::to_allocvec(value).unwrap_or_default())
+/// The reason code of a message an inbox refused (REJECT).
+pub(crate) const UNDELIVERED_REJECTED: u8 = crate::kernel::UndeliveredReason::Rejected.code();
+
+/// The postcard encoding of a value of the user's type. A `Serialize` that
+/// panics is an error like one that fails: the kernel is never unwound.
+pub(crate) fn encode_caught<T: Serialize>(value: &T) -> Result<Vec<u8>, postcard::Error> {
+    let encoded = catch_unwind(AssertUnwindSafe(|| postcard::to_allocvec(value)));
+    encoded.unwrap_or_else(|payload| {
+        forget_quietly(payload);
+        Err(postcard::Error::SerdeSerCustom)
+    })
 }

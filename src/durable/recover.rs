@@ -1,19 +1,20 @@
-//! Recovery: the journal's records replayed into what each process was at the
-//! crash, then every process rebuilt, parents before children.
+//! Recovery: what it can fail with and what it reports, and each process
+//! rebuilt from what the journal's records, folded (`fold.rs`), say it was at
+//! the crash.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
-use crate::durable::hooks::{durable, durable_mut};
-use crate::durable::record::{Record, SendOutcome, SendStep, StopRecord};
+use crate::durable::hooks::durable_mut;
+use crate::durable::record::StopRecord;
 use crate::durable::state::{Pending, ProcJournal, Registration};
 use crate::error::{ExitError, SpawnError};
 use crate::journal::{JournalError, TruncatedTail};
 use crate::kernel::Kernel;
+use crate::kernel::pass::{forget_quietly, panic_message};
 use crate::signal::Pid;
 
 /// Recovery could not rebuild the scheduler.
@@ -38,15 +39,16 @@ pub enum RecoveryError {
         /// The template's name.
         template: String,
     },
-    /// Recorded arguments or messages do not decode into the registered types.
-    #[error("process {pid}: recorded {what} do not decode: {source}")]
+    /// Recorded arguments or messages do not decode into the registered types
+    /// (or their `Deserialize` panicked).
+    #[error("process {pid}: recorded {what} do not decode: {why}")]
     Decode {
         /// The process.
         pid: Pid,
         /// What did not decode.
         what: &'static str,
         /// Why.
-        source: postcard::Error,
+        why: String,
     },
     /// A process's stack could not be allocated.
     #[error(transparent)]
@@ -57,6 +59,25 @@ pub enum RecoveryError {
     Missing {
         /// The process.
         pid: Pid,
+    },
+    /// Records of a process that had not ended, without its creation or a
+    /// snapshot of it: the journal lost the records it began with.
+    #[error(
+        "journal records of process {pid} (the first at LSN {lsn}), which had not ended, but none of its creation or of a snapshot: records are missing"
+    )]
+    Orphan {
+        /// The process.
+        pid: Pid,
+        /// The first record naming it.
+        lsn: u64,
+    },
+    /// Records that contradict each other (a process created twice, say).
+    #[error("journal record {lsn} does not fit the records before it: {what}")]
+    Inconsistent {
+        /// The record's LSN.
+        lsn: u64,
+        /// What is wrong.
+        what: String,
     },
 }
 
@@ -74,277 +95,13 @@ pub struct Recovery {
     pub truncated: Option<TruncatedTail>,
 }
 
-/// An undelivered message as the journal tells it: sender, destination, reason
-/// code, encoding.
-type KeptMessage = (Option<Pid>, Option<Pid>, u8, Vec<u8>);
-
-/// The state of one process as the journal tells it.
-struct Sim {
-    parent: Option<Pid>,
-    /// The template and arguments it restarts from (its last snapshot's, if any).
-    template: String,
-    args: Vec<u8>,
-    steps: u64,
-    restart: u64,
-    started: bool,
-    stop: Option<StopRecord>,
-    /// Its records after its restart point.
-    log: VecDeque<Record>,
-    inbox: VecDeque<Vec<u8>>,
-    children: Vec<Pid>,
-}
-
-/// A delivery (or a kept message) is also its sender's SEND: put that in the
-/// sender's records.
-fn note_send(sims: &mut BTreeMap<Pid, Sim>, from: Option<SendStep>, to: Option<Pid>) {
-    if let Some(from) = from
-        && let Some(sender) = sims.get_mut(&from.pid)
-    {
-        sender.log.push_back(Record::Send {
-            pid: from.pid,
-            step: from.step,
-            to,
-            hash: from.hash,
-            outcome: SendOutcome::Delivered,
-        });
-    }
-}
-
-fn remove_first(inbox: &mut VecDeque<Vec<u8>>, msg: &[u8]) {
-    if let Some(i) = inbox.iter().position(|m| m == msg) {
-        inbox.remove(i);
-    }
-}
-
-fn live_tree(sims: &BTreeMap<Pid, Sim>, pid: Pid, out: &mut Vec<Pid>) {
-    // Iterative (a deep chain of children costs heap, not stack), parents before
-    // children, siblings in spawn order.
-    let mut todo = vec![pid];
-    while let Some(pid) = todo.pop() {
-        out.push(pid);
-        for child in sims[&pid].children.iter().rev() {
-            if let Some(c) = sims.get(child)
-                && c.stop.is_none()
-            {
-                todo.push(*child);
-            }
-        }
-    }
-}
-
-/// Replays the journal's records into process states, then rebuilds the processes.
-pub(crate) fn rebuild<M>(
-    k: &mut Kernel<M, M>,
-    records: Vec<(u64, Record)>,
-    recovery: &mut Recovery,
-) -> Result<(), RecoveryError>
-where
-    M: Serialize + DeserializeOwned + Clone + 'static,
-{
-    let mut sims: BTreeMap<Pid, Sim> = BTreeMap::new();
-    let mut next_pid = 0u64;
-    let mut undelivered: Vec<KeptMessage> = Vec::new();
-    // The LSN of the first of them: the journal keeps it until they are taken.
-    let mut kept_from = None;
-    for (lsn, record) in records {
-        match &record {
-            Record::Create {
-                pid,
-                parent,
-                template,
-                args,
-                started,
-            } => {
-                next_pid = next_pid.max(pid.0 + 1);
-                let inbox = parent
-                    .and_then(|p| sims.get(&p))
-                    .map(|p| p.inbox.clone())
-                    .unwrap_or_default();
-                sims.insert(
-                    *pid,
-                    Sim {
-                        parent: *parent,
-                        template: template.clone(),
-                        args: args.clone(),
-                        steps: 0,
-                        restart: lsn,
-                        started: *started || parent.is_some(),
-                        stop: None,
-                        log: VecDeque::new(),
-                        inbox,
-                        children: Vec::new(),
-                    },
-                );
-                if let Some(parent) = parent.and_then(|p| sims.get_mut(&p)) {
-                    parent.children.push(*pid);
-                    parent.log.push_back(record.clone());
-                }
-            }
-            Record::Start { pid } => {
-                if let Some(s) = sims.get_mut(pid) {
-                    s.started = true;
-                }
-            }
-            Record::Deliver {
-                to,
-                msg,
-                from,
-                evicted,
-            } => {
-                note_send(&mut sims, *from, Some(*to));
-                if sims.contains_key(to) {
-                    let mut tree = Vec::new();
-                    live_tree(&sims, *to, &mut tree);
-                    for pid in tree {
-                        sims.get_mut(&pid)
-                            .expect("in the tree")
-                            .inbox
-                            .push_back(msg.clone());
-                    }
-                }
-                for (pid, gone) in evicted {
-                    if let Some(s) = sims.get_mut(pid) {
-                        remove_first(&mut s.inbox, gone);
-                    }
-                }
-            }
-            Record::Undelivered {
-                from,
-                to,
-                reason,
-                msg,
-            } => {
-                note_send(&mut sims, *from, *to);
-                undelivered.push((from.map(|f| f.pid), *to, *reason, msg.clone()));
-                kept_from.get_or_insert(lsn);
-            }
-            Record::UndeliveredTaken => {
-                undelivered.clear();
-                kept_from = None;
-            }
-            Record::NextPid { next } => next_pid = next_pid.max(*next),
-            Record::Evict { pid, msg } => {
-                if let Some(s) = sims.get_mut(pid) {
-                    remove_first(&mut s.inbox, msg);
-                }
-            }
-            Record::Take { pid, msg, .. } => {
-                if let Some(s) = sims.get_mut(pid) {
-                    if let Some(msg) = msg {
-                        remove_first(&mut s.inbox, msg);
-                    }
-                    s.log.push_back(record.clone());
-                }
-            }
-            Record::Transition {
-                pid,
-                parent,
-                step,
-                template,
-                args,
-                inbox,
-                children,
-                next_pid: next,
-            } => {
-                next_pid = next_pid.max(*next).max(pid.0 + 1);
-                // A snapshot: the process restarts here, whatever came before (its
-                // older records may have been deleted).
-                sims.insert(
-                    *pid,
-                    Sim {
-                        parent: *parent,
-                        template: template.clone(),
-                        args: args.clone(),
-                        steps: step + 1,
-                        restart: lsn,
-                        started: true,
-                        stop: None,
-                        log: VecDeque::new(),
-                        inbox: inbox.iter().cloned().collect(),
-                        children: children.clone(),
-                    },
-                );
-            }
-            Record::Use { pid, .. }
-            | Record::Intent { pid, .. }
-            | Record::Timer { pid, .. }
-            | Record::Interrupted { pid, .. }
-            | Record::Send { pid, .. }
-            | Record::Join { pid, .. } => {
-                if let Some(s) = sims.get_mut(pid) {
-                    s.log.push_back(record.clone());
-                }
-            }
-            Record::Stop { pid, exit } => {
-                if let Some(s) = sims.get_mut(pid) {
-                    s.stop = Some(exit.clone());
-                }
-            }
-            Record::Reaped { pid } => {
-                sims.remove(pid);
-            }
-        }
-    }
-    k.set_next_pid(next_pid);
-    durable_mut(k).expect("durable").kept_from = kept_from;
-    for (from, to, reason, msg) in undelivered {
-        let msg: M = postcard::from_bytes(&msg).map_err(|source| RecoveryError::Decode {
-            pid: from.unwrap_or(Pid(u64::MAX)),
-            what: "undelivered messages",
-            source,
-        })?;
-        k.undelivered.push(crate::kernel::Undelivered {
-            from,
-            to,
-            reason: crate::kernel::UndeliveredReason::from_code(reason),
-            msg,
-        });
-    }
-    let mut tops = Vec::new();
-    for (pid, sim) in sims {
-        if sim.parent.is_none() {
-            tops.push(pid);
-        }
-        let inbox = decode_inbox::<M>(pid, sim.inbox)?;
-        durable_mut(k).expect("durable").pending.insert(
-            pid,
-            Pending {
-                template: sim.template,
-                args: sim.args,
-                steps: sim.steps,
-                started: sim.started,
-                log: sim.log,
-                inbox,
-                stop: sim.stop,
-                children: sim.children,
-                restart: sim.restart,
-            },
-        );
-    }
-    // Every process is rebuilt now, parents before their children, so that
-    // messages sent right after opening reach them all.
-    for pid in tops {
-        let pending = &durable(k).expect("durable").pending[&pid];
-        let (ended, started) = (pending.stop.is_some(), pending.started);
-        rebuild_process(k, pid, None)?;
-        if ended {
-            recovery.fast_forwarded.push(pid);
-        } else if started {
-            recovery.replayed.push(pid);
-        }
-    }
-    // Left over: children of processes that ended (killed with them).
-    durable_mut(k).expect("durable").pending.clear();
-    Ok(())
-}
-
 /// Rebuilds process `pid` from what the journal holds of it (quietly: it is all in
 /// the journal already): fast-forwarded if its records end in STOP (a top-level
 /// one's result kept for the owner, a child's for its parent's join), otherwise
 /// created from its template (or its last snapshot) and replayed, with the
 /// children of its snapshot rebuilt with it. Its children spawned after its
 /// restart point are rebuilt when its replay spawns them again.
-fn rebuild_process<I: 'static, O: 'static>(
+pub(crate) fn rebuild_process<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     pid: Pid,
     parent: Option<Pid>,
@@ -421,18 +178,16 @@ fn rebuild_with<I: 'static, O: 'static>(
     Ok(())
 }
 
-fn decode_inbox<M: DeserializeOwned>(
-    pid: Pid,
-    inbox: VecDeque<Vec<u8>>,
-) -> Result<VecDeque<M>, RecoveryError> {
-    inbox
-        .into_iter()
-        .map(|m| {
-            postcard::from_bytes(&m).map_err(|source| RecoveryError::Decode {
-                pid,
-                what: "messages",
-                source,
-            })
-        })
-        .collect()
+/// Decodes a recorded value of the user's type. A `Deserialize` that panics is
+/// that record's damage, reported as such: recovery never unwinds.
+pub(crate) fn decode_caught<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    match catch_unwind(AssertUnwindSafe(|| postcard::from_bytes::<T>(bytes))) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(payload) => {
+            let why = format!("its Deserialize panicked: {}", panic_message(&*payload));
+            forget_quietly(payload);
+            Err(why)
+        }
+    }
 }

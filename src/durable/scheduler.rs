@@ -10,10 +10,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::durable::fold::Fold;
 use crate::durable::hooks::{durable, durable_mut};
 use crate::durable::policy::CommitPolicy;
-use crate::durable::record::{Record, hash_of};
-use crate::durable::recover::{Recovery, RecoveryError, rebuild};
+use crate::durable::record::{Record, encode_caught};
+use crate::durable::recover::{Recovery, RecoveryError, decode_caught};
 use crate::durable::state::{DeterminismViolation, Durable, Registration};
 use crate::engine::stackful::template::Template;
 use crate::error::{ExitError, SendError, SpawnError, StartError};
@@ -48,12 +49,11 @@ where
             }),
             create: Box::new(
                 move |k: &mut Kernel<M, M>, pid: Pid, parent: Option<Pid>, args: &[u8]| {
-                    let args: A =
-                        postcard::from_bytes(args).map_err(|source| RecoveryError::Decode {
-                            pid,
-                            what: "arguments",
-                            source,
-                        })?;
+                    let args: A = decode_caught(args).map_err(|why| RecoveryError::Decode {
+                        pid,
+                        what: "arguments",
+                        why,
+                    })?;
                     Ok(crate::engine::stackful::create(
                         k,
                         &t,
@@ -64,7 +64,7 @@ where
                 },
             ),
             decode_result: Box::new(|bytes: &[u8]| {
-                postcard::from_bytes::<R>(bytes)
+                decode_caught::<R>(bytes)
                     .ok()
                     .map(|r| Box::new(r) as Box<dyn Any>)
             }),
@@ -112,21 +112,14 @@ where
         dir: impl AsRef<Path>,
     ) -> Result<(DurableScheduler<M>, Recovery), RecoveryError> {
         let (journal, recovered) = FileJournal::open(dir, self.options)?;
-        let mut records = Vec::with_capacity(recovered.records.len());
-        for (lsn, bytes) in &recovered.records {
-            let record: Record = postcard::from_bytes(bytes)
-                .map_err(|source| RecoveryError::Record { lsn: lsn.0, source })?;
-            records.push((lsn.0, record));
-        }
         let mut sched = SimpleScheduler::new();
         // What open hands back is on disk.
         let committed = journal.next_lsn().0;
         let durable = Durable {
             journal: Box::new(journal),
-            encode: |m: &M| postcard::to_allocvec(m).unwrap_or_default(),
-            decode: |bytes: &[u8]| postcard::from_bytes(bytes).ok(),
-            hash_out: hash_of::<M>,
-            encode_out: |m: &M| postcard::to_allocvec(m).unwrap_or_default(),
+            encode: encode_caught::<M>,
+            decode: |bytes: &[u8]| decode_caught(bytes).ok(),
+            encode_out: encode_caught::<M>,
             registry: self.registry,
             error: None,
             stopped: false,
@@ -143,7 +136,6 @@ where
             kept_from: None,
         };
         let mut recovery = Recovery {
-            records: records.len() as u64,
             truncated: recovered.truncated.clone(),
             ..Recovery::default()
         };
@@ -157,7 +149,14 @@ where
             // Children rebuilt from the journal receive copies of their parents'
             // messages before any spawn of this run.
             k.clone_in = Some(M::clone);
-            rebuild(k, records, &mut recovery)?;
+            let mut fold = Fold::default();
+            for (lsn, bytes) in &recovered.records {
+                let record: Record = postcard::from_bytes(bytes)
+                    .map_err(|source| RecoveryError::Record { lsn: lsn.0, source })?;
+                fold.apply(lsn.0, record)?;
+            }
+            recovery.records = fold.records;
+            fold.finish(k, &mut recovery)?;
             durable_mut(k).expect("just set").quiet = false;
         }
         Ok((DurableScheduler { inner: sched }, recovery))

@@ -91,10 +91,9 @@ pub(crate) struct Pending<I> {
 /// The durability state of a kernel.
 pub(crate) struct Durable<I, O> {
     pub(crate) journal: Box<dyn Journal>,
-    pub(crate) encode: fn(&I) -> Vec<u8>,
+    pub(crate) encode: fn(&I) -> Result<Vec<u8>, postcard::Error>,
     pub(crate) decode: fn(&[u8]) -> Option<I>,
-    pub(crate) hash_out: fn(&O) -> u32,
-    pub(crate) encode_out: fn(&O) -> Vec<u8>,
+    pub(crate) encode_out: fn(&O) -> Result<Vec<u8>, postcard::Error>,
     pub(crate) registry: BTreeMap<Arc<str>, Registration<I, O>>,
     /// The first journal error, until reported: the run stops there.
     pub(crate) error: Option<JournalError>,
@@ -147,6 +146,33 @@ impl<I, O> Durable<I, O> {
                 None
             }
         }
+    }
+
+    /// The encoding of an inbound message. One that cannot be encoded (its
+    /// `Serialize` fails or panics) stops the run with [`JournalError::Encode`]:
+    /// nothing is journaled from here, so the empty bytes returned then are
+    /// never written.
+    pub(crate) fn enc(&mut self, m: &I) -> Vec<u8> {
+        let encoded = (self.encode)(m);
+        self.encoded(encoded)
+    }
+
+    /// As [`enc`](Self::enc), for an outbound message.
+    pub(crate) fn enc_out(&mut self, m: &O) -> Vec<u8> {
+        let encoded = (self.encode_out)(m);
+        self.encoded(encoded)
+    }
+
+    /// The hash of an outbound message's encoding, as SEND records keep it.
+    pub(crate) fn hash_out(&mut self, m: &O) -> u32 {
+        crc32c::crc32c(&self.enc_out(m))
+    }
+
+    fn encoded(&mut self, encoded: Result<Vec<u8>, postcard::Error>) -> Vec<u8> {
+        encoded.unwrap_or_else(|e| {
+            self.error.get_or_insert(JournalError::Encode(e));
+            Vec::new()
+        })
     }
 
     /// Appends a record that is an input of `p` (see [`ProcJournal::last`]).

@@ -45,7 +45,7 @@ pub enum UndeliveredReason {
 }
 
 impl UndeliveredReason {
-    pub(crate) fn code(self) -> u8 {
+    pub(crate) const fn code(self) -> u8 {
         self as u8
     }
 

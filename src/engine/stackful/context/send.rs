@@ -38,10 +38,14 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     #[inline]
     fn send_inner(&mut self, to: Option<Pid>, msg: O) {
         self.tick();
-        if self.replay_send(to, &msg).is_some() {
-            // Not sent again; its SEND signal is, marked replayed.
+        if let Some(outcome) = self.replay_send(to, &msg) {
+            // Not sent again; its signal is, marked replayed: REJECT for one an
+            // inbox refused, SEND otherwise.
             let me = self.me;
-            self.k().emit(me, || SignalKind::Send { to, msg });
+            match (outcome, to) {
+                (Outcome::Full, Some(to)) => self.k().emit_reject(me, to, &msg),
+                _ => self.k().emit(me, || SignalKind::Send { to, msg }),
+            }
             return;
         }
         let me = self.me;

@@ -1,0 +1,444 @@
+//! Folding the journal's records, one at a time and in order, into what each
+//! process was at the crash: its restart point, its records since, its inbox,
+//! its children, how it ended; and the undelivered messages. Memory grows with
+//! what is live, not with the records read: each record is folded and dropped,
+//! a snapshot replaces what came before it, and a reaped process is forgotten.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::durable::hooks::{durable, durable_mut};
+use crate::durable::record::{Record, SendOutcome, SendStep, StopRecord, UNDELIVERED_REJECTED};
+use crate::durable::recover::{Recovery, RecoveryError, decode_caught, rebuild_process};
+use crate::durable::state::Pending;
+use crate::kernel::{Kernel, Undelivered, UndeliveredReason};
+use crate::signal::Pid;
+
+/// An undelivered message as the journal tells it: sender, destination, reason
+/// code, encoding.
+type KeptMessage = (Option<Pid>, Option<Pid>, u8, Vec<u8>);
+
+/// The state of one process as the journal tells it.
+struct Sim {
+    parent: Option<Pid>,
+    /// The template and arguments it restarts from (its last snapshot's, if any).
+    template: String,
+    args: Vec<u8>,
+    steps: u64,
+    restart: u64,
+    started: bool,
+    stop: Option<StopRecord>,
+    /// Its records after its restart point.
+    log: VecDeque<Record>,
+    inbox: VecDeque<Vec<u8>>,
+    children: Vec<Pid>,
+}
+
+/// A pid that records name, but whose creation (or snapshot) the journal does
+/// not hold: a process whose records before its end were released, which is
+/// fine once it has ended, or records that lost their process's beginning.
+struct Orphan {
+    /// The first record naming it.
+    lsn: u64,
+    /// A record says it ended (STOP), or its result was taken or joined.
+    ended: bool,
+}
+
+/// The records folded so far.
+#[derive(Default)]
+pub(crate) struct Fold {
+    sims: BTreeMap<Pid, Sim>,
+    orphans: BTreeMap<Pid, Orphan>,
+    next_pid: u64,
+    undelivered: Vec<KeptMessage>,
+    /// The LSN of the first undelivered message not taken: the journal keeps it
+    /// until they are taken.
+    kept_from: Option<u64>,
+    /// Records folded.
+    pub(crate) records: u64,
+}
+
+impl Fold {
+    /// `pid`, which the record at `lsn` names: its state, or `None` for a pid
+    /// the journal does not hold the beginning of (noted as an orphan).
+    fn sim(&mut self, pid: Pid, lsn: u64) -> Option<&mut Sim> {
+        if !self.sims.contains_key(&pid) {
+            self.orphans
+                .entry(pid)
+                .or_insert(Orphan { lsn, ended: false });
+        }
+        self.sims.get_mut(&pid)
+    }
+
+    /// `pid` ended, or is gone for good.
+    fn ended(&mut self, pid: Pid) {
+        if let Some(orphan) = self.orphans.get_mut(&pid) {
+            orphan.ended = true;
+        }
+    }
+
+    /// A delivery (or a kept message) is also its sender's SEND: put that in the
+    /// sender's records.
+    fn note_send(
+        &mut self,
+        lsn: u64,
+        from: Option<SendStep>,
+        to: Option<Pid>,
+        outcome: SendOutcome,
+    ) {
+        if let Some(from) = from
+            && let Some(sender) = self.sim(from.pid, lsn)
+        {
+            sender.log.push_back(Record::Send {
+                pid: from.pid,
+                step: from.step,
+                to,
+                hash: from.hash,
+                outcome,
+            });
+        }
+    }
+
+    /// `pid` and its live descendants, parents before children, siblings in
+    /// spawn order. Iterative: a deep chain of children costs heap, not stack.
+    fn live_tree(&self, pid: Pid) -> Vec<Pid> {
+        let mut out = Vec::new();
+        let mut todo = vec![pid];
+        while let Some(pid) = todo.pop() {
+            out.push(pid);
+            for child in self.sims[&pid].children.iter().rev() {
+                if self.sims.get(child).is_some_and(|c| c.stop.is_none()) {
+                    todo.push(*child);
+                }
+            }
+        }
+        out
+    }
+
+    /// Folds the record at `lsn` (records come in LSN order).
+    pub(crate) fn apply(&mut self, lsn: u64, record: Record) -> Result<(), RecoveryError> {
+        self.records += 1;
+        match record {
+            Record::Create {
+                pid,
+                parent,
+                ref template,
+                ref args,
+                started,
+            } => {
+                if self.sims.contains_key(&pid) || self.orphans.contains_key(&pid) {
+                    return Err(RecoveryError::Inconsistent {
+                        lsn,
+                        what: format!("a second creation of {pid}, or records of it before it"),
+                    });
+                }
+                self.next_pid = self.next_pid.max(pid.0 + 1);
+                let inbox = parent
+                    .and_then(|p| self.sims.get(&p))
+                    .map(|p| p.inbox.clone())
+                    .unwrap_or_default();
+                let sim = Sim {
+                    parent,
+                    template: template.clone(),
+                    args: args.clone(),
+                    steps: 0,
+                    restart: lsn,
+                    started: started || parent.is_some(),
+                    stop: None,
+                    log: VecDeque::new(),
+                    inbox,
+                    children: Vec::new(),
+                };
+                self.sims.insert(pid, sim);
+                if let Some(parent) = parent.and_then(|p| self.sim(p, lsn)) {
+                    parent.children.push(pid);
+                    // The parent's SPAWN step.
+                    parent.log.push_back(record);
+                }
+            }
+            Record::Start { pid } => {
+                if let Some(s) = self.sim(pid, lsn) {
+                    s.started = true;
+                }
+            }
+            Record::Deliver {
+                to,
+                msg,
+                from,
+                evicted,
+            } => {
+                self.note_send(lsn, from, Some(to), SendOutcome::Delivered);
+                if self.sim(to, lsn).is_some() {
+                    for pid in self.live_tree(to) {
+                        let sim = self.sims.get_mut(&pid).expect("in the tree");
+                        sim.inbox.push_back(msg.clone());
+                    }
+                }
+                for (pid, gone) in evicted {
+                    if let Some(s) = self.sim(pid, lsn) {
+                        remove_first(&mut s.inbox, &gone);
+                    }
+                }
+            }
+            Record::Undelivered {
+                from,
+                to,
+                reason,
+                msg,
+            } => {
+                // A send that an inbox refused was a full one (try_send's answer).
+                let outcome = if reason == UNDELIVERED_REJECTED {
+                    SendOutcome::Full
+                } else {
+                    SendOutcome::Delivered
+                };
+                self.note_send(lsn, from, to, outcome);
+                self.undelivered
+                    .push((from.map(|f| f.pid), to, reason, msg));
+                self.kept_from.get_or_insert(lsn);
+            }
+            Record::UndeliveredTaken => {
+                self.undelivered.clear();
+                self.kept_from = None;
+            }
+            Record::NextPid { next } => self.next_pid = self.next_pid.max(next),
+            Record::Evict { pid, msg } => {
+                if let Some(s) = self.sim(pid, lsn) {
+                    remove_first(&mut s.inbox, &msg);
+                }
+            }
+            Record::Take { pid, ref msg, .. } => {
+                if let Some(s) = self.sim(pid, lsn) {
+                    if let Some(msg) = msg {
+                        remove_first(&mut s.inbox, msg);
+                    }
+                    s.log.push_back(record);
+                }
+            }
+            Record::Transition {
+                pid,
+                parent,
+                step,
+                template,
+                args,
+                inbox,
+                children,
+                next_pid,
+            } => {
+                self.next_pid = self.next_pid.max(next_pid).max(pid.0 + 1);
+                // A snapshot: the process restarts here, whatever came before (its
+                // older records may have been released).
+                self.orphans.remove(&pid);
+                let sim = Sim {
+                    parent,
+                    template,
+                    args,
+                    steps: step + 1,
+                    restart: lsn,
+                    started: true,
+                    stop: None,
+                    log: VecDeque::new(),
+                    inbox: inbox.into(),
+                    children,
+                };
+                self.sims.insert(pid, sim);
+            }
+            Record::Join { pid, child, .. } => {
+                self.ended(child);
+                if let Some(s) = self.sim(pid, lsn) {
+                    s.log.push_back(record);
+                }
+            }
+            Record::Use { pid, .. }
+            | Record::Intent { pid, .. }
+            | Record::Timer { pid, .. }
+            | Record::Interrupted { pid, .. }
+            | Record::Send { pid, .. } => {
+                if let Some(s) = self.sim(pid, lsn) {
+                    s.log.push_back(record);
+                }
+            }
+            Record::Stop { pid, exit } => {
+                self.ended(pid);
+                if let Some(s) = self.sim(pid, lsn) {
+                    s.stop = Some(exit);
+                }
+            }
+            Record::Reaped { pid } => {
+                self.ended(pid);
+                self.sims.remove(&pid);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every record folded: checks that none lost its process's beginning, then
+    /// rebuilds every process in `k`, parents before children, so that messages
+    /// sent right after opening reach them all.
+    pub(crate) fn finish<M>(
+        self,
+        k: &mut Kernel<M, M>,
+        recovery: &mut Recovery,
+    ) -> Result<(), RecoveryError>
+    where
+        M: Serialize + DeserializeOwned + Clone + 'static,
+    {
+        if let Some((&pid, orphan)) = self.orphans.iter().find(|(_, o)| !o.ended) {
+            return Err(RecoveryError::Orphan {
+                pid,
+                lsn: orphan.lsn,
+            });
+        }
+        k.set_next_pid(self.next_pid);
+        durable_mut(k).expect("durable").kept_from = self.kept_from;
+        for (from, to, reason, msg) in self.undelivered {
+            let what = "undelivered messages";
+            let msg: M = decode_caught(&msg).map_err(|why| RecoveryError::Decode {
+                pid: from.unwrap_or(Pid(u64::MAX)),
+                what,
+                why,
+            })?;
+            k.undelivered.push(Undelivered {
+                from,
+                to,
+                reason: UndeliveredReason::from_code(reason),
+                msg,
+            });
+        }
+        let mut tops = Vec::new();
+        for (pid, sim) in self.sims {
+            if sim.parent.is_none() {
+                tops.push(pid);
+            }
+            let inbox = sim
+                .inbox
+                .into_iter()
+                .map(|m| {
+                    decode_caught(&m).map_err(|why| RecoveryError::Decode {
+                        pid,
+                        what: "messages",
+                        why,
+                    })
+                })
+                .collect::<Result<VecDeque<M>, _>>()?;
+            let pending = Pending {
+                template: sim.template,
+                args: sim.args,
+                steps: sim.steps,
+                started: sim.started,
+                log: sim.log,
+                inbox,
+                stop: sim.stop,
+                children: sim.children,
+                restart: sim.restart,
+            };
+            durable_mut(k)
+                .expect("durable")
+                .pending
+                .insert(pid, pending);
+        }
+        for pid in tops {
+            let pending = &durable(k).expect("durable").pending[&pid];
+            let (ended, started) = (pending.stop.is_some(), pending.started);
+            rebuild_process(k, pid, None)?;
+            if ended {
+                recovery.fast_forwarded.push(pid);
+            } else if started {
+                recovery.replayed.push(pid);
+            }
+        }
+        // Left over: children of processes that ended (killed with them).
+        durable_mut(k).expect("durable").pending.clear();
+        Ok(())
+    }
+}
+
+fn remove_first(inbox: &mut VecDeque<Vec<u8>>, msg: &[u8]) {
+    if let Some(i) = inbox.iter().position(|m| m == msg) {
+        inbox.remove(i);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(pid: u64) -> Record {
+        Record::Create {
+            pid: Pid(pid),
+            parent: None,
+            template: "t".into(),
+            args: Vec::new(),
+            started: true,
+        }
+    }
+
+    fn take(pid: u64) -> Record {
+        Record::Take {
+            pid: Pid(pid),
+            step: 0,
+            msg: None,
+        }
+    }
+
+    fn fold(records: Vec<Record>) -> Fold {
+        let mut fold = Fold::default();
+        for (lsn, r) in records.into_iter().enumerate() {
+            fold.apply(lsn as u64, r).unwrap();
+        }
+        fold
+    }
+
+    #[test]
+    fn records_of_a_live_process_without_its_creation_are_orphans() {
+        let f = fold(vec![create(0), take(0), take(1)]);
+        let live: Vec<_> = f.orphans.iter().filter(|(_, o)| !o.ended).collect();
+        assert_eq!(live.len(), 1);
+        assert_eq!((*live[0].0, live[0].1.lsn), (Pid(1), 2));
+    }
+
+    #[test]
+    fn records_of_an_ended_process_may_outlive_its_creation() {
+        // Its beginning was released once its result was taken.
+        let f = fold(vec![
+            take(1),
+            Record::Stop {
+                pid: Pid(1),
+                exit: StopRecord::Normal(Vec::new()),
+            },
+            Record::Reaped { pid: Pid(1) },
+        ]);
+        assert!(f.orphans.values().all(|o| o.ended));
+    }
+
+    #[test]
+    fn a_snapshot_is_a_beginning() {
+        let f = fold(vec![
+            take(1),
+            Record::Transition {
+                pid: Pid(1),
+                parent: None,
+                step: 1,
+                template: "t".into(),
+                args: Vec::new(),
+                inbox: Vec::new(),
+                children: Vec::new(),
+                next_pid: 2,
+            },
+            take(1),
+        ]);
+        assert!(f.orphans.is_empty());
+    }
+
+    #[test]
+    fn a_second_creation_is_refused() {
+        let mut f = Fold::default();
+        f.apply(0, create(0)).unwrap();
+        assert!(matches!(
+            f.apply(1, create(0)),
+            Err(RecoveryError::Inconsistent { lsn: 1, .. })
+        ));
+    }
+}
