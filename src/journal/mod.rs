@@ -174,8 +174,13 @@
 //! Returning an error makes the operation fail with that error, without doing it.
 //! Tests use it to make an `fdatasync` fail, or to count syncs.
 
+mod chain;
 mod file;
 mod frame;
+mod head;
+mod header;
+mod options;
+mod reader;
 
 use std::fmt;
 use std::io;
@@ -186,10 +191,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use file::{
-    DEFAULT_SEGMENT_SIZE, FORMAT_VERSION, FRAME_HEADER_LEN, FileJournal, HEADER_LEN,
-    JournalOptions, MAGIC, SEGMENT_EXTENSION, segment_file_name,
-};
+pub use file::{FileJournal, SEGMENT_EXTENSION, segment_file_name};
+pub use frame::FRAME_HEADER_LEN;
+pub use head::{HEAD_FILE, HEAD_LEN, HEAD_MAGIC};
+pub use header::{FORMAT_VERSION, HEADER_LEN, MAGIC, NO_PREDECESSOR};
+pub use options::{DEFAULT_SEGMENT_SIZE, JournalOptions};
+pub use reader::{Entry, JournalReader, READ_BUFFER_LEN};
 
 /// A log sequence number: the index of a record in its journal, from 0, one more
 /// for each record appended. Never reused, across segments and restarts.
@@ -282,13 +289,20 @@ pub enum SyncPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum IoOp {
-    /// A write to a segment file (records, or a new segment's header).
+    /// A write to a segment file (records, or a new segment's header, to
+    /// `<name>.tmp`) or to `HEAD.tmp`.
     Write,
-    /// An `fdatasync` of a segment file.
+    /// An `fdatasync` of a segment file or of `HEAD.tmp`.
     Sync,
     /// An `fsync` of the journal's directory (after creating, renaming or
-    /// deleting a segment file).
+    /// deleting a file in it).
     SyncDir,
+    /// A rename of `<name>.tmp` to a segment file, or of `HEAD.tmp` to `HEAD`;
+    /// the hook is given the new name.
+    Rename,
+    /// The deletion of a segment file (released, or left over by an interrupted
+    /// release) or of a temporary file left over by a crash.
+    Remove,
 }
 
 /// A fault-injection hook: called before each [`IoOp`] with the path it concerns;
@@ -300,6 +314,8 @@ pub type IoHook = Arc<dyn Fn(IoOp, &Path) -> io::Result<()> + Send + Sync>;
 pub struct Recovered {
     /// Every record of every remaining segment, in LSN order (consecutive LSNs).
     pub records: Vec<(Lsn, Vec<u8>)>,
+    /// Where each record is: `positions[i]` is the frame of `records[i]`.
+    pub positions: Vec<RecordPosition>,
     /// The torn tail that was cut off the last segment, if there was one.
     pub truncated: Option<TruncatedTail>,
 }
@@ -311,6 +327,22 @@ impl Recovered {
             .iter()
             .map(|(lsn, bytes)| Ok((*lsn, decode(*lsn, bytes)?)))
             .collect()
+    }
+}
+
+/// Where a record is: its segment file and the byte offset of its frame in it.
+/// Displayed as `FILE byte OFFSET`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordPosition {
+    /// The segment file.
+    pub file: Arc<Path>,
+    /// The byte offset of the record's frame in the file.
+    pub offset: u64,
+}
+
+impl fmt::Display for RecordPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} byte {}", self.file.display(), self.offset)
     }
 }
 
@@ -359,6 +391,45 @@ pub enum JournalError {
         /// What is wrong.
         reason: String,
     },
+    /// A segment that must exist is missing: `HEAD`'s oldest or newest, one named
+    /// as predecessor by the segment after it, or every segment. Nothing is
+    /// recovered: records would be lost silently.
+    #[error("journal {}: segment {} is missing: {reason}", dir.display(), segment_file_name(*first))]
+    MissingSegment {
+        /// The journal's directory.
+        dir: PathBuf,
+        /// The missing segment's first LSN (its file name is
+        /// [`segment_file_name`]`(first)`).
+        first: Lsn,
+        /// How it is known to be missing.
+        reason: String,
+    },
+    /// The directory has segment files but no `HEAD` file (and they are not the
+    /// empty first segment of an interrupted creation).
+    #[error("journal {}: the HEAD file is missing, but segment files are there", dir.display())]
+    MissingHead {
+        /// The journal's directory.
+        dir: PathBuf,
+    },
+    /// A segment's header names another journal than `HEAD` does.
+    #[error("journal segment {} belongs to another journal (id {found:016x}, this journal's is {expected:016x})", file.display())]
+    ForeignSegment {
+        /// The segment file.
+        file: PathBuf,
+        /// The journal id in its header.
+        found: u64,
+        /// The journal id in `HEAD`.
+        expected: u64,
+    },
+    /// A segment (or `HEAD`) of a format version this build does not read, such as
+    /// a version 1 segment.
+    #[error("journal file {} has format version {version}; this build reads version {FORMAT_VERSION} only", file.display())]
+    UnsupportedVersion {
+        /// The file.
+        file: PathBuf,
+        /// The version found in it.
+        version: u16,
+    },
     /// An earlier write or sync failed; the journal refuses everything since.
     /// Reopen it to recover what reached the disk.
     #[error("the journal is poisoned by an earlier I/O error")]
@@ -397,5 +468,78 @@ impl JournalError {
     /// Whether the error leaves the journal poisoned.
     fn poisons(&self) -> bool {
         matches!(self, JournalError::Io { .. } | JournalError::Sync { .. })
+    }
+
+    /// A copy, for a [`JournalReader`] that reports its error twice (`io::Error`
+    /// is not `Clone`: its kind and message are kept).
+    fn duplicate(&self) -> JournalError {
+        let copy = |e: &io::Error| io::Error::new(e.kind(), e.to_string());
+        match self {
+            JournalError::Io { file, source } => JournalError::Io {
+                file: file.clone(),
+                source: copy(source),
+            },
+            JournalError::Sync { file, source } => JournalError::Sync {
+                file: file.clone(),
+                source: copy(source),
+            },
+            JournalError::Corrupt {
+                file,
+                offset,
+                reason,
+            } => JournalError::Corrupt {
+                file: file.clone(),
+                offset: *offset,
+                reason: reason.clone(),
+            },
+            JournalError::MissingSegment { dir, first, reason } => JournalError::MissingSegment {
+                dir: dir.clone(),
+                first: *first,
+                reason: reason.clone(),
+            },
+            JournalError::MissingHead { dir } => JournalError::MissingHead { dir: dir.clone() },
+            JournalError::ForeignSegment {
+                file,
+                found,
+                expected,
+            } => JournalError::ForeignSegment {
+                file: file.clone(),
+                found: *found,
+                expected: *expected,
+            },
+            JournalError::UnsupportedVersion { file, version } => {
+                JournalError::UnsupportedVersion {
+                    file: file.clone(),
+                    version: *version,
+                }
+            }
+            JournalError::Poisoned => JournalError::Poisoned,
+            JournalError::Locked { dir } => JournalError::Locked { dir: dir.clone() },
+            JournalError::RecordTooLarge { len, max } => JournalError::RecordTooLarge {
+                len: *len,
+                max: *max,
+            },
+            JournalError::LsnExhausted => JournalError::LsnExhausted,
+            JournalError::Encode(e) => JournalError::Encode(e.clone()),
+            JournalError::Decode { lsn, source } => JournalError::Decode {
+                lsn: *lsn,
+                source: source.clone(),
+            },
+        }
+    }
+}
+
+fn io_error(path: &Path, source: io::Error) -> JournalError {
+    JournalError::Io {
+        file: path.to_path_buf(),
+        source,
+    }
+}
+
+fn corrupt(path: &Path, offset: u64, reason: impl Into<String>) -> JournalError {
+    JournalError::Corrupt {
+        file: path.to_path_buf(),
+        offset,
+        reason: reason.into(),
     }
 }
