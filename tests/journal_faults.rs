@@ -423,3 +423,77 @@ fn a_failed_fsync_at_open_fails_the_open() {
     let (_, recovered) = reopen(tmp.path()).unwrap();
     assert_eq!(recovered.records, records(0..2));
 }
+
+// ---------------------------------------------------------------------------------
+// Intact frames that do not belong: each frame carries its LSN and its journal's
+// tag, so a complete, self-consistent frame in the wrong place is corruption, even
+// at the very end of the last segment (it is not an unfinished write).
+
+/// The bytes of the frame of record `k` of a segment of "record N" records.
+fn frame_bytes(path: &Path, k: u64) -> Vec<u8> {
+    let bytes = fs::read(path).unwrap();
+    bytes[frame_start(k) as usize..frame_start(k + 1) as usize].to_vec()
+}
+
+/// Asserts Corrupt at `offset` of `file`, for a record in the wrong place, and
+/// that nothing was truncated.
+fn assert_misplaced(dir: &Path, file: &Path, offset: u64, word: &str) {
+    let len_before = len(file);
+    let reason = assert_corrupt(reopen(dir), file, offset);
+    assert!(reason.contains(word), "{reason}");
+    assert_eq!(len(file), len_before, "nothing was truncated");
+}
+
+#[test]
+fn a_stale_record_from_an_older_segment_is_corruption() {
+    let tmp = TempDir::new().unwrap();
+    segmented(tmp.path());
+    // Record 1 (from segment 0), intact, copied after the last record (9).
+    let stale = frame_bytes(&tmp.path().join(segment_file_name(Lsn(0))), 1);
+    let last = tmp.path().join(segment_file_name(Lsn(9)));
+    append_bytes(&last, &stale);
+    assert_misplaced(tmp.path(), &last, frame_start(1), "LSN is 1, expected 10");
+}
+
+#[test]
+fn a_duplicated_last_record_is_corruption_not_a_torn_tail() {
+    let tmp = TempDir::new().unwrap();
+    let segment = journal_of(tmp.path(), 5);
+    let last = frame_bytes(&segment, 4);
+    append_bytes(&segment, &last);
+    assert_misplaced(tmp.path(), &segment, frame_start(5), "LSN is 4, expected 5");
+}
+
+#[test]
+fn a_duplicated_record_in_the_middle_is_corruption() {
+    // In the last segment and in an earlier one.
+    let tmp = TempDir::new().unwrap();
+    let segment = journal_of(tmp.path(), 5);
+    let mut bytes = fs::read(&segment).unwrap();
+    let dup = frame_bytes(&segment, 2);
+    let at = frame_start(3) as usize;
+    bytes.splice(at..at, dup);
+    fs::write(&segment, &bytes).unwrap();
+    assert_misplaced(tmp.path(), &segment, frame_start(3), "LSN is 2, expected 3");
+
+    let tmp = TempDir::new().unwrap();
+    segmented(tmp.path());
+    let segment = tmp.path().join(segment_file_name(Lsn(3)));
+    let mut bytes = fs::read(&segment).unwrap();
+    let dup = frame_bytes(&segment, 0);
+    let at = frame_start(1) as usize;
+    bytes.splice(at..at, dup);
+    fs::write(&segment, &bytes).unwrap();
+    assert_misplaced(tmp.path(), &segment, frame_start(1), "LSN is 3, expected 4");
+}
+
+#[test]
+fn a_record_of_another_journal_is_corruption() {
+    // Their record 5 has the LSN ours would have: only the tag tells.
+    let ours = TempDir::new().unwrap();
+    let segment = journal_of(ours.path(), 5);
+    let theirs = TempDir::new().unwrap();
+    let their_segment = journal_of(theirs.path(), 6);
+    append_bytes(&segment, &frame_bytes(&their_segment, 5));
+    assert_misplaced(ours.path(), &segment, frame_start(5), "another journal");
+}
