@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use chronoflow::journal::{FRAME_HEADER_LEN, IoOp, JournalError, JournalOptions};
+use chronoflow::journal::{FRAME_HEADER_LEN, HEAD_FILE, IoOp, JournalError, JournalOptions};
 use chronoflow::{
     Child, Ctx, DurableBuilder, DurableScheduler, ExitError, Overflow, Pid, Recovery,
     RecoveryError, SpawnError, Status, Step, Template, Transition, UndeliveredReason, Wait,
@@ -80,12 +80,12 @@ fn truncate(path: &Path, len: u64) {
         .unwrap();
 }
 
-/// Copies the journal files of `from` into a new directory.
+/// Copies the journal files (segments and `HEAD`) of `from` into a new directory.
 fn copy_journal(from: &Path) -> TempDir {
     let to = TempDir::new().unwrap();
     for entry in fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "cfj") {
+        if path.extension().is_some_and(|e| e == "cfj") || path.ends_with(HEAD_FILE) {
             fs::copy(&path, to.path().join(path.file_name().unwrap())).unwrap();
         }
     }

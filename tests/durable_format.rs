@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chronoflow::journal::{HEAD_FILE, JournalOptions};
 use chronoflow::{
     Child, Ctx, DurableScheduler, ManualClock, Pid, Status, Step, Template, Time, Transition, Wait,
 };
@@ -81,6 +82,8 @@ fn open(dir: &Path, clock: &ManualClock) -> (DurableScheduler<Msg>, chronoflow::
         .register(&t.boss)
         .register(&t.quick)
         .clock(clock.clone())
+        // A fixed journal id, so that the bytes are reproducible.
+        .options(JournalOptions::default().new_journal_id(0x0123_4567_89ab_cdef))
         .open(dir)
         .unwrap()
 }
@@ -104,7 +107,7 @@ fn segment_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "cfj"))
+        .filter(|p| p.extension().is_some_and(|x| x == "cfj") || p.ends_with(HEAD_FILE))
         .map(|p| {
             (
                 p.file_name().unwrap().to_string_lossy().into_owned(),

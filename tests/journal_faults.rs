@@ -208,9 +208,9 @@ fn a_flipped_byte_in_the_last_payload_looks_like_a_torn_tail() {
     assert_torn_at_record_4(tmp.path(), &segment, FRAME_HEADER_LEN + 8);
 }
 
-/// Ten records in segments 0, 3, 6, 9 (three 20-byte frames per segment).
+/// Ten records in segments 0, 3, 6, 9 (three frames per segment).
 fn segmented(dir: &Path) -> JournalOptions {
-    let options = JournalOptions::default().segment_size(80);
+    let options = JournalOptions::default().segment_size(frame_start(3));
     let (mut j, _) = FileJournal::open(dir, options.clone()).unwrap();
     for i in 0..10 {
         j.append(&record(i)).unwrap();
@@ -237,16 +237,26 @@ fn a_bad_record_in_an_earlier_segment_is_corruption_even_at_its_end() {
 }
 
 #[test]
-fn a_missing_segment_is_an_lsn_gap() {
+fn records_lost_at_the_end_of_a_middle_segment_are_an_lsn_gap() {
     let tmp = TempDir::new().unwrap();
     segmented(tmp.path());
-    fs::remove_file(tmp.path().join(segment_file_name(Lsn(3)))).unwrap();
+    // Segment 3 loses record 5, cut at a frame boundary: its frames are intact,
+    // but segment 6 does not start where it ends.
+    let segment = tmp.path().join(segment_file_name(Lsn(3)));
+    let file = fs::OpenOptions::new().write(true).open(&segment).unwrap();
+    file.set_len(frame_start(2)).unwrap();
     let reason = assert_corrupt(
         reopen(tmp.path()),
         &tmp.path().join(segment_file_name(Lsn(6))),
-        10,
+        18,
     );
     assert!(reason.contains("gap"), "{reason}");
+}
+
+/// Recomputes a segment header's CRC after its fields were changed.
+fn fix_header_crc(header: &mut [u8]) {
+    let crc = crc32c::crc32c(&header[..34]);
+    header[34..38].copy_from_slice(&crc.to_le_bytes());
 }
 
 #[test]
@@ -254,16 +264,17 @@ fn bad_headers_are_corruption() {
     /// Damages a segment's bytes.
     type Damage = fn(&mut Vec<u8>);
     // (the damage, the offset reported, a word of the reason)
-    let damages: [(Damage, u64, &str); 4] = [
+    let damages: [(Damage, u64, &str); 5] = [
         (|c| c[..8].copy_from_slice(b"CHRFLOX\0"), 0, "magic"),
+        // The journal id, the first LSN or the predecessor changed: the CRC.
+        (|c| c[12] ^= 1, 0, "CRC"),
+        (|c| c[20] ^= 1, 0, "CRC"),
         (
-            |c| c[8..10].copy_from_slice(&2u16.to_le_bytes()),
-            8,
-            "version 2",
-        ),
-        (
-            |c| c[10..18].copy_from_slice(&7u64.to_le_bytes()),
-            10,
+            |c| {
+                c[18..26].copy_from_slice(&7u64.to_le_bytes());
+                fix_header_crc(c);
+            },
+            18,
             "file name",
         ),
         (|c| c.truncate(3), 0, "cut short"),
@@ -351,7 +362,7 @@ fn a_failed_fsync_at_rollover_poisons() {
     let tmp = TempDir::new().unwrap();
     let (options, armed) = failing(IoOp::Sync);
     let options = options
-        .segment_size(80)
+        .segment_size(frame_start(3))
         .sync(chronoflow::journal::SyncPolicy::Never);
     let (mut j, _) = FileJournal::open(tmp.path(), options).unwrap();
     for i in 0..3 {
@@ -374,7 +385,7 @@ fn a_failed_fsync_at_rollover_poisons() {
 fn a_failed_directory_sync_after_a_release_poisons() {
     let tmp = TempDir::new().unwrap();
     let (options, armed) = failing(IoOp::SyncDir);
-    let options = options.segment_size(80);
+    let options = options.segment_size(frame_start(3));
     let (mut j, _) = FileJournal::open(tmp.path(), options).unwrap();
     for i in 0..4 {
         j.append(&record(i)).unwrap();
@@ -411,4 +422,78 @@ fn a_failed_fsync_at_open_fails_the_open() {
     // The lock went with the failed open.
     let (_, recovered) = reopen(tmp.path()).unwrap();
     assert_eq!(recovered.records, records(0..2));
+}
+
+// ---------------------------------------------------------------------------------
+// Intact frames that do not belong: each frame carries its LSN and its journal's
+// tag, so a complete, self-consistent frame in the wrong place is corruption, even
+// at the very end of the last segment (it is not an unfinished write).
+
+/// The bytes of the frame of record `k` of a segment of "record N" records.
+fn frame_bytes(path: &Path, k: u64) -> Vec<u8> {
+    let bytes = fs::read(path).unwrap();
+    bytes[frame_start(k) as usize..frame_start(k + 1) as usize].to_vec()
+}
+
+/// Asserts Corrupt at `offset` of `file`, for a record in the wrong place, and
+/// that nothing was truncated.
+fn assert_misplaced(dir: &Path, file: &Path, offset: u64, word: &str) {
+    let len_before = len(file);
+    let reason = assert_corrupt(reopen(dir), file, offset);
+    assert!(reason.contains(word), "{reason}");
+    assert_eq!(len(file), len_before, "nothing was truncated");
+}
+
+#[test]
+fn a_stale_record_from_an_older_segment_is_corruption() {
+    let tmp = TempDir::new().unwrap();
+    segmented(tmp.path());
+    // Record 1 (from segment 0), intact, copied after the last record (9).
+    let stale = frame_bytes(&tmp.path().join(segment_file_name(Lsn(0))), 1);
+    let last = tmp.path().join(segment_file_name(Lsn(9)));
+    append_bytes(&last, &stale);
+    assert_misplaced(tmp.path(), &last, frame_start(1), "LSN is 1, expected 10");
+}
+
+#[test]
+fn a_duplicated_last_record_is_corruption_not_a_torn_tail() {
+    let tmp = TempDir::new().unwrap();
+    let segment = journal_of(tmp.path(), 5);
+    let last = frame_bytes(&segment, 4);
+    append_bytes(&segment, &last);
+    assert_misplaced(tmp.path(), &segment, frame_start(5), "LSN is 4, expected 5");
+}
+
+#[test]
+fn a_duplicated_record_in_the_middle_is_corruption() {
+    // In the last segment and in an earlier one.
+    let tmp = TempDir::new().unwrap();
+    let segment = journal_of(tmp.path(), 5);
+    let mut bytes = fs::read(&segment).unwrap();
+    let dup = frame_bytes(&segment, 2);
+    let at = frame_start(3) as usize;
+    bytes.splice(at..at, dup);
+    fs::write(&segment, &bytes).unwrap();
+    assert_misplaced(tmp.path(), &segment, frame_start(3), "LSN is 2, expected 3");
+
+    let tmp = TempDir::new().unwrap();
+    segmented(tmp.path());
+    let segment = tmp.path().join(segment_file_name(Lsn(3)));
+    let mut bytes = fs::read(&segment).unwrap();
+    let dup = frame_bytes(&segment, 0);
+    let at = frame_start(1) as usize;
+    bytes.splice(at..at, dup);
+    fs::write(&segment, &bytes).unwrap();
+    assert_misplaced(tmp.path(), &segment, frame_start(1), "LSN is 3, expected 4");
+}
+
+#[test]
+fn a_record_of_another_journal_is_corruption() {
+    // Their record 5 has the LSN ours would have: only the tag tells.
+    let ours = TempDir::new().unwrap();
+    let segment = journal_of(ours.path(), 5);
+    let theirs = TempDir::new().unwrap();
+    let their_segment = journal_of(theirs.path(), 6);
+    append_bytes(&segment, &frame_bytes(&their_segment, 5));
+    assert_misplaced(ours.path(), &segment, frame_start(5), "another journal");
 }

@@ -135,6 +135,11 @@ proptest! {
                 prop_assert_eq!(&file, path);
                 prop_assert!(offset <= at as u64);
             }
+            // A flip in a header's version field.
+            Err(JournalError::UnsupportedVersion { file, .. }) => {
+                prop_assert_eq!(&file, path);
+                prop_assert!((8..10).contains(&at));
+            }
             Err(other) => prop_assert!(false, "unexpected error {}", other),
             // Or cut as a torn tail (damage in the last record's payload): a strict
             // prefix, reported.

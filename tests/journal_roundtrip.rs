@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chronoflow::journal::{
-    FileJournal, HEADER_LEN, IoOp, Journal, JournalError, JournalExt, JournalOptions, Lsn,
-    Recovered, SyncPolicy, segment_file_name,
+    FRAME_HEADER_LEN, FileJournal, HEAD_FILE, HEADER_LEN, IoOp, Journal, JournalError, JournalExt,
+    JournalOptions, Lsn, Recovered, SyncPolicy, segment_file_name,
 };
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
@@ -30,6 +30,9 @@ fn segment_names(dir: &Path) -> Vec<String> {
 fn names(firsts: &[u64]) -> Vec<String> {
     firsts.iter().map(|&f| segment_file_name(Lsn(f))).collect()
 }
+
+/// "record N" is 8 bytes: segments of this size hold three of them.
+const THREE_PER_SEGMENT: u64 = HEADER_LEN + 3 * (FRAME_HEADER_LEN + 8);
 
 fn numbered(range: std::ops::Range<u64>) -> Vec<(Lsn, Vec<u8>)> {
     range
@@ -89,6 +92,7 @@ fn an_empty_journal_reopens_empty() {
     let dir = tmp.path().join("not/yet/there");
     drop(open(&dir, JournalOptions::default()));
     assert_eq!(segment_names(&dir), names(&[0]));
+    assert!(dir.join(HEAD_FILE).is_file());
     let (j, recovered) = open(&dir, JournalOptions::default());
     assert!(recovered.records.is_empty());
     assert_eq!(j.next_lsn(), Lsn(0));
@@ -97,8 +101,8 @@ fn an_empty_journal_reopens_empty() {
 #[test]
 fn segments_roll_over_at_the_segment_size() {
     let tmp = TempDir::new().unwrap();
-    // "record N" is 8 bytes: a 20-byte frame. 18 + 3 * 20 = 78 bytes hold three.
-    let options = JournalOptions::default().segment_size(80);
+    // Three records fill a segment; the fourth starts a new one.
+    let options = JournalOptions::default().segment_size(THREE_PER_SEGMENT + 2);
     let (mut j, _) = open(tmp.path(), options.clone());
     for i in 0..10 {
         j.append(format!("record {i}").as_bytes()).unwrap();
@@ -110,7 +114,11 @@ fn segments_roll_over_at_the_segment_size() {
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().len())
         .collect();
-    assert_eq!(sizes, vec![78, 78, 78, 38]);
+    let full = THREE_PER_SEGMENT;
+    assert_eq!(
+        sizes,
+        vec![full, full, full, HEADER_LEN + FRAME_HEADER_LEN + 8]
+    );
     drop(j);
 
     let (mut j, recovered) = open(tmp.path(), options.clone());
@@ -145,7 +153,7 @@ fn a_record_larger_than_a_segment_gets_its_own() {
 #[test]
 fn release_deletes_whole_old_segments_only() {
     let tmp = TempDir::new().unwrap();
-    let options = JournalOptions::default().segment_size(80);
+    let options = JournalOptions::default().segment_size(THREE_PER_SEGMENT);
     let (mut j, _) = open(tmp.path(), options.clone());
     for i in 0..10 {
         j.append(format!("record {i}").as_bytes()).unwrap();
@@ -246,14 +254,14 @@ fn each_sync_policy_syncs_when_it_says() {
 fn the_old_segment_is_synced_before_a_new_one_whatever_the_policy() {
     let tmp = TempDir::new().unwrap();
     let (options, syncs) = counting(SyncPolicy::Never);
-    let (mut j, _) = open(tmp.path(), options.segment_size(80));
+    let (mut j, _) = open(tmp.path(), options.segment_size(THREE_PER_SEGMENT));
     let after_open = syncs.load(Ordering::SeqCst);
     for i in 0..4 {
         j.append(format!("record {i}").as_bytes()).unwrap();
     }
     // The fourth record started segment 3: segment 0 synced, then segment 3's
-    // header (as a .tmp file) synced.
-    assert_eq!(syncs.load(Ordering::SeqCst) - after_open, 2);
+    // header (as a .tmp file) synced, then the new HEAD (as HEAD.tmp) synced.
+    assert_eq!(syncs.load(Ordering::SeqCst) - after_open, 3);
     assert_eq!(segment_names(tmp.path()), names(&[0, 3]));
 }
 
@@ -268,7 +276,7 @@ fn dropping_writes_uncommitted_records_to_the_os() {
     let len_before_drop = std::fs::metadata(&path).unwrap().len();
     assert_eq!(
         len_before_drop,
-        HEADER_LEN + 12 + 9,
+        HEADER_LEN + FRAME_HEADER_LEN + 9,
         "buffered until commit"
     );
     drop(j);
