@@ -263,15 +263,16 @@ fn lost_sender(n: u64) -> Template<u64, u64, (), u64> {
     })
 }
 
-/// Journal options with small segments whose first rollover's sync fails.
+/// Journal options with small segments whose first rollover's sync fails (the
+/// first sync of a segment file under its own name: a new segment is synced
+/// under a temporary name before it is renamed).
 fn failing_rollover() -> JournalOptions {
-    let syncs = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicBool::new(false));
     JournalOptions::default()
         .segment_size(4096)
-        .io_hook(move |op, _| {
-            // The first sync is at open (the new journal's segment); the next one
-            // is the first rollover's, in the middle of the turn.
-            if op == IoOp::Sync && syncs.fetch_add(1, Ordering::SeqCst) == 1 {
+        .io_hook(move |op, path| {
+            let segment = path.extension().is_some_and(|x| x == "cfj");
+            if op == IoOp::Sync && segment && !failed.swap(true, Ordering::SeqCst) {
                 Err(io::Error::other("injected fdatasync failure"))
             } else {
                 Ok(())

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::durable::hooks::{durable, durable_mut};
+use crate::durable::layout::Layouts;
 use crate::durable::record::{Record, SendOutcome, SendStep, StopRecord, UNDELIVERED_REJECTED};
 use crate::durable::recover::{Recovery, RecoveryError, decode_caught, rebuild_process};
 use crate::durable::state::Pending;
@@ -58,6 +59,8 @@ pub(crate) struct Fold {
     kept_from: Option<u64>,
     /// Records folded.
     pub(crate) records: u64,
+    /// The layouts the journal last recorded, by role.
+    pub(crate) layouts: Layouts,
 }
 
 impl Fold {
@@ -269,6 +272,9 @@ impl Fold {
             Record::Reaped { pid } => {
                 self.ended(pid);
                 self.sims.remove(&pid);
+            }
+            Record::Layout { what, fingerprint } => {
+                self.layouts.insert(what, fingerprint);
             }
         }
         Ok(())

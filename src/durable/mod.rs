@@ -57,6 +57,7 @@
 
 mod fold;
 mod hooks;
+mod layout;
 mod policy;
 mod record;
 mod recover;

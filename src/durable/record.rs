@@ -109,6 +109,12 @@ pub(crate) enum Record {
     Reaped {
         pid: Pid,
     },
+    /// The fingerprint of the serde layout of the values of role `what` (see
+    /// `layout.rs`) that the records after it hold.
+    Layout {
+        what: String,
+        fingerprint: u32,
+    },
 }
 
 /// The sending side of a delivery: which process, at which step, and the hash of

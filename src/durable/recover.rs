@@ -12,7 +12,7 @@ use crate::durable::hooks::durable_mut;
 use crate::durable::record::StopRecord;
 use crate::durable::state::{Pending, ProcJournal, Registration};
 use crate::error::{ExitError, SpawnError};
-use crate::journal::{JournalError, TruncatedTail};
+use crate::journal::{JournalError, RecordPosition, TruncatedTail};
 use crate::kernel::Kernel;
 use crate::kernel::pass::{forget_quietly, panic_message};
 use crate::signal::Pid;
@@ -24,12 +24,29 @@ pub enum RecoveryError {
     #[error(transparent)]
     Journal(#[from] JournalError),
     /// A record could not be decoded.
-    #[error("journal record {lsn} cannot be decoded: {source}")]
+    #[error("journal record {lsn} at {at} cannot be decoded: {source}")]
     Record {
         /// The record's LSN.
         lsn: u64,
+        /// Where it is: its segment file and the offset of its frame.
+        at: RecordPosition,
         /// Why.
         source: postcard::Error,
+    },
+    /// The serde layout of a type changed since the journal recorded values of
+    /// it: its bytes would decode into something else (two fields of the same
+    /// type swapped, say). Refused unless declared with
+    /// [`DurableBuilder::layout_changed`](crate::durable::DurableBuilder::layout_changed).
+    #[error(
+        "the serde layout of the {what} changed since the journal recorded it (fingerprint {recorded:08x}, now {current:08x}): declare it with DurableBuilder::layout_changed if the journal's values still decode as they meant"
+    )]
+    LayoutChanged {
+        /// Whose layout: `"message"`, `"args of NAME"`, `"result of NAME"`.
+        what: String,
+        /// The fingerprint the journal holds.
+        recorded: u32,
+        /// The fingerprint of the type now.
+        current: u32,
     },
     /// A process was made from a template that is not registered.
     #[error("process {pid} was made from template {template:?}, which is not registered")]

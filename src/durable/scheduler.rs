@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::durable::fold::Fold;
 use crate::durable::hooks::{durable, durable_mut};
+use crate::durable::layout::{Layouts, MESSAGE, args_of, fingerprint, result_of};
 use crate::durable::policy::CommitPolicy;
 use crate::durable::record::{Record, encode_caught};
 use crate::durable::recover::{Recovery, RecoveryError, decode_caught};
@@ -29,6 +30,8 @@ pub struct DurableBuilder<M: 'static> {
     options: JournalOptions,
     policy: CommitPolicy,
     replay_signals: bool,
+    /// Roles whose layout changed on purpose.
+    changed: BTreeSet<String>,
     clock: Option<Box<dyn crate::Clock>>,
 }
 
@@ -42,7 +45,15 @@ where
     pub fn register<A: Payload, R: Payload>(mut self, template: &Template<M, M, A, R>) -> Self {
         let t = template.clone();
         let name = template.opts.name.clone();
+        let layouts = [
+            (args_of(&name), fingerprint::<A>()),
+            (result_of(&name), fingerprint::<R>()),
+        ]
+        .into_iter()
+        .filter_map(|(what, fingerprint)| Some((what, fingerprint?)))
+        .collect();
         let registration = Registration {
+            layouts,
             encode_args: Box::new(|args: &dyn Any| {
                 args.downcast_ref::<A>()
                     .and_then(|a| postcard::to_allocvec(a).ok())
@@ -99,6 +110,20 @@ where
         self
     }
 
+    /// Declares that the serde layout of `what` changed on purpose since the
+    /// journal recorded it: the journal opens with the new layout instead of
+    /// refusing with [`RecoveryError::LayoutChanged`], and records it. `what`
+    /// is as the error names it: `"message"`, `"args of NAME"` or
+    /// `"result of NAME"` (NAME a template's). Declare it only for a change the
+    /// journal's bytes survive: the new type decodes every value the journal
+    /// holds of the old one as what it meant (a migration), or no value of the
+    /// old layout is left in the journal (every process that held one ended and
+    /// was reaped).
+    pub fn layout_changed(mut self, what: impl Into<String>) -> Self {
+        self.changed.insert(what.into());
+        self
+    }
+
     /// Sets the journal's options (sync policy, segment size).
     pub fn options(mut self, options: JournalOptions) -> Self {
         self.options = options;
@@ -111,7 +136,41 @@ where
         self,
         dir: impl AsRef<Path>,
     ) -> Result<(DurableScheduler<M>, Recovery), RecoveryError> {
-        let (journal, recovered) = FileJournal::open(dir, self.options)?;
+        // The records, streamed: each one folded into what its process was, then
+        // dropped. Nothing on disk changes until every record is read.
+        let mut reader = FileJournal::read(dir, self.options)?;
+        let mut fold = Fold::default();
+        for entry in reader.by_ref() {
+            let entry = entry?;
+            let record: Record =
+                postcard::from_bytes(&entry.bytes).map_err(|source| RecoveryError::Record {
+                    lsn: entry.lsn.0,
+                    at: entry.position(),
+                    source,
+                })?;
+            fold.apply(entry.lsn.0, record)?;
+        }
+        // The layouts of the types as they are now, against the journal's.
+        let mut layouts = Layouts::new();
+        if let Some(fingerprint) = fingerprint::<M>() {
+            layouts.insert(MESSAGE.to_string(), fingerprint);
+        }
+        for registration in self.registry.values() {
+            layouts.extend(registration.layouts.iter().cloned());
+        }
+        for (what, &current) in &layouts {
+            if let Some(&recorded) = fold.layouts.get(what)
+                && recorded != current
+                && !self.changed.contains(what)
+            {
+                return Err(RecoveryError::LayoutChanged {
+                    what: what.clone(),
+                    recorded,
+                    current,
+                });
+            }
+        }
+        let (journal, truncated) = reader.finish()?;
         let mut sched = SimpleScheduler::new();
         // What open hands back is on disk.
         let committed = journal.next_lsn().0;
@@ -134,9 +193,12 @@ where
             committed,
             committing: Vec::new(),
             kept_from: None,
+            layouts,
+            layout_mark: None,
         };
         let mut recovery = Recovery {
-            truncated: recovered.truncated.clone(),
+            truncated,
+            records: fold.records,
             ..Recovery::default()
         };
         {
@@ -149,15 +211,11 @@ where
             // Children rebuilt from the journal receive copies of their parents'
             // messages before any spawn of this run.
             k.clone_in = Some(M::clone);
-            let mut fold = Fold::default();
-            for (lsn, bytes) in &recovered.records {
-                let record: Record = postcard::from_bytes(bytes)
-                    .map_err(|source| RecoveryError::Record { lsn: lsn.0, source })?;
-                fold.apply(lsn.0, record)?;
-            }
-            recovery.records = fold.records;
             fold.finish(k, &mut recovery)?;
-            durable_mut(k).expect("just set").quiet = false;
+            let d = durable_mut(k).expect("just set");
+            d.quiet = false;
+            // This run's layouts, journaled (committed with the first pass).
+            d.journal_layouts();
         }
         Ok((DurableScheduler { inner: sched }, recovery))
     }
@@ -193,6 +251,7 @@ where
             options: JournalOptions::default(),
             policy: CommitPolicy::default(),
             replay_signals: false,
+            changed: BTreeSet::new(),
             clock: None,
         }
     }
@@ -280,6 +339,10 @@ where
         if d.pid_mark.is_none_or(|mark| mark < needed) {
             // The records that go may be the last to name the highest pids.
             d.pid_mark = d.append(Record::NextPid { next: next_pid });
+        }
+        if d.layout_mark.is_none_or(|mark| mark < needed) {
+            // Or the last to say what the bytes of the records mean.
+            d.journal_layouts();
         }
         if d.error.is_none() && !d.stopped {
             // Then segments that hold only records no process needs go.

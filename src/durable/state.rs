@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use crate::durable::layout::Layouts;
 use crate::durable::policy::CommitPolicy;
 use crate::durable::record::{Record, StopRecord};
 use crate::durable::recover::RecoveryError;
@@ -64,6 +65,8 @@ type DecodeResult = Box<dyn Fn(&[u8]) -> Option<Box<dyn Any>>>;
 
 /// What recovery needs to rebuild processes of one template.
 pub(crate) struct Registration<I, O> {
+    /// The layouts of its arguments and result (those that can be traced).
+    pub(crate) layouts: Vec<(String, u32)>,
     pub(crate) encode_args: EncodeArgs,
     pub(crate) create: CreateFrom<I, O>,
     pub(crate) decode_result: DecodeResult,
@@ -121,6 +124,11 @@ pub(crate) struct Durable<I, O> {
     pub(crate) committed: u64,
     /// Processes waiting for the next commit before they perform an effect.
     pub(crate) committing: Vec<Pid>,
+    /// The layouts of the types whose values the journal holds.
+    pub(crate) layouts: Layouts,
+    /// The LSN of the first of the last LAYOUT records: renewed whenever older
+    /// records may go, so that the journal always says what its bytes mean.
+    pub(crate) layout_mark: Option<u64>,
     /// The LSN of the last NEXT_PID record: renewed whenever older records may go,
     /// so that pids are never handed out twice.
     pub(crate) pid_mark: Option<u64>,
@@ -187,6 +195,27 @@ impl<I, O> Durable<I, O> {
     /// A journal error stopped the run: nothing more may run or be journaled.
     pub(crate) fn halted(&self) -> bool {
         self.error.is_some() || self.stopped
+    }
+
+    /// Journals the layout of each type (see `layout.rs`).
+    pub(crate) fn journal_layouts(&mut self) {
+        let layouts: Vec<Record> = self
+            .layouts
+            .iter()
+            .map(|(what, &fingerprint)| Record::Layout {
+                what: what.clone(),
+                fingerprint,
+            })
+            .collect();
+        self.layout_mark = None;
+        for record in layouts {
+            let lsn = self.append(record);
+            self.layout_mark = self.layout_mark.or(lsn);
+        }
+        if self.layouts.is_empty() {
+            // Nothing to say: never again.
+            self.layout_mark = Some(u64::MAX);
+        }
     }
 
     /// Sets `pid`'s restart point.
