@@ -101,3 +101,38 @@ fn unread_results_survive_the_release_of_old_segments() {
     let mut sched = open(dir.path());
     assert_eq!(sched.result_of::<u64>(stray), Some(Ok(7)));
 }
+
+/// Spawns a child of itself `depth` times down, then waits for a message.
+fn chain() -> Template<u64, u64, u64, u64> {
+    Template::new("chain", |ctx: &mut Ctx<u64>, depth: u64| {
+        if depth > 0 {
+            let _child = ctx.spawn(&chain(), depth - 1).unwrap();
+        }
+        ctx.receive()
+    })
+}
+
+#[test]
+fn a_deep_chain_of_children_is_rebuilt_without_deep_recursion() {
+    const DEPTH: u64 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let open = |dir: &Path| {
+        DurableScheduler::<u64>::builder()
+            .register(&chain())
+            .open(dir)
+            .unwrap()
+    };
+    {
+        let (mut sched, _) = open(dir.path());
+        sched.spawn(&chain(), DEPTH).unwrap();
+        sched.run_until_idle().unwrap();
+        assert_eq!(sched.live() as u64, DEPTH + 1);
+    }
+    // Rebuilt on this test's thread (a 2 MiB stack): one frame per level of a
+    // recursive rebuild would not fit. (Before, the rebuild failed sooner: with
+    // `Unregistered` for the first child, since the parent's template was out of
+    // the registry while its children were rebuilt.)
+    let (sched, recovery) = open(dir.path());
+    assert_eq!(recovery.replayed, [Pid(0)]);
+    assert_eq!(sched.live() as u64, DEPTH + 1);
+}

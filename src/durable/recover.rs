@@ -13,8 +13,8 @@ use crate::durable::record::StopRecord;
 use crate::durable::state::{Pending, ProcJournal, Registration};
 use crate::error::{ExitError, SpawnError};
 use crate::journal::{JournalError, RecordPosition, TruncatedTail};
-use crate::kernel::Kernel;
 use crate::kernel::pass::{forget_quietly, panic_message};
+use crate::kernel::{Kernel, PPtr};
 use crate::signal::Pid;
 
 /// Recovery could not rebuild the scheduler.
@@ -112,17 +112,71 @@ pub struct Recovery {
     pub truncated: Option<TruncatedTail>,
 }
 
-/// Rebuilds process `pid` from what the journal holds of it (quietly: it is all in
-/// the journal already): fast-forwarded if its records end in STOP (a top-level
-/// one's result kept for the owner, a child's for its parent's join), otherwise
-/// created from its template (or its last snapshot) and replayed, with the
-/// children of its snapshot rebuilt with it. Its children spawned after its
-/// restart point are rebuilt when its replay spawns them again.
+/// A process being rebuilt, whose children are rebuilt before it starts.
+struct Frame<I, O> {
+    pid: Pid,
+    p: PPtr<I, O>,
+    children: std::vec::IntoIter<Pid>,
+    started: bool,
+}
+
+/// Rebuilds process `pid` and its tree from what the journal holds of them
+/// (quietly: it is all in the journal already). Each is fast-forwarded if its
+/// records end in STOP (a top-level one's result kept for the owner, a child's
+/// for its parent's join), otherwise created from its template (or its last
+/// snapshot) and replayed, with the children of its snapshot rebuilt with it,
+/// before it starts. Children spawned after its restart point are rebuilt when
+/// its replay spawns them again. Iterative: a deep chain of children costs heap,
+/// not stack.
 pub(crate) fn rebuild_process<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     pid: Pid,
     parent: Option<Pid>,
 ) -> Result<(), RecoveryError> {
+    let d = durable_mut(k).expect("durable");
+    let was_quiet = std::mem::replace(&mut d.quiet, true);
+    let rebuilt = rebuild_tree(k, pid, parent);
+    durable_mut(k).expect("durable").quiet = was_quiet;
+    rebuilt
+}
+
+fn rebuild_tree<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    pid: Pid,
+    parent: Option<Pid>,
+) -> Result<(), RecoveryError> {
+    let mut stack: Vec<Frame<I, O>> = Vec::new();
+    stack.extend(rebuild_one(k, pid, parent)?);
+    while let Some(top) = stack.last_mut() {
+        if let Some(child) = top.children.next() {
+            let (pid, p) = (top.pid, top.p);
+            match rebuild_one(k, child, Some(pid))? {
+                Some(frame) => stack.push(frame),
+                // Fast-forwarded: it has no children to wait for.
+                // SAFETY: p is live.
+                None => unsafe { (*p.as_ptr()).extra().children.push(child) },
+            }
+            continue;
+        }
+        let done = stack.pop().expect("the top frame");
+        if done.started {
+            k.start(done.p);
+        }
+        if let Some(parent) = stack.last() {
+            // SAFETY: the parent is live.
+            unsafe { (*parent.p.as_ptr()).extra().children.push(done.pid) };
+        }
+    }
+    Ok(())
+}
+
+/// Rebuilds `pid` alone: `None` if it was fast-forwarded, or the frame of a
+/// process created, not started, whose children are to be rebuilt.
+fn rebuild_one<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    pid: Pid,
+    parent: Option<Pid>,
+) -> Result<Option<Frame<I, O>>, RecoveryError> {
     let d = durable_mut(k).expect("durable");
     let Some(pending) = d.pending.remove(&pid) else {
         return Err(RecoveryError::Missing { pid });
@@ -134,12 +188,12 @@ pub(crate) fn rebuild_process<I: 'static, O: 'static>(
             template: pending.template,
         });
     };
-    let was_quiet = std::mem::replace(&mut d.quiet, true);
     d.set_restart(pid, pending.restart);
     let rebuilt = rebuild_with(k, pid, parent, pending, &name, &registration);
-    let d = durable_mut(k).expect("durable");
-    d.quiet = was_quiet;
-    d.registry.insert(name, registration);
+    durable_mut(k)
+        .expect("durable")
+        .registry
+        .insert(name, registration);
     rebuilt
 }
 
@@ -150,7 +204,7 @@ fn rebuild_with<I: 'static, O: 'static>(
     pending: Pending<I>,
     name: &Arc<str>,
     registration: &Registration<I, O>,
-) -> Result<(), RecoveryError> {
+) -> Result<Option<Frame<I, O>>, RecoveryError> {
     if let Some(stop) = pending.stop {
         let result = match stop {
             StopRecord::Normal(bytes) => match (registration.decode_result)(&bytes) {
@@ -170,7 +224,7 @@ fn rebuild_with<I: 'static, O: 'static>(
                 k.create_stopped(name.clone(), pid, parent, result);
             }
         }
-        return Ok(());
+        return Ok(None);
     }
     let p = (registration.create)(k, pid, parent, &pending.args)?;
     // SAFETY: p was just created.
@@ -184,15 +238,12 @@ fn rebuild_with<I: 'static, O: 'static>(
         proc.extra().replaying = !pending.log.is_empty();
         ProcJournal::of(proc).replay = Some(pending.log);
     }
-    for child in pending.children {
-        rebuild_process(k, child, Some(pid))?;
-        // SAFETY: p is live.
-        unsafe { (*p.as_ptr()).extra().children.push(child) };
-    }
-    if pending.started {
-        k.start(p);
-    }
-    Ok(())
+    Ok(Some(Frame {
+        pid,
+        p,
+        children: pending.children.into_iter(),
+        started: pending.started,
+    }))
 }
 
 /// Decodes a recorded value of the user's type. A `Deserialize` that panics is
