@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::durable::hooks::{durable, durable_mut};
+use crate::durable::inspect::ProcessInfo;
 use crate::durable::layout::Layouts;
 use crate::durable::record::{Record, SendOutcome, SendStep, StopRecord, UNDELIVERED_REJECTED};
 use crate::durable::recover::{Recovery, RecoveryError, decode_caught, rebuild_process};
@@ -280,6 +281,39 @@ impl Fold {
         Ok(())
     }
 
+    /// Every record folded: no process that had not ended lost its beginning.
+    pub(crate) fn check(&self) -> Result<(), RecoveryError> {
+        match self.orphans.iter().find(|(_, o)| !o.ended) {
+            Some((&pid, orphan)) => Err(RecoveryError::Orphan {
+                pid,
+                lsn: orphan.lsn,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// What the records say of each process, by pid.
+    pub(crate) fn processes(&self) -> Vec<ProcessInfo> {
+        self.sims
+            .iter()
+            .map(|(&pid, sim)| ProcessInfo {
+                pid,
+                parent: sim.parent,
+                template: sim.template.clone(),
+                restart: sim.restart,
+                started: sim.started,
+                ended: sim.stop.is_some(),
+                records: sim.log.len(),
+                inbox: sim.inbox.len(),
+            })
+            .collect()
+    }
+
+    /// How many undelivered messages are kept, not yet taken.
+    pub(crate) fn undelivered(&self) -> usize {
+        self.undelivered.len()
+    }
+
     /// Every record folded: checks that none lost its process's beginning, then
     /// rebuilds every process in `k`, parents before children, so that messages
     /// sent right after opening reach them all.
@@ -291,12 +325,7 @@ impl Fold {
     where
         M: Serialize + DeserializeOwned + Clone + 'static,
     {
-        if let Some((&pid, orphan)) = self.orphans.iter().find(|(_, o)| !o.ended) {
-            return Err(RecoveryError::Orphan {
-                pid,
-                lsn: orphan.lsn,
-            });
-        }
+        self.check()?;
         k.set_next_pid(self.next_pid);
         durable_mut(k).expect("durable").kept_from = self.kept_from;
         for (from, to, reason, msg) in self.undelivered {

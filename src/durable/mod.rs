@@ -57,6 +57,7 @@
 
 mod fold;
 mod hooks;
+pub mod inspect;
 mod layout;
 mod policy;
 mod record;

@@ -143,20 +143,77 @@ pub(crate) enum StopRecord {
 }
 
 impl Record {
-    /// What a process-side record says, for a violation report.
+    /// The process the record is about (the receiver, for a delivery).
+    pub(crate) fn subject(&self) -> Option<Pid> {
+        match self {
+            Record::Create { pid, .. }
+            | Record::Start { pid }
+            | Record::Evict { pid, .. }
+            | Record::Take { pid, .. }
+            | Record::Use { pid, .. }
+            | Record::Timer { pid, .. }
+            | Record::Intent { pid, .. }
+            | Record::Interrupted { pid, .. }
+            | Record::Send { pid, .. }
+            | Record::Join { pid, .. }
+            | Record::Transition { pid, .. }
+            | Record::Stop { pid, .. }
+            | Record::Reaped { pid } => Some(*pid),
+            Record::Deliver { to, .. } => Some(*to),
+            Record::Undelivered { from, .. } => from.map(|f| f.pid),
+            Record::UndeliveredTaken | Record::NextPid { .. } | Record::Layout { .. } => None,
+        }
+    }
+
+    /// The process that sent the message a delivery or a kept message carries.
+    pub(crate) fn sender(&self) -> Option<Pid> {
+        match self {
+            Record::Deliver { from, .. } | Record::Undelivered { from, .. } => from.map(|f| f.pid),
+            _ => None,
+        }
+    }
+
+    /// What the record says, in a line (for a violation report, or a tool).
     pub(crate) fn describe(&self) -> String {
         match self {
             Record::Take { msg: Some(m), .. } => format!("a receive of {} bytes", m.len()),
             Record::Take { msg: None, .. } => "a try_receive that found nothing".into(),
             Record::Use { result, .. } => format!("an effect with a {}-byte result", result.len()),
             Record::Intent { .. } => "an at-most-once effect".into(),
-            Record::Timer { .. } => "a timer".into(),
+            Record::Timer { deadline, .. } => format!("a timer until {deadline:?}"),
             Record::Interrupted { .. } => "an interrupted at-most-once effect".into(),
             Record::Send { to, hash, .. } => format!("a send to {to:?} (hash {hash:08x})"),
             Record::Join { child, .. } => format!("a join of {child}"),
             Record::Transition { template, .. } => format!("a transition to {template}"),
             Record::Create { pid, template, .. } => format!("a spawn of {pid} ({template})"),
-            other => format!("{other:?}"),
+            Record::Start { pid } => format!("{pid} started"),
+            Record::Deliver { to, msg, from, .. } => match from {
+                Some(f) => format!("a message of {} bytes from {} to {to}", msg.len(), f.pid),
+                None => format!("a message of {} bytes from outside to {to}", msg.len()),
+            },
+            Record::Undelivered { to, msg, .. } => {
+                format!(
+                    "a message of {} bytes to {to:?} kept undelivered",
+                    msg.len()
+                )
+            }
+            Record::UndeliveredTaken => "the undelivered messages taken".into(),
+            Record::NextPid { next } => format!("pids below {next} handed out"),
+            Record::Evict { pid, msg } => {
+                format!(
+                    "a message of {} bytes dropped from {pid}'s inbox",
+                    msg.len()
+                )
+            }
+            Record::Stop { pid, exit } => match exit {
+                StopRecord::Normal(r) => format!("{pid} returned a {}-byte result", r.len()),
+                StopRecord::Failed(m) => format!("{pid} failed: {m}"),
+                StopRecord::Killed(m) => format!("{pid} was killed: {m}"),
+            },
+            Record::Reaped { pid } => format!("{pid}'s result taken"),
+            Record::Layout { what, fingerprint } => {
+                format!("the layout of the {what} is {fingerprint:08x}")
+            }
         }
     }
 }
