@@ -5,7 +5,8 @@
 //! # What is journaled
 //!
 //! One record per event, postcard-encoded in a [`Journal`](crate::journal::Journal) (the embedded
-//! [`FileJournal`](crate::journal::FileJournal) by default), committed once per scheduler pass:
+//! [`FileJournal`](crate::journal::FileJournal) by default), committed once per scheduler pass
+//! (and before an effect, as the [`CommitPolicy`] says):
 //!
 //! - a process created (its template's name and its arguments), and started;
 //! - a message delivered into an inbox: one record that is also its sender's SEND
@@ -16,12 +17,20 @@
 //! - each transition, with a snapshot: the new entry and its arguments, the
 //!   unconsumed inbox, the children;
 //! - how each process ended, and when the owner took its result; the messages
-//!   kept undelivered, and when the owner took them.
+//!   kept undelivered, and when the owner took them;
+//! - a fingerprint of the serde layout of the message type and of each
+//!   template's arguments and result, so that a journal is never read with
+//!   types whose bytes mean something else.
 //!
 //! # Recovery
 //!
-//! [`DurableBuilder::open`] reads the journal and rebuilds every process at once,
-//! parents before children: its inbox as it was at the crash, its children, and
+//! [`DurableBuilder::open`] streams the journal, folding each record into what its
+//! process was and dropping it (memory grows with what is live, not with the
+//! journal), refuses every kind of damage with a typed [`RecoveryError`] (a
+//! missing segment, a corrupt or misplaced record with its file and offset, a
+//! record that does not decode, records of a process whose beginning is missing,
+//! a type whose layout changed), and rebuilds every process at once, parents
+//! before children: its inbox as it was at the crash, its children, and
 //! its replay. A process re-runs from its start, or from its last transition: each
 //! call of its body is served from its records (a receive gets the message it got
 //! then, an effect returns its recorded result without running, a timer that ended
@@ -53,7 +62,10 @@
 //! nothing more runs: every process is held at its next call (no effect, no send),
 //! and every later call of the scheduler returns the error.
 //! Segments holding only records older than every process's restart point (its
-//! creation or its last transition) are deleted.
+//! creation or its last transition) are deleted, unless they hold what the owner
+//! has not taken: undelivered messages, results not read.
+//!
+//! [`inspect`] reads a journal without a scheduler, for tools.
 
 mod fold;
 mod hooks;
