@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use chronoflow::journal::JournalOptions;
-use chronoflow::{Ctx, DurableScheduler, Pid, Step, Template, Transition};
+use chronoflow::{Ctx, DurableScheduler, ManualClock, Pid, Step, Template, Time, Transition};
 
 /// Sums `n` messages, one transition per message: its restart point moves on
 /// with every message, so the segments behind it may go.
@@ -135,4 +135,47 @@ fn a_deep_chain_of_children_is_rebuilt_without_deep_recursion() {
     let (sched, recovery) = open(dir.path());
     assert_eq!(recovery.replayed, [Pid(0)]);
     assert_eq!(sched.live() as u64, DEPTH + 1);
+}
+
+/// Sleeps a second, then returns what its inbox held, in order.
+fn sieve() -> Template<u64, u64, (), Vec<u64>> {
+    Template::new("sieve", |ctx: &mut Ctx<u64>, _: ()| {
+        ctx.sleep(std::time::Duration::from_secs(1));
+        let mut held = Vec::new();
+        while let Some(m) = ctx.try_receive() {
+            held.push(m);
+        }
+        held
+    })
+    .capacity(2)
+    .overflow(chronoflow::Overflow::DropNewest)
+}
+
+#[test]
+fn an_inbox_that_drops_the_newest_is_rebuilt_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |dir: &Path, clock: &ManualClock| {
+        DurableScheduler::<u64>::builder()
+            .register(&sieve())
+            .clock(clock.clone())
+            .open(dir)
+            .unwrap()
+            .0
+    };
+    {
+        let clock = ManualClock::new(Time::from_nanos(0));
+        let mut sched = open(dir.path(), &clock);
+        let pid = sched.spawn(&sieve(), ()).unwrap().pid();
+        sched.run_until_idle().unwrap();
+        // Full with [5, 6]: the second 5 is dropped, the first stays in front.
+        for m in [5, 6, 5] {
+            sched.send(pid, m).unwrap();
+        }
+        sched.run_until_idle().unwrap();
+    }
+    let clock = ManualClock::new(Time::from_nanos(0));
+    let mut sched = open(dir.path(), &clock);
+    clock.advance(std::time::Duration::from_secs(2));
+    sched.run_until_idle().unwrap();
+    assert_eq!(sched.result_of::<Vec<u64>>(Pid(0)), Some(Ok(vec![5, 6])));
 }

@@ -172,12 +172,15 @@ impl Fold {
                 msg,
                 from,
                 evicted,
+                refused,
             } => {
                 self.note_send(lsn, from, Some(to), SendOutcome::Delivered);
                 if self.sim(to, lsn).is_some() {
                     for pid in self.live_tree(to) {
-                        let sim = self.sims.get_mut(&pid).expect("in the tree");
-                        sim.inbox.push_back(msg.clone());
+                        if !refused.contains(&pid) {
+                            let sim = self.sims.get_mut(&pid).expect("in the tree");
+                            sim.inbox.push_back(msg.clone());
+                        }
                     }
                 }
                 for (pid, gone) in evicted {

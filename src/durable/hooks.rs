@@ -254,7 +254,9 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
     }
 
     /// One record that is also the sender's SEND, so that a crash cannot keep one
-    /// without the other, and lists what the overflow policies are about to drop.
+    /// without the other, and lists what the overflow policies are about to drop:
+    /// the oldest message of a full `DropOldest` inbox, or this one, for a full
+    /// `DropNewest` inbox.
     fn delivered(
         &mut self,
         to: Pid,
@@ -263,7 +265,7 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
         recipients: &[PPtr<I, O>],
     ) {
         let bytes = self.enc(msg);
-        let mut evicted = Vec::new();
+        let (mut evicted, mut refused) = (Vec::new(), Vec::new());
         for &r in recipients {
             // SAFETY: recipients are live and not otherwise borrowed during the
             // hook (its contract).
@@ -275,7 +277,7 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
                             evicted.push((r.pid, self.enc(old)));
                         }
                     }
-                    Overflow::DropNewest => evicted.push((r.pid, bytes.clone())),
+                    Overflow::DropNewest => refused.push(r.pid),
                     Overflow::Backoff | Overflow::Reject => {}
                 }
             }
@@ -286,6 +288,7 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
             msg: bytes,
             from,
             evicted,
+            refused,
         };
         match from {
             Some(f) => {

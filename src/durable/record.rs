@@ -31,7 +31,10 @@ pub(crate) enum Record {
         to: Pid,
         msg: Vec<u8>,
         from: Option<SendStep>,
+        /// The oldest message each full `DropOldest` recipient dropped for it.
         evicted: Vec<(Pid, Vec<u8>)>,
+        /// The full `DropNewest` recipients, which dropped it.
+        refused: Vec<Pid>,
     },
     /// A message kept undelivered; also the sender's SEND.
     Undelivered {
