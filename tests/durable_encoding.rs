@@ -116,3 +116,49 @@ fn a_deserialize_that_panics_at_recovery_is_a_typed_error() {
         Ok(_) => panic!("expected a decoding error, got a scheduler"),
     }
 }
+
+/// Takes a message, then sends 13 (which does not encode) to pid 1.
+fn failing_sender() -> Template<Touchy, Touchy, (), u64> {
+    Template::new("failing-sender", |ctx: &mut Ctx<Touchy>, _: ()| {
+        let _ = ctx.receive();
+        ctx.send_to(Pid(1), Touchy(13));
+        0
+    })
+}
+
+/// Takes one message and returns it.
+fn taker() -> Template<Touchy, Touchy, (), u64> {
+    Template::new("taker", |ctx: &mut Ctx<Touchy>, _: ()| ctx.receive().0)
+}
+
+#[test]
+fn after_a_journal_error_no_process_runs_on_in_the_same_pass() {
+    // The sender's failure stops the run in the middle of a pass: the taker,
+    // next in that pass, must not take its message (unjournaled) and end.
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        DurableScheduler::builder()
+            .register(&failing_sender())
+            .register(&taker())
+            .open(dir.path())
+            .unwrap()
+            .0
+    };
+    let mut sched = open();
+    sched.spawn(&failing_sender(), ()).unwrap();
+    sched.spawn(&taker(), ()).unwrap();
+    sched.run_until_idle().unwrap();
+    sched.send(Pid(0), Touchy(1)).unwrap();
+    sched.send(Pid(1), Touchy(2)).unwrap();
+    assert!(matches!(sched.update(), Err(JournalError::Encode(_))));
+    assert_ne!(sched.status(Pid(1)), Some(chronoflow::Status::Stopped));
+    assert_eq!(
+        sched.result_of::<u64>(Pid(1)),
+        None,
+        "a result after the stop"
+    );
+    drop(sched);
+    // The journal agrees: the taker has not ended.
+    let sched = open();
+    assert_ne!(sched.status(Pid(1)), Some(chronoflow::Status::Stopped));
+}

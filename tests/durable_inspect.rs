@@ -78,3 +78,17 @@ fn inspecting_changes_nothing_and_names_why_a_journal_does_not_open() {
         Err(RecoveryError::Journal(JournalError::MissingSegment { .. }))
     ));
 }
+
+#[test]
+fn a_path_without_a_journal_is_refused_not_made_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("typo");
+    assert!(matches!(
+        inspect::check(&missing),
+        Err(RecoveryError::Journal(JournalError::MissingHead { .. }))
+    ));
+    assert!(!missing.exists());
+    // An empty directory stays empty.
+    assert!(inspect::records(tmp.path()).is_err());
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+}

@@ -179,3 +179,45 @@ fn an_inbox_that_drops_the_newest_is_rebuilt_in_order() {
     sched.run_until_idle().unwrap();
     assert_eq!(sched.result_of::<Vec<u64>>(Pid(0)), Some(Ok(vec![5, 6])));
 }
+
+/// Ends at once.
+fn quick() -> Template<u64, u64, (), u64> {
+    Template::new("quick", |_: &mut Ctx<u64>, _: ()| 1)
+}
+
+/// Spawns a quick child, lets it end, and joins it or not.
+fn parent(join: bool) -> Template<u64, u64, (), u64> {
+    Template::new("parent", move |ctx: &mut Ctx<u64>, _: ()| {
+        let child = ctx.spawn(&quick(), ()).unwrap();
+        ctx.yield_now();
+        ctx.yield_now();
+        if join { ctx.join(child).unwrap() } else { 0 }
+    })
+}
+
+/// 300 parents, each result read: the segments left.
+fn parents(join: bool) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sched, _) = DurableScheduler::builder()
+        .register(&parent(join))
+        .register(&quick())
+        .options(JournalOptions::default().segment_size(512))
+        .open(dir.path())
+        .unwrap();
+    for _ in 0..300 {
+        let h = sched.spawn(&parent(join), ()).unwrap();
+        sched.run_until_idle().unwrap();
+        assert_eq!(sched.result(h).unwrap().is_ok(), join);
+    }
+    segments(dir.path())
+}
+
+#[test]
+fn an_ended_child_that_is_never_joined_does_not_hold_the_journal() {
+    let (joined, unjoined) = (parents(true), parents(false));
+    // Before, each unjoined child kept its restart point for good (130 segments).
+    assert!(
+        unjoined <= joined + 2,
+        "joined {joined}, unjoined {unjoined} segments"
+    );
+}

@@ -314,6 +314,10 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
     }
 
     fn ending(&mut self, p: &mut Proc<I, O>) -> bool {
+        if self.halted() {
+            // Its end could not be journaled: held, as every other process.
+            return false;
+        }
         let recorded = ProcJournal::of(p)
             .replay
             .as_ref()
@@ -465,6 +469,10 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
             recorded,
             emitted,
         });
+    }
+
+    fn halted(&self) -> bool {
+        Durable::halted(self)
     }
 
     fn must_commit(&mut self, p: &mut Proc<I, O>, at_most_once: bool) -> bool {

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use crate::durable::fold::Fold;
 use crate::durable::record::Record;
 use crate::durable::recover::RecoveryError;
-use crate::journal::{FileJournal, JournalOptions, JournalReader, Lsn, RecordPosition, SyncPolicy};
+use crate::journal::{
+    FileJournal, HEAD_FILE, JournalError, JournalOptions, JournalReader, Lsn, RecordPosition,
+    SyncPolicy,
+};
 use crate::signal::Pid;
 
 /// One record of a durable scheduler's journal, described.
@@ -61,7 +64,8 @@ pub struct JournalSummary {
 }
 
 /// Reads the journal in `dir` record by record, without changing it (not even a
-/// torn tail is cut). Fails with the reason the journal does not open, as
+/// torn tail is cut; a directory without a journal is refused with
+/// [`JournalError::MissingHead`], not made one). Fails with the reason the journal does not open, as
 /// [`DurableBuilder::open`](crate::durable::DurableBuilder::open) would, at the
 /// first record that shows it. The journal must not be open elsewhere.
 pub fn records(dir: impl AsRef<Path>) -> Result<Records, RecoveryError> {
@@ -120,6 +124,14 @@ pub fn check(dir: impl AsRef<Path>) -> Result<JournalSummary, RecoveryError> {
 }
 
 fn reader(dir: &Path) -> Result<JournalReader, RecoveryError> {
+    // Not a journal (no directory, or no HEAD in it): refused before the reader,
+    // which would make one.
+    if !dir.join(HEAD_FILE).is_file() {
+        return Err(JournalError::MissingHead {
+            dir: dir.to_path_buf(),
+        }
+        .into());
+    }
     // `Never`: reading syncs nothing either.
     let options = JournalOptions::default().sync(SyncPolicy::Never);
     Ok(FileJournal::read(dir, options)?)

@@ -430,9 +430,14 @@ where
 
     /// Takes the result of an ended top-level process, by pid (for processes
     /// rebuilt from the journal, which have no handle yet). `None` while it runs,
-    /// once taken, or if its result is not an `R` (it then stays for the right
-    /// type).
+    /// once taken, if its result is not an `R` (it then stays for the right
+    /// type), or once a journal error stopped the run (taking it could not be
+    /// journaled; reopen the journal to take it).
     pub fn result_of<R: Payload>(&mut self, pid: Pid) -> Option<Result<R, ExitError>> {
+        if self.is_stopped() {
+            // Taking it could not be journaled.
+            return None;
+        }
         let result = self.inner.kernel_mut().take_result(pid)?;
         let d = self.durable_mut();
         d.append(Record::Reaped { pid });

@@ -158,7 +158,7 @@ pub(crate) trait Hooks<I, O> {
     fn evicted(&mut self, pid: Pid, msg: &I);
 
     /// `p`'s body returned: `false` holds it instead of ending it (its replay
-    /// expected more; the layer reported it).
+    /// expected more, which the layer reported; or the layer has halted).
     fn ending(&mut self, p: &mut Proc<I, O>) -> bool;
 
     /// `pid` ended with `result` (`value`: its encoding).
@@ -172,7 +172,8 @@ pub(crate) trait Hooks<I, O> {
     /// `pid` was killed.
     fn killed(&mut self, pid: Pid, reason: &str);
 
-    /// `pid`'s result was taken by its parent's join: it is gone.
+    /// `pid` is gone with its result: taken by its parent's join, or freed
+    /// unread with its ending parent.
     fn reaped(&mut self, pid: Pid);
 
     /// Records a call of `p`.
@@ -184,6 +185,9 @@ pub(crate) trait Hooks<I, O> {
     /// `p` did something its records cannot match (`recorded`, `emitted`): report
     /// it; the process is held.
     fn violation(&mut self, p: &mut Proc<I, O>, recorded: String, emitted: String);
+
+    /// The layer stopped the run (a journal error): no process may run any more.
+    fn halted(&self) -> bool;
 
     /// `p` is about to perform an effect (`at_most_once`: one whose intent was
     /// just recorded): whether it must first wait, suspended with

@@ -207,7 +207,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let proc = unsafe { &mut *p.as_ptr() };
         let pid = proc.pid;
         if proc.status == Status::Stopped {
-            // Already ended, never joined: just free it.
+            // Already ended, never joined: its result goes unread, as if reaped.
+            if let Some(hooks) = &mut this.hooks {
+                hooks.reaped(pid);
+            }
             this.procs.remove(pid);
             this.free(p);
             return;
