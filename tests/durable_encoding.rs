@@ -162,3 +162,40 @@ fn after_a_journal_error_no_process_runs_on_in_the_same_pass() {
     let sched = open();
     assert_ne!(sched.status(Pid(1)), Some(chronoflow::Status::Stopped));
 }
+
+/// Acts once; the effect's result is `n`.
+fn actor() -> Template<Touchy, Touchy, u64, u64> {
+    Template::new("actor", |ctx: &mut Ctx<Touchy>, n: u64| {
+        let r = ctx.effect(move || Touchy(n));
+        r.0
+    })
+}
+
+#[test]
+fn an_effect_result_that_cannot_be_encoded_stops_the_run_unjournaled() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        DurableScheduler::builder()
+            .register(&actor())
+            .open(dir.path())
+            .unwrap()
+            .0
+    };
+    {
+        let mut sched = open();
+        sched.spawn(&actor(), 13).unwrap();
+        assert!(matches!(
+            sched.run_until_idle(),
+            Err(JournalError::Encode(_))
+        ));
+        assert_ne!(sched.status(Pid(0)), Some(chronoflow::Status::Stopped));
+    }
+    // Nothing was journaled for it: no violation on reopening (before, an empty
+    // result was journaled, which then did not decode and held the process).
+    let mut sched = open();
+    assert!(matches!(
+        sched.run_until_idle(),
+        Err(JournalError::Encode(_))
+    ));
+    assert!(sched.violations().is_empty(), "{:?}", sched.violations());
+}

@@ -8,6 +8,7 @@ use crate::durable::policy::CommitPolicy;
 use crate::durable::record::{Record, SendOutcome, SendStep, StopRecord};
 use crate::durable::state::{DeterminismViolation, Durable, ProcJournal};
 use crate::error::{ExitError, SpawnError};
+use crate::journal::JournalError;
 use crate::kernel::hooks::{Call, Expect, Hooks, Outcome, Replayed};
 use crate::kernel::inbox::Overflow;
 use crate::kernel::{Kernel, PPtr, Proc};
@@ -473,6 +474,10 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
 
     fn halted(&self) -> bool {
         Durable::halted(self)
+    }
+
+    fn unencodable(&mut self, error: postcard::Error) {
+        self.error.get_or_insert(JournalError::Encode(error));
     }
 
     fn must_commit(&mut self, p: &mut Proc<I, O>, at_most_once: bool) -> bool {

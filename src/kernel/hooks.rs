@@ -186,6 +186,10 @@ pub(crate) trait Hooks<I, O> {
     /// it; the process is held.
     fn violation(&mut self, p: &mut Proc<I, O>, recorded: String, emitted: String);
 
+    /// A value to record (an effect's result, a transition's arguments) could not
+    /// be encoded: the layer stops the run with `error`.
+    fn unencodable(&mut self, error: postcard::Error);
+
     /// The layer stopped the run (a journal error): no process may run any more.
     fn halted(&self) -> bool;
 

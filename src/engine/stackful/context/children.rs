@@ -143,7 +143,16 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     ) {
         self.tick();
         let name = template.opts.name.clone();
-        let encoded = postcard::to_allocvec(args).unwrap_or_default();
+        let encoded = match postcard::to_allocvec(args) {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                // Not journaled: the run stops, and this process with it.
+                if let Some((hooks, _)) = self.hooks() {
+                    hooks.unencodable(e);
+                }
+                Vec::new()
+            }
+        };
         let replayed = matches!(
             self.replayed(|| Expect::Transition {
                 template: &name,

@@ -54,10 +54,14 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         });
     }
 
+    /// Journals an effect's result. One that cannot be encoded stops the run
+    /// (this process is held at its next call, as every other).
     pub(super) fn journal_effect<T: Payload>(&mut self, value: &T) {
         if let Some((hooks, p)) = self.hooks() {
-            let result = postcard::to_allocvec(value).unwrap_or_default();
-            hooks.record(p, Call::Effect(&result));
+            match postcard::to_allocvec(value) {
+                Ok(result) => hooks.record(p, Call::Effect(&result)),
+                Err(e) => hooks.unencodable(e),
+            }
         }
     }
 
