@@ -58,6 +58,10 @@ pub(crate) struct Fold {
     /// The LSN of the first undelivered message not taken: the journal keeps it
     /// until they are taken.
     kept_from: Option<u64>,
+    /// Each process's children, as their records name them (for routing a
+    /// parent's messages to its descendants even when the parent's own beginning
+    /// was released).
+    kids: BTreeMap<Pid, Vec<Pid>>,
     /// Records folded.
     pub(crate) records: u64,
     /// The layouts the journal last recorded, by role.
@@ -105,15 +109,24 @@ impl Fold {
         }
     }
 
-    /// `pid` and its live descendants, parents before children, siblings in
-    /// spawn order. Iterative: a deep chain of children costs heap, not stack.
+    /// `pid` (if the journal holds it) and its live descendants, parents before
+    /// children, siblings in spawn order: what a message to `pid` reaches. Found
+    /// through the children each process's own records name, so that a parent
+    /// whose beginning was released still passes its messages on. Iterative: a
+    /// deep chain of children costs heap, not stack.
     fn live_tree(&self, pid: Pid) -> Vec<Pid> {
         let mut out = Vec::new();
+        if self.sims.contains_key(&pid) {
+            out.push(pid);
+        }
         let mut todo = vec![pid];
         while let Some(pid) = todo.pop() {
-            out.push(pid);
-            for child in self.sims[&pid].children.iter().rev() {
+            let Some(kids) = self.kids.get(&pid) else {
+                continue;
+            };
+            for child in kids.iter().rev() {
                 if self.sims.get(child).is_some_and(|c| c.stop.is_none()) {
+                    out.push(*child);
                     todo.push(*child);
                 }
             }
@@ -128,9 +141,10 @@ impl Fold {
             Record::Create {
                 pid,
                 parent,
-                ref template,
-                ref args,
+                template,
+                args,
                 started,
+                inbox,
             } => {
                 if self.sims.contains_key(&pid) || self.orphans.contains_key(&pid) {
                     return Err(RecoveryError::Inconsistent {
@@ -139,10 +153,6 @@ impl Fold {
                     });
                 }
                 self.next_pid = self.next_pid.max(pid.0 + 1);
-                let inbox = parent
-                    .and_then(|p| self.sims.get(&p))
-                    .map(|p| p.inbox.clone())
-                    .unwrap_or_default();
                 let sim = Sim {
                     parent,
                     template: template.clone(),
@@ -152,14 +162,25 @@ impl Fold {
                     started: started || parent.is_some(),
                     stop: None,
                     log: VecDeque::new(),
-                    inbox,
+                    inbox: inbox.into(),
                     children: Vec::new(),
                 };
                 self.sims.insert(pid, sim);
-                if let Some(parent) = parent.and_then(|p| self.sim(p, lsn)) {
-                    parent.children.push(pid);
-                    // The parent's SPAWN step.
-                    parent.log.push_back(record);
+                if let Some(parent) = parent {
+                    self.kids.entry(parent).or_default().push(pid);
+                    if let Some(sim) = self.sim(parent, lsn) {
+                        sim.children.push(pid);
+                        // The parent's SPAWN step (its replay checks the template
+                        // and the arguments).
+                        sim.log.push_back(Record::Create {
+                            pid,
+                            parent: Some(parent),
+                            template,
+                            args,
+                            started,
+                            inbox: Vec::new(),
+                        });
+                    }
                 }
             }
             Record::Start { pid } => {
@@ -175,12 +196,13 @@ impl Fold {
                 refused,
             } => {
                 self.note_send(lsn, from, Some(to), SendOutcome::Delivered);
-                if self.sim(to, lsn).is_some() {
-                    for pid in self.live_tree(to) {
-                        if !refused.contains(&pid) {
-                            let sim = self.sims.get_mut(&pid).expect("in the tree");
-                            sim.inbox.push_back(msg.clone());
-                        }
+                // (Noted as an orphan if its beginning is not held: it may still
+                // pass the message on to children whose records are.)
+                self.sim(to, lsn);
+                for pid in self.live_tree(to) {
+                    if !refused.contains(&pid) {
+                        let sim = self.sims.get_mut(&pid).expect("in the tree");
+                        sim.inbox.push_back(msg.clone());
                     }
                 }
                 for (pid, gone) in evicted {
@@ -238,6 +260,13 @@ impl Fold {
                 // A snapshot: the process restarts here, whatever came before (its
                 // older records may have been released).
                 self.orphans.remove(&pid);
+                self.kids.insert(pid, children.clone());
+                if let Some(parent) = parent {
+                    let siblings = self.kids.entry(parent).or_default();
+                    if !siblings.contains(&pid) {
+                        siblings.push(pid);
+                    }
+                }
                 let sim = Sim {
                     parent,
                     template,
@@ -269,6 +298,8 @@ impl Fold {
             }
             Record::Stop { pid, exit } => {
                 self.ended(pid);
+                // Its children ended with it (or before): nothing to pass on.
+                self.kids.remove(&pid);
                 if let Some(s) = self.sim(pid, lsn) {
                     s.stop = Some(exit);
                 }
@@ -276,6 +307,7 @@ impl Fold {
             Record::Reaped { pid } => {
                 self.ended(pid);
                 self.sims.remove(&pid);
+                self.kids.remove(&pid);
             }
             Record::Layout { what, fingerprint } => {
                 self.layouts.insert(what, fingerprint);
@@ -410,6 +442,7 @@ mod tests {
             template: "t".into(),
             args: Vec::new(),
             started: true,
+            inbox: Vec::new(),
         }
     }
 

@@ -231,14 +231,24 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
         }
     }
 
-    fn created(&mut self, p: &mut Proc<I, O>, template: &str, args: Vec<u8>) {
+    fn created(
+        &mut self,
+        p: &mut Proc<I, O>,
+        parent: Option<&Proc<I, O>>,
+        template: &str,
+        args: Vec<u8>,
+    ) {
         let started = self.spawning;
+        let inbox = parent.map_or_else(Vec::new, |parent| {
+            parent.inbox.queue.iter().map(|m| self.enc(m)).collect()
+        });
         let record = Record::Create {
             pid: p.pid,
             parent: p.parent,
             template: template.to_string(),
             args,
             started,
+            inbox,
         };
         if let Some(lsn) = self.append_for(p, record) {
             // Its restart point.

@@ -19,6 +19,10 @@ pub(crate) enum Record {
         template: String,
         args: Vec<u8>,
         started: bool,
+        /// The inbox it starts with: a child gets a copy of its parent's
+        /// unconsumed messages (kept here, since the parent's own records of them
+        /// may be released before the child's).
+        inbox: Vec<Vec<u8>>,
     },
     Start {
         pid: Pid,

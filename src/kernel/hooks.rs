@@ -135,9 +135,16 @@ pub(crate) trait Hooks<I, O> {
         stackless: bool,
     ) -> Result<Option<Vec<u8>>, SpawnError>;
 
-    /// Process `p` was made (a child of its parent, if it has one), with the
-    /// arguments `spawning` gave.
-    fn created(&mut self, p: &mut Proc<I, O>, template: &str, args: Vec<u8>);
+    /// Process `p` was made, a child of `parent` if given (whose unconsumed
+    /// messages it is about to get copies of), with the arguments `spawning`
+    /// gave.
+    fn created(
+        &mut self,
+        p: &mut Proc<I, O>,
+        parent: Option<&Proc<I, O>>,
+        template: &str,
+        args: Vec<u8>,
+    );
 
     /// Process `p` was started.
     fn started(&mut self, p: &mut Proc<I, O>);

@@ -75,7 +75,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     pub(crate) fn created(&mut self, p: PPtr<I, O>, template: &str, args: Vec<u8>) {
         if let Some(hooks) = &mut self.hooks {
             // SAFETY: p is live, and nothing else borrows it during the hook.
-            hooks.created(unsafe { &mut *p.as_ptr() }, template, args);
+            let proc = unsafe { &mut *p.as_ptr() };
+            let parent = proc.parent.and_then(|pid| self.procs.get(pid));
+            // SAFETY: a parent is live and distinct from its child; nothing
+            // borrows it mutably during the hook.
+            let parent = parent.map(|pp| unsafe { &*pp.as_ptr() });
+            hooks.created(proc, parent, template, args);
         }
     }
 
