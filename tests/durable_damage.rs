@@ -235,3 +235,40 @@ fn changed_arguments_are_refused_by_template() {
         Ok(_) => panic!("the changed arguments were accepted"),
     }
 }
+
+/// A recursive message type whose first variant recurses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum List {
+    Cons(u8, Box<List>),
+    Nil,
+}
+
+#[test]
+fn a_recursive_message_type_opens_and_reopens() {
+    // Before, tracing its layout recursed until the stack overflowed (an abort).
+    let dir = tempfile::tempdir().unwrap();
+    let keep = || {
+        Template::new("keep", |ctx: &mut Ctx<List>, _: ()| {
+            let _ = ctx.receive();
+            0u64
+        })
+    };
+    {
+        let (mut sched, _) = DurableScheduler::<List>::builder()
+            .register(&keep())
+            .open(dir.path())
+            .unwrap();
+        sched.spawn(&keep(), ()).unwrap();
+        sched.run_until_idle().unwrap();
+    }
+    let (mut sched, recovery) = DurableScheduler::<List>::builder()
+        .register(&keep())
+        .open(dir.path())
+        .unwrap();
+    assert_eq!(recovery.replayed, [Pid(0)]);
+    sched
+        .send(Pid(0), List::Cons(1, Box::new(List::Nil)))
+        .unwrap();
+    sched.run_until_idle().unwrap();
+    assert_eq!(sched.result_of::<u64>(Pid(0)), Some(Ok(0)));
+}

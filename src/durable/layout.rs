@@ -8,11 +8,13 @@
 //! fingerprint changed, unless the user declares the change.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::de::DeserializeOwned;
 use serde_reflection::{ContainerFormat, Error, Samples, Tracer, TracerConfig};
 
+use crate::durable::depth::Limited;
 use crate::kernel::pass::forget_quietly;
 
 /// How many tracing passes are tried, at most, to see every variant of every
@@ -20,8 +22,8 @@ use crate::kernel::pass::forget_quietly;
 const MAX_PASSES: usize = 64;
 
 /// The fingerprint of `T`'s serde layout; `None` if it cannot be traced (a
-/// `Deserialize` that validates what it reads, or that panics): such a type is
-/// not checked.
+/// `Deserialize` that validates what it reads, or that panics, or a recursive
+/// type whose tracing would not end): such a type is not checked.
 pub(crate) fn fingerprint<T: DeserializeOwned>() -> Option<u32> {
     let traced = catch_unwind(AssertUnwindSafe(trace::<T>));
     traced.unwrap_or_else(|payload| {
@@ -42,7 +44,10 @@ fn trace<T: DeserializeOwned>() -> Option<u32> {
         let mut tracer = Tracer::new(TracerConfig::default());
         let mut format = None;
         for pass in 1..=passes {
-            let (f, _) = tracer.trace_type_once::<T>(&samples).ok()?;
+            // Through a proxy that bounds the nesting: a recursive type would
+            // otherwise overflow the stack.
+            let seed = Limited::<T>(PhantomData);
+            let (f, _) = tracer.trace_type_once_with_seed(&samples, seed).ok()?;
             format = Some(f);
             if pass < passes {
                 for name in &incomplete {
@@ -156,6 +161,44 @@ mod tests {
             Y(u8),
             W { z: String },
         }
+    }
+
+    #[allow(dead_code)]
+    #[derive(Deserialize)]
+    enum List {
+        Cons(u8, Box<List>),
+        Nil,
+    }
+
+    #[allow(dead_code)]
+    #[derive(Deserialize)]
+    enum Expr {
+        Add(Box<Expr>, Box<Expr>),
+        Neg { of: Box<Term> },
+        Lit(i64),
+    }
+
+    #[allow(dead_code)]
+    #[derive(Deserialize)]
+    struct Term {
+        expr: Option<Expr>,
+        list: Vec<List>,
+    }
+
+    #[test]
+    fn recursive_types_whose_first_variant_recurses_are_not_traced_not_a_crash() {
+        // Before the depth bound, each of these overflowed the stack (an abort).
+        assert_eq!(fingerprint::<List>(), None);
+        assert_eq!(fingerprint::<Expr>(), None);
+        assert_eq!(fingerprint::<(Option<Term>, u8)>(), None);
+        // A recursive type whose first variant ends is traced.
+        #[allow(dead_code)]
+        #[derive(Deserialize)]
+        enum Ends {
+            Nil,
+            Cons(u8, Box<Ends>),
+        }
+        assert!(fingerprint::<Ends>().is_some());
     }
 
     #[test]

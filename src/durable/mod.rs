@@ -67,6 +67,7 @@
 //!
 //! [`inspect`] reads a journal without a scheduler, for tools.
 
+mod depth;
 mod fold;
 mod hooks;
 pub mod inspect;
