@@ -369,18 +369,5 @@ pub(super) fn create_segment(
     header: &SegmentHeader,
     options: &JournalOptions,
 ) -> Result<(File, PathBuf), JournalError> {
-    let name = segment_file_name(header.first);
-    let path = dir.join(&name);
-    let tmp = dir.join(format!("{name}.tmp"));
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(|e| io_error(&tmp, e))?;
-    options.write(&file, &tmp, &header.encode())?;
-    options.sync_file(&file, &tmp)?;
-    options.rename(&tmp, &path)?;
-    options.sync_dir(dir)?;
-    Ok((file, path))
+    options.write_atomically(dir, &segment_file_name(header.first), &header.encode())
 }

@@ -3,7 +3,7 @@
 //! and choosing a new journal's id.
 
 use std::collections::hash_map::RandomState;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::path::Path;
@@ -23,7 +23,8 @@ pub const HEAD_MAGIC: [u8; 8] = *b"CHRFHEAD";
 /// first LSN, newest segment's first LSN, CRC.
 pub const HEAD_LEN: u64 = 38;
 
-/// The name of the file a new `HEAD` is written to before it replaces the old.
+/// The name of the file a new `HEAD` is written to before it replaces the old
+/// (`HEAD_FILE` + `.tmp`, as `JournalOptions::write_atomically` names it).
 pub(super) const HEAD_TMP: &str = "HEAD.tmp";
 
 const LEN: usize = HEAD_LEN as usize;
@@ -111,18 +112,8 @@ impl Head {
     /// `fdatasync`ed, renamed over `HEAD`, directory `fsync`ed; each step through
     /// the I/O hook.
     pub(super) fn write(&self, dir: &Path, options: &JournalOptions) -> Result<(), JournalError> {
-        let tmp = dir.join(HEAD_TMP);
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| io_error(&tmp, e))?;
-        options.write(&file, &tmp, &self.encode())?;
-        options.sync_file(&file, &tmp)?;
-        drop(file);
-        options.rename(&tmp, &dir.join(HEAD_FILE))?;
-        options.sync_dir(dir)
+        options.write_atomically(dir, HEAD_FILE, &self.encode())?;
+        Ok(())
     }
 }
 

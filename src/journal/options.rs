@@ -3,9 +3,9 @@
 //! [`io_hook`](JournalOptions::io_hook).
 
 use std::fmt;
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{IoHook, IoOp, JournalError, SyncPolicy, io_error};
@@ -128,6 +128,32 @@ impl JournalOptions {
         self.hook(IoOp::Rename, to)
             .and_then(|()| fs::rename(from, to))
             .map_err(|source| io_error(to, source))
+    }
+
+    /// Makes `dir/name` hold `bytes`, atomically: written to `dir/name.tmp`,
+    /// `fdatasync`ed, renamed over `dir/name`, and the directory `fsync`ed, each
+    /// step through the hook. A crash leaves the old file (or none) and perhaps
+    /// the `.tmp` one, never a part of the new. Returns the new file, open for
+    /// writing at its end, and its path.
+    pub(super) fn write_atomically(
+        &self,
+        dir: &Path,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(File, PathBuf), JournalError> {
+        let path = dir.join(name);
+        let tmp = dir.join(format!("{name}.tmp"));
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| io_error(&tmp, e))?;
+        self.write(&file, &tmp, bytes)?;
+        self.sync_file(&file, &tmp)?;
+        self.rename(&tmp, &path)?;
+        self.sync_dir(dir)?;
+        Ok((file, path))
     }
 
     /// Deletes a journal file, through the hook.
