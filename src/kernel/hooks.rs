@@ -197,7 +197,8 @@ pub(crate) trait Hooks<I, O> {
     /// be encoded: the layer stops the run with `error`.
     fn unencodable(&mut self, error: postcard::Error);
 
-    /// The layer stopped the run (a journal error): no process may run any more.
+    /// The layer stopped the run (a journal error): no process may act any more
+    /// (each is held at its next call, or at the record of the call it was in).
     fn halted(&self) -> bool;
 
     /// `p` is about to perform an effect (`at_most_once`: one whose intent was

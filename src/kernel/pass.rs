@@ -108,11 +108,6 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// As [`Kernel::update`].
     unsafe fn turns<D: Dispatch>(k: NonNull<Self>, state: &mut Passes, until_idle: bool) {
         loop {
-            // SAFETY: as in `update`; one field read.
-            if unsafe { (*k.as_ptr()).hooks.as_ref() }.is_some_and(|h| h.halted()) {
-                // The layer above stopped the run: nothing runs any more.
-                return;
-            }
             if state.left == 0 {
                 if state.begun && (!until_idle || state.pass_ran == 0) {
                     return;

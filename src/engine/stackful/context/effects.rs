@@ -62,6 +62,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 Ok(result) => hooks.record(p, Call::Effect(&result)),
                 Err(e) => hooks.unencodable(e),
             }
+            if hooks.halted() {
+                self.hold();
+            }
         }
     }
 

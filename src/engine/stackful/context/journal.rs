@@ -29,11 +29,16 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     }
 
     /// Records a call of this process with the kernel's hooks, if any (the call
-    /// is described only then).
+    /// is described only then). Once the hooks have halted (a journal error),
+    /// this process is held here: a call resumed after the error (a receive that
+    /// waited, say) does not act on what it could not record.
     #[inline(always)]
     pub(super) fn record<'a>(&mut self, call: impl FnOnce() -> Call<'a, I, O>) {
         if let Some((hooks, p)) = self.hooks() {
             hooks.record(p, call());
+            if hooks.halted() {
+                self.hold();
+            }
         }
     }
 
