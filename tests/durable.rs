@@ -20,6 +20,10 @@ use chronoflow::{
 };
 use tempfile::TempDir;
 
+#[path = "support/segments.rs"]
+mod segments;
+use segments::segments;
+
 /// The message that lets a waiting process go on (`select(|m| *m == GO)`).
 const GO: u64 = 0;
 
@@ -50,17 +54,6 @@ fn open_with(
     register(DurableScheduler::<u64>::builder())
         .open(dir)
         .unwrap()
-}
-
-/// The journal's segment files, oldest first.
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "cfj"))
-        .collect();
-    paths.sort();
-    paths
 }
 
 fn last_segment(dir: &Path) -> PathBuf {

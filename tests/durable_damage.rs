@@ -4,11 +4,15 @@
 //! decode (named by file and offset), and types whose serde layout changed.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chronoflow::journal::{FileJournal, Journal, JournalError, JournalOptions};
 use chronoflow::{Ctx, DurableScheduler, Pid, RecoveryError, Template};
 use serde::{Deserialize, Serialize};
+
+#[path = "support/segments.rs"]
+mod segments;
+use segments::segments;
 
 mod v1 {
     use super::*;
@@ -77,16 +81,6 @@ fn journal(n: u64) -> tempfile::TempDir {
         sched.run_until_idle().unwrap();
     }
     dir
-}
-
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut s: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "cfj"))
-        .collect();
-    s.sort();
-    s
 }
 
 #[test]

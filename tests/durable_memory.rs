@@ -3,36 +3,12 @@
 //! undelivered messages), not with the records read. Measured with a counting
 //! allocator: the peak of live heap bytes while the scheduler opens.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use chronoflow::journal::JournalOptions;
 use chronoflow::{Ctx, DurableScheduler, Template};
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator unchanged; the
-// counters are only read.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        // SAFETY: as the caller's contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: as the caller's contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+#[path = "support/counting.rs"]
+mod counting;
+use counting::peak_during;
 
 /// Takes `n` messages and returns their sum.
 fn worker() -> Template<u64, u64, u64, u64> {
@@ -82,10 +58,7 @@ fn recovery_memory_does_not_grow_with_the_records_read() {
         "a journal of {journal_bytes} bytes"
     );
 
-    let before = LIVE.load(Ordering::SeqCst);
-    PEAK.store(before, Ordering::SeqCst);
-    let sched = open(dir.path());
-    let peak = PEAK.load(Ordering::SeqCst) - before;
+    let (sched, peak) = peak_during(|| open(dir.path()));
     assert_eq!(sched.live(), 1, "the anchor, rebuilt");
     eprintln!("journal {journal_bytes} bytes, recovery peak {peak} bytes");
     assert!(
