@@ -35,7 +35,6 @@ struct Sim {
     /// Its records after its restart point.
     log: VecDeque<Record>,
     inbox: VecDeque<Vec<u8>>,
-    children: Vec<Pid>,
 }
 
 /// A pid that records name, but whose creation (or snapshot) the journal does
@@ -58,9 +57,9 @@ pub(crate) struct Fold {
     /// The LSN of the first undelivered message not taken: the journal keeps it
     /// until they are taken.
     kept_from: Option<u64>,
-    /// Each process's children, as their records name them (for routing a
-    /// parent's messages to its descendants even when the parent's own beginning
-    /// was released).
+    /// Each process's children since its restart point, as their records name
+    /// them: those rebuilt with it (its replay joins some again), and those its
+    /// messages are passed on to, even when its own beginning was released.
     kids: BTreeMap<Pid, Vec<Pid>>,
     /// Records folded.
     pub(crate) records: u64,
@@ -163,13 +162,11 @@ impl Fold {
                     stop: None,
                     log: VecDeque::new(),
                     inbox: inbox.into(),
-                    children: Vec::new(),
                 };
                 self.sims.insert(pid, sim);
                 if let Some(parent) = parent {
                     self.kids.entry(parent).or_default().push(pid);
                     if let Some(sim) = self.sim(parent, lsn) {
-                        sim.children.push(pid);
                         // The parent's SPAWN step (its replay checks the template
                         // and the arguments).
                         sim.log.push_back(Record::Create {
@@ -260,7 +257,7 @@ impl Fold {
                 // A snapshot: the process restarts here, whatever came before (its
                 // older records may have been released).
                 self.orphans.remove(&pid);
-                self.kids.insert(pid, children.clone());
+                self.kids.insert(pid, children);
                 if let Some(parent) = parent {
                     let siblings = self.kids.entry(parent).or_default();
                     if !siblings.contains(&pid) {
@@ -277,7 +274,6 @@ impl Fold {
                     stop: None,
                     log: VecDeque::new(),
                     inbox: inbox.into(),
-                    children,
                 };
                 self.sims.insert(pid, sim);
             }
@@ -353,7 +349,7 @@ impl Fold {
     /// rebuilds every process in `k`, parents before children, so that messages
     /// sent right after opening reach them all.
     pub(crate) fn finish<M>(
-        self,
+        mut self,
         k: &mut Kernel<M, M>,
         recovery: &mut Recovery,
     ) -> Result<(), RecoveryError>
@@ -401,7 +397,7 @@ impl Fold {
                 log: sim.log,
                 inbox,
                 stop: sim.stop,
-                children: sim.children,
+                children: self.kids.remove(&pid).unwrap_or_default(),
                 restart: sim.restart,
             };
             durable_mut(k)
