@@ -79,7 +79,7 @@ fn main() -> ExitCode {
             for i in 0..steps {
                 let log = log.clone();
                 // The side effect: one write of one whole line.
-                let written: Result<(), String> = ctx.effect(move || {
+                let written: Result<(), String> = ctx.durable_effect(move || {
                     let mut file = OpenOptions::new()
                         .create(true)
                         .append(true)

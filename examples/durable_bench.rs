@@ -31,7 +31,7 @@ fn actor() -> Template<u64, u64, u64, u64> {
     Template::new("actor", |ctx: &mut Ctx<u64>, n: u64| {
         let mut total = 0;
         for _ in 0..n {
-            total = ctx.effect(move || total + 1);
+            total = ctx.durable_effect(move || total + 1);
         }
         total
     })

@@ -112,7 +112,8 @@ pub use kernel::{DEFAULT_BUDGET, Status, Undelivered, UndeliveredReason, Wait};
 pub use process::Process;
 pub use scheduler::{Handle, Pass, SimpleScheduler};
 pub use signal::{
-    DropReason, Exit, Payload, Pid, Signal, SignalKind, SignalSink, SignalType, Value,
+    DecodeError, DropReason, DurablePayload, Exit, Payload, Pid, Signal, SignalKind, SignalSink,
+    SignalType, Value,
 };
 pub use stackless::context::{Scan, Sleep, StacklessCtx};
 pub use stackless::{Pending, StacklessTemplate};

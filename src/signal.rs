@@ -31,69 +31,104 @@ impl fmt::Display for Pid {
     }
 }
 
-/// What a value must be to appear in a signal: effect results, process results and
-/// transition arguments. Blanket-implemented for every type that is serde
-/// serializable, deserializable and `Debug`.
-pub trait Payload: Serialize + DeserializeOwned + fmt::Debug + 'static {}
-impl<T: Serialize + DeserializeOwned + fmt::Debug + 'static> Payload for T {}
-
-/// A recorded value: the postcard encoding of a [`Payload`], plus its `Debug` text
-/// while it is live (the text is not serialized).
+/// What a value must be to be a process's result, an effect's result or a
+/// transition's arguments: any `Debug + 'static` type (signals show it by its
+/// `Debug` text). Blanket-implemented.
 ///
-/// Two values are equal when their encodings are equal.
+/// A [`DurableScheduler`](crate::DurableScheduler) journals these values, so
+/// there they must also be serde types: see [`DurablePayload`].
+pub trait Payload: fmt::Debug + 'static {}
+impl<T: fmt::Debug + 'static> Payload for T {}
+
+/// A [`Payload`] that can be journaled: serde serializable and deserializable.
+/// What a [`DurableScheduler`](crate::DurableScheduler) asks of the arguments
+/// and results of its templates and of the results of
+/// [`Ctx::durable_effect`](crate::Ctx::durable_effect) and its kin.
+/// Blanket-implemented.
+pub trait DurablePayload: Payload + Serialize + DeserializeOwned {}
+impl<T: Payload + Serialize + DeserializeOwned> DurablePayload for T {}
+
+/// A recorded value, as a signal carries it: its `Debug` text, and its postcard
+/// encoding when it is a [`DurablePayload`] that was encoded (a durable
+/// scheduler's, or one made with [`Value::encode`]).
+///
+/// Two values are equal when their `Debug` texts are equal.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Value {
-    bytes: Vec<u8>,
-    #[serde(skip)]
-    text: Option<Arc<str>>,
+    #[serde(default)]
+    text: Arc<str>,
+    #[serde(default)]
+    bytes: Option<Vec<u8>>,
+}
+
+/// Why [`Value::decode`] gave no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The value was recorded by its `Debug` text only (a plain effect's or
+    /// process's result, which need not be serde types): there is nothing to
+    /// decode.
+    #[error("the value was recorded as text only: {0}")]
+    NotEncoded(Arc<str>),
+    /// The encoding is not a valid value of the type asked for.
+    #[error("the value does not decode as the type asked for: {0}")]
+    Invalid(String),
 }
 
 impl Value {
-    /// Encodes `value`. If its `Serialize` implementation fails, the value has no
-    /// bytes and its text says why.
-    pub fn encode<T: Payload>(value: &T) -> Value {
+    /// Encodes `value`: its `Debug` text and its postcard encoding. If its
+    /// `Serialize` implementation fails, the value has no encoding and its text
+    /// says why.
+    pub fn encode<T: Serialize + fmt::Debug + ?Sized>(value: &T) -> Value {
         match postcard::to_allocvec(value) {
             Ok(bytes) => Value {
-                bytes,
-                text: Some(format!("{value:?}").into()),
+                text: format!("{value:?}").into(),
+                bytes: Some(bytes),
             },
             Err(e) => Value {
-                bytes: Vec::new(),
-                text: Some(format!("{value:?} (not encodable: {e})").into()),
+                text: format!("{value:?} (not encodable: {e})").into(),
+                bytes: None,
             },
         }
     }
 
-    /// Decodes the value back into `T`.
-    pub fn decode<T: Payload>(&self) -> Result<T, postcard::Error> {
-        postcard::from_bytes(&self.bytes)
+    /// Records `value` by its `Debug` text only.
+    pub fn text_of<T: fmt::Debug + ?Sized>(value: &T) -> Value {
+        Value {
+            text: format!("{value:?}").into(),
+            bytes: None,
+        }
     }
 
-    /// The encoded bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+    /// Decodes the value back into `T`: only a value that was encoded (see
+    /// [`Value::encode`]) decodes.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, DecodeError> {
+        let Some(bytes) = &self.bytes else {
+            return Err(DecodeError::NotEncoded(self.text.clone()));
+        };
+        postcard::from_bytes(bytes).map_err(|e| DecodeError::Invalid(e.to_string()))
+    }
+
+    /// The encoded bytes, if the value was encoded.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        self.bytes.as_deref()
+    }
+
+    /// The value's `Debug` text.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 }
 
 impl PartialEq for Value {
     fn eq(&self, other: &Self) -> bool {
-        self.bytes == other.bytes
+        self.text == other.text
     }
 }
 impl Eq for Value {}
 
 impl fmt::Debug for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.text {
-            Some(text) => f.write_str(text),
-            None => {
-                f.write_str("0x")?;
-                for b in &self.bytes {
-                    write!(f, "{b:02x}")?;
-                }
-                Ok(())
-            }
-        }
+        f.write_str(&self.text)
     }
 }
 

@@ -100,7 +100,7 @@ fn stamper(effects: Arc<AtomicU64>) -> Template<u64, u64, (), Vec<u64>> {
             }
             let x = ctx.receive();
             let effects = effects.clone();
-            let stamp = ctx.effect(move || bump(&effects));
+            let stamp = ctx.durable_effect(move || bump(&effects));
             out.push(x * 100 + stamp);
         }
         out
@@ -160,7 +160,7 @@ fn adder(starts: Arc<AtomicU64>, effects: Arc<AtomicU64>) -> Template<u64, u64, 
         for _ in 0..n {
             let x = ctx.receive();
             let effects = effects.clone();
-            sum += ctx.effect(move || {
+            sum += ctx.durable_effect(move || {
                 bump(&effects);
                 x
             });
@@ -220,7 +220,7 @@ fn quick(starts: Arc<AtomicU64>, effects: Arc<AtomicU64>) -> Template<u64, u64, 
     Template::new("quick", move |ctx: &mut Ctx<u64>, x: u64| {
         bump(&starts);
         let effects = effects.clone();
-        ctx.effect(move || {
+        ctx.durable_effect(move || {
             bump(&effects);
             x * 2
         })
@@ -231,7 +231,7 @@ fn quick(starts: Arc<AtomicU64>, effects: Arc<AtomicU64>) -> Template<u64, u64, 
 fn slow(effects: Arc<AtomicU64>) -> Template<u64, u64, u64, u64> {
     Template::new("slow", move |ctx: &mut Ctx<u64>, x: u64| {
         let effects = effects.clone();
-        let e = ctx.effect(move || {
+        let e = ctx.durable_effect(move || {
             bump(&effects);
             x + 1
         });
@@ -499,7 +499,7 @@ fn an_effect_where_a_receive_was_recorded_is_a_violation() {
     let v2 = Template::new("flaky", move |ctx: &mut Ctx<u64>, peer: Pid| {
         let a = ctx.receive();
         let r = r.clone();
-        let b = ctx.effect(move || {
+        let b = ctx.durable_effect(move || {
             bump(&r);
             2
         });
@@ -761,7 +761,7 @@ impl Phases {
             move |ctx: &mut Ctx<u64>, (acc, kid): (u64, Child<Vec<u64>>)| {
                 let b = ctx.select(|m| *m == 2);
                 let e = e.clone();
-                let b = ctx.effect(move || {
+                let b = ctx.durable_effect(move || {
                     bump(&e);
                     b * 1000
                 });
@@ -772,7 +772,7 @@ impl Phases {
         let first = Template::stepping("first", move |ctx: &mut Ctx<u64>, x: u64| {
             let a = ctx.receive();
             let e = e.clone();
-            let a = ctx.effect(move || {
+            let a = ctx.durable_effect(move || {
                 bump(&e);
                 a * 10
             });
@@ -927,7 +927,7 @@ fn collector(effects: Arc<AtomicU64>) -> Template<u64, u64, (), Vec<u64>> {
             .map(|_| {
                 let x = ctx.receive();
                 let effects = effects.clone();
-                ctx.effect(move || {
+                ctx.durable_effect(move || {
                     bump(&effects);
                     x * 10
                 })
@@ -1062,7 +1062,7 @@ fn relay() -> Template<u64, u64, Pid, ()> {
     Template::new("relay", |ctx: &mut Ctx<u64>, sink: Pid| {
         for _ in 0..2 {
             let x = ctx.receive();
-            let y = ctx.effect(move || x * 10);
+            let y = ctx.durable_effect(move || x * 10);
             ctx.send_to(sink, y);
         }
     })
@@ -1283,4 +1283,27 @@ fn a_created_process_is_rebuilt_created_with_its_inbox() {
     sched.start(Pid(0)).unwrap();
     sched.run_until_idle().unwrap();
     assert_eq!(sched.result_of::<u64>(Pid(0)), Some(Ok(4)));
+}
+
+#[test]
+fn a_plain_effect_in_a_durable_process_is_held_before_it_runs() {
+    // `Ctx::effect` need not return a serde type, so it cannot be journaled: a
+    // durable process that calls it is held, and `f` never runs.
+    let dir = TempDir::new().unwrap();
+    let ran = counter();
+    let r = ran.clone();
+    let t = Template::new("plain", move |ctx: &mut Ctx<u64>, _: ()| {
+        ctx.effect(|| bump(&r));
+    });
+    let (mut sched, _) = DurableScheduler::builder()
+        .register(&t)
+        .open(dir.path())
+        .unwrap();
+    let h = sched.spawn(&t, ()).unwrap();
+    sched.run_until_idle().unwrap();
+    assert_eq!(get(&ran), 0);
+    assert_eq!(sched.status(h.pid()), Some(Status::Waiting(Wait::Held)));
+    let v = &sched.violations()[0];
+    assert_eq!(v.pid, h.pid());
+    assert!(v.recorded.contains("Ctx::durable_effect"), "{v:?}");
 }

@@ -38,7 +38,7 @@ fn worker(world: World, n: usize) -> Template<u64, u64, (), Vec<u64>> {
             .map(|_| {
                 let x = ctx.receive();
                 let world = world.clone();
-                ctx.effect(move || {
+                ctx.durable_effect(move || {
                     world.lock().unwrap().push(x);
                     x
                 })
@@ -246,7 +246,7 @@ fn busy(world: World, n: u64) -> Template<u64, u64, (), u64> {
     Template::new("busy", move |ctx: &mut Ctx<u64>, _: ()| {
         for i in 0..n {
             let world = world.clone();
-            ctx.effect(move || world.lock().unwrap().push(i));
+            ctx.durable_effect(move || world.lock().unwrap().push(i));
         }
         n
     })

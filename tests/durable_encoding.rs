@@ -166,7 +166,7 @@ fn after_a_journal_error_no_process_runs_on_in_the_same_pass() {
 /// Acts once; the effect's result is `n`.
 fn actor() -> Template<Touchy, Touchy, u64, u64> {
     Template::new("actor", |ctx: &mut Ctx<Touchy>, n: u64| {
-        let r = ctx.effect(move || Touchy(n));
+        let r = ctx.durable_effect(move || Touchy(n));
         r.0
     })
 }

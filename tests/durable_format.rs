@@ -39,7 +39,7 @@ fn templates() -> Templates {
         let mut seen = 0;
         while seen < n {
             if let Msg::Add(x) = ctx.receive() {
-                sum += ctx.effect(|| x * 10);
+                sum += ctx.durable_effect(|| x * 10);
                 seen += 1;
             }
         }
@@ -65,7 +65,9 @@ fn templates() -> Templates {
             Step::Transition(Transition::to(&holder, kid))
         })
     };
-    let quick = Template::new("quick", |ctx: &mut Ctx<Msg>, x: u64| ctx.effect(|| x + 1));
+    let quick = Template::new("quick", |ctx: &mut Ctx<Msg>, x: u64| {
+        ctx.durable_effect(|| x + 1)
+    });
     Templates {
         counter,
         holder,

@@ -11,7 +11,7 @@ use chronoflow::{Ctx, DurableScheduler, Pid, RecoveryError, Template};
 fn echo() -> Template<u64, u64, (), u64> {
     Template::new("echo", |ctx: &mut Ctx<u64>, _: ()| {
         let x = ctx.receive();
-        ctx.effect(move || x + 1)
+        ctx.durable_effect(move || x + 1)
     })
 }
 

@@ -66,7 +66,7 @@ fn program(dir: &Path, take: bool, yields: bool) {
             let tally = ctx.spawn(&t, ()).expect("spawn the tally");
             for i in 0..steps {
                 let log = log.clone();
-                ctx.effect(move || {
+                ctx.durable_effect(move || {
                     append_line(&log, i);
                     if !yields {
                         // A slower effect, so that kills land inside a run of

@@ -19,7 +19,7 @@ fn sleeper() -> Template<Msg, Msg, (), u64> {
         let mut total = 0;
         for i in 1..=2 {
             ctx.sleep(Duration::from_millis(5));
-            total += ctx.effect(move || i);
+            total += ctx.durable_effect(move || i);
         }
         total
     })
@@ -79,7 +79,7 @@ fn doubler() -> Template<Msg, Msg, (Pid, u64), ()> {
             let Msg::Job(x) = ctx.receive() else {
                 continue;
             };
-            let y = ctx.effect(move || x * 2);
+            let y = ctx.durable_effect(move || x * 2);
             ctx.send_to(to, Msg::Done(y));
         }
     })

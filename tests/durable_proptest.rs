@@ -109,7 +109,7 @@ fn run_ops(
             }
             Op::Effect(v) => {
                 let (counts, id, value) = (counts.clone(), id(k), v.wrapping_add(*acc));
-                let r = ctx.effect(move || {
+                let r = ctx.durable_effect(move || {
                     *counts.lock().unwrap().entry(id).or_default() += 1;
                     value
                 });

@@ -116,7 +116,58 @@ fn effect_runs_once_returns_its_value_and_records_use() {
         used,
         [Value::encode(&42u32), Value::encode(&"v=42".to_string())]
     );
-    assert_eq!(used[0].decode::<u32>().unwrap(), 42);
+    // A plain effect's result is shown, not encoded: it need not be serde.
+    assert_eq!(
+        used[0].decode::<u32>(),
+        Err(chronoflow::DecodeError::NotEncoded("42".into()))
+    );
+}
+
+#[test]
+fn durable_effect_records_an_encoding_that_decodes() {
+    let t = Template::new("t", |ctx: &mut Ctx<u32>, v: u32| {
+        ctx.durable_effect(|| v + 1)
+    });
+    let mut p = t.create(0, 41).unwrap();
+    p.start().unwrap();
+    assert_eq!(p.result(), Some(Ok(42)));
+    let used = uses(&p.pull(), Pid(0));
+    assert_eq!(used[0].decode::<u32>(), Ok(42));
+    assert_eq!(used[0].as_bytes(), Some(&[42u8][..]));
+}
+
+/// Not a serde type, nor `Clone` or `PartialEq`: only `Debug`.
+#[derive(Debug)]
+struct Opaque(std::cell::Cell<usize>);
+
+#[test]
+fn results_and_effect_results_need_only_debug_on_a_simple_scheduler() {
+    // io::Result is no serde type: effects over ordinary I/O compile and run.
+    let t = Template::new("io", |ctx: &mut Ctx<u32>, _: ()| {
+        let read: std::io::Result<usize> = ctx.effect_future(async { Ok(3) });
+        let failed: std::io::Result<usize> = ctx.effect(|| Err(std::io::Error::other("refused")));
+        Opaque(std::cell::Cell::new(
+            read.unwrap() + failed.is_err() as usize,
+        ))
+    });
+    let mut sched = SimpleScheduler::new();
+    sched.record();
+    let h = sched.spawn(&t, ()).unwrap();
+    sched.run_blocking();
+    let signals = sched.pull();
+    assert_eq!(
+        uses(&signals, h.pid()),
+        [Value::text_of(&Ok::<usize, ()>(3)), {
+            let e: std::io::Result<usize> = Err(std::io::Error::other("refused"));
+            Value::text_of(&e)
+        }]
+    );
+    let stop = signals.last().unwrap();
+    assert_eq!(
+        stop.to_string(),
+        format!("{} #3 STOP Opaque(Cell {{ value: 4 }})", h.pid())
+    );
+    assert_eq!(sched.result(h).unwrap().unwrap().0.get(), 4);
 }
 
 #[test]

@@ -268,21 +268,32 @@ fn a_stackful_result_whose_debug_panics_while_recording_fails_the_process() {
     );
 }
 
-/// The same with a result whose `Serialize` panics, and a sink instead of the
-/// buffer.
+/// The same with a result whose `Serialize` panics, in a durable scheduler
+/// (the one that encodes results: a plain scheduler shows them by `Debug`
+/// only), with a sink too.
 #[test]
-fn a_stackful_result_whose_serialize_panics_with_a_sink_fails_the_process() {
-    let t = Template::new("t", |ctx: &mut Ctx<Msg>, _: ()| {
-        BadSerialize(ctx.receive().defuse())
-    });
-    let mut sched = SimpleScheduler::new();
-    sched.set_sink(|_: Signal<Msg>| {});
-    let b = sched.spawn(&bystander(), ()).unwrap();
+fn a_stackful_result_whose_serialize_panics_in_a_durable_scheduler_fails_the_process() {
+    let t = Template::new("t", |ctx: &mut Ctx<u64>, _: ()| BadSerialize(ctx.receive()));
+    let b = Template::new("b", |ctx: &mut Ctx<u64>, _: ()| ctx.receive());
+    let dir = tempfile::TempDir::new().unwrap();
+    let (mut sched, _) = chronoflow::DurableScheduler::builder()
+        .register(&t)
+        .register(&b)
+        .open(dir.path())
+        .unwrap();
+    sched.set_sink(|_: Signal<u64>| {});
+    let bh = sched.spawn(&b, ()).unwrap();
     let h = sched.spawn(&t, ()).unwrap();
-    sched.send(h.pid(), Msg::plain(1)).unwrap();
-    run_catching(&mut sched);
-    assert_consistent(&mut sched, h.pid(), b.pid());
-    assert!(matches!(sched.result(h), Some(Err(ExitError::Failed(_)))));
+    sched.send(h.pid(), 1).unwrap();
+    sched.run_until_idle().unwrap();
+    match sched.result(h) {
+        Some(Err(ExitError::Failed(m))) => assert!(m.contains("exploded"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // The scheduler runs on.
+    sched.send(bh.pid(), 7).unwrap();
+    sched.run_until_idle().unwrap();
+    assert_eq!(sched.result(bh), Some(Ok(7)));
 }
 
 /// A stackless process's result is encoded in `Resume::resume`, inside the pass's

@@ -1,4 +1,4 @@
-//! Panics of user code that the kernel runs (a result's `Serialize`, a message's
+//! Panics of user code that the kernel runs (a result's `Debug`, a message's
 //! `Drop` or `Clone`, a signal sink) fail the process concerned or are reported to
 //! the caller; the scheduler stays consistent: no process is left `Running`, and
 //! the others run on.
@@ -8,20 +8,13 @@ mod support;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use chronoflow::{Ctx, ExitError, SimpleScheduler, Status, Template};
-use serde::{Serialize, Serializer};
 use support::isolated;
 
-/// A result whose encoding panics.
-#[derive(Debug)]
+/// A result whose `Debug` (how a signal shows it) panics.
 struct BadResult;
-impl Serialize for BadResult {
-    fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        panic!("cannot serialize")
-    }
-}
-impl<'de> serde::Deserialize<'de> for BadResult {
-    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
-        Ok(BadResult)
+impl std::fmt::Debug for BadResult {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("cannot show")
     }
 }
 
@@ -44,7 +37,7 @@ fn echo() -> Template<Bomb, Bomb, (), u32> {
     })
 }
 
-/// A stackful result whose `Serialize` panics while signals are recorded: the
+/// A stackful result whose `Debug` panics while signals are recorded: the
 /// panic ran in the coroutine's end, outside the body's catch, and escaped the
 /// coroutine. Now the process fails and the scheduler runs on.
 #[test]
@@ -59,7 +52,7 @@ fn a_result_that_cannot_be_recorded_fails_its_process() {
         let run = catch_unwind(AssertUnwindSafe(|| sched.run_until_idle()));
         assert!(run.is_ok(), "the panic escaped the scheduler");
         match sched.result(b) {
-            Some(Err(ExitError::Failed(m))) => assert!(m.contains("cannot serialize"), "{m}"),
+            Some(Err(ExitError::Failed(m))) => assert!(m.contains("cannot show"), "{m}"),
             other => panic!("{other:?}"),
         }
         assert_eq!(sched.result(e), Some(Ok(5)));

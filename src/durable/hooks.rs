@@ -344,6 +344,16 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
         }
     }
 
+    fn encode_args(&mut self, template: &str, args: &dyn Any) -> Option<Vec<u8>> {
+        self.registry
+            .get(template)
+            .and_then(|r| (r.encode_args)(args))
+    }
+
+    fn result_encoder(&self, template: &str) -> Option<fn(&dyn Any) -> Value> {
+        self.registry.get(template).map(|r| r.encode_result)
+    }
+
     fn stopped(
         &mut self,
         pid: Pid,
@@ -351,7 +361,9 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
         value: Option<&Value>,
     ) {
         let exit = match (result, value) {
-            (Ok(_), Some(v)) => StopRecord::Normal(v.as_bytes().to_vec()),
+            (Ok(_), Some(v)) => {
+                StopRecord::Normal(v.as_bytes().map(<[u8]>::to_vec).unwrap_or_default())
+            }
             (Ok(_), None) => StopRecord::Normal(Vec::new()),
             (Err(ExitError::Failed(m)), _) => StopRecord::Failed(m.clone()),
             (Err(ExitError::Killed(m)), _) => StopRecord::Killed(m.clone()),

@@ -22,7 +22,7 @@ use crate::error::{ExitError, SendError, SpawnError, StartError};
 use crate::journal::{FileJournal, Journal, JournalError, JournalOptions, Lsn};
 use crate::kernel::{Kernel, Status, Undelivered, Wait};
 use crate::scheduler::{Handle, Pass, SimpleScheduler};
-use crate::signal::{Payload, Pid, Signal, SignalSink};
+use crate::signal::{DurablePayload, Payload, Pid, Signal, SignalSink, Value};
 
 /// Registers templates for a [`DurableScheduler`] and opens it.
 pub struct DurableBuilder<M: 'static> {
@@ -42,7 +42,10 @@ where
     /// Registers `template`: processes made from it can be journaled and rebuilt.
     /// Every template a durable scheduler runs must be registered, under a name of
     /// its own.
-    pub fn register<A: Payload, R: Payload>(mut self, template: &Template<M, M, A, R>) -> Self {
+    pub fn register<A: DurablePayload, R: DurablePayload>(
+        mut self,
+        template: &Template<M, M, A, R>,
+    ) -> Self {
         let t = template.clone();
         let name = template.opts.name.clone();
         let layouts = [
@@ -74,6 +77,12 @@ where
                     )?)
                 },
             ),
+            encode_result: |r: &dyn Any| {
+                Value::encode(
+                    r.downcast_ref::<R>()
+                        .expect("a result of its template's type"),
+                )
+            },
             decode_result: Box::new(|bytes: &[u8]| {
                 decode_caught::<R>(bytes)
                     .ok()

@@ -14,7 +14,7 @@ use crate::durable::record::{Record, StopRecord};
 use crate::durable::recover::RecoveryError;
 use crate::journal::{Journal, JournalError};
 use crate::kernel::{Kernel, PPtr, Proc};
-use crate::signal::Pid;
+use crate::signal::{Pid, Value};
 
 /// A process's call that did not match its records.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -70,6 +70,8 @@ pub(crate) struct Registration<I, O> {
     pub(crate) encode_args: EncodeArgs,
     pub(crate) create: CreateFrom<I, O>,
     pub(crate) decode_result: DecodeResult,
+    /// Encodes a result of the template's type (given as `&dyn Any`).
+    pub(crate) encode_result: fn(&dyn Any) -> Value,
 }
 
 /// A process rebuilt from the journal, waiting for its parent to spawn it again.

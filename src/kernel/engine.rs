@@ -12,11 +12,13 @@ use crate::error::ExitError;
 use crate::kernel::proc::Wait;
 use crate::signal::{Payload, Pid, Value};
 
-/// How a process's coroutine ended: the typed result (boxed), and how to encode
-/// it, which the kernel does only if signals or a layer record it.
+/// How a process's coroutine ended: the typed result (boxed), and how to show
+/// it (its `Debug` text), which the kernel does only if signals record it (a
+/// layer that journals results encodes them its own way: see
+/// `Hooks::result_encoder`).
 pub(crate) struct Ended {
     pub(crate) result: Result<Box<dyn Any>, ExitError>,
-    /// Encodes the result (given as `&dyn Any`); `None` for a failure.
+    /// Shows the result (given as `&dyn Any`); `None` for a failure.
     pub(crate) encode: Option<fn(&dyn Any) -> Value>,
 }
 
@@ -25,7 +27,7 @@ impl Ended {
     pub(crate) fn returned<R: Payload>(r: R) -> Ended {
         Ended {
             result: Ok(Box::new(r)),
-            encode: Some(encode_as::<R>),
+            encode: Some(text_as::<R>),
         }
     }
 
@@ -38,9 +40,9 @@ impl Ended {
     }
 }
 
-/// Encodes a result known to be an `R`.
-fn encode_as<R: Payload>(r: &dyn Any) -> Value {
-    Value::encode(r.downcast_ref::<R>().expect("encoded as its own type"))
+/// Shows a result known to be an `R`.
+fn text_as<R: Payload>(r: &dyn Any) -> Value {
+    Value::text_of(r.downcast_ref::<R>().expect("shown as its own type"))
 }
 
 /// The turn an engine is resumed for: which kernel's process. (Two words, so

@@ -168,6 +168,16 @@ pub(crate) trait Hooks<I, O> {
     /// expected more, which the layer reported; or the layer has halted).
     fn ending(&mut self, p: &mut Proc<I, O>) -> bool;
 
+    /// The encoding of `args`, arguments of a transition to template
+    /// `template`, by the layer's registration of it: `None` if it has none,
+    /// or they do not encode.
+    fn encode_args(&mut self, template: &str, args: &dyn Any) -> Option<Vec<u8>>;
+
+    /// How to encode the result of a process made from template `template`,
+    /// if this layer journals results (`None`: by its `Debug` text, as
+    /// signals show it).
+    fn result_encoder(&self, template: &str) -> Option<fn(&dyn Any) -> Value>;
+
     /// `pid` ended with `result` (`value`: its encoding).
     fn stopped(
         &mut self,

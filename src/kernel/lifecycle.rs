@@ -198,7 +198,15 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
         // SAFETY: per the contract; the kills are over.
         let this = unsafe { &mut *k.as_ptr() };
-        let value = this.encode_result(&mut result, ended.encode);
+        // A layer that journals results encodes them its own way.
+        let encode = match &this.hooks {
+            // SAFETY: p is live.
+            Some(hooks) => hooks
+                .result_encoder(unsafe { &p.as_ref().name })
+                .or(ended.encode),
+            None => ended.encode,
+        };
+        let value = this.encode_result(&mut result, encode);
         // SAFETY: p is live.
         let pid = unsafe { p.as_ref().pid };
         if let Some(hooks) = &mut this.hooks {
@@ -208,9 +216,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             let exit = match (&result, value) {
                 (Ok(_), Some(v)) => Exit::Normal(v),
                 // Recording began after the body returned: the result was not encoded.
-                (Ok(_), None) => {
-                    Exit::Normal(Value::encode(&String::from("<result not recorded>")))
-                }
+                (Ok(_), None) => Exit::Normal(Value::text_of("<result not recorded>")),
                 (Err(ExitError::Failed(m)), _) => Exit::Failed(m.clone()),
                 (Err(ExitError::Killed(m)), _) => Exit::Killed(m.clone()),
             };

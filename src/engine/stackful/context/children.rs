@@ -143,15 +143,20 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     ) {
         self.tick();
         let name = template.opts.name.clone();
-        let encoded = match postcard::to_allocvec(args) {
-            Ok(encoded) => encoded,
-            Err(e) => {
-                // Not journaled: the run stops, and this process with it.
-                if let Some((hooks, _)) = self.hooks() {
-                    hooks.unencodable(e);
-                }
-                Vec::new()
-            }
+        // Encoded only for a layer that journals it, by that layer's
+        // registration of the template (arguments need be serde types only
+        // there).
+        let encoded = match self.hooks() {
+            None => Vec::new(),
+            Some((hooks, _)) => match hooks.encode_args(&name, args) {
+                Some(encoded) => encoded,
+                None => self.violation(
+                    format!(
+                        "no registration of template `{name}` whose arguments encode this value"
+                    ),
+                    format!("a transition to `{name}`"),
+                ),
+            },
         };
         let replayed = matches!(
             self.replayed(|| Expect::Transition {
@@ -182,7 +187,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let entry = template.opts.name.clone();
         self.k().emit(me, || SignalKind::Transition {
             entry,
-            args: Value::encode(args),
+            args: Value::text_of(args),
         });
     }
 }

@@ -10,12 +10,12 @@ use crate::engine::stackful::context::Ctx;
 use crate::error::Interrupted;
 use crate::kernel::Wait;
 use crate::kernel::hooks::{Call, Expect, Replayed};
-use crate::signal::{Payload, SignalKind, Value};
+use crate::signal::{DurablePayload, Payload, SignalKind, Value};
 
 impl<I: 'static, O: 'static> Ctx<I, O> {
     /// In replay, the recorded result of this effect (which does not run again);
     /// `None` when live.
-    pub(super) fn replay_effect<T: Payload>(&mut self) -> Option<T> {
+    pub(super) fn replay_effect<T: DurablePayload>(&mut self) -> Option<T> {
         match self.replayed(|| Expect::Effect) {
             Replayed::Effect(result) => Some(self.decode_effect(&result)),
             _ => None,
@@ -23,7 +23,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     }
 
     /// A replayed effect's result; one that does not decode holds the process.
-    pub(super) fn decode_effect<T: Payload>(&mut self, result: &[u8]) -> T {
+    pub(super) fn decode_effect<T: DurablePayload>(&mut self, result: &[u8]) -> T {
         match postcard::from_bytes(result) {
             Ok(value) => value,
             Err(e) => self.violation(
@@ -46,17 +46,41 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
     }
 
-    /// The USE signal of an effect that returned `value` (performed, or replayed).
-    fn emit_use<T: Payload>(&mut self, value: &T) {
+    /// The USE signal of a journaled effect that returned `value` (performed,
+    /// or replayed).
+    fn emit_use<T: DurablePayload>(&mut self, value: &T) {
         let me = self.me;
         self.k().emit(me, || SignalKind::Use {
             result: Value::encode(value),
         });
     }
 
+    /// The USE signal of a plain effect, by its result's `Debug` text.
+    fn emit_plain_use<T: Payload>(&mut self, value: &T) {
+        let me = self.me;
+        self.k().emit(me, || SignalKind::Use {
+            result: Value::text_of(value),
+        });
+    }
+
+    /// A plain effect in a durable scheduler, which cannot journal its result:
+    /// the process is held (a violation naming the call), before `f` runs.
+    fn refuse_unjournaled<T>(&mut self, call: &str) {
+        if self.hooks().is_some() {
+            self.violation(
+                format!(
+                    "`Ctx::{call}` cannot journal its result (`{}` need not be a serde type): \
+                     a durable process uses `Ctx::durable_{call}`",
+                    std::any::type_name::<T>()
+                ),
+                format!("`Ctx::{call}`"),
+            )
+        }
+    }
+
     /// Journals an effect's result. One that cannot be encoded stops the run
     /// (this process is held at its next call, as every other).
-    pub(super) fn journal_effect<T: Payload>(&mut self, value: &T) {
+    pub(super) fn journal_effect<T: DurablePayload>(&mut self, value: &T) {
         if let Some((hooks, p)) = self.hooks() {
             match postcard::to_allocvec(value) {
                 Ok(result) => hooks.record(p, Call::Effect(&result)),
@@ -69,20 +93,38 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     }
 
     /// Performs a synchronous side effect (chronoflow's `use`): runs `f`, records
-    /// its result in a USE signal, and returns it. In a durable scheduler the
-    /// result is journaled after `f` runs, and a replay returns it without running
-    /// `f` again (at least once: a crash between the two runs it again). Under
-    /// the default [`CommitPolicy`](crate::durable::CommitPolicy), `f` runs only
-    /// once everything journaled of this process before it is durable: this call
-    /// may first wait for the pass's group commit
-    /// ([`Wait::Commit`](crate::Wait::Commit)).
+    /// its result in a USE signal (by its `Debug` text), and returns it. `T` is
+    /// any `Debug` type: `io::Result<usize>`, say.
+    ///
+    /// Not for a [`DurableScheduler`](crate::DurableScheduler), which must
+    /// journal the result: there use [`Ctx::durable_effect`]. A durable process
+    /// that calls this is held before `f` runs, and the scheduler reports it
+    /// with its [`violations`](crate::DurableScheduler::violations).
     pub fn effect<T: Payload>(&mut self, f: impl FnOnce() -> T) -> T {
+        self.tick();
+        self.refuse_unjournaled::<T>("effect");
+        let value = f();
+        self.emit_plain_use(&value);
+        value
+    }
+
+    /// Performs a synchronous side effect whose result can be journaled (a
+    /// serde type): as [`Ctx::effect`] on a [`SimpleScheduler`](crate::SimpleScheduler)
+    /// (the USE signal also carries the result's encoding). In a durable
+    /// scheduler the result is journaled after `f` runs, and a replay returns it
+    /// without running `f` again (at least once: a crash between the two runs it
+    /// again). Under the default [`CommitPolicy`](crate::durable::CommitPolicy),
+    /// `f` runs only once everything journaled of this process before it is
+    /// durable: this call may first wait for the pass's group commit
+    /// ([`Wait::Commit`](crate::Wait::Commit)).
+    pub fn durable_effect<T: DurablePayload>(&mut self, f: impl FnOnce() -> T) -> T {
         self.effect_inner(true, f)
     }
 
-    /// An effect; `commit`: wait for this process's records to be durable
-    /// first, as the policy asks (not for effects that act on nothing outside).
-    fn effect_inner<T: Payload>(&mut self, commit: bool, f: impl FnOnce() -> T) -> T {
+    /// A journaled effect; `commit`: wait for this process's records to be
+    /// durable first, as the policy asks (not for effects that act on nothing
+    /// outside).
+    fn effect_inner<T: DurablePayload>(&mut self, commit: bool, f: impl FnOnce() -> T) -> T {
         self.tick();
         if let Some(value) = self.replay_effect::<T>() {
             self.emit_use(&value);
@@ -101,8 +143,8 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// journaled, and synced to disk, before `f` runs, and its result after. If the
     /// program stops between the two, recovery does not run `f` again: this call
     /// returns [`Interrupted`] instead, since the effect may or may not have
-    /// happened. Without a journal it is [`Ctx::effect`] returning `Ok`.
-    pub fn effect_at_most_once<T: Payload>(
+    /// happened. Without a journal it is [`Ctx::durable_effect`] returning `Ok`.
+    pub fn effect_at_most_once<T: DurablePayload>(
         &mut self,
         f: impl FnOnce() -> T,
     ) -> Result<T, Interrupted> {
@@ -133,32 +175,57 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         Ok(value)
     }
 
-    /// Performs an asynchronous side effect: polls `future` with a real waker,
-    /// suspending this process while it is pending (the scheduler makes the process
-    /// runnable again when the waker fires, from any thread), then records its
-    /// output in a USE signal and returns it. An effect that can fail returns its
-    /// error as a value: make `T` a `Result`. Journaled and replayed as
-    /// [`Ctx::effect`], and polled first only once this process's records are
-    /// durable, as for [`Ctx::effect`].
-    pub fn effect_future<T: Payload>(&mut self, future: impl Future<Output = T>) -> T {
-        self.tick();
-        if let Some(value) = self.replay_effect::<T>() {
-            self.emit_use(&value);
-            return value;
-        }
-        self.await_commit(false);
+    /// Polls `future` with a real waker until it is ready, suspending this
+    /// process while it is pending.
+    fn poll_effect<T>(&mut self, future: impl Future<Output = T>) -> T {
         let mut future = pin!(future);
         let pid = self.pid();
         let waker = self.k().waker(pid);
         let mut cx = Context::from_waker(&waker);
         loop {
             if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-                self.journal_effect(&value);
-                self.emit_use(&value);
                 return value;
             }
             self.suspend(Wait::Effect);
         }
+    }
+
+    /// Performs an asynchronous side effect: polls `future` with a real waker,
+    /// suspending this process while it is pending (the scheduler makes the process
+    /// runnable again when the waker fires, from any thread), then records its
+    /// output in a USE signal (by its `Debug` text) and returns it. An effect
+    /// that can fail returns its error as a value: `T` is any `Debug` type,
+    /// `io::Result<usize>` for a socket's read, say.
+    ///
+    /// Not for a [`DurableScheduler`](crate::DurableScheduler): there use
+    /// [`Ctx::durable_effect_future`] (a durable process that calls this is held,
+    /// as for [`Ctx::effect`]).
+    pub fn effect_future<T: Payload>(&mut self, future: impl Future<Output = T>) -> T {
+        self.tick();
+        self.refuse_unjournaled::<T>("effect_future");
+        let value = self.poll_effect(future);
+        self.emit_plain_use(&value);
+        value
+    }
+
+    /// An asynchronous side effect whose output can be journaled (a serde
+    /// type): as [`Ctx::effect_future`], and journaled and replayed as
+    /// [`Ctx::durable_effect`] (polled first only once this process's records
+    /// are durable, as the policy asks).
+    pub fn durable_effect_future<T: DurablePayload>(
+        &mut self,
+        future: impl Future<Output = T>,
+    ) -> T {
+        self.tick();
+        if let Some(value) = self.replay_effect::<T>() {
+            self.emit_use(&value);
+            return value;
+        }
+        self.await_commit(false);
+        let value = self.poll_effect(future);
+        self.journal_effect(&value);
+        self.emit_use(&value);
+        value
     }
 
     /// The current time, from the scheduler's [`Clock`](crate::Clock). Recorded
