@@ -23,6 +23,9 @@ pub enum SendError<M> {
     /// delivered or journaled any more.
     #[error("the scheduler stopped on a journal error")]
     Stopped(M),
+    /// A [`Sender`](crate::Sender)'s scheduler is gone (dropped).
+    #[error("the scheduler is gone")]
+    Closed(M),
 }
 
 impl<M> SendError<M> {
@@ -32,7 +35,8 @@ impl<M> SendError<M> {
             SendError::Full(m)
             | SendError::UnknownPid(_, m)
             | SendError::NoRoute(m)
-            | SendError::Stopped(m) => m,
+            | SendError::Stopped(m)
+            | SendError::Closed(m) => m,
         }
     }
 }

@@ -88,6 +88,7 @@
 #![feature(coroutine_trait)]
 
 mod clock;
+mod driver;
 pub mod durable;
 mod engine;
 mod error;
@@ -95,6 +96,7 @@ pub mod journal;
 mod kernel;
 mod process;
 mod scheduler;
+mod sender;
 mod signal;
 mod template;
 
@@ -111,6 +113,7 @@ pub use kernel::inbox::{DEFAULT_CAPACITY, Overflow};
 pub use kernel::{DEFAULT_BUDGET, Status, Undelivered, UndeliveredReason, Wait};
 pub use process::Process;
 pub use scheduler::{Handle, Pass, SimpleScheduler};
+pub use sender::{SendFuture, Sender};
 pub use signal::{
     DecodeError, DropReason, DurablePayload, Exit, Payload, Pid, Signal, SignalKind, SignalSink,
     SignalType, Value,

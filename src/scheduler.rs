@@ -6,6 +6,7 @@ use std::ptr::NonNull;
 
 use crate::error::{ExitError, SendError, SpawnError, StartError};
 use crate::kernel::{Kernel, Recording, Sent, Status, Undelivered, unrecorded};
+use crate::sender::Sender;
 use crate::signal::{Payload, Pid, Signal, SignalSink};
 use crate::template::Spawnable;
 
@@ -222,11 +223,57 @@ impl<M: 'static> SimpleScheduler<M> {
         unsafe { Kernel::run_until_idle::<crate::engine::Engines>(self.kernel) }
     }
 
-    /// Runs until no process can run and none waits on an effect's future: between
-    /// idle passes it blocks the thread until a future's waker fires.
+    /// Runs until no process can run and nothing can wake one: no process waits
+    /// on an effect's future or a timer, and no [`Sender`] of this scheduler is
+    /// alive (nor is its mail waiting). Between idle passes it blocks the thread
+    /// until a future's waker fires, mail comes or the next timer is due.
     pub fn run_blocking(&mut self) -> usize {
         // SAFETY: as in `update`.
         unsafe { Kernel::run_blocking::<crate::engine::Engines>(self.kernel) }
+    }
+
+    /// The async [`run_blocking`](Self::run_blocking): runs passes, and between
+    /// them awaits the next wake-up (an effect's waker, mail from a [`Sender`])
+    /// or timer without blocking the thread, so that the scheduler lives inside
+    /// an executor: a tokio current-thread runtime or `LocalSet`, or any other.
+    /// It yields to the executor every few thousand turns, so that the other
+    /// tasks of its thread run too. Returns the number of turns run, once no
+    /// process can run and nothing can wake one (as for `run_blocking`: while a
+    /// `Sender` lives, it waits for its mail).
+    ///
+    /// The future borrows the scheduler and is not `Send` (processes stay on
+    /// their thread): spawn it with `spawn_local`, or await it in `block_on`.
+    /// Timers are served by one thread of the program (`chronoflow-timer`),
+    /// started on first need, so that no executor's timer is required.
+    ///
+    /// # Panics
+    /// As [`run_until_idle`](Self::run_until_idle).
+    pub async fn run(&mut self) -> usize {
+        match crate::driver::run(self).await {
+            Ok(turns) => turns,
+            Err(never) => match never {},
+        }
+    }
+
+    /// A handle through which other threads and tasks send to this scheduler's
+    /// processes, with at most [`DEFAULT_CAPACITY`](crate::DEFAULT_CAPACITY)
+    /// messages in flight (see [`Sender`]). All senders of a scheduler share its
+    /// mail: the first call sets the capacity.
+    pub fn sender(&mut self) -> Sender<M>
+    where
+        M: Send,
+    {
+        self.sender_with_capacity(crate::DEFAULT_CAPACITY)
+    }
+
+    /// A [`Sender`] whose scheduler lets at most `capacity` messages be in
+    /// flight from other threads (at least one), if this is the first sender
+    /// made; otherwise the capacity set by the first.
+    pub fn sender_with_capacity(&mut self, capacity: usize) -> Sender<M>
+    where
+        M: Send,
+    {
+        Sender::new(self.k_mut().mail(capacity))
     }
 
     /// Where process `pid` stands; `None` for a pid that never existed, or whose
@@ -320,5 +367,21 @@ impl<M: 'static> Drop for SimpleScheduler<M> {
     fn drop(&mut self) {
         // SAFETY: the kernel came from `Kernel::boxed` and is not used again.
         unsafe { Kernel::destroy(self.kernel) }
+    }
+}
+
+impl<M: 'static> crate::driver::Drive for SimpleScheduler<M> {
+    type Error = std::convert::Infallible;
+
+    fn pass(&mut self) -> Result<usize, Self::Error> {
+        Ok(self.update().ran)
+    }
+
+    fn idle(&self) -> crate::kernel::pass::Idle {
+        self.k().idle()
+    }
+
+    fn wakes(&self) -> &crate::kernel::time::WakeQueue {
+        &self.k().wakes
     }
 }

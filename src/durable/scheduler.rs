@@ -22,6 +22,7 @@ use crate::error::{ExitError, SendError, SpawnError, StartError};
 use crate::journal::{FileJournal, Journal, JournalError, JournalOptions, Lsn};
 use crate::kernel::{Kernel, Status, Undelivered, Wait};
 use crate::scheduler::{Handle, Pass, SimpleScheduler};
+use crate::sender::Sender;
 use crate::signal::{DurablePayload, Payload, Pid, Signal, SignalSink, Value};
 
 /// Registers templates for a [`DurableScheduler`] and opens it.
@@ -401,6 +402,33 @@ where
         }
     }
 
+    /// The async [`run_blocking`](Self::run_blocking), every pass committed
+    /// (see [`SimpleScheduler::run`]): between passes it awaits the next
+    /// wake-up or timer without blocking the thread. A journal error stops it.
+    pub async fn run(&mut self) -> Result<usize, JournalError> {
+        crate::driver::run(self).await
+    }
+
+    /// A handle through which other threads and tasks send to this scheduler's
+    /// processes (see [`Sender`] and [`SimpleScheduler::sender`]). Their
+    /// messages are journaled when delivered, at the start of a pass, as a
+    /// [`send`](Self::send) from outside.
+    pub fn sender(&mut self) -> Sender<M>
+    where
+        M: Send,
+    {
+        self.inner.sender()
+    }
+
+    /// A [`Sender`] with a capacity of its own, if it is the first (see
+    /// [`SimpleScheduler::sender_with_capacity`]).
+    pub fn sender_with_capacity(&mut self, capacity: usize) -> Sender<M>
+    where
+        M: Send,
+    {
+        self.inner.sender_with_capacity(capacity)
+    }
+
     /// Sets how many calls a process makes in one turn before it yields (see
     /// [`SimpleScheduler::set_budget`]).
     pub fn set_budget(&mut self, budget: u32) {
@@ -492,5 +520,24 @@ where
     /// The scheduler underneath, for introspection.
     pub fn scheduler(&self) -> &SimpleScheduler<M> {
         &self.inner
+    }
+}
+
+impl<M> crate::driver::Drive for DurableScheduler<M>
+where
+    M: Serialize + DeserializeOwned + Clone + 'static,
+{
+    type Error = JournalError;
+
+    fn pass(&mut self) -> Result<usize, JournalError> {
+        Ok(self.update()?.ran)
+    }
+
+    fn idle(&self) -> crate::kernel::pass::Idle {
+        self.inner.kernel().idle()
+    }
+
+    fn wakes(&self) -> &crate::kernel::time::WakeQueue {
+        &self.inner.kernel().wakes
     }
 }

@@ -26,6 +26,7 @@
 //! | `deliver.rs`, `inbox.rs` | delivery, back-pressure, undelivered messages |
 //! | `tree.rs` | children, join, kill |
 //! | `time.rs` | timers, effect wakes |
+//! | `mail.rs` | messages from other threads, with back-pressure |
 //! | `record.rs` | signal recording |
 //! | `extensions.rs` | per-kernel state of the engines and layers above |
 
@@ -35,6 +36,7 @@ pub(crate) mod extensions;
 pub(crate) mod hooks;
 pub(crate) mod inbox;
 pub(crate) mod lifecycle;
+pub(crate) mod mail;
 pub(crate) mod options;
 pub(crate) mod pass;
 pub(crate) mod pidtable;
@@ -107,6 +109,10 @@ pub(crate) struct Kernel<I, O> {
     pub(crate) finished: BTreeMap<Pid, Finished>,
     pub(crate) wakes: Arc<WakeQueue>,
     woken: Vec<Pid>,
+    /// Mail from other threads (made by the first `Sender`).
+    pub(crate) postbox: Option<mail::Postbox<I>>,
+    /// Delivers it (set with it: only a routing kernel has mail).
+    deliver_mail_fn: Option<fn(&mut Kernel<I, O>)>,
     pub(crate) effects_pending: usize,
     pub(crate) budget: u32,
     /// What a layer above (durability) is told of and answers: none for a plain
@@ -161,6 +167,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             undelivered: Vec::new(),
             finished: BTreeMap::new(),
             wakes: Arc::default(),
+            postbox: None,
+            deliver_mail_fn: None,
             woken: Vec::new(),
             effects_pending: 0,
             budget: DEFAULT_BUDGET,

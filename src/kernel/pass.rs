@@ -117,6 +117,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 // SAFETY: as in `update`.
                 let kernel = unsafe { &mut *k.as_ptr() };
                 kernel.drain_wakes();
+                kernel.take_mail();
                 kernel.fire_timers();
                 state.left = kernel.ready.len();
                 if state.left == 0 {
@@ -201,16 +202,31 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
     }
 
-    /// Between idle passes: blocks the thread until an effect's waker fires or
-    /// the next timer is due. `false`, without blocking, when nothing can come:
-    /// no process waits on an effect's future and no timer is armed.
+    /// Between idle passes: blocks the thread until an effect's waker fires,
+    /// mail comes or the next timer is due. `false`, without blocking, when
+    /// nothing can come (see [`Kernel::idle`]).
     pub(crate) fn wait_for_work(&self) -> bool {
-        let until = self.next_deadline().map(|t| t.since(self.clock.now()));
-        if self.effects_pending == 0 && until.is_none() {
-            return false;
+        match self.idle() {
+            Idle::Done => false,
+            Idle::Wait(until) => {
+                self.wakes.wait_nonempty(until);
+                true
+            }
         }
-        self.wakes.wait_nonempty(until);
-        true
+    }
+
+    /// What an idle kernel waits for: `Done` when nothing can come (no process
+    /// waits on an effect's future, no timer is armed, no mail is queued and no
+    /// sender can send any); else how long until the next timer, if one is
+    /// armed.
+    pub(crate) fn idle(&self) -> Idle {
+        let until = self.next_deadline().map(|t| t.since(self.clock.now()));
+        let mail = self.postbox.as_ref().is_some_and(|p| p.may_come());
+        if self.effects_pending == 0 && until.is_none() && !mail {
+            Idle::Done
+        } else {
+            Idle::Wait(until)
+        }
     }
 }
 
@@ -236,4 +252,12 @@ pub(crate) fn forget_quietly(payload: Box<dyn std::any::Any + Send>) {
         }
     }
     std::mem::forget(payload);
+}
+
+/// What an idle kernel waits for (see [`Kernel::idle`]).
+pub(crate) enum Idle {
+    /// Nothing can come.
+    Done,
+    /// A wake-up, or the next timer this long from now.
+    Wait(Option<std::time::Duration>),
 }

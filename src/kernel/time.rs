@@ -5,58 +5,108 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::task::Wake;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Wake, Waker};
 
 use crate::clock::Time;
 use crate::kernel::{Kernel, PPtr, Status, Wait};
 use crate::signal::Pid;
 
-/// Pids whose effect futures woke, from any thread.
+/// Wake-ups from any thread: pids whose effect futures woke, and pokes (mail
+/// from a [`Sender`](crate::Sender), the last sender gone). A scheduler that
+/// waits for them blocks on `cond` (`run_blocking`) or leaves a waker (the async
+/// `run`).
 #[derive(Default)]
 pub(crate) struct WakeQueue {
-    pids: Mutex<Vec<Pid>>,
+    inner: Mutex<Woken>,
     cond: Condvar,
-    /// Set with the first pid pushed, so that a pass with nothing woken takes no lock.
+    /// Set with the first pid pushed (or a poke), so that a pass with nothing
+    /// woken takes no lock.
     any: AtomicBool,
 }
 
+#[derive(Default)]
+struct Woken {
+    pids: Vec<Pid>,
+    /// Something other than an effect woke: look at the mail.
+    poked: bool,
+    /// The async `run` waiting for a wake-up.
+    waker: Option<Waker>,
+}
+
 impl WakeQueue {
-    fn push(&self, pid: Pid) {
-        let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
-        pids.push(pid);
+    fn lock(&self) -> MutexGuard<'_, Woken> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a wake-up (`pid`'s effect, or a poke) and wakes whoever waits.
+    fn wake(&self, pid: Option<Pid>) {
+        let mut woken = self.lock();
+        match pid {
+            Some(pid) => woken.pids.push(pid),
+            None => woken.poked = true,
+        }
         self.any.store(true, Ordering::Release);
+        let waker = woken.waker.take();
+        drop(woken);
         self.cond.notify_all();
+        // Outside the lock: the waker is the executor's code.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Something for the scheduler to look at came (mail, or a sender went).
+    pub(crate) fn poke(&self) {
+        self.wake(None);
     }
 
     #[inline]
     fn drain_into(&self, out: &mut Vec<Pid>) {
         if self.any.load(Ordering::Acquire) {
-            let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
+            let mut woken = self.lock();
             self.any.store(false, Ordering::Relaxed);
-            out.append(&mut pids);
+            woken.poked = false;
+            out.append(&mut woken.pids);
         }
     }
 
-    /// Waits until a pid is pushed, or `timeout` (if any) passes.
+    /// Waits until something wakes, or `timeout` (if any) passes.
     pub(super) fn wait_nonempty(&self, timeout: Option<std::time::Duration>) {
-        let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
+        let mut woken = self.lock();
         match timeout {
             None => {
-                while pids.is_empty() {
-                    pids = self.cond.wait(pids).unwrap_or_else(|e| e.into_inner());
+                while woken.pids.is_empty() && !woken.poked {
+                    woken = self.cond.wait(woken).unwrap_or_else(|e| e.into_inner());
                 }
             }
             Some(timeout) => {
-                if pids.is_empty() {
+                if woken.pids.is_empty() && !woken.poked {
                     drop(
                         self.cond
-                            .wait_timeout(pids, timeout)
+                            .wait_timeout(woken, timeout)
                             .unwrap_or_else(|e| e.into_inner()),
                     );
                 }
             }
         }
+    }
+
+    /// For the async `run`: whether something woke; if not, `waker` is woken
+    /// when something does.
+    pub(crate) fn woken_or_register(&self, waker: &Waker) -> bool {
+        if self.any.load(Ordering::Acquire) {
+            return true;
+        }
+        let mut woken = self.lock();
+        if !woken.pids.is_empty() || woken.poked {
+            return true;
+        }
+        match &mut woken.waker {
+            Some(w) if w.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+        false
     }
 }
 
@@ -67,10 +117,10 @@ pub(crate) struct PidWaker {
 
 impl Wake for PidWaker {
     fn wake(self: Arc<Self>) {
-        self.queue.push(self.pid);
+        self.queue.wake(Some(self.pid));
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.queue.push(self.pid);
+        self.queue.wake(Some(self.pid));
     }
 }
 
@@ -198,6 +248,16 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             }
         }
         self.woken = woken;
+    }
+
+    /// Delivers mail from other threads, if any is queued or parked.
+    #[inline]
+    pub(super) fn take_mail(&mut self) {
+        if let (Some(deliver), Some(postbox)) = (self.deliver_mail_fn, &self.postbox)
+            && postbox.pending()
+        {
+            deliver(self);
+        }
     }
 
     pub(crate) fn waker(&self, pid: Pid) -> std::task::Waker {
