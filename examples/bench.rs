@@ -1,6 +1,6 @@
-//! The BEAM reference workloads of `shared/bench/beam/bench.erl`, on one thread
-//! with a fresh `SimpleScheduler` each, printing the same lines so that
-//! `shared/bench/compare.sh` can put the two side by side:
+//! The BEAM reference workloads of `bench/beam/bench.erl`, on one thread with a
+//! fresh `SimpleScheduler` each, printing the same lines so that
+//! `bench/compare.sh` can put the two side by side:
 //!
 //! ```text
 //! workload=NAME param=N ns_per_op=X [bytes_per_proc=B]
@@ -10,9 +10,10 @@
 //! (`quick` divides the sizes by 10, like bench.erl). The processes are stackful
 //! unless the second argument, or the environment variable
 //! `CHRONOFLOW_BENCH_ENGINE`, says `stackless` (so that
-//! `CHRONOFLOW_BENCH_ENGINE=stackless ../shared/bench/compare.sh` compares the
-//! stackless engine). Lines starting with `#` are comments (a workload that could
-//! not run says why on one).
+//! `CHRONOFLOW_BENCH_ENGINE=stackless bench/compare.sh` compares the stackless
+//! engine). Lines starting with `#` are comments (a workload that could not run
+//! says why on one). Only bench.erl's core suite is here, not its `otp` and
+//! `multi` suites.
 #![feature(coroutines)]
 
 #[path = "../benches/workloads/mod.rs"]

@@ -1,5 +1,6 @@
-//! Two processes in a `SimpleScheduler` bouncing a message: the README's Echo
-//! story. See `examples/stories/echo.rs` for what it shows and the expected output.
+//! Two processes in a `SimpleScheduler` bouncing a message: the Echo story of the
+//! tour (`examples/tour.rs`). See `examples/stories/echo.rs` for what it shows and
+//! the expected output.
 //!
 //! Run with `cargo run --example echo`.
 

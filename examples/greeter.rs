@@ -1,6 +1,6 @@
-//! A standalone process fed with `push` and read with `pull`: the README's
-//! Greeter story. See `examples/stories/greeter.rs` for what it shows and the
-//! expected output.
+//! A standalone process fed with `push` and read with `pull`: the Greeter story of
+//! the tour (`examples/tour.rs`). See `examples/stories/greeter.rs` for what it
+//! shows and the expected output.
 //!
 //! Run with `cargo run --example greeter`.
 

@@ -1,5 +1,6 @@
-//! A hundred thousand stackless processes: the README's Swarm story. See
-//! `examples/stories/swarm.rs` for what it shows and the expected output.
+//! A hundred thousand stackless processes: the Swarm story of the tour
+//! (`examples/tour.rs`). See `examples/stories/swarm.rs` for what it shows and the
+//! expected output.
 //!
 //! Run with `cargo run --release --example swarm`.
 #![feature(coroutines)]

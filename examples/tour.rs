@@ -1,5 +1,5 @@
-//! A tour of the chronoflow README's stories, run one after the other, each under
-//! a heading:
+//! A tour of chronoflow: the stories of the README's "Examples" table, run one
+//! after the other, each under a heading and a line or two saying what it shows:
 //!
 //! 1. Greeter: a standalone process, fed with `push`, read with `pull`.
 //! 2. Echo: two processes in a `SimpleScheduler` bouncing a message.
@@ -12,7 +12,8 @@
 //! and also runs on its own as an example of the same name, for instance
 //! `cargo run --example echo`.
 //!
-//! Run with `cargo run --example tour`.
+//! Run with `cargo run --release --example tour` (the swarm is slow in a debug
+//! build).
 #![feature(coroutines)]
 
 #[path = "stories/backoff.rs"]
@@ -29,6 +30,9 @@ mod parent_child;
 mod swarm;
 
 fn main() {
+    println!("chronoflow tour: six short programs, each printing what its processes do.");
+    println!("Processes are named by pid, written <0>, <1>, ...");
+    println!();
     let stories: [(&str, fn()); 6] = [
         ("Greeter: a standalone process", greeter::run),
         ("Echo: two processes in a SimpleScheduler", echo::run),

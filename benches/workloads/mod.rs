@@ -1,5 +1,5 @@
 //! The workloads shared by the `bench` example (`examples/bench.rs`, which mirrors
-//! `shared/bench/beam/bench.erl`) and the criterion benches (`benches/dispatch.rs`):
+//! `bench/beam/bench.erl`) and the criterion benches (`benches/dispatch.rs`):
 //! one message type and the process templates. The drivers (timing, sizes,
 //! schedulers) live in each of the two.
 //!

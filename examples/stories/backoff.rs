@@ -1,7 +1,7 @@
 //! Back-pressure: a fast producer, a slow consumer, and a small inbox.
 //!
-//! The README's BACKOFF signal ("process inbox is full"), in a `SimpleScheduler`
-//! with recording on (`record()`). The consumer's inbox holds only 4 messages, with
+//! The README's "Back-pressure" section: the BACKOFF signal, in a
+//! `SimpleScheduler` with recording on (`record()`). The consumer's inbox holds only 4 messages, with
 //! the default overflow policy, `Overflow::Backoff`. The producer sends 100
 //! numbered messages as fast as it can; the consumer takes one at a time and
 //! yields its turn after each (`ctx.yield_now()`), so it is slow. Whenever the
@@ -13,7 +13,9 @@
 //! Expected output (the counts are deterministic):
 //!
 //! ```text
-//! first signals:
+//! A producer sends 100 numbers to a slow consumer whose inbox holds 4: when it is full,
+//! the producer is suspended (BACKOFF) until there is room, and no message is lost.
+//! the first 8 signals (<0> is the consumer, <1> the producer; `<pid> #seq KIND payload`):
 //!   <0> #0 START
 //!   <1> #0 START
 //!   <1> #1 SEND to <0>: 0
@@ -34,6 +36,10 @@ const COUNT: u64 = 100;
 
 /// Runs the story.
 pub fn run() {
+    println!(
+        "A producer sends 100 numbers to a slow consumer whose inbox holds 4: when it is full,"
+    );
+    println!("the producer is suspended (BACKOFF) until there is room, and no message is lost.");
     let consumer = Template::new("consumer", |ctx: &mut Ctx<u64>, count: u64| {
         let mut received = Vec::new();
         for _ in 0..count {
@@ -70,7 +76,9 @@ pub fn run() {
         .expect("the producer did not fail");
 
     let signals = scheduler.pull();
-    println!("first signals:");
+    println!(
+        "the first 8 signals (<0> is the consumer, <1> the producer; `<pid> #seq KIND payload`):"
+    );
     for signal in signals.iter().take(8) {
         println!("  {signal}");
     }

@@ -1,25 +1,29 @@
 //! The Client/Server story: selective receive with `select`.
 //!
-//! The README's "Selecting and Filtering Messages" section. Requests and replies
-//! are one enum routed by their `to` field. The server loops forever: it takes a
-//! request, answers `TIME` with the current time in milliseconds (read through
-//! `ctx.effect`, so it would be recorded in a USE signal) and anything else with an
-//! error. The client sends requests 100, 101 and 102, then uses `select` to take
-//! the replies out of arrival order: 102 first, then 101, then 100. Replies that do
-//! not match stay in the inbox until a later `select` takes them.
+//! The README's "Receiving: receive, select, filter" section. Requests and
+//! replies are one enum routed by their `to` field. The server loops forever: it
+//! takes a request, answers `TIME` with the time elapsed since the story began
+//! (read through `ctx.effect`, so it would be recorded in a USE signal) and
+//! anything else with an error. The client sends requests 100, 101 and 102, then
+//! uses `select` to take the replies out of arrival order: 102 first, then 101,
+//! then 100. Replies that do not match stay in the inbox until a later `select`
+//! takes them.
 //!
 //! Expected output (the times vary):
 //!
 //! ```text
-//! client got reply 102 from <0>: error "unknown command STOP"
-//! client got reply 101 from <0>: time 1732245600123 ms
-//! client got reply 100 from <0>: time 1732245600123 ms
-//! client result: [102, 101, 100]; the server still waits: Some(Waiting(Message))
+//! A client sends requests 100, 101, 102 to a server, then takes the replies
+//! in the order it picks, 102 first, with select (the others wait in its inbox).
+//! client got reply 102 from server <0>: error "unknown command STOP"
+//! client got reply 101 from server <0>: time 0.041 ms since the start
+//! client got reply 100 from server <0>: time 0.039 ms since the start
+//! the client ended with [102, 101, 100]
+//! the server loops forever: it is waiting for a message (status Waiting(Message))
 //! ```
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use chronoflow::{Ctx, Pid, SimpleScheduler, Template};
+use chronoflow::{Ctx, Pid, SimpleScheduler, Status, Template, Wait};
 
 /// Requests to the server and its replies, in one type: a scheduler's processes
 /// share one message type.
@@ -44,8 +48,8 @@ pub enum Msg {
         from: Pid,
         /// The client.
         to: Pid,
-        /// The time in milliseconds since the Unix epoch, or an error.
-        result: Result<u64, String>,
+        /// The time elapsed since the story began, or an error.
+        result: Result<Duration, String>,
     },
 }
 
@@ -60,9 +64,12 @@ impl Msg {
 
 /// Runs the story.
 pub fn run() {
+    println!("A client sends requests 100, 101, 102 to a server, then takes the replies");
+    println!("in the order it picks, 102 first, with select (the others wait in its inbox).");
+    let start = Instant::now();
     // The body never returns; the result type `()` is spelled out because a
     // closure that only loops would otherwise have the never type `!`.
-    let server = Template::<Msg, Msg, (), ()>::new("server", |ctx: &mut Ctx<Msg>, (): ()| {
+    let server = Template::<Msg, Msg, (), ()>::new("server", move |ctx: &mut Ctx<Msg>, (): ()| {
         loop {
             let Msg::Request {
                 id, from, command, ..
@@ -71,11 +78,7 @@ pub fn run() {
                 continue; // not a request: ignore it
             };
             let result = if command == "TIME" {
-                Ok(ctx.effect(|| {
-                    SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis() as u64)
-                }))
+                Ok(ctx.effect(|| start.elapsed()))
             } else {
                 Err(format!("unknown command {command}"))
             };
@@ -111,8 +114,11 @@ pub fn run() {
                 unreachable!("select matched a reply");
             };
             match result {
-                Ok(millis) => println!("client got reply {id} from {from}: time {millis} ms"),
-                Err(error) => println!("client got reply {id} from {from}: error {error:?}"),
+                Ok(time) => println!(
+                    "client got reply {id} from server {from}: time {:.3} ms since the start",
+                    time.as_secs_f64() * 1e3
+                ),
+                Err(error) => println!("client got reply {id} from server {from}: error {error:?}"),
             }
             order.push(id);
         }
@@ -130,8 +136,11 @@ pub fn run() {
         .expect("the client has ended")
         .expect("the client did not fail");
     assert_eq!(order, [102, 101, 100]);
+    let status = scheduler.status(server.pid());
+    assert_eq!(status, Some(Status::Waiting(Wait::Message)));
+    println!("the client ended with {order:?}");
     println!(
-        "client result: {order:?}; the server still waits: {:?}",
-        scheduler.status(server.pid())
+        "the server loops forever: it is waiting for a message (status {:?})",
+        status.expect("the server is alive")
     );
 }

@@ -1,28 +1,32 @@
 //! The Echo story: two processes in a `SimpleScheduler` bouncing a message.
 //!
-//! The README's "The SimpleScheduler" section. The message is a struct with
+//! The README's "The scheduler loop" section. The message is a struct with
 //! `from`, `to` and `data`, and the template's route sends every outgoing message
 //! to its `to` pid, so the scheduler delivers it with no orchestration from us.
 //! Each Echo process receives `count` messages; for each it prints a line, sends
-//! the data back to the sender, and performs a tiny effect (standing in for the
-//! README's one-second `sleep`, which is skipped here). We create and start two
-//! processes (pids 0 and 1), spoof a `hello` from 1 to 0 from outside, and update
-//! the scheduler until it is idle.
+//! the data back to the sender, and performs an effect (a trivial one, `ctx.effect`
+//! returning the round number; with recording on it would be a USE signal). We
+//! create and start two processes (pids 0 and 1), send a `hello` to 0 from outside
+//! as if 1 had sent it, and update the scheduler until a pass runs nothing. Each
+//! `update()` is one pass: each process that is runnable when it begins runs one
+//! turn (until it waits, or until its budget is used up).
 //!
 //! Expected output (the two processes alternate, 5 rounds each):
 //!
 //! ```text
-//! 0> i=0 received hello from 1
-//! 1> i=0 received hello from 0
-//! 0> i=1 received hello from 1
-//! 1> i=1 received hello from 0
-//! 0> i=2 received hello from 1
-//! 1> i=2 received hello from 0
-//! 0> i=3 received hello from 1
-//! 1> i=3 received hello from 0
-//! 0> i=4 received hello from 1
-//! 1> i=4 received hello from 0
-//! both stopped after 9 passes; 1's last reply found no one (UnknownPid)
+//! Two processes in a scheduler bounce a message, 5 times each; each line is printed by its receiver.
+//! <0>, round 0: received "hello" from <1>
+//! <1>, round 0: received "hello" from <0>
+//! <0>, round 1: received "hello" from <1>
+//! <1>, round 1: received "hello" from <0>
+//! <0>, round 2: received "hello" from <1>
+//! <1>, round 2: received "hello" from <0>
+//! <0>, round 3: received "hello" from <1>
+//! <1>, round 3: received "hello" from <0>
+//! <0>, round 4: received "hello" from <1>
+//! <1>, round 4: received "hello" from <0>
+//! both stopped after 9 passes of the scheduler (in a pass, each runnable process runs one turn)
+//! <1>'s last reply found no one, as <0> had stopped: it is kept as undelivered (UnknownPid)
 //! ```
 //!
 //! The last line: process 0 stops after its fifth message, so process 1's fifth
@@ -44,21 +48,22 @@ pub struct Message {
 
 /// Runs the story.
 pub fn run() {
+    println!(
+        "Two processes in a scheduler bounce a message, 5 times each; each line is printed by \
+         its receiver."
+    );
     let echo = Template::new("echo", |ctx: &mut Ctx<Message>, count: u32| {
         for i in 0..count {
             let Message { from, data, .. } = ctx.receive();
             let me = ctx.pid();
-            println!(
-                "{}> i={i} received {data} from {}",
-                me.as_u64(),
-                from.as_u64()
-            );
+            println!("{me}, round {i}: received {data:?} from {from}");
             ctx.send(Message {
                 from: me,
                 to: from,
                 data,
             });
-            // A tiny effect in place of the README's `sleep(1_000)`.
+            // An effect, standing for real work: recorded (a USE signal) when
+            // recording is on.
             ctx.effect(|| i);
         }
     })
@@ -70,7 +75,7 @@ pub fn run() {
     scheduler.start(proc1.pid()).expect("created, not started");
     scheduler.start(proc2.pid()).expect("created, not started");
 
-    // Spoof a message from proc2 to proc1 to get the ball rolling.
+    // A message to proc1, as if from proc2, to get the ball rolling.
     scheduler
         .send(
             proc1.pid(),
@@ -92,8 +97,13 @@ pub fn run() {
     let undelivered = scheduler.take_undelivered();
     assert_eq!(undelivered.len(), 1);
     println!(
-        "both stopped after {passes} passes; {}'s last reply found no one ({:?})",
-        proc2.pid().as_u64(),
+        "both stopped after {passes} passes of the scheduler (in a pass, each runnable \
+         process runs one turn)"
+    );
+    println!(
+        "{}'s last reply found no one, as {} had stopped: it is kept as undelivered ({:?})",
+        proc2.pid(),
+        proc1.pid(),
         undelivered[0].reason
     );
 }

@@ -1,6 +1,6 @@
 //! The Parent/Child story: child processes receive what their parent receives.
 //!
-//! The README's "Child Processes" section, in a `SimpleScheduler`. The parent
+//! The README's "Children" section, in a `SimpleScheduler`. The parent
 //! spawns three children, receives one message itself, then joins child3, child2
 //! and child1 (in that order) and returns their results. Each child receives three
 //! messages, printing each, and returns what it received.
@@ -17,34 +17,40 @@
 //! Expected output:
 //!
 //! ```text
-//! parent msg1
-//! child child1 msg1
-//! child child2 msg1
-//! child child3 msg1
-//! child child1 msg2
-//! child child2 msg2
-//! child child3 msg2
-//! child child1 msg3
-//! child child2 msg3
-//! child child3 msg3
+//! A parent <0> spawns three children, <1> to <3>. Each child gets a copy of the messages
+//! waiting in its parent's inbox, then every message the parent receives.
+//! The parent joins each child: it waits for the child to end and takes its result.
+//! parent got msg1
+//! child1 got msg1
+//! child2 got msg1
+//! child3 got msg1
+//! child1 got msg2
+//! child2 got msg2
+//! child3 got msg2
+//! child1 got msg3
+//! child2 got msg3
+//! child3 got msg3
 //! parent joined <3>: ["msg1", "msg2", "msg3"]
 //! parent joined <2>: ["msg1", "msg2", "msg3"]
 //! parent joined <1>: ["msg1", "msg2", "msg3"]
-//! parent result: [("child3", ["msg1", "msg2", "msg3"]), ("child2", ...), ("child1", ...)]
-//! msg4 not delivered: no live process has pid <0>
+//! parent result: its children's results, in the order it joined them: child3, child2, child1
+//! msg4, sent once the parent has ended, comes back: no live process has pid <0>
 //! ```
-//!
-//! (The `parent result` line is abridged here; the program prints it in full.)
 
 use chronoflow::{Ctx, SimpleScheduler, Template};
 
 /// Runs the story.
 pub fn run() {
+    println!(
+        "A parent <0> spawns three children, <1> to <3>. Each child gets a copy of the messages"
+    );
+    println!("waiting in its parent's inbox, then every message the parent receives.");
+    println!("The parent joins each child: it waits for the child to end and takes its result.");
     let child = Template::new("child", |ctx: &mut Ctx<String>, name: String| {
         let mut received = Vec::new();
         for _ in 0..3 {
             let msg = ctx.receive();
-            println!("child {name} {msg}");
+            println!("{name} got {msg}");
             received.push(msg);
         }
         received
@@ -55,7 +61,7 @@ pub fn run() {
         let child2 = ctx.spawn(&child, "child2".to_string()).expect("a stack");
         let child3 = ctx.spawn(&child, "child3".to_string()).expect("a stack");
 
-        println!("parent {}", ctx.receive());
+        println!("parent got {}", ctx.receive());
 
         let mut results = Vec::new();
         for (name, child) in [("child3", child3), ("child2", child2), ("child1", child1)] {
@@ -90,8 +96,11 @@ pub fn run() {
         .result(handle)
         .expect("the parent has ended")
         .expect("the parent did not fail");
-    println!("parent result: {results:?}");
     let names: Vec<&str> = results.iter().map(|(name, _)| name.as_str()).collect();
+    println!(
+        "parent result: its children's results, in the order it joined them: {}",
+        names.join(", ")
+    );
     assert_eq!(names, ["child3", "child2", "child1"]);
     assert!(
         results
@@ -101,6 +110,6 @@ pub fn run() {
 
     match scheduler.send(pid, "msg4".to_string()) {
         Ok(()) => panic!("the parent has stopped; msg4 should have nowhere to go"),
-        Err(e) => println!("msg4 not delivered: {e}"),
+        Err(e) => println!("msg4, sent once the parent has ended, comes back: {e}"),
     }
 }

@@ -9,8 +9,10 @@
 //! Expected output (the memory figure depends on the machine):
 //!
 //! ```text
-//! 100000 stackless cells alive, waiting in receive!
-//! about 400 bytes of memory each
+//! 100,000 stackless processes (state machines, no stack each): their memory, a message to each,
+//! their results, added up by one ordinary (stackful) process, the summer.
+//! 100000 stackless cells alive, waiting for a message (in receive!)
+//! about 300 bytes of memory each
 //! the summer got 100000 squares of 3: 900000
 //! every cell ended with 9; 0 processes left
 //! ```
@@ -47,6 +49,11 @@ fn rss() -> u64 {
 
 /// Runs the story.
 pub fn run() {
+    println!(
+        "100,000 stackless processes (state machines, no stack each): their memory, a message \
+         to each,"
+    );
+    println!("their results, added up by one ordinary (stackful) process, the summer.");
     // A cell: one number in, its square to the summer, and the square as result.
     let cell = StacklessTemplate::new("cell", |cx: StacklessCtx<Msg>, summer: Pid| {
         #[coroutine]
@@ -78,7 +85,7 @@ pub fn run() {
     sched.run_until_idle(); // every cell runs up to its receive!
     let each = rss().saturating_sub(before) / CELLS as u64;
     println!(
-        "{} stackless cells alive, waiting in receive!",
+        "{} stackless cells alive, waiting for a message (in receive!)",
         sched.live() - 1
     );
     println!("about {} bytes of memory each", (each + 50) / 100 * 100);
