@@ -36,7 +36,7 @@ fn pingpong_with(
                 .spawn(ping, (pong.pid(), ROUND_TRIPS))
                 .expect("spawn ping");
             sched.run_until_idle();
-            black_box(sched.result(h).expect("ping ended").expect("ping ok"))
+            black_box(sched.result(&h).expect("ping ended").expect("ping ok"))
         })
     });
     group.finish();
@@ -97,7 +97,7 @@ fn spawn_with(c: &mut Criterion, engine: &str, idle: &impl Spawnable<Msg, Msg, (
         }
         sched.run_until_idle();
         for h in handles.drain(..) {
-            sched.result(h).expect("ended").expect("ok");
+            sched.result(&h).expect("ended").expect("ok");
         }
     };
     let mut group = c.benchmark_group("spawn");
@@ -146,7 +146,7 @@ fn selective_with(c: &mut Criterion, engine: &str, sel: &impl Spawnable<Msg, Msg
             for _ in 0..iters {
                 let h = sched.spawn(sel, ROUNDS).expect("spawn selective");
                 sched.run_until_idle();
-                let ns = sched.result(h).expect("ended").expect("ok");
+                let ns = sched.result(&h).expect("ended").expect("ok");
                 total += Duration::from_nanos(ns);
             }
             total
@@ -189,7 +189,7 @@ fn fanin_with<T: Spawnable<Msg, Msg, u64, u64>>(
                         .expect("spawn sender");
                 }
                 sched.run_until_idle();
-                black_box(sched.result(s).expect("sink ended").expect("sink ok"))
+                black_box(sched.result(&s).expect("sink ended").expect("sink ok"))
             })
         });
     }

@@ -41,7 +41,7 @@ fn pingpong(
     let pong = sched.spawn(pong, ()).expect("spawn pong");
     let ping = sched.spawn(ping, (pong.pid(), n)).expect("spawn ping");
     sched.run_until_idle();
-    let ns = sched.result(ping).expect("ping ended").expect("ping ok");
+    let ns = sched.result(&ping).expect("ping ended").expect("ping ok");
     sched.send(pong.pid(), Msg::Stop).expect("pong alive");
     sched.run_until_idle();
     report("pingpong", n, n, ns);
@@ -137,7 +137,7 @@ fn selective(k: u64, rounds: u64, sel: &impl Spawnable<Msg, Msg, u64, u64>) {
     let mut sched = SimpleScheduler::new();
     let h = sched.spawn(sel, rounds).expect("spawn selective");
     sched.run_until_idle();
-    let ns = sched.result(h).expect("selective ended").expect("ok");
+    let ns = sched.result(&h).expect("selective ended").expect("ok");
     report("selective", k, rounds, ns);
 }
 
@@ -159,7 +159,7 @@ fn fanin_run(
     }
     sched.run_until_idle();
     let ns = t0.elapsed().as_nanos() as u64;
-    let got = sched.result(sink).expect("sink ended").expect("sink ok");
+    let got = sched.result(&sink).expect("sink ended").expect("sink ok");
     assert_eq!(got, s * m, "the sink received every message");
     ns
 }

@@ -65,7 +65,7 @@ fn run(dir: &Path, policy: CommitPolicy, procs: u64, each: u64) -> (f64, f64) {
     let secs = start.elapsed().as_secs_f64();
     let synced = syncs.load(Ordering::Relaxed) - before;
     for h in handles {
-        assert_eq!(sched.result(h), Some(Ok(each)));
+        assert_eq!(sched.result(&h), Some(Ok(each)));
     }
     ((procs * each) as f64 / secs, synced as f64 / secs)
 }

@@ -42,7 +42,7 @@
 //! let a = sched.spawn(&ping, (b.pid(), 2)).unwrap();
 //! sched.run_until_idle();
 //!
-//! assert_eq!(sched.result(a), Some(Ok(2)));
+//! assert_eq!(sched.result(&a), Some(Ok(2)));
 //! for signal in sched.pull() {
 //!     println!("{signal}");
 //! }

@@ -1,34 +1,68 @@
 //! The `SimpleScheduler`: runs processes of one message type, driven from the
 //! user's loop.
 
+use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use crate::error::{ExitError, SendError, SpawnError, StartError};
+use crate::kernel::results::DroppedHandles;
 use crate::kernel::{Kernel, Recording, Sent, Status, Undelivered, unrecorded};
 use crate::sender::Sender;
 use crate::signal::{Payload, Pid, Signal, SignalSink};
 use crate::template::Spawnable;
 
 /// A typed handle on a top-level process of a scheduler, for its pid and, once it
-/// has ended, its result.
-#[derive(Debug, PartialEq, Eq, Hash)]
+/// has ended, its result ([`SimpleScheduler::result`]).
+///
+/// On a [`SimpleScheduler`] the handle owns the result: dropping it says that
+/// nobody will read it, and the scheduler frees it (at its next pass, or when
+/// the process ends), so a program that spawns a process per request and drops
+/// the handles does not grow. To keep the pid alone, copy it out with
+/// [`pid`](Self::pid). (A [`DurableScheduler`](crate::DurableScheduler) keeps
+/// results until taken, by handle or by pid, whatever becomes of the handle:
+/// handles do not survive a crash, results do.) `Send` and `Sync`: a handle may
+/// be dropped on any thread.
 pub struct Handle<R> {
     pid: Pid,
+    /// Where its drop is told; `None`: the result stays when it drops.
+    dropped: Option<Arc<DroppedHandles>>,
     _result: PhantomData<fn() -> R>,
 }
 
-impl<R> Clone for Handle<R> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<R> Copy for Handle<R> {}
-
 impl<R> Handle<R> {
+    pub(crate) fn new(pid: Pid, dropped: Arc<DroppedHandles>) -> Handle<R> {
+        Handle {
+            pid,
+            dropped: Some(dropped),
+            _result: PhantomData,
+        }
+    }
+
+    /// The same handle, whose drop leaves the result where it is.
+    pub(crate) fn keeping(mut self) -> Handle<R> {
+        self.dropped = None;
+        self
+    }
+
     /// The process's pid.
     pub fn pid(&self) -> Pid {
         self.pid
+    }
+}
+
+impl<R> Drop for Handle<R> {
+    fn drop(&mut self) {
+        if let Some(dropped) = &self.dropped {
+            dropped.dropped(self.pid);
+        }
+    }
+}
+
+impl<R> fmt::Debug for Handle<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Handle({})", self.pid)
     }
 }
 
@@ -73,7 +107,7 @@ impl Pass {
 /// let e = sched.spawn(&echo, ()).unwrap();
 /// let a = sched.spawn(&ask, e.pid()).unwrap();
 /// sched.run_until_idle();
-/// assert_eq!(sched.result(a), Some(Ok("HELLO".to_string())));
+/// assert_eq!(sched.result(&a), Some(Ok("HELLO".to_string())));
 /// ```
 pub struct SimpleScheduler<M: 'static> {
     kernel: NonNull<Kernel<M, M>>,
@@ -143,10 +177,8 @@ impl<M: 'static> SimpleScheduler<M> {
     ) -> Result<Handle<R>, SpawnError> {
         let p = template.create_in(self.k_mut(), args, None)?;
         // SAFETY: p is live.
-        Ok(Handle {
-            pid: unsafe { p.as_ref().pid },
-            _result: PhantomData,
-        })
+        let pid = unsafe { p.as_ref().pid };
+        Ok(Handle::new(pid, self.k().dropped.clone()))
     }
 
     /// Starts a created process: START, then it runs at the next pass.
@@ -177,6 +209,21 @@ impl<M: 'static> SimpleScheduler<M> {
         let p = self.k().lookup(handle.pid).expect("just created");
         self.k_mut().start(p);
         Ok(handle)
+    }
+
+    /// Creates and starts a process whose result nobody will read: it is freed
+    /// when the process ends (as when its [`Handle`] is dropped).
+    pub fn spawn_detached<A: 'static, R: Payload>(
+        &mut self,
+        template: &impl Spawnable<M, M, A, R>,
+        args: A,
+    ) -> Result<Pid, SpawnError> {
+        let p = template.create_in(self.k_mut(), args, None)?;
+        // SAFETY: p is live.
+        let pid = unsafe { p.as_ref().pid };
+        self.k_mut().start(p);
+        self.k_mut().detach(pid);
+        Ok(pid)
     }
 
     /// Sends `msg` to `to` from outside. A full inbox (or a full inbox of one of
@@ -319,7 +366,7 @@ impl<M: 'static> SimpleScheduler<M> {
 
     /// Takes the result of an ended top-level process: `None` while it runs (or once
     /// taken).
-    pub fn result<R: Payload>(&mut self, handle: Handle<R>) -> Option<Result<R, ExitError>> {
+    pub fn result<R: Payload>(&mut self, handle: &Handle<R>) -> Option<Result<R, ExitError>> {
         self.k_mut().take_result(handle.pid)
     }
 

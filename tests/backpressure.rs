@@ -74,8 +74,8 @@ fn a_sender_to_a_full_inbox_waits_for_room_and_nothing_is_lost() {
         assert!(passes < 10_000, "runaway");
     }
 
-    assert_eq!(sched.result(c), Some(Ok((0..N).collect::<Vec<_>>())));
-    assert_eq!(sched.result(p), Some(Ok(())));
+    assert_eq!(sched.result(&c), Some(Ok((0..N).collect::<Vec<_>>())));
+    assert_eq!(sched.result(&p), Some(Ok(())));
     assert!(sched.take_undelivered().is_empty());
 
     let backoffs: Vec<&Signal<u64>> = signals
@@ -112,7 +112,7 @@ fn many_senders_to_one_small_inbox_lose_nothing_and_keep_their_order() {
     while !sched.update().is_idle() {
         assert!(sched.inbox_len(c.pid()).is_none_or(|len| len <= 2));
     }
-    let got = sched.result(c).unwrap().unwrap();
+    let got = sched.result(&c).unwrap().unwrap();
     assert_eq!(got.len(), 150);
     for k in 0..3u64 {
         let from_k: Vec<u64> = got.iter().copied().filter(|m| m / 1000 == k).collect();
@@ -137,7 +137,7 @@ fn a_send_from_outside_to_a_full_inbox_gives_the_message_back() {
     sched.run_until_idle();
     sched.send(c.pid(), 3).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(c), Some(Ok(vec![1, 2, 3])));
+    assert_eq!(sched.result(&c), Some(Ok(vec![1, 2, 3])));
 }
 
 #[test]
@@ -149,8 +149,8 @@ fn a_blocked_senders_message_is_kept_when_the_receiver_stops() {
     let c = sched.spawn(&once, ()).unwrap();
     let p = sched.spawn(&producer(), (c.pid(), 0, 3)).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(c), Some(Ok(0)));
-    assert_eq!(sched.result(p), Some(Ok(())));
+    assert_eq!(sched.result(&c), Some(Ok(0)));
+    assert_eq!(sched.result(&p), Some(Ok(())));
     let kept: Vec<_> = sched
         .take_undelivered()
         .into_iter()
@@ -187,7 +187,7 @@ fn sending_to_ones_own_full_inbox_does_not_wait_forever() {
     let mut sched = SimpleScheduler::new();
     let h = sched.spawn(&t, ()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok(1)));
+    assert_eq!(sched.result(&h), Some(Ok(1)));
     let kept: Vec<_> = sched
         .take_undelivered()
         .into_iter()
@@ -223,7 +223,7 @@ fn drop_oldest_evicts_the_head_counts_and_signals_it() {
     );
     sched.start(c.pid()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(c), Some(Ok(vec![2, 3, 4])));
+    assert_eq!(sched.result(&c), Some(Ok(vec![2, 3, 4])));
 }
 
 #[test]
@@ -245,7 +245,7 @@ fn drop_newest_discards_the_arrival_counts_and_signals_it() {
     );
     sched.start(c.pid()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(c), Some(Ok(vec![0, 1, 2])));
+    assert_eq!(sched.result(&c), Some(Ok(vec![0, 1, 2])));
 }
 
 #[test]
@@ -261,7 +261,7 @@ fn drop_policies_never_suspend_a_sending_process() {
             .unwrap();
         let p = sched.spawn(&producer(), (c.pid(), 0, 10)).unwrap();
         assert_eq!(sched.update().ran, 1);
-        assert_eq!(sched.result(p), Some(Ok(())), "{overflow:?}");
+        assert_eq!(sched.result(&p), Some(Ok(())), "{overflow:?}");
         assert_eq!(sched.dropped(c.pid()), Some(7));
         let signals = sched.pull();
         assert!(
@@ -274,7 +274,7 @@ fn drop_policies_never_suspend_a_sending_process() {
         assert!(dropped.iter().all(|d| d.1 == reason));
         sched.start(c.pid()).unwrap();
         sched.run_until_idle();
-        assert_eq!(sched.result(c), Some(Ok(kept)));
+        assert_eq!(sched.result(&c), Some(Ok(kept)));
     }
 }
 
@@ -303,7 +303,7 @@ fn reject_gives_the_message_back_to_try_send_and_to_outside_senders() {
     .route(move |_| Some(target));
     let t = sched.spawn(&trier, ()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(t), Some(Ok(vec![10, 11, 12])));
+    assert_eq!(sched.result(&t), Some(Ok(vec![10, 11, 12])));
     assert_eq!(
         sched.dropped(target),
         Some(0),
@@ -313,7 +313,7 @@ fn reject_gives_the_message_back_to_try_send_and_to_outside_senders() {
 
     sched.start(target).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(c), Some(Ok(vec![0, 1])));
+    assert_eq!(sched.result(&c), Some(Ok(vec![0, 1])));
 }
 
 #[test]
@@ -325,7 +325,7 @@ fn reject_keeps_a_sent_message_undelivered() {
     let p = sched.spawn(&producer(), (c.pid(), 0, 3)).unwrap();
     sched.run_until_idle();
     // The sender was not suspended: it went on and finished.
-    assert_eq!(sched.result(p), Some(Ok(())));
+    assert_eq!(sched.result(&p), Some(Ok(())));
     let kept: Vec<_> = sched
         .take_undelivered()
         .into_iter()
@@ -341,7 +341,7 @@ fn reject_keeps_a_sent_message_undelivered() {
     assert_eq!(sched.dropped(c.pid()), Some(0));
     sched.start(c.pid()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(c), Some(Ok(vec![0])));
+    assert_eq!(sched.result(&c), Some(Ok(vec![0])));
 }
 
 #[test]
@@ -357,7 +357,7 @@ fn try_send_to_a_full_backoff_inbox_does_not_wait() {
     .route(move |_| Some(target));
     let t = sched.spawn(&trier, ()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(t), Some(Ok((true, Err(2)))));
+    assert_eq!(sched.result(&t), Some(Ok((true, Err(2)))));
 }
 
 #[test]
@@ -389,8 +389,8 @@ fn a_full_childs_inbox_holds_back_sends_to_its_parent_until_it_has_room() {
         signals.extend(sched.pull());
     }
     let all: Vec<u64> = (0..5).collect();
-    assert_eq!(sched.result(par), Some(Ok((all.clone(), all))));
-    assert_eq!(sched.result(p), Some(Ok(())));
+    assert_eq!(sched.result(&par), Some(Ok((all.clone(), all))));
+    assert_eq!(sched.result(&p), Some(Ok(())));
     assert!(
         signals
             .iter()
@@ -429,12 +429,12 @@ fn room_is_not_lost_when_the_woken_sender_is_killed_before_it_runs() {
     sched.start(to).unwrap();
     sched.send(a.pid(), 0).unwrap();
     sched.run_until_idle();
-    assert!(matches!(sched.result(a), Some(Err(_))), "unjoined child");
+    assert!(matches!(sched.result(&a), Some(Err(_))), "unjoined child");
     assert_eq!(
         sched.status(s2.pid()),
         Some(Status::Stopped),
         "the second sender must get the room (b's inbox holds {:?})",
         sched.inbox_len(to)
     );
-    assert_eq!(sched.result(b), Some(Ok(vec![100, 2])));
+    assert_eq!(sched.result(&b), Some(Ok(vec![100, 2])));
 }

@@ -76,7 +76,7 @@ fn a_child_does_not_get_what_its_parent_consumed_before_the_spawn() {
     sched.run_until_idle();
     sched.send(h.pid(), 20).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok((10, 20, vec![20]))));
+    assert_eq!(sched.result(&h), Some(Ok((10, 20, vec![20]))));
 }
 
 #[test]
@@ -139,11 +139,11 @@ fn every_child_gets_a_unique_pid() {
     let a = sched.spawn(&top, ()).unwrap();
     let b = sched.spawn(&top, ()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(a), Some(Ok(())));
-    assert_eq!(sched.result(b), Some(Ok(())));
+    assert_eq!(sched.result(&a), Some(Ok(())));
+    assert_eq!(sched.result(&b), Some(Ok(())));
     let c = sched.spawn(&top, ()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(c), Some(Ok(())));
+    assert_eq!(sched.result(&c), Some(Ok(())));
 
     let pids = seen.lock().unwrap().clone();
     // 3 tops, each with 3 mids, each with 2 leaves.
@@ -191,7 +191,7 @@ fn returning_with_unjoined_children_fails_and_kills_them() {
 
     sched.send(h.pid(), 1).unwrap();
     sched.run_until_idle();
-    match sched.result(h) {
+    match sched.result(&h) {
         Some(Err(ExitError::Failed(msg))) => {
             assert!(msg.contains("unjoined"), "reason: {msg}")
         }
@@ -271,7 +271,7 @@ fn joining_a_child_that_panicked_gives_its_failure() {
     sched.run_until_idle();
     sched.send(h.pid(), 5).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok(5)));
+    assert_eq!(sched.result(&h), Some(Ok(5)));
     match out.lock().unwrap().take().expect("joined") {
         Err(JoinError::Exited(ExitError::Failed(msg))) => {
             assert!(msg.contains("child exploded on 5"), "{msg}")
@@ -338,7 +338,7 @@ fn a_message_sent_to_a_child_does_not_reach_its_parent() {
     let mut sched = SimpleScheduler::new();
     let h = sched.spawn(&parent, ()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok((1, 0, h.pid()))));
+    assert_eq!(sched.result(&h), Some(Ok((1, 0, h.pid()))));
 }
 
 #[test]
@@ -361,7 +361,7 @@ fn joining_another_processs_child_is_refused() {
     sched.run_until_idle();
     let t = sched.spawn(&thief, ()).unwrap();
     sched.run_until_idle();
-    let (pid, refused) = sched.result(t).unwrap().unwrap();
+    let (pid, refused) = sched.result(&t).unwrap().unwrap();
     assert!(refused, "join of {pid} by a stranger must be NotAChild");
     // The child is untouched: still waiting for a message.
     assert_eq!(
@@ -399,7 +399,7 @@ fn a_message_to_a_parent_wakes_the_parent_before_its_children() {
     assert_eq!(uses.len(), 3);
     assert_eq!(uses[0], h.pid(), "the parent runs first: {uses:?}");
     assert_eq!(
-        sched.result(h),
+        sched.result(&h),
         Some(Ok((("child".to_string(), 9), ("child".to_string(), 9))))
     );
 }

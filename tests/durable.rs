@@ -677,7 +677,7 @@ fn spawning_an_unregistered_template_is_refused() {
     let h = sched.spawn(&spawner, ()).unwrap();
     sched.run_until_idle().unwrap();
     assert_eq!(
-        sched.result(h),
+        sched.result(&h),
         Some(Ok("stranger".to_string())),
         "a process's spawn is refused too"
     );
@@ -859,7 +859,7 @@ fn pids_after_reopening_continue_after_the_largest_journaled_one() {
         assert_eq!(last.pid(), Pid(3));
         sched.send(last.pid(), 9).unwrap();
         sched.run_until_idle().unwrap();
-        assert_eq!(sched.result(last), Some(Ok(9)));
+        assert_eq!(sched.result(&last), Some(Ok(9)));
     }
     {
         let (mut sched, _) = open();
@@ -878,7 +878,7 @@ fn pids_after_reopening_continue_after_the_largest_journaled_one() {
     );
     sched.send(p.pid(), 4).unwrap();
     sched.run_until_idle().unwrap();
-    assert_eq!(sched.result(p), Some(Ok(8)));
+    assert_eq!(sched.result(&p), Some(Ok(8)));
 }
 
 #[test]
@@ -899,7 +899,7 @@ fn pids_are_not_reused_once_old_segments_are_released() {
         assert_eq!(h.pid(), Pid(0));
         sched.send(h.pid(), 1).unwrap();
         sched.run_until_idle().unwrap();
-        assert_eq!(sched.result(h), Some(Ok(1)));
+        assert_eq!(sched.result(&h), Some(Ok(1)));
         sched.run_until_idle().unwrap();
     }
     let (mut sched, _) = open();

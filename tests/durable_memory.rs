@@ -46,7 +46,7 @@ fn recovery_memory_does_not_grow_with_the_records_read() {
                 sched.send(h.pid(), i).unwrap();
             }
             sched.run_until_idle().unwrap();
-            assert_eq!(sched.result(h), Some(Ok(780)));
+            assert_eq!(sched.result(&h), Some(Ok(780)));
         }
     }
     let journal_bytes: u64 = std::fs::read_dir(dir.path())

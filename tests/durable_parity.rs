@@ -36,7 +36,7 @@ fn run_blocking_waits_for_timers_and_commits_every_pass() {
             .unwrap();
         let h = sched.spawn(&t, ()).unwrap();
         sched.run_blocking().unwrap();
-        assert_eq!(sched.result(h), Some(Ok(3)));
+        assert_eq!(sched.result(&h), Some(Ok(3)));
     }
     // Every pass was committed: its result was taken, so nothing is left to run.
     let (sched, recovery) = DurableScheduler::<Msg>::builder()
@@ -69,7 +69,7 @@ fn a_budget_bounds_the_calls_of_a_turn() {
         turns >= 3,
         "{turns} turns for three calls with a budget of one"
     );
-    assert_eq!(sched.result(h), Some(Ok(0)));
+    assert_eq!(sched.result(&h), Some(Ok(0)));
 }
 
 /// For each job: acts on it (doubles it), then reports to `to`.

@@ -198,7 +198,7 @@ fn parents(join: bool) -> usize {
     for _ in 0..300 {
         let h = sched.spawn(&parent(join), ()).unwrap();
         sched.run_until_idle().unwrap();
-        assert_eq!(sched.result(h).unwrap().is_ok(), join);
+        assert_eq!(sched.result(&h).unwrap().is_ok(), join);
     }
     segments(dir.path()).len()
 }

@@ -167,7 +167,7 @@ fn results_and_effect_results_need_only_debug_on_a_simple_scheduler() {
         stop.to_string(),
         format!("{} #3 STOP Opaque(Cell {{ value: 4 }})", h.pid())
     );
-    assert_eq!(sched.result(h).unwrap().unwrap().0.get(), 4);
+    assert_eq!(sched.result(&h).unwrap().unwrap().0.get(), 4);
 }
 
 #[test]
@@ -191,16 +191,16 @@ fn effect_future_suspends_until_woken_from_another_thread() {
     sched.run_until_idle();
     assert_eq!(sched.status(h.pid()), Some(Status::Waiting(Wait::Effect)));
     assert!(sched.update().is_idle());
-    assert_eq!(sched.result(h), None);
+    assert_eq!(sched.result(&h), None);
     sched.send(e.pid(), 9).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(e), Some(Ok(9)), "others run meanwhile");
+    assert_eq!(sched.result(&e), Some(Ok(9)), "others run meanwhile");
     assert_eq!(sched.status(h.pid()), Some(Status::Waiting(Wait::Effect)));
 
     gate.send(()).unwrap();
     sched.run_blocking();
     thread.join().unwrap();
-    assert_eq!(sched.result(h), Some(Ok(42)));
+    assert_eq!(sched.result(&h), Some(Ok(42)));
     assert_eq!(uses(&sched.pull(), h.pid()), [Value::encode(&21u64)]);
 }
 
@@ -211,7 +211,7 @@ fn run_blocking_returns_when_nothing_waits() {
     let t = Template::new("effect", |ctx: &mut Ctx<u64>, _: ()| ctx.effect(|| 3u8));
     let h = sched.spawn(&t, ()).unwrap();
     assert_eq!(sched.run_blocking(), 1);
-    assert_eq!(sched.result(h), Some(Ok(3)));
+    assert_eq!(sched.result(&h), Some(Ok(3)));
 }
 
 #[test]
@@ -243,7 +243,7 @@ fn several_futures_completed_from_threads_all_arrive() {
         thread.join().unwrap();
     }
     for (i, h) in handles.into_iter().enumerate() {
-        assert_eq!(sched.result(h), Some(Ok(i as u64 * 10)));
+        assert_eq!(sched.result(&h), Some(Ok(i as u64 * 10)));
     }
 }
 
@@ -315,7 +315,7 @@ fn an_async_effect_error_reaches_the_process_as_a_value() {
     gate.send(()).unwrap();
     sched.run_blocking();
     thread.join().unwrap();
-    assert_eq!(sched.result(h), Some(Ok(Err("timeout".to_string()))));
+    assert_eq!(sched.result(&h), Some(Ok(Err("timeout".to_string()))));
     assert_eq!(
         uses(&sched.pull(), h.pid()),
         [Value::encode(&Err::<u32, String>("timeout".to_string()))]

@@ -54,7 +54,7 @@ fn a_panic_fails_that_process_alone() {
     sched.send(c.pid(), 2).unwrap();
     sched.run_until_idle();
 
-    match sched.result(b) {
+    match sched.result(&b) {
         Some(Err(ExitError::Failed(msg))) => assert!(msg.contains("boom on 13"), "{msg}"),
         other => panic!("expected a failure, got {other:?}"),
     }
@@ -75,13 +75,13 @@ fn a_panic_fails_that_process_alone() {
     sched.send(c.pid(), 3).unwrap();
     sched.send(c.pid(), 4).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(c), Some(Ok(10)));
+    assert_eq!(sched.result(&c), Some(Ok(10)));
 
     // And new processes still run.
     let c2 = sched.spawn(&counter, 1).unwrap();
     sched.send(c2.pid(), 7).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(c2), Some(Ok(7)));
+    assert_eq!(sched.result(&c2), Some(Ok(7)));
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn a_panic_with_a_str_payload_keeps_its_message() {
     let h = sched.spawn(&t, ()).unwrap();
     sched.run_until_idle();
     assert_eq!(
-        sched.result(h),
+        sched.result(&h),
         Some(Err(ExitError::Failed("a static message".to_string())))
     );
 }
@@ -111,11 +111,11 @@ fn a_panic_with_a_non_string_payload_is_a_failure_not_a_crash() {
     let o = sched.spawn(&other, ()).unwrap();
     sched.send(h.pid(), 0).unwrap();
     sched.run_until_idle();
-    assert!(matches!(sched.result(h), Some(Err(ExitError::Failed(_)))));
+    assert!(matches!(sched.result(&h), Some(Err(ExitError::Failed(_)))));
     assert!(matches!(stop_exit(&sched.pull(), h.pid()), Exit::Failed(_)));
     sched.send(o.pid(), 5).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(o), Some(Ok(5)));
+    assert_eq!(sched.result(&o), Some(Ok(5)));
 }
 
 #[test]

@@ -22,7 +22,7 @@ fn passes_until_done(
 ) -> Option<(usize, u64)> {
     for i in 1..=passes {
         let _ = sched.update();
-        if let Some(r) = sched.result(h) {
+        if let Some(r) = sched.result(&h) {
             return Some((i, r.unwrap()));
         }
     }

@@ -40,7 +40,7 @@ fn absurd_stack_sizes_are_a_typed_error() {
         let ok = sched.spawn(&tiny(), ()).unwrap();
         sched.send(ok.pid(), 3).unwrap();
         sched.run_until_idle();
-        assert_eq!(sched.result(ok), Some(Ok(3)));
+        assert_eq!(sched.result(&ok), Some(Ok(3)));
     });
 }
 
@@ -66,7 +66,7 @@ fn pids_never_handed_out_are_unknown() {
         }
         sched.send(p.pid(), u64::MAX).unwrap();
         sched.run_until_idle();
-        assert_eq!(sched.result(p), Some(Ok(u64::MAX)));
+        assert_eq!(sched.result(&p), Some(Ok(u64::MAX)));
         let kept = sched.take_undelivered();
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].to, Some(Pid(u64::MAX)));
@@ -140,8 +140,8 @@ fn an_absurd_stack_size_is_a_spawn_error_for_the_parent() {
             let p = sched.spawn(&parent, ()).unwrap();
             let q = sched.spawn(&stackless_parent, ()).unwrap();
             sched.run_until_idle();
-            assert_eq!(sched.result(p), Some(Ok("refused".to_string())));
-            assert_eq!(sched.result(q), Some(Ok("refused".to_string())));
+            assert_eq!(sched.result(&p), Some(Ok("refused".to_string())));
+            assert_eq!(sched.result(&q), Some(Ok("refused".to_string())));
             assert_eq!(sched.live(), 0);
         },
     );

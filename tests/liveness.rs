@@ -52,7 +52,7 @@ fn a_transition_to_a_larger_inbox_wakes_the_senders_waiting_for_room() {
             );
             clock.advance(Duration::from_secs(10));
             s.run_until_idle();
-            assert_eq!(s.result(b), Some(Ok(2)));
+            assert_eq!(s.result(&b), Some(Ok(2)));
         },
     );
 }
@@ -91,7 +91,7 @@ fn a_stackless_sleep_polled_again_after_it_fired_sleeps_again() {
             clock.advance(Duration::from_secs(100));
             s.run_until_idle();
             assert_eq!(
-                s.result(h),
+                s.result(&h),
                 Some(Ok(2)),
                 "stuck Waiting(Timer) with no timer"
             );
@@ -144,12 +144,12 @@ fn room_granted_to_a_stackless_sender_that_ends_passes_on() {
             s.run_until_idle();
             eprintln!(
                 "quitter {:?}; b {:?} inbox {:?}; sender {:?}",
-                s.result(q),
+                s.result(&q),
                 s.status(b.pid()),
                 s.inbox_len(b.pid()),
                 s.status(w.pid())
             );
-            assert_eq!(s.result(b), Some(Ok(vec![1, 2])));
+            assert_eq!(s.result(&b), Some(Ok(vec![1, 2])));
         },
     );
 }
@@ -201,12 +201,12 @@ fn room_granted_to_a_stackful_sender_that_fails_in_its_retry_passes_on() {
             let _ = s.pull();
             eprintln!(
                 "failing sender {:?}; b {:?} inbox {:?}; sender {:?}",
-                s.result(f),
+                s.result(&f),
                 s.status(b.pid()),
                 s.inbox_len(b.pid()),
                 s.status(w.pid())
             );
-            assert_eq!(s.result(b), Some(Ok(vec![1, 2])));
+            assert_eq!(s.result(&b), Some(Ok(vec![1, 2])));
         },
     );
 }

@@ -117,7 +117,7 @@ fn assert_consistent(sched: &mut SimpleScheduler<Msg>, pid: Pid, b: Pid) {
     let fresh = sched.spawn(&bystander(), ()).unwrap();
     sched.send(fresh.pid(), Msg::plain(42)).unwrap();
     run_catching(sched);
-    assert_eq!(sched.result(fresh), Some(Ok(42)));
+    assert_eq!(sched.result(&fresh), Some(Ok(42)));
 }
 
 // ---------------------------------------------------------------------------------
@@ -149,7 +149,7 @@ fn a_message_drop_that_panics_while_a_child_is_killed_leaves_no_process_running(
     run_catching(&mut sched);
     assert_consistent(&mut sched, p.pid(), b.pid());
     assert!(
-        matches!(sched.result(p), Some(Err(ExitError::Failed(_)))),
+        matches!(sched.result(&p), Some(Err(ExitError::Failed(_)))),
         "the parent failed (it returned with an unjoined child)"
     );
 }
@@ -176,7 +176,7 @@ fn a_message_drop_that_panics_while_a_stackless_parents_child_is_killed_leaves_n
     sched.send(p.pid(), Msg::drop_bomb(7)).unwrap();
     run_catching(&mut sched);
     assert_consistent(&mut sched, p.pid(), b.pid());
-    assert!(matches!(sched.result(p), Some(Err(ExitError::Failed(_)))));
+    assert!(matches!(sched.result(&p), Some(Err(ExitError::Failed(_)))));
 }
 
 /// A message whose `Drop` panics, evicted (`Overflow::DropOldest`) by a process's
@@ -198,7 +198,7 @@ fn a_message_drop_that_panics_on_eviction_is_reported_and_the_send_completes() {
     let s = sched.spawn(&sender, ()).unwrap();
     run_catching(&mut sched);
     assert_consistent(&mut sched, s.pid(), b.pid());
-    assert_eq!(sched.result(s), Some(Ok(0)), "the sender went on");
+    assert_eq!(sched.result(&s), Some(Ok(0)), "the sender went on");
     assert_eq!(
         sched.inbox_len(f.pid()),
         Some(1),
@@ -222,7 +222,7 @@ fn a_message_drop_that_panics_in_an_ended_processs_inbox_leaves_no_process_runni
     sched.send(q.pid(), Msg::plain(0)).unwrap();
     run_catching(&mut sched);
     assert_consistent(&mut sched, q.pid(), b.pid());
-    assert!(sched.result(q).is_some(), "it ended");
+    assert!(sched.result(&q).is_some(), "it ended");
 }
 
 // ---------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ fn a_stackful_result_whose_debug_panics_while_recording_fails_the_process() {
     run_catching(&mut sched);
     assert_consistent(&mut sched, h.pid(), b.pid());
     assert!(
-        matches!(sched.result(h), Some(Err(ExitError::Failed(_)))),
+        matches!(sched.result(&h), Some(Err(ExitError::Failed(_)))),
         "the process failed"
     );
 }
@@ -286,14 +286,14 @@ fn a_stackful_result_whose_serialize_panics_in_a_durable_scheduler_fails_the_pro
     let h = sched.spawn(&t, ()).unwrap();
     sched.send(h.pid(), 1).unwrap();
     sched.run_until_idle().unwrap();
-    match sched.result(h) {
+    match sched.result(&h) {
         Some(Err(ExitError::Failed(m))) => assert!(m.contains("exploded"), "{m}"),
         other => panic!("{other:?}"),
     }
     // The scheduler runs on.
     sched.send(bh.pid(), 7).unwrap();
     sched.run_until_idle().unwrap();
-    assert_eq!(sched.result(bh), Some(Ok(7)));
+    assert_eq!(sched.result(&bh), Some(Ok(7)));
 }
 
 /// A stackless process's result is encoded in `Resume::resume`, inside the pass's
@@ -312,7 +312,7 @@ fn a_stackless_result_whose_debug_panics_while_recording_fails_the_process() {
     sched.send(h.pid(), Msg::plain(1)).unwrap();
     run_catching(&mut sched);
     assert_consistent(&mut sched, h.pid(), b.pid());
-    assert!(matches!(sched.result(h), Some(Err(ExitError::Failed(_)))));
+    assert!(matches!(sched.result(&h), Some(Err(ExitError::Failed(_)))));
 }
 
 // ---------------------------------------------------------------------------------
@@ -339,7 +339,7 @@ fn assert_a_sink_panicking_on_its_stop_leaves_it_ended(t: &impl Spawnable<Msg, M
     sched.send(h.pid(), Msg::plain(1)).unwrap();
     run_catching(&mut sched);
     assert_consistent(&mut sched, h.pid(), b.pid());
-    assert!(sched.result(h).is_some(), "it ended, with a result kept");
+    assert!(sched.result(&h).is_some(), "it ended, with a result kept");
 }
 
 /// A sink that panics on a STOP: emitted in `finish` after the coroutine returned,
@@ -386,7 +386,7 @@ fn a_message_clone_that_panics_during_a_stackless_spawn_leaves_no_orphan() {
     sched.send(p.pid(), Msg::clone_bomb(3)).unwrap();
     sched.start(p.pid()).unwrap();
     run_catching(&mut sched);
-    assert!(matches!(sched.result(p), Some(Err(ExitError::Failed(_)))));
+    assert!(matches!(sched.result(&p), Some(Err(ExitError::Failed(_)))));
     assert_eq!(
         sched.live(),
         1,

@@ -51,11 +51,11 @@ fn a_result_that_cannot_be_recorded_fails_its_process() {
         sched.send(e.pid(), Bomb(false)).unwrap();
         let run = catch_unwind(AssertUnwindSafe(|| sched.run_until_idle()));
         assert!(run.is_ok(), "the panic escaped the scheduler");
-        match sched.result(b) {
+        match sched.result(&b) {
             Some(Err(ExitError::Failed(m))) => assert!(m.contains("cannot show"), "{m}"),
             other => panic!("{other:?}"),
         }
-        assert_eq!(sched.result(e), Some(Ok(5)));
+        assert_eq!(sched.result(&e), Some(Ok(5)));
         assert_eq!(sched.live(), 0);
     });
 }
@@ -79,8 +79,8 @@ fn a_message_whose_drop_panics_in_a_freed_inbox_is_reported() {
             let payload = run.expect_err("the destructor's panic is reported");
             assert_eq!(support::panic_text(&*payload), "message drop");
             assert_ne!(sched.status(e.pid()), Some(Status::Running));
-            assert_eq!(sched.result(e), Some(Ok(5)));
-            assert_eq!(sched.result(other), Some(Ok(5)));
+            assert_eq!(sched.result(&e), Some(Ok(5)));
+            assert_eq!(sched.result(&other), Some(Ok(5)));
             assert_eq!(sched.live(), 0);
             sched.run_until_idle();
         },
@@ -107,8 +107,8 @@ fn a_panicking_sink_is_reported_and_the_scheduler_stays_consistent() {
             let run = catch_unwind(AssertUnwindSafe(|| sched.run_until_idle()));
             assert!(run.is_err(), "the sink's panic is reported");
             assert_ne!(sched.status(e.pid()), Some(Status::Running));
-            assert_eq!(sched.result(e), Some(Ok(5)));
-            assert_eq!(sched.result(other), Some(Ok(5)));
+            assert_eq!(sched.result(&e), Some(Ok(5)));
+            assert_eq!(sched.result(&other), Some(Ok(5)));
             assert_eq!(sched.live(), 0);
         },
     );
@@ -140,7 +140,7 @@ fn a_clone_that_panics_mid_spawn_leaves_no_orphan() {
         sched.send(p.pid(), NoClone).unwrap();
         sched.start(p.pid()).unwrap();
         sched.run_until_idle();
-        match sched.result(p) {
+        match sched.result(&p) {
             Some(Err(ExitError::Failed(m))) => assert!(m.contains("no clone"), "{m}"),
             other => panic!("{other:?}"),
         }

@@ -36,7 +36,7 @@ fn receive_takes_messages_in_arrival_order() {
         sched.send(h.pid(), m).unwrap();
     }
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok(vec![3, 1, 2, 9, 7, 8])));
+    assert_eq!(sched.result(&h), Some(Ok(vec![3, 1, 2, 9, 7, 8])));
 }
 
 #[test]
@@ -54,7 +54,7 @@ fn select_takes_the_first_match_and_the_others_keep_their_order() {
     }
     sched.start(h.pid()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok((4, 6, vec![1, 3, 5, 7, 2]))));
+    assert_eq!(sched.result(&h), Some(Ok((4, 6, vec![1, 3, 5, 7, 2]))));
 }
 
 #[test]
@@ -85,7 +85,7 @@ fn select_waits_for_a_future_match_while_non_matches_queue_up() {
     sched.send(h.pid(), 100).unwrap();
     sched.send(h.pid(), 4).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok((100, vec![1, 2, 3, 4]))));
+    assert_eq!(sched.result(&h), Some(Ok((100, vec![1, 2, 3, 4]))));
     // Each message was looked at once by the predicate: 1, 2, 3, 100 (4 never).
     assert_eq!(calls.load(Ordering::SeqCst), 4);
 }
@@ -102,7 +102,7 @@ fn select_with_the_first_message_matching_is_receive() {
     sched.send(h.pid(), 8).unwrap();
     sched.send(h.pid(), 9).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok((8, 9))));
+    assert_eq!(sched.result(&h), Some(Ok((8, 9))));
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn filter_drops_non_matching_messages_before_the_match() {
     }
     sched.start(h.pid()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok((10, vec![5, 11]))));
+    assert_eq!(sched.result(&h), Some(Ok((10, vec![5, 11]))));
     assert_eq!(
         drops(&mut sched, h.pid()),
         [
@@ -159,7 +159,7 @@ fn filter_drops_non_matching_arrivals_while_waiting() {
     sched.send(h.pid(), 20).unwrap();
     sched.send(h.pid(), 8).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok((20, 8))));
+    assert_eq!(sched.result(&h), Some(Ok((20, 8))));
     assert_eq!(
         drops(&mut sched, h.pid()),
         [
@@ -189,7 +189,7 @@ fn try_receive_never_waits() {
         sched.send(h.pid(), m).unwrap();
     }
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok((None, 0, vec![3, 1, 2], None))));
+    assert_eq!(sched.result(&h), Some(Ok((None, 0, vec![3, 1, 2], None))));
 }
 
 #[test]
@@ -255,7 +255,7 @@ fn select_keeps_its_place_when_drop_oldest_evicts_scanned_messages() {
     sched.send(h.pid(), 100).unwrap(); // evicts 2
     assert_eq!(sched.dropped(h.pid()), Some(2));
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok((100, vec![3, 4]))));
+    assert_eq!(sched.result(&h), Some(Ok((100, vec![3, 4]))));
     // 1, 2, 3, 4 and 100, each once.
     assert_eq!(calls.load(Ordering::SeqCst), 5);
 }

@@ -164,7 +164,7 @@ fn assert_refused_with(picky: &Sl<(), u64>, messages: u64) {
     }
     sched.start(h.pid()).unwrap();
     sched.run_until_idle();
-    let result = sched.result(h);
+    let result = sched.result(&h);
     assert_refused(sched, result, b.pid(), 0);
 }
 
@@ -206,7 +206,7 @@ fn assert_whole(mut sched: SimpleScheduler<Tok>, bystander_pid: Pid, live: usize
     let fresh = sched.spawn(&bystander(), ()).unwrap();
     sched.send(fresh.pid(), Tok::new(78)).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(fresh), Some(Ok(78)));
+    assert_eq!(sched.result(&fresh), Some(Ok(78)));
     assert_eq!(sched.live(), live, "processes left");
     drop(sched);
     assert_eq!(
@@ -379,7 +379,7 @@ fn a_message_drop_that_sends_during_an_eviction_is_refused() {
             sched.run_until_idle();
             let len = sched.inbox_len(target).expect("the hoarder lives");
             assert!(len <= 2, "an inbox of capacity 2 holds {len} messages");
-            assert_eq!(sched.result(s), Some(Ok(3)), "the sender went on");
+            assert_eq!(sched.result(&s), Some(Ok(3)), "the sender went on");
             assert_whole(sched, b.pid(), 1);
         },
     );
@@ -429,7 +429,7 @@ fn a_message_drop_that_receives_while_a_child_is_reaped_is_refused() {
             run_reported(&mut sched);
             sched.run_until_idle();
             assert!(
-                matches!(sched.result(h), Some(Ok(_))),
+                matches!(sched.result(&h), Some(Ok(_))),
                 "the parent's join went on"
             );
             assert_whole(sched, b.pid(), 0);
@@ -469,7 +469,7 @@ fn a_route_that_re_enters_the_context_is_refused() {
         sched.send(s.pid(), Tok::new(6)).unwrap();
         sched.start(s.pid()).unwrap();
         sched.run_until_idle();
-        let result = sched.result(s);
+        let result = sched.result(&s);
         assert_refused(sched, result, b.pid(), 1);
     });
 }
@@ -527,7 +527,7 @@ fn a_clock_that_re_enters_the_context_is_refused() {
         sched.run_until_idle();
         clock.advance(Duration::from_secs(2));
         sched.run_until_idle();
-        let result = sched.result(s);
+        let result = sched.result(&s);
         assert_refused(sched, result, b.pid(), 0);
     });
 }
@@ -650,7 +650,7 @@ fn a_signal_sink_that_re_enters_the_context_is_refused() {
             // the caller of the run, and the send it watched goes on.
             run_reported(&mut sched);
             sched.run_until_idle();
-            assert_eq!(sched.result(s), Some(Ok(7)));
+            assert_eq!(sched.result(&s), Some(Ok(7)));
             assert_whole(sched, b.pid(), 0);
         },
     );

@@ -57,7 +57,7 @@ fn a_stackful_send_to_a_full_reject_inbox_is_a_reject_signal() {
     .route(move |_| Some(target));
     let s = sched.spawn(&sender, ()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(s), Some(Ok(())));
+    assert_eq!(sched.result(&s), Some(Ok(())));
     let signals = sched.pull();
     assert_eq!(
         message_signals(&signals, s.pid()),
@@ -98,7 +98,7 @@ fn a_stackless_send_to_a_full_reject_inbox_is_a_reject_signal() {
         .route(move |_| Some(target));
     let s = sched.spawn(&sender, ()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(s), Some(Ok(())));
+    assert_eq!(sched.result(&s), Some(Ok(())));
     assert_eq!(
         message_signals(&sched.pull(), s.pid()),
         [
@@ -136,8 +136,8 @@ fn try_send_gets_a_rejected_message_back_and_records_a_reject() {
         .route(move |_| Some(target));
     let u = sched.spawn(&stackless, ()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(t), Some(Ok(Err(7))));
-    assert_eq!(sched.result(u), Some(Ok((Err(8), Err(9)))));
+    assert_eq!(sched.result(&t), Some(Ok(Err(7))));
+    assert_eq!(sched.result(&u), Some(Ok((Err(8), Err(9)))));
     let signals = sched.pull();
     assert_eq!(
         message_signals(&signals, t.pid()),
@@ -179,7 +179,7 @@ fn a_delivered_send_and_an_outside_refusal_are_unchanged() {
             msg: 5
         }]
     );
-    assert_eq!(sched.result(c), Some(Ok(vec![5])));
+    assert_eq!(sched.result(&c), Some(Ok(vec![5])));
 }
 
 #[test]

@@ -46,10 +46,10 @@ fn pids_are_unique_increasing_and_never_reused() {
     pids.push(p.pid());
     sched.run_until_idle();
     for h in first.iter().step_by(2) {
-        assert_eq!(sched.result(*h), Some(Ok(h.pid().as_u64())));
+        assert_eq!(sched.result(h), Some(Ok(h.pid().as_u64())));
         assert_eq!(sched.status(h.pid()), None);
     }
-    assert_eq!(sched.result(p), Some(Ok(())));
+    assert_eq!(sched.result(&p), Some(Ok(())));
     pids.extend(child_pids.lock().unwrap().iter().copied());
 
     // Spawn more: none of the finished pids comes back.
@@ -99,7 +99,7 @@ fn create_then_start() {
         Err(StartError::AlreadyStarted(h.pid())),
         "an ended process whose result is kept was started before"
     );
-    assert_eq!(sched.result(h), Some(Ok(vec![10, 20])));
+    assert_eq!(sched.result(&h), Some(Ok(vec![10, 20])));
     assert_eq!(
         sched.start(h.pid()),
         Err(StartError::UnknownPid(h.pid())),
@@ -116,7 +116,7 @@ fn sends_from_outside_arrive_in_order() {
         sched.send(h.pid(), m).unwrap();
     }
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok(vec![5, 1, 4, 2, 3])));
+    assert_eq!(sched.result(&h), Some(Ok(vec![5, 1, 4, 2, 3])));
 }
 
 #[test]
@@ -148,7 +148,7 @@ fn update_is_one_fair_pass() {
     // The last resumption returns from each body.
     assert_eq!(sched.update().ran, 3);
     for h in hs {
-        assert_eq!(sched.result(h), Some(Ok(())));
+        assert_eq!(sched.result(&h), Some(Ok(())));
     }
     assert!(sched.update().is_idle());
 }
@@ -172,7 +172,7 @@ fn a_process_made_runnable_during_a_pass_runs_in_the_next_one() {
     assert_eq!(sched.inbox_len(sink_pid), Some(1));
     assert_eq!(sched.status(sink_pid), Some(Status::Ready));
     assert_eq!(sched.update().ran, 1);
-    assert_eq!(sched.result(sink), Some(Ok(2)));
+    assert_eq!(sched.result(&sink), Some(Ok(2)));
     assert!(sched.update().is_idle());
 }
 
@@ -200,8 +200,8 @@ fn run_until_idle_runs_everything_that_can_run() {
     assert!(sched.update().is_idle());
     assert_eq!(sched.run_until_idle(), 0);
     // The message that reached 30 stopped the relay that got it (30 % 3 == 0).
-    assert_eq!(sched.result(hs[0]), Some(Ok(30)));
-    assert_eq!(sched.result(hs[1]), None);
+    assert_eq!(sched.result(&hs[0]), Some(Ok(30)));
+    assert_eq!(sched.result(&hs[1]), None);
     assert_eq!(
         sched.status(hs[1].pid()),
         Some(Status::Waiting(Wait::Message))
@@ -237,10 +237,10 @@ fn introspection() {
     // Ended: stopped until its result is taken, then gone.
     assert_eq!(sched.status(a.pid()), Some(Status::Stopped));
     assert_eq!(sched.live(), 1);
-    assert_eq!(sched.result(a), Some(Ok(vec![1, 2, 3])));
+    assert_eq!(sched.result(&a), Some(Ok(vec![1, 2, 3])));
     assert_eq!(sched.status(a.pid()), None);
     assert_eq!(sched.inbox_len(a.pid()), None);
-    assert_eq!(sched.result(a), None);
+    assert_eq!(sched.result(&a), None);
     assert_eq!(sched.live(), 1);
 }
 
@@ -250,7 +250,7 @@ fn messages_without_route_or_destination_are_kept_undelivered() {
     let gone = sched.spawn(&once(), ()).unwrap();
     sched.send(gone.pid(), 0).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(gone), Some(Ok(0)));
+    assert_eq!(sched.result(&gone), Some(Ok(0)));
 
     let gone_pid = gone.pid();
     // No route at all.
@@ -267,8 +267,8 @@ fn messages_without_route_or_destination_are_kept_undelivered() {
     let u = sched.spawn(&unrouted, ()).unwrap();
     let r = sched.spawn(&routed, ()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(u), Some(Ok(())));
-    assert_eq!(sched.result(r), Some(Ok(())));
+    assert_eq!(sched.result(&u), Some(Ok(())));
+    assert_eq!(sched.result(&r), Some(Ok(())));
 
     let kept: Vec<_> = sched
         .take_undelivered()
@@ -322,7 +322,7 @@ fn send_from_outside_to_an_unknown_pid_gives_the_message_back() {
         "a stopped process takes no more messages"
     );
     assert_eq!(err.into_inner(), "second");
-    assert_eq!(sched.result(h), Some(Ok("first".to_string())));
+    assert_eq!(sched.result(&h), Some(Ok("first".to_string())));
     // Sends from outside that fail are returned, not kept.
     assert!(sched.take_undelivered().is_empty());
 }
@@ -337,7 +337,7 @@ fn results_of_failed_processes_are_errors() {
     let h = sched.spawn(&t, ()).unwrap();
     sched.send(h.pid(), 9).unwrap();
     sched.run_until_idle();
-    match sched.result(h) {
+    match sched.result(&h) {
         Some(Err(ExitError::Failed(msg))) => assert!(msg.contains("bad message 9"), "{msg}"),
         other => panic!("expected a failure, got {other:?}"),
     }

@@ -50,7 +50,7 @@ fn messages_from_other_threads_all_arrive_in_order_per_sender() {
     for t in threads {
         t.join().unwrap();
     }
-    let got = sched.result(h).unwrap().unwrap();
+    let got = sched.result(&h).unwrap().unwrap();
     assert_eq!(got.len(), 20_000);
     for t in 0..2u64 {
         let mine: Vec<u64> = got.iter().copied().filter(|v| v / 1_000_000 == t).collect();
@@ -89,7 +89,7 @@ fn a_full_mail_refuses_with_the_message_back_until_the_process_makes_room() {
     // The process reads: everything accepted arrives, in order.
     clock.advance(Duration::from_secs(1));
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok(vec![1, 2, 3, 4, 5, 6])));
+    assert_eq!(sched.result(&h), Some(Ok(vec![1, 2, 3, 4, 5, 6])));
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn run_awaits_timers_without_busy_polling() {
         polls: polls.clone(),
     });
     assert_eq!(turns, 4);
-    assert_eq!(sched.result(h), Some(Ok(3)));
+    assert_eq!(sched.result(&h), Some(Ok(3)));
     // One poll to start, one per timer (a spurious wake or two at most): not
     // a poll per pass of a busy loop.
     let polls = polls.load(Ordering::SeqCst);
@@ -214,7 +214,7 @@ fn async_senders_wait_for_room_and_the_run_ends_when_they_are_gone() {
         for f in feeders {
             f.await.unwrap();
         }
-        sched.result(h)
+        sched.result(&h)
     });
     assert_eq!(got, Some(Ok(3 * 500_500)));
 }
@@ -239,7 +239,7 @@ fn effect_futures_of_tokio_run_inside_the_async_run() {
         let mut sched = SimpleScheduler::new();
         let h = sched.spawn(&t, ()).unwrap();
         sched.run().await;
-        sched.result(h)
+        sched.result(&h)
     });
     assert_eq!(result, Some(Ok(6)));
 }
@@ -259,7 +259,7 @@ fn run_is_cancel_safe_between_passes() {
     sender.try_send(h.pid(), 2).unwrap();
     drop(sender);
     rt.block_on(sched.run());
-    assert_eq!(sched.result(h), Some(Ok(vec![1, 2])));
+    assert_eq!(sched.result(&h), Some(Ok(vec![1, 2])));
 }
 
 #[test]

@@ -136,8 +136,8 @@ fn a_stackful_client_and_a_stackless_server_round_trip() {
     let s = sched.spawn(&stackless_doubler(), 3).unwrap();
     let c = sched.spawn(&client, (s.pid(), 3)).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(c), Some(Ok(vec![2, 4, 6])));
-    assert_eq!(sched.result(s), Some(Ok(1 + 2 + 3)));
+    assert_eq!(sched.result(&c), Some(Ok(vec![2, 4, 6])));
+    assert_eq!(sched.result(&s), Some(Ok(1 + 2 + 3)));
     assert_eq!(sched.live(), 0);
 
     let signals = sched.pull();
@@ -208,8 +208,8 @@ fn a_stackless_client_and_a_stackful_server_round_trip() {
     assert_eq!(s.pid(), Pid(1));
     sched.start(c.pid()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(c), Some(Ok(vec![10, 20, 30, 40])));
-    assert_eq!(sched.result(s), Some(Ok(10)));
+    assert_eq!(sched.result(&c), Some(Ok(vec![10, 20, 30, 40])));
+    assert_eq!(sched.result(&s), Some(Ok(10)));
 }
 
 #[test]
@@ -227,9 +227,9 @@ fn a_stackless_server_answers_many_stackful_clients() {
         .collect();
     sched.run_until_idle();
     for (n, c) in (1..=5).zip(clients) {
-        assert_eq!(sched.result(c), Some(Ok(Msg::Pong(n * 200))));
+        assert_eq!(sched.result(&c), Some(Ok(Msg::Pong(n * 200))));
     }
-    assert_eq!(sched.result(s), Some(Ok(1500)));
+    assert_eq!(sched.result(&s), Some(Ok(1500)));
 }
 
 #[test]
@@ -251,8 +251,8 @@ fn send_follows_the_route_and_undeliverable_messages_are_kept() {
     .route(move |m: &u64| m.is_multiple_of(2).then_some(sink));
     let r = sched.spawn(&router, 6).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(r), Some(Ok(6)));
-    assert_eq!(sched.result(evens), Some(Ok(vec![0, 2, 4])));
+    assert_eq!(sched.result(&r), Some(Ok(6)));
+    assert_eq!(sched.result(&evens), Some(Ok(vec![0, 2, 4])));
     let kept: Vec<(Option<Pid>, Option<Pid>, UndeliveredReason, u64)> = sched
         .take_undelivered()
         .into_iter()
@@ -295,7 +295,7 @@ fn select_takes_the_first_match_and_leaves_the_others_in_order() {
         sched.send(h.pid(), m).unwrap();
     }
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok((100, vec![1, 2, 3, 101, 4]))));
+    assert_eq!(sched.result(&h), Some(Ok((100, vec![1, 2, 3, 101, 4]))));
 }
 
 #[test]
@@ -342,7 +342,7 @@ fn select_checks_each_message_once_across_its_waits() {
     }
     // 1, 2, 3, 4, 5 rejected once each, then 0 taken; 6 never checked.
     assert_eq!(calls.load(Ordering::SeqCst), 6);
-    assert_eq!(sched.result(h), Some(Ok((0, vec![1, 2, 3, 4, 5, 6]))));
+    assert_eq!(sched.result(&h), Some(Ok((0, vec![1, 2, 3, 4, 5, 6]))));
 }
 
 #[test]
@@ -379,7 +379,7 @@ fn select_keeps_its_position_when_scanned_messages_are_evicted() {
     sched.send(h.pid(), 0).unwrap(); // evicts 3
     sched.run_until_idle();
     assert_eq!(*seen.lock().unwrap(), [1, 2, 3, 4, 0]);
-    assert_eq!(sched.result(h), Some(Ok((0, vec![4]))));
+    assert_eq!(sched.result(&h), Some(Ok((0, vec![4]))));
 }
 
 fn drops_of<M: Clone>(signals: &[Signal<M>], pid: Pid) -> Vec<(M, DropReason)> {
@@ -435,7 +435,7 @@ fn filter_drops_what_does_not_match_with_a_drop_signal_each() {
         drops_of(&signals, h.pid()),
         [(8, DropReason::Filtered), (9, DropReason::Filtered)]
     );
-    assert_eq!(sched.result(h), Some(Ok((6, 7, 100))));
+    assert_eq!(sched.result(&h), Some(Ok((6, 7, 100))));
     assert_eq!(
         stop_exit(&signals, h.pid()),
         Exit::Normal(Value::encode(&(6u64, 7u64, 100u64)))
@@ -523,8 +523,8 @@ fn a_stackless_sender_to_a_full_inbox_backs_off_and_nothing_is_lost() {
     );
     let signals = run_bounded(&mut sched, c.pid(), CAP);
 
-    assert_eq!(sched.result(c), Some(Ok((0..N).collect::<Vec<_>>())));
-    assert_eq!(sched.result(p), Some(Ok(N)));
+    assert_eq!(sched.result(&c), Some(Ok((0..N).collect::<Vec<_>>())));
+    assert_eq!(sched.result(&p), Some(Ok(N)));
     assert!(sched.take_undelivered().is_empty());
     let backoffs: Vec<&Signal<u64>> = signals
         .iter()
@@ -573,15 +573,15 @@ fn stackless_and_stackful_senders_to_a_small_stackless_inbox_lose_nothing() {
         .spawn(&stackless_producer(), (c.pid(), 2000, 2040))
         .unwrap();
     let signals = run_bounded(&mut sched, c.pid(), CAP);
-    let got = sched.result(c).unwrap().unwrap();
+    let got = sched.result(&c).unwrap().unwrap();
     assert_eq!(got.len(), 120);
     for k in 0..3u64 {
         let from_k: Vec<u64> = got.iter().copied().filter(|m| m / 1000 == k).collect();
         assert_eq!(from_k, (k * 1000..k * 1000 + 40).collect::<Vec<_>>());
     }
-    assert_eq!(sched.result(a), Some(Ok(40)));
-    assert_eq!(sched.result(b), Some(Ok(())));
-    assert_eq!(sched.result(d), Some(Ok(40)));
+    assert_eq!(sched.result(&a), Some(Ok(40)));
+    assert_eq!(sched.result(&b), Some(Ok(())));
+    assert_eq!(sched.result(&d), Some(Ok(40)));
     for sender in [a.pid(), b.pid(), d.pid()] {
         assert!(
             signals
@@ -612,7 +612,7 @@ fn a_stackless_send_to_its_own_full_inbox_is_kept_not_waited_on() {
     let mut sched = SimpleScheduler::new();
     let h = sched.spawn(&selfish, ()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok(vec![0, 1])));
+    assert_eq!(sched.result(&h), Some(Ok(vec![0, 1])));
     let kept = sched.take_undelivered();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].reason, UndeliveredReason::WouldDeadlock);
@@ -639,7 +639,7 @@ fn a_stackless_receiver_is_cut_at_its_budget() {
     }
     // Three receives a turn; the tenth ends it (and frees it).
     assert_eq!(left, [Some(7), Some(4), Some(1), None]);
-    assert_eq!(sched.result(h), Some(Ok((0..10).collect::<Vec<_>>())));
+    assert_eq!(sched.result(&h), Some(Ok((0..10).collect::<Vec<_>>())));
 }
 
 #[test]
@@ -692,7 +692,7 @@ fn a_stackless_process_receiving_a_flood_forever_does_not_starve_others() {
         let before = taken.load(Ordering::SeqCst);
         let pass = sched.update();
         assert_eq!(pass.ran, 3, "the glutton, the flooder and the bystander");
-        assert_eq!(sched.result(b), Some(Ok(round)), "ran within the pass");
+        assert_eq!(sched.result(&b), Some(Ok(round)), "ran within the pass");
         assert!(taken.load(Ordering::SeqCst) > before, "the glutton goes on");
     }
     assert_eq!(sched.status(g.pid()), Some(Status::Ready));
@@ -720,7 +720,7 @@ fn a_stackless_process_feeding_itself_forever_is_paused_by_the_budget() {
     sched.send(w.pid(), 2).unwrap();
     let pass = sched.update();
     assert_eq!(pass.ran, 2);
-    assert_eq!(sched.result(w), Some(Ok(vec![1, 2])));
+    assert_eq!(sched.result(&w), Some(Ok(vec![1, 2])));
     let first = spins.load(Ordering::SeqCst);
     assert!(first > 0 && first <= u64::from(chronoflow::DEFAULT_BUDGET));
     assert_eq!(sched.status(sp.pid()), Some(Status::Ready));
@@ -753,8 +753,8 @@ fn yield_now_gives_the_turn_to_the_others() {
     assert_eq!(sched.status(a.pid()), Some(Status::Ready));
     sched.run_until_idle();
     assert_eq!(*log.lock().unwrap(), ["a0", "b0", "a1", "b1", "a2", "b2"]);
-    assert_eq!(sched.result(a), Some(Ok(3)));
-    assert_eq!(sched.result(b), Some(Ok(3)));
+    assert_eq!(sched.result(&a), Some(Ok(3)));
+    assert_eq!(sched.result(&b), Some(Ok(3)));
 }
 
 // ---------------------------------------------------------------------------------
@@ -796,7 +796,7 @@ fn sleep_follows_the_manual_clock() {
     clock.advance(Duration::from_secs(1));
     sched.run_until_idle();
     assert_eq!(
-        sched.result(h),
+        sched.result(&h),
         Some(Ok((Duration::from_secs(60), Some(5))))
     );
     assert_eq!(sched.next_deadline(), None);
@@ -833,7 +833,7 @@ fn sleeps_in_a_row_each_wait_their_own_duration() {
     clock.advance(Duration::from_secs(1));
     sched.run_until_idle();
     let s = |n| START + Duration::from_secs(n);
-    assert_eq!(sched.result(h), Some(Ok(vec![s(10), s(10), s(15)])));
+    assert_eq!(sched.result(&h), Some(Ok(vec![s(10), s(10), s(15)])));
 }
 
 // ---------------------------------------------------------------------------------
@@ -876,7 +876,7 @@ fn a_stackless_parent_spawns_and_joins_stackful_and_stackless_children() {
     sched.run_until_idle();
     let me = Some(h.pid());
     assert_eq!(
-        sched.result(h),
+        sched.result(&h),
         Some(Ok((None, 5, (me, 15), (me, 105)))),
         "each child got a copy of 5"
     );
@@ -927,7 +927,7 @@ fn a_stackless_child_gets_the_unconsumed_inbox_of_a_stackful_parent() {
     sched.run_until_idle();
     sched.send(h.pid(), 3).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok((vec![1, 2, 3], vec![1, 2, 3]))));
+    assert_eq!(sched.result(&h), Some(Ok((vec![1, 2, 3], vec![1, 2, 3]))));
 }
 
 #[test]
@@ -956,7 +956,7 @@ fn a_stackless_parent_joining_a_failed_child_gets_its_failure() {
     sched.run_until_idle();
     sched.send(h.pid(), 11).unwrap();
     sched.run_until_idle();
-    match sched.result(h) {
+    match sched.result(&h) {
         Some(Ok((Err(JoinError::Exited(ExitError::Failed(msg))), again))) => {
             assert!(msg.contains("too big: 11"), "{msg}");
             assert_eq!(again, Err(JoinError::NotAChild(Pid(1))));
@@ -993,7 +993,7 @@ fn a_stackless_parent_returning_with_unjoined_children_fails_and_kills_them() {
 
     sched.send(h.pid(), 1).unwrap();
     sched.run_until_idle();
-    let msg = failure(sched.result(h));
+    let msg = failure(sched.result(&h));
     assert!(msg.contains("unjoined"), "{msg}");
     assert!(msg.contains("<1>") && msg.contains("<2>"), "{msg}");
     assert_eq!(sched.live(), 0, "the children were stopped and freed");
@@ -1066,12 +1066,12 @@ fn a_stackless_panic_fails_that_process_alone() {
     // One pass: both bombs fail, and every process after them still runs in it.
     let pass = sched.update();
     assert!(!pass.is_idle());
-    let msg = failure(sched.result(b1));
+    let msg = failure(sched.result(&b1));
     assert_eq!(msg, "boom on 13");
-    assert_eq!(failure(sched.result(b2)), "boom on 13");
-    assert_eq!(sched.result(a), Some(Ok(3)));
-    assert_eq!(sched.result(c), Some(Ok(7)));
-    assert_eq!(sched.result(d), Some(Ok(11)));
+    assert_eq!(failure(sched.result(&b2)), "boom on 13");
+    assert_eq!(sched.result(&a), Some(Ok(3)));
+    assert_eq!(sched.result(&c), Some(Ok(7)));
+    assert_eq!(sched.result(&d), Some(Ok(11)));
     assert_eq!(drops.load(Ordering::SeqCst), 2, "the bombs' locals dropped");
     let signals = sched.pull();
     assert_eq!(
@@ -1093,9 +1093,9 @@ fn a_stackless_panic_fails_that_process_alone() {
     sched.send(e.pid(), 8).unwrap();
     sched.send(f.pid(), 9).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(e), Some(Ok(8)));
-    assert_eq!(sched.result(f), Some(Ok(9)));
-    assert_eq!(failure(sched.result(b3)), "boom on 13");
+    assert_eq!(sched.result(&e), Some(Ok(8)));
+    assert_eq!(sched.result(&f), Some(Ok(9)));
+    assert_eq!(failure(sched.result(&b3)), "boom on 13");
 }
 
 #[test]
@@ -1114,13 +1114,13 @@ fn a_stackless_turn_that_panics_counts_once() {
     sched.send(b.pid(), 1).unwrap();
     sched.send(c.pid(), 2).unwrap();
     assert_eq!(sched.update().ran, 2, "two turns: one panics, one returns");
-    assert_eq!(failure(sched.result(b)), "boom on 1");
-    assert_eq!(sched.result(c), Some(Ok(vec![2])));
+    assert_eq!(failure(sched.result(&b)), "boom on 1");
+    assert_eq!(sched.result(&c), Some(Ok(vec![2])));
 
     let b = sched.spawn(&bomb, ()).unwrap();
     sched.send(b.pid(), 3).unwrap();
     assert_eq!(sched.run_until_idle(), 1, "one turn, which panics");
-    assert_eq!(failure(sched.result(b)), "boom on 3");
+    assert_eq!(failure(sched.result(&b)), "boom on 3");
 }
 
 #[test]
@@ -1151,11 +1151,11 @@ fn a_stackless_panic_before_its_first_wait_keeps_its_message() {
     let ok = sched.spawn(&collect(), 0).unwrap();
     sched.run_until_idle();
     assert_eq!(
-        sched.result(s),
+        sched.result(&s),
         Some(Err(ExitError::Failed("a static message".to_string())))
     );
-    assert!(matches!(sched.result(o), Some(Err(ExitError::Failed(_)))));
-    assert_eq!(sched.result(ok), Some(Ok(vec![])));
+    assert!(matches!(sched.result(&o), Some(Err(ExitError::Failed(_)))));
+    assert_eq!(sched.result(&ok), Some(Ok(vec![])));
 }
 
 #[test]
@@ -1183,7 +1183,7 @@ fn a_panicking_stackless_parent_takes_its_children_down() {
     sched.send(h.pid(), 7).unwrap();
     sched.run_until_idle();
     assert_eq!(
-        failure(sched.result(h)),
+        failure(sched.result(&h)),
         "parent down on 7",
         "the panic, not 'unjoined'"
     );
@@ -1218,8 +1218,8 @@ fn a_scheduler_run_inside_a_stackless_turn_leaves_the_outer_context_working() {
                 inner.send(b.pid(), 1).unwrap();
                 inner.send(c.pid(), 2).unwrap();
                 inner.run_until_idle();
-                let failed = failure(inner.result(b));
-                let collected = inner.result(c).unwrap().unwrap();
+                let failed = failure(inner.result(&b));
+                let collected = inner.result(&c).unwrap().unwrap();
                 // This process's context still works in its own turn.
                 let _ = cx.inbox_len();
                 let second = receive!(cx);
@@ -1233,7 +1233,7 @@ fn a_scheduler_run_inside_a_stackless_turn_leaves_the_outer_context_working() {
     sched.send(h.pid(), 20).unwrap();
     sched.run_until_idle();
     assert_eq!(
-        sched.result(h),
+        sched.result(&h),
         Some(Ok(("inner boom on 1".to_string(), vec![2], 30)))
     );
 }
@@ -1283,7 +1283,7 @@ fn using_the_context_in_the_template_function_panics_the_spawn() {
     let h = sched.spawn(&collect(), 1).unwrap();
     sched.send(h.pid(), 4).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok(vec![4])));
+    assert_eq!(sched.result(&h), Some(Ok(vec![4])));
 
     // The same mistake in a child's template fails the parent that spawns it.
     let parent = StacklessTemplate::new("parent", move |cx: StacklessCtx<u64>, _: ()| {
@@ -1296,7 +1296,7 @@ fn using_the_context_in_the_template_function_panics_the_spawn() {
     });
     let p = sched.spawn(&parent, ()).unwrap();
     sched.run_until_idle();
-    let msg = failure(sched.result(p));
+    let msg = failure(sched.result(&p));
     assert!(msg.contains("outside that process's turn"), "{msg}");
     assert_eq!(sched.live(), 0);
 }
@@ -1325,7 +1325,7 @@ fn a_context_smuggled_into_another_process_fails_that_process() {
     let t = sched.spawn(&thief, ()).unwrap();
     let st = sched.spawn(&stackful_thief, ()).unwrap();
     sched.run_until_idle();
-    for msg in [failure(sched.result(t)), failure(sched.result(st))] {
+    for msg in [failure(sched.result(&t)), failure(sched.result(&st))] {
         assert!(msg.contains("outside that process's turn"), "{msg}");
         assert!(msg.contains(&h.pid().to_string()), "{msg}");
     }
@@ -1343,7 +1343,7 @@ fn a_context_smuggled_into_another_process_fails_that_process() {
     assert_eq!(sched.status(h.pid()), Some(Status::Waiting(Wait::Message)));
     sched.send(h.pid(), 42).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok(42)));
+    assert_eq!(sched.result(&h), Some(Ok(42)));
     // And its context, now that it ended, still refuses to work.
     assert!(catch_unwind(AssertUnwindSafe(|| smuggled().inbox_len())).is_err());
 }
@@ -1361,10 +1361,10 @@ fn a_context_used_in_another_scheduler_panics() {
     one.run_until_idle();
     let t = two.spawn(&thief, ()).unwrap();
     two.run_until_idle();
-    assert!(failure(two.result(t)).contains("outside"));
+    assert!(failure(two.result(&t)).contains("outside"));
     one.send(h.pid(), 1).unwrap();
     one.run_until_idle();
-    assert_eq!(one.result(h), Some(Ok(1)));
+    assert_eq!(one.result(&h), Some(Ok(1)));
 }
 
 /// Sends 99 to `.1` when dropped, through the context it holds.
@@ -1408,7 +1408,7 @@ fn a_killed_stackless_child_whose_drop_uses_its_context_does_not_break_the_sched
         "run_until_idle panicked: {}",
         panic_text(&*run.unwrap_err())
     );
-    assert!(failure(sched.result(p)).contains("unjoined"));
+    assert!(failure(sched.result(&p)).contains("unjoined"));
     assert_eq!(sched.status(Pid(2)), None, "the child was killed and freed");
 }
 
@@ -1439,7 +1439,7 @@ fn a_durable_scheduler_refuses_stackless_processes() {
         .unwrap();
     let h = sched.spawn(&spawner, ()).unwrap();
     sched.run_until_idle().unwrap();
-    assert_eq!(sched.result(h), Some(Ok("lightweight".to_string())));
+    assert_eq!(sched.result(&h), Some(Ok("lightweight".to_string())));
     assert_eq!(sched.live(), 0);
     assert_eq!(
         sched.spawn(&spawner, ()).unwrap().pid(),
@@ -1625,6 +1625,6 @@ fn a_hundred_thousand_idle_stackless_processes() {
     assert_eq!(sched.run_until_idle(), N as usize);
     assert_eq!(sched.live(), 0, "all ended");
     for (k, h) in (0..N).zip(handles) {
-        assert_eq!(sched.result(h), Some(Ok(k + 1)));
+        assert_eq!(sched.result(&h), Some(Ok(k + 1)));
     }
 }

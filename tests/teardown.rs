@@ -121,7 +121,7 @@ fn dropping_a_scheduler_with_released_records_in_the_ready_queue_frees_each_once
                 // The quitters ended (their children unjoined, killed while queued);
                 // the spinners are queued again, live.
                 for q in quitters {
-                    assert!(matches!(sched.result(q), Some(Err(ExitError::Failed(_)))));
+                    assert!(matches!(sched.result(&q), Some(Err(ExitError::Failed(_)))));
                 }
                 assert_eq!(sched.status(s1.pid()), Some(Status::Ready));
                 assert_eq!(sched.status(s2.pid()), Some(Status::Ready));
@@ -186,7 +186,7 @@ fn run_killing(parent: Template<u64, u64, (), u64>) {
     sched.set_budget(1);
     let p = sched.spawn(&parent, ()).unwrap();
     sched.run_until_idle();
-    match sched.result(p) {
+    match sched.result(&p) {
         Some(Err(ExitError::Failed(msg))) => assert!(msg.contains("unjoined"), "{msg}"),
         other => panic!("the parent should fail for its unjoined child: {other:?}"),
     }
@@ -201,7 +201,7 @@ fn run_killing(parent: Template<u64, u64, (), u64>) {
     let a = sched.spawn(&after, ()).unwrap();
     sched.send(a.pid(), 5).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(a), Some(Ok(5)));
+    assert_eq!(sched.result(&a), Some(Ok(5)));
 }
 
 /// A killed stackful child whose local's destructor sends (and the budget is
@@ -236,7 +236,7 @@ fn a_killed_stackful_child_whose_destructor_sends_past_its_budget_does_not_abort
             sched.set_budget(1);
             let p = sched.spawn(&parent, ()).unwrap();
             sched.run_until_idle();
-            assert!(matches!(sched.result(p), Some(Err(ExitError::Failed(_)))));
+            assert!(matches!(sched.result(&p), Some(Err(ExitError::Failed(_)))));
             let signals = sched.pull();
             for child in [Pid(1), Pid(2)] {
                 assert!(
@@ -339,7 +339,7 @@ fn killing_a_chain_of_5000_nested_children_does_not_overflow_the_stack() {
                 let mut sched = SimpleScheduler::new();
                 let root = sched.spawn(&abandons_chain(), DEEP).unwrap();
                 sched.run_until_idle();
-                match sched.result(root) {
+                match sched.result(&root) {
                     Some(Err(ExitError::Failed(msg))) => assert!(msg.contains("unjoined")),
                     other => panic!("the root should fail for its unjoined child: {other:?}"),
                 }
@@ -385,7 +385,7 @@ fn delivering_to_the_root_of_a_deep_tree_does_not_overflow_the_stack() {
                 assert_eq!(sched.live(), DEPTH as usize + 1);
                 sched.send(root.pid(), 1).unwrap();
                 sched.run_until_idle();
-                assert_eq!(sched.result(root), Some(Ok(1 + DEPTH as u64)));
+                assert_eq!(sched.result(&root), Some(Ok(1 + DEPTH as u64)));
                 assert_eq!(sched.live(), 0);
             });
         },
@@ -402,7 +402,7 @@ fn delivering_to_the_root_of_a_5000_deep_tree_works() {
             sched.run_until_idle();
             sched.send(root.pid(), 1).unwrap();
             sched.run_until_idle();
-            assert_eq!(sched.result(root), Some(Ok(1 + DEEP as u64)));
+            assert_eq!(sched.result(&root), Some(Ok(1 + DEEP as u64)));
         });
     });
 }
@@ -561,7 +561,7 @@ fn a_killed_stackless_child_whose_destructor_spawns_leaves_no_orphan() {
     let p = sched.spawn(&parent, ()).unwrap();
     let run = catch_unwind(AssertUnwindSafe(|| sched.run_until_idle()));
     assert!(run.is_ok(), "run_until_idle panicked");
-    assert!(matches!(sched.result(p), Some(Err(ExitError::Failed(_)))));
+    assert!(matches!(sched.result(&p), Some(Err(ExitError::Failed(_)))));
     assert_eq!(
         sched.live(),
         0,
@@ -609,13 +609,13 @@ fn a_killed_stackful_childs_destructor_delivers_past_its_budget() {
             let s = sched.spawn(&sink, ()).unwrap();
             let p = sched.spawn(&killing_parent(child, s.pid()), ()).unwrap();
             sched.run_until_idle();
-            assert!(matches!(sched.result(p), Some(Err(ExitError::Failed(_)))));
+            assert!(matches!(sched.result(&p), Some(Err(ExitError::Failed(_)))));
             let child = Pid(p.pid().as_u64() + 1);
             assert!(matches!(
                 stop_exit(&sched.pull(), child),
                 Some(Exit::Killed(_))
             ));
-            assert_eq!(sched.result(s), Some(Ok(42)), "the goodbye was delivered");
+            assert_eq!(sched.result(&s), Some(Ok(42)), "the goodbye was delivered");
             assert!(sched.take_undelivered().is_empty());
             assert_eq!(sched.live(), 0);
         },
@@ -642,7 +642,7 @@ fn a_killed_stackful_childs_destructor_sending_to_a_full_inbox_keeps_the_message
             sched.send(f.pid(), 1).unwrap();
             let p = sched.spawn(&killing_parent(child, f.pid()), ()).unwrap();
             sched.run_until_idle();
-            assert!(matches!(sched.result(p), Some(Err(ExitError::Failed(_)))));
+            assert!(matches!(sched.result(&p), Some(Err(ExitError::Failed(_)))));
             let child = Pid(p.pid().as_u64() + 1);
             assert!(matches!(
                 stop_exit(&sched.pull(), child),
@@ -766,7 +766,7 @@ fn delivering_to_the_root_of_a_5000_deep_stackful_tree_works() {
                 sched.run_until_idle();
                 sched.send(root.pid(), 1).unwrap();
                 sched.run_until_idle();
-                assert_eq!(sched.result(root), Some(Ok(1 + DEEP as u64)));
+                assert_eq!(sched.result(&root), Some(Ok(1 + DEEP as u64)));
                 assert_eq!(sched.live(), 0);
             });
         },

@@ -32,7 +32,7 @@ fn sleep_follows_the_clock() {
     );
     clock.advance(Duration::from_secs(1));
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok(Duration::from_secs(60))));
+    assert_eq!(sched.result(&h), Some(Ok(Duration::from_secs(60))));
     assert_eq!(sched.next_deadline(), None);
 }
 
@@ -57,7 +57,7 @@ fn receive_timeout_gives_a_message_or_none() {
     assert_eq!(sched.status(h.pid()), Some(Status::Waiting(Wait::Message)));
     clock.advance(Duration::from_secs(1));
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok((Some(7), None))));
+    assert_eq!(sched.result(&h), Some(Ok((Some(7), None))));
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn run_blocking_sleeps_until_the_next_timer() {
     let mut sched = SimpleScheduler::new();
     let h = sched.spawn(&napper, ()).unwrap();
     sched.run_blocking();
-    assert_eq!(sched.result(h), Some(Ok(1)));
+    assert_eq!(sched.result(&h), Some(Ok(1)));
 }
 
 #[test]

@@ -12,8 +12,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use chronoflow::{
-    Ctx, ManualClock, Pid, SimpleScheduler, StacklessCtx, StacklessTemplate, Status, Template,
-    Time, Wait, receive, sleep,
+    Ctx, Handle, ManualClock, Pid, SimpleScheduler, StacklessCtx, StacklessTemplate, Status,
+    Template, Time, Wait, receive, sleep,
 };
 
 struct Counting;
@@ -78,7 +78,7 @@ fn an_answered_receive_timeout_leaves_no_deadline() {
     assert_eq!(sched.next_deadline(), None, "nobody waits on the timer");
     sched.send(h.pid(), 2).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok(2)));
+    assert_eq!(sched.result(&h), Some(Ok(2)));
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn a_receive_timeout_answered_after_a_wait_leaves_no_deadline() {
     assert_eq!(sched.next_deadline(), None);
     sched.send(h.pid(), 2).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok((Some(1), 2))));
+    assert_eq!(sched.result(&h), Some(Ok((Some(1), 2))));
 }
 
 /// Spawns `child`, waits for a message, and returns without joining it: the child
@@ -122,7 +122,7 @@ fn assert_killed_sleeper_leaves_no_deadline(parent: Template<u64, u64, (), ()>) 
     assert_eq!(sched.next_deadline(), Some(START + HOUR));
     sched.send(h.pid(), 0).unwrap();
     sched.run_until_idle();
-    assert!(matches!(sched.result(h), Some(Err(_))), "unjoined child");
+    assert!(matches!(sched.result(&h), Some(Err(_))), "unjoined child");
     assert_eq!(sched.status(child), None, "killed with its parent");
     assert_eq!(sched.next_deadline(), None, "nobody waits on its timer");
 }
@@ -170,7 +170,7 @@ fn a_stackless_parent_killing_its_sleeping_child_leaves_no_deadline() {
     assert_eq!(sched.next_deadline(), Some(START + HOUR));
     sched.send(h.pid(), 0).unwrap();
     sched.run_until_idle();
-    assert!(matches!(sched.result(h), Some(Err(_))), "unjoined child");
+    assert!(matches!(sched.result(&h), Some(Err(_))), "unjoined child");
     assert_eq!(sched.next_deadline(), None);
 }
 
@@ -178,7 +178,8 @@ const ROUNDS: u64 = 100_000;
 
 /// Two processes play ping-pong `ROUNDS` times, each waiting for the other's
 /// message with `receive_timeout(1h)`: every timer is answered by a message.
-fn ping_pong(sched: &mut SimpleScheduler<u64>) -> (Pid, Pid) {
+/// Their handles, which keep their results.
+fn ping_pong(sched: &mut SimpleScheduler<u64>) -> (Handle<u64>, Handle<u64>) {
     let player = Template::new("player", |ctx: &mut Ctx<u64>, serve: bool| {
         let other = Pid(ctx.receive());
         if serve {
@@ -196,7 +197,7 @@ fn ping_pong(sched: &mut SimpleScheduler<u64>) -> (Pid, Pid) {
     let b = sched.spawn(&player, false).unwrap();
     sched.send(a.pid(), b.pid().as_u64()).unwrap();
     sched.send(b.pid(), a.pid().as_u64()).unwrap();
-    (a.pid(), b.pid())
+    (a, b)
 }
 
 #[test]
@@ -204,6 +205,7 @@ fn answered_receive_timeouts_leave_no_deadline_and_no_memory() {
     let mut sched = SimpleScheduler::new();
     sched.set_clock(ManualClock::new(START));
     let (a, b) = ping_pong(&mut sched);
+    let (a, b, _handles) = (a.pid(), b.pid(), (a, b));
     let before = net_bytes();
     sched.run_until_idle();
     let grown = net_bytes() - before;
@@ -231,7 +233,8 @@ fn stale_timers_under_a_live_one_are_discarded() {
     });
     let s = sched.spawn(&sleeper, ()).unwrap();
     sched.run_until_idle();
-    let (a, _) = ping_pong(&mut sched);
+    let (a, _b) = ping_pong(&mut sched);
+    let a = a.pid();
     let before = net_bytes();
     sched.run_until_idle();
     let grown = net_bytes() - before;

@@ -111,8 +111,8 @@ fn a_transition_takes_the_new_templates_route() {
     });
     let h = sched.spawn(&unrouted, ()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok(())));
-    assert_eq!(sched.result(sink), Some(Ok(2)));
+    assert_eq!(sched.result(&h), Some(Ok(())));
+    assert_eq!(sched.result(&sink), Some(Ok(2)));
     let kept: Vec<_> = sched
         .take_undelivered()
         .into_iter()
@@ -163,7 +163,7 @@ fn a_long_chain_of_transitions_does_not_grow_the_stack() {
     let counter = counter(STEPS, marks.clone());
     let h = sched.spawn(counter.get().unwrap(), 0).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Ok(STEPS)));
+    assert_eq!(sched.result(&h), Some(Ok(STEPS)));
     let marks = marks.lock().unwrap();
     assert_eq!(marks.len(), 2);
     assert_eq!(

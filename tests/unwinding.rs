@@ -65,7 +65,10 @@ fn a_destructor_that_receives_a_waiting_message_during_a_panic_is_fine() {
     sched.send(h.pid(), 1).unwrap();
     sched.start(h.pid()).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(h), Some(Err(ExitError::Failed("boom".into()))));
+    assert_eq!(
+        sched.result(&h),
+        Some(Err(ExitError::Failed("boom".into())))
+    );
     assert!(!std::thread::panicking());
 }
 
@@ -112,7 +115,7 @@ fn a_body_that_catches_its_kill_and_waits_again_is_abandoned() {
             let b = sched.spawn(&bomb, ()).unwrap();
             sched.run_until_idle();
             assert_eq!(
-                sched.result(b),
+                sched.result(&b),
                 Some(Err(ExitError::Failed("later".into())))
             );
         },
@@ -152,7 +155,7 @@ fn the_arguments_of_a_child_killed_before_it_ran_may_panic_in_their_drop() {
             let p = sched.spawn(&parent, ()).unwrap();
             let run = catch_unwind(AssertUnwindSafe(|| sched.run_until_idle()));
             assert!(run.is_ok(), "a destructor's panic escaped the run");
-            assert!(matches!(sched.result(p), Some(Err(ExitError::Failed(_)))));
+            assert!(matches!(sched.result(&p), Some(Err(ExitError::Failed(_)))));
             assert_eq!(sched.status(Pid(1)), None, "the child is gone");
             assert_eq!(sched.live(), 0);
         },
@@ -199,7 +202,7 @@ fn a_killed_child_returning_a_result_whose_drop_panics_ends_cleanly() {
             let p = sched.spawn(&parent, ()).unwrap();
             let run = catch_unwind(AssertUnwindSafe(|| sched.run_until_idle()));
             assert!(run.is_ok(), "a destructor's panic escaped the run");
-            assert!(matches!(sched.result(p), Some(Err(ExitError::Failed(_)))));
+            assert!(matches!(sched.result(&p), Some(Err(ExitError::Failed(_)))));
             assert_eq!(sched.live(), 0);
         },
     );
@@ -232,7 +235,7 @@ fn a_stackful_panic_whose_payload_panics_on_drop_fails_the_process_alone() {
             let h = sched.spawn(&t, ()).unwrap();
             let run = catch_unwind(AssertUnwindSafe(|| sched.run_until_idle()));
             assert!(run.is_ok(), "a process's panic escaped the run");
-            assert!(matches!(sched.result(h), Some(Err(ExitError::Failed(_)))));
+            assert!(matches!(sched.result(&h), Some(Err(ExitError::Failed(_)))));
         },
     );
 }
@@ -289,7 +292,7 @@ fn a_stackless_panic_whose_payload_panics_on_drop_fails_the_process_alone() {
             let h = sched.spawn(&t, ()).unwrap();
             let run = catch_unwind(AssertUnwindSafe(|| sched.run_until_idle()));
             assert!(run.is_ok(), "a process's panic escaped the run");
-            assert!(matches!(sched.result(h), Some(Err(ExitError::Failed(_)))));
+            assert!(matches!(sched.result(&h), Some(Err(ExitError::Failed(_)))));
         },
     );
 }
@@ -347,7 +350,7 @@ fn a_child_stopped_by_a_failed_spawn_leaves_no_orphan() {
         sched.send(p.pid(), CloneBomb(666)).unwrap();
         let run = catch_unwind(AssertUnwindSafe(|| sched.run_until_idle()));
         assert!(run.is_ok(), "the failed spawn escaped the run");
-        assert!(matches!(sched.result(p), Some(Err(ExitError::Failed(_)))));
+        assert!(matches!(sched.result(&p), Some(Err(ExitError::Failed(_)))));
         assert_eq!(sched.live(), 0, "an orphan is left");
     });
 }
@@ -389,7 +392,7 @@ fn a_delivery_whose_clone_panics_reaches_no_one() {
     sched.run_until_idle();
     let s = sched.spawn(&sender, p.pid()).unwrap();
     sched.run_until_idle();
-    assert!(matches!(sched.result(s), Some(Err(ExitError::Failed(_)))));
+    assert!(matches!(sched.result(&s), Some(Err(ExitError::Failed(_)))));
     assert_eq!(
         sched.status(p.pid()),
         Some(Status::Waiting(chronoflow::Wait::Message)),
@@ -536,7 +539,7 @@ fn kill_catching_servers_that_wait_in_other_ways_are_abandoned() {
                 let mut sched = SimpleScheduler::new();
                 let p = sched.spawn(&parent, ()).unwrap();
                 sched.run_until_idle();
-                assert!(matches!(sched.result(p), Some(Err(ExitError::Failed(_)))));
+                assert!(matches!(sched.result(&p), Some(Err(ExitError::Failed(_)))));
                 assert_eq!(sched.live(), 0);
                 // Dropped with its scheduler.
                 let mut sched = SimpleScheduler::new();
@@ -586,7 +589,7 @@ fn a_stackless_stop_whose_destructor_panics_with_a_panicking_payload_is_clean() 
             let p = sched.spawn(&parent, ()).unwrap();
             let run = catch_unwind(AssertUnwindSafe(|| sched.run_until_idle()));
             assert!(run.is_ok(), "a destructor's panic escaped the run");
-            assert!(matches!(sched.result(p), Some(Err(ExitError::Failed(_)))));
+            assert!(matches!(sched.result(&p), Some(Err(ExitError::Failed(_)))));
             assert_eq!(sched.live(), 0);
             let mut sched = SimpleScheduler::new();
             sched.spawn(&child, ()).unwrap();

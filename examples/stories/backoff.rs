@@ -67,11 +67,11 @@ pub fn run() {
     scheduler.run_until_idle();
 
     let received = scheduler
-        .result(consumer)
+        .result(&consumer)
         .expect("the consumer has ended")
         .expect("the consumer did not fail");
     let sent = scheduler
-        .result(producer)
+        .result(&producer)
         .expect("the producer has ended")
         .expect("the producer did not fail");
 

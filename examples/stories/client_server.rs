@@ -132,7 +132,7 @@ pub fn run() {
     scheduler.run_until_idle();
 
     let order = scheduler
-        .result(client)
+        .result(&client)
         .expect("the client has ended")
         .expect("the client did not fail");
     assert_eq!(order, [102, 101, 100]);

@@ -92,8 +92,8 @@ pub fn run() {
         passes += 1;
     }
 
-    assert_eq!(scheduler.result(proc1), Some(Ok(())));
-    assert_eq!(scheduler.result(proc2), Some(Ok(())));
+    assert_eq!(scheduler.result(&proc1), Some(Ok(())));
+    assert_eq!(scheduler.result(&proc2), Some(Ok(())));
     let undelivered = scheduler.take_undelivered();
     assert_eq!(undelivered.len(), 1);
     println!(

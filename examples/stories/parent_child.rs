@@ -93,7 +93,7 @@ pub fn run() {
     }
 
     let results = scheduler
-        .result(handle)
+        .result(&handle)
         .expect("the parent has ended")
         .expect("the parent did not fail");
     let names: Vec<&str> = results.iter().map(|(name, _)| name.as_str()).collect();

@@ -94,9 +94,9 @@ pub fn run() {
         sched.send(c.pid(), Msg::Square(3)).expect("a waiting cell");
     }
     sched.run_until_idle();
-    let sum = sched.result(s).expect("the summer ended").expect("ok");
+    let sum = sched.result(&s).expect("the summer ended").expect("ok");
     println!("the summer got {CELLS} squares of 3: {sum}");
-    let all_nine = cells.into_iter().all(|c| sched.result(c) == Some(Ok(9)));
+    let all_nine = cells.into_iter().all(|c| sched.result(&c) == Some(Ok(9)));
     assert!(all_nine);
     println!("every cell ended with 9; {} processes left", sched.live());
 }

@@ -383,6 +383,12 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
         self.clear_restart(pid);
     }
 
+    fn discarded(&mut self, pid: Pid) {
+        // As if taken: its records are not needed any more.
+        self.append(Record::Reaped { pid });
+        self.clear_restart(pid);
+    }
+
     fn record(&mut self, p: &mut Proc<I, O>, call: Call<'_, I, O>) {
         let pid = p.pid;
         let journal = ProcJournal::of(p);

@@ -280,7 +280,9 @@ where
         Ok(())
     }
 
-    /// Creates and starts a process (journaled).
+    /// Creates and starts a process (journaled). Its result is kept until taken
+    /// ([`result`](Self::result) or [`result_of`](Self::result_of)), even
+    /// when the handle is dropped: results survive crashes, handles do not.
     pub fn spawn<A: 'static, R: Payload>(
         &mut self,
         template: &Template<M, M, A, R>,
@@ -291,6 +293,22 @@ where
         }
         self.durable_mut().spawning = true;
         let spawned = self.inner.spawn(template, args);
+        self.durable_mut().spawning = false;
+        spawned.map(Handle::keeping)
+    }
+
+    /// Creates and starts a process whose result nobody will read (journaled):
+    /// it is freed when the process ends, and its records can go with it.
+    pub fn spawn_detached<A: 'static, R: Payload>(
+        &mut self,
+        template: &Template<M, M, A, R>,
+        args: A,
+    ) -> Result<Pid, SpawnError> {
+        if self.is_stopped() {
+            return Err(SpawnError::Stopped);
+        }
+        self.durable_mut().spawning = true;
+        let spawned = self.inner.spawn_detached(template, args);
         self.durable_mut().spawning = false;
         spawned
     }
@@ -313,7 +331,7 @@ where
         if self.is_stopped() {
             return Err(SpawnError::Stopped);
         }
-        self.inner.create(template, args)
+        self.inner.create(template, args).map(Handle::keeping)
     }
 
     /// Starts a created process (journaled).
@@ -461,7 +479,7 @@ where
 
     /// Takes the result of an ended top-level process (journaled: its records are
     /// not needed any more).
-    pub fn result<R: Payload>(&mut self, handle: Handle<R>) -> Option<Result<R, ExitError>> {
+    pub fn result<R: Payload>(&mut self, handle: &Handle<R>) -> Option<Result<R, ExitError>> {
         self.result_of(handle.pid())
     }
 

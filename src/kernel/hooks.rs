@@ -193,6 +193,10 @@ pub(crate) trait Hooks<I, O> {
     /// unread with its ending parent.
     fn reaped(&mut self, pid: Pid);
 
+    /// Nobody will take top-level process `pid`'s result (its handle was
+    /// dropped): it was freed.
+    fn discarded(&mut self, pid: Pid);
+
     /// Records a call of `p`.
     fn record(&mut self, p: &mut Proc<I, O>, call: Call<'_, I, O>);
 

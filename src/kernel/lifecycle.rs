@@ -264,9 +264,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 }
             }
             None => {
-                self.finished.insert(pid, Finished { result });
                 self.procs.remove(pid);
                 self.free(p);
+                if !self.detached.is_empty() && self.detached.remove(&pid) {
+                    self.free_result(pid, result);
+                } else {
+                    self.finished.insert(pid, Finished { result });
+                }
             }
         }
     }

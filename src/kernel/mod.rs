@@ -27,6 +27,7 @@
 //! | `tree.rs` | children, join, kill |
 //! | `time.rs` | timers, effect wakes |
 //! | `mail.rs` | messages from other threads, with back-pressure |
+//! | `results.rs` | results of top-level processes, freed with their handles |
 //! | `record.rs` | signal recording |
 //! | `extensions.rs` | per-kernel state of the engines and layers above |
 
@@ -43,12 +44,13 @@ pub(crate) mod pidtable;
 pub(crate) mod proc;
 pub(crate) mod ready;
 pub(crate) mod record;
+pub(crate) mod results;
 pub(crate) mod slab;
 pub(crate) mod time;
 pub(crate) mod tree;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -107,6 +109,11 @@ pub(crate) struct Kernel<I, O> {
     outbound: Outbound<I, O>,
     pub(crate) undelivered: Vec<Undelivered<O>>,
     pub(crate) finished: BTreeMap<Pid, Finished>,
+    /// Handles dropped (on any thread) since the last pass.
+    pub(crate) dropped: Arc<results::DroppedHandles>,
+    /// Top-level processes whose handles were dropped while they ran: their
+    /// results are freed when they end.
+    pub(crate) detached: BTreeSet<Pid>,
     pub(crate) wakes: Arc<WakeQueue>,
     woken: Vec<Pid>,
     /// Mail from other threads (made by the first `Sender`).
@@ -166,6 +173,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             outbound,
             undelivered: Vec::new(),
             finished: BTreeMap::new(),
+            dropped: Arc::default(),
+            detached: BTreeSet::new(),
             wakes: Arc::default(),
             postbox: None,
             deliver_mail_fn: None,

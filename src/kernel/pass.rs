@@ -118,6 +118,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 let kernel = unsafe { &mut *k.as_ptr() };
                 kernel.drain_wakes();
                 kernel.take_mail();
+                kernel.forget_dropped_results();
                 kernel.fire_timers();
                 state.left = kernel.ready.len();
                 if state.left == 0 {

@@ -31,9 +31,16 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 /// The most allocated at once while `f` runs, above what was allocated before.
+#[allow(dead_code)]
 pub fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let before = NOW.load(Ordering::SeqCst);
     PEAK.store(before, Ordering::SeqCst);
     let out = f();
     (out, PEAK.load(Ordering::SeqCst) - before)
+}
+
+/// The bytes allocated now.
+#[allow(dead_code)]
+pub fn allocated_now() -> usize {
+    NOW.load(Ordering::SeqCst)
 }

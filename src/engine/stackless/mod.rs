@@ -54,8 +54,8 @@
 //! let b = sched.spawn(&pong, 1).unwrap();
 //! let a = sched.spawn(&ping, b.pid()).unwrap();
 //! sched.run_until_idle();
-//! assert_eq!(sched.result(a), Some(Ok(true)));
-//! assert_eq!(sched.result(b), Some(Ok(1)));
+//! assert_eq!(sched.result(&a), Some(Ok(true)));
+//! assert_eq!(sched.result(&b), Some(Ok(1)));
 //! ```
 //!
 //! What a stackless process cannot do (yet): run on a
