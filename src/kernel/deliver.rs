@@ -179,7 +179,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 match t.inbox.overflow {
                     Overflow::Backoff => return Sent::Full { msg, blocker: to },
                     Overflow::Reject => return Sent::Rejected(msg),
-                    Overflow::DropNewest | Overflow::DropOldest => {}
+                    Overflow::DropNewest | Overflow::DropOldest | Overflow::Unbounded => {}
                 }
             }
             if let Some(from) = from {
@@ -217,7 +217,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                         };
                     }
                     Overflow::Reject => return Sent::Rejected(msg),
-                    Overflow::DropNewest | Overflow::DropOldest => {}
+                    Overflow::DropNewest | Overflow::DropOldest | Overflow::Unbounded => {}
                 }
             }
         }
@@ -311,7 +311,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     }
                 }
                 // Over capacity on purpose: a child's copy of its parent's inbox.
-                Overflow::Backoff | Overflow::Reject => {}
+                // (Unbounded: only past `u32::MAX` messages.)
+                Overflow::Backoff | Overflow::Reject | Overflow::Unbounded => {}
             }
         }
         // SAFETY: as above; the emit calls above ended their borrows.
