@@ -84,6 +84,29 @@
 //! between them), so a million idle processes fit in one program, and only the
 //! pages a process touches cost memory. With no signal sink attached, the hot path
 //! (resume, enqueue, route) does no signal work and allocates nothing per message.
+//!
+//! # Tracing
+//!
+//! With the cargo feature `tracing`, the crate emits [`tracing`] events (target
+//! `chronoflow::…`, message as below, fields `pid`, `name` where the template's
+//! name is at hand, and the details):
+//!
+//! - `spawn` (DEBUG): a process started (`parent` for a child);
+//! - `stop` (DEBUG; WARN when it failed): `exit` is `normal`, `failed` or `killed`,
+//!   with the `reason`;
+//! - `backoff` (DEBUG): a sender waits for room in the inbox of `to`;
+//! - `drop` (DEBUG): a message dropped by an overflow policy or a filter (`reason`);
+//! - `undelivered` (DEBUG): a message kept undelivered (`to`, `reason`);
+//! - `journal commit` (DEBUG): a durable scheduler committed records up to `lsn`
+//!   (`records` of them, in `micros`); `journal commit failed` (ERROR);
+//! - `recovery` (INFO): a durable scheduler was rebuilt (`records`, `replayed`,
+//!   `fast_forwarded`, `truncated`), after `torn tail cut` (WARN: `file`,
+//!   `offset`, `bytes`) when it cut one.
+//!
+//! They are at the cold points only, never once per message or per turn. Without
+//! the feature no code at all is generated for them.
+//!
+//! [`tracing`]: https://docs.rs/tracing
 #![warn(missing_docs)]
 #![feature(coroutine_trait)]
 
@@ -99,6 +122,7 @@ mod scheduler;
 mod sender;
 mod signal;
 mod template;
+mod trace;
 
 pub use engine::stackless;
 

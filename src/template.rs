@@ -55,7 +55,8 @@ macro_rules! option_builders {
 
         /// Sets the inbox capacity (at least 1; default
         /// [`DEFAULT_CAPACITY`](crate::DEFAULT_CAPACITY)). A capacity above
-        /// `u32::MAX` counts as `u32::MAX`.
+        /// `u32::MAX` counts as `u32::MAX`. An
+        /// [`Overflow::Unbounded`](crate::Overflow::Unbounded) inbox ignores it.
         pub fn capacity(mut self, capacity: usize) -> Self {
             self.opts.capacity = capacity.max(1);
             self

@@ -289,7 +289,7 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
                         }
                     }
                     Overflow::DropNewest => refused.push(r.pid),
-                    Overflow::Backoff | Overflow::Reject => {}
+                    Overflow::Backoff | Overflow::Reject | Overflow::Unbounded => {}
                 }
             }
         }

@@ -24,6 +24,7 @@ use crate::kernel::{Kernel, Status, Undelivered, Wait};
 use crate::scheduler::{Handle, Pass, SimpleScheduler};
 use crate::sender::Sender;
 use crate::signal::{DurablePayload, Payload, Pid, Signal, SignalSink, Value};
+use crate::trace::{trace_event, traced};
 
 /// Registers templates for a [`DurableScheduler`] and opens it.
 pub struct DurableBuilder<M: 'static> {
@@ -222,6 +223,23 @@ where
             // messages before any spawn of this run.
             k.clone_in = Some(M::clone);
             fold.finish(k, &mut recovery)?;
+            traced! {
+                if let Some(tail) = &recovery.truncated {
+                    tracing::warn!(
+                        file = %tail.file.display(),
+                        offset = tail.offset,
+                        bytes = tail.bytes,
+                        "torn tail cut"
+                    );
+                }
+                tracing::info!(
+                    records = recovery.records,
+                    replayed = recovery.replayed.len(),
+                    fast_forwarded = recovery.fast_forwarded.len(),
+                    truncated = recovery.truncated.is_some(),
+                    "recovery"
+                );
+            }
             let d = durable_mut(k).expect("just set");
             d.quiet = false;
             // This run's layouts, journaled (committed with the first pass).
@@ -375,9 +393,22 @@ where
         if d.error.is_none() && !d.stopped {
             // Then segments that hold only records no process needs go.
             let needed = Lsn(needed);
+            #[cfg(feature = "tracing")]
+            let started = std::time::Instant::now();
             match d.journal.commit() {
                 Ok(()) => {
-                    d.committed = d.journal.next_lsn().0;
+                    let next = d.journal.next_lsn().0;
+                    traced! {
+                        if next > d.committed {
+                            tracing::debug!(
+                                lsn = next - 1,
+                                records = next - d.committed,
+                                micros = started.elapsed().as_micros() as u64,
+                                "journal commit"
+                            );
+                        }
+                    }
+                    d.committed = next;
                     // Then the processes that waited for it perform their effects
                     // (in the next pass).
                     let committing = std::mem::take(&mut d.committing);
@@ -388,7 +419,10 @@ where
                         self.inner.kernel_mut().release(pid, Wait::Commit);
                     }
                 }
-                Err(e) => d.error = Some(e),
+                Err(e) => {
+                    trace_event!(tracing::Level::ERROR, error = %e, "journal commit failed");
+                    d.error = Some(e);
+                }
             }
         }
         self.check()

@@ -11,6 +11,7 @@ use smallvec::SmallVec;
 use crate::kernel::inbox::Overflow;
 use crate::kernel::{Kernel, PPtr, Recording, Status, Wait};
 use crate::signal::{DropReason, Pid, SignalKind};
+use crate::trace::{trace_event, traced};
 
 /// A message that could not be delivered, kept for the owner to read back.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,7 +180,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 match t.inbox.overflow {
                     Overflow::Backoff => return Sent::Full { msg, blocker: to },
                     Overflow::Reject => return Sent::Rejected(msg),
-                    Overflow::DropNewest | Overflow::DropOldest => {}
+                    Overflow::DropNewest | Overflow::DropOldest | Overflow::Unbounded => {}
                 }
             }
             if let Some(from) = from {
@@ -217,7 +218,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                         };
                     }
                     Overflow::Reject => return Sent::Rejected(msg),
-                    Overflow::DropNewest | Overflow::DropOldest => {}
+                    Overflow::DropNewest | Overflow::DropOldest | Overflow::Unbounded => {}
                 }
             }
         }
@@ -311,7 +312,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     }
                 }
                 // Over capacity on purpose: a child's copy of its parent's inbox.
-                Overflow::Backoff | Overflow::Reject => {}
+                // (Unbounded: only past `u32::MAX` messages.)
+                Overflow::Backoff | Overflow::Reject | Overflow::Unbounded => {}
             }
         }
         // SAFETY: as above; the emit calls above ended their borrows.
@@ -324,6 +326,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// cut a delivery to several inboxes short: its panic is kept for the caller
     /// of the run.
     fn dropped_by_policy(&mut self, p: PPtr<I, O>, msg: I, reason: DropReason) {
+        traced! {
+            // SAFETY: p is live.
+            let proc = unsafe { p.as_ref() };
+            tracing::debug!(pid = proc.pid.0, name = &*proc.name, reason = ?reason, "drop");
+        }
         if self.is_recording() {
             self.emit(p, || SignalKind::Drop { msg, reason });
         } else {
@@ -341,6 +348,15 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         reason: UndeliveredReason,
         msg: O,
     ) {
+        // SAFETY: from is live.
+        let from_pid = unsafe { from.as_ref().pid };
+        trace_event!(
+            tracing::Level::DEBUG,
+            pid = from_pid.0,
+            to = to.map(|p| p.0),
+            reason = ?reason,
+            "undelivered"
+        );
         match (reason, to) {
             (UndeliveredReason::Rejected, Some(to)) => self.emit_reject(from, to, &msg),
             _ => {
@@ -353,8 +369,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             }
         }
         self.undelivered.push(Undelivered {
-            // SAFETY: from is live.
-            from: Some(unsafe { from.as_ref().pid }),
+            from: Some(from_pid),
             to,
             reason,
             msg,

@@ -22,6 +22,19 @@ pub enum Overflow {
     /// of SEND, from `send`, `send_to` and `try_send` alike; a send from outside
     /// has no process to signal.
     Reject,
+    /// The inbox never refuses, never drops and never makes a sender wait: its
+    /// capacity is ignored. **It has no back-pressure: if the receiver is slower
+    /// than its senders, its inbox, and the program's memory, grow without
+    /// bound**, as with OTP's unbounded mailboxes. Use it only where something
+    /// else bounds what the senders produce (a fixed batch, a protocol in which
+    /// each request waits for its reply).
+    ///
+    /// It speaks for its own inbox only: a parent's children receive what it
+    /// receives, and a delivery to an `Unbounded` parent still waits for room in
+    /// a child's full `Backoff` inbox (or is refused by a full `Reject` one, or
+    /// dropped by a drop policy there), as a delivery to any parent does. An
+    /// `Unbounded` child never holds up a delivery to its parent.
+    Unbounded,
 }
 
 /// The default inbox capacity.
@@ -46,19 +59,27 @@ impl<I> Inbox<I> {
     pub(crate) fn new(capacity: usize, overflow: Overflow) -> Self {
         Inbox {
             queue: VecDeque::new(),
-            capacity: Self::clamp(capacity),
+            capacity: Self::clamp(capacity, overflow),
             overflow,
             evicted: 0,
         }
     }
 
-    fn clamp(capacity: usize) -> u32 {
+    /// The capacity kept: an `Unbounded` inbox's is the largest, so that
+    /// `is_full` needs no test of the policy (should it ever be reached, the
+    /// policy lets the message in all the same).
+    fn clamp(capacity: usize, overflow: Overflow) -> u32 {
+        if overflow == Overflow::Unbounded {
+            return u32::MAX;
+        }
         u32::try_from(capacity).unwrap_or(u32::MAX)
     }
 
-    /// Sets the capacity (a transition to another template's).
-    pub(crate) fn set_capacity(&mut self, capacity: usize) {
-        self.capacity = Self::clamp(capacity);
+    /// Sets the capacity and the overflow policy (a transition to another
+    /// template's).
+    pub(crate) fn set_policy(&mut self, capacity: usize, overflow: Overflow) {
+        self.capacity = Self::clamp(capacity, overflow);
+        self.overflow = overflow;
     }
 
     #[inline]

@@ -13,6 +13,7 @@ use crate::kernel::options::Options;
 use crate::kernel::pass::{forget_quietly, panic_message};
 use crate::kernel::{BoxedEngine, Ended, Kernel, PPtr, Proc, Status, Wait};
 use crate::signal::{Exit, Pid, SignalKind, Value};
+use crate::trace::traced;
 
 /// A top-level process that ended, with its result kept for the owner.
 pub(crate) struct Finished {
@@ -125,6 +126,16 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             hooks.started(unsafe { &mut *p.as_ptr() });
         }
         self.emit(p, || SignalKind::Start);
+        traced! {
+            // SAFETY: p is live.
+            let proc = unsafe { p.as_ref() };
+            tracing::debug!(
+                pid = proc.pid.0,
+                name = &*proc.name,
+                parent = proc.parent.map(|p| p.0),
+                "spawn"
+            );
+        }
         self.make_ready(p);
     }
 
@@ -212,6 +223,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         if let Some(hooks) = &mut this.hooks {
             hooks.stopped(pid, &result, value.as_ref());
         }
+        // SAFETY: p is live.
+        traced!(crate::trace::stop(
+            pid,
+            unsafe { &p.as_ref().name },
+            &result
+        ));
         this.emit(p, || {
             let exit = match (&result, value) {
                 (Ok(_), Some(v)) => Exit::Normal(v),

@@ -9,6 +9,7 @@ use smallvec::SmallVec;
 use crate::error::JoinError;
 use crate::kernel::{Kernel, PPtr, Status};
 use crate::signal::{Exit, Pid, SignalKind};
+use crate::trace::trace_event;
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
     /// `p` and its live descendants, parents before children (in spawn order).
@@ -223,6 +224,14 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         this.emit(p, || SignalKind::Stop {
             exit: Exit::Killed(reason.to_string()),
         });
+        trace_event!(
+            tracing::Level::DEBUG,
+            pid = pid.0,
+            name = &*proc.name,
+            exit = "killed",
+            reason,
+            "stop"
+        );
         this.settle_end(p);
         // A killed child is not kept for a join: its parent is ending too.
         this.procs.remove(pid);

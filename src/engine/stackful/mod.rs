@@ -4,17 +4,19 @@
 //! context ([`Ctx`]) suspends the coroutine inside ordinary calls.
 
 pub(crate) mod context;
+pub(crate) mod hook;
 pub(crate) mod overflow;
 pub(crate) mod stack;
 pub(crate) mod template;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
+use corosensei::stack::Stack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use crate::error::{ExitError, SpawnError};
@@ -148,6 +150,7 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
         .extensions
         .get_or_insert_with(|| {
             overflow::install();
+            hook::install();
             Pool(Rc::default())
         })
         .clone();
@@ -163,10 +166,13 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
     // SAFETY: p was just made.
     let (pid, name) = unsafe { (p.as_ref().pid, p.as_ref().name.clone()) };
     let (guard_start, guard_end) = stack.guard();
+    let stack_base = stack.base().get();
     let running = overflow::Running {
         guard_start,
         guard_end,
+        stack_base,
         stack_size,
+        yielder: Cell::new(std::ptr::null()),
         pid,
         name: name.as_ptr(),
         name_len: name.len(),
@@ -174,6 +180,8 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
     let k = NonNull::from(&mut *kernel);
     let body = template.body.clone();
     let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<bool, Wait>, _: bool| {
+        // (Resumed under `overflow::Entered`: the record is this process's.)
+        hook::record_yielder(yielder);
         let mut ctx = Ctx::new(k, p, yielder);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let mut step = body(&mut ctx, args);

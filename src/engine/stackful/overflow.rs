@@ -15,14 +15,21 @@ use std::mem::MaybeUninit;
 use std::ptr;
 use std::sync::Once;
 
+use corosensei::Yielder;
+
+use crate::kernel::Wait;
 use crate::signal::Pid;
 
-/// What the signal handler needs to know about the running process.
-#[derive(Clone, Copy)]
+/// What the signal handler (and the panic hook, [`super::hook`]) needs to know
+/// about the running process.
 pub(crate) struct Running {
     pub(crate) guard_start: usize,
     pub(crate) guard_end: usize,
+    /// The top of its stack (one past the last address), above `guard_end`.
+    pub(crate) stack_base: usize,
     pub(crate) stack_size: usize,
+    /// Its coroutine's yielder, once the coroutine has started (null before).
+    pub(crate) yielder: Cell<*const Yielder<bool, Wait>>,
     pub(crate) pid: Pid,
     pub(crate) name: *const u8,
     pub(crate) name_len: usize,
@@ -37,6 +44,18 @@ thread_local! {
 #[inline]
 pub(crate) fn enter(running: *const Running) -> *const Running {
     RUNNING.with(|r| r.replace(running))
+}
+
+/// Calls `f` with the record of the process running on this thread, if any (and
+/// if the thread-local is still there).
+#[inline]
+pub(crate) fn with_running(f: impl FnOnce(&Running)) {
+    let running = RUNNING.try_with(|r| r.get()).unwrap_or(ptr::null());
+    // SAFETY: a non-null pointer is the running process's record, alive while it
+    // runs (see `Entered`).
+    if let Some(r) = unsafe { running.as_ref() } {
+        f(r);
+    }
 }
 
 /// Restores what [`enter`] replaced.

@@ -130,6 +130,16 @@ impl<I: 'static, O: 'static, A: 'static, R: 'static> Template<I, O, A, R> {
 
     /// Sets the stack size in bytes (rounded up to whole pages; default
     /// [`DEFAULT_STACK_SIZE`]). Only the pages a process touches cost memory.
+    ///
+    /// What runs on it: the body and what it calls, the context's calls, and the
+    /// destructors of its unwinding. A few pages do for a body that keeps little on
+    /// its stack. Not on it: the panic hook of a panic in the process (std's
+    /// default one, which captures a backtrace when `RUST_BACKTRACE` is set, needs
+    /// tens of kilobytes), which runs on the scheduler's stack (the hook in place
+    /// when the first stackful process is created; one set after that replaces
+    /// chronoflow's and runs on the process's stack). A body that overflows its
+    /// stack hits the guard page below it, and the program aborts with a message
+    /// naming the process (see [`Ctx`]).
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = bytes;
         self

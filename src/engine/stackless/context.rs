@@ -283,6 +283,12 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
             if pred(&m) {
                 return Ok(m);
             }
+            crate::trace::trace_event!(
+                tracing::Level::DEBUG,
+                pid = self.pid.0,
+                reason = "filtered",
+                "drop"
+            );
             self.k(&b).emit(self.me, || SignalKind::Drop {
                 msg: m,
                 reason: DropReason::Filtered,
@@ -329,6 +335,12 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         let (reason, msg) = match sent {
             Sent::Delivered => return Ok(()),
             Sent::Full { msg, blocker } if blocker != self.pid => {
+                crate::trace::trace_event!(
+                    tracing::Level::DEBUG,
+                    pid = self.pid.0,
+                    to = blocker.0,
+                    "backoff"
+                );
                 k.emit(self.me, || SignalKind::Backoff { to: blocker });
                 if let Some(q) = k.lookup(blocker) {
                     // SAFETY: q is live, and not this process's record (its pid is

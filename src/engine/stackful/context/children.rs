@@ -176,8 +176,8 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
         let p = self.p();
         p.route = template.opts.route.clone();
-        p.inbox.set_capacity(template.opts.capacity);
-        p.inbox.overflow = template.opts.overflow;
+        p.inbox
+            .set_policy(template.opts.capacity, template.opts.overflow);
         let me = self.me;
         if self.p().has_waiting_senders() {
             // The new entry's inbox may have room, or no back-pressure: the

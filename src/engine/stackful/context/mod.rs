@@ -30,6 +30,17 @@ pub use children::Child;
 /// (`receive`, `select`, `filter`, `join`, `effect_future`, and `send` to a full
 /// inbox) suspend the process until they can return.
 ///
+/// # Stack
+///
+/// The body runs on the process's own stack ([`Template::stack_size`]). Deep
+/// recursion or large locals there can overflow it: the program then aborts with
+/// a message naming the process (the guard page below the stack is hit; an
+/// overflow cannot be a failure of the process alone). A panic is safe at any
+/// size: its panic hook runs on the scheduler's stack (see
+/// [`Template::stack_size`] for a hook set later).
+///
+/// [`Template::stack_size`]: crate::Template::stack_size
+///
 /// # While the process unwinds
 ///
 /// A process that is killed (its parent ended with it unjoined) or dropped with its

@@ -3,6 +3,7 @@
 use crate::engine::stackful::context::Ctx;
 use crate::kernel::Wait;
 use crate::signal::{DropReason, SignalKind};
+use crate::trace::trace_event;
 
 impl<I: 'static, O: 'static> Ctx<I, O> {
     /// Takes the message at the head of the inbox, waiting for one if it is empty.
@@ -113,6 +114,12 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 let pid = self.pid();
                 let k = self.k();
                 k.hook_eviction(pid, &m);
+                trace_event!(
+                    tracing::Level::DEBUG,
+                    pid = pid.0,
+                    reason = "filtered",
+                    "drop"
+                );
                 k.emit(me, || SignalKind::Drop {
                     msg: m,
                     reason: DropReason::Filtered,

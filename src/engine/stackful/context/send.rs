@@ -6,6 +6,7 @@ use crate::error::SendError;
 use crate::kernel::hooks::{Call, Expect, Outcome, Replayed};
 use crate::kernel::{Sent, UndeliveredReason, Wait};
 use crate::signal::{Pid, SignalKind};
+use crate::trace::trace_event;
 
 impl<I: 'static, O: 'static> Ctx<I, O> {
     /// Sends `msg` where the template's route says. With no route (or a route that
@@ -80,6 +81,13 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 }
                 Sent::Full { msg, blocker } if blocker != self.pid() => {
                     self.pass_on_grant();
+                    trace_event!(
+                        tracing::Level::DEBUG,
+                        pid = self.pid().0,
+                        name = &*self.p().name,
+                        to = blocker.0,
+                        "backoff"
+                    );
                     let k = self.k();
                     k.emit(me, || SignalKind::Backoff { to: blocker });
                     if let Some(b) = k.lookup(blocker) {
