@@ -64,14 +64,14 @@ fn child_case() {
     sched.run_until_idle();
     sched.send(h.pid(), 3).unwrap();
     sched.run_until_idle();
-    match sched.result(h) {
+    match sched.result(&h) {
         Some(Err(ExitError::Failed(m))) => assert!(m.contains("gave up at 3"), "{m}"),
         other => panic!("expected a failure, got {other:?}"),
     }
     // The scheduler carries on: the other process still runs.
     sched.send(other.pid(), 0).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(other), Some(Ok(0)));
+    assert_eq!(sched.result(&other), Some(Ok(0)));
     if case == "user_hook" {
         assert_eq!(hooked.load(Ordering::SeqCst), 1);
     }

@@ -126,7 +126,7 @@ fn spawns_stops_backoffs_drops_and_undelivered_messages_are_traced() {
         sched.spawn(&producer, d.pid()).unwrap();
         sched.spawn(&orphaning, ()).unwrap();
         sched.run_until_idle();
-        assert_eq!(sched.result(c), Some(Ok(3)));
+        assert_eq!(sched.result(&c), Some(Ok(3)));
     });
     expect(&seen, "spawn", &[("pid", "0"), ("name", "quitter")]);
     expect(&seen, "spawn", &[("pid", "1"), ("name", "consumer")]);
@@ -161,7 +161,7 @@ fn a_filter_drop_is_traced() {
         sched.send(p.pid(), 1).unwrap();
         sched.send(p.pid(), 2).unwrap();
         sched.run_until_idle();
-        assert_eq!(sched.result(p), Some(Ok(2)));
+        assert_eq!(sched.result(&p), Some(Ok(2)));
     });
     expect(&seen, "drop", &[("pid", "0"), ("reason", "filtered")]);
 }

@@ -51,7 +51,7 @@ fn a_producer_fills_a_capacity_one_unbounded_inbox_without_waiting() {
     let _ = sched.update(); // the consumer waits for GO
     let p = sched.spawn(&producer(), (c.pid(), 0, N)).unwrap();
     assert_eq!(sched.update().ran, 1);
-    assert_eq!(sched.result(p), Some(Ok(())), "the producer never waited");
+    assert_eq!(sched.result(&p), Some(Ok(())), "the producer never waited");
     assert_eq!(sched.inbox_len(c.pid()), Some(N as usize));
     assert_eq!(sched.dropped(c.pid()), Some(0));
     let signals = sched.pull();
@@ -63,7 +63,11 @@ fn a_producer_fills_a_capacity_one_unbounded_inbox_without_waiting() {
     );
     sched.send(c.pid(), GO).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(c), Some(Ok((0..N).collect())), "all, in order");
+    assert_eq!(
+        sched.result(&c),
+        Some(Ok((0..N).collect())),
+        "all, in order"
+    );
     assert!(sched.take_undelivered().is_empty());
 }
 
@@ -76,7 +80,7 @@ fn sends_from_outside_to_an_unbounded_inbox_are_never_refused() {
     }
     sched.send(c.pid(), GO).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(c), Some(Ok((0..5000).collect())));
+    assert_eq!(sched.result(&c), Some(Ok((0..5000).collect())));
 }
 
 /// What a parent of [`parent_of`] returns: its messages and its child's.
@@ -141,7 +145,7 @@ fn a_full_backoff_child_still_holds_back_deliveries_to_an_unbounded_parent() {
         signals.extend(sched.pull());
     }
     let all: Vec<u64> = (0..20).collect();
-    assert_eq!(sched.result(handle), Some(Ok((all.clone(), all))));
+    assert_eq!(sched.result(&handle), Some(Ok((all.clone(), all))));
     assert!(
         signals
             .iter()
@@ -170,13 +174,13 @@ fn an_unbounded_child_never_holds_back_deliveries_to_its_parent() {
     let par = handle.pid();
     let p = sched.spawn(&producer(), (par, 0, 200)).unwrap();
     let _ = sched.update(); // the producer's first turn (and the child's)
-    assert_eq!(sched.result(p), Some(Ok(())), "the producer never waited");
+    assert_eq!(sched.result(&p), Some(Ok(())), "the producer never waited");
     assert_eq!(sched.inbox_len(kid), Some(200));
     assert_eq!(backoffs(&sched.pull()), 0);
     sched.send(par, GO).unwrap();
     sched.run_until_idle();
     let all: Vec<u64> = (0..200).collect();
-    assert_eq!(sched.result(handle), Some(Ok((all.clone(), all))));
+    assert_eq!(sched.result(&handle), Some(Ok((all.clone(), all))));
 }
 
 #[test]
@@ -199,7 +203,7 @@ fn a_transition_to_an_unbounded_entry_lets_a_waiting_sender_go_on() {
     let c = sched.spawn(&first, 100).unwrap();
     let p = sched.spawn(&producer(), (c.pid(), 0, 100)).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(p), Some(Ok(())));
+    assert_eq!(sched.result(&p), Some(Ok(())));
     let signals = sched.pull();
     let transition = signals
         .iter()
@@ -210,7 +214,7 @@ fn a_transition_to_an_unbounded_entry_lets_a_waiting_sender_go_on() {
         "it waited while the inbox was bounded"
     );
     assert_eq!(backoffs(&signals[transition..]), 0, "never after");
-    assert_eq!(sched.result(c), Some(Ok((1..100).collect())));
+    assert_eq!(sched.result(&c), Some(Ok((1..100).collect())));
     assert!(sched.take_undelivered().is_empty());
 }
 
