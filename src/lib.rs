@@ -85,7 +85,7 @@
 //! pages a process touches cost memory. With no signal sink attached, the hot path
 //! (resume, enqueue, route) does no signal work and allocates nothing per message.
 #![warn(missing_docs)]
-#![feature(coroutine_trait)]
+#![cfg_attr(feature = "stackless", feature(coroutine_trait))]
 
 mod clock;
 pub mod durable;
@@ -98,6 +98,7 @@ mod scheduler;
 mod signal;
 mod template;
 
+#[cfg(feature = "stackless")]
 pub use engine::stackless;
 
 pub use clock::{Clock, ManualClock, SystemClock, Time};
@@ -114,11 +115,22 @@ pub use scheduler::{Handle, Pass, SimpleScheduler};
 pub use signal::{
     DropReason, Exit, Payload, Pid, Signal, SignalKind, SignalSink, SignalType, Value,
 };
-pub use stackless::context::{Scan, Sleep, StacklessCtx};
-pub use stackless::{Pending, StacklessTemplate};
+#[cfg(feature = "stackless")]
+pub use stackless::StacklessTemplate;
+#[cfg(feature = "stackless")]
+pub use stackless::context::StacklessCtx;
+// What the stackless macros expand to, in the user's crate: public, not
+// documented.
+#[cfg(feature = "stackless")]
+#[doc(hidden)]
+pub use stackless::{
+    Pending,
+    context::{Scan, Sleep},
+};
 pub use template::{DEFAULT_STACK_SIZE, Spawnable};
 
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doctests (with the `stackless`
+/// feature only: one of them is a stackless process).
+#[cfg(all(doctest, feature = "stackless"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
