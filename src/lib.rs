@@ -56,9 +56,18 @@
 //! // <1> #3 STOP 2
 //! ```
 //!
-//! For millions of tiny processes, a [`StacklessTemplate`] makes stackless ones:
-//! nightly coroutines of a few hundred bytes each, on the same scheduler (see the
-//! [`stackless`] module).
+#![cfg_attr(
+    feature = "stackless",
+    doc = "For millions of tiny processes, a [`StacklessTemplate`] makes stackless ones: \
+           nightly coroutines of a few hundred bytes each, on the same scheduler (see the \
+           [`stackless`] module)."
+)]
+#![cfg_attr(
+    not(feature = "stackless"),
+    doc = "For millions of tiny processes, stackless ones (nightly coroutines of a few \
+           hundred bytes each) come with the cargo feature `stackless`, on by default, \
+           which needs a nightly toolchain."
+)]
 //!
 //! A [`DurableScheduler`] journals every input of its processes (see the
 //! [`durable`] module): after a crash of the program it rebuilds every process
