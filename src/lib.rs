@@ -56,9 +56,18 @@
 //! // <1> #3 STOP 2
 //! ```
 //!
-//! For millions of tiny processes, a [`StacklessTemplate`] makes stackless ones:
-//! nightly coroutines of a few hundred bytes each, on the same scheduler (see the
-//! [`stackless`] module).
+#![cfg_attr(
+    feature = "stackless",
+    doc = "For millions of tiny processes, a [`StacklessTemplate`] makes stackless ones: \
+           nightly coroutines of a few hundred bytes each, on the same scheduler (see the \
+           [`stackless`] module)."
+)]
+#![cfg_attr(
+    not(feature = "stackless"),
+    doc = "For millions of tiny processes, stackless ones (nightly coroutines of a few \
+           hundred bytes each) come with the cargo feature `stackless`, on by default, \
+           which needs a nightly toolchain."
+)]
 //!
 //! A [`DurableScheduler`] journals every input of its processes (see the
 //! [`durable`] module): after a crash of the program it rebuilds every process
@@ -108,7 +117,7 @@
 //!
 //! [`tracing`]: https://docs.rs/tracing
 #![warn(missing_docs)]
-#![feature(coroutine_trait)]
+#![cfg_attr(feature = "stackless", feature(coroutine_trait))]
 
 mod clock;
 mod driver;
@@ -124,6 +133,7 @@ mod signal;
 mod template;
 mod trace;
 
+#[cfg(feature = "stackless")]
 pub use engine::stackless;
 
 pub use clock::{Clock, ManualClock, SystemClock, Time};
@@ -142,11 +152,22 @@ pub use signal::{
     DecodeError, DropReason, DurablePayload, Exit, Payload, Pid, Signal, SignalKind, SignalSink,
     SignalType, Value,
 };
-pub use stackless::context::{Scan, Sleep, StacklessCtx};
-pub use stackless::{Pending, StacklessTemplate};
+#[cfg(feature = "stackless")]
+pub use stackless::StacklessTemplate;
+#[cfg(feature = "stackless")]
+pub use stackless::context::StacklessCtx;
+// What the stackless macros expand to, in the user's crate: public, not
+// documented.
+#[cfg(feature = "stackless")]
+#[doc(hidden)]
+pub use stackless::{
+    Pending,
+    context::{Scan, Sleep},
+};
 pub use template::{DEFAULT_STACK_SIZE, Spawnable};
 
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doctests (with the `stackless`
+/// feature only: one of them is a stackless process).
+#[cfg(all(doctest, feature = "stackless"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

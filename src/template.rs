@@ -30,9 +30,17 @@ pub(crate) mod sealed {
     }
 }
 
-/// A template that a scheduler or a parent can spawn: a stackful [`Template`](crate::Template) or
-/// a [`StacklessTemplate`](crate::StacklessTemplate). `I` and `O` are the
-/// messages, `A` the arguments and `R` the result.
+#[cfg_attr(
+    feature = "stackless",
+    doc = "A template that a scheduler or a parent can spawn: a stackful \
+           [`Template`](crate::Template) or a [`StacklessTemplate`](crate::StacklessTemplate)."
+)]
+#[cfg_attr(
+    not(feature = "stackless"),
+    doc = "A template that a scheduler or a parent can spawn: a stackful \
+           [`Template`](crate::Template)."
+)]
+/// `I` and `O` are the messages, `A` the arguments and `R` the result.
 pub trait Spawnable<I, O, A, R>: sealed::Create<I, O, A> {}
 
 /// The default stack size of a process: 256 KiB of address space, of which only the

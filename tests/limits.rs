@@ -1,4 +1,4 @@
-#![feature(coroutines)]
+#![cfg_attr(feature = "stackless", feature(coroutines))]
 //! Limits: sizes and pids at the edge of their types give typed errors (or work),
 //! never a wrapped size, a division by zero, a segfault or a huge allocation.
 //!
@@ -6,9 +6,9 @@
 
 mod support;
 
-use chronoflow::{
-    Ctx, Pid, SendError, SimpleScheduler, SpawnError, StacklessCtx, StacklessTemplate, Template,
-};
+use chronoflow::{Ctx, Pid, SendError, SimpleScheduler, SpawnError, Template};
+#[cfg(feature = "stackless")]
+use chronoflow::{StacklessCtx, StacklessTemplate};
 use support::isolated;
 
 fn tiny() -> Template<u64, u64, (), u64> {
@@ -111,6 +111,7 @@ fn a_stack_size_too_big_to_map_is_a_spawn_error() {
 
 /// From inside a process, stackful or stackless: `spawn` of a template with an
 /// absurd stack size gives the error back to the parent, which goes on.
+#[cfg(feature = "stackless")]
 #[test]
 fn an_absurd_stack_size_is_a_spawn_error_for_the_parent() {
     isolated(

@@ -3,14 +3,16 @@
 //!
 //! A counting global allocator counts the allocations of the current thread while
 //! counting is switched on; the processes switch it on themselves once warmed up.
-#![feature(coroutines)]
+#![cfg_attr(feature = "stackless", feature(coroutines))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use chronoflow::{
-    Ctx, Pid, SimpleScheduler, StacklessCtx, StacklessTemplate, Template, receive, select, send_to,
-};
+#[cfg(feature = "stackless")]
+use chronoflow::stackless::{receive, select, send_to};
+use chronoflow::{Ctx, Pid, SimpleScheduler, Template};
+#[cfg(feature = "stackless")]
+use chronoflow::{StacklessCtx, StacklessTemplate};
 
 struct Counting;
 
@@ -138,6 +140,7 @@ fn a_ring_with_selective_receive_in_steady_state_allocates_nothing() {
     assert_eq!(allocations() - before, 0, "allocations in {MEASURED} hops");
 }
 
+#[cfg(feature = "stackless")]
 #[test]
 fn stackless_pingpong_and_selective_ring_in_steady_state_allocate_nothing() {
     let pong = StacklessTemplate::new("pong", |cx: StacklessCtx<Msg>, _: ()| {

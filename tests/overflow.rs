@@ -1,4 +1,3 @@
-#![feature(cfg_sanitize)]
 //! A process that overflows its stack hits the guard page below it and the program
 //! ends with a message naming the process; other faults are left to the handler
 //! that was there before.
@@ -74,7 +73,7 @@ fn a_stack_overflow_aborts_with_a_message_naming_the_process() {
 
 #[test]
 #[cfg_attr(
-    sanitize = "address",
+    feature = "asan",
     ignore = "the handler that was there before is ASan's, which reports the fault and exits with 1 instead of dying by SIGSEGV"
 )]
 fn a_fault_outside_a_guard_page_is_not_reported_as_an_overflow() {

@@ -1,4 +1,4 @@
-#![feature(coroutines)]
+#![cfg_attr(feature = "stackless", feature(coroutines))]
 //! Panics in user code that the library calls outside a process's own code: a
 //! message's `Drop` or `Clone`, a result's `Debug` or `Serialize` (signals are
 //! recorded), a signal sink. What a user relies on (README: "A process's panic is
@@ -16,10 +16,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "stackless")]
+use chronoflow::stackless::{join, receive, select, yield_now};
 use chronoflow::{
-    Ctx, ExitError, Overflow, Pid, Signal, SignalKind, SimpleScheduler, Spawnable, StacklessCtx,
-    StacklessTemplate, Status, Template, join, receive, select, yield_now,
+    Ctx, ExitError, Overflow, Pid, Signal, SignalKind, SimpleScheduler, Spawnable, Status, Template,
 };
+#[cfg(feature = "stackless")]
+use chronoflow::{StacklessCtx, StacklessTemplate};
 
 /// A message that may explode when dropped or cloned.
 #[derive(Debug)]
@@ -45,6 +48,7 @@ impl Msg {
             ..Msg::plain(n)
         }
     }
+    #[cfg(feature = "stackless")]
     fn clone_bomb(n: u64) -> Msg {
         Msg {
             clone_bomb: true,
@@ -79,6 +83,7 @@ impl Drop for Msg {
     }
 }
 
+#[cfg(feature = "stackless")]
 type Sl<A, R> = StacklessTemplate<Msg, Msg, A, R>;
 
 /// Returns the number of the first message it receives.
@@ -155,6 +160,7 @@ fn a_message_drop_that_panics_while_a_child_is_killed_leaves_no_process_running(
 }
 
 /// The same, with a stackless parent.
+#[cfg(feature = "stackless")]
 #[test]
 fn a_message_drop_that_panics_while_a_stackless_parents_child_is_killed_leaves_no_process_running()
 {
@@ -299,6 +305,7 @@ fn a_stackful_result_whose_serialize_panics_in_a_durable_scheduler_fails_the_pro
 /// A stackless process's result is encoded in `Resume::resume`, inside the pass's
 /// catch: it fails cleanly. Passed before
 /// the fix too; guards the fix of the stackful case.
+#[cfg(feature = "stackless")]
 #[test]
 fn a_stackless_result_whose_debug_panics_while_recording_fails_the_process() {
     let t: Sl<(), BadDebug> = StacklessTemplate::new("t", |cx: StacklessCtx<Msg>, _: ()| {
@@ -352,6 +359,7 @@ fn a_sink_that_panics_on_a_stackful_stop_leaves_no_process_running() {
 }
 
 /// The same with a stackless process.
+#[cfg(feature = "stackless")]
 #[test]
 fn a_sink_that_panics_on_a_stackless_stop_leaves_no_process_running() {
     let t: Sl<(), u64> = StacklessTemplate::new("t", |cx: StacklessCtx<Msg>, _: ()| {
@@ -366,6 +374,7 @@ fn a_sink_that_panics_on_a_stackless_stop_leaves_no_process_running() {
 
 /// A stackless parent whose message's `Clone` panics as the child gets a copy of
 /// its inbox.
+#[cfg(feature = "stackless")]
 #[test]
 fn a_message_clone_that_panics_during_a_stackless_spawn_leaves_no_orphan() {
     let child: Sl<(), u64> = StacklessTemplate::new("child", |cx: StacklessCtx<Msg>, _: ()| {

@@ -21,9 +21,10 @@ mod support;
 use std::cell::Cell;
 use std::time::Duration;
 
+use chronoflow::stackless::{filter, join, receive, select, send};
 use chronoflow::{
     Clock, ExitError, ManualClock, Overflow, Pid, SimpleScheduler, Sleep, StacklessCtx,
-    StacklessTemplate, Time, filter, join, receive, select, send,
+    StacklessTemplate, Time,
 };
 use support::isolated;
 
@@ -637,7 +638,7 @@ fn a_signal_sink_that_re_enters_the_context_is_refused() {
                     #[coroutine]
                     move || {
                         CTX.set(Some(cx));
-                        chronoflow::send_to!(cx, to, Tok::new(7));
+                        chronoflow::stackless::send_to!(cx, to, Tok::new(7));
                         7
                     }
                 });

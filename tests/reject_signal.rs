@@ -1,12 +1,16 @@
-#![feature(coroutines)]
+#![cfg_attr(feature = "stackless", feature(coroutines))]
 //! A message refused by a full `Overflow::Reject` inbox is a REJECT signal of the
 //! sending process, not a SEND: from `send`, `send_to` and `try_send`, in both
 //! engines. A send from outside has no process to signal.
 
+#[cfg(feature = "stackless")]
+use chronoflow::stackless::{send, send_to};
 use chronoflow::{
-    Ctx, Overflow, Pid, SendError, Signal, SignalKind, SignalType, SimpleScheduler, StacklessCtx,
-    StacklessTemplate, Template, UndeliveredReason, send, send_to,
+    Ctx, Overflow, Pid, SendError, Signal, SignalKind, SignalType, SimpleScheduler, Template,
+    UndeliveredReason,
 };
+#[cfg(feature = "stackless")]
+use chronoflow::{StacklessCtx, StacklessTemplate};
 
 /// Takes `n` messages, once started.
 fn consumer(capacity: usize) -> Template<u64, u64, usize, Vec<u64>> {
@@ -84,6 +88,7 @@ fn a_stackful_send_to_a_full_reject_inbox_is_a_reject_signal() {
     );
 }
 
+#[cfg(feature = "stackless")]
 #[test]
 fn a_stackless_send_to_a_full_reject_inbox_is_a_reject_signal() {
     let (mut sched, target) = full_reject_inbox();
@@ -115,6 +120,7 @@ fn a_stackless_send_to_a_full_reject_inbox_is_a_reject_signal() {
     );
 }
 
+#[cfg(feature = "stackless")]
 #[test]
 fn try_send_gets_a_rejected_message_back_and_records_a_reject() {
     let (mut sched, target) = full_reject_inbox();

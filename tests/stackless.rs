@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use chronoflow::stackless::{filter, join, receive, select, send, send_to, sleep, yield_now};
 use chronoflow::{
     Ctx, DropReason, DurableScheduler, Exit, ExitError, JoinError, ManualClock, Overflow, Pid,
     Signal, SignalKind, SimpleScheduler, SpawnError, StacklessCtx, StacklessTemplate, Status,
-    Template, Time, UndeliveredReason, Value, Wait, filter, join, receive, select, send, send_to,
-    sleep, yield_now,
+    Template, Time, UndeliveredReason, Value, Wait,
 };
 
 /// Counts its drops: held across suspensions to observe that a coroutine's locals

@@ -1,4 +1,3 @@
-#![feature(cfg_sanitize)]
 //! Stacks come from a pool of slabs: many processes per memory mapping, and no new
 //! mapping per spawn in the steady state.
 //!
@@ -16,7 +15,7 @@ fn mappings() -> usize {
 
 #[test]
 #[cfg_attr(
-    sanitize = "address",
+    feature = "asan",
     ignore = "counts /proc/self/maps, and ASan maps memory of its own (shadow, fake stacks, allocator regions)"
 )]
 fn stacks_are_pooled_and_cost_far_less_than_a_mapping_each() {

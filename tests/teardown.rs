@@ -1,4 +1,4 @@
-#![feature(coroutines)]
+#![cfg_attr(feature = "stackless", feature(coroutines))]
 //! Tearing processes down: killing a child with its parent, dropping a scheduler.
 //! What a user relies on: a process killed (its parent ended with it unjoined) or
 //! dropped with its scheduler is unwound cleanly whatever its destructors do, and
@@ -10,15 +10,22 @@
 mod support;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+#[cfg(feature = "stackless")]
 use std::sync::Arc;
+#[cfg(feature = "stackless")]
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 
+#[cfg(feature = "stackless")]
+use chronoflow::stackless::{join, receive, select, yield_now};
 use chronoflow::{
-    Child, Ctx, Exit, ExitError, JoinError, Pid, Signal, SignalKind, SimpleScheduler, StacklessCtx,
-    StacklessTemplate, Status, Template, Wait, join, receive, select, yield_now,
+    Child, Ctx, Exit, ExitError, JoinError, Pid, Signal, SignalKind, SimpleScheduler, Status,
+    Template, Wait,
 };
+#[cfg(feature = "stackless")]
+use chronoflow::{StacklessCtx, StacklessTemplate};
 use support::{isolated, isolated_aborting, on_2mib_thread, panic_text};
 
+#[cfg(feature = "stackless")]
 type Sl<A, R> = StacklessTemplate<u64, u64, A, R>;
 
 /// How `pid` ended, from its STOP signal.
@@ -33,19 +40,23 @@ fn stop_exit(signals: &[Signal<u64>], pid: Pid) -> Option<Exit> {
 // Dropping a scheduler with released records in its ready queue.
 
 /// A message that counts itself: made or cloned, minus dropped.
+#[cfg(feature = "stackless")]
 #[derive(Debug)]
 struct Counted(Arc<AtomicI64>);
+#[cfg(feature = "stackless")]
 impl Counted {
     fn new(live: &Arc<AtomicI64>) -> Counted {
         live.fetch_add(1, Ordering::SeqCst);
         Counted(live.clone())
     }
 }
+#[cfg(feature = "stackless")]
 impl Clone for Counted {
     fn clone(&self) -> Counted {
         Counted::new(&self.0)
     }
 }
+#[cfg(feature = "stackless")]
 impl Drop for Counted {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
@@ -66,6 +77,7 @@ impl Drop for Counted {
 /// record or freeing a record twice, which the message count below catches) or
 /// under a checker that treats a dropped record as dead (Miri). AddressSanitizer
 /// does not see it: the slab's chunk stays allocated.
+#[cfg(feature = "stackless")]
 #[test]
 fn dropping_a_scheduler_with_released_records_in_the_ready_queue_frees_each_once() {
     isolated(
@@ -296,6 +308,7 @@ fn dropping_a_scheduler_whose_process_destructor_waits_aborts_and_says_why() {
 
 /// A chain: each level spawns the next and joins it; the leaf (depth 0) returns the
 /// first message it receives.
+#[cfg(feature = "stackless")]
 fn chain() -> Sl<u32, u64> {
     StacklessTemplate::new("chain", |cx: StacklessCtx<u64>, depth: u32| {
         #[coroutine]
@@ -311,6 +324,7 @@ fn chain() -> Sl<u32, u64> {
 
 /// Spawns a chain of `depth` below it, gives it `depth + 2` passes to grow, then
 /// returns without joining it.
+#[cfg(feature = "stackless")]
 fn abandons_chain() -> Sl<u32, u64> {
     StacklessTemplate::new("root", |cx: StacklessCtx<u64>, depth: u32| {
         #[coroutine]
@@ -330,6 +344,7 @@ const DEEP: u32 = 5_000;
 /// killed. Before the fix `Kernel::kill` recursed once per level (it called itself
 /// for each child, with its strings and vectors in each frame) and overflowed a
 /// 2 MiB thread stack: SIGSEGV/abort ("has overflowed its stack").
+#[cfg(feature = "stackless")]
 #[test]
 fn killing_a_chain_of_5000_nested_children_does_not_overflow_the_stack() {
     isolated(
@@ -352,6 +367,7 @@ fn killing_a_chain_of_5000_nested_children_does_not_overflow_the_stack() {
 /// Dropping a scheduler that holds a chain of 5,000 nested children. (`Kernel::destroy`
 /// always walked the pids in a loop: this passed before; it guards the fix of
 /// `kill`.)
+#[cfg(feature = "stackless")]
 #[test]
 fn dropping_a_scheduler_with_a_chain_of_5000_nested_children_works() {
     isolated(
@@ -372,6 +388,7 @@ fn dropping_a_scheduler_with_a_chain_of_5000_nested_children_works() {
 /// `Kernel::collect_tree` (now in `src/kernel/tree.rs`) recursed once per level
 /// and overflowed a 2 MiB thread stack. The user relies on the message reaching the leaf, whose
 /// result comes back up the chain.
+#[cfg(feature = "stackless")]
 #[test]
 fn delivering_to_the_root_of_a_deep_tree_does_not_overflow_the_stack() {
     isolated(
@@ -393,6 +410,7 @@ fn delivering_to_the_root_of_a_deep_tree_does_not_overflow_the_stack() {
 }
 
 /// The same delivery with 5,000 levels (the depth of the kill test above).
+#[cfg(feature = "stackless")]
 #[test]
 fn delivering_to_the_root_of_a_5000_deep_tree_works() {
     isolated("delivering_to_the_root_of_a_5000_deep_tree_works", || {
@@ -411,12 +429,14 @@ fn delivering_to_the_root_of_a_5000_deep_tree_works() {
 // A destructor that joins while the scheduler is dropped.
 
 /// Joins its child when dropped, and says what the join gave.
+#[cfg(feature = "stackless")]
 struct JoinOnDrop {
     cx: StacklessCtx<u64>,
     child: Child<u64>,
     /// 0: not run; 1: the join gave the child's result; 2: it gave something else.
     joined: Arc<AtomicU8>,
 }
+#[cfg(feature = "stackless")]
 impl Drop for JoinOnDrop {
     fn drop(&mut self) {
         let got = self.cx.poll_join(self.child);
@@ -431,6 +451,7 @@ impl Drop for JoinOnDrop {
 /// stopped. Dropping the scheduler drops that coroutine (`Kernel::destroy`), the
 /// join reaps the child out of the pid table, and before the fix destroy's second
 /// loop then panicked: "listed live".
+#[cfg(feature = "stackless")]
 #[test]
 fn dropping_a_scheduler_whose_stackless_destructor_joins_a_stopped_child_does_not_panic() {
     let joined = Arc::new(AtomicU8::new(0));
@@ -525,6 +546,7 @@ fn dropping_a_scheduler_whose_stackful_destructor_joins_a_stopped_child_does_not
 /// `Kernel::kill` took the child's list of children before dropping the coroutine,
 /// so the grandchild is adopted into a list nobody reads, and survives its parent:
 /// an orphan that `live()` still counts and that nobody can join.
+#[cfg(feature = "stackless")]
 #[test]
 fn a_killed_stackless_child_whose_destructor_spawns_leaves_no_orphan() {
     struct SpawnOnDrop(StacklessCtx<u64>, Sl<(), u64>);

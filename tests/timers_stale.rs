@@ -1,4 +1,4 @@
-#![feature(coroutines)]
+#![cfg_attr(feature = "stackless", feature(coroutines))]
 //! A timer nobody waits on any more (its `receive_timeout` was answered by a
 //! message, or its sleeping process was killed) is gone: `next_deadline` does not
 //! report it, `run_blocking` does not wait for it, and it does not hold memory.
@@ -11,10 +11,11 @@ use std::cell::Cell;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use chronoflow::{
-    Ctx, Handle, ManualClock, Pid, SimpleScheduler, StacklessCtx, StacklessTemplate, Status,
-    Template, Time, Wait, receive, sleep,
-};
+#[cfg(feature = "stackless")]
+use chronoflow::stackless::{receive, sleep};
+use chronoflow::{Ctx, Handle, ManualClock, Pid, SimpleScheduler, Status, Template, Time, Wait};
+#[cfg(feature = "stackless")]
+use chronoflow::{StacklessCtx, StacklessTemplate};
 
 struct Counting;
 
@@ -133,6 +134,7 @@ fn a_stackful_sleeper_killed_with_its_parent_leaves_no_deadline() {
     assert_killed_sleeper_leaves_no_deadline(parent_of(sleeper));
 }
 
+#[cfg(feature = "stackless")]
 #[test]
 fn a_stackless_sleeper_killed_with_its_parent_leaves_no_deadline() {
     let sleeper: StacklessTemplate<u64, u64, (), ()> =
@@ -145,6 +147,7 @@ fn a_stackless_sleeper_killed_with_its_parent_leaves_no_deadline() {
     assert_killed_sleeper_leaves_no_deadline(parent_of(sleeper));
 }
 
+#[cfg(feature = "stackless")]
 #[test]
 fn a_stackless_parent_killing_its_sleeping_child_leaves_no_deadline() {
     let sleeper: StacklessTemplate<u64, u64, (), ()> =

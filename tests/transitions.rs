@@ -1,4 +1,3 @@
-#![feature(cfg_sanitize)]
 //! Transitions: a body that returns `Step::Transition` continues in another entry,
 //! keeping its pid, inbox and children, without growing its stack.
 
@@ -153,7 +152,7 @@ fn counter(
 
 #[test]
 #[cfg_attr(
-    sanitize = "address",
+    feature = "asan",
     ignore = "compares addresses of locals, which ASan moves to fake stacks (use-after-return detection)"
 )]
 fn a_long_chain_of_transitions_does_not_grow_the_stack() {

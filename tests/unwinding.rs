@@ -1,5 +1,4 @@
-#![feature(coroutines)]
-#![feature(cfg_sanitize)]
+#![cfg_attr(feature = "stackless", feature(coroutines))]
 //! A process whose stack unwinds (a panic of its body, its kill, its scheduler
 //! dropped) runs user code on the way: destructors, the drop of a panic's payload,
 //! of arguments it never used, of a result. What a user relies on: that code may
@@ -15,9 +14,9 @@ mod support;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use chronoflow::{
-    Ctx, ExitError, Pid, SimpleScheduler, StacklessCtx, StacklessTemplate, Status, Template,
-};
+use chronoflow::{Ctx, ExitError, Pid, SimpleScheduler, Status, Template};
+#[cfg(feature = "stackless")]
+use chronoflow::{StacklessCtx, StacklessTemplate};
 use support::{
     isolated, isolated_aborting, isolated_dying, isolated_leaking, isolated_with_timeout,
 };
@@ -246,9 +245,9 @@ fn a_stackful_panic_whose_payload_panics_on_drop_fails_the_process_alone() {
 /// AddressSanitizer (CI) the stale record was a heap-use-after-free.
 #[test]
 fn after_a_panic_whose_payload_panics_the_overflow_handler_reads_no_freed_engine() {
-    #[cfg(not(sanitize = "address"))]
+    #[cfg(not(feature = "asan"))]
     let says = "has overflowed its stack";
-    #[cfg(sanitize = "address")]
+    #[cfg(feature = "asan")]
     let says = "stack-overflow";
     isolated_dying(
         "after_a_panic_whose_payload_panics_the_overflow_handler_reads_no_freed_engine",
@@ -273,6 +272,7 @@ fn after_a_panic_whose_payload_panics_the_overflow_handler_reads_no_freed_engine
 }
 
 /// The same for a stackless body.
+#[cfg(feature = "stackless")]
 #[test]
 fn a_stackless_panic_whose_payload_panics_on_drop_fails_the_process_alone() {
     isolated(
@@ -284,7 +284,7 @@ fn a_stackless_panic_whose_payload_panics_on_drop_fails_the_process_alone() {
                     if true {
                         std::panic::panic_any(PayloadBomb);
                     }
-                    yield chronoflow::Pending::YIELD;
+                    chronoflow::stackless::yield_now!();
                     0
                 }
             });
@@ -298,9 +298,11 @@ fn a_stackless_panic_whose_payload_panics_on_drop_fails_the_process_alone() {
 }
 
 /// A message whose `Clone` panics for one value.
+#[cfg(feature = "stackless")]
 #[derive(Debug)]
 struct CloneBomb(u64);
 
+#[cfg(feature = "stackless")]
 impl Clone for CloneBomb {
     fn clone(&self) -> Self {
         if self.0 == 666 {
@@ -311,11 +313,13 @@ impl Clone for CloneBomb {
 }
 
 /// A stackless child's guard that spawns from its destructor.
+#[cfg(feature = "stackless")]
 struct SpawnOnDrop(
     StacklessCtx<CloneBomb>,
     StacklessTemplate<CloneBomb, CloneBomb, (), u64>,
 );
 
+#[cfg(feature = "stackless")]
 impl Drop for SpawnOnDrop {
     fn drop(&mut self) {
         let _ = self.0.spawn(&self.1, ());
@@ -326,19 +330,20 @@ impl Drop for SpawnOnDrop {
 /// at once; the destructors of what its body captured may not use its context
 /// then (it never ran, and the spawn holds the kernel). (Before the fix the guard's
 /// spawn went through, and left an orphan nobody could join.)
+#[cfg(feature = "stackless")]
 #[test]
 fn a_child_stopped_by_a_failed_spawn_leaves_no_orphan() {
     isolated("a_child_stopped_by_a_failed_spawn_leaves_no_orphan", || {
         let leaf = StacklessTemplate::new("leaf", |cx: StacklessCtx<CloneBomb>, _: ()| {
             #[coroutine]
-            move || -> u64 { chronoflow::receive!(cx).0 }
+            move || -> u64 { chronoflow::stackless::receive!(cx).0 }
         });
         let child = StacklessTemplate::new("child", move |cx: StacklessCtx<CloneBomb>, _: ()| {
             let guard = SpawnOnDrop(cx, leaf.clone());
             #[coroutine]
             move || -> u64 {
                 let _guard = &guard;
-                chronoflow::receive!(cx).0
+                chronoflow::stackless::receive!(cx).0
             }
         });
         let parent = Template::new("parent", move |ctx: &mut Ctx<CloneBomb>, _: ()| -> u64 {
@@ -552,8 +557,10 @@ fn kill_catching_servers_that_wait_in_other_ways_are_abandoned() {
 }
 
 /// A guard whose `Drop` panics with a payload whose own `Drop` panics.
+#[cfg(feature = "stackless")]
 struct PanicsWithABomb;
 
+#[cfg(feature = "stackless")]
 impl Drop for PanicsWithABomb {
     fn drop(&mut self) {
         if !std::thread::panicking() {
@@ -565,6 +572,7 @@ impl Drop for PanicsWithABomb {
 /// A stackless child holding such a guard, killed with its parent, and dropped
 /// with its scheduler: its stop catches the panic and the payload's. (Before the
 /// fix the payload's panic escaped the run and left the parent `Running`.)
+#[cfg(feature = "stackless")]
 #[test]
 fn a_stackless_stop_whose_destructor_panics_with_a_panicking_payload_is_clean() {
     isolated(
@@ -574,7 +582,7 @@ fn a_stackless_stop_whose_destructor_panics_with_a_panicking_payload_is_clean() 
                 #[coroutine]
                 move || -> u64 {
                     let _guard = PanicsWithABomb;
-                    chronoflow::receive!(cx)
+                    chronoflow::stackless::receive!(cx)
                 }
             });
             let parent = Template::new("parent", {
@@ -603,8 +611,10 @@ fn a_stackless_stop_whose_destructor_panics_with_a_panicking_payload_is_clean() 
 /// A stackless process whose captured guard spawns the same kind of process when
 /// dropped, 5,000 deep, killed with its parent: each stop's late child is killed
 /// in the same loop, not by a recursive call (a 2 MiB stack overflowed at 2,000).
+#[cfg(feature = "stackless")]
 struct SpawnAgainOnDrop(StacklessCtx<u64>, u32);
 
+#[cfg(feature = "stackless")]
 impl Drop for SpawnAgainOnDrop {
     fn drop(&mut self) {
         if self.1 > 0 {
@@ -613,17 +623,19 @@ impl Drop for SpawnAgainOnDrop {
     }
 }
 
+#[cfg(feature = "stackless")]
 fn spawning_again() -> StacklessTemplate<u64, u64, u32, u64> {
     StacklessTemplate::new("again", |cx: StacklessCtx<u64>, n: u32| {
         let guard = SpawnAgainOnDrop(cx, n);
         #[coroutine]
         move || -> u64 {
             let _guard = &guard;
-            chronoflow::receive!(cx)
+            chronoflow::stackless::receive!(cx)
         }
     })
 }
 
+#[cfg(feature = "stackless")]
 #[test]
 fn children_spawned_by_stopping_processes_are_killed_without_recursion() {
     isolated(

@@ -179,7 +179,8 @@ pub fn sink(capacity: usize) -> Template<Msg, Msg, u64, u64> {
 pub mod stackless {
     use std::time::Instant;
 
-    use chronoflow::{Pid, StacklessCtx, StacklessTemplate, receive, select, send_to};
+    use chronoflow::stackless::{receive, select, send_to};
+    use chronoflow::{Pid, StacklessCtx, StacklessTemplate};
 
     use super::Msg;
 

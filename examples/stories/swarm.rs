@@ -17,8 +17,8 @@
 //! every cell ended with 9; 0 processes left
 //! ```
 
+use chronoflow::stackless::{receive, send_to};
 use chronoflow::{Ctx, Pid, SimpleScheduler, StacklessCtx, StacklessTemplate, Template};
-use chronoflow::{receive, send_to};
 
 /// The message type of the story.
 #[derive(Debug, Clone)]

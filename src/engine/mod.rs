@@ -8,6 +8,7 @@
 //!   macros that yield.
 
 pub(crate) mod stackful;
+#[cfg(feature = "stackless")]
 pub mod stackless;
 
 use std::pin::Pin;

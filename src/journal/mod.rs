@@ -279,9 +279,10 @@
 //!
 //! # Testing faults
 //!
-//! [`JournalOptions::io_hook`] installs a function called before each write, sync,
-//! rename and deletion of the journal's files, with the operation ([`IoOp`]) and
-//! the path. Returning an error makes the operation fail with that error, without
+//! The crate's tests inject faults through a hook of [`JournalOptions`], hidden
+//! from these docs (plumbing, not API): a function called before each write,
+//! sync, rename and deletion of the journal's files, with the operation and the
+//! path. Returning an error makes the operation fail with that error, without
 //! doing it. Tests use it to make an `fdatasync` fail, to count syncs, or to stop
 //! at any step of a rollover or a release as a crash would.
 
@@ -397,6 +398,7 @@ pub enum SyncPolicy {
 
 /// An operation about to be done on a journal file, as seen by an
 /// [`io_hook`](JournalOptions::io_hook).
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum IoOp {
@@ -418,6 +420,7 @@ pub enum IoOp {
 
 /// A fault-injection hook: called before each [`IoOp`] with the path it concerns;
 /// an error makes the operation fail with it, without doing it.
+#[doc(hidden)]
 pub type IoHook = Arc<dyn Fn(IoOp, &Path) -> io::Result<()> + Send + Sync>;
 
 /// What [`FileJournal::open`] found.

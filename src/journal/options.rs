@@ -14,7 +14,7 @@ use super::{IoHook, IoOp, JournalError, SyncPolicy, io_error};
 pub const DEFAULT_SEGMENT_SIZE: u64 = 64 << 20;
 
 /// How a [`FileJournal`](super::FileJournal) is set up: segment size, sync
-/// policy and, for tests, an I/O hook and a fixed id for new journals. Built with
+/// policy and, for tests, a fixed id for new journals. Built with
 /// `JournalOptions::default()` and the methods below.
 #[derive(Clone)]
 pub struct JournalOptions {
@@ -66,6 +66,7 @@ impl JournalOptions {
     /// rename and deletion of the journal's files (at open too), with the
     /// operation and the path; if it returns an error, the operation fails with
     /// that error without being done.
+    #[doc(hidden)]
     pub fn io_hook(
         mut self,
         hook: impl Fn(IoOp, &Path) -> io::Result<()> + Send + Sync + 'static,

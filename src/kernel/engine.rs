@@ -48,6 +48,7 @@ fn text_as<R: Payload>(r: &dyn Any) -> Value {
 /// The turn an engine is resumed for: which kernel's process. (Two words, so
 /// that it is passed in registers.)
 #[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "stackless"), allow(dead_code))] // (read by stackless engines)
 pub(crate) struct Turn {
     /// The kernel's id (unique in the program).
     pub(crate) kernel: u64,

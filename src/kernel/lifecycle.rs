@@ -90,6 +90,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// # Safety
     /// `p` came from `new_record` of this kernel, was not installed, and is not
     /// used afterwards.
+    #[cfg_attr(not(feature = "stackless"), allow(dead_code))] // (stackless engines)
     pub(crate) unsafe fn discard(&mut self, p: PPtr<I, O>) {
         // SAFETY: per the contract.
         let panicked = unsafe { self.records.free(p) };

@@ -1,48 +1,61 @@
-//! The stack pool: process stacks carved out of large slabs, reused, so that the
-//! steady state spawns without mapping memory and a million stacks need only a few
-//! hundred memory mappings.
+//! The stack pool: process stacks, reused, each with a guard page below it.
 //!
-//! Linux counts memory mappings per process (`vm.max_map_count`, 65530 by
-//! default). corosensei's default stack is a mapping of its own whose guard page is
-//! made with `mprotect`, which splits it in two: two mappings per stack, so about
-//! 32,000 live processes at most. Here a slab holds many stacks in one mapping, and
-//! each stack's guard page is installed with `madvise(MADV_GUARD_INSTALL)` (Linux
-//! 6.13 and later), which does not split the mapping. On older kernels the guard
-//! pages fall back to `mprotect`: correct, but two mappings per stack again.
+//! On Linux ([`slabs`]) stacks are carved out of large slabs, so that the steady
+//! state spawns without mapping memory and a million stacks need only a few
+//! hundred memory mappings (with `MADV_GUARD_INSTALL`, Linux 6.13 and later).
+//! On other unix systems ([`portable`]) each stack is a mapping of its own whose
+//! lowest page is made a guard page with `mprotect`: portable, but two mappings
+//! per stack. Both keep the freed stacks for the next spawns.
+//!
+//! The portable pool builds on Linux too with `--cfg chronoflow_portable_stacks`
+//! (`RUSTFLAGS`), so that it can be checked and tested here.
 //!
 //! Layout of a slot, low addresses first: one guard page, then the stack, which
 //! grows down from the slot's top. A stack overflow runs into the guard page below
 //! it, never into the neighbouring stack.
 
-use std::collections::BTreeMap;
-use std::io;
-use std::ptr;
+#[cfg(not(unix))]
+compile_error!(
+    "chronoflow supports unix targets only: its stack pool maps process stacks and \
+     their guard pages with mmap/mprotect, and its stack overflow report is a \
+     SIGSEGV/SIGBUS handler on an alternate signal stack (sigaction, sigaltstack)"
+);
+
+#[cfg(any(not(target_os = "linux"), chronoflow_portable_stacks))]
+mod portable;
+#[cfg(all(target_os = "linux", not(chronoflow_portable_stacks)))]
+mod slabs;
+
+#[cfg(any(not(target_os = "linux"), chronoflow_portable_stacks))]
+pub(crate) use portable::StackPool;
+#[cfg(all(target_os = "linux", not(chronoflow_portable_stacks)))]
+pub(crate) use slabs::StackPool;
+
 use std::sync::OnceLock;
 
 use corosensei::stack::{Stack, StackPointer};
 
-/// `madvise` advice that installs guard pages without splitting the mapping
-/// (Linux 6.13+, `include/uapi/asm-generic/mman-common.h`).
-const MADV_GUARD_INSTALL: libc::c_int = 102;
-
-/// `madvise` advice that faults pages in, writable (Linux 5.14+).
-const MADV_POPULATE_WRITE: libc::c_int = 23;
-
-/// `process_madvise`'s pidfd for the calling process (Linux 6.14+,
-/// `PIDFD_SELF_THREAD_GROUP`).
-const PIDFD_SELF: libc::c_int = -10001;
-
-/// Stacks carved, guarded and populated together.
-const BATCH: usize = 64;
-
-/// Aim for slabs of about this size (address space, not memory).
-const SLAB_BYTES: usize = 64 << 20;
-
-/// A process stack: one slot of a slab. It does not own its memory; the pool that
-/// made it does, and outlives it.
+/// A process stack: one slot of the pool's memory. It does not own its memory;
+/// the pool that made it does, and outlives it.
 pub(crate) struct ProcStack {
     base: StackPointer,
     limit: StackPointer,
+}
+
+impl ProcStack {
+    /// The stack of the slot at `bottom` (its guard page's first address) that is
+    /// `slot` bytes long, guard page included.
+    fn in_slot(bottom: usize, slot: usize) -> Self {
+        ProcStack {
+            base: StackPointer::new(bottom + slot).expect("mapped address is not null"),
+            limit: StackPointer::new(bottom).expect("mapped address is not null"),
+        }
+    }
+
+    /// The guard page below the stack: its first and one-past-last address.
+    pub(crate) fn guard(&self) -> (usize, usize) {
+        (self.limit.get(), self.limit.get() + page_size())
+    }
 }
 
 // SAFETY: `base` is the top of a mapped, writable region of `base - limit` bytes,
@@ -50,13 +63,6 @@ pub(crate) struct ProcStack {
 // slot including its guard page. The memory stays mapped, and is used by no one
 // else, as long as the pool that made this stack lives, which outlives every
 // coroutine of its kernel.
-impl ProcStack {
-    /// The guard page below the stack: its first and one-past-last address.
-    pub(crate) fn guard(&self) -> (usize, usize) {
-        (self.limit.get(), self.limit.get() + page_size())
-    }
-}
-
 unsafe impl Stack for ProcStack {
     fn base(&self) -> StackPointer {
         self.base
@@ -64,203 +70,6 @@ unsafe impl Stack for ProcStack {
 
     fn limit(&self) -> StackPointer {
         self.limit
-    }
-}
-
-struct Slab {
-    addr: *mut libc::c_void,
-    len: usize,
-    /// A stack of it was abandoned by a coroutine that can never finish
-    /// unwinding: never unmapped (its frames may hold pinned values).
-    abandoned: bool,
-}
-
-/// One size of stack: its slabs, the free stacks, and the uncarved rest of the
-/// newest slab.
-#[derive(Default)]
-struct SizeClass {
-    free: Vec<ProcStack>,
-    slabs: Vec<Slab>,
-    /// Next uncarved slot of the newest slab, and how many slots remain.
-    next: usize,
-    remaining: usize,
-}
-
-/// Free stacks by size, and the slabs they come from.
-pub(crate) struct StackPool {
-    classes: BTreeMap<usize, SizeClass>,
-    page: usize,
-    /// Whether `MADV_GUARD_INSTALL` works here; learnt at the first guard.
-    guard_advice: Option<bool>,
-    /// Whether `process_madvise` on this process works for guards (Linux 6.14+),
-    /// and for populating pages; each is dropped at its first failure.
-    batch_guards: bool,
-    batch_populate: bool,
-}
-
-impl Default for StackPool {
-    fn default() -> Self {
-        StackPool {
-            classes: BTreeMap::new(),
-            page: page_size(),
-            guard_advice: None,
-            batch_guards: true,
-            batch_populate: true,
-        }
-    }
-}
-
-impl StackPool {
-    /// A stack of at least `size` usable bytes; returns it with its size class.
-    pub(crate) fn get(&mut self, size: usize) -> io::Result<(ProcStack, usize)> {
-        let page = self.page;
-        let Some(size) = rounded(size, page) else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("stack size {size} is too large"),
-            ));
-        };
-        let class = self.classes.entry(size).or_default();
-        if let Some(stack) = class.free.pop() {
-            return Ok((stack, size));
-        }
-        let slot = size + page;
-        if class.remaining == 0 {
-            let count = (SLAB_BYTES / slot).max(1);
-            let len = count * slot;
-            // SAFETY: a fresh anonymous private mapping; no existing memory is touched.
-            let addr = unsafe {
-                libc::mmap(
-                    ptr::null_mut(),
-                    len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                    -1,
-                    0,
-                )
-            };
-            if addr == libc::MAP_FAILED {
-                return Err(io::Error::last_os_error());
-            }
-            class.slabs.push(Slab {
-                addr,
-                len,
-                abandoned: false,
-            });
-            class.next = addr as usize;
-            class.remaining = count;
-        }
-        // Carve a batch: one system call installs all their guard pages, another
-        // faults in all their top pages (which the first resume writes anyway).
-        let n = class.remaining.min(BATCH);
-        let first = class.next;
-        class.next += n * slot;
-        class.remaining -= n;
-        let guards: Vec<libc::iovec> = (0..n)
-            .map(|i| libc::iovec {
-                iov_base: (first + i * slot) as *mut libc::c_void,
-                iov_len: page,
-            })
-            .collect();
-        if !self.batch_guards || !advise_all(&guards, MADV_GUARD_INSTALL) {
-            self.batch_guards = false;
-            for g in &guards {
-                install_guard(&mut self.guard_advice, g.iov_base as usize, page)?;
-            }
-        }
-        if self.batch_populate {
-            let tops: Vec<libc::iovec> = (0..n)
-                .map(|i| libc::iovec {
-                    iov_base: (first + (i + 1) * slot - page) as *mut libc::c_void,
-                    iov_len: page,
-                })
-                .collect();
-            // Only a head start: where the kernel cannot, first touches fault them in.
-            self.batch_populate = advise_all(&tops, MADV_POPULATE_WRITE);
-        }
-        let class = self.classes.get_mut(&size).expect("the class exists");
-        // Lowest address last, so that it is used first.
-        class.free.extend((1..n).rev().map(|i| {
-            let bottom = first + i * slot;
-            ProcStack {
-                base: StackPointer::new(bottom + slot).expect("mapped address is not null"),
-                limit: StackPointer::new(bottom).expect("mapped address is not null"),
-            }
-        }));
-        let stack = ProcStack {
-            base: StackPointer::new(first + slot).expect("mapped address is not null"),
-            limit: StackPointer::new(first).expect("mapped address is not null"),
-        };
-        Ok((stack, size))
-    }
-
-    /// Never reuses nor unmaps the stack whose guard page starts at `guard`, nor
-    /// the rest of its slab.
-    pub(crate) fn abandon(&mut self, guard: usize) {
-        for class in self.classes.values_mut() {
-            for slab in &mut class.slabs {
-                let start = slab.addr as usize;
-                if (start..start + slab.len).contains(&guard) {
-                    slab.abandoned = true;
-                }
-            }
-        }
-    }
-
-    /// Returns a stack for reuse.
-    pub(crate) fn put(&mut self, size: usize, stack: ProcStack) {
-        self.classes.entry(size).or_default().free.push(stack);
-    }
-}
-
-/// Applies `advice` to every range with one `process_madvise` call; false if the
-/// kernel did not do all of it.
-fn advise_all(ranges: &[libc::iovec], advice: libc::c_int) -> bool {
-    let total: usize = ranges.iter().map(|r| r.iov_len).sum();
-    // SAFETY: every range lies in a slab we mapped and that no stack uses yet.
-    let done = unsafe {
-        libc::syscall(
-            libc::SYS_process_madvise,
-            PIDFD_SELF,
-            ranges.as_ptr(),
-            ranges.len(),
-            advice,
-            0,
-        )
-    };
-    done >= 0 && done as usize == total
-}
-
-fn install_guard(advice_works: &mut Option<bool>, addr: usize, page: usize) -> io::Result<()> {
-    if *advice_works != Some(false) {
-        // SAFETY: addr..addr+page lies in a slab we mapped; no stack uses it.
-        let r = unsafe { libc::madvise(addr as *mut libc::c_void, page, MADV_GUARD_INSTALL) };
-        if r == 0 {
-            *advice_works = Some(true);
-            return Ok(());
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINVAL) || *advice_works == Some(true) {
-            return Err(err);
-        }
-        *advice_works = Some(false);
-    }
-    // SAFETY: as above.
-    if unsafe { libc::mprotect(addr as *mut libc::c_void, page, libc::PROT_NONE) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-impl Drop for StackPool {
-    fn drop(&mut self) {
-        for class in self.classes.values() {
-            for slab in class.slabs.iter().filter(|s| !s.abandoned) {
-                // SAFETY: we mapped it; every stack carved from it is gone (the pool
-                // is dropped after the coroutines that used them).
-                unsafe { libc::munmap(slab.addr, slab.len) };
-            }
-        }
     }
 }
 
@@ -279,6 +88,14 @@ fn rounded(size: usize, page: usize) -> Option<usize> {
     (slot <= isize::MAX as usize).then_some(size)
 }
 
+/// The error of a stack size that [`rounded`] refuses.
+fn too_large(size: usize) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("stack size {size} is too large"),
+    )
+}
+
 pub(crate) fn page_size() -> usize {
     static PAGE: OnceLock<usize> = OnceLock::new();
     *PAGE.get_or_init(|| {
@@ -290,4 +107,61 @@ pub(crate) fn page_size() -> usize {
             4096
         }
     })
+}
+
+#[cfg(all(test, target_os = "linux"))]
+pub(super) mod tests {
+    use super::*;
+
+    /// The permissions (`rw-p`, `---p`...) of the mapping that holds `addr`, from
+    /// `/proc/self/maps`.
+    pub(crate) fn permissions_at(addr: usize) -> Option<String> {
+        let maps = std::fs::read_to_string("/proc/self/maps").expect("Linux /proc");
+        maps.lines().find_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (start, end) = fields.next()?.split_once('-')?;
+            let start = usize::from_str_radix(start, 16).ok()?;
+            let end = usize::from_str_radix(end, 16).ok()?;
+            (start..end)
+                .contains(&addr)
+                .then(|| fields.next().map(str::to_owned))?
+        })
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "maps memory and reads /proc/self/maps")]
+    fn stacks_are_writable_and_reused() {
+        let mut pool = StackPool::default();
+        let page = page_size();
+        let (a, size) = pool.get(3 * page + 1).unwrap();
+        assert_eq!(size, 4 * page);
+        let (guard, top) = (a.guard().1, a.base.get());
+        assert_eq!(top - guard, size);
+        assert_eq!(permissions_at(top - 1).as_deref(), Some("rw-p"));
+        // SAFETY: the stack's pages are mapped and writable, and nothing uses them.
+        unsafe { ptr_write_all(guard, top) };
+        let limit = a.limit.get();
+        pool.put(size, a);
+        let (b, _) = pool.get(size).unwrap();
+        assert_eq!(b.limit.get(), limit, "a freed stack is reused");
+        pool.put(size, b);
+    }
+
+    /// Writes every page of `start..end`.
+    unsafe fn ptr_write_all(start: usize, end: usize) {
+        for addr in (start..end).step_by(page_size()) {
+            // SAFETY: per the caller.
+            unsafe { (addr as *mut u8).write_volatile(1) };
+        }
+    }
+
+    #[cfg(any(not(target_os = "linux"), chronoflow_portable_stacks))]
+    #[test]
+    #[cfg_attr(miri, ignore = "maps memory and reads /proc/self/maps")]
+    fn a_portable_guard_page_is_protected() {
+        let mut pool = StackPool::default();
+        let (s, size) = pool.get(1).unwrap();
+        assert_eq!(permissions_at(s.guard().0).as_deref(), Some("---p"));
+        pool.put(size, s);
+    }
 }

@@ -22,10 +22,12 @@ use crate::template::Spawnable;
 /// one of its own calls: from a `select!`/`filter!` predicate, a message's
 /// `Clone` or `Drop`, the route, the clock or a signal sink that the call runs.
 ///
-/// The calls that may wait are `poll_*` methods, which return what the process
-/// must wait for instead of waiting; the macros of [the module](crate::stackless)
-/// loop over them, yielding. Each counts against the turn's budget, as for a
-/// stackful process, and returns [`Pending::YIELD`] when it is spent.
+/// The calls that may wait are the macros of [the module](crate::stackless)
+/// ([`receive!`](crate::stackless::receive) and the others), which loop over
+/// hidden `poll_*` methods of this context that return what the process must
+/// wait for instead of waiting, yielding it. Each counts against the turn's
+/// budget, as for a stackful process, and yields to the other processes when it
+/// is spent.
 pub struct StacklessCtx<I, O = I> {
     kernel: NonNull<Kernel<I, O>>,
     me: PPtr<I, O>,
@@ -50,6 +52,7 @@ impl<I, O> fmt::Debug for StacklessCtx<I, O> {
 
 /// The position of a selective receive ([`StacklessCtx::poll_select`]) in the
 /// inbox, kept across its waits so that each message is checked once.
+#[doc(hidden)]
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Scan {
     next: usize,
@@ -57,6 +60,7 @@ pub struct Scan {
 }
 
 /// A sleep in progress ([`StacklessCtx::poll_sleep`]): its deadline, once armed.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
 pub struct Sleep {
     duration: Duration,
@@ -211,8 +215,9 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     }
 
     /// Takes the head of the inbox; with an empty inbox, or the turn's budget
-    /// spent, returns what to wait for. [`receive!`](crate::receive) loops over it.
+    /// spent, returns what to wait for. [`receive!`](crate::stackless::receive) loops over it.
     #[inline(always)]
+    #[doc(hidden)]
     pub fn poll_receive(&self) -> Result<I, Pending> {
         let b = self.enter_plain();
         let p = self.p(&b);
@@ -243,7 +248,8 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// `pred`; the others stay in the inbox in their order. `scan` keeps the
     /// position across waits (as BEAM's receive markers do), so that `pred` sees
     /// each message once: use a fresh [`Scan`] for each selective receive.
-    /// [`select!`](crate::select) does.
+    /// [`select!`](crate::stackless::select) does.
+    #[doc(hidden)]
     pub fn poll_select(
         &self,
         scan: &mut Scan,
@@ -273,6 +279,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
 
     /// Takes the first message that matches `pred`, dropping every message before
     /// it (a DROP signal each); with none, returns what to wait for.
+    #[doc(hidden)]
     pub fn poll_filter(&self, mut pred: impl FnMut(&I) -> bool) -> Result<I, Pending> {
         let b = self.enter();
         if !Self::tick(self.p(&b)) {
@@ -299,6 +306,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
 
     /// Sends `msg` where the template's route says; as
     /// [`poll_send_to`](Self::poll_send_to) otherwise.
+    #[doc(hidden)]
     pub fn poll_send(&self, msg: O) -> Result<(), (O, Pending)> {
         let b = self.enter();
         let to = self.p(&b).route.as_ref().and_then(|route| route(&msg));
@@ -307,10 +315,11 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
 
     /// Sends `msg` to `to`. A full inbox (policy `Backoff`) or a spent budget
     /// gives the message back with what to wait for (a BACKOFF signal for the
-    /// full inbox); [`send_to!`](crate::send_to) retries after the wait. An
+    /// full inbox); [`send_to!`](crate::stackless::send_to) retries after the wait. An
     /// unknown pid, a rejection or a missing route keeps the message with the
     /// undelivered ones, as for a stackful process.
     #[inline(always)]
+    #[doc(hidden)]
     pub fn poll_send_to(&self, to: Pid, msg: O) -> Result<(), (O, Pending)> {
         let b = self.enter();
         self.send_inner(&b, Some(to), msg)
@@ -390,7 +399,8 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     }
 
     /// Sleeps: the first poll arms a timer on the scheduler's clock, and the
-    /// process waits until it fires. [`sleep!`](crate::sleep) loops over it.
+    /// process waits until it fires. [`sleep!`](crate::stackless::sleep) loops over it.
+    #[doc(hidden)]
     pub fn poll_sleep(&self, sleep: &mut Sleep) -> Result<(), Pending> {
         let b = self.enter();
         if !sleep.armed {
@@ -415,7 +425,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// Spawns a child from `template` (stackful or stackless) with `args`: a SPAWN
     /// signal, then the child's START. As [`Ctx::spawn`](crate::Ctx::spawn): the
     /// child starts with a copy of this process's unconsumed inbox, receives what
-    /// this process receives, and must be joined ([`join!`](crate::join)) before
+    /// this process receives, and must be joined ([`join!`](crate::stackless::join)) before
     /// this process returns.
     pub fn spawn<A: 'static, R: Payload>(
         &self,
@@ -438,7 +448,8 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     }
 
     /// Takes `child`'s result if it stopped (a JOIN signal); otherwise returns what
-    /// to wait for. [`join!`](crate::join) loops over it.
+    /// to wait for. [`join!`](crate::stackless::join) loops over it.
+    #[doc(hidden)]
     pub fn poll_join<R: Payload>(&self, child: Child<R>) -> Result<Result<R, JoinError>, Pending> {
         let b = self.enter();
         let p = self.p(&b);

@@ -1,10 +1,16 @@
 //! The macros of stackless bodies: each loops over a `poll_*` method of the
 //! context, yielding what the process waits for until the call can go on.
+//!
+//! `#[macro_export]` puts a macro at the crate root, where `select!`, `join!` and
+//! `send!` would clash with other crates' macros under glob imports: each is
+//! exported under a hidden name, and re-exported by its own name from
+//! [`stackless`](crate::stackless) only (`chronoflow::stackless::receive!`).
 
 /// Takes the head of the inbox, waiting for a message (a stackless
 /// [`Ctx::receive`](crate::Ctx::receive)): `receive!(cx)`.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! receive {
+macro_rules! __chronoflow_receive {
     ($cx:expr) => {
         loop {
             match $cx.poll_receive() {
@@ -18,8 +24,9 @@ macro_rules! receive {
 /// Selective receive (a stackless [`Ctx::select`](crate::Ctx::select)):
 /// `select!(cx, |m| pred)` takes the first message that matches, waiting for one,
 /// and leaves the others in order.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! select {
+macro_rules! __chronoflow_select {
     ($cx:expr, $pred:expr) => {{
         let mut scan = $crate::Scan::default();
         loop {
@@ -33,8 +40,9 @@ macro_rules! select {
 
 /// Takes the first message that matches, dropping those before it (a stackless
 /// [`Ctx::filter`](crate::Ctx::filter)): `filter!(cx, |m| pred)`.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! filter {
+macro_rules! __chronoflow_filter {
     ($cx:expr, $pred:expr) => {
         loop {
             match $cx.poll_filter($pred) {
@@ -47,8 +55,9 @@ macro_rules! filter {
 
 /// Sends where the route says, waiting for room in a full inbox (a stackless
 /// [`Ctx::send`](crate::Ctx::send)): `send!(cx, msg)`.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! send {
+macro_rules! __chronoflow_send {
     ($cx:expr, $msg:expr) => {{
         let mut msg = $msg;
         loop {
@@ -65,8 +74,9 @@ macro_rules! send {
 
 /// Sends to a pid, waiting for room in a full inbox (a stackless
 /// [`Ctx::send_to`](crate::Ctx::send_to)): `send_to!(cx, pid, msg)`.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! send_to {
+macro_rules! __chronoflow_send_to {
     ($cx:expr, $to:expr, $msg:expr) => {{
         let to = $to;
         let mut msg = $msg;
@@ -84,8 +94,9 @@ macro_rules! send_to {
 
 /// Sleeps for a [`Duration`](std::time::Duration) of the scheduler's clock (a
 /// stackless [`Ctx::sleep`](crate::Ctx::sleep)): `sleep!(cx, duration)`.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! sleep {
+macro_rules! __chronoflow_sleep {
     ($cx:expr, $duration:expr) => {{
         let mut sleep = $crate::Sleep::new($duration);
         loop {
@@ -99,8 +110,9 @@ macro_rules! sleep {
 
 /// Waits for a child to stop and gives its result (a stackless
 /// [`Ctx::join`](crate::Ctx::join)): `join!(cx, child)`.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! join {
+macro_rules! __chronoflow_join {
     ($cx:expr, $child:expr) => {{
         let child = $child;
         loop {
@@ -114,8 +126,9 @@ macro_rules! join {
 
 /// Gives the rest of the turn to the other runnable processes (a stackless
 /// [`Ctx::yield_now`](crate::Ctx::yield_now)): `yield_now!()`.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! yield_now {
+macro_rules! __chronoflow_yield_now {
     () => {
         yield $crate::Pending::YIELD
     };

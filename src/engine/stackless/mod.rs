@@ -10,18 +10,19 @@
 //!
 //! The price is syntax: a stackless body cannot suspend inside a plain call, so
 //! every call that may wait is a macro that yields to the scheduler until it can
-//! go on: [`receive!`](crate::receive), [`select!`](crate::select),
-//! [`send!`](crate::send), [`send_to!`](crate::send_to),
-//! [`sleep!`](crate::sleep), [`join!`](crate::join) and
-//! [`yield_now!`](crate::yield_now). The calls that never wait are methods of
-//! [`StacklessCtx`].
+//! go on: [`receive!`], [`select!`], [`filter!`], [`send!`], [`send_to!`],
+//! [`sleep!`], [`join!`] and [`yield_now!`], all in this module (import them
+//! from `chronoflow::stackless`, not the crate root). The calls that never wait
+//! are methods of [`StacklessCtx`].
 //!
-//! A crate that writes stackless bodies needs `#![feature(coroutines)]` (the
-//! toolchain is nightly).
+//! This engine is the cargo feature `stackless` (on by default), and needs a
+//! nightly toolchain: without it, the rest of the crate builds on stable. A crate
+//! that writes stackless bodies needs `#![feature(coroutines)]`.
 //!
 //! ```
 //! #![feature(coroutines)]
-//! use chronoflow::{receive, send_to, Pid, SimpleScheduler, StacklessCtx, StacklessTemplate};
+//! use chronoflow::stackless::{receive, send_to};
+//! use chronoflow::{Pid, SimpleScheduler, StacklessCtx, StacklessTemplate};
 //!
 //! #[derive(Debug, Clone)]
 //! enum Msg {
@@ -65,6 +66,14 @@
 
 pub(crate) mod context;
 mod macros;
+
+// The macros, under their own names here only (see `macros`).
+#[doc(inline)]
+pub use crate::{
+    __chronoflow_filter as filter, __chronoflow_join as join, __chronoflow_receive as receive,
+    __chronoflow_select as select, __chronoflow_send as send, __chronoflow_send_to as send_to,
+    __chronoflow_sleep as sleep, __chronoflow_yield_now as yield_now,
+};
 
 use std::cell::Cell;
 use std::fmt;
@@ -113,13 +122,14 @@ impl Drop for Resuming {
 /// context's `poll_*` methods make one; the macros yield it at once. Yield each
 /// one right after the poll that returned it: a stale one parks the process
 /// until what it names happens again, which may be never.
+#[doc(hidden)]
 #[must_use = "a stackless body yields what it waits for"]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pending(pub(crate) Wait);
 
 impl Pending {
     /// Gives the rest of the turn to the other runnable processes (what
-    /// [`yield_now!`](crate::yield_now) yields).
+    /// [`yield_now!`] yields).
     pub const YIELD: Pending = Pending(Wait::Yield);
 
     /// What the process waits for.
@@ -185,7 +195,7 @@ impl<I: 'static, O: 'static, A: 'static, R: Payload> StacklessTemplate<I, O, A, 
 }
 
 impl<I, O, A, R> StacklessTemplate<I, O, A, R> {
-    option_builders!("[`send!`](crate::send)");
+    option_builders!("[`send!`]");
 }
 
 // The kernel is private: so is this trait, sealed.
