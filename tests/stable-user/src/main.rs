@@ -27,15 +27,32 @@ fn main() {
     let b = sched.spawn(&pong, 3).unwrap();
     let a = sched.spawn(&ping, (b.pid(), 3)).unwrap();
     sched.run_until_idle();
-    assert_eq!(sched.result(a), Some(Ok(3)));
+    assert_eq!(sched.result(&a), Some(Ok(3)));
     println!("simple scheduler: ping counted to 3");
+
+    // Effects over ordinary `io::Result`s, fed from another thread.
+    let reader = Template::new("reader", |ctx: &mut Ctx<(Pid, u32)>, _: ()| {
+        let (_, n) = ctx.receive();
+        let read: std::io::Result<u32> = ctx.effect_future(async move { Ok(n * 10) });
+        read.map_err(|e| e.to_string())
+    });
+    let mut sched = SimpleScheduler::new();
+    let r = sched.spawn(&reader, ()).unwrap();
+    let sender = sched.sender();
+    let pid = r.pid();
+    std::thread::spawn(move || sender.send_blocking(pid, (pid, 4)).unwrap())
+        .join()
+        .unwrap();
+    sched.run_blocking();
+    assert_eq!(sched.result(&r), Some(Ok(Ok(40))));
+    println!("simple scheduler: read 40 through an io::Result effect");
 
     // A journaled process, rebuilt from its journal by a second scheduler.
     let doubler = Template::new("doubler", |ctx: &mut Ctx<u64>, n: u64| {
         let mut total = 0;
         for _ in 0..n {
             let x = ctx.receive();
-            total += ctx.effect(|| x * 2);
+            total += ctx.durable_effect(|| x * 2);
         }
         total
     });
