@@ -56,6 +56,13 @@
 //! // <1> #3 STOP 2
 //! ```
 //!
+//! Other threads and async tasks send to a scheduler's processes through a
+//! [`Sender`] (`Send + Sync + Clone`, with back-pressure), and
+//! [`SimpleScheduler::run`] drives a scheduler inside an executor (tokio or any
+//! other) without blocking its thread. A scheduler and its processes stay on
+//! their thread; what is `Send` is listed in the README ("Threads, async and
+//! tokio").
+//!
 #![cfg_attr(
     feature = "stackless",
     doc = "For millions of tiny processes, a [`StacklessTemplate`] makes stackless ones: \
