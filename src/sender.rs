@@ -59,14 +59,10 @@ impl<M> Sender<M> {
 
     /// Sends `msg` to `to` if fewer than the capacity of messages are in flight;
     /// else gives it back in [`SendError::Full`] (or [`SendError::Closed`] once
-    /// the scheduler is gone).
+    /// the scheduler is gone, [`SendError::Stopped`] once a durable scheduler's
+    /// run stopped on a journal error).
     pub fn try_send(&self, to: Pid, msg: M) -> Result<(), SendError<M>> {
-        self.mail
-            .try_send(to, msg)
-            .map_err(|refused| match refused {
-                Refused::Full(msg) => SendError::Full(msg),
-                Refused::Closed(msg) => SendError::Closed(msg),
-            })
+        self.mail.try_send(to, msg).map_err(SendError::from)
     }
 
     /// Sends `msg` to `to`, waiting (without blocking the thread) while the
@@ -92,8 +88,8 @@ impl<M> Sender<M> {
         loop {
             match self.mail.try_send(to, msg) {
                 Ok(()) => return Ok(()),
-                Err(Refused::Closed(m)) => return Err(SendError::Closed(m)),
                 Err(Refused::Full(m)) => msg = m,
+                Err(refused) => return Err(refused.into()),
             }
             if !self.mail.wait_room(&waker) {
                 thread::park();
@@ -133,6 +129,16 @@ impl<M> fmt::Debug for Sender<M> {
     }
 }
 
+impl<M> From<Refused<M>> for SendError<M> {
+    fn from(refused: Refused<M>) -> Self {
+        match refused {
+            Refused::Full(msg) => SendError::Full(msg),
+            Refused::Closed(msg) => SendError::Closed(msg),
+            Refused::Stopped(msg) => SendError::Stopped(msg),
+        }
+    }
+}
+
 /// Wakes a thread parked in [`Sender::send_blocking`].
 struct Unpark(Thread);
 
@@ -164,8 +170,8 @@ impl<M> Future for SendFuture<'_, M> {
             let msg = self.msg.take().expect("polled after completion");
             match self.mail.try_send(self.to, msg) {
                 Ok(()) => return Poll::Ready(Ok(())),
-                Err(Refused::Closed(m)) => return Poll::Ready(Err(SendError::Closed(m))),
                 Err(Refused::Full(m)) => self.msg = Some(m),
+                Err(refused) => return Poll::Ready(Err(refused.into())),
             }
             if !self.mail.wait_room(cx.waker()) {
                 return Poll::Pending;

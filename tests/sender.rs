@@ -292,3 +292,174 @@ fn mail_to_a_durable_scheduler_is_journaled_and_survives_a_crash() {
     current_thread().block_on(sched.run()).unwrap();
     assert_eq!(sched.result_of::<Vec<u64>>(Pid(0)), Some(Ok(vec![1, 2, 3])));
 }
+
+/// A message whose `Clone` panics when `Clone` is asked for a 13.
+#[derive(Debug, PartialEq)]
+struct Touchy(u64);
+impl Clone for Touchy {
+    fn clone(&self) -> Self {
+        assert!(self.0 != 13, "Touchy(13) cannot be cloned");
+        Touchy(self.0)
+    }
+}
+
+#[test]
+fn a_panicking_clone_during_mail_delivery_loses_that_message_alone() {
+    // Mail to a parent is cloned for its child: the clone of 13 panics. Before
+    // the fix the postbox was dropped while unwinding: the mail closed, the
+    // parked messages were dropped, and the panic left `update` as the
+    // scheduler's own.
+    let child = Template::new("child", |ctx: &mut Ctx<Touchy>, _: ()| ctx.receive().0);
+    let parent = Template::new("parent", move |ctx: &mut Ctx<Touchy>, _: ()| {
+        let c = ctx.spawn(&child, ()).unwrap();
+        ctx.receive().0 + ctx.join(c).unwrap()
+    });
+    let slow = Template::new("slow", |ctx: &mut Ctx<Touchy>, _: ()| {
+        ctx.sleep(Duration::from_secs(1));
+        ctx.receive().0 + ctx.receive().0
+    })
+    .capacity(1);
+    let clock = ManualClock::new(Time(0));
+    let mut sched = SimpleScheduler::new();
+    sched.set_clock(clock.clone());
+    let p = sched.spawn(&parent, ()).unwrap();
+    let s = sched.spawn(&slow, ()).unwrap();
+    sched.run_until_idle();
+    let sender = sched.sender_with_capacity(8);
+    sender.try_send(s.pid(), Touchy(1)).unwrap();
+    sender.try_send(s.pid(), Touchy(2)).unwrap(); // parked: the inbox holds one
+    let _ = sched.update();
+    sender.try_send(p.pid(), Touchy(13)).unwrap();
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sched.update()));
+    let payload = run.expect_err("the Clone's panic is reported to the run's caller");
+    let message = (payload.downcast_ref::<&str>().copied())
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+    assert_eq!(message, Some("Touchy(13) cannot be cloned"));
+    // The mail goes on: nothing else lost, nothing closed, room given back.
+    assert!(!sender.is_closed());
+    sender.try_send(p.pid(), Touchy(5)).unwrap();
+    drop(sender);
+    clock.advance(Duration::from_secs(1));
+    sched.run_until_idle();
+    assert_eq!(sched.result(&s), Some(Ok(3)));
+    assert_eq!(sched.result(&p), Some(Ok(10)));
+}
+
+#[test]
+fn a_panicking_waker_does_not_strand_the_other_senders() {
+    use std::task::{RawWaker, RawWakerVTable, Waker};
+    fn vtable() -> &'static RawWakerVTable {
+        &RawWakerVTable::new(
+            |p| RawWaker::new(p, vtable()),
+            |_| panic!("waker"),
+            |_| panic!("waker"),
+            |_| {},
+        )
+    }
+    // SAFETY: the vtable's functions ignore the data pointer.
+    let bad = unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), vtable())) };
+    let mut sched = SimpleScheduler::new();
+    let h = sched.spawn(&collector(), 2).unwrap();
+    let sender = sched.sender_with_capacity(1);
+    sender.try_send(h.pid(), 1).unwrap();
+    // One sender waits for room with a waker that panics...
+    let mut send = Box::pin(sender.send(h.pid(), 2));
+    assert!(
+        send.as_mut()
+            .poll(&mut Context::from_waker(&bad))
+            .is_pending()
+    );
+    drop(send);
+    // ... another in a thread, blocked.
+    let blocked = sender.clone();
+    let pid = h.pid();
+    let t = thread::spawn(move || blocked.send_blocking(pid, 3));
+    // Room comes with the first delivery, which wakes both: the panic of the
+    // first waker must neither escape nor keep the thread asleep (before the
+    // fix it did both).
+    let start = std::time::Instant::now();
+    while !t.is_finished() {
+        let _ = sched.update();
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the blocked sender never woke"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+    t.join().unwrap().unwrap();
+    drop(sender);
+    sched.run_blocking();
+    assert_eq!(sched.result(&h), Some(Ok(vec![1, 3])));
+}
+
+/// A message that carries a sender of its own scheduler (a reply address).
+#[derive(Debug)]
+struct Carry(#[allow(dead_code)] Sender<Carry>, Arc<AtomicUsize>);
+impl Drop for Carry {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn mail_still_queued_is_dropped_with_the_scheduler() {
+    // Before: the queue lived in the senders' shared state, so a queued
+    // message holding a sender kept itself alive forever.
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut sched: SimpleScheduler<Carry> = SimpleScheduler::new();
+    let sender = sched.sender();
+    sender
+        .try_send(Pid(1), Carry(sender.clone(), drops.clone()))
+        .unwrap();
+    drop(sched);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    assert!(sender.is_closed());
+}
+
+/// A message whose `Serialize` fails for 666: journaling it stops a durable run.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+struct Unjournalable(u64);
+impl serde::Serialize for Unjournalable {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 == 666 {
+            return Err(serde::ser::Error::custom("666 cannot be journaled"));
+        }
+        s.serialize_newtype_struct("Unjournalable", &self.0)
+    }
+}
+
+#[test]
+fn mail_to_a_stopped_durable_scheduler_is_refused_and_what_was_queued_is_kept() {
+    // Before: once the run stopped on a journal error, mail was still taken,
+    // never delivered nor returned, and `send_blocking` waited for good.
+    let dir = tempfile::TempDir::new().unwrap();
+    let t = Template::new("t", |ctx: &mut Ctx<Unjournalable>, _: ()| ctx.receive().0);
+    let (mut sched, _) = chronoflow::DurableScheduler::builder()
+        .register(&t)
+        .open(dir.path())
+        .unwrap();
+    let h = sched.spawn(&t, ()).unwrap();
+    let sender = sched.sender_with_capacity(4);
+    sender.try_send(h.pid(), Unjournalable(666)).unwrap();
+    sender.try_send(h.pid(), Unjournalable(5)).unwrap();
+    assert!(sched.update().is_err());
+    assert!(sched.is_stopped());
+    assert!(sender.is_closed());
+    assert_eq!(
+        sender.try_send(h.pid(), Unjournalable(6)),
+        Err(SendError::Stopped(Unjournalable(6)))
+    );
+    assert_eq!(
+        sender.send_blocking(h.pid(), Unjournalable(7)),
+        Err(SendError::Stopped(Unjournalable(7)))
+    );
+    let kept: Vec<_> = sched
+        .take_undelivered()
+        .into_iter()
+        .map(|u| (u.to, u.reason, u.msg))
+        .collect();
+    assert_eq!(
+        kept,
+        [(Some(h.pid()), UndeliveredReason::Stopped, Unjournalable(5))]
+    );
+}

@@ -290,6 +290,8 @@ where
         let d = self.durable_mut();
         if let Some(e) = d.error.take() {
             d.stopped = true;
+            // Senders are refused from now on; mail not delivered is kept.
+            self.inner.kernel_mut().stop_mail();
             return Err(e);
         }
         if d.stopped {

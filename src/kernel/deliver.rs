@@ -43,6 +43,9 @@ pub enum UndeliveredReason {
     /// destructor sent it while the sender's stack unwound (the sender was
     /// killed, dropped with its scheduler, or its body panicked).
     Stopping,
+    /// Mail from a [`Sender`](crate::Sender) that a durable scheduler had not
+    /// delivered (nor journaled) when its run stopped on a journal error.
+    Stopped,
 }
 
 impl UndeliveredReason {
@@ -56,6 +59,7 @@ impl UndeliveredReason {
             1 => UndeliveredReason::UnknownPid,
             2 => UndeliveredReason::Rejected,
             4 => UndeliveredReason::Stopping,
+            5 => UndeliveredReason::Stopped,
             _ => UndeliveredReason::WouldDeadlock,
         }
     }

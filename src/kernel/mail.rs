@@ -10,12 +10,14 @@
 //! refused (they get the message back) or wait for room, as they choose.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
 use crossbeam_queue::SegQueue;
 
+use crate::kernel::pass::forget_quietly;
 use crate::kernel::time::WakeQueue;
 use crate::kernel::{Kernel, Sent, Undelivered, UndeliveredReason, unrecorded};
 use crate::signal::Pid;
@@ -29,13 +31,18 @@ pub(crate) struct Mail<M> {
     /// Senders waiting for room (`room_wanted`: there are some).
     room: Mutex<Vec<Waker>>,
     room_wanted: AtomicBool,
-    /// The kernel is gone: nothing is delivered any more.
-    closed: AtomicBool,
+    /// `OPEN`; `CLOSED`: the kernel is gone; `STOPPED`: its run stopped on a
+    /// journal error. Nothing is delivered any more once it is not open.
+    state: AtomicU8,
     /// Live `Sender` handles.
     senders: AtomicUsize,
     /// Wakes the kernel's thread.
     wakes: Arc<WakeQueue>,
 }
+
+const OPEN: u8 = 0;
+const CLOSED: u8 = 1;
+const STOPPED: u8 = 2;
 
 /// Why mail was not taken.
 pub(crate) enum Refused<M> {
@@ -43,6 +50,8 @@ pub(crate) enum Refused<M> {
     Full(M),
     /// The kernel is gone.
     Closed(M),
+    /// The kernel's run stopped on a journal error.
+    Stopped(M),
 }
 
 impl<M> Mail<M> {
@@ -53,7 +62,7 @@ impl<M> Mail<M> {
             capacity: capacity.max(1),
             room: Mutex::new(Vec::new()),
             room_wanted: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
+            state: AtomicU8::new(OPEN),
             senders: AtomicUsize::new(0),
             wakes,
         }
@@ -61,11 +70,20 @@ impl<M> Mail<M> {
 
     /// Queues `msg` for `to` if there is room, and wakes the kernel's thread.
     pub(crate) fn try_send(&self, to: Pid, msg: M) -> Result<(), Refused<M>> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(Refused::Closed(msg));
+        match self.state.load(Ordering::Acquire) {
+            OPEN => {}
+            STOPPED => return Err(Refused::Stopped(msg)),
+            _ => return Err(Refused::Closed(msg)),
         }
-        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.capacity {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        // Never above the capacity, not even for a moment: a refused send that
+        // counted itself in and out could hide room from a sender that looked
+        // meanwhile, which would then wait for a release that never comes.
+        let room = self
+            .in_flight
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.capacity).then_some(n + 1)
+            });
+        if room.is_err() {
             return Err(Refused::Full(msg));
         }
         self.queue.push((to, msg));
@@ -79,7 +97,7 @@ impl<M> Mail<M> {
         let mut room = self.room.lock().unwrap_or_else(|e| e.into_inner());
         self.room_wanted.store(true, Ordering::SeqCst);
         if self.in_flight.load(Ordering::SeqCst) < self.capacity
-            || self.closed.load(Ordering::SeqCst)
+            || self.state.load(Ordering::SeqCst) != OPEN
         {
             return true;
         }
@@ -103,7 +121,11 @@ impl<M> Mail<M> {
                 std::mem::take(&mut *room)
             };
             for waker in waiting {
-                waker.wake();
+                // The executor's (or a thread's) code: a panic must not keep
+                // the other waiters asleep, nor escape into the kernel.
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                    forget_quietly(payload);
+                }
             }
         }
     }
@@ -126,14 +148,19 @@ impl<M> Mail<M> {
         self.senders.load(Ordering::Acquire) > 0
     }
 
-    /// The kernel is gone: later sends are refused, waiting senders woken.
-    pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+    /// The kernel is gone (or, `stopped`, its run stopped on a journal error):
+    /// later sends are refused, waiting senders woken.
+    pub(crate) fn close(&self, stopped: bool) {
+        let state = if stopped { STOPPED } else { CLOSED };
+        let _ = self
+            .state
+            .compare_exchange(OPEN, state, Ordering::SeqCst, Ordering::SeqCst);
         self.wake_room();
     }
 
+    /// Whether sends are refused for good.
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) != OPEN
     }
 
     /// The most messages in flight at once.
@@ -171,8 +198,24 @@ impl<M> Postbox<M> {
 }
 
 impl<M> Drop for Postbox<M> {
+    /// The kernel is gone: its mail is closed, and what was queued is dropped
+    /// here, on the kernel's thread, as its inboxes' messages are (not kept
+    /// alive by the senders: a message that holds a sender would keep itself).
+    /// A message's `Drop` that panics is dropped quietly: the kernel has no
+    /// caller left to report it to.
     fn drop(&mut self) {
-        self.mail.close();
+        self.mail.close(false);
+        let queued = std::iter::from_fn(|| self.mail.queue.pop());
+        for (_, msg) in queued.chain(
+            std::mem::take(&mut self.parked)
+                .into_values()
+                .flatten()
+                .map(|m| (Pid(0), m)),
+        ) {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(msg))) {
+                forget_quietly(payload);
+            }
+        }
     }
 }
 
@@ -181,16 +224,25 @@ impl<M: 'static> Kernel<M, M> {
     /// inbox is full again), then what was queued since. A message whose inbox
     /// is full is parked; one that cannot be delivered at all (an unknown pid, a
     /// `Reject` inbox) is kept with the undelivered messages, from no sender.
+    ///
+    /// A panic of user code while a message is delivered (its `Clone`, for the
+    /// children of its destination) loses that message, and is reported to the
+    /// caller of the run once the pass is over, as a panic of a message's `Drop`
+    /// is; the mail goes on.
     pub(crate) fn deliver_mail(&mut self) {
-        let Some(mut postbox) = self.postbox.take() else {
+        let Some(postbox) = &mut self.postbox else {
             return;
         };
+        let mail = postbox.mail.clone();
+        let mut parked = std::mem::take(&mut postbox.parked);
         let mut released = 0;
-        let pids: Vec<Pid> = postbox.parked.keys().copied().collect();
+        let pids: Vec<Pid> = parked.keys().copied().collect();
         for pid in pids {
-            let mut queue = postbox.parked.remove(&pid).unwrap_or_default();
-            while let Some(msg) = queue.pop_front() {
-                match self.deliver_one(pid, msg) {
+            let mut queue = parked.remove(&pid).unwrap_or_default();
+            while !self.layer_halted()
+                && let Some(msg) = queue.pop_front()
+            {
+                match self.deliver_caught(pid, msg) {
                     Some(msg) => {
                         queue.push_front(msg);
                         break;
@@ -199,25 +251,84 @@ impl<M: 'static> Kernel<M, M> {
                 }
             }
             if !queue.is_empty() {
-                postbox.parked.insert(pid, queue);
+                parked.insert(pid, queue);
             }
         }
-        while let Some((pid, msg)) = postbox.mail.queue.pop() {
-            if let Some(queue) = postbox.parked.get_mut(&pid) {
+        // (Once a layer above halted the run, what is left stays queued: the
+        // layer stops the mail, which keeps it undelivered.)
+        while !self.layer_halted()
+            && let Some((pid, msg)) = mail.queue.pop()
+        {
+            if let Some(queue) = parked.get_mut(&pid) {
                 queue.push_back(msg);
                 continue;
             }
-            match self.deliver_one(pid, msg) {
-                Some(msg) => {
-                    postbox.parked.entry(pid).or_default().push_back(msg);
-                }
+            match self.deliver_caught(pid, msg) {
+                Some(msg) => parked.entry(pid).or_default().push_back(msg),
                 None => released += 1,
             }
         }
-        if released > 0 {
-            postbox.mail.released(released);
+        if let Some(postbox) = &mut self.postbox {
+            postbox.parked = parked;
         }
-        self.postbox = Some(postbox);
+        if released > 0 {
+            mail.released(released);
+        }
+    }
+
+    /// Whether a layer above (durability) halted the run: nothing more may be
+    /// delivered, as it could not be journaled.
+    fn layer_halted(&self) -> bool {
+        self.hooks.as_ref().is_some_and(|h| h.halted())
+    }
+
+    /// [`deliver_one`](Self::deliver_one), with a panic of user code caught and
+    /// reported (the message is lost with it: `None`).
+    fn deliver_caught(&mut self, to: Pid, msg: M) -> Option<M> {
+        match catch_unwind(AssertUnwindSafe(|| self.deliver_one(to, msg))) {
+            Ok(back) => back,
+            Err(payload) => {
+                self.report(Some(payload));
+                None
+            }
+        }
+    }
+
+    /// The run stopped for good (a durable scheduler's journal error): senders
+    /// are refused from now on ([`SendError::Stopped`](crate::SendError)), and
+    /// the mail not delivered is kept with the undelivered messages, reason
+    /// [`Stopped`](UndeliveredReason::Stopped), never dropped.
+    pub(crate) fn stop_mail(&mut self) {
+        let Some(postbox) = &mut self.postbox else {
+            return;
+        };
+        let mail = postbox.mail.clone();
+        mail.close(true);
+        let parked = std::mem::take(&mut postbox.parked);
+        let mut kept = 0;
+        for (pid, queue) in parked {
+            for msg in queue {
+                self.keep_mail(pid, UndeliveredReason::Stopped, msg);
+                kept += 1;
+            }
+        }
+        while let Some((pid, msg)) = mail.queue.pop() {
+            self.keep_mail(pid, UndeliveredReason::Stopped, msg);
+            kept += 1;
+        }
+        if kept > 0 {
+            mail.released(kept);
+        }
+    }
+
+    /// Keeps mail for `to` with the undelivered messages, from no sender.
+    fn keep_mail(&mut self, to: Pid, reason: UndeliveredReason, msg: M) {
+        self.undelivered.push(Undelivered {
+            from: None,
+            to: Some(to),
+            reason,
+            msg,
+        });
     }
 
     /// Delivers one message from another thread: `Some(msg)` back if its inbox
@@ -230,12 +341,7 @@ impl<M: 'static> Kernel<M, M> {
             Sent::NoRoute(msg) => (UndeliveredReason::NoRoute, msg),
             Sent::Unknown(_, msg) => (UndeliveredReason::UnknownPid, msg),
         };
-        self.undelivered.push(Undelivered {
-            from: None,
-            to: Some(to),
-            reason,
-            msg,
-        });
+        self.keep_mail(to, reason, msg);
         None
     }
 

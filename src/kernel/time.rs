@@ -4,6 +4,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Wake, Waker};
@@ -50,9 +51,13 @@ impl WakeQueue {
         let waker = woken.waker.take();
         drop(woken);
         self.cond.notify_all();
-        // Outside the lock: the waker is the executor's code.
-        if let Some(waker) = waker {
-            waker.wake();
+        // Outside the lock: the waker is the executor's code, whose panic must
+        // not unwind into whoever woke (a sender, another effect's waker, the
+        // kernel delivering mail).
+        if let Some(waker) = waker
+            && let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake()))
+        {
+            super::pass::forget_quietly(payload);
         }
     }
 
