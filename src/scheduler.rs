@@ -7,7 +7,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::error::{ExitError, SendError, SpawnError, StartError};
-use crate::kernel::results::DroppedHandles;
+use crate::kernel::time::WakeQueue;
 use crate::kernel::{Kernel, Recording, Sent, Status, Undelivered, unrecorded};
 use crate::sender::Sender;
 use crate::signal::{Payload, Pid, Signal, SignalSink};
@@ -27,12 +27,12 @@ use crate::template::Spawnable;
 pub struct Handle<R> {
     pid: Pid,
     /// Where its drop is told; `None`: the result stays when it drops.
-    dropped: Option<Arc<DroppedHandles>>,
+    dropped: Option<Arc<WakeQueue>>,
     _result: PhantomData<fn() -> R>,
 }
 
 impl<R> Handle<R> {
-    pub(crate) fn new(pid: Pid, dropped: Arc<DroppedHandles>) -> Handle<R> {
+    pub(crate) fn new(pid: Pid, dropped: Arc<WakeQueue>) -> Handle<R> {
         Handle {
             pid,
             dropped: Some(dropped),
@@ -54,8 +54,8 @@ impl<R> Handle<R> {
 
 impl<R> Drop for Handle<R> {
     fn drop(&mut self) {
-        if let Some(dropped) = &self.dropped {
-            dropped.dropped(self.pid);
+        if let Some(wakes) = &self.dropped {
+            wakes.handle_dropped(self.pid);
         }
     }
 }
@@ -178,7 +178,7 @@ impl<M: 'static> SimpleScheduler<M> {
         let p = template.create_in(self.k_mut(), args, None)?;
         // SAFETY: p is live.
         let pid = unsafe { p.as_ref().pid };
-        Ok(Handle::new(pid, self.k().dropped.clone()))
+        Ok(Handle::new(pid, self.k().wakes.clone()))
     }
 
     /// Starts a created process: START, then it runs at the next pass.

@@ -185,12 +185,6 @@ impl<M> Postbox<M> {
         }
     }
 
-    /// Whether mail is queued or parked.
-    #[inline]
-    pub(crate) fn pending(&self) -> bool {
-        !self.parked.is_empty() || !self.mail.queue.is_empty()
-    }
-
     /// Whether more mail may come: a sender lives, or mail is queued.
     pub(crate) fn may_come(&self) -> bool {
         self.mail.has_senders() || !self.mail.queue.is_empty()
@@ -268,6 +262,7 @@ impl<M: 'static> Kernel<M, M> {
                 None => released += 1,
             }
         }
+        self.mail_parked = !parked.is_empty();
         if let Some(postbox) = &mut self.postbox {
             postbox.parked = parked;
         }
@@ -305,6 +300,7 @@ impl<M: 'static> Kernel<M, M> {
         let mail = postbox.mail.clone();
         mail.close(true);
         let parked = std::mem::take(&mut postbox.parked);
+        self.mail_parked = false;
         let mut kept = 0;
         for (pid, queue) in parked {
             for msg in queue {

@@ -109,8 +109,6 @@ pub(crate) struct Kernel<I, O> {
     outbound: Outbound<I, O>,
     pub(crate) undelivered: Vec<Undelivered<O>>,
     pub(crate) finished: BTreeMap<Pid, Finished>,
-    /// Handles dropped (on any thread) since the last pass.
-    pub(crate) dropped: Arc<results::DroppedHandles>,
     /// Top-level processes whose handles were dropped while they ran: their
     /// results are freed when they end.
     pub(crate) detached: BTreeSet<Pid>,
@@ -120,6 +118,8 @@ pub(crate) struct Kernel<I, O> {
     pub(crate) postbox: Option<mail::Postbox<I>>,
     /// Delivers it (set with it: only a routing kernel has mail).
     deliver_mail_fn: Option<fn(&mut Kernel<I, O>)>,
+    /// Mail waits for room in an inbox: try again at each pass.
+    pub(crate) mail_parked: bool,
     pub(crate) effects_pending: usize,
     pub(crate) budget: u32,
     /// What a layer above (durability) is told of and answers: none for a plain
@@ -173,11 +173,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             outbound,
             undelivered: Vec::new(),
             finished: BTreeMap::new(),
-            dropped: Arc::default(),
             detached: BTreeSet::new(),
             wakes: Arc::default(),
             postbox: None,
             deliver_mail_fn: None,
+            mail_parked: false,
             woken: Vec::new(),
             effects_pending: 0,
             budget: DEFAULT_BUDGET,

@@ -116,9 +116,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 state.pass_ran = 0;
                 // SAFETY: as in `update`.
                 let kernel = unsafe { &mut *k.as_ptr() };
-                kernel.drain_wakes();
-                kernel.take_mail();
-                kernel.forget_dropped_results();
+                kernel.take_outside();
                 kernel.fire_timers();
                 state.left = kernel.ready.len();
                 if state.left == 0 {

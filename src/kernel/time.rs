@@ -31,6 +31,9 @@ struct Woken {
     pids: Vec<Pid>,
     /// Something other than an effect woke: look at the mail.
     poked: bool,
+    /// Top-level processes whose handles were dropped: nobody will read their
+    /// results. (No wake-up: nothing runs for them; the next pass frees them.)
+    dropped: Vec<Pid>,
     /// The async `run` waiting for a wake-up.
     waker: Option<Waker>,
 }
@@ -66,14 +69,21 @@ impl WakeQueue {
         self.wake(None);
     }
 
-    #[inline]
-    fn drain_into(&self, out: &mut Vec<Pid>) {
-        if self.any.load(Ordering::Acquire) {
-            let mut woken = self.lock();
-            self.any.store(false, Ordering::Relaxed);
-            woken.poked = false;
-            out.append(&mut woken.pids);
-        }
+    /// `pid`'s handle was dropped (on any thread): its result is freed at the
+    /// kernel's next pass.
+    pub(crate) fn handle_dropped(&self, pid: Pid) {
+        let mut woken = self.lock();
+        woken.dropped.push(pid);
+        self.any.store(true, Ordering::Release);
+    }
+
+    /// Moves what woke into `pids` and `dropped`: whether mail poked.
+    fn drain_into(&self, pids: &mut Vec<Pid>, dropped: &mut Vec<Pid>) -> bool {
+        let mut woken = self.lock();
+        self.any.store(false, Ordering::Relaxed);
+        pids.append(&mut woken.pids);
+        dropped.append(&mut woken.dropped);
+        std::mem::take(&mut woken.poked)
     }
 
     /// Waits until something wakes, or `timeout` (if any) passes.
@@ -236,14 +246,22 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         self.discard_stale_timers();
     }
 
-    /// Moves woken effect futures' processes to the ready queue.
+    /// At the start of a pass, what came from outside its thread: woken
+    /// effect futures' processes go to the ready queue, mail is delivered (and
+    /// parked mail tried again), and the results of processes whose handles
+    /// were dropped are freed. One test when nothing came.
     #[inline]
-    pub(super) fn drain_wakes(&mut self) {
-        if !self.wakes.any.load(Ordering::Acquire) {
-            return;
+    pub(super) fn take_outside(&mut self) {
+        if self.wakes.any.load(Ordering::Acquire) || self.mail_parked {
+            self.take_outside_now();
         }
+    }
+
+    #[cold]
+    fn take_outside_now(&mut self) {
         let mut woken = std::mem::take(&mut self.woken);
-        self.wakes.drain_into(&mut woken);
+        let mut dropped = Vec::new();
+        let poked = self.wakes.drain_into(&mut woken, &mut dropped);
         for pid in woken.drain(..) {
             if let Some(p) = self.lookup(pid) {
                 // SAFETY: p is live.
@@ -253,15 +271,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             }
         }
         self.woken = woken;
-    }
-
-    /// Delivers mail from other threads, if any is queued or parked.
-    #[inline]
-    pub(super) fn take_mail(&mut self) {
-        if let (Some(deliver), Some(postbox)) = (self.deliver_mail_fn, &self.postbox)
-            && postbox.pending()
+        if (poked || self.mail_parked)
+            && let Some(deliver) = self.deliver_mail_fn
         {
             deliver(self);
+        }
+        for pid in dropped {
+            self.detach(pid);
         }
     }
 
