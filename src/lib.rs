@@ -149,8 +149,8 @@ pub use process::Process;
 pub use scheduler::{Handle, Pass, SimpleScheduler};
 pub use sender::{SendFuture, Sender};
 pub use signal::{
-    DecodeError, DropReason, DurablePayload, Exit, Payload, Pid, Signal, SignalKind, SignalSink,
-    SignalType, Value,
+    DecodeError, DropReason, DurablePayload, Exit, Payload, Pid, Signal, SignalData, SignalKind,
+    SignalSink, Value,
 };
 #[cfg(feature = "stackless")]
 pub use stackless::StacklessTemplate;

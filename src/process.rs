@@ -7,7 +7,7 @@ use std::ptr::NonNull;
 use crate::engine::stackful::template::Template;
 use crate::error::{ExitError, ProcessError, PushError, SpawnError};
 use crate::kernel::{Kernel, PPtr, Recording, Sent, Status};
-use crate::signal::{Payload, Pid, Signal, SignalKind};
+use crate::signal::{Payload, Pid, Signal, SignalData};
 
 /// A standalone process: a template's body running without a scheduler. Its
 /// inbound (`I`) and outbound (`O`) message types may differ. Everything it sends,
@@ -15,7 +15,7 @@ use crate::signal::{Payload, Pid, Signal, SignalKind};
 /// order, which [`pull`](Self::pull) drains.
 ///
 /// ```
-/// use chronoflow::{Ctx, SignalKind, Template};
+/// use chronoflow::{Ctx, SignalData, Template};
 ///
 /// let greeter = Template::new("greeter", |ctx: &mut Ctx<String, String>, count: u32| {
 ///     for i in 0..count {
@@ -29,8 +29,8 @@ use crate::signal::{Payload, Pid, Signal, SignalKind};
 /// let sent: Vec<String> = p
 ///     .pull()
 ///     .into_iter()
-///     .filter_map(|s| match s.kind {
-///         SignalKind::Send { msg, .. } => Some(msg),
+///     .filter_map(|s| match s.data {
+///         SignalData::Send { msg, .. } => Some(msg),
 ///         _ => None,
 ///     })
 ///     .collect();
@@ -50,7 +50,7 @@ fn to_outbox<I: 'static, O: 'static>(
     to: Option<Pid>,
     msg: O,
 ) -> Sent<O> {
-    k.emit(from, || SignalKind::Send { to, msg });
+    k.emit(from, || SignalData::Send { to, msg });
     Sent::Delivered
 }
 

@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
-use chronoflow::{Ctx, Pid, Signal, SignalKind, SimpleScheduler, Status, Template, Value, Wait};
+use chronoflow::{Ctx, Pid, Signal, SignalData, SimpleScheduler, Status, Template, Value, Wait};
 
 /// A one-shot future completed from another thread.
 struct Oneshot<T> {
@@ -76,8 +76,8 @@ fn uses<I, O>(signals: &[Signal<I, O>], pid: Pid) -> Vec<Value> {
     signals
         .iter()
         .filter(|s| s.pid == pid)
-        .filter_map(|s| match &s.kind {
-            SignalKind::Use { result } => Some(result.clone()),
+        .filter_map(|s| match &s.data {
+            SignalData::Use { result } => Some(result.clone()),
             _ => None,
         })
         .collect()
@@ -101,14 +101,14 @@ fn effect_runs_once_returns_its_value_and_records_use() {
     assert_eq!(p.result(), Some(Ok((42, "v=42".to_string()))));
 
     let signals = p.pull();
-    let kinds: Vec<_> = signals.iter().map(|s| (s.seq, s.signal_type())).collect();
+    let kinds: Vec<_> = signals.iter().map(|s| (s.seq, s.kind())).collect();
     assert_eq!(
         kinds,
         [
-            (0, chronoflow::SignalType::Start),
-            (1, chronoflow::SignalType::Use),
-            (2, chronoflow::SignalType::Use),
-            (3, chronoflow::SignalType::Stop),
+            (0, chronoflow::SignalKind::Start),
+            (1, chronoflow::SignalKind::Use),
+            (2, chronoflow::SignalKind::Use),
+            (3, chronoflow::SignalKind::Stop),
         ]
     );
     let used = uses(&signals, Pid(4));
@@ -271,8 +271,8 @@ fn effect_future_in_a_standalone_process() {
         uses(&signals, Pid(0)),
         [Value::encode(&"payload".to_string())]
     );
-    assert!(signals.iter().any(|s| s.kind
-        == SignalKind::Send {
+    assert!(signals.iter().any(|s| s.data
+        == SignalData::Send {
             to: None,
             msg: "payload".to_string()
         }));

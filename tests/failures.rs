@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chronoflow::{
-    Ctx, Exit, ExitError, Pid, PushError, SendError, SignalKind, SimpleScheduler, Status, Template,
+    Ctx, Exit, ExitError, Pid, PushError, SendError, SignalData, SimpleScheduler, Status, Template,
     Wait,
 };
 
@@ -20,8 +20,8 @@ impl Drop for Guard {
 fn stop_exit(signals: &[chronoflow::Signal<u64>], pid: Pid) -> Exit {
     signals
         .iter()
-        .find_map(|s| match &s.kind {
-            SignalKind::Stop { exit } if s.pid == pid => Some(exit.clone()),
+        .find_map(|s| match &s.data {
+            SignalData::Stop { exit } if s.pid == pid => Some(exit.clone()),
             _ => None,
         })
         .unwrap_or_else(|| panic!("no STOP of {pid}"))

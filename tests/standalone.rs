@@ -2,7 +2,7 @@
 //! without a scheduler.
 
 use chronoflow::{
-    Ctx, Exit, Pid, Process, ProcessError, PushError, Signal, SignalKind, Status, Template, Value,
+    Ctx, Exit, Pid, Process, ProcessError, PushError, Signal, SignalData, Status, Template, Value,
     Wait,
 };
 
@@ -20,8 +20,8 @@ fn upper() -> Template<String, String, u32, u32> {
 fn sent<I, O: Clone>(signals: &[Signal<I, O>]) -> Vec<O> {
     signals
         .iter()
-        .filter_map(|s| match &s.kind {
-            SignalKind::Send { msg, .. } => Some(msg.clone()),
+        .filter_map(|s| match &s.data {
+            SignalData::Send { msg, .. } => Some(msg.clone()),
             _ => None,
         })
         .collect()
@@ -48,13 +48,13 @@ fn pull_gives_start_sends_stop_in_emission_order_with_sequence_numbers() {
                 pid: Pid(7),
                 seq: 0,
                 replayed: false,
-                kind: SignalKind::Start,
+                data: SignalData::Start,
             },
             Signal {
                 pid: Pid(7),
                 seq: 1,
                 replayed: false,
-                kind: SignalKind::Send {
+                data: SignalData::Send {
                     to: None,
                     msg: "A".to_string(),
                 },
@@ -63,7 +63,7 @@ fn pull_gives_start_sends_stop_in_emission_order_with_sequence_numbers() {
                 pid: Pid(7),
                 seq: 2,
                 replayed: false,
-                kind: SignalKind::Send {
+                data: SignalData::Send {
                     to: None,
                     msg: "B".to_string(),
                 },
@@ -72,7 +72,7 @@ fn pull_gives_start_sends_stop_in_emission_order_with_sequence_numbers() {
                 pid: Pid(7),
                 seq: 3,
                 replayed: false,
-                kind: SignalKind::Stop {
+                data: SignalData::Stop {
                     exit: Exit::Normal(Value::encode(&2u32)),
                 },
             },
@@ -87,7 +87,7 @@ fn pull_drains_incrementally_and_sequence_numbers_continue() {
     p.start().unwrap();
     let first = p.pull();
     assert_eq!(first.len(), 1);
-    assert_eq!(first[0].kind, SignalKind::Start);
+    assert_eq!(first[0].data, SignalData::Start);
     assert_eq!(first[0].seq, 0);
 
     p.push("x".to_string()).unwrap();
@@ -101,7 +101,7 @@ fn pull_drains_incrementally_and_sequence_numbers_continue() {
     let seqs: Vec<u64> = third.iter().map(|s| s.seq).collect();
     assert_eq!(seqs, [2, 3, 4]);
     assert_eq!(sent(&third), ["Y", "Z"]);
-    assert!(matches!(third[2].kind, SignalKind::Stop { .. }));
+    assert!(matches!(third[2].data, SignalData::Stop { .. }));
 }
 
 #[test]
@@ -113,7 +113,7 @@ fn starting_twice_is_an_error() {
     let starts = p
         .pull()
         .iter()
-        .filter(|s| s.kind == SignalKind::Start)
+        .filter(|s| s.data == SignalData::Start)
         .count();
     assert_eq!(starts, 1);
 }
@@ -232,8 +232,8 @@ fn send_uses_the_route_and_send_to_names_the_destination() {
     let sends: Vec<(Option<Pid>, u64)> = p
         .pull()
         .into_iter()
-        .filter_map(|s| match s.kind {
-            SignalKind::Send { to, msg } => Some((to, msg)),
+        .filter_map(|s| match s.data {
+            SignalData::Send { to, msg } => Some((to, msg)),
             _ => None,
         })
         .collect();
@@ -263,8 +263,8 @@ fn a_process_that_returns_at_once_stops_during_start() {
         [(Pid(3), 0), (Pid(3), 1)]
     );
     assert_eq!(
-        signals[1].kind,
-        SignalKind::Stop {
+        signals[1].data,
+        SignalData::Stop {
             exit: Exit::Normal(Value::encode(&42u8))
         }
     );

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 #[cfg(feature = "stackless")]
 use chronoflow::stackless::{join, receive, select, yield_now};
 use chronoflow::{
-    Child, Ctx, Exit, ExitError, JoinError, Pid, Signal, SignalKind, SimpleScheduler, Status,
+    Child, Ctx, Exit, ExitError, JoinError, Pid, Signal, SignalData, SimpleScheduler, Status,
     Template, Wait,
 };
 #[cfg(feature = "stackless")]
@@ -30,8 +30,8 @@ type Sl<A, R> = StacklessTemplate<u64, u64, A, R>;
 
 /// How `pid` ended, from its STOP signal.
 fn stop_exit(signals: &[Signal<u64>], pid: Pid) -> Option<Exit> {
-    signals.iter().find_map(|s| match &s.kind {
-        SignalKind::Stop { exit } if s.pid == pid => Some(exit.clone()),
+    signals.iter().find_map(|s| match &s.data {
+        SignalData::Stop { exit } if s.pid == pid => Some(exit.clone()),
         _ => None,
     })
 }

@@ -4,15 +4,15 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chronoflow::{
-    Child, Ctx, Pid, Signal, SignalKind, SimpleScheduler, Step, Template, Transition,
+    Child, Ctx, Pid, Signal, SignalData, SimpleScheduler, Step, Template, Transition,
     UndeliveredReason, Value,
 };
 
 fn transitions<I, O>(signals: &[Signal<I, O>]) -> Vec<(Pid, String, Value)> {
     signals
         .iter()
-        .filter_map(|s| match &s.kind {
-            SignalKind::Transition { entry, args } => {
+        .filter_map(|s| match &s.data {
+            SignalData::Transition { entry, args } => {
                 Some((s.pid, entry.to_string(), args.clone()))
             }
             _ => None,
@@ -83,7 +83,7 @@ fn a_transition_keeps_pid_inbox_and_children() {
     let root: Vec<_> = signals.iter().filter(|s| s.pid == Pid(3)).collect();
     assert_eq!(
         root.iter()
-            .filter(|s| matches!(s.kind, SignalKind::Start | SignalKind::Stop { .. }))
+            .filter(|s| matches!(s.data, SignalData::Start | SignalData::Stop { .. }))
             .count(),
         2
     );
@@ -91,9 +91,9 @@ fn a_transition_keeps_pid_inbox_and_children() {
     assert_eq!(seqs, (0..root.len() as u64).collect::<Vec<_>>());
     let t = root
         .iter()
-        .position(|s| matches!(s.kind, SignalKind::Transition { .. }))
+        .position(|s| matches!(s.data, SignalData::Transition { .. }))
         .unwrap();
-    assert!(matches!(root[t - 1].kind, SignalKind::Spawn { .. }));
+    assert!(matches!(root[t - 1].data, SignalData::Spawn { .. }));
 }
 
 #[test]
@@ -187,7 +187,7 @@ fn each_transition_of_a_chain_is_signalled() {
         assert_eq!(args, Value::encode(&(i as u64 + 1)));
     }
     assert!(matches!(
-        signals.last().unwrap().kind,
-        SignalKind::Stop { .. }
+        signals.last().unwrap().data,
+        SignalData::Stop { .. }
     ));
 }

@@ -12,7 +12,7 @@ use crate::kernel::inbox::{Inbox, Overflow};
 use crate::kernel::options::Options;
 use crate::kernel::pass::{forget_quietly, panic_message};
 use crate::kernel::{BoxedEngine, Ended, Kernel, PPtr, Proc, Status, Wait};
-use crate::signal::{Exit, Pid, SignalKind, Value};
+use crate::signal::{Exit, Pid, SignalData, Value};
 use crate::trace::traced;
 
 /// A top-level process that ended, with its result kept for the owner.
@@ -126,7 +126,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             // SAFETY: p is live, and nothing else borrows it during the hook.
             hooks.started(unsafe { &mut *p.as_ptr() });
         }
-        self.emit(p, || SignalKind::Start);
+        self.emit(p, || SignalData::Start);
         traced! {
             // SAFETY: p is live.
             let proc = unsafe { p.as_ref() };
@@ -238,7 +238,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 (Err(ExitError::Failed(m)), _) => Exit::Failed(m.clone()),
                 (Err(ExitError::Killed(m)), _) => Exit::Killed(m.clone()),
             };
-            SignalKind::Stop { exit }
+            SignalData::Stop { exit }
         });
         this.stopped(p, result);
     }
