@@ -82,7 +82,9 @@ pub enum StartError {
     AlreadyStarted(Pid),
 }
 
-/// Why a process ended without a result.
+/// Why a process ended without a result: the error of its result
+/// (`Result<R, ExitError>`), and of the [`Exit`](crate::Exit) its STOP signal
+/// records.
 #[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExitError {
     /// It failed: the panic message, or why it was failed (unjoined children).

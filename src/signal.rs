@@ -6,6 +6,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::error::ExitError;
+
 /// A process identifier. Unique within its scheduler (or standalone process tree)
 /// and never reused: every process, child or not, gets a fresh one.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -132,18 +134,12 @@ impl fmt::Debug for Value {
     }
 }
 
-/// How a process ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Exit {
-    /// The body returned this result.
-    Normal(Value),
-    /// The process failed: it panicked (the panic message), or returned with
-    /// unjoined children.
-    Failed(String),
-    /// The process was stopped from outside, for the reason given (for example its
-    /// parent ended).
-    Killed(String),
-}
+/// How a process ended, as its STOP signal records it: the same `Result` as the
+/// process's result (what [`SimpleScheduler::result`](crate::SimpleScheduler::result)
+/// gives), with the value recorded as a [`Value`]. `Ok` when the body returned
+/// (the recorded result), `Err` with the [`ExitError`] when it failed or was
+/// killed.
+pub type Exit = Result<Value, ExitError>;
 
 /// The kind of a signal, without its data (see [`Signal::kind`]), as
 /// [`std::io::ErrorKind`] is to an I/O error.
@@ -306,14 +302,12 @@ impl<I: fmt::Debug, O: fmt::Debug> fmt::Display for Signal<I, O> {
             SignalData::Use { result } => write!(f, "USE {result:?}"),
             SignalData::Send { to: Some(to), msg } => write!(f, "SEND to {to}: {msg:?}"),
             SignalData::Send { to: None, msg } => write!(f, "SEND (no route): {msg:?}"),
+            SignalData::Stop { exit: Ok(v) } => write!(f, "STOP {v:?}"),
             SignalData::Stop {
-                exit: Exit::Normal(v),
-            } => write!(f, "STOP {v:?}"),
-            SignalData::Stop {
-                exit: Exit::Failed(why),
+                exit: Err(ExitError::Failed(why)),
             } => write!(f, "STOP failed: {why}"),
             SignalData::Stop {
-                exit: Exit::Killed(why),
+                exit: Err(ExitError::Killed(why)),
             } => write!(f, "STOP killed: {why}"),
             SignalData::Backoff { to } => write!(f, "BACKOFF waiting for {to}"),
             SignalData::Drop { msg, reason } => write!(f, "DROP {msg:?} ({reason:?})"),

@@ -105,7 +105,7 @@ fn spawn_then_child_start_then_join_in_signal_order() {
     assert_eq!(
         signals[child_stop].data,
         SignalData::Stop {
-            exit: Exit::Normal(Value::encode(&21u64))
+            exit: Ok(Value::encode(&21u64))
         }
     );
     assert_eq!(signals[child_start].seq, 0, "a child has its own sequence");
@@ -214,9 +214,9 @@ fn returning_with_unjoined_children_fails_and_kills_them() {
     let (pi, pexit) = stop_of(p);
     let (ci, cexit) = stop_of(c);
     let (gi, gexit) = stop_of(gc);
-    assert!(matches!(pexit, Exit::Failed(ref m) if m.contains("unjoined")));
-    assert!(matches!(cexit, Exit::Killed(_)), "{cexit:?}");
-    assert!(matches!(gexit, Exit::Killed(_)), "{gexit:?}");
+    assert!(matches!(pexit, Err(ExitError::Failed(ref m)) if m.contains("unjoined")));
+    assert!(matches!(cexit, Err(ExitError::Killed(_))), "{cexit:?}");
+    assert!(matches!(gexit, Err(ExitError::Killed(_))), "{gexit:?}");
     assert!(
         gi < ci && ci < pi,
         "the deepest stops first, the parent last"
@@ -244,9 +244,9 @@ fn a_standalone_parent_with_an_unjoined_child_fails() {
         .collect();
     assert_eq!(stops.len(), 2);
     assert_eq!(stops[0].0, Pid(1));
-    assert!(matches!(stops[0].1, Exit::Killed(_)));
+    assert!(matches!(stops[0].1, Err(ExitError::Killed(_))));
     assert_eq!(stops[1].0, Pid(0));
-    assert!(matches!(stops[1].1, Exit::Failed(_)));
+    assert!(matches!(stops[1].1, Err(ExitError::Failed(_))));
 }
 
 #[test]
@@ -284,7 +284,7 @@ fn joining_a_child_that_panicked_gives_its_failure() {
         matches!(k, SignalData::Stop { .. })
     });
     assert!(
-        matches!(&signals[i].data, SignalData::Stop { exit: Exit::Failed(m) } if m.contains("child exploded"))
+        matches!(&signals[i].data, SignalData::Stop { exit: Err(ExitError::Failed(m)) } if m.contains("child exploded"))
     );
     position(&signals, h.pid(), |k| {
         *k == SignalData::Join { child: child_pid }

@@ -179,7 +179,7 @@ fn replayed_processes_re_emit_their_signals_marked_when_asked() {
             ),
             (
                 SignalData::Stop {
-                    exit: chronoflow::Exit::Normal(Value::encode(&()))
+                    exit: Ok(Value::encode(&()))
                 },
                 false
             ),

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 
 use chronoflow::{
-    Ctx, DropReason, Exit, Overflow, Pid, Signal, SignalData, SignalKind, SimpleScheduler, Step,
-    Template, Transition, Value,
+    Ctx, DropReason, ExitError, Overflow, Pid, Signal, SignalData, SignalKind, SimpleScheduler,
+    Step, Template, Transition, Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -93,9 +93,7 @@ fn signals_are_in_emission_order_with_per_process_sequences() {
         to: Some(Pid(to)),
         msg,
     };
-    let stop = |v: Value| SignalData::Stop {
-        exit: Exit::Normal(v),
-    };
+    let stop = |v: Value| SignalData::Stop { exit: Ok(v) };
     let expected: Vec<Signal<Msg>> = [
         (0, 0, SignalData::Start),
         (1, 0, SignalData::Start),
@@ -222,7 +220,7 @@ fn signals_round_trip_through_serde() {
     assert!(signals.iter().any(|s| matches!(
         &s.data,
         SignalData::Stop {
-            exit: Exit::Failed(_)
+            exit: Err(ExitError::Failed(_))
         }
     )));
 

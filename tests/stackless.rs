@@ -158,7 +158,7 @@ fn a_stackful_client_and_a_stackless_server_round_trip() {
             &pong(4),
             &pong(6),
             &SignalData::Stop {
-                exit: Exit::Normal(Value::encode(&6u64))
+                exit: Ok(Value::encode(&6u64))
             },
         ],
         "a stackless process's signals, with its result recorded"
@@ -438,7 +438,7 @@ fn filter_drops_what_does_not_match_with_a_drop_signal_each() {
     assert_eq!(sched.result(&h), Some(Ok((6, 7, 100))));
     assert_eq!(
         stop_exit(&signals, h.pid()),
-        Exit::Normal(Value::encode(&(6u64, 7u64, 100u64)))
+        Ok(Value::encode(&(6u64, 7u64, 100u64)))
     );
 }
 
@@ -1006,10 +1006,12 @@ fn a_stackless_parent_returning_with_unjoined_children_fails_and_kills_them() {
     for kid in [Pid(1), Pid(2)] {
         assert_eq!(
             stop_exit(&signals, kid),
-            Exit::Killed(format!("parent {} ended", h.pid()))
+            Err(ExitError::Killed(format!("parent {} ended", h.pid())))
         );
     }
-    assert!(matches!(stop_exit(&signals, h.pid()), Exit::Failed(m) if m.contains("unjoined")));
+    assert!(
+        matches!(stop_exit(&signals, h.pid()), Err(ExitError::Failed(m)) if m.contains("unjoined"))
+    );
 }
 
 // ---------------------------------------------------------------------------------
@@ -1076,7 +1078,7 @@ fn a_stackless_panic_fails_that_process_alone() {
     let signals = sched.pull();
     assert_eq!(
         stop_exit(&signals, b1.pid()),
-        Exit::Failed("boom on 13".into())
+        Err(ExitError::Failed("boom on 13".into()))
     );
     assert_eq!(sched.live(), 0);
     assert_eq!(
@@ -1191,7 +1193,7 @@ fn a_panicking_stackless_parent_takes_its_children_down() {
     assert_eq!(drops.load(Ordering::SeqCst), 1);
     assert_eq!(
         stop_exit(&sched.pull(), Pid(1)),
-        Exit::Killed(format!("parent {} ended", h.pid()))
+        Err(ExitError::Killed(format!("parent {} ended", h.pid())))
     );
 }
 

@@ -2,8 +2,7 @@
 //! without a scheduler.
 
 use chronoflow::{
-    Ctx, Exit, Pid, Process, ProcessError, PushError, Signal, SignalData, Status, Template, Value,
-    Wait,
+    Ctx, Pid, Process, ProcessError, PushError, Signal, SignalData, Status, Template, Value, Wait,
 };
 
 /// Receives `count` strings and sends each back in upper case; returns `count`.
@@ -73,7 +72,7 @@ fn pull_gives_start_sends_stop_in_emission_order_with_sequence_numbers() {
                 seq: 3,
                 replayed: false,
                 data: SignalData::Stop {
-                    exit: Exit::Normal(Value::encode(&2u32)),
+                    exit: Ok(Value::encode(&2u32)),
                 },
             },
         ]
@@ -265,7 +264,7 @@ fn a_process_that_returns_at_once_stops_during_start() {
     assert_eq!(
         signals[1].data,
         SignalData::Stop {
-            exit: Exit::Normal(Value::encode(&42u8))
+            exit: Ok(Value::encode(&42u8))
         }
     );
     assert_eq!(p.result(), Some(Ok(42)));

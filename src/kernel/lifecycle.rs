@@ -231,12 +231,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             &result
         ));
         this.emit(p, || {
-            let exit = match (&result, value) {
-                (Ok(_), Some(v)) => Exit::Normal(v),
+            let exit: Exit = match (&result, value) {
+                (Ok(_), Some(v)) => Ok(v),
                 // Recording began after the body returned: the result was not encoded.
-                (Ok(_), None) => Exit::Normal(Value::text_of("<result not recorded>")),
-                (Err(ExitError::Failed(m)), _) => Exit::Failed(m.clone()),
-                (Err(ExitError::Killed(m)), _) => Exit::Killed(m.clone()),
+                (Ok(_), None) => Ok(Value::text_of("<result not recorded>")),
+                (Err(e), _) => Err(e.clone()),
             };
             SignalData::Stop { exit }
         });

@@ -6,9 +6,9 @@ use std::ptr::NonNull;
 
 use smallvec::SmallVec;
 
-use crate::error::JoinError;
+use crate::error::{ExitError, JoinError};
 use crate::kernel::{Kernel, PPtr, Status};
-use crate::signal::{Exit, Pid, SignalData};
+use crate::signal::{Pid, SignalData};
 use crate::trace::trace_event;
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
@@ -222,7 +222,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             hooks.killed(pid, reason);
         }
         this.emit(p, || SignalData::Stop {
-            exit: Exit::Killed(reason.to_string()),
+            exit: Err(ExitError::Killed(reason.to_string())),
         });
         trace_event!(
             tracing::Level::DEBUG,
