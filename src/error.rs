@@ -68,7 +68,9 @@ pub enum SpawnError {
     NotDurable(String),
 }
 
-/// A process could not be started.
+/// A process could not be started: by a scheduler's `start`, or a standalone
+/// [`Process::start`](crate::Process::start) (which gives only
+/// [`AlreadyStarted`](Self::AlreadyStarted)).
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum StartError {
     /// No process has this pid (or it ended and its result was taken).
@@ -122,14 +124,6 @@ pub enum PushError<I> {
     /// The process's inbox (or a child's) is full.
     #[error("the inbox is full")]
     Full(I),
-}
-
-/// A standalone process could not be started.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum ProcessError {
-    /// `start` was called twice.
-    #[error("the process is already started")]
-    AlreadyStarted,
 }
 
 /// An at-most-once effect that may or may not have happened: the program stopped

@@ -142,7 +142,7 @@ pub use durable::{
 };
 pub use engine::stackful::context::{Child, Ctx};
 pub use engine::stackful::template::{Step, Template, Transition};
-pub use error::{ExitError, JoinError, ProcessError, PushError, SendError, SpawnError, StartError};
+pub use error::{ExitError, JoinError, PushError, SendError, SpawnError, StartError};
 pub use kernel::inbox::{DEFAULT_CAPACITY, Overflow};
 pub use kernel::{DEFAULT_BUDGET, Status, Undelivered, UndeliveredReason, Wait};
 pub use process::Process;

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use crate::engine::stackful::template::Template;
-use crate::error::{ExitError, ProcessError, PushError, SpawnError};
+use crate::error::{ExitError, PushError, SpawnError, StartError};
 use crate::kernel::{Kernel, PPtr, Recording, Sent, Status};
 use crate::signal::{Payload, Pid, Signal, SignalData};
 
@@ -96,10 +96,11 @@ impl<I: 'static, O: 'static, R: Payload> Process<I, O, R> {
         self.pid
     }
 
-    /// Starts the process (START) and runs it until it waits.
-    pub fn start(&mut self) -> Result<(), ProcessError> {
+    /// Starts the process (START) and runs it until it waits. A second call
+    /// gives [`StartError::AlreadyStarted`] with the process's pid.
+    pub fn start(&mut self) -> Result<(), StartError> {
         if self.started {
-            return Err(ProcessError::AlreadyStarted);
+            return Err(StartError::AlreadyStarted(self.pid));
         }
         self.started = true;
         let root = self.root;

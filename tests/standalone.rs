@@ -2,7 +2,7 @@
 //! without a scheduler.
 
 use chronoflow::{
-    Ctx, Pid, Process, ProcessError, PushError, Signal, SignalData, Status, Template, Value, Wait,
+    Ctx, Pid, Process, PushError, Signal, SignalData, StartError, Status, Template, Value, Wait,
 };
 
 /// Receives `count` strings and sends each back in upper case; returns `count`.
@@ -107,7 +107,7 @@ fn pull_drains_incrementally_and_sequence_numbers_continue() {
 fn starting_twice_is_an_error() {
     let mut p = upper().create(0, 1).unwrap();
     assert_eq!(p.start(), Ok(()));
-    assert_eq!(p.start(), Err(ProcessError::AlreadyStarted));
+    assert_eq!(p.start(), Err(StartError::AlreadyStarted(Pid(0))));
     // The second start did not emit a second START.
     let starts = p
         .pull()
