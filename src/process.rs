@@ -15,7 +15,7 @@ use crate::signal::{Payload, Pid, Signal, SignalData};
 /// order, which [`pull`](Self::pull) drains.
 ///
 /// ```
-/// use chronoflow::{Ctx, SignalData, Template};
+/// use chronoflow::{Ctx, Pid, SignalData, Template};
 ///
 /// let greeter = Template::new("greeter", |ctx: &mut Ctx<String, String>, count: u32| {
 ///     for i in 0..count {
@@ -23,7 +23,7 @@ use crate::signal::{Payload, Pid, Signal, SignalData};
 ///         ctx.send(format!("greeting #{i}: Hello {name}!"));
 ///     }
 /// });
-/// let mut p = greeter.create(0, 1).unwrap();
+/// let mut p = greeter.create(Pid(0), 1).unwrap();
 /// p.start().unwrap();
 /// p.push("Alice".to_string()).unwrap();
 /// let sent: Vec<String> = p
@@ -57,16 +57,16 @@ fn to_outbox<I: 'static, O: 'static>(
 impl<I: 'static, O: 'static, A: 'static, R: Payload> Template<I, O, A, R> {
     /// Creates a standalone process with pid `pid`; its children get the pids that
     /// follow. It does nothing until [`Process::start`].
-    pub fn create(&self, pid: u64, args: A) -> Result<Process<I, O, R>, SpawnError> {
+    pub fn create(&self, pid: Pid, args: A) -> Result<Process<I, O, R>, SpawnError> {
         let kernel = Kernel::boxed(to_outbox::<I, O>, Recording::Buffer);
         // SAFETY: the kernel was just made and nothing else refers to it.
         let k = unsafe { &mut *kernel.as_ptr() };
-        k.set_pids_after(pid);
-        match crate::engine::stackful::create(k, self, args, None, Some(Pid(pid))) {
+        k.set_pids_after(pid.0);
+        match crate::engine::stackful::create(k, self, args, None, Some(pid)) {
             Ok(root) => Ok(Process {
                 kernel,
                 root,
-                pid: Pid(pid),
+                pid,
                 started: false,
                 _result: PhantomData,
             }),

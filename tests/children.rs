@@ -53,7 +53,7 @@ fn a_child_gets_the_unconsumed_inbox_and_every_later_message() {
         let theirs = ctx.join(c).unwrap();
         (mine, theirs)
     });
-    let mut p = parent.create(0, ()).unwrap();
+    let mut p = parent.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     for m in [1, 2, 0, 3, 4] {
         p.push(m).unwrap();
@@ -87,7 +87,7 @@ fn spawn_then_child_start_then_join_in_signal_order() {
         let _ = ctx.receive();
         ctx.join(c).unwrap()
     });
-    let mut p = parent.create(10, ()).unwrap();
+    let mut p = parent.create(Pid(10), ()).unwrap();
     p.start().unwrap();
     p.push(7).unwrap();
     assert_eq!(p.result(), Some(Ok(21)));
@@ -159,7 +159,7 @@ fn the_parent_of_a_child_is_known() {
         let c = ctx.spawn(&child, ()).unwrap();
         (ctx.parent(), ctx.pid(), ctx.join(c).unwrap())
     });
-    let mut p = parent.create(5, ()).unwrap();
+    let mut p = parent.create(Pid(5), ()).unwrap();
     p.start().unwrap();
     assert_eq!(p.result(), Some(Ok((None, Pid(5), Some(Pid(5))))));
 }
@@ -230,7 +230,7 @@ fn a_standalone_parent_with_an_unjoined_child_fails() {
         let _c = ctx.spawn(&child, 10).unwrap();
         ctx.receive()
     });
-    let mut p = parent.create(0, ()).unwrap();
+    let mut p = parent.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     p.push(1).unwrap();
     assert!(matches!(p.result(), Some(Err(ExitError::Failed(ref m))) if m.contains("unjoined")),);
@@ -304,7 +304,7 @@ fn grandchildren_get_their_ancestors_messages_and_are_joined() {
         let mine: Vec<u64> = (0..n).map(|_| ctx.receive()).collect();
         (c.pid(), mine, ctx.join(c).unwrap())
     });
-    let mut p = parent.create(20, 3).unwrap();
+    let mut p = parent.create(Pid(20), 3).unwrap();
     p.start().unwrap();
     for m in [4, 5, 6] {
         p.push(m).unwrap();

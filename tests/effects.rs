@@ -95,7 +95,7 @@ fn effect_runs_once_returns_its_value_and_records_use() {
         let s = ctx.effect(|| format!("v={v}"));
         (v, s)
     });
-    let mut p = t.create(4, 41).unwrap();
+    let mut p = t.create(Pid(4), 41).unwrap();
     p.start().unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(p.result(), Some(Ok((42, "v=42".to_string()))));
@@ -128,7 +128,7 @@ fn durable_effect_records_an_encoding_that_decodes() {
     let t = Template::new("t", |ctx: &mut Ctx<u32>, v: u32| {
         ctx.durable_effect(|| v + 1)
     });
-    let mut p = t.create(0, 41).unwrap();
+    let mut p = t.create(Pid(0), 41).unwrap();
     p.start().unwrap();
     assert_eq!(p.result(), Some(Ok(42)));
     let used = uses(&p.pull(), Pid(0));
@@ -258,7 +258,7 @@ fn effect_future_in_a_standalone_process() {
         ctx.send(body.clone());
         body.len()
     });
-    let mut p = t.create(0, ()).unwrap();
+    let mut p = t.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     assert_eq!(p.status(), Status::Waiting(Wait::Effect));
     let (gate, thread) = complete_later(completer, "payload".to_string());
@@ -287,7 +287,7 @@ fn an_effect_error_reaches_the_process_as_a_value() {
             Err(e) => format!("handled: {e}"),
         }
     });
-    let mut p = t.create(0, ()).unwrap();
+    let mut p = t.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     assert_eq!(p.result(), Some(Ok("handled: disk on fire".to_string())));
     assert_eq!(
@@ -327,7 +327,7 @@ fn a_ready_future_does_not_suspend() {
     let t = Template::new("ready", |ctx: &mut Ctx<u64>, _: ()| {
         ctx.effect_future(std::future::ready(5u16))
     });
-    let mut p = t.create(0, ()).unwrap();
+    let mut p = t.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     // No blocking needed: the result is there after start.
     assert_eq!(p.result(), Some(Ok(5)));

@@ -130,7 +130,7 @@ fn a_panic_in_a_standalone_process_is_a_failure() {
         assert!(m < 10, "too big: {m}");
         m
     });
-    let mut p = t.create(0, ()).unwrap();
+    let mut p = t.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     p.push(11).unwrap();
     assert_eq!(p.status(), Status::Stopped);
@@ -271,7 +271,7 @@ fn dropping_a_standalone_process_unwinds_it_and_its_children() {
         let c = ctx.spawn(&child, ()).unwrap();
         ctx.join(c).unwrap()
     });
-    let mut p = parent.create(0, ()).unwrap();
+    let mut p = parent.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     p.push(1).unwrap();
     assert_eq!(p.status(), Status::Waiting(Wait::Join(Pid(1))));
@@ -281,7 +281,7 @@ fn dropping_a_standalone_process_unwinds_it_and_its_children() {
 
     // Never started: the arguments are dropped with it.
     let holder = Template::new("holder", |_: &mut Ctx<u64>, g: Guard| drop(g));
-    let p = holder.create(0, Guard(drops.clone())).unwrap();
+    let p = holder.create(Pid(0), Guard(drops.clone())).unwrap();
     drop(p);
     assert_eq!(drops.load(Ordering::SeqCst), 3);
 }
@@ -296,7 +296,7 @@ fn a_panic_inside_a_child_while_the_parent_waits_does_not_fail_the_parent() {
         let c = ctx.spawn(&child, ()).unwrap();
         ctx.join(c).is_err()
     });
-    let mut p = parent.create(0, ()).unwrap();
+    let mut p = parent.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     p.push(0).unwrap();
     assert_eq!(p.result(), Some(Ok(true)));

@@ -200,7 +200,7 @@ fn select_and_filter_in_a_standalone_process() {
         let last = ctx.receive();
         vec![go, x, last]
     });
-    let mut p = t.create(0, ()).unwrap();
+    let mut p = t.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     for m in ["a", "b", "xa", "c", "go"] {
         p.push(m.to_string()).unwrap();

@@ -28,7 +28,7 @@ fn sent<I, O: Clone>(signals: &[Signal<I, O>]) -> Vec<O> {
 
 #[test]
 fn pull_gives_start_sends_stop_in_emission_order_with_sequence_numbers() {
-    let mut p = upper().create(7, 2).unwrap();
+    let mut p = upper().create(Pid(7), 2).unwrap();
     assert_eq!(p.pid(), Pid(7));
     assert_eq!(p.status(), Status::Created);
     assert!(p.pull().is_empty(), "nothing happens before start");
@@ -82,7 +82,7 @@ fn pull_gives_start_sends_stop_in_emission_order_with_sequence_numbers() {
 
 #[test]
 fn pull_drains_incrementally_and_sequence_numbers_continue() {
-    let mut p = upper().create(0, 3).unwrap();
+    let mut p = upper().create(Pid(0), 3).unwrap();
     p.start().unwrap();
     let first = p.pull();
     assert_eq!(first.len(), 1);
@@ -105,7 +105,7 @@ fn pull_drains_incrementally_and_sequence_numbers_continue() {
 
 #[test]
 fn starting_twice_is_an_error() {
-    let mut p = upper().create(0, 1).unwrap();
+    let mut p = upper().create(Pid(0), 1).unwrap();
     assert_eq!(p.start(), Ok(()));
     assert_eq!(p.start(), Err(StartError::AlreadyStarted(Pid(0))));
     // The second start did not emit a second START.
@@ -119,7 +119,7 @@ fn starting_twice_is_an_error() {
 
 #[test]
 fn push_before_start_gives_the_message_back() {
-    let mut p = upper().create(0, 1).unwrap();
+    let mut p = upper().create(Pid(0), 1).unwrap();
     assert_eq!(
         p.push("early".to_string()),
         Err(PushError::NotStarted("early".to_string()))
@@ -132,7 +132,7 @@ fn push_before_start_gives_the_message_back() {
 
 #[test]
 fn push_after_stop_gives_the_message_back() {
-    let mut p = upper().create(0, 1).unwrap();
+    let mut p = upper().create(Pid(0), 1).unwrap();
     p.start().unwrap();
     p.push("one".to_string()).unwrap();
     assert_eq!(p.status(), Status::Stopped);
@@ -151,7 +151,7 @@ fn push_to_a_full_inbox_gives_the_message_back() {
         ctx.inbox_len()
     })
     .capacity(2);
-    let mut p = t.create(0, ()).unwrap();
+    let mut p = t.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     p.push("a".to_string()).unwrap();
     p.push("b".to_string()).unwrap();
@@ -188,7 +188,7 @@ fn push_is_refused_when_a_childs_inbox_is_full() {
         ctx.join(c).unwrap();
         got
     });
-    let mut p = parent.create(0, ()).unwrap();
+    let mut p = parent.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     p.push(1).unwrap();
     assert_eq!(p.push(2), Err(PushError::Full(2)));
@@ -207,7 +207,7 @@ fn inbound_and_outbound_types_can_differ() {
         }
         total
     });
-    let mut p: Process<String, usize, usize> = t.create(1, 3).unwrap();
+    let mut p: Process<String, usize, usize> = t.create(Pid(1), 3).unwrap();
     p.start().unwrap();
     for s in ["a", "bcd", "efghij"] {
         p.push(s.to_string()).unwrap();
@@ -225,7 +225,7 @@ fn send_uses_the_route_and_send_to_names_the_destination() {
         ctx.send_to(Pid(99), m + 1);
     })
     .route(|m: &u64| Some(Pid(m * 10)));
-    let mut p = t.create(0, ()).unwrap();
+    let mut p = t.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     p.push(4).unwrap();
     let sends: Vec<(Option<Pid>, u64)> = p
@@ -241,7 +241,7 @@ fn send_uses_the_route_and_send_to_names_the_destination() {
 
 #[test]
 fn result_is_none_until_the_process_ends_then_taken_once() {
-    let mut p = upper().create(0, 1).unwrap();
+    let mut p = upper().create(Pid(0), 1).unwrap();
     assert_eq!(p.result(), None);
     p.start().unwrap();
     assert_eq!(p.result(), None);
@@ -253,7 +253,7 @@ fn result_is_none_until_the_process_ends_then_taken_once() {
 #[test]
 fn a_process_that_returns_at_once_stops_during_start() {
     let t = Template::new("quick", |_: &mut Ctx<u8>, x: u8| x * 2);
-    let mut p = t.create(3, 21).unwrap();
+    let mut p = t.create(Pid(3), 21).unwrap();
     p.start().unwrap();
     assert_eq!(p.status(), Status::Stopped);
     let signals = p.pull();

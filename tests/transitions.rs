@@ -55,7 +55,7 @@ fn a_transition_keeps_pid_inbox_and_children() {
         Step::Transition(Transition::to(&second, 7u32))
     });
 
-    let mut p = first.create(3, ()).unwrap();
+    let mut p = first.create(Pid(3), ()).unwrap();
     p.start().unwrap();
     for m in [1, 2, 100] {
         p.push(m).unwrap();
@@ -175,7 +175,7 @@ fn a_long_chain_of_transitions_does_not_grow_the_stack() {
 fn each_transition_of_a_chain_is_signalled() {
     const STEPS: u64 = 1000;
     let counter = counter(STEPS, Arc::default());
-    let mut p = counter.get().unwrap().create(0, 0).unwrap();
+    let mut p = counter.get().unwrap().create(Pid(0), 0).unwrap();
     p.start().unwrap();
     assert_eq!(p.result(), Some(Ok(STEPS)));
     let signals = p.pull();
