@@ -92,7 +92,8 @@ pub enum ExitError {
     /// It failed: the panic message, or why it was failed (unjoined children).
     #[error("process failed: {0}")]
     Failed(String),
-    /// It was stopped from outside, for this reason.
+    /// It was stopped from outside, for this reason (for example its parent
+    /// ended).
     #[error("process killed: {0}")]
     Killed(String),
 }

@@ -1,4 +1,4 @@
-//! Signals: opt-in recording, sinks, serde round trips, signal types, stopping.
+//! Signals: opt-in recording, sinks, serde round trips, signal kinds, stopping.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
