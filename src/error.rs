@@ -68,7 +68,9 @@ pub enum SpawnError {
     NotDurable(String),
 }
 
-/// A process could not be started.
+/// A process could not be started: by a scheduler's `start`, or a standalone
+/// [`Process::start`](crate::Process::start) (which gives only
+/// [`AlreadyStarted`](Self::AlreadyStarted)).
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum StartError {
     /// No process has this pid (or it ended and its result was taken).
@@ -82,13 +84,16 @@ pub enum StartError {
     AlreadyStarted(Pid),
 }
 
-/// Why a process ended without a result.
+/// Why a process ended without a result: the error of its result
+/// (`Result<R, ExitError>`), and of the [`Exit`](crate::Exit) its STOP signal
+/// records.
 #[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExitError {
     /// It failed: the panic message, or why it was failed (unjoined children).
     #[error("process failed: {0}")]
     Failed(String),
-    /// It was stopped from outside, for this reason.
+    /// It was stopped from outside, for this reason (for example its parent
+    /// ended).
     #[error("process killed: {0}")]
     Killed(String),
 }
@@ -120,14 +125,6 @@ pub enum PushError<I> {
     /// The process's inbox (or a child's) is full.
     #[error("the inbox is full")]
     Full(I),
-}
-
-/// A standalone process could not be started.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum ProcessError {
-    /// `start` was called twice.
-    #[error("the process is already started")]
-    AlreadyStarted,
 }
 
 /// An at-most-once effect that may or may not have happened: the program stopped

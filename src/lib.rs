@@ -149,15 +149,15 @@ pub use durable::{
 };
 pub use engine::stackful::context::{Child, Ctx};
 pub use engine::stackful::template::{Step, Template, Transition};
-pub use error::{ExitError, JoinError, ProcessError, PushError, SendError, SpawnError, StartError};
+pub use error::{ExitError, JoinError, PushError, SendError, SpawnError, StartError};
 pub use kernel::inbox::{DEFAULT_CAPACITY, Overflow};
 pub use kernel::{DEFAULT_BUDGET, Status, Undelivered, UndeliveredReason, Wait};
 pub use process::Process;
 pub use scheduler::{Handle, Pass, SimpleScheduler};
 pub use sender::{SendFuture, Sender};
 pub use signal::{
-    DecodeError, DropReason, DurablePayload, Exit, Payload, Pid, Signal, SignalKind, SignalSink,
-    SignalType, Value,
+    DecodeError, DropReason, DurablePayload, Exit, Payload, Pid, Signal, SignalData, SignalKind,
+    SignalSink, Value,
 };
 #[cfg(feature = "stackless")]
 pub use stackless::StacklessTemplate;

@@ -5,9 +5,9 @@ use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use crate::engine::stackful::template::Template;
-use crate::error::{ExitError, ProcessError, PushError, SpawnError};
+use crate::error::{ExitError, PushError, SpawnError, StartError};
 use crate::kernel::{Kernel, PPtr, Recording, Sent, Status};
-use crate::signal::{Payload, Pid, Signal, SignalKind};
+use crate::signal::{Payload, Pid, Signal, SignalData};
 
 /// A standalone process: a template's body running without a scheduler. Its
 /// inbound (`I`) and outbound (`O`) message types may differ. Everything it sends,
@@ -15,7 +15,7 @@ use crate::signal::{Payload, Pid, Signal, SignalKind};
 /// order, which [`pull`](Self::pull) drains.
 ///
 /// ```
-/// use chronoflow::{Ctx, SignalKind, Template};
+/// use chronoflow::{Ctx, Pid, SignalData, Template};
 ///
 /// let greeter = Template::new("greeter", |ctx: &mut Ctx<String, String>, count: u32| {
 ///     for i in 0..count {
@@ -23,14 +23,14 @@ use crate::signal::{Payload, Pid, Signal, SignalKind};
 ///         ctx.send(format!("greeting #{i}: Hello {name}!"));
 ///     }
 /// });
-/// let mut p = greeter.create(0, 1).unwrap();
+/// let mut p = greeter.create(Pid(0), 1).unwrap();
 /// p.start().unwrap();
 /// p.push("Alice".to_string()).unwrap();
 /// let sent: Vec<String> = p
 ///     .pull()
 ///     .into_iter()
-///     .filter_map(|s| match s.kind {
-///         SignalKind::Send { msg, .. } => Some(msg),
+///     .filter_map(|s| match s.data {
+///         SignalData::Send { msg, .. } => Some(msg),
 ///         _ => None,
 ///     })
 ///     .collect();
@@ -50,23 +50,23 @@ fn to_outbox<I: 'static, O: 'static>(
     to: Option<Pid>,
     msg: O,
 ) -> Sent<O> {
-    k.emit(from, || SignalKind::Send { to, msg });
+    k.emit(from, || SignalData::Send { to, msg });
     Sent::Delivered
 }
 
 impl<I: 'static, O: 'static, A: 'static, R: Payload> Template<I, O, A, R> {
     /// Creates a standalone process with pid `pid`; its children get the pids that
     /// follow. It does nothing until [`Process::start`].
-    pub fn create(&self, pid: u64, args: A) -> Result<Process<I, O, R>, SpawnError> {
+    pub fn create(&self, pid: Pid, args: A) -> Result<Process<I, O, R>, SpawnError> {
         let kernel = Kernel::boxed(to_outbox::<I, O>, Recording::Buffer);
         // SAFETY: the kernel was just made and nothing else refers to it.
         let k = unsafe { &mut *kernel.as_ptr() };
-        k.set_pids_after(pid);
-        match crate::engine::stackful::create(k, self, args, None, Some(Pid(pid))) {
+        k.set_pids_after(pid.0);
+        match crate::engine::stackful::create(k, self, args, None, Some(pid)) {
             Ok(root) => Ok(Process {
                 kernel,
                 root,
-                pid: Pid(pid),
+                pid,
                 started: false,
                 _result: PhantomData,
             }),
@@ -96,10 +96,11 @@ impl<I: 'static, O: 'static, R: Payload> Process<I, O, R> {
         self.pid
     }
 
-    /// Starts the process (START) and runs it until it waits.
-    pub fn start(&mut self) -> Result<(), ProcessError> {
+    /// Starts the process (START) and runs it until it waits. A second call
+    /// gives [`StartError::AlreadyStarted`] with the process's pid.
+    pub fn start(&mut self) -> Result<(), StartError> {
         if self.started {
-            return Err(ProcessError::AlreadyStarted);
+            return Err(StartError::AlreadyStarted(self.pid));
         }
         self.started = true;
         let root = self.root;

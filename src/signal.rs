@@ -6,6 +6,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::error::ExitError;
+
 /// A process identifier. Unique within its scheduler (or standalone process tree)
 /// and never reused: every process, child or not, gets a fresh one.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -132,22 +134,17 @@ impl fmt::Debug for Value {
     }
 }
 
-/// How a process ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Exit {
-    /// The body returned this result.
-    Normal(Value),
-    /// The process failed: it panicked (the panic message), or returned with
-    /// unjoined children.
-    Failed(String),
-    /// The process was stopped from outside, for the reason given (for example its
-    /// parent ended).
-    Killed(String),
-}
+/// How a process ended, as its STOP signal records it: the same `Result` as the
+/// process's result (what [`SimpleScheduler::result`](crate::SimpleScheduler::result)
+/// gives), with the value recorded as a [`Value`]. `Ok` when the body returned
+/// (the recorded result), `Err` with the [`ExitError`] when it failed or was
+/// killed.
+pub type Exit = Result<Value, ExitError>;
 
-/// The kind of a signal, without its payload.
+/// The kind of a signal, without its data (see [`Signal::kind`]), as
+/// [`std::io::ErrorKind`] is to an I/O error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum SignalType {
+pub enum SignalKind {
     /// The process started.
     Start,
     /// The process spawned a child.
@@ -182,13 +179,13 @@ pub enum DropReason {
     Newest,
 }
 
-/// A signal's payload.
+/// What a signal records: its kind and its data (the payload), in [`Signal::data`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(bound(
     serialize = "I: Serialize, O: Serialize",
     deserialize = "I: Deserialize<'de>, O: Deserialize<'de>"
 ))]
-pub enum SignalKind<I, O = I> {
+pub enum SignalData<I, O = I> {
     /// The process started.
     Start,
     /// The process spawned `child`.
@@ -254,7 +251,8 @@ pub enum SignalKind<I, O = I> {
 }
 
 /// One observable event of a process: its pid, its sequence number (the count of
-/// that process's recorded signals before this one) and the payload.
+/// that process's recorded signals before this one) and what happened, its
+/// [`data`](Self::data) (of a [`kind`](Self::kind)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(bound(
     serialize = "I: Serialize, O: Serialize",
@@ -265,8 +263,8 @@ pub struct Signal<I, O = I> {
     pub pid: Pid,
     /// The process's sequence number for this signal, from 0.
     pub seq: u64,
-    /// What happened.
-    pub kind: SignalKind<I, O>,
+    /// What happened, with its data.
+    pub data: SignalData<I, O>,
     /// Emitted again by a process re-running its recorded history after a
     /// durable scheduler reopened (see
     /// [`DurableBuilder::replay_signals`](crate::durable::DurableBuilder::replay_signals)):
@@ -276,19 +274,19 @@ pub struct Signal<I, O = I> {
 }
 
 impl<I, O> Signal<I, O> {
-    /// The signal's type.
-    pub fn signal_type(&self) -> SignalType {
-        match self.kind {
-            SignalKind::Start => SignalType::Start,
-            SignalKind::Spawn { .. } => SignalType::Spawn,
-            SignalKind::Join { .. } => SignalType::Join,
-            SignalKind::Transition { .. } => SignalType::Transition,
-            SignalKind::Use { .. } => SignalType::Use,
-            SignalKind::Send { .. } => SignalType::Send,
-            SignalKind::Stop { .. } => SignalType::Stop,
-            SignalKind::Backoff { .. } => SignalType::Backoff,
-            SignalKind::Drop { .. } => SignalType::Drop,
-            SignalKind::Reject { .. } => SignalType::Reject,
+    /// The signal's kind, without its data.
+    pub fn kind(&self) -> SignalKind {
+        match self.data {
+            SignalData::Start => SignalKind::Start,
+            SignalData::Spawn { .. } => SignalKind::Spawn,
+            SignalData::Join { .. } => SignalKind::Join,
+            SignalData::Transition { .. } => SignalKind::Transition,
+            SignalData::Use { .. } => SignalKind::Use,
+            SignalData::Send { .. } => SignalKind::Send,
+            SignalData::Stop { .. } => SignalKind::Stop,
+            SignalData::Backoff { .. } => SignalKind::Backoff,
+            SignalData::Drop { .. } => SignalKind::Drop,
+            SignalData::Reject { .. } => SignalKind::Reject,
         }
     }
 }
@@ -296,26 +294,24 @@ impl<I, O> Signal<I, O> {
 impl<I: fmt::Debug, O: fmt::Debug> fmt::Display for Signal<I, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} #{} ", self.pid, self.seq)?;
-        match &self.kind {
-            SignalKind::Start => write!(f, "START"),
-            SignalKind::Spawn { child } => write!(f, "SPAWN {child}"),
-            SignalKind::Join { child } => write!(f, "JOIN {child}"),
-            SignalKind::Transition { entry, args } => write!(f, "TRANSITION {entry}({args:?})"),
-            SignalKind::Use { result } => write!(f, "USE {result:?}"),
-            SignalKind::Send { to: Some(to), msg } => write!(f, "SEND to {to}: {msg:?}"),
-            SignalKind::Send { to: None, msg } => write!(f, "SEND (no route): {msg:?}"),
-            SignalKind::Stop {
-                exit: Exit::Normal(v),
-            } => write!(f, "STOP {v:?}"),
-            SignalKind::Stop {
-                exit: Exit::Failed(why),
+        match &self.data {
+            SignalData::Start => write!(f, "START"),
+            SignalData::Spawn { child } => write!(f, "SPAWN {child}"),
+            SignalData::Join { child } => write!(f, "JOIN {child}"),
+            SignalData::Transition { entry, args } => write!(f, "TRANSITION {entry}({args:?})"),
+            SignalData::Use { result } => write!(f, "USE {result:?}"),
+            SignalData::Send { to: Some(to), msg } => write!(f, "SEND to {to}: {msg:?}"),
+            SignalData::Send { to: None, msg } => write!(f, "SEND (no route): {msg:?}"),
+            SignalData::Stop { exit: Ok(v) } => write!(f, "STOP {v:?}"),
+            SignalData::Stop {
+                exit: Err(ExitError::Failed(why)),
             } => write!(f, "STOP failed: {why}"),
-            SignalKind::Stop {
-                exit: Exit::Killed(why),
+            SignalData::Stop {
+                exit: Err(ExitError::Killed(why)),
             } => write!(f, "STOP killed: {why}"),
-            SignalKind::Backoff { to } => write!(f, "BACKOFF waiting for {to}"),
-            SignalKind::Drop { msg, reason } => write!(f, "DROP {msg:?} ({reason:?})"),
-            SignalKind::Reject { to, msg } => write!(f, "REJECT by {to}: {msg:?}"),
+            SignalData::Backoff { to } => write!(f, "BACKOFF waiting for {to}"),
+            SignalData::Drop { msg, reason } => write!(f, "DROP {msg:?} ({reason:?})"),
+            SignalData::Reject { to, msg } => write!(f, "REJECT by {to}: {msg:?}"),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! reject policies.
 
 use chronoflow::{
-    Ctx, DropReason, Overflow, Pid, SendError, Signal, SignalKind, SimpleScheduler, Status,
+    Ctx, DropReason, Overflow, Pid, SendError, Signal, SignalData, SimpleScheduler, Status,
     Template, UndeliveredReason, Wait,
 };
 
@@ -35,8 +35,8 @@ fn drops_of(signals: &[Signal<u64>], pid: Pid) -> Vec<(u64, DropReason)> {
     signals
         .iter()
         .filter(|s| s.pid == pid)
-        .filter_map(|s| match &s.kind {
-            SignalKind::Drop { msg, reason } => Some((*msg, *reason)),
+        .filter_map(|s| match &s.data {
+            SignalData::Drop { msg, reason } => Some((*msg, *reason)),
             _ => None,
         })
         .collect()
@@ -80,17 +80,17 @@ fn a_sender_to_a_full_inbox_waits_for_room_and_nothing_is_lost() {
 
     let backoffs: Vec<&Signal<u64>> = signals
         .iter()
-        .filter(|s| matches!(s.kind, SignalKind::Backoff { .. }))
+        .filter(|s| matches!(s.data, SignalData::Backoff { .. }))
         .collect();
     assert!(!backoffs.is_empty());
     for b in &backoffs {
         assert_eq!(b.pid, p.pid());
-        assert_eq!(b.kind, SignalKind::Backoff { to: c.pid() });
+        assert_eq!(b.data, SignalData::Backoff { to: c.pid() });
     }
     let sends: Vec<u64> = signals
         .iter()
-        .filter_map(|s| match &s.kind {
-            SignalKind::Send { to, msg } if s.pid == p.pid() => {
+        .filter_map(|s| match &s.data {
+            SignalData::Send { to, msg } if s.pid == p.pid() => {
                 assert_eq!(*to, Some(c.pid()));
                 Some(*msg)
             }
@@ -267,7 +267,7 @@ fn drop_policies_never_suspend_a_sending_process() {
         assert!(
             !signals
                 .iter()
-                .any(|s| matches!(s.kind, SignalKind::Backoff { .. }))
+                .any(|s| matches!(s.data, SignalData::Backoff { .. }))
         );
         let dropped = drops_of(&signals, c.pid());
         assert_eq!(dropped.len(), 7);
@@ -377,8 +377,8 @@ fn a_full_childs_inbox_holds_back_sends_to_its_parent_until_it_has_room() {
     let kid = sched
         .pull()
         .into_iter()
-        .find_map(|s| match s.kind {
-            SignalKind::Spawn { child } => Some(child),
+        .find_map(|s| match s.data {
+            SignalData::Spawn { child } => Some(child),
             _ => None,
         })
         .expect("the parent spawned its child");
@@ -394,7 +394,7 @@ fn a_full_childs_inbox_holds_back_sends_to_its_parent_until_it_has_room() {
     assert!(
         signals
             .iter()
-            .any(|s| s.pid == p.pid() && s.kind == SignalKind::Backoff { to: kid }),
+            .any(|s| s.pid == p.pid() && s.data == SignalData::Backoff { to: kid }),
         "the sender waited for the child's inbox"
     );
     assert!(sched.take_undelivered().is_empty());

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chronoflow::{
-    Ctx, Exit, ExitError, JoinError, Pid, Signal, SignalKind, SimpleScheduler, Template, Value,
+    Ctx, Exit, ExitError, JoinError, Pid, Signal, SignalData, SimpleScheduler, Template, Value,
 };
 
 /// Counts its drops: held across suspension points to observe unwinding.
@@ -28,17 +28,17 @@ fn collect() -> Template<u64, u64, usize, Vec<u64>> {
 fn spawned_by(signals: &[Signal<u64>], parent: Pid) -> Pid {
     signals
         .iter()
-        .find_map(|s| match s.kind {
-            SignalKind::Spawn { child } if s.pid == parent => Some(child),
+        .find_map(|s| match s.data {
+            SignalData::Spawn { child } if s.pid == parent => Some(child),
             _ => None,
         })
         .unwrap_or_else(|| panic!("{parent} spawned nothing"))
 }
 
-fn position(signals: &[Signal<u64>], pid: Pid, pred: impl Fn(&SignalKind<u64>) -> bool) -> usize {
+fn position(signals: &[Signal<u64>], pid: Pid, pred: impl Fn(&SignalData<u64>) -> bool) -> usize {
     signals
         .iter()
-        .position(|s| s.pid == pid && pred(&s.kind))
+        .position(|s| s.pid == pid && pred(&s.data))
         .unwrap_or_else(|| panic!("no such signal of {pid} in {signals:#?}"))
 }
 
@@ -53,7 +53,7 @@ fn a_child_gets_the_unconsumed_inbox_and_every_later_message() {
         let theirs = ctx.join(c).unwrap();
         (mine, theirs)
     });
-    let mut p = parent.create(0, ()).unwrap();
+    let mut p = parent.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     for m in [1, 2, 0, 3, 4] {
         p.push(m).unwrap();
@@ -87,25 +87,25 @@ fn spawn_then_child_start_then_join_in_signal_order() {
         let _ = ctx.receive();
         ctx.join(c).unwrap()
     });
-    let mut p = parent.create(10, ()).unwrap();
+    let mut p = parent.create(Pid(10), ()).unwrap();
     p.start().unwrap();
     p.push(7).unwrap();
     assert_eq!(p.result(), Some(Ok(21)));
 
     let signals = p.pull();
     let (me, kid) = (Pid(10), Pid(11));
-    let spawn = position(&signals, me, |k| *k == SignalKind::Spawn { child: kid });
-    let child_start = position(&signals, kid, |k| *k == SignalKind::Start);
-    let child_stop = position(&signals, kid, |k| matches!(k, SignalKind::Stop { .. }));
-    let join = position(&signals, me, |k| *k == SignalKind::Join { child: kid });
-    let stop = position(&signals, me, |k| matches!(k, SignalKind::Stop { .. }));
-    assert_eq!(position(&signals, me, |k| *k == SignalKind::Start), 0);
+    let spawn = position(&signals, me, |k| *k == SignalData::Spawn { child: kid });
+    let child_start = position(&signals, kid, |k| *k == SignalData::Start);
+    let child_stop = position(&signals, kid, |k| matches!(k, SignalData::Stop { .. }));
+    let join = position(&signals, me, |k| *k == SignalData::Join { child: kid });
+    let stop = position(&signals, me, |k| matches!(k, SignalData::Stop { .. }));
+    assert_eq!(position(&signals, me, |k| *k == SignalData::Start), 0);
     assert_eq!(child_start, spawn + 1, "the child's START follows SPAWN");
     assert!(child_stop < join && join < stop);
     assert_eq!(
-        signals[child_stop].kind,
-        SignalKind::Stop {
-            exit: Exit::Normal(Value::encode(&21u64))
+        signals[child_stop].data,
+        SignalData::Stop {
+            exit: Ok(Value::encode(&21u64))
         }
     );
     assert_eq!(signals[child_start].seq, 0, "a child has its own sequence");
@@ -159,7 +159,7 @@ fn the_parent_of_a_child_is_known() {
         let c = ctx.spawn(&child, ()).unwrap();
         (ctx.parent(), ctx.pid(), ctx.join(c).unwrap())
     });
-    let mut p = parent.create(5, ()).unwrap();
+    let mut p = parent.create(Pid(5), ()).unwrap();
     p.start().unwrap();
     assert_eq!(p.result(), Some(Ok((None, Pid(5), Some(Pid(5))))));
 }
@@ -205,18 +205,18 @@ fn returning_with_unjoined_children_fails_and_kills_them() {
     let c = spawned_by(&signals, p);
     let gc = spawned_by(&signals, c);
     let stop_of = |pid: Pid| {
-        let i = position(&signals, pid, |k| matches!(k, SignalKind::Stop { .. }));
-        match &signals[i].kind {
-            SignalKind::Stop { exit } => (i, exit.clone()),
+        let i = position(&signals, pid, |k| matches!(k, SignalData::Stop { .. }));
+        match &signals[i].data {
+            SignalData::Stop { exit } => (i, exit.clone()),
             _ => unreachable!(),
         }
     };
     let (pi, pexit) = stop_of(p);
     let (ci, cexit) = stop_of(c);
     let (gi, gexit) = stop_of(gc);
-    assert!(matches!(pexit, Exit::Failed(ref m) if m.contains("unjoined")));
-    assert!(matches!(cexit, Exit::Killed(_)), "{cexit:?}");
-    assert!(matches!(gexit, Exit::Killed(_)), "{gexit:?}");
+    assert!(matches!(pexit, Err(ExitError::Failed(ref m)) if m.contains("unjoined")));
+    assert!(matches!(cexit, Err(ExitError::Killed(_))), "{cexit:?}");
+    assert!(matches!(gexit, Err(ExitError::Killed(_))), "{gexit:?}");
     assert!(
         gi < ci && ci < pi,
         "the deepest stops first, the parent last"
@@ -230,23 +230,23 @@ fn a_standalone_parent_with_an_unjoined_child_fails() {
         let _c = ctx.spawn(&child, 10).unwrap();
         ctx.receive()
     });
-    let mut p = parent.create(0, ()).unwrap();
+    let mut p = parent.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     p.push(1).unwrap();
     assert!(matches!(p.result(), Some(Err(ExitError::Failed(ref m))) if m.contains("unjoined")),);
     let stops: Vec<(Pid, Exit)> = p
         .pull()
         .into_iter()
-        .filter_map(|s| match s.kind {
-            SignalKind::Stop { exit } => Some((s.pid, exit)),
+        .filter_map(|s| match s.data {
+            SignalData::Stop { exit } => Some((s.pid, exit)),
             _ => None,
         })
         .collect();
     assert_eq!(stops.len(), 2);
     assert_eq!(stops[0].0, Pid(1));
-    assert!(matches!(stops[0].1, Exit::Killed(_)));
+    assert!(matches!(stops[0].1, Err(ExitError::Killed(_))));
     assert_eq!(stops[1].0, Pid(0));
-    assert!(matches!(stops[1].1, Exit::Failed(_)));
+    assert!(matches!(stops[1].1, Err(ExitError::Failed(_))));
 }
 
 #[test]
@@ -281,13 +281,13 @@ fn joining_a_child_that_panicked_gives_its_failure() {
     let signals = sched.pull();
     let child_pid = spawned_by(&signals, h.pid());
     let i = position(&signals, child_pid, |k| {
-        matches!(k, SignalKind::Stop { .. })
+        matches!(k, SignalData::Stop { .. })
     });
     assert!(
-        matches!(&signals[i].kind, SignalKind::Stop { exit: Exit::Failed(m) } if m.contains("child exploded"))
+        matches!(&signals[i].data, SignalData::Stop { exit: Err(ExitError::Failed(m)) } if m.contains("child exploded"))
     );
     position(&signals, h.pid(), |k| {
-        *k == SignalKind::Join { child: child_pid }
+        *k == SignalData::Join { child: child_pid }
     });
 }
 
@@ -304,7 +304,7 @@ fn grandchildren_get_their_ancestors_messages_and_are_joined() {
         let mine: Vec<u64> = (0..n).map(|_| ctx.receive()).collect();
         (c.pid(), mine, ctx.join(c).unwrap())
     });
-    let mut p = parent.create(20, 3).unwrap();
+    let mut p = parent.create(Pid(20), 3).unwrap();
     p.start().unwrap();
     for m in [4, 5, 6] {
         p.push(m).unwrap();
@@ -317,10 +317,10 @@ fn grandchildren_get_their_ancestors_messages_and_are_joined() {
 
     let signals = p.pull();
     let spawn = position(&signals, Pid(21), |k| {
-        *k == SignalKind::Spawn { child: Pid(22) }
+        *k == SignalData::Spawn { child: Pid(22) }
     });
     assert_eq!(
-        position(&signals, Pid(22), |k| *k == SignalKind::Start),
+        position(&signals, Pid(22), |k| *k == SignalData::Start),
         spawn + 1
     );
 }
@@ -393,7 +393,7 @@ fn a_message_to_a_parent_wakes_the_parent_before_its_children() {
     let uses: Vec<Pid> = sched
         .pull()
         .into_iter()
-        .filter(|s| s.signal_type() == chronoflow::SignalType::Use)
+        .filter(|s| s.kind() == chronoflow::SignalKind::Use)
         .map(|s| s.pid)
         .collect();
     assert_eq!(uses.len(), 3);

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chronoflow::{Ctx, DurableScheduler, Pid, SignalKind, Template, Value};
+use chronoflow::{Ctx, DurableScheduler, Pid, SignalData, Template, Value};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,17 +98,17 @@ fn tally() -> Template<Msg, Msg, u64, u64> {
 }
 
 /// The doubler's signals, (kind, replayed).
-fn doubler_signals(sched: &mut DurableScheduler<Msg>) -> Vec<(SignalKind<Msg>, bool)> {
+fn doubler_signals(sched: &mut DurableScheduler<Msg>) -> Vec<(SignalData<Msg>, bool)> {
     sched
         .pull()
         .into_iter()
         .filter(|s| s.pid == Pid(1))
-        .map(|s| (s.kind, s.replayed))
+        .map(|s| (s.data, s.replayed))
         .collect()
 }
 
 /// The first run: the doubler does its first job, signals recorded.
-fn first_run(dir: &std::path::Path) -> Vec<(SignalKind<Msg>, bool)> {
+fn first_run(dir: &std::path::Path) -> Vec<(SignalData<Msg>, bool)> {
     let (mut sched, _) = DurableScheduler::builder()
         .register(&doubler())
         .register(&tally())
@@ -138,17 +138,17 @@ fn reopen(dir: &std::path::Path, replay_signals: bool) -> DurableScheduler<Msg> 
 fn replayed_processes_re_emit_their_signals_marked_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let before = first_run(dir.path());
-    let use_10 = SignalKind::Use {
+    let use_10 = SignalData::Use {
         result: Value::encode(&10u64),
     };
-    let send_10 = SignalKind::Send {
+    let send_10 = SignalData::Send {
         to: Some(Pid(0)),
         msg: Msg::Done(10),
     };
     assert_eq!(
         before,
         [
-            (SignalKind::Start, false),
+            (SignalData::Start, false),
             (use_10.clone(), false),
             (send_10.clone(), false)
         ]
@@ -165,21 +165,21 @@ fn replayed_processes_re_emit_their_signals_marked_when_asked() {
             (use_10, true),
             (send_10, true),
             (
-                SignalKind::Use {
+                SignalData::Use {
                     result: Value::encode(&14u64)
                 },
                 false
             ),
             (
-                SignalKind::Send {
+                SignalData::Send {
                     to: Some(Pid(0)),
                     msg: Msg::Done(14)
                 },
                 false
             ),
             (
-                SignalKind::Stop {
-                    exit: chronoflow::Exit::Normal(Value::encode(&()))
+                SignalData::Stop {
+                    exit: Ok(Value::encode(&()))
                 },
                 false
             ),
@@ -199,7 +199,7 @@ fn replayed_signals_are_not_recorded_by_default() {
     assert!(after.iter().all(|(_, replayed)| !replayed), "{after:?}");
     assert_eq!(
         after.first().map(|(kind, _)| kind),
-        Some(&SignalKind::Use {
+        Some(&SignalData::Use {
             result: Value::encode(&14u64)
         })
     );

@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
-use chronoflow::{Ctx, Pid, Signal, SignalKind, SimpleScheduler, Status, Template, Value, Wait};
+use chronoflow::{Ctx, Pid, Signal, SignalData, SimpleScheduler, Status, Template, Value, Wait};
 
 /// A one-shot future completed from another thread.
 struct Oneshot<T> {
@@ -76,8 +76,8 @@ fn uses<I, O>(signals: &[Signal<I, O>], pid: Pid) -> Vec<Value> {
     signals
         .iter()
         .filter(|s| s.pid == pid)
-        .filter_map(|s| match &s.kind {
-            SignalKind::Use { result } => Some(result.clone()),
+        .filter_map(|s| match &s.data {
+            SignalData::Use { result } => Some(result.clone()),
             _ => None,
         })
         .collect()
@@ -95,20 +95,20 @@ fn effect_runs_once_returns_its_value_and_records_use() {
         let s = ctx.effect(|| format!("v={v}"));
         (v, s)
     });
-    let mut p = t.create(4, 41).unwrap();
+    let mut p = t.create(Pid(4), 41).unwrap();
     p.start().unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(p.result(), Some(Ok((42, "v=42".to_string()))));
 
     let signals = p.pull();
-    let kinds: Vec<_> = signals.iter().map(|s| (s.seq, s.signal_type())).collect();
+    let kinds: Vec<_> = signals.iter().map(|s| (s.seq, s.kind())).collect();
     assert_eq!(
         kinds,
         [
-            (0, chronoflow::SignalType::Start),
-            (1, chronoflow::SignalType::Use),
-            (2, chronoflow::SignalType::Use),
-            (3, chronoflow::SignalType::Stop),
+            (0, chronoflow::SignalKind::Start),
+            (1, chronoflow::SignalKind::Use),
+            (2, chronoflow::SignalKind::Use),
+            (3, chronoflow::SignalKind::Stop),
         ]
     );
     let used = uses(&signals, Pid(4));
@@ -128,7 +128,7 @@ fn durable_effect_records_an_encoding_that_decodes() {
     let t = Template::new("t", |ctx: &mut Ctx<u32>, v: u32| {
         ctx.durable_effect(|| v + 1)
     });
-    let mut p = t.create(0, 41).unwrap();
+    let mut p = t.create(Pid(0), 41).unwrap();
     p.start().unwrap();
     assert_eq!(p.result(), Some(Ok(42)));
     let used = uses(&p.pull(), Pid(0));
@@ -258,7 +258,7 @@ fn effect_future_in_a_standalone_process() {
         ctx.send(body.clone());
         body.len()
     });
-    let mut p = t.create(0, ()).unwrap();
+    let mut p = t.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     assert_eq!(p.status(), Status::Waiting(Wait::Effect));
     let (gate, thread) = complete_later(completer, "payload".to_string());
@@ -271,8 +271,8 @@ fn effect_future_in_a_standalone_process() {
         uses(&signals, Pid(0)),
         [Value::encode(&"payload".to_string())]
     );
-    assert!(signals.iter().any(|s| s.kind
-        == SignalKind::Send {
+    assert!(signals.iter().any(|s| s.data
+        == SignalData::Send {
             to: None,
             msg: "payload".to_string()
         }));
@@ -287,7 +287,7 @@ fn an_effect_error_reaches_the_process_as_a_value() {
             Err(e) => format!("handled: {e}"),
         }
     });
-    let mut p = t.create(0, ()).unwrap();
+    let mut p = t.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     assert_eq!(p.result(), Some(Ok("handled: disk on fire".to_string())));
     assert_eq!(
@@ -327,7 +327,7 @@ fn a_ready_future_does_not_suspend() {
     let t = Template::new("ready", |ctx: &mut Ctx<u64>, _: ()| {
         ctx.effect_future(std::future::ready(5u16))
     });
-    let mut p = t.create(0, ()).unwrap();
+    let mut p = t.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     // No blocking needed: the result is there after start.
     assert_eq!(p.result(), Some(Ok(5)));

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chronoflow::{
-    Ctx, Exit, ExitError, Pid, PushError, SendError, SignalKind, SimpleScheduler, Status, Template,
+    Ctx, Exit, ExitError, Pid, PushError, SendError, SignalData, SimpleScheduler, Status, Template,
     Wait,
 };
 
@@ -20,8 +20,8 @@ impl Drop for Guard {
 fn stop_exit(signals: &[chronoflow::Signal<u64>], pid: Pid) -> Exit {
     signals
         .iter()
-        .find_map(|s| match &s.kind {
-            SignalKind::Stop { exit } if s.pid == pid => Some(exit.clone()),
+        .find_map(|s| match &s.data {
+            SignalData::Stop { exit } if s.pid == pid => Some(exit.clone()),
             _ => None,
         })
         .unwrap_or_else(|| panic!("no STOP of {pid}"))
@@ -64,7 +64,9 @@ fn a_panic_fails_that_process_alone() {
         "the panic unwound its stack"
     );
     let signals = sched.pull();
-    assert!(matches!(stop_exit(&signals, b.pid()), Exit::Failed(m) if m.contains("boom on 13")));
+    assert!(
+        matches!(stop_exit(&signals, b.pid()), Err(ExitError::Failed(m)) if m.contains("boom on 13"))
+    );
 
     // The scheduler and the other process go on.
     assert_eq!(sched.status(c.pid()), Some(Status::Waiting(Wait::Message)));
@@ -112,7 +114,10 @@ fn a_panic_with_a_non_string_payload_is_a_failure_not_a_crash() {
     sched.send(h.pid(), 0).unwrap();
     sched.run_until_idle();
     assert!(matches!(sched.result(&h), Some(Err(ExitError::Failed(_)))));
-    assert!(matches!(stop_exit(&sched.pull(), h.pid()), Exit::Failed(_)));
+    assert!(matches!(
+        stop_exit(&sched.pull(), h.pid()),
+        Err(ExitError::Failed(_))
+    ));
     sched.send(o.pid(), 5).unwrap();
     sched.run_until_idle();
     assert_eq!(sched.result(&o), Some(Ok(5)));
@@ -125,11 +130,13 @@ fn a_panic_in_a_standalone_process_is_a_failure() {
         assert!(m < 10, "too big: {m}");
         m
     });
-    let mut p = t.create(0, ()).unwrap();
+    let mut p = t.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     p.push(11).unwrap();
     assert_eq!(p.status(), Status::Stopped);
-    assert!(matches!(stop_exit(&p.pull(), Pid(0)), Exit::Failed(m) if m.contains("too big: 11")));
+    assert!(
+        matches!(stop_exit(&p.pull(), Pid(0)), Err(ExitError::Failed(m)) if m.contains("too big: 11"))
+    );
     assert_eq!(p.push(1), Err(PushError::Stopped(1)));
     assert!(matches!(p.result(), Some(Err(ExitError::Failed(m))) if m.contains("too big: 11")));
 }
@@ -264,7 +271,7 @@ fn dropping_a_standalone_process_unwinds_it_and_its_children() {
         let c = ctx.spawn(&child, ()).unwrap();
         ctx.join(c).unwrap()
     });
-    let mut p = parent.create(0, ()).unwrap();
+    let mut p = parent.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     p.push(1).unwrap();
     assert_eq!(p.status(), Status::Waiting(Wait::Join(Pid(1))));
@@ -274,7 +281,7 @@ fn dropping_a_standalone_process_unwinds_it_and_its_children() {
 
     // Never started: the arguments are dropped with it.
     let holder = Template::new("holder", |_: &mut Ctx<u64>, g: Guard| drop(g));
-    let p = holder.create(0, Guard(drops.clone())).unwrap();
+    let p = holder.create(Pid(0), Guard(drops.clone())).unwrap();
     drop(p);
     assert_eq!(drops.load(Ordering::SeqCst), 3);
 }
@@ -289,11 +296,13 @@ fn a_panic_inside_a_child_while_the_parent_waits_does_not_fail_the_parent() {
         let c = ctx.spawn(&child, ()).unwrap();
         ctx.join(c).is_err()
     });
-    let mut p = parent.create(0, ()).unwrap();
+    let mut p = parent.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     p.push(0).unwrap();
     assert_eq!(p.result(), Some(Ok(true)));
     let signals = p.pull();
-    assert!(matches!(stop_exit(&signals, Pid(1)), Exit::Failed(m) if m.contains("child down")));
-    assert!(matches!(stop_exit(&signals, Pid(0)), Exit::Normal(_)));
+    assert!(
+        matches!(stop_exit(&signals, Pid(1)), Err(ExitError::Failed(m)) if m.contains("child down"))
+    );
+    assert!(stop_exit(&signals, Pid(0)).is_ok());
 }

@@ -30,7 +30,7 @@ fn absurd_stack_sizes_are_a_typed_error() {
                 Err(e) => panic!("stack size {size}: {e}"),
                 Ok(_) => panic!("stack size {size}: spawned"),
             }
-            match t.create(0, ()) {
+            match t.create(Pid(0), ()) {
                 Err(SpawnError::StackSize(s)) => assert_eq!(s, size),
                 Err(e) => panic!("stack size {size}: {e}"),
                 Ok(_) => panic!("stack size {size}: created"),
@@ -80,7 +80,7 @@ fn pids_never_handed_out_are_unknown() {
 #[test]
 fn standalone_processes_at_the_last_pids_work() {
     isolated("standalone_processes_at_the_last_pids_work", || {
-        let mut p = tiny().create(u64::MAX, ()).unwrap();
+        let mut p = tiny().create(Pid(u64::MAX), ()).unwrap();
         p.start().unwrap();
         p.push(9).unwrap();
         assert_eq!(p.result(), Some(Ok(9)));
@@ -92,7 +92,7 @@ fn standalone_processes_at_the_last_pids_work() {
             assert!(matches!(late, Err(SpawnError::PidsExhausted)), "{late:?}");
             ctx.join(child).unwrap()
         });
-        let mut p = parent.create(u64::MAX - 1, ()).unwrap();
+        let mut p = parent.create(Pid(u64::MAX - 1), ()).unwrap();
         p.start().unwrap();
         p.push(4).unwrap();
         assert_eq!(p.result(), Some(Ok(4)));

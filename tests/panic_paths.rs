@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "stackless")]
 use chronoflow::stackless::{join, receive, select, yield_now};
 use chronoflow::{
-    Ctx, ExitError, Overflow, Pid, Signal, SignalKind, SimpleScheduler, Spawnable, Status, Template,
+    Ctx, ExitError, Overflow, Pid, Signal, SignalData, SimpleScheduler, Spawnable, Status, Template,
 };
 #[cfg(feature = "stackless")]
 use chronoflow::{StacklessCtx, StacklessTemplate};
@@ -329,7 +329,7 @@ fn a_stackless_result_whose_debug_panics_while_recording_fails_the_process() {
 fn sink_panicking_on_stop_of(pid: Pid) -> impl FnMut(Signal<Msg>) {
     let mut armed = true;
     move |s: Signal<Msg>| {
-        if armed && s.pid == pid && matches!(s.kind, SignalKind::Stop { .. }) {
+        if armed && s.pid == pid && matches!(s.data, SignalData::Stop { .. }) {
             armed = false;
             panic!("the sink exploded on {pid}'s STOP");
         }

@@ -96,7 +96,7 @@ fn a_panicking_sink_is_reported_and_the_scheduler_stays_consistent() {
         || {
             let mut sched = SimpleScheduler::new();
             sched.set_sink(|s: chronoflow::Signal<Bomb>| {
-                if matches!(s.kind, chronoflow::SignalKind::Stop { .. }) {
+                if matches!(s.data, chronoflow::SignalData::Stop { .. }) {
                     panic!("sink");
                 }
             });

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chronoflow::{Ctx, DropReason, Pid, SignalKind, SimpleScheduler, Status, Template, Wait};
+use chronoflow::{Ctx, DropReason, Pid, SignalData, SimpleScheduler, Status, Template, Wait};
 
 /// The messages dropped by `pid`, with their reasons, from the recorded signals.
 fn drops(sched: &mut SimpleScheduler<u64>, pid: Pid) -> Vec<(u64, DropReason)> {
@@ -11,8 +11,8 @@ fn drops(sched: &mut SimpleScheduler<u64>, pid: Pid) -> Vec<(u64, DropReason)> {
         .pull()
         .into_iter()
         .filter(|s| s.pid == pid)
-        .filter_map(|s| match s.kind {
-            SignalKind::Drop { msg, reason } => Some((msg, reason)),
+        .filter_map(|s| match s.data {
+            SignalData::Drop { msg, reason } => Some((msg, reason)),
             _ => None,
         })
         .collect()
@@ -200,7 +200,7 @@ fn select_and_filter_in_a_standalone_process() {
         let last = ctx.receive();
         vec![go, x, last]
     });
-    let mut p = t.create(0, ()).unwrap();
+    let mut p = t.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     for m in ["a", "b", "xa", "c", "go"] {
         p.push(m.to_string()).unwrap();
@@ -216,8 +216,8 @@ fn select_and_filter_in_a_standalone_process() {
     let dropped: Vec<(String, DropReason)> = p
         .pull()
         .into_iter()
-        .filter_map(|s| match s.kind {
-            SignalKind::Drop { msg, reason } => Some((msg, reason)),
+        .filter_map(|s| match s.data {
+            SignalData::Drop { msg, reason } => Some((msg, reason)),
             _ => None,
         })
         .collect();

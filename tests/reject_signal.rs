@@ -6,7 +6,7 @@
 #[cfg(feature = "stackless")]
 use chronoflow::stackless::{send, send_to};
 use chronoflow::{
-    Ctx, Overflow, Pid, SendError, Signal, SignalKind, SignalType, SimpleScheduler, Template,
+    Ctx, Overflow, Pid, SendError, Signal, SignalData, SignalKind, SimpleScheduler, Template,
     UndeliveredReason,
 };
 #[cfg(feature = "stackless")]
@@ -32,12 +32,12 @@ fn full_reject_inbox() -> (SimpleScheduler<u64>, Pid) {
 }
 
 /// The signals of `pid` that are about a message (SEND or REJECT).
-fn message_signals(signals: &[Signal<u64>], pid: Pid) -> Vec<SignalKind<u64>> {
+fn message_signals(signals: &[Signal<u64>], pid: Pid) -> Vec<SignalData<u64>> {
     signals
         .iter()
         .filter(|s| s.pid == pid)
-        .filter(|s| matches!(s.signal_type(), SignalType::Send | SignalType::Reject))
-        .map(|s| s.kind.clone())
+        .filter(|s| matches!(s.kind(), SignalKind::Send | SignalKind::Reject))
+        .map(|s| s.data.clone())
         .collect()
 }
 
@@ -66,14 +66,14 @@ fn a_stackful_send_to_a_full_reject_inbox_is_a_reject_signal() {
     assert_eq!(
         message_signals(&signals, s.pid()),
         [
-            SignalKind::Reject { to: target, msg: 7 },
-            SignalKind::Reject { to: target, msg: 8 },
+            SignalData::Reject { to: target, msg: 7 },
+            SignalData::Reject { to: target, msg: 8 },
         ],
         "a REJECT each, no SEND"
     );
     let reject = signals
         .iter()
-        .find(|s| s.signal_type() == SignalType::Reject)
+        .find(|s| s.kind() == SignalKind::Reject)
         .unwrap();
     assert_eq!(
         reject.to_string(),
@@ -107,8 +107,8 @@ fn a_stackless_send_to_a_full_reject_inbox_is_a_reject_signal() {
     assert_eq!(
         message_signals(&sched.pull(), s.pid()),
         [
-            SignalKind::Reject { to: target, msg: 7 },
-            SignalKind::Reject { to: target, msg: 8 },
+            SignalData::Reject { to: target, msg: 7 },
+            SignalData::Reject { to: target, msg: 8 },
         ]
     );
     assert_eq!(
@@ -147,13 +147,13 @@ fn try_send_gets_a_rejected_message_back_and_records_a_reject() {
     let signals = sched.pull();
     assert_eq!(
         message_signals(&signals, t.pid()),
-        [SignalKind::Reject { to: target, msg: 7 }]
+        [SignalData::Reject { to: target, msg: 7 }]
     );
     assert_eq!(
         message_signals(&signals, u.pid()),
         [
-            SignalKind::Reject { to: target, msg: 8 },
-            SignalKind::Reject { to: target, msg: 9 },
+            SignalData::Reject { to: target, msg: 8 },
+            SignalData::Reject { to: target, msg: 9 },
         ]
     );
     assert!(kept(&mut sched).is_empty(), "handed back, not kept");
@@ -164,12 +164,7 @@ fn a_delivered_send_and_an_outside_refusal_are_unchanged() {
     let (mut sched, target) = full_reject_inbox();
     // From outside: handed back, and no signal (no sending process).
     assert_eq!(sched.send(target, 1), Err(SendError::Full(1)));
-    assert!(
-        !sched
-            .pull()
-            .iter()
-            .any(|s| s.signal_type() == SignalType::Reject)
-    );
+    assert!(!sched.pull().iter().any(|s| s.kind() == SignalKind::Reject));
     // With room: an ordinary SEND.
     let c = sched.spawn(&consumer(4), 1).unwrap();
     let to = c.pid();
@@ -180,7 +175,7 @@ fn a_delivered_send_and_an_outside_refusal_are_unchanged() {
     sched.run_until_idle();
     assert_eq!(
         message_signals(&sched.pull(), s.pid()),
-        [SignalKind::Send {
+        [SignalData::Send {
             to: Some(to),
             msg: 5
         }]
@@ -194,13 +189,13 @@ fn reject_signals_round_trip_through_serde() {
         pid: Pid(3),
         seq: 2,
         replayed: false,
-        kind: SignalKind::Reject { to: Pid(1), msg: 9 },
+        data: SignalData::Reject { to: Pid(1), msg: 9 },
     };
     let json = serde_json::to_string(&signal).unwrap();
     assert_eq!(serde_json::from_str::<Signal<u64>>(&json).unwrap(), signal);
-    let ty = serde_json::to_string(&SignalType::Reject).unwrap();
+    let ty = serde_json::to_string(&SignalKind::Reject).unwrap();
     assert_eq!(
-        serde_json::from_str::<SignalType>(&ty).unwrap(),
-        SignalType::Reject
+        serde_json::from_str::<SignalKind>(&ty).unwrap(),
+        SignalKind::Reject
     );
 }

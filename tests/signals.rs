@@ -1,12 +1,12 @@
-//! Signals: opt-in recording, sinks, serde round trips, signal types, stopping.
+//! Signals: opt-in recording, sinks, serde round trips, signal kinds, stopping.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 
 use chronoflow::{
-    Ctx, DropReason, Exit, Overflow, Pid, Signal, SignalKind, SignalType, SimpleScheduler, Step,
-    Template, Transition, Value,
+    Ctx, DropReason, ExitError, Overflow, Pid, Signal, SignalData, SignalKind, SimpleScheduler,
+    Step, Template, Transition, Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -72,12 +72,12 @@ fn recording_can_start_late() {
     assert!(
         !signals
             .iter()
-            .any(|s| s.pid == pong && s.kind == SignalKind::Start)
+            .any(|s| s.pid == pong && s.data == SignalData::Start)
     );
     assert!(
         signals
             .iter()
-            .any(|s| s.pid == pong && matches!(s.kind, SignalKind::Stop { .. }))
+            .any(|s| s.pid == pong && matches!(s.data, SignalData::Stop { .. }))
     );
 }
 
@@ -89,16 +89,14 @@ fn signals_are_in_emission_order_with_per_process_sequences() {
     sched.run_until_idle();
     let signals = sched.pull();
     assert_eq!((pong, ping), (Pid(0), Pid(1)));
-    let send = |to: u64, msg: Msg| SignalKind::Send {
+    let send = |to: u64, msg: Msg| SignalData::Send {
         to: Some(Pid(to)),
         msg,
     };
-    let stop = |v: Value| SignalKind::Stop {
-        exit: Exit::Normal(v),
-    };
+    let stop = |v: Value| SignalData::Stop { exit: Ok(v) };
     let expected: Vec<Signal<Msg>> = [
-        (0, 0, SignalKind::Start),
-        (1, 0, SignalKind::Start),
+        (0, 0, SignalData::Start),
+        (1, 0, SignalData::Start),
         (1, 1, send(0, Msg::Ping(0))),
         (0, 1, send(1, Msg::Ping(1))),
         (1, 2, send(0, Msg::Ping(10))),
@@ -108,11 +106,11 @@ fn signals_are_in_emission_order_with_per_process_sequences() {
         (0, 3, stop(Value::encode(&"done".to_string()))),
     ]
     .into_iter()
-    .map(|(pid, seq, kind)| Signal {
+    .map(|(pid, seq, data)| Signal {
         pid: Pid(pid),
         seq,
         replayed: false,
-        kind,
+        data,
     })
     .collect();
     assert_eq!(signals, expected);
@@ -197,32 +195,32 @@ fn everything() -> Vec<Signal<Msg>> {
 #[test]
 fn signals_round_trip_through_serde() {
     let signals = everything();
-    let types: HashSet<SignalType> = signals.iter().map(|s| s.signal_type()).collect();
+    let types: HashSet<SignalKind> = signals.iter().map(|s| s.kind()).collect();
     for t in [
-        SignalType::Start,
-        SignalType::Spawn,
-        SignalType::Join,
-        SignalType::Transition,
-        SignalType::Use,
-        SignalType::Send,
-        SignalType::Stop,
-        SignalType::Backoff,
-        SignalType::Drop,
+        SignalKind::Start,
+        SignalKind::Spawn,
+        SignalKind::Join,
+        SignalKind::Transition,
+        SignalKind::Use,
+        SignalKind::Send,
+        SignalKind::Stop,
+        SignalKind::Backoff,
+        SignalKind::Drop,
     ] {
         assert!(types.contains(&t), "the scenario lacks {t:?}: {signals:#?}");
     }
     let reasons: HashSet<String> = signals
         .iter()
-        .filter_map(|s| match &s.kind {
-            SignalKind::Drop { reason, .. } => Some(format!("{reason:?}")),
+        .filter_map(|s| match &s.data {
+            SignalData::Drop { reason, .. } => Some(format!("{reason:?}")),
             _ => None,
         })
         .collect();
     assert_eq!(reasons.len(), 3, "Filtered, Oldest and Newest: {reasons:?}");
     assert!(signals.iter().any(|s| matches!(
-        &s.kind,
-        SignalKind::Stop {
-            exit: Exit::Failed(_)
+        &s.data,
+        SignalData::Stop {
+            exit: Err(ExitError::Failed(_))
         }
     )));
 
@@ -238,7 +236,7 @@ fn signals_round_trip_through_serde() {
         pid: Pid(3),
         seq: 9,
         replayed: false,
-        kind: SignalKind::Drop {
+        data: SignalData::Drop {
             msg: "in".to_string(),
             reason: DropReason::Filtered,
         },
@@ -249,26 +247,26 @@ fn signals_round_trip_through_serde() {
 }
 
 #[test]
-fn signal_type_names_the_kind() {
+fn kind_names_the_data_without_its_payload() {
     let signals = everything();
     // The root's life, by type.
-    let root: Vec<SignalType> = signals
+    let root: Vec<SignalKind> = signals
         .iter()
         .filter(|s| s.pid == Pid(0))
-        .map(|s| s.signal_type())
+        .map(|s| s.kind())
         .collect();
     assert_eq!(
         root,
         [
-            SignalType::Start,
-            SignalType::Spawn,
-            SignalType::Join,
-            SignalType::Use,
-            SignalType::Send,
-            SignalType::Transition,
-            SignalType::Drop,
-            SignalType::Drop,
-            SignalType::Stop,
+            SignalKind::Start,
+            SignalKind::Spawn,
+            SignalKind::Join,
+            SignalKind::Use,
+            SignalKind::Send,
+            SignalKind::Transition,
+            SignalKind::Drop,
+            SignalKind::Drop,
+            SignalKind::Stop,
         ]
     );
 }
@@ -317,8 +315,8 @@ fn stop_recording_stops_the_signals() {
     let signals = sched.pull();
     assert_eq!(signals.len(), 1);
     assert_eq!(
-        signals[0].kind,
-        SignalKind::Send {
+        signals[0].data,
+        SignalData::Send {
             to: None,
             msg: Msg::Ping(2)
         }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use chronoflow::stackless::{filter, join, receive, select, send, send_to, sleep, yield_now};
 use chronoflow::{
     Ctx, DropReason, DurableScheduler, Exit, ExitError, JoinError, ManualClock, Overflow, Pid,
-    Signal, SignalKind, SimpleScheduler, SpawnError, StacklessCtx, StacklessTemplate, Status,
+    Signal, SignalData, SimpleScheduler, SpawnError, StacklessCtx, StacklessTemplate, Status,
     Template, Time, UndeliveredReason, Value, Wait,
 };
 
@@ -67,8 +67,8 @@ fn collect() -> Sl<usize, Vec<u64>> {
 fn stop_exit<M: std::fmt::Debug>(signals: &[Signal<M>], pid: Pid) -> Exit {
     signals
         .iter()
-        .find_map(|s| match &s.kind {
-            SignalKind::Stop { exit } if s.pid == pid => Some(exit.clone()),
+        .find_map(|s| match &s.data {
+            SignalData::Stop { exit } if s.pid == pid => Some(exit.clone()),
             _ => None,
         })
         .unwrap_or_else(|| panic!("no STOP of {pid} in {signals:#?}"))
@@ -141,24 +141,24 @@ fn a_stackful_client_and_a_stackless_server_round_trip() {
     assert_eq!(sched.live(), 0);
 
     let signals = sched.pull();
-    let server: Vec<&SignalKind<Msg>> = signals
+    let server: Vec<&SignalData<Msg>> = signals
         .iter()
         .filter(|sig| sig.pid == s.pid())
-        .map(|sig| &sig.kind)
+        .map(|sig| &sig.data)
         .collect();
-    let pong = |n| SignalKind::Send {
+    let pong = |n| SignalData::Send {
         to: Some(c.pid()),
         msg: Msg::Pong(n),
     };
     assert_eq!(
         server,
         [
-            &SignalKind::Start,
+            &SignalData::Start,
             &pong(2),
             &pong(4),
             &pong(6),
-            &SignalKind::Stop {
-                exit: Exit::Normal(Value::encode(&6u64))
+            &SignalData::Stop {
+                exit: Ok(Value::encode(&6u64))
             },
         ],
         "a stackless process's signals, with its result recorded"
@@ -386,8 +386,8 @@ fn drops_of<M: Clone>(signals: &[Signal<M>], pid: Pid) -> Vec<(M, DropReason)> {
     signals
         .iter()
         .filter(|s| s.pid == pid)
-        .filter_map(|s| match &s.kind {
-            SignalKind::Drop { msg, reason } => Some((msg.clone(), *reason)),
+        .filter_map(|s| match &s.data {
+            SignalData::Drop { msg, reason } => Some((msg.clone(), *reason)),
             _ => None,
         })
         .collect()
@@ -438,7 +438,7 @@ fn filter_drops_what_does_not_match_with_a_drop_signal_each() {
     assert_eq!(sched.result(&h), Some(Ok((6, 7, 100))));
     assert_eq!(
         stop_exit(&signals, h.pid()),
-        Exit::Normal(Value::encode(&(6u64, 7u64, 100u64)))
+        Ok(Value::encode(&(6u64, 7u64, 100u64)))
     );
 }
 
@@ -528,17 +528,17 @@ fn a_stackless_sender_to_a_full_inbox_backs_off_and_nothing_is_lost() {
     assert!(sched.take_undelivered().is_empty());
     let backoffs: Vec<&Signal<u64>> = signals
         .iter()
-        .filter(|s| matches!(s.kind, SignalKind::Backoff { .. }))
+        .filter(|s| matches!(s.data, SignalData::Backoff { .. }))
         .collect();
     assert!(!backoffs.is_empty(), "the producer had to wait");
     for b in &backoffs {
         assert_eq!(b.pid, p.pid());
-        assert_eq!(b.kind, SignalKind::Backoff { to: c.pid() });
+        assert_eq!(b.data, SignalData::Backoff { to: c.pid() });
     }
     let sends: Vec<u64> = signals
         .iter()
-        .filter_map(|s| match &s.kind {
-            SignalKind::Send { to, msg } if s.pid == p.pid() => {
+        .filter_map(|s| match &s.data {
+            SignalData::Send { to, msg } if s.pid == p.pid() => {
                 assert_eq!(*to, Some(c.pid()));
                 Some(*msg)
             }
@@ -586,7 +586,7 @@ fn stackless_and_stackful_senders_to_a_small_stackless_inbox_lose_nothing() {
         assert!(
             signals
                 .iter()
-                .any(|s| s.pid == sender && s.kind == SignalKind::Backoff { to: c.pid() }),
+                .any(|s| s.pid == sender && s.data == SignalData::Backoff { to: c.pid() }),
             "{sender} backed off"
         );
     }
@@ -884,28 +884,28 @@ fn a_stackless_parent_spawns_and_joins_stackful_and_stackless_children() {
 
     let signals = sched.pull();
     let (kid_a, kid_b) = (Pid(1), Pid(2));
-    let of_parent: Vec<&SignalKind<u64>> = signals
+    let of_parent: Vec<&SignalData<u64>> = signals
         .iter()
         .filter(|s| s.pid == h.pid())
-        .map(|s| &s.kind)
+        .map(|s| &s.data)
         .collect();
     assert_eq!(
         of_parent[..5],
         [
-            &SignalKind::Start,
-            &SignalKind::Spawn { child: kid_a },
-            &SignalKind::Spawn { child: kid_b },
-            &SignalKind::Join { child: kid_a },
-            &SignalKind::Join { child: kid_b },
+            &SignalData::Start,
+            &SignalData::Spawn { child: kid_a },
+            &SignalData::Spawn { child: kid_b },
+            &SignalData::Join { child: kid_a },
+            &SignalData::Join { child: kid_b },
         ]
     );
     for kid in [kid_a, kid_b] {
         let spawn = signals
             .iter()
-            .position(|s| s.pid == h.pid() && s.kind == SignalKind::Spawn { child: kid })
+            .position(|s| s.pid == h.pid() && s.data == SignalData::Spawn { child: kid })
             .unwrap();
         assert_eq!(signals[spawn + 1].pid, kid);
-        assert_eq!(signals[spawn + 1].kind, SignalKind::Start);
+        assert_eq!(signals[spawn + 1].data, SignalData::Start);
     }
 }
 
@@ -1006,10 +1006,12 @@ fn a_stackless_parent_returning_with_unjoined_children_fails_and_kills_them() {
     for kid in [Pid(1), Pid(2)] {
         assert_eq!(
             stop_exit(&signals, kid),
-            Exit::Killed(format!("parent {} ended", h.pid()))
+            Err(ExitError::Killed(format!("parent {} ended", h.pid())))
         );
     }
-    assert!(matches!(stop_exit(&signals, h.pid()), Exit::Failed(m) if m.contains("unjoined")));
+    assert!(
+        matches!(stop_exit(&signals, h.pid()), Err(ExitError::Failed(m)) if m.contains("unjoined"))
+    );
 }
 
 // ---------------------------------------------------------------------------------
@@ -1076,7 +1078,7 @@ fn a_stackless_panic_fails_that_process_alone() {
     let signals = sched.pull();
     assert_eq!(
         stop_exit(&signals, b1.pid()),
-        Exit::Failed("boom on 13".into())
+        Err(ExitError::Failed("boom on 13".into()))
     );
     assert_eq!(sched.live(), 0);
     assert_eq!(
@@ -1191,7 +1193,7 @@ fn a_panicking_stackless_parent_takes_its_children_down() {
     assert_eq!(drops.load(Ordering::SeqCst), 1);
     assert_eq!(
         stop_exit(&sched.pull(), Pid(1)),
-        Exit::Killed(format!("parent {} ended", h.pid()))
+        Err(ExitError::Killed(format!("parent {} ended", h.pid())))
     );
 }
 

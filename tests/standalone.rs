@@ -2,8 +2,7 @@
 //! without a scheduler.
 
 use chronoflow::{
-    Ctx, Exit, Pid, Process, ProcessError, PushError, Signal, SignalKind, Status, Template, Value,
-    Wait,
+    Ctx, Pid, Process, PushError, Signal, SignalData, StartError, Status, Template, Value, Wait,
 };
 
 /// Receives `count` strings and sends each back in upper case; returns `count`.
@@ -20,8 +19,8 @@ fn upper() -> Template<String, String, u32, u32> {
 fn sent<I, O: Clone>(signals: &[Signal<I, O>]) -> Vec<O> {
     signals
         .iter()
-        .filter_map(|s| match &s.kind {
-            SignalKind::Send { msg, .. } => Some(msg.clone()),
+        .filter_map(|s| match &s.data {
+            SignalData::Send { msg, .. } => Some(msg.clone()),
             _ => None,
         })
         .collect()
@@ -29,7 +28,7 @@ fn sent<I, O: Clone>(signals: &[Signal<I, O>]) -> Vec<O> {
 
 #[test]
 fn pull_gives_start_sends_stop_in_emission_order_with_sequence_numbers() {
-    let mut p = upper().create(7, 2).unwrap();
+    let mut p = upper().create(Pid(7), 2).unwrap();
     assert_eq!(p.pid(), Pid(7));
     assert_eq!(p.status(), Status::Created);
     assert!(p.pull().is_empty(), "nothing happens before start");
@@ -48,13 +47,13 @@ fn pull_gives_start_sends_stop_in_emission_order_with_sequence_numbers() {
                 pid: Pid(7),
                 seq: 0,
                 replayed: false,
-                kind: SignalKind::Start,
+                data: SignalData::Start,
             },
             Signal {
                 pid: Pid(7),
                 seq: 1,
                 replayed: false,
-                kind: SignalKind::Send {
+                data: SignalData::Send {
                     to: None,
                     msg: "A".to_string(),
                 },
@@ -63,7 +62,7 @@ fn pull_gives_start_sends_stop_in_emission_order_with_sequence_numbers() {
                 pid: Pid(7),
                 seq: 2,
                 replayed: false,
-                kind: SignalKind::Send {
+                data: SignalData::Send {
                     to: None,
                     msg: "B".to_string(),
                 },
@@ -72,8 +71,8 @@ fn pull_gives_start_sends_stop_in_emission_order_with_sequence_numbers() {
                 pid: Pid(7),
                 seq: 3,
                 replayed: false,
-                kind: SignalKind::Stop {
-                    exit: Exit::Normal(Value::encode(&2u32)),
+                data: SignalData::Stop {
+                    exit: Ok(Value::encode(&2u32)),
                 },
             },
         ]
@@ -83,11 +82,11 @@ fn pull_gives_start_sends_stop_in_emission_order_with_sequence_numbers() {
 
 #[test]
 fn pull_drains_incrementally_and_sequence_numbers_continue() {
-    let mut p = upper().create(0, 3).unwrap();
+    let mut p = upper().create(Pid(0), 3).unwrap();
     p.start().unwrap();
     let first = p.pull();
     assert_eq!(first.len(), 1);
-    assert_eq!(first[0].kind, SignalKind::Start);
+    assert_eq!(first[0].data, SignalData::Start);
     assert_eq!(first[0].seq, 0);
 
     p.push("x".to_string()).unwrap();
@@ -101,26 +100,26 @@ fn pull_drains_incrementally_and_sequence_numbers_continue() {
     let seqs: Vec<u64> = third.iter().map(|s| s.seq).collect();
     assert_eq!(seqs, [2, 3, 4]);
     assert_eq!(sent(&third), ["Y", "Z"]);
-    assert!(matches!(third[2].kind, SignalKind::Stop { .. }));
+    assert!(matches!(third[2].data, SignalData::Stop { .. }));
 }
 
 #[test]
 fn starting_twice_is_an_error() {
-    let mut p = upper().create(0, 1).unwrap();
+    let mut p = upper().create(Pid(0), 1).unwrap();
     assert_eq!(p.start(), Ok(()));
-    assert_eq!(p.start(), Err(ProcessError::AlreadyStarted));
+    assert_eq!(p.start(), Err(StartError::AlreadyStarted(Pid(0))));
     // The second start did not emit a second START.
     let starts = p
         .pull()
         .iter()
-        .filter(|s| s.kind == SignalKind::Start)
+        .filter(|s| s.data == SignalData::Start)
         .count();
     assert_eq!(starts, 1);
 }
 
 #[test]
 fn push_before_start_gives_the_message_back() {
-    let mut p = upper().create(0, 1).unwrap();
+    let mut p = upper().create(Pid(0), 1).unwrap();
     assert_eq!(
         p.push("early".to_string()),
         Err(PushError::NotStarted("early".to_string()))
@@ -133,7 +132,7 @@ fn push_before_start_gives_the_message_back() {
 
 #[test]
 fn push_after_stop_gives_the_message_back() {
-    let mut p = upper().create(0, 1).unwrap();
+    let mut p = upper().create(Pid(0), 1).unwrap();
     p.start().unwrap();
     p.push("one".to_string()).unwrap();
     assert_eq!(p.status(), Status::Stopped);
@@ -152,7 +151,7 @@ fn push_to_a_full_inbox_gives_the_message_back() {
         ctx.inbox_len()
     })
     .capacity(2);
-    let mut p = t.create(0, ()).unwrap();
+    let mut p = t.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     p.push("a".to_string()).unwrap();
     p.push("b".to_string()).unwrap();
@@ -189,7 +188,7 @@ fn push_is_refused_when_a_childs_inbox_is_full() {
         ctx.join(c).unwrap();
         got
     });
-    let mut p = parent.create(0, ()).unwrap();
+    let mut p = parent.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     p.push(1).unwrap();
     assert_eq!(p.push(2), Err(PushError::Full(2)));
@@ -208,7 +207,7 @@ fn inbound_and_outbound_types_can_differ() {
         }
         total
     });
-    let mut p: Process<String, usize, usize> = t.create(1, 3).unwrap();
+    let mut p: Process<String, usize, usize> = t.create(Pid(1), 3).unwrap();
     p.start().unwrap();
     for s in ["a", "bcd", "efghij"] {
         p.push(s.to_string()).unwrap();
@@ -226,14 +225,14 @@ fn send_uses_the_route_and_send_to_names_the_destination() {
         ctx.send_to(Pid(99), m + 1);
     })
     .route(|m: &u64| Some(Pid(m * 10)));
-    let mut p = t.create(0, ()).unwrap();
+    let mut p = t.create(Pid(0), ()).unwrap();
     p.start().unwrap();
     p.push(4).unwrap();
     let sends: Vec<(Option<Pid>, u64)> = p
         .pull()
         .into_iter()
-        .filter_map(|s| match s.kind {
-            SignalKind::Send { to, msg } => Some((to, msg)),
+        .filter_map(|s| match s.data {
+            SignalData::Send { to, msg } => Some((to, msg)),
             _ => None,
         })
         .collect();
@@ -242,7 +241,7 @@ fn send_uses_the_route_and_send_to_names_the_destination() {
 
 #[test]
 fn result_is_none_until_the_process_ends_then_taken_once() {
-    let mut p = upper().create(0, 1).unwrap();
+    let mut p = upper().create(Pid(0), 1).unwrap();
     assert_eq!(p.result(), None);
     p.start().unwrap();
     assert_eq!(p.result(), None);
@@ -254,7 +253,7 @@ fn result_is_none_until_the_process_ends_then_taken_once() {
 #[test]
 fn a_process_that_returns_at_once_stops_during_start() {
     let t = Template::new("quick", |_: &mut Ctx<u8>, x: u8| x * 2);
-    let mut p = t.create(3, 21).unwrap();
+    let mut p = t.create(Pid(3), 21).unwrap();
     p.start().unwrap();
     assert_eq!(p.status(), Status::Stopped);
     let signals = p.pull();
@@ -263,9 +262,9 @@ fn a_process_that_returns_at_once_stops_during_start() {
         [(Pid(3), 0), (Pid(3), 1)]
     );
     assert_eq!(
-        signals[1].kind,
-        SignalKind::Stop {
-            exit: Exit::Normal(Value::encode(&42u8))
+        signals[1].data,
+        SignalData::Stop {
+            exit: Ok(Value::encode(&42u8))
         }
     );
     assert_eq!(p.result(), Some(Ok(42)));

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 #[cfg(feature = "stackless")]
 use chronoflow::stackless::{join, receive, select, yield_now};
 use chronoflow::{
-    Child, Ctx, Exit, ExitError, JoinError, Pid, Signal, SignalKind, SimpleScheduler, Status,
+    Child, Ctx, Exit, ExitError, JoinError, Pid, Signal, SignalData, SimpleScheduler, Status,
     Template, Wait,
 };
 #[cfg(feature = "stackless")]
@@ -30,8 +30,8 @@ type Sl<A, R> = StacklessTemplate<u64, u64, A, R>;
 
 /// How `pid` ended, from its STOP signal.
 fn stop_exit(signals: &[Signal<u64>], pid: Pid) -> Option<Exit> {
-    signals.iter().find_map(|s| match &s.kind {
-        SignalKind::Stop { exit } if s.pid == pid => Some(exit.clone()),
+    signals.iter().find_map(|s| match &s.data {
+        SignalData::Stop { exit } if s.pid == pid => Some(exit.clone()),
         _ => None,
     })
 }
@@ -206,7 +206,7 @@ fn run_killing(parent: Template<u64, u64, (), u64>) {
     let child = Pid(p.pid().as_u64() + 1);
     assert_eq!(
         stop_exit(&signals, child),
-        Some(Exit::Killed(format!("parent {} ended", p.pid())))
+        Some(Err(ExitError::Killed(format!("parent {} ended", p.pid()))))
     );
     assert_eq!(sched.live(), 0);
     let after = Template::new("after", |ctx: &mut Ctx<u64>, _: ()| ctx.receive());
@@ -252,7 +252,7 @@ fn a_killed_stackful_child_whose_destructor_sends_past_its_budget_does_not_abort
             let signals = sched.pull();
             for child in [Pid(1), Pid(2)] {
                 assert!(
-                    matches!(stop_exit(&signals, child), Some(Exit::Killed(_))),
+                    matches!(stop_exit(&signals, child), Some(Err(ExitError::Killed(_)))),
                     "{child} ends killed: {:?}",
                     stop_exit(&signals, child)
                 );
@@ -635,7 +635,7 @@ fn a_killed_stackful_childs_destructor_delivers_past_its_budget() {
             let child = Pid(p.pid().as_u64() + 1);
             assert!(matches!(
                 stop_exit(&sched.pull(), child),
-                Some(Exit::Killed(_))
+                Some(Err(ExitError::Killed(_)))
             ));
             assert_eq!(sched.result(&s), Some(Ok(42)), "the goodbye was delivered");
             assert!(sched.take_undelivered().is_empty());
@@ -668,7 +668,7 @@ fn a_killed_stackful_childs_destructor_sending_to_a_full_inbox_keeps_the_message
             let child = Pid(p.pid().as_u64() + 1);
             assert!(matches!(
                 stop_exit(&sched.pull(), child),
-                Some(Exit::Killed(_))
+                Some(Err(ExitError::Killed(_)))
             ));
             let kept = sched.take_undelivered();
             assert_eq!(kept.len(), 1, "{kept:?}");

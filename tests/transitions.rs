@@ -4,15 +4,15 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chronoflow::{
-    Child, Ctx, Pid, Signal, SignalKind, SimpleScheduler, Step, Template, Transition,
+    Child, Ctx, Pid, Signal, SignalData, SimpleScheduler, Step, Template, Transition,
     UndeliveredReason, Value,
 };
 
 fn transitions<I, O>(signals: &[Signal<I, O>]) -> Vec<(Pid, String, Value)> {
     signals
         .iter()
-        .filter_map(|s| match &s.kind {
-            SignalKind::Transition { entry, args } => {
+        .filter_map(|s| match &s.data {
+            SignalData::Transition { entry, args } => {
                 Some((s.pid, entry.to_string(), args.clone()))
             }
             _ => None,
@@ -55,7 +55,7 @@ fn a_transition_keeps_pid_inbox_and_children() {
         Step::Transition(Transition::to(&second, 7u32))
     });
 
-    let mut p = first.create(3, ()).unwrap();
+    let mut p = first.create(Pid(3), ()).unwrap();
     p.start().unwrap();
     for m in [1, 2, 100] {
         p.push(m).unwrap();
@@ -83,7 +83,7 @@ fn a_transition_keeps_pid_inbox_and_children() {
     let root: Vec<_> = signals.iter().filter(|s| s.pid == Pid(3)).collect();
     assert_eq!(
         root.iter()
-            .filter(|s| matches!(s.kind, SignalKind::Start | SignalKind::Stop { .. }))
+            .filter(|s| matches!(s.data, SignalData::Start | SignalData::Stop { .. }))
             .count(),
         2
     );
@@ -91,9 +91,9 @@ fn a_transition_keeps_pid_inbox_and_children() {
     assert_eq!(seqs, (0..root.len() as u64).collect::<Vec<_>>());
     let t = root
         .iter()
-        .position(|s| matches!(s.kind, SignalKind::Transition { .. }))
+        .position(|s| matches!(s.data, SignalData::Transition { .. }))
         .unwrap();
-    assert!(matches!(root[t - 1].kind, SignalKind::Spawn { .. }));
+    assert!(matches!(root[t - 1].data, SignalData::Spawn { .. }));
 }
 
 #[test]
@@ -175,7 +175,7 @@ fn a_long_chain_of_transitions_does_not_grow_the_stack() {
 fn each_transition_of_a_chain_is_signalled() {
     const STEPS: u64 = 1000;
     let counter = counter(STEPS, Arc::default());
-    let mut p = counter.get().unwrap().create(0, 0).unwrap();
+    let mut p = counter.get().unwrap().create(Pid(0), 0).unwrap();
     p.start().unwrap();
     assert_eq!(p.result(), Some(Ok(STEPS)));
     let signals = p.pull();
@@ -187,7 +187,7 @@ fn each_transition_of_a_chain_is_signalled() {
         assert_eq!(args, Value::encode(&(i as u64 + 1)));
     }
     assert!(matches!(
-        signals.last().unwrap().kind,
-        SignalKind::Stop { .. }
+        signals.last().unwrap().data,
+        SignalData::Stop { .. }
     ));
 }

@@ -3,7 +3,7 @@
 //! keep their policies).
 
 use chronoflow::{
-    Ctx, DurableScheduler, Handle, Overflow, Pid, Signal, SignalKind, SimpleScheduler, Step,
+    Ctx, DurableScheduler, Handle, Overflow, Pid, Signal, SignalData, SimpleScheduler, Step,
     Template, Transition,
 };
 use tempfile::TempDir;
@@ -36,7 +36,7 @@ fn producer() -> Template<u64, u64, (Pid, u64, u64), ()> {
 fn backoffs(signals: &[Signal<u64>]) -> usize {
     signals
         .iter()
-        .filter(|s| matches!(s.kind, SignalKind::Backoff { .. }))
+        .filter(|s| matches!(s.data, SignalData::Backoff { .. }))
         .count()
 }
 
@@ -59,7 +59,7 @@ fn a_producer_fills_a_capacity_one_unbounded_inbox_without_waiting() {
     assert!(
         !signals
             .iter()
-            .any(|s| matches!(s.kind, SignalKind::Drop { .. } | SignalKind::Reject { .. }))
+            .any(|s| matches!(s.data, SignalData::Drop { .. } | SignalData::Reject { .. }))
     );
     sched.send(c.pid(), GO).unwrap();
     sched.run_until_idle();
@@ -119,8 +119,8 @@ fn spawn_family(
     let kid = sched
         .pull()
         .into_iter()
-        .find_map(|s| match s.kind {
-            SignalKind::Spawn { child } => Some(child),
+        .find_map(|s| match s.data {
+            SignalData::Spawn { child } => Some(child),
             _ => None,
         })
         .expect("the parent spawned its child");
@@ -149,13 +149,13 @@ fn a_full_backoff_child_still_holds_back_deliveries_to_an_unbounded_parent() {
     assert!(
         signals
             .iter()
-            .any(|s| s.pid == p.pid() && s.kind == SignalKind::Backoff { to: kid }),
+            .any(|s| s.pid == p.pid() && s.data == SignalData::Backoff { to: kid }),
         "the sender waited for the child's inbox"
     );
     assert!(
         !signals
             .iter()
-            .any(|s| s.kind == SignalKind::Backoff { to: par }),
+            .any(|s| s.data == SignalData::Backoff { to: par }),
         "never for the parent's"
     );
 }
@@ -207,7 +207,7 @@ fn a_transition_to_an_unbounded_entry_lets_a_waiting_sender_go_on() {
     let signals = sched.pull();
     let transition = signals
         .iter()
-        .position(|s| s.pid == c.pid() && matches!(s.kind, SignalKind::Transition { .. }))
+        .position(|s| s.pid == c.pid() && matches!(s.data, SignalData::Transition { .. }))
         .expect("the consumer made its transition");
     assert!(
         backoffs(&signals[..transition]) >= 1,

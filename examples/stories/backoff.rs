@@ -27,7 +27,7 @@
 //! all 100 messages arrived in order (100 SEND signals, 96 BACKOFF signals, inbox capacity 4)
 //! ```
 
-use chronoflow::{Ctx, Overflow, Pid, SignalType, SimpleScheduler, Template};
+use chronoflow::{Ctx, Overflow, Pid, SignalKind, SimpleScheduler, Template};
 
 /// The consumer's inbox capacity.
 const CAPACITY: usize = 4;
@@ -82,9 +82,9 @@ pub fn run() {
     for signal in signals.iter().take(8) {
         println!("  {signal}");
     }
-    let count = |t: SignalType| signals.iter().filter(|s| s.signal_type() == t).count();
-    let sends = count(SignalType::Send);
-    let backoffs = count(SignalType::Backoff);
+    let count = |t: SignalKind| signals.iter().filter(|s| s.kind() == t).count();
+    let sends = count(SignalKind::Send);
+    let backoffs = count(SignalKind::Backoff);
 
     let expected: Vec<u64> = (0..COUNT).collect();
     assert_eq!(sent, COUNT, "the producer sent every message");

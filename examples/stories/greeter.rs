@@ -1,7 +1,7 @@
 //! The Greeter story: a standalone process, fed with `push` and read with `pull`.
 //!
 //! The README's "A standalone process" section: a template whose body receives
-//! `count` names and sends a greeting for each. `template.create(0, 10)` makes a
+//! `count` names and sends a greeting for each. `template.create(Pid(0), 10)` makes a
 //! standalone process with pid 0 (no scheduler), `start()` runs it until it waits
 //! for its first name, each `push(name)` delivers a name and runs the process
 //! until it waits again, and `pull()` drains the signals it emitted meanwhile. The
@@ -27,7 +27,7 @@
 //! after 3 of its 10 names, the greeter is waiting for a message (status Waiting(Message))
 //! ```
 
-use chronoflow::{Ctx, Status, Template, Wait};
+use chronoflow::{Ctx, Pid, Status, Template, Wait};
 
 /// Runs the story.
 pub fn run() {
@@ -52,7 +52,7 @@ pub fn run() {
         }
     });
 
-    let mut proc = greeter.create(0, 10).expect("a stack for the process");
+    let mut proc = greeter.create(Pid(0), 10).expect("a stack for the process");
     proc.start().expect("started once");
 
     for name in ["Alice", "Bob", "Carol"] {

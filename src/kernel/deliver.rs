@@ -10,7 +10,7 @@ use smallvec::SmallVec;
 
 use crate::kernel::inbox::Overflow;
 use crate::kernel::{Kernel, PPtr, Recording, Status, Wait};
-use crate::signal::{DropReason, Pid, SignalKind};
+use crate::signal::{DropReason, Pid, SignalData};
 use crate::trace::{trace_event, traced};
 
 /// A message that could not be delivered, kept for the owner to read back.
@@ -188,7 +188,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 }
             }
             if let Some(from) = from {
-                self.emit(from, || SignalKind::Send {
+                self.emit(from, || SignalData::Send {
                     to: Some(to),
                     msg: clone_for_send(&msg),
                 });
@@ -235,7 +235,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         if let Some(from) = from {
             // SAFETY: target is live.
             let to = unsafe { target.as_ref().pid };
-            self.emit(from, || SignalKind::Send {
+            self.emit(from, || SignalData::Send {
                 to: Some(to),
                 msg: clone_for_send(&msg),
             });
@@ -336,7 +336,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             tracing::debug!(pid = proc.pid.0, name = &*proc.name, reason = ?reason, "drop");
         }
         if self.is_recording() {
-            self.emit(p, || SignalKind::Drop { msg, reason });
+            self.emit(p, || SignalData::Drop { msg, reason });
         } else {
             let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(msg)));
             self.report(dropped.err());
@@ -365,7 +365,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             (UndeliveredReason::Rejected, Some(to)) => self.emit_reject(from, to, &msg),
             _ => {
                 if let Some(clone) = self.clone_out {
-                    self.emit(from, || SignalKind::Send {
+                    self.emit(from, || SignalData::Send {
                         to,
                         msg: clone(&msg),
                     });
@@ -387,7 +387,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     #[cold]
     pub(crate) fn emit_reject(&mut self, from: PPtr<I, O>, to: Pid, msg: &O) {
         if let Some(clone) = self.clone_out {
-            self.emit(from, || SignalKind::Reject {
+            self.emit(from, || SignalData::Reject {
                 to,
                 msg: clone(msg),
             });

@@ -18,7 +18,7 @@ pub enum Overflow {
     /// outside return it in [`SendError::Full`](crate::SendError::Full), `send`
     /// keeps it with the undelivered messages (reason
     /// [`Rejected`](crate::UndeliveredReason::Rejected)). A sending process gets
-    /// a REJECT signal ([`SignalKind::Reject`](crate::SignalKind::Reject)) instead
+    /// a REJECT signal ([`SignalData::Reject`](crate::SignalData::Reject)) instead
     /// of SEND, from `send`, `send_to` and `try_send` alike; a send from outside
     /// has no process to signal.
     Reject,

@@ -12,7 +12,7 @@ use crate::kernel::inbox::{Inbox, Overflow};
 use crate::kernel::options::Options;
 use crate::kernel::pass::{forget_quietly, panic_message};
 use crate::kernel::{BoxedEngine, Ended, Kernel, PPtr, Proc, Status, Wait};
-use crate::signal::{Exit, Pid, SignalKind, Value};
+use crate::signal::{Exit, Pid, SignalData, Value};
 use crate::trace::traced;
 
 /// A top-level process that ended, with its result kept for the owner.
@@ -126,7 +126,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             // SAFETY: p is live, and nothing else borrows it during the hook.
             hooks.started(unsafe { &mut *p.as_ptr() });
         }
-        self.emit(p, || SignalKind::Start);
+        self.emit(p, || SignalData::Start);
         traced! {
             // SAFETY: p is live.
             let proc = unsafe { p.as_ref() };
@@ -231,14 +231,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             &result
         ));
         this.emit(p, || {
-            let exit = match (&result, value) {
-                (Ok(_), Some(v)) => Exit::Normal(v),
+            let exit: Exit = match (&result, value) {
+                (Ok(_), Some(v)) => Ok(v),
                 // Recording began after the body returned: the result was not encoded.
-                (Ok(_), None) => Exit::Normal(Value::text_of("<result not recorded>")),
-                (Err(ExitError::Failed(m)), _) => Exit::Failed(m.clone()),
-                (Err(ExitError::Killed(m)), _) => Exit::Killed(m.clone()),
+                (Ok(_), None) => Ok(Value::text_of("<result not recorded>")),
+                (Err(e), _) => Err(e.clone()),
             };
-            SignalKind::Stop { exit }
+            SignalData::Stop { exit }
         });
         this.stopped(p, result);
     }

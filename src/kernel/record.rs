@@ -2,7 +2,7 @@
 //! the owner pulls, or into a sink of the user's.
 
 use crate::kernel::{Kernel, PPtr};
-use crate::signal::{Signal, SignalKind, SignalSink};
+use crate::signal::{Signal, SignalData, SignalSink};
 
 /// Where signals go. Buffered signals stay in `Kernel::buffer` until pulled,
 /// whatever the mode becomes.
@@ -17,17 +17,17 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         !matches!(self.recording, Recording::Off)
     }
 
-    /// Emits a signal for `p`; `kind` is built only when signals are recorded.
+    /// Emits a signal for `p`; `data` is built only when signals are recorded.
     #[inline]
-    pub(crate) fn emit(&mut self, p: PPtr<I, O>, kind: impl FnOnce() -> SignalKind<I, O>) {
+    pub(crate) fn emit(&mut self, p: PPtr<I, O>, data: impl FnOnce() -> SignalData<I, O>) {
         if let Recording::Off = self.recording {
             return;
         }
-        self.emit_slow(p, kind());
+        self.emit_slow(p, data());
     }
 
     #[cold]
-    fn emit_slow(&mut self, p: PPtr<I, O>, kind: SignalKind<I, O>) {
+    fn emit_slow(&mut self, p: PPtr<I, O>, data: SignalData<I, O>) {
         // SAFETY: p is a live process of this kernel.
         let proc = unsafe { &mut *p.as_ptr() };
         let replayed = proc.extra.as_ref().is_some_and(|e| e.replaying);
@@ -37,7 +37,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let signal = Signal {
             pid: proc.pid,
             seq: proc.seq,
-            kind,
+            data,
             replayed,
         };
         proc.seq += 1;

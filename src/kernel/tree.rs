@@ -6,9 +6,9 @@ use std::ptr::NonNull;
 
 use smallvec::SmallVec;
 
-use crate::error::JoinError;
+use crate::error::{ExitError, JoinError};
 use crate::kernel::{Kernel, PPtr, Status};
-use crate::signal::{Exit, Pid, SignalKind};
+use crate::signal::{Pid, SignalData};
 use crate::trace::trace_event;
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
@@ -65,7 +65,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         c.inbox.queue.extend(copy);
         p.extra().children.push(c.pid);
         let pid = c.pid;
-        self.emit(parent, || SignalKind::Spawn { child: pid });
+        self.emit(parent, || SignalData::Spawn { child: pid });
         self.start(child);
         pid
     }
@@ -108,7 +108,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             e.children.retain(|x| *x != pid);
         }
         self.reap(c);
-        self.emit(parent, || SignalKind::Join { child: pid });
+        self.emit(parent, || SignalData::Join { child: pid });
         Some(result)
     }
 
@@ -221,8 +221,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         if let Some(hooks) = &mut this.hooks {
             hooks.killed(pid, reason);
         }
-        this.emit(p, || SignalKind::Stop {
-            exit: Exit::Killed(reason.to_string()),
+        this.emit(p, || SignalData::Stop {
+            exit: Err(ExitError::Killed(reason.to_string())),
         });
         trace_event!(
             tracing::Level::DEBUG,

@@ -10,7 +10,7 @@ use crate::engine::stackful::context::Child;
 use crate::engine::stackless::{Pending, RESUMING};
 use crate::error::{JoinError, SendError, SpawnError};
 use crate::kernel::{Kernel, PPtr, Proc, Sent, Wait};
-use crate::signal::{DropReason, Payload, Pid, SignalKind};
+use crate::signal::{DropReason, Payload, Pid, SignalData};
 use crate::template::Spawnable;
 
 /// The context of a stackless process: its pid, its inbox, what it sends and
@@ -296,7 +296,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
                 reason = "filtered",
                 "drop"
             );
-            self.k(&b).emit(self.me, || SignalKind::Drop {
+            self.k(&b).emit(self.me, || SignalData::Drop {
                 msg: m,
                 reason: DropReason::Filtered,
             });
@@ -350,7 +350,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
                     to = blocker.0,
                     "backoff"
                 );
-                k.emit(self.me, || SignalKind::Backoff { to: blocker });
+                k.emit(self.me, || SignalData::Backoff { to: blocker });
                 if let Some(q) = k.lookup(blocker) {
                     // SAFETY: q is live, and not this process's record (its pid is
                     // not ours).

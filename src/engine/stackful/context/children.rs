@@ -9,7 +9,7 @@ use crate::engine::stackful::template::Template;
 use crate::error::{JoinError, SpawnError};
 use crate::kernel::Wait;
 use crate::kernel::hooks::{Call, Expect, Replayed};
-use crate::signal::{Payload, Pid, SignalKind, Value};
+use crate::signal::{Payload, Pid, SignalData, Value};
 use crate::template::Spawnable;
 
 /// A handle on a child process, returned by [`Ctx::spawn`]; [`Ctx::join`] gives
@@ -94,7 +94,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 ),
             );
         }
-        self.k().emit(me, || SignalKind::Spawn { child });
+        self.k().emit(me, || SignalData::Spawn { child });
         Ok(Child {
             pid: child,
             _result: PhantomData,
@@ -185,7 +185,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             self.k().wake_all_senders(me);
         }
         let entry = template.opts.name.clone();
-        self.k().emit(me, || SignalKind::Transition {
+        self.k().emit(me, || SignalData::Transition {
             entry,
             args: Value::text_of(args),
         });

@@ -10,7 +10,7 @@ use crate::engine::stackful::context::Ctx;
 use crate::error::Interrupted;
 use crate::kernel::Wait;
 use crate::kernel::hooks::{Call, Expect, Replayed};
-use crate::signal::{DurablePayload, Payload, SignalKind, Value};
+use crate::signal::{DurablePayload, Payload, SignalData, Value};
 
 impl<I: 'static, O: 'static> Ctx<I, O> {
     /// In replay, the recorded result of this effect (which does not run again);
@@ -50,7 +50,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// or replayed).
     fn emit_use<T: DurablePayload>(&mut self, value: &T) {
         let me = self.me;
-        self.k().emit(me, || SignalKind::Use {
+        self.k().emit(me, || SignalData::Use {
             result: Value::encode(value),
         });
     }
@@ -58,7 +58,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// The USE signal of a plain effect, by its result's `Debug` text.
     fn emit_plain_use<T: Payload>(&mut self, value: &T) {
         let me = self.me;
-        self.k().emit(me, || SignalKind::Use {
+        self.k().emit(me, || SignalData::Use {
             result: Value::text_of(value),
         });
     }

@@ -2,7 +2,7 @@
 
 use crate::engine::stackful::context::Ctx;
 use crate::kernel::Wait;
-use crate::signal::{DropReason, SignalKind};
+use crate::signal::{DropReason, SignalData};
 use crate::trace::trace_event;
 
 impl<I: 'static, O: 'static> Ctx<I, O> {
@@ -120,7 +120,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                     reason = "filtered",
                     "drop"
                 );
-                k.emit(me, || SignalKind::Drop {
+                k.emit(me, || SignalData::Drop {
                     msg: m,
                     reason: DropReason::Filtered,
                 });

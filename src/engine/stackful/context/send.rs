@@ -5,7 +5,7 @@ use crate::engine::stackful::context::Ctx;
 use crate::error::SendError;
 use crate::kernel::hooks::{Call, Expect, Outcome, Replayed};
 use crate::kernel::{Sent, UndeliveredReason, Wait};
-use crate::signal::{Pid, SignalKind};
+use crate::signal::{Pid, SignalData};
 use crate::trace::trace_event;
 
 impl<I: 'static, O: 'static> Ctx<I, O> {
@@ -45,7 +45,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             let me = self.me;
             match (outcome, to) {
                 (Outcome::Full, Some(to)) => self.k().emit_reject(me, to, &msg),
-                _ => self.k().emit(me, || SignalKind::Send { to, msg }),
+                _ => self.k().emit(me, || SignalData::Send { to, msg }),
             }
             return;
         }
@@ -89,7 +89,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                         "backoff"
                     );
                     let k = self.k();
-                    k.emit(me, || SignalKind::Backoff { to: blocker });
+                    k.emit(me, || SignalData::Backoff { to: blocker });
                     if let Some(b) = k.lookup(blocker) {
                         // SAFETY: b is live.
                         unsafe { (*b.as_ptr()).extra().waiting_senders.push_back(self.pid()) };
@@ -133,7 +133,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             return match outcome {
                 Outcome::Delivered => {
                     let me = self.me;
-                    self.k().emit(me, || SignalKind::Send { to, msg });
+                    self.k().emit(me, || SignalData::Send { to, msg });
                     Ok(())
                 }
                 Outcome::Full => Err(SendError::Full(msg)),
