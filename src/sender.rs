@@ -80,8 +80,12 @@ impl<M> Sender<M> {
     }
 
     /// Sends `msg` to `to`, blocking the thread while the capacity of messages
-    /// is in flight. Fails only once the scheduler is gone. Not for the
-    /// scheduler's own thread, which would wait for itself.
+    /// is in flight. Fails only once the scheduler is gone.
+    ///
+    /// # Panics
+    /// If it would have to wait on the scheduler's own thread (from a process,
+    /// say), which would wait for itself for good: there use
+    /// [`try_send`](Self::try_send), or a process's own sends.
     pub fn send_blocking(&self, to: Pid, msg: M) -> Result<(), SendError<M>> {
         let waker = Waker::from(Arc::new(Unpark(thread::current())));
         let mut msg = msg;
@@ -91,6 +95,11 @@ impl<M> Sender<M> {
                 Err(Refused::Full(m)) => msg = m,
                 Err(refused) => return Err(refused.into()),
             }
+            assert!(
+                !self.mail.on_kernel_thread(),
+                "Sender::send_blocking would wait for room on its scheduler's own thread, \
+                 which makes the room: it would wait for good"
+            );
             if !self.mail.wait_room(&waker) {
                 thread::park();
             }

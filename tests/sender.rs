@@ -463,3 +463,21 @@ fn mail_to_a_stopped_durable_scheduler_is_refused_and_what_was_queued_is_kept() 
         [(Some(h.pid()), UndeliveredReason::Stopped, Unjournalable(5))]
     );
 }
+
+#[test]
+fn send_blocking_that_would_wait_on_the_schedulers_thread_fails_the_process_instead_of_hanging() {
+    let mut sched = SimpleScheduler::new();
+    let idle = sched.spawn(&collector(), 10).unwrap();
+    let sender = sched.sender_with_capacity(1);
+    let idle_pid = idle.pid();
+    let t = Template::new("blocker", move |_: &mut Ctx<u64>, _: ()| {
+        sender.send_blocking(idle_pid, 1).unwrap();
+        sender.send_blocking(idle_pid, 2).unwrap(); // the mail is full
+    });
+    let h = sched.spawn(&t, ()).unwrap();
+    sched.run_until_idle();
+    match sched.result(&h) {
+        Some(Err(chronoflow::ExitError::Failed(m))) => assert!(m.contains("own thread"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}

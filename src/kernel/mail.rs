@@ -14,6 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
+use std::thread::ThreadId;
 
 use crossbeam_queue::SegQueue;
 
@@ -38,6 +39,8 @@ pub(crate) struct Mail<M> {
     senders: AtomicUsize,
     /// Wakes the kernel's thread.
     wakes: Arc<WakeQueue>,
+    /// The kernel's thread, which must not wait for room (it makes it).
+    owner: ThreadId,
 }
 
 const OPEN: u8 = 0;
@@ -65,6 +68,7 @@ impl<M> Mail<M> {
             state: AtomicU8::new(OPEN),
             senders: AtomicUsize::new(0),
             wakes,
+            owner: std::thread::current().id(),
         }
     }
 
@@ -161,6 +165,11 @@ impl<M> Mail<M> {
     /// Whether sends are refused for good.
     pub(crate) fn is_closed(&self) -> bool {
         self.state.load(Ordering::Acquire) != OPEN
+    }
+
+    /// Whether this runs on the kernel's own thread.
+    pub(crate) fn on_kernel_thread(&self) -> bool {
+        std::thread::current().id() == self.owner
     }
 
     /// The most messages in flight at once.
