@@ -108,8 +108,9 @@ fn spawn_many(n: usize, idle: &impl Spawnable<Msg, Msg, (), ()>) {
     let rss0 = vm_rss();
     let t0 = Instant::now();
     for (i, slot) in pids.iter_mut().enumerate() {
-        match sched.spawn(idle, ()) {
-            Ok(handle) => *slot = handle.pid(),
+        // Its pid alone, as BEAM's spawn: nobody reads an idle process's result.
+        match sched.spawn_detached(idle, ()) {
+            Ok(pid) => *slot = pid,
             Err(e) => {
                 println!("# spawn {n} failed after {i} processes: {e}");
                 return; // dropping the scheduler ends the ones spawned
@@ -155,7 +156,9 @@ fn fanin_run(
     sched.run_until_idle();
     let t0 = Instant::now();
     for _ in 0..s {
-        sched.spawn(sender, (sink.pid(), m)).expect("spawn sender");
+        sched
+            .spawn_detached(sender, (sink.pid(), m))
+            .expect("spawn sender");
     }
     sched.run_until_idle();
     let ns = t0.elapsed().as_nanos() as u64;

@@ -281,9 +281,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 }
             }
             None => {
+                let detached = proc.detached;
                 self.procs.remove(pid);
                 self.free(p);
-                if !self.detached.is_empty() && self.detached.remove(&pid) {
+                if detached {
                     self.free_result(pid, result);
                 } else {
                     self.finished.insert(pid, Finished { result });

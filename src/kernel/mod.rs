@@ -50,7 +50,7 @@ pub(crate) mod time;
 pub(crate) mod tree;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -109,9 +109,6 @@ pub(crate) struct Kernel<I, O> {
     outbound: Outbound<I, O>,
     pub(crate) undelivered: Vec<Undelivered<O>>,
     pub(crate) finished: BTreeMap<Pid, Finished>,
-    /// Top-level processes whose handles were dropped while they ran: their
-    /// results are freed when they end.
-    pub(crate) detached: BTreeSet<Pid>,
     pub(crate) wakes: Arc<WakeQueue>,
     woken: Vec<Pid>,
     /// Mail from other threads (made by the first `Sender`).
@@ -173,7 +170,6 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             outbound,
             undelivered: Vec::new(),
             finished: BTreeMap::new(),
-            detached: BTreeSet::new(),
             wakes: Arc::default(),
             postbox: None,
             deliver_mail_fn: None,

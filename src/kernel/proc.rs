@@ -82,6 +82,9 @@ pub(crate) struct Proc<I, O> {
     /// A call of its context is in progress (a stackless context refuses to be
     /// re-entered from the user code such a call runs).
     pub(crate) in_call: bool,
+    /// A top-level process whose result nobody will read (its handle was
+    /// dropped, or it was spawned detached): freed when it ends.
+    pub(crate) detached: bool,
     /// What few processes need, allocated by the first that does.
     pub(super) extra: Option<Box<Extra>>,
 }
@@ -139,6 +142,7 @@ impl<I, O> Proc<I, O> {
             released: false,
             killing: false,
             in_call: false,
+            detached: false,
             extra: None,
         }
     }

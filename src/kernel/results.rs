@@ -14,8 +14,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     pub(crate) fn detach(&mut self, pid: Pid) {
         if let Some(finished) = self.finished.remove(&pid) {
             self.free_result(pid, finished.result);
-        } else if self.lookup(pid).is_some() {
-            self.detached.insert(pid);
+        } else if let Some(p) = self.lookup(pid) {
+            // SAFETY: p is live.
+            unsafe { (*p.as_ptr()).detached = true };
         }
     }
 
