@@ -208,13 +208,9 @@ impl<M> Drop for Postbox<M> {
     /// caller left to report it to.
     fn drop(&mut self) {
         self.mail.close(false);
-        let queued = std::iter::from_fn(|| self.mail.queue.pop());
-        for (_, msg) in queued.chain(
-            std::mem::take(&mut self.parked)
-                .into_values()
-                .flatten()
-                .map(|m| (Pid(0), m)),
-        ) {
+        let parked = std::mem::take(&mut self.parked).into_values().flatten();
+        let queued = std::iter::from_fn(|| self.mail.queue.pop()).map(|(_, msg)| msg);
+        for msg in parked.chain(queued) {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(msg))) {
                 forget_quietly(payload);
             }
