@@ -95,16 +95,28 @@ fn check(case: &str, backtrace: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    feature = "asan",
+    ignore = "AddressSanitizer's larger frames overflow a 16 KiB stack in the unwinder itself, hook or not"
+)]
 fn a_panic_in_a_small_stack_process_with_backtraces_on_is_its_failure() {
     check("default", "1");
 }
 
 #[test]
+#[cfg_attr(
+    feature = "asan",
+    ignore = "AddressSanitizer's larger frames overflow a 16 KiB stack in the unwinder itself, hook or not"
+)]
 fn a_panic_in_a_small_stack_process_with_full_backtraces_is_its_failure() {
     check("default", "full");
 }
 
 #[test]
+#[cfg_attr(
+    feature = "asan",
+    ignore = "AddressSanitizer's larger frames overflow a 16 KiB stack in the unwinder itself, hook or not"
+)]
 fn a_panic_hook_set_before_the_first_process_runs_on_the_schedulers_stack() {
     check("user_hook", "0");
     let out = run_case("user_hook", "0");
@@ -112,6 +124,10 @@ fn a_panic_hook_set_before_the_first_process_runs_on_the_schedulers_stack() {
 }
 
 #[test]
+#[cfg_attr(
+    feature = "asan",
+    ignore = "AddressSanitizer's larger frames overflow a 16 KiB stack in the unwinder itself, hook or not"
+)]
 fn two_panics_in_a_row_in_a_small_stack_process_are_both_reported() {
     check("nested", "1");
     let out = run_case("nested", "1");
