@@ -172,11 +172,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         clone_for_send: fn(&I) -> O,
     ) -> Sent<I> {
         let Some(target) = self.lookup(to) else {
+            std::hint::cold_path();
             return Sent::Unknown(to, msg);
         };
         // SAFETY: target is a live process of this kernel.
         let t = unsafe { &mut *target.as_ptr() };
         if t.status == Status::Stopped {
+            std::hint::cold_path();
             return Sent::Unknown(to, msg);
         }
         if t.children().is_empty() {
@@ -262,6 +264,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         recipients: &[PPtr<I, O>],
     ) {
         if let Some(hooks) = &mut self.hooks {
+            // Durable only: off the plain path (see `Ctx::replayed`).
+            std::hint::cold_path();
             // SAFETY: the sender is live, and not otherwise borrowed here.
             let from = from.map(|f| unsafe { &mut *f.as_ptr() });
             hooks.delivered(to, msg, from, recipients);

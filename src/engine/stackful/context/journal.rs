@@ -35,6 +35,8 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     #[inline(always)]
     pub(super) fn record<'a>(&mut self, call: impl FnOnce() -> Call<'a, I, O>) {
         if let Some((hooks, p)) = self.hooks() {
+            // Durable only: off the plain scheduler's path (see `replayed`).
+            std::hint::cold_path();
             hooks.record(p, call());
             if hooks.halted() {
                 self.hold();
@@ -50,6 +52,12 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let Some((hooks, p)) = self.hooks() else {
             return Replayed::Live;
         };
+        // A durable scheduler's path: marked cold so that the plain path of a
+        // send or a receive, which every hot loop runs, is laid out and inlined
+        // as the likely one (without it LLVM judged an inbox push in a stackful
+        // send a cold call site and left it out of line: 16 instructions more
+        // per message).
+        std::hint::cold_path();
         match hooks.replay(p, expect()) {
             Replayed::Held => self.hold(),
             replayed => replayed,
