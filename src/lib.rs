@@ -148,7 +148,7 @@ pub use durable::{
     DeterminismViolation, DurableBuilder, DurableScheduler, Interrupted, Recovery, RecoveryError,
 };
 pub use engine::stackful::context::{Child, Ctx};
-pub use engine::stackful::template::{Step, Template, Transition};
+pub use engine::stackful::template::{Local, Shared, Sharing, Step, Template, Transition};
 pub use error::{ExitError, JoinError, PushError, SendError, SpawnError, StartError};
 pub use kernel::inbox::{DEFAULT_CAPACITY, Overflow};
 pub use kernel::{DEFAULT_BUDGET, Status, Undelivered, UndeliveredReason, Wait};

@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
-use crate::engine::stackful::template::Template;
+use crate::engine::stackful::template::{Sharing, Template};
 use crate::error::{ExitError, PushError, SpawnError, StartError};
 use crate::kernel::{Kernel, PPtr, Recording, Sent, Status};
 use crate::signal::{Payload, Pid, Signal, SignalData};
@@ -54,7 +54,7 @@ fn to_outbox<I: 'static, O: 'static>(
     Sent::Delivered
 }
 
-impl<I: 'static, O: 'static, A: 'static, R: Payload> Template<I, O, A, R> {
+impl<I: 'static, O: 'static, A: 'static, R: Payload, S: Sharing> Template<I, O, A, R, S> {
     /// Creates a standalone process with pid `pid`; its children get the pids that
     /// follow. It does nothing until [`Process::start`].
     pub fn create(&self, pid: Pid, args: A) -> Result<Process<I, O, R>, SpawnError> {

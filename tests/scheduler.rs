@@ -342,3 +342,35 @@ fn results_of_failed_processes_are_errors() {
         other => panic!("expected a failure, got {other:?}"),
     }
 }
+
+/// Templates made by `Template::new` cross threads; local ones, whose bodies
+/// need not, serve the processes of their own thread (their `!Send` is checked
+/// by a `compile_fail` doctest of `Template::local`).
+#[test]
+fn shared_templates_are_send_and_local_ones_capture_what_is_not() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    let shared = Template::new("shared", |ctx: &mut Ctx<u64>, _: ()| ctx.receive());
+    send_sync(&shared);
+    let shared = std::thread::spawn(move || shared).join().unwrap();
+
+    let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let l = log.clone();
+    let local = Template::local("local", move |ctx: &mut Ctx<u64>, _: ()| {
+        let n = ctx.receive();
+        l.borrow_mut().push(n);
+        n
+    });
+    let mut sched = SimpleScheduler::new();
+    let a = sched.spawn(&local, ()).unwrap();
+    let b = sched.spawn(&shared, ()).unwrap();
+    let c = sched.spawn(&local.clone(), ()).unwrap();
+    for (h, n) in [(&a, 1), (&b, 2), (&c, 3)] {
+        sched.send(h.pid(), n).unwrap();
+    }
+    sched.run_until_idle();
+    assert_eq!(*log.borrow(), [1, 3]);
+    assert_eq!(
+        [sched.result(&a), sched.result(&b), sched.result(&c)],
+        [Some(Ok(1)), Some(Ok(2)), Some(Ok(3))]
+    );
+}

@@ -17,7 +17,7 @@ use crate::durable::policy::CommitPolicy;
 use crate::durable::record::{Record, encode_caught};
 use crate::durable::recover::{Recovery, RecoveryError, decode_caught};
 use crate::durable::state::{DeterminismViolation, Durable, Registration};
-use crate::engine::stackful::template::Template;
+use crate::engine::stackful::template::{Sharing, Template};
 use crate::error::{ExitError, SendError, SpawnError, StartError};
 use crate::journal::{FileJournal, Journal, JournalError, JournalOptions, Lsn};
 use crate::kernel::{Kernel, Status, Undelivered, Wait};
@@ -44,9 +44,9 @@ where
     /// Registers `template`: processes made from it can be journaled and rebuilt.
     /// Every template a durable scheduler runs must be registered, under a name of
     /// its own.
-    pub fn register<A: DurablePayload, R: DurablePayload>(
+    pub fn register<A: DurablePayload, R: DurablePayload, S: Sharing>(
         mut self,
-        template: &Template<M, M, A, R>,
+        template: &Template<M, M, A, R, S>,
     ) -> Self {
         let t = template.clone();
         let name = template.opts.name.clone();
@@ -303,9 +303,9 @@ where
     /// Creates and starts a process (journaled). Its result is kept until taken
     /// ([`result`](Self::result) or [`result_of`](Self::result_of)), even
     /// when the handle is dropped: results survive crashes, handles do not.
-    pub fn spawn<A: 'static, R: Payload>(
+    pub fn spawn<A: 'static, R: Payload, S: Sharing>(
         &mut self,
-        template: &Template<M, M, A, R>,
+        template: &Template<M, M, A, R, S>,
         args: A,
     ) -> Result<Handle<R>, SpawnError> {
         if self.is_stopped() {
@@ -319,9 +319,9 @@ where
 
     /// Creates and starts a process whose result nobody will read (journaled):
     /// it is freed when the process ends, and its records can go with it.
-    pub fn spawn_detached<A: 'static, R: Payload>(
+    pub fn spawn_detached<A: 'static, R: Payload, S: Sharing>(
         &mut self,
-        template: &Template<M, M, A, R>,
+        template: &Template<M, M, A, R, S>,
         args: A,
     ) -> Result<Pid, SpawnError> {
         if self.is_stopped() {
@@ -343,9 +343,9 @@ where
     }
 
     /// Creates a process, not started (journaled).
-    pub fn create<A: 'static, R: Payload>(
+    pub fn create<A: 'static, R: Payload, S: Sharing>(
         &mut self,
-        template: &Template<M, M, A, R>,
+        template: &Template<M, M, A, R, S>,
         args: A,
     ) -> Result<Handle<R>, SpawnError> {
         if self.is_stopped() {

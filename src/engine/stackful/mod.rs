@@ -25,7 +25,7 @@ use crate::kernel::{Ended, Engine, Kernel, PPtr, Turn, Wait};
 use crate::signal::{Payload, Pid};
 use context::Ctx;
 use stack::{ProcStack, StackPool};
-use template::{Step, Template};
+use template::{Sharing, Step, Template};
 
 /// A kernel's pool of stacks, shared by its stackful engines: each holds it until
 /// its stack is back, so that the pool (which owns the stacks' memory) outlives
@@ -138,9 +138,9 @@ impl Stackful {
 
 /// Creates a stackful process (status `Created`) running `template`'s body on
 /// `args`, with pid `pid` or the next one.
-pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
+pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload, S: Sharing>(
     kernel: &mut Kernel<I, O>,
-    template: &Template<I, O, A, R>,
+    template: &Template<I, O, A, R, S>,
     args: A,
     parent: Option<Pid>,
     pid: Option<Pid>,

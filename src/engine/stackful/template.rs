@@ -13,7 +13,35 @@ use crate::signal::{Payload, Pid};
 use crate::template::{DEFAULT_STACK_SIZE, Spawnable, option_builders, sealed};
 
 pub(crate) type Entry<I, O, R> = Box<dyn FnOnce(&mut Ctx<I, O>) -> Step<I, O, R>>;
-pub(crate) type Body<I, O, A, R> = Arc<dyn Fn(&mut Ctx<I, O>, A) -> Step<I, O, R> + Send + Sync>;
+/// A template's body. Not `Send` or `Sync` in its type: a [`Shared`] template's
+/// is both (its constructors ask for it), a [`Local`] one's need not be.
+pub(crate) type Body<I, O, A, R> = Arc<dyn Fn(&mut Ctx<I, O>, A) -> Step<I, O, R>>;
+
+/// What a template may be shared with: other threads ([`Shared`], the default)
+/// or only the thread that made it ([`Local`]). Sealed.
+pub trait Sharing: sealed_sharing::Sealed + 'static {}
+
+mod sealed_sharing {
+    pub trait Sealed {}
+}
+
+/// A template that is `Send` and `Sync`: its body (and what it captures) is,
+/// so the template can be made on one thread and spawned on another. Made by
+/// [`Template::new`] and [`Template::stepping`].
+#[derive(Debug, Clone, Copy)]
+pub enum Shared {}
+
+/// A template that stays on the thread that made it (`!Send`, `!Sync`): its
+/// body may capture what is not `Send`, an `Rc<RefCell<_>>` that the
+/// processes of one scheduler share, say. Made by [`Template::local`] and
+/// [`Template::local_stepping`].
+#[derive(Debug, Clone, Copy)]
+pub enum Local {}
+
+impl sealed_sharing::Sealed for Shared {}
+impl sealed_sharing::Sealed for Local {}
+impl Sharing for Shared {}
+impl Sharing for Local {}
 
 /// What a process body returns: a result, or a transition to another entry.
 pub enum Step<I, O, R> {
@@ -36,7 +64,7 @@ pub struct Transition<I, O, R> {
 
 impl<I: 'static, O: 'static, R: 'static> Transition<I, O, R> {
     /// A transition to `template`'s body with `args`.
-    pub fn to<A: Payload>(template: &Template<I, O, A, R>, args: A) -> Self {
+    pub fn to<A: Payload, S: Sharing>(template: &Template<I, O, A, R, S>, args: A) -> Self {
         let template = template.clone();
         Transition {
             run: Box::new(move |ctx: &mut Ctx<I, O>| {
@@ -77,25 +105,36 @@ impl<I, O, R> fmt::Debug for Transition<I, O, R> {
 /// A body that never returns (a server's `loop { ... }`) has the result type `!`,
 /// which is not a [`Payload`]: name the result type, as in
 /// `Template::<M, M, (), ()>::new(...)` or with a closure return type `-> ()`.
-pub struct Template<I, O, A, R> {
+pub struct Template<I, O, A, R, S: Sharing = Shared> {
     pub(crate) opts: Options<O>,
     pub(crate) body: Body<I, O, A, R>,
     pub(crate) stack_size: usize,
     _marker: PhantomData<fn(A) -> R>,
+    _sharing: PhantomData<S>,
 }
 
-impl<I, O, A, R> Clone for Template<I, O, A, R> {
+// SAFETY: a `Shared` template's body was made from a closure that is `Send` and
+// `Sync` (`Template::new` and `Template::stepping`, its only constructors, ask
+// for both), and its other fields are (`Options` holds its route as an `Arc` of a
+// `Send + Sync` closure; the marker holds no value). The body's type forgets
+// those bounds only so that `Local` templates can share the representation.
+unsafe impl<I, O, A, R> Send for Template<I, O, A, R, Shared> {}
+// SAFETY: as for `Send`: every field is `Sync` for a `Shared` template.
+unsafe impl<I, O, A, R> Sync for Template<I, O, A, R, Shared> {}
+
+impl<I, O, A, R, S: Sharing> Clone for Template<I, O, A, R, S> {
     fn clone(&self) -> Self {
         Template {
             opts: self.opts.clone(),
             body: self.body.clone(),
             stack_size: self.stack_size,
             _marker: PhantomData,
+            _sharing: PhantomData,
         }
     }
 }
 
-impl<I, O, A, R> fmt::Debug for Template<I, O, A, R> {
+impl<I, O, A, R, S: Sharing> fmt::Debug for Template<I, O, A, R, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Template");
         self.opts.debug_into(&mut d);
@@ -103,8 +142,10 @@ impl<I, O, A, R> fmt::Debug for Template<I, O, A, R> {
     }
 }
 
-impl<I: 'static, O: 'static, A: 'static, R: 'static> Template<I, O, A, R> {
-    /// A template whose body returns the process's result.
+impl<I: 'static, O: 'static, A: 'static, R: 'static> Template<I, O, A, R, Shared> {
+    /// A template whose body returns the process's result. The body must be
+    /// `Send + Sync`, so that the template is (see [`Template::local`] for one
+    /// that need not be).
     pub fn new<F>(name: &str, body: F) -> Self
     where
         F: Fn(&mut Ctx<I, O>, A) -> R + Send + Sync + 'static,
@@ -118,11 +159,67 @@ impl<I: 'static, O: 'static, A: 'static, R: 'static> Template<I, O, A, R> {
     where
         F: Fn(&mut Ctx<I, O>, A) -> Step<I, O, R> + Send + Sync + 'static,
     {
+        Template::with_body(name, Arc::new(body))
+    }
+}
+
+impl<I: 'static, O: 'static, A: 'static, R: 'static> Template<I, O, A, R, Local> {
+    /// A template whose body need not be `Send` or `Sync`: it may capture an
+    /// `Rc<RefCell<_>>` that the processes of one scheduler share, say. The
+    /// template is then neither (it stays on the thread that made it, as its
+    /// processes do); in everything else it is a template like another.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use chronoflow::{Ctx, SimpleScheduler, Template};
+    ///
+    /// let seen = Rc::new(Cell::new(0));
+    /// let counter = seen.clone();
+    /// let count = Template::local("count", move |ctx: &mut Ctx<u32>, _: ()| {
+    ///     counter.set(counter.get() + ctx.receive());
+    /// });
+    /// let mut sched = SimpleScheduler::new();
+    /// for n in 1..=3 {
+    ///     let pid = sched.spawn_detached(&count, ()).unwrap();
+    ///     sched.send(pid, n).unwrap();
+    /// }
+    /// sched.run_until_idle();
+    /// assert_eq!(seen.get(), 6);
+    /// ```
+    ///
+    /// It cannot cross threads:
+    ///
+    /// ```compile_fail
+    /// use chronoflow::{Ctx, Template};
+    ///
+    /// let t = Template::local("t", |ctx: &mut Ctx<u32>, _: ()| ctx.receive());
+    /// std::thread::spawn(move || drop(t)); // error: `Template<.., Local>` is not `Send`
+    /// ```
+    pub fn local<F>(name: &str, body: F) -> Self
+    where
+        F: Fn(&mut Ctx<I, O>, A) -> R + 'static,
+    {
+        Self::local_stepping(name, move |ctx, args| Step::Done(body(ctx, args)))
+    }
+
+    /// A [`local`](Template::local) template whose body returns a [`Step`].
+    pub fn local_stepping<F>(name: &str, body: F) -> Self
+    where
+        F: Fn(&mut Ctx<I, O>, A) -> Step<I, O, R> + 'static,
+    {
+        Template::with_body(name, Arc::new(body))
+    }
+}
+
+impl<I: 'static, O: 'static, A: 'static, R: 'static, S: Sharing> Template<I, O, A, R, S> {
+    fn with_body(name: &str, body: Body<I, O, A, R>) -> Self {
         Template {
             opts: Options::new(name),
-            body: Arc::new(body),
+            body,
             stack_size: DEFAULT_STACK_SIZE,
             _marker: PhantomData,
+            _sharing: PhantomData,
         }
     }
 
@@ -148,8 +245,8 @@ impl<I: 'static, O: 'static, A: 'static, R: 'static> Template<I, O, A, R> {
 
 // The kernel is private: so is this trait, sealed.
 #[allow(private_interfaces)]
-impl<I: 'static, O: 'static, A: 'static, R: Payload> sealed::Create<I, O, A>
-    for Template<I, O, A, R>
+impl<I: 'static, O: 'static, A: 'static, R: Payload, S: Sharing> sealed::Create<I, O, A>
+    for Template<I, O, A, R, S>
 {
     fn create_in(
         &self,
@@ -165,7 +262,7 @@ impl<I: 'static, O: 'static, A: 'static, R: Payload> sealed::Create<I, O, A>
     }
 }
 
-impl<I: 'static, O: 'static, A: 'static, R: Payload> Spawnable<I, O, A, R>
-    for Template<I, O, A, R>
+impl<I: 'static, O: 'static, A: 'static, R: Payload, S: Sharing> Spawnable<I, O, A, R>
+    for Template<I, O, A, R, S>
 {
 }

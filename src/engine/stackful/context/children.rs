@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::stackful::context::Ctx;
-use crate::engine::stackful::template::Template;
+use crate::engine::stackful::template::{Sharing, Template};
 use crate::error::{JoinError, SpawnError};
 use crate::kernel::Wait;
 use crate::kernel::hooks::{Call, Expect, Replayed};
@@ -136,9 +136,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// Called by a transition before the new entry runs: TRANSITION, and the new
     /// template's options.
-    pub(crate) fn begin_transition<A: Payload, R>(
+    pub(crate) fn begin_transition<A: Payload, R, S: Sharing>(
         &mut self,
-        template: &Template<I, O, A, R>,
+        template: &Template<I, O, A, R, S>,
         args: &A,
     ) {
         self.tick();
