@@ -56,6 +56,15 @@ impl fmt::Debug for Time {
 pub trait Clock {
     /// The current time.
     fn now(&self) -> Time;
+
+    /// Whether the time passes by itself (`true`, the default: a deadline
+    /// comes if one waits for it). A clock that moves only when told (a
+    /// [`ManualClock`]) says `false`: `run_blocking` and the async `run` then
+    /// do not wait for its timers, which waiting cannot bring (they return
+    /// once nothing else can wake a process; advance the clock and run again).
+    fn passes_by_itself(&self) -> bool {
+        true
+    }
 }
 
 /// The system's wall clock (the default).
@@ -101,5 +110,9 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Time {
         Time(self.now.load(Ordering::SeqCst))
+    }
+
+    fn passes_by_itself(&self) -> bool {
+        false
     }
 }

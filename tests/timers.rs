@@ -113,3 +113,33 @@ fn a_durable_scheduler_does_not_wait_again_for_timers_that_ended() {
     sched.run_until_idle().unwrap();
     assert_eq!(sched.result_of::<Option<u8>>(Pid(0)), Some(Ok(None)));
 }
+
+#[test]
+fn run_blocking_does_not_wait_in_real_time_for_a_manual_clocks_timer() {
+    // Before, it slept the deadline's distance in real time (an hour here),
+    // then found the manual clock where it was, and slept again.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let clock = ManualClock::new(START);
+        let napper = Template::new("napper", |ctx: &mut Ctx<u8>, _: ()| {
+            ctx.sleep(Duration::from_secs(3600));
+            1u8
+        });
+        let mut sched = SimpleScheduler::new();
+        sched.set_clock(clock.clone());
+        let h = sched.spawn(&napper, ()).unwrap();
+        sched.run_blocking();
+        let waiting = sched.status(h.pid());
+        clock.advance(Duration::from_secs(3600));
+        sched.run_blocking();
+        done.send((waiting, sched.result(&h))).unwrap();
+    });
+    let (waiting, result) = finished
+        .recv_timeout(Duration::from_secs(10))
+        .expect("run_blocking returns at once: waiting cannot bring a manual clock's timer");
+    assert_eq!(
+        waiting,
+        Some(chronoflow::Status::Waiting(chronoflow::Wait::Timer))
+    );
+    assert_eq!(result, Some(Ok(1)));
+}

@@ -217,9 +217,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// What an idle kernel waits for: `Done` when nothing can come (no process
     /// waits on an effect's future, no timer is armed, no mail is queued and no
     /// sender can send any); else how long until the next timer, if one is
-    /// armed.
+    /// armed. The timers of a clock that does not pass by itself (a manual
+    /// one) are not waited for: waiting cannot bring them.
     pub(crate) fn idle(&self) -> Idle {
-        let until = self.next_deadline().map(|t| t.since(self.clock.now()));
+        let until = match self.next_deadline() {
+            Some(t) if self.clock.passes_by_itself() => Some(t.since(self.clock.now())),
+            _ => None,
+        };
         let mail = self.postbox.as_ref().is_some_and(|p| p.may_come());
         if self.effects_pending == 0 && until.is_none() && !mail {
             Idle::Done
