@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::error::{ExitError, SendError, SpawnError, StartError};
 use crate::kernel::time::WakeQueue;
-use crate::kernel::{Kernel, Recording, Sent, Status, Undelivered, unrecorded};
+use crate::kernel::{Kernel, PPtr, Recording, Sent, Status, Undelivered, unrecorded};
 use crate::sender::Sender;
 use crate::signal::{Payload, Pid, Signal, SignalSink};
 use crate::template::Spawnable;
@@ -175,10 +175,19 @@ impl<M: 'static> SimpleScheduler<M> {
         template: &impl Spawnable<M, M, A, R>,
         args: A,
     ) -> Result<Handle<R>, SpawnError> {
+        let (_, pid) = self.create_top(template, args)?;
+        Ok(Handle::new(pid, self.k().wakes.clone()))
+    }
+
+    /// Creates a top-level process: its record and its pid.
+    fn create_top<A: 'static, R: Payload>(
+        &mut self,
+        template: &impl Spawnable<M, M, A, R>,
+        args: A,
+    ) -> Result<(PPtr<M, M>, Pid), SpawnError> {
         let p = template.create_in(self.k_mut(), args, None)?;
         // SAFETY: p is live.
-        let pid = unsafe { p.as_ref().pid };
-        Ok(Handle::new(pid, self.k().wakes.clone()))
+        Ok((p, unsafe { p.as_ref().pid }))
     }
 
     /// Starts a created process: START, then it runs at the next pass.
@@ -205,10 +214,9 @@ impl<M: 'static> SimpleScheduler<M> {
         template: &impl Spawnable<M, M, A, R>,
         args: A,
     ) -> Result<Handle<R>, SpawnError> {
-        let handle = self.create(template, args)?;
-        let p = self.k().lookup(handle.pid).expect("just created");
+        let (p, pid) = self.create_top(template, args)?;
         self.k_mut().start(p);
-        Ok(handle)
+        Ok(Handle::new(pid, self.k().wakes.clone()))
     }
 
     /// Creates and starts a process whose result nobody will read: it is freed
@@ -218,9 +226,7 @@ impl<M: 'static> SimpleScheduler<M> {
         template: &impl Spawnable<M, M, A, R>,
         args: A,
     ) -> Result<Pid, SpawnError> {
-        let p = template.create_in(self.k_mut(), args, None)?;
-        // SAFETY: p is live.
-        let pid = unsafe { p.as_ref().pid };
+        let (p, pid) = self.create_top(template, args)?;
         self.k_mut().start(p);
         self.k_mut().detach(pid);
         Ok(pid)

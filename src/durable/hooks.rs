@@ -221,11 +221,7 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
         if stackless {
             return Err(SpawnError::NotDurable(template.to_string()));
         }
-        match self
-            .registry
-            .get(template)
-            .and_then(|r| (r.encode_args)(args))
-        {
+        match Hooks::encode_args(self, template, args) {
             Some(bytes) => Ok(Some(bytes)),
             None => Err(SpawnError::Unregistered(template.to_string())),
         }

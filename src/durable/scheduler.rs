@@ -308,13 +308,8 @@ where
         template: &Template<M, M, A, R, S>,
         args: A,
     ) -> Result<Handle<R>, SpawnError> {
-        if self.is_stopped() {
-            return Err(SpawnError::Stopped);
-        }
-        self.durable_mut().spawning = true;
-        let spawned = self.inner.spawn(template, args);
-        self.durable_mut().spawning = false;
-        spawned.map(Handle::keeping)
+        self.spawning(|inner| inner.spawn(template, args))
+            .map(Handle::keeping)
     }
 
     /// Creates and starts a process whose result nobody will read (journaled):
@@ -324,11 +319,20 @@ where
         template: &Template<M, M, A, R, S>,
         args: A,
     ) -> Result<Pid, SpawnError> {
+        self.spawning(|inner| inner.spawn_detached(template, args))
+    }
+
+    /// Runs `spawn` (a spawn from outside, which starts the process at once:
+    /// its creation is journaled as started), unless the run has stopped.
+    fn spawning<T>(
+        &mut self,
+        spawn: impl FnOnce(&mut SimpleScheduler<M>) -> Result<T, SpawnError>,
+    ) -> Result<T, SpawnError> {
         if self.is_stopped() {
             return Err(SpawnError::Stopped);
         }
         self.durable_mut().spawning = true;
-        let spawned = self.inner.spawn_detached(template, args);
+        let spawned = spawn(&mut self.inner);
         self.durable_mut().spawning = false;
         spawned
     }

@@ -101,9 +101,15 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// that calls this is held before `f` runs, and the scheduler reports it
     /// with its [`violations`](crate::DurableScheduler::violations).
     pub fn effect<T: Payload>(&mut self, f: impl FnOnce() -> T) -> T {
+        self.plain_effect("effect", |_| f())
+    }
+
+    /// A plain effect (`call` names it): refused in a durable scheduler, run
+    /// with `run`, and shown in a USE signal.
+    fn plain_effect<T: Payload>(&mut self, call: &str, run: impl FnOnce(&mut Self) -> T) -> T {
         self.tick();
-        self.refuse_unjournaled::<T>("effect");
-        let value = f();
+        self.refuse_unjournaled::<T>(call);
+        let value = run(self);
         self.emit_plain_use(&value);
         value
     }
@@ -118,13 +124,17 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// durable: this call may first wait for the pass's group commit
     /// ([`Wait::Commit`](crate::Wait::Commit)).
     pub fn durable_effect<T: DurablePayload>(&mut self, f: impl FnOnce() -> T) -> T {
-        self.effect_inner(true, f)
+        self.effect_inner(true, |_| f())
     }
 
-    /// A journaled effect; `commit`: wait for this process's records to be
-    /// durable first, as the policy asks (not for effects that act on nothing
-    /// outside).
-    fn effect_inner<T: DurablePayload>(&mut self, commit: bool, f: impl FnOnce() -> T) -> T {
+    /// A journaled effect, performed by `run` unless replayed; `commit`: wait
+    /// for this process's records to be durable first, as the policy asks (not
+    /// for effects that act on nothing outside).
+    fn effect_inner<T: DurablePayload>(
+        &mut self,
+        commit: bool,
+        run: impl FnOnce(&mut Self) -> T,
+    ) -> T {
         self.tick();
         if let Some(value) = self.replay_effect::<T>() {
             self.emit_use(&value);
@@ -133,7 +143,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         if commit {
             self.await_commit(false);
         }
-        let value = f();
+        let value = run(self);
         self.journal_effect(&value);
         self.emit_use(&value);
         value
@@ -201,11 +211,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// [`Ctx::durable_effect_future`] (a durable process that calls this is held,
     /// as for [`Ctx::effect`]).
     pub fn effect_future<T: Payload>(&mut self, future: impl Future<Output = T>) -> T {
-        self.tick();
-        self.refuse_unjournaled::<T>("effect_future");
-        let value = self.poll_effect(future);
-        self.emit_plain_use(&value);
-        value
+        self.plain_effect("effect_future", |ctx| ctx.poll_effect(future))
     }
 
     /// An asynchronous side effect whose output can be journaled (a serde
@@ -216,16 +222,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         &mut self,
         future: impl Future<Output = T>,
     ) -> T {
-        self.tick();
-        if let Some(value) = self.replay_effect::<T>() {
-            self.emit_use(&value);
-            return value;
-        }
-        self.await_commit(false);
-        let value = self.poll_effect(future);
-        self.journal_effect(&value);
-        self.emit_use(&value);
-        value
+        self.effect_inner(true, |ctx| ctx.poll_effect(future))
     }
 
     /// The current time, from the scheduler's [`Clock`](crate::Clock). Recorded
@@ -236,6 +233,6 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let clock = unsafe { &*self.kernel.as_ptr() }.clock.as_ref() as *const dyn crate::Clock;
         // SAFETY: the clock lives as long as the kernel, and is not replaced while a
         // process runs.
-        self.effect_inner(false, || unsafe { (*clock).now() })
+        self.effect_inner(false, |_| unsafe { (*clock).now() })
     }
 }
