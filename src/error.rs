@@ -5,7 +5,7 @@ use std::io;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::signal::Pid;
+use crate::signal::{Pid, Value};
 
 /// A message that could not be sent; the message is inside.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -93,9 +93,23 @@ pub enum ExitError {
     #[error("process failed: {0}")]
     Failed(String),
     /// It was stopped from outside, for this reason (for example its parent
-    /// ended).
+    /// ended, or it got the exit signal [`Reason::Kill`](crate::Reason::Kill):
+    /// OTP's `killed`).
     #[error("process killed: {0}")]
     Killed(String),
+    /// It was shut down (OTP's `shutdown` and `{shutdown, Term}`): an orderly
+    /// stop asked of it, by a supervisor say. Transient children are not
+    /// restarted after it.
+    #[error("process shut down{}", .0.as_ref().map(|v| format!(": {v:?}")).unwrap_or_default())]
+    Shutdown(Option<Value>),
+    /// It ended with a reason of the user's own (an exit signal, or
+    /// [`Ctx::exit`](crate::Ctx::exit)).
+    #[error("process exited: {0:?}")]
+    Custom(Value),
+    /// It got an exit signal about a process that did not exist (OTP's
+    /// `noproc`: a link to a pid that had already ended).
+    #[error("no such process")]
+    NoProc,
 }
 
 /// A join that gave no result.

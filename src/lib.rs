@@ -133,7 +133,9 @@ mod engine;
 mod error;
 pub mod journal;
 mod kernel;
+pub mod otp;
 mod process;
+mod reason;
 mod scheduler;
 mod sender;
 mod signal;
@@ -152,7 +154,9 @@ pub use engine::stackful::template::{Local, Shared, Sharing, Step, Template, Tra
 pub use error::{ExitError, JoinError, PushError, SendError, SpawnError, StartError};
 pub use kernel::inbox::{DEFAULT_CAPACITY, Overflow};
 pub use kernel::{DEFAULT_BUDGET, Status, Undelivered, UndeliveredReason, Wait};
+pub use otp::{CallError, Mail, MailRef, MonitorRef, ReplyTo, TimerRef};
 pub use process::Process;
+pub use reason::Reason;
 pub use scheduler::{Handle, Pass, SimpleScheduler};
 pub use sender::{SendFuture, Sender};
 pub use signal::{

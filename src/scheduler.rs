@@ -135,6 +135,12 @@ impl<M: 'static> SimpleScheduler<M> {
         self.k_mut()
     }
 
+    /// The kernel's root pointer, for calls that may unwind processes (no
+    /// reference to it may be held across them).
+    pub(crate) fn kernel_ptr(&mut self) -> NonNull<Kernel<M, M>> {
+        self.kernel
+    }
+
     #[inline]
     fn k(&self) -> &Kernel<M, M> {
         // SAFETY: the kernel lives as long as the scheduler; no coroutine runs

@@ -309,6 +309,9 @@ impl<I: fmt::Debug, O: fmt::Debug> fmt::Display for Signal<I, O> {
             SignalData::Stop {
                 exit: Err(ExitError::Killed(why)),
             } => write!(f, "STOP killed: {why}"),
+            SignalData::Stop { exit: Err(e) } => {
+                write!(f, "STOP {}", crate::Reason::from(e.clone()))
+            }
             SignalData::Backoff { to } => write!(f, "BACKOFF waiting for {to}"),
             SignalData::Drop { msg, reason } => write!(f, "DROP {msg:?} ({reason:?})"),
             SignalData::Reject { to, msg } => write!(f, "REJECT by {to}: {msg:?}"),

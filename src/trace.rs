@@ -50,6 +50,15 @@ pub(crate) fn stop<R>(pid: Pid, name: &str, result: &Result<R, ExitError>) {
                 "stop"
             )
         }
+        Err(e @ (ExitError::Shutdown(_) | ExitError::Custom(_) | ExitError::NoProc)) => {
+            tracing::debug!(
+                pid = pid.0,
+                name,
+                exit = "exited",
+                reason = %crate::Reason::from(e.clone()),
+                "stop"
+            )
+        }
         Err(ExitError::Killed(reason)) => {
             tracing::debug!(
                 pid = pid.0,

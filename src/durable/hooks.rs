@@ -363,15 +363,17 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
             (Ok(_), None) => StopRecord::Normal(Vec::new()),
             (Err(ExitError::Failed(m)), _) => StopRecord::Failed(m.clone()),
             (Err(ExitError::Killed(m)), _) => StopRecord::Killed(m.clone()),
+            (Err(e), _) => StopRecord::Other(e.clone()),
         };
         self.append(Record::Stop { pid, exit });
     }
 
-    fn killed(&mut self, pid: Pid, reason: &str) {
-        self.append(Record::Stop {
-            pid,
-            exit: StopRecord::Killed(reason.to_string()),
-        });
+    fn killed(&mut self, pid: Pid, error: &ExitError) {
+        let exit = match error {
+            ExitError::Killed(m) => StopRecord::Killed(m.clone()),
+            e => StopRecord::Other(e.clone()),
+        };
+        self.append(Record::Stop { pid, exit });
         self.clear_restart(pid);
     }
 

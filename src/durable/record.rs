@@ -147,6 +147,8 @@ pub(crate) enum StopRecord {
     Normal(Vec<u8>),
     Failed(String),
     Killed(String),
+    /// Any other end (a shutdown, a reason of the user's, noproc).
+    Other(crate::error::ExitError),
 }
 
 impl Record {
@@ -216,6 +218,7 @@ impl Record {
                 StopRecord::Normal(r) => format!("{pid} returned a {}-byte result", r.len()),
                 StopRecord::Failed(m) => format!("{pid} failed: {m}"),
                 StopRecord::Killed(m) => format!("{pid} was killed: {m}"),
+                StopRecord::Other(e) => format!("{pid} ended: {e}"),
             },
             Record::Reaped { pid } => format!("{pid}'s result taken"),
             Record::Layout { what, fingerprint } => {

@@ -215,6 +215,7 @@ fn rebuild_with<I: 'static, O: 'static>(
             },
             StopRecord::Failed(m) => Err(ExitError::Failed(m)),
             StopRecord::Killed(m) => Err(ExitError::Killed(m)),
+            StopRecord::Other(e) => Err(e),
         };
         match parent {
             None => {

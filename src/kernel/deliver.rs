@@ -202,6 +202,16 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         self.deliver_tree(from, target, msg, clone_for_send)
     }
 
+    /// Delivers a timed send's message to live `p` alone (not to its
+    /// children): a timer cannot wait, so a full inbox takes it past its
+    /// capacity, unless its policy drops (as for any delivery).
+    pub(crate) fn deliver_timed(&mut self, p: PPtr<I, O>, msg: I) {
+        // SAFETY: p is live.
+        let to = unsafe { p.as_ref().pid };
+        self.hook_delivery(to, &msg, None, &[p]);
+        self.push_into(p, msg);
+    }
+
     #[cold]
     fn deliver_tree(
         &mut self,
@@ -314,8 +324,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 }
                 Overflow::DropOldest => {
                     proc.extra().dropped += 1;
-                    proc.inbox.evicted += 1;
-                    if let Some(old) = proc.inbox.queue.pop_front() {
+                    if let Some(old) = proc.inbox.pop_front() {
                         self.dropped_by_policy(p, old, DropReason::Oldest);
                     }
                 }

@@ -40,6 +40,27 @@ impl Ended {
     }
 }
 
+/// The payload with which a body ends itself for a reason of its own
+/// ([`Ctx::exit`](crate::Ctx::exit)): it unwinds the body's stack (running its
+/// destructors), and the process ends with the error inside, not as a failure.
+pub(crate) struct ExitWith(pub(crate) ExitError);
+
+impl Ended {
+    /// How a body whose panic `payload` unwound out of it ended: with the error
+    /// an [`ExitWith`] carries, or failed with the panic's message. The payload
+    /// is dropped (its own `Drop` may panic: nothing escapes here).
+    pub(crate) fn from_panic(payload: Box<dyn Any + Send>) -> Ended {
+        let ended = match payload.downcast_ref::<ExitWith>() {
+            Some(ExitWith(e)) => Ended::failed(e.clone()),
+            None => Ended::failed(ExitError::Failed(crate::kernel::pass::panic_message(
+                &*payload,
+            ))),
+        };
+        crate::kernel::pass::forget_quietly(payload);
+        ended
+    }
+}
+
 /// Shows a result known to be an `R`.
 fn text_as<R: Payload>(r: &dyn Any) -> Value {
     Value::text_of(r.downcast_ref::<R>().expect("shown as its own type"))

@@ -186,8 +186,9 @@ pub(crate) trait Hooks<I, O> {
         value: Option<&Value>,
     );
 
-    /// `pid` was killed.
-    fn killed(&mut self, pid: Pid, reason: &str);
+    /// `pid` was killed (ended by its parent's end, or an exit signal), with
+    /// `error`.
+    fn killed(&mut self, pid: Pid, error: &ExitError);
 
     /// `pid` is gone with its result: taken by its parent's join, or freed
     /// unread with its ending parent.

@@ -50,9 +50,11 @@ pub(crate) struct Inbox<I> {
     /// larger capacities are taken as `u32::MAX`.)
     capacity: u32,
     pub(crate) overflow: Overflow,
-    /// How many messages were evicted from the head by `DropOldest`, ever: lets a
-    /// waiting `select` keep its scan position.
-    pub(crate) evicted: u64,
+    /// How many messages ever left the head of the queue (taken by the process,
+    /// or evicted by `DropOldest`): lets a waiting `select` keep its scan
+    /// position (while it waits, only evictions move the head), and tells when
+    /// a system message is due (`Proc::sys_due`).
+    pub(crate) head_removed: u64,
 }
 
 impl<I> Inbox<I> {
@@ -61,7 +63,7 @@ impl<I> Inbox<I> {
             queue: VecDeque::new(),
             capacity: Self::clamp(capacity, overflow),
             overflow,
-            evicted: 0,
+            head_removed: 0,
         }
     }
 
@@ -105,14 +107,23 @@ impl<I> Inbox<I> {
     #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<I> {
         let m = self.queue.pop_front();
+        if m.is_some() {
+            self.head_removed += 1;
+        }
         if self.queue.is_empty() {
             self.shrink_if_grown();
         }
         m
     }
 
-    pub(crate) fn remove(&mut self, i: usize) -> Option<I> {
+    /// Removes the message at `i` (a selective receive's match). Only the
+    /// kernel's `Proc::remove_message` calls it: a removal behind the head
+    /// moves the system messages that arrived after it (see there).
+    pub(super) fn remove(&mut self, i: usize) -> Option<I> {
         let m = self.queue.remove(i);
+        if i == 0 && m.is_some() {
+            self.head_removed += 1;
+        }
         if self.queue.is_empty() {
             self.shrink_if_grown();
         }

@@ -12,6 +12,7 @@ use crate::kernel::inbox::{Inbox, Overflow};
 use crate::kernel::options::Options;
 use crate::kernel::pass::{forget_quietly, panic_message};
 use crate::kernel::{BoxedEngine, Ended, Kernel, PPtr, Proc, Status, Wait};
+use crate::reason::Reason;
 use crate::signal::{Exit, Pid, SignalData, Value};
 use crate::trace::traced;
 
@@ -199,12 +200,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     list.join(", ")
                 )));
             }
-            let reason = format!("parent {} ended", proc.pid);
+            let reason = ExitError::Killed(format!("parent {} ended", proc.pid));
             for child in children {
                 // SAFETY: per the contract; a fresh reference for the lookup only.
                 if let Some(c) = unsafe { (*k.as_ptr()).lookup(child) } {
                     // SAFETY: per the contract; c is live.
-                    unsafe { Self::kill(k, c, &reason) };
+                    unsafe { Self::kill(k, c, reason.clone()) };
                 }
             }
         }
@@ -239,6 +240,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             };
             SignalData::Stop { exit }
         });
+        this.notify_end(p, || Reason::of(&result));
         this.stopped(p, result);
     }
 

@@ -26,6 +26,7 @@
 //! | `deliver.rs`, `inbox.rs` | delivery, back-pressure, undelivered messages |
 //! | `tree.rs` | children, join, kill |
 //! | `time.rs` | timers, effect wakes |
+//! | `system.rs` | system messages, exit signals, end notices (for the layer of links and monitors) |
 //! | `mail.rs` | messages from other threads, with back-pressure |
 //! | `results.rs` | results of top-level processes, freed with their handles |
 //! | `record.rs` | signal recording |
@@ -46,16 +47,18 @@ pub(crate) mod ready;
 pub(crate) mod record;
 pub(crate) mod results;
 pub(crate) mod slab;
+pub(crate) mod system;
 pub(crate) mod time;
 pub(crate) mod tree;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::clock::{Clock, SystemClock, Time};
+use crate::error::ExitError;
 use crate::signal::{Pid, Signal};
 
 pub(crate) use deliver::{DeliverOut, Outbound, Sent, unrecorded};
@@ -129,6 +132,14 @@ pub(crate) struct Kernel<I, O> {
     timers: BinaryHeap<Reverse<(Time, u64, Pid)>>,
     /// Live (armed, not fired, not cancelled) timers.
     armed: usize,
+    /// Messages that timers deliver (`send_after`), by timer id.
+    pub(crate) timed: BTreeMap<u64, time::Timed<I>>,
+    /// Timed messages whose process had ended when they fired.
+    pub(crate) timed_dropped: u64,
+    /// Exit signals to apply between turns: a process to end, and why.
+    exits: VecDeque<(Pid, ExitError)>,
+    /// The end notice of the layer of links and monitors, once it is in use.
+    pub(crate) on_end: Option<system::OnEnd<I, O>>,
     next_timer: u64,
     /// The process being resumed: a panic that unwinds out of its resume is its
     /// failure.
@@ -181,6 +192,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             clock: Box::new(SystemClock),
             timers: BinaryHeap::new(),
             armed: 0,
+            timed: BTreeMap::new(),
+            timed_dropped: 0,
+            exits: VecDeque::new(),
+            on_end: None,
             next_timer: 1,
             resuming: None,
             outside_unwinding: false,

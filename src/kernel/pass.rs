@@ -6,7 +6,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
 
-use crate::error::ExitError;
 use crate::kernel::{Dispatch, Ended, Kernel, Status, Turn, Wait};
 
 /// Where a run of passes stands (kept across a process's panic).
@@ -91,9 +90,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 resume_unwind(payload);
             };
             // (Its turn is counted already; its engine is dropped by `finish`.)
-            let ended = Ended::failed(ExitError::Failed(panic_message(&*payload)));
-            // The payload's own `Drop` may panic: that is not the caller's either.
-            forget_quietly(payload);
+            // (The payload's own `Drop` may panic: that is not the caller's either.)
+            let ended = Ended::from_panic(payload);
             // SAFETY: `k` is the live kernel, and `kernel` is not used again.
             unsafe { Self::finish(k, p, ended) };
         }
@@ -108,6 +106,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// As [`Kernel::update`].
     unsafe fn turns<D: Dispatch>(k: NonNull<Self>, state: &mut Passes, until_idle: bool) {
         loop {
+            // Exit signals that the last turn (or the end of a process) sent are
+            // applied before anything else runs.
+            // SAFETY: as in `update`; no coroutine runs now.
+            if unsafe { k.as_ref() }.exits_pending() {
+                // SAFETY: as above.
+                unsafe { Self::apply_exits(k) };
+            }
             if state.left == 0 {
                 if state.begun && (!until_idle || state.pass_ran == 0) {
                     return;

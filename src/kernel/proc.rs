@@ -19,6 +19,9 @@ use crate::signal::Pid;
 pub enum Wait {
     /// A message in its inbox.
     Message,
+    /// A message in its inbox or a system message (DOWN, EXIT, a reply): a
+    /// receive of [`Mail`](crate::Mail).
+    Mail,
     /// A child to stop.
     Join(Pid),
     /// An effect's future to wake it.
@@ -85,6 +88,9 @@ pub(crate) struct Proc<I, O> {
     /// A top-level process whose result nobody will read (its handle was
     /// dropped, or it was spawned detached): freed when it ends.
     pub(crate) detached: bool,
+    /// A layer above wants to hear of its end (`Kernel::on_end`): it has
+    /// links, monitors, a name.
+    pub(crate) watched: bool,
     /// What few processes need, allocated by the first that does.
     pub(super) extra: Option<Box<Extra>>,
 }
@@ -111,13 +117,72 @@ pub(crate) struct Extra {
     /// What the layer above (durability) keeps of this process (its step count,
     /// its records while it is replayed).
     pub(crate) layer: Option<Box<dyn Any>>,
+    /// System messages (a layer's notifications: DOWN, EXIT, replies), in
+    /// arrival order, each due once the user messages that arrived before it
+    /// have left the inbox.
+    pub(crate) sys: VecDeque<SysItem>,
     /// Its calls are answered from a record (a durable replay): the signals it
     /// emits meanwhile are marked [`replayed`](crate::Signal::replayed), and
     /// recorded only if the kernel's `replay_signals` says so.
     pub(crate) replaying: bool,
 }
 
+/// A system message, opaque to the kernel (the layer that sent it reads it).
+pub(crate) struct SysItem {
+    /// Due when the inbox's `head_removed` reaches this: the user messages that
+    /// arrived before it have left.
+    pub(crate) due: u64,
+    /// A number the layer matches without opening the message (a call's tag;
+    /// 0 for none).
+    pub(crate) tag: u64,
+    pub(crate) msg: Box<dyn Any>,
+}
+
 impl<I, O> Proc<I, O> {
+    /// Takes the message at `i` of its inbox (a selective receive's match). A
+    /// system message that arrived after the one taken no longer waits for it:
+    /// each system message waits for the user messages that arrived before it
+    /// (see [`sys_due`](Self::sys_due)), and one taken from behind the head is
+    /// one fewer of them only for those that arrived after it.
+    #[inline]
+    pub(crate) fn remove_message(&mut self, i: usize) -> Option<I> {
+        let before = self.inbox.head_removed;
+        let m = self.inbox.remove(i)?;
+        if i > 0
+            && let Some(e) = self.extra.as_deref_mut()
+            && !e.sys.is_empty()
+        {
+            // (Items are in arrival order: those still waiting for more than
+            // `i` messages are the ones that arrived after the message taken.)
+            for item in e.sys.iter_mut().rev() {
+                if item.due.saturating_sub(before) as usize > i {
+                    item.due -= 1;
+                } else {
+                    break;
+                }
+            }
+        }
+        Some(m)
+    }
+
+    /// Whether its oldest system message is due: every user message that
+    /// arrived before it has left the inbox, so that mail is read in arrival
+    /// order (OTP's one mailbox: what a process sent before it ended comes
+    /// before its DOWN or EXIT).
+    #[inline]
+    pub(crate) fn sys_due(&self) -> bool {
+        self.extra
+            .as_ref()
+            .and_then(|e| e.sys.front())
+            .is_some_and(|item| item.due <= self.inbox.head_removed)
+    }
+
+    /// Whether it holds system messages (due or not).
+    #[inline]
+    pub(crate) fn has_sys(&self) -> bool {
+        self.extra.as_ref().is_some_and(|e| !e.sys.is_empty())
+    }
+
     /// A process record in its first state: created, nothing queued or run.
     pub(crate) fn new(
         pid: Pid,
@@ -143,6 +208,7 @@ impl<I, O> Proc<I, O> {
             killing: false,
             in_call: false,
             detached: false,
+            watched: false,
             extra: None,
         }
     }
@@ -151,6 +217,12 @@ impl<I, O> Proc<I, O> {
     #[inline]
     pub(crate) fn extra_mut(&mut self) -> Option<&mut Extra> {
         self.extra.as_deref_mut()
+    }
+
+    /// The rarely used part of the record, if it was made (to read).
+    #[inline]
+    pub(crate) fn extra_ref(&self) -> Option<&Extra> {
+        self.extra.as_deref()
     }
 
     /// The rarely used part of the record, made on first use.

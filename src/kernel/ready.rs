@@ -81,11 +81,15 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
     }
 
-    /// Wakes `p` if it waits for a message.
+    /// Wakes `p` if it waits for a message (or for mail, system messages
+    /// included).
     #[inline]
     pub(super) fn notify_message(&mut self, p: PPtr<I, O>) {
         // SAFETY: p is a live process of this kernel.
-        if unsafe { p.as_ref().status } == Status::Waiting(Wait::Message) {
+        if matches!(
+            unsafe { p.as_ref().status },
+            Status::Waiting(Wait::Message | Wait::Mail)
+        ) {
             self.make_ready(p);
         }
     }

@@ -125,6 +125,13 @@ impl WakeQueue {
     }
 }
 
+/// What a timed send delivers: a user message, or a system message (a timeout
+/// notice).
+pub(crate) enum Timed<I> {
+    Msg(I),
+    Sys(Box<dyn std::any::Any>),
+}
+
 pub(crate) struct PidWaker {
     pid: Pid,
     queue: Arc<WakeQueue>,
@@ -174,8 +181,79 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
     }
 
+    /// Arms a timer that delivers `msg` to `pid` at `deadline` (a timed send:
+    /// `send_after`): its id, to cancel it with.
+    pub(crate) fn arm_send(&mut self, pid: Pid, deadline: Time, msg: Timed<I>) -> u64 {
+        self.arm_send_with(pid, deadline, |_| msg)
+    }
+
+    /// [`arm_send`](Self::arm_send) of a message made from the timer's id.
+    pub(crate) fn arm_send_with(
+        &mut self,
+        pid: Pid,
+        deadline: Time,
+        msg: impl FnOnce(u64) -> Timed<I>,
+    ) -> u64 {
+        let id = self.next_timer;
+        self.next_timer += 1;
+        self.armed += 1;
+        self.timed.insert(id, msg(id));
+        self.timers.push(Reverse((deadline, id, pid)));
+        id
+    }
+
+    /// Cancels timed send `id`: its message, if it had not fired.
+    pub(crate) fn cancel_send(&mut self, id: u64) -> Option<Timed<I>> {
+        let msg = self.timed.remove(&id)?;
+        self.armed -= 1;
+        self.discard_stale_timers();
+        Some(msg)
+    }
+
+    /// The deadline of timed send `id`, if it is armed.
+    pub(crate) fn send_deadline(&self, id: u64) -> Option<Time> {
+        if !self.timed.contains_key(&id) {
+            return None;
+        }
+        self.timers
+            .iter()
+            .find(|Reverse((_, i, _))| *i == id)
+            .map(|Reverse((deadline, _, _))| *deadline)
+    }
+
+    /// A timed send fired: its message goes to `pid`'s inbox (past its
+    /// capacity if it is full: a timer cannot wait, and timers are as many as
+    /// were armed), or to its system messages; one for a process that ended is
+    /// dropped and counted ([`timed_dropped`](Kernel::timed_dropped)).
+    #[cold]
+    fn fire_send(&mut self, pid: Pid, msg: Timed<I>) {
+        let Some(p) = self.lookup(pid).filter(|p| {
+            // SAFETY: p is live.
+            (unsafe { p.as_ref().status }) != Status::Stopped
+        }) else {
+            self.timed_dropped += 1;
+            crate::trace::trace_event!(
+                tracing::Level::DEBUG,
+                to = pid.0,
+                reason = "process ended",
+                "timer dropped"
+            );
+            // (Its `Drop` is user code: kept from unwinding into the pass.)
+            let dropped = catch_unwind(AssertUnwindSafe(move || drop(msg)));
+            self.report(dropped.err());
+            return;
+        };
+        match msg {
+            Timed::Msg(msg) => self.deliver_timed(p, msg),
+            Timed::Sys(msg) => self.push_sys(p, 0, msg),
+        }
+    }
+
     /// Whether a heap entry is a timer some process still waits on.
     fn timer_is_live(&self, id: u64, pid: Pid) -> bool {
+        if self.timed.contains_key(&id) {
+            return true;
+        }
         self.lookup(pid).is_some_and(|p| {
             // SAFETY: p is live.
             unsafe { p.as_ref() }
@@ -227,6 +305,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 break;
             }
             self.timers.pop();
+            if let Some(msg) = self.timed.remove(&id) {
+                self.armed -= 1;
+                self.fire_send(pid, msg);
+                continue;
+            }
             if let Some(p) = self.lookup(pid) {
                 // SAFETY: p is live.
                 let proc = unsafe { &mut *p.as_ptr() };
@@ -236,7 +319,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     extra.timer = 0;
                     extra.timed_out = true;
                     self.armed -= 1;
-                    if matches!(proc.status, Status::Waiting(Wait::Timer | Wait::Message)) {
+                    if matches!(
+                        proc.status,
+                        Status::Waiting(Wait::Timer | Wait::Message | Wait::Mail)
+                    ) {
                         self.make_ready(p);
                     }
                 }

@@ -8,8 +8,9 @@ use smallvec::SmallVec;
 
 use crate::error::{ExitError, JoinError};
 use crate::kernel::{Kernel, PPtr, Status};
+use crate::reason::Reason;
 use crate::signal::{Pid, SignalData};
-use crate::trace::trace_event;
+use crate::trace::traced;
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
     /// `p` and its live descendants, parents before children (in spawn order).
@@ -113,8 +114,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     }
 
     /// Stops `p` and its descendants (deepest first, siblings in spawn order):
-    /// each coroutine is unwound and each process ends with STOP `Killed(reason)`,
-    /// its descendants with `Killed("parent <pid> ended")`.
+    /// each coroutine is unwound; `p` ends with STOP `error`, its descendants
+    /// with `Killed("parent <pid> ended")`. `p`'s result (the error) is kept as
+    /// if it had ended by itself: for its parent's join if its parent lives on
+    /// (an exit signal killed it), for the owner if it has no parent.
     ///
     /// Takes the kernel's root pointer, as [`finish`](Self::finish) does: each
     /// stop runs destructors that may use their contexts.
@@ -122,11 +125,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// # Safety
     /// `k` is a live kernel (its `this`), no reference to it is held by the
     /// caller, and `p` is a live process of it.
-    pub(crate) unsafe fn kill(k: NonNull<Self>, p: PPtr<I, O>, reason: &str) {
+    pub(crate) unsafe fn kill(k: NonNull<Self>, p: PPtr<I, O>, error: ExitError) {
         // SAFETY: p is live.
         let root = unsafe { p.as_ref().pid };
-        // (pid, reason, its children are on the stack above it already)
-        let mut todo: Vec<(Pid, Option<String>, bool)> = vec![(root, None, false)];
+        // (pid, why (the root's is `error`), its children are on the stack
+        // above it already)
+        let mut todo: Vec<(Pid, Option<ExitError>, bool)> = vec![(root, None, false)];
+        let mut error = Some(error);
         while let Some((pid, why, expanded)) = todo.pop() {
             // Looked up again: a destructor run by an earlier stop may have
             // changed the tree.
@@ -138,7 +143,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             let children = unsafe { (*q.as_ptr()).take_children() };
             if !expanded || !children.is_empty() {
                 todo.push((pid, why, true));
-                let own = format!("parent {pid} ended");
+                let own = ExitError::Killed(format!("parent {pid} ended"));
                 todo.extend(
                     children
                         .into_iter()
@@ -155,7 +160,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 let late = unsafe { (*q.as_ptr()).take_children() };
                 if !late.is_empty() {
                     todo.push((pid, why, true));
-                    let own = format!("parent {pid} ended");
+                    let own = ExitError::Killed(format!("parent {pid} ended"));
                     todo.extend(
                         late.into_iter()
                             .rev()
@@ -164,8 +169,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     continue;
                 }
             }
+            let (why, keep) = match why {
+                Some(why) => (why, false),
+                None => (error.take().expect("the root is ended once, last"), true),
+            };
             // SAFETY: per the contract; q is live.
-            unsafe { Self::kill_one(k, q, why.as_deref().unwrap_or(reason)) };
+            unsafe { Self::kill_one(k, q, why, keep) };
         }
     }
 
@@ -196,11 +205,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     }
 
     /// Ends `p`, whose children are gone and whose engine stopped: STOP
-    /// `Killed(reason)`, and frees it. One that already ended is just freed.
+    /// `error`; then its result is kept (`keep`: the root of a kill, whose
+    /// parent, if any, lives on) or it is freed. One that already ended is
+    /// just freed (or left for its parent's join, if `keep`).
     ///
     /// # Safety
     /// As [`kill`](Self::kill).
-    unsafe fn kill_one(k: NonNull<Self>, p: PPtr<I, O>, reason: &str) {
+    unsafe fn kill_one(k: NonNull<Self>, p: PPtr<I, O>, error: ExitError, keep: bool) {
         // SAFETY: per the contract; no user code runs below but the sink's (which
         // cannot reach the kernel) and destructors of freed messages.
         let this = unsafe { &mut *k.as_ptr() };
@@ -208,7 +219,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let proc = unsafe { &mut *p.as_ptr() };
         let pid = proc.pid;
         if proc.status == Status::Stopped {
-            // Already ended, never joined: its result goes unread, as if reaped.
+            // Already ended, never joined, and its parent is ending (exit
+            // signals skip ended processes): its result goes unread, as if
+            // reaped.
             if let Some(hooks) = &mut this.hooks {
                 hooks.reaped(pid);
             }
@@ -219,19 +232,32 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         // (Its engine, if it had one, was stopped by `stop_engine`.)
         proc.killing = true;
         if let Some(hooks) = &mut this.hooks {
-            hooks.killed(pid, reason);
+            hooks.killed(pid, &error);
         }
         this.emit(p, || SignalData::Stop {
-            exit: Err(ExitError::Killed(reason.to_string())),
+            exit: Err(error.clone()),
         });
-        trace_event!(
-            tracing::Level::DEBUG,
-            pid = pid.0,
-            name = &*proc.name,
-            exit = "killed",
-            reason,
-            "stop"
-        );
+        // SAFETY: p is live.
+        traced!(crate::trace::stop::<()>(
+            pid,
+            unsafe { &p.as_ref().name },
+            &Err(error.clone())
+        ));
+        this.notify_end(p, || Reason::from(error.clone()));
+        // SAFETY: p is live.
+        let parent = unsafe { p.as_ref().parent };
+        // A parent that lives on still lists it (an ending one took its list).
+        let kept_for = |pp: Pid| {
+            this.lookup(pp)
+                // SAFETY: a parent is live and distinct from p.
+                .is_some_and(|pp| unsafe { pp.as_ref().children().contains(&pid) })
+        };
+        if keep && parent.is_none_or(kept_for) {
+            // Its parent (or the owner) takes its result, as if it had ended
+            // by itself.
+            this.stopped(p, Err(error));
+            return;
+        }
         this.settle_end(p);
         // A killed child is not kept for a join: its parent is ending too.
         this.procs.remove(pid);

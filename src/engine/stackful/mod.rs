@@ -20,7 +20,7 @@ use corosensei::stack::Stack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use crate::error::{ExitError, SpawnError};
-use crate::kernel::pass::{forget_quietly, panic_message};
+use crate::kernel::pass::forget_quietly;
 use crate::kernel::{Ended, Engine, Kernel, PPtr, Turn, Wait};
 use crate::signal::{Payload, Pid};
 use context::Ctx;
@@ -201,10 +201,8 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload, S: Sharing>
                     forget_quietly(payload);
                     return Ended::failed(ExitError::Killed(String::new()));
                 }
-                let message = panic_message(&*payload);
-                // The payload's own `Drop` may panic: nothing may escape here.
-                forget_quietly(payload);
-                Ended::failed(ExitError::Failed(message))
+                // (The payload's own `Drop` may panic: nothing escapes here.)
+                Ended::from_panic(payload)
             }
         }
     });

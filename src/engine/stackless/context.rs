@@ -262,13 +262,15 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         }
         let inbox = &mut p.inbox;
         // Messages evicted from the head shift the ones already scanned.
-        let evicted = *scan.evicted.get_or_insert(inbox.evicted);
-        scan.next = scan.next.saturating_sub((inbox.evicted - evicted) as usize);
-        scan.evicted = Some(inbox.evicted);
+        let evicted = *scan.evicted.get_or_insert(inbox.head_removed);
+        scan.next = scan
+            .next
+            .saturating_sub((inbox.head_removed - evicted) as usize);
+        scan.evicted = Some(inbox.head_removed);
         // `pred` (user code) runs while the scan holds the inbox: the busy mark
         // keeps it from reaching this inbox through the context.
         if let Some(found) = inbox.find_from(scan.next, &mut pred) {
-            let m = inbox.remove(found).expect("index within the inbox");
+            let m = p.remove_message(found).expect("index within the inbox");
             self.took(&b);
             *scan = Scan::default();
             return Ok(m);

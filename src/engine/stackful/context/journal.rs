@@ -23,7 +23,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// Whether the kernel has hooks (a durable scheduler's journal).
     #[inline(always)]
-    pub(super) fn hooked(&self) -> bool {
+    pub(crate) fn hooked(&self) -> bool {
         // SAFETY: the kernel outlives its coroutines; a read of one field.
         unsafe { (*self.kernel.as_ptr()).hooks.is_some() }
     }
@@ -74,7 +74,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// Reports a call that its records cannot match, and holds this process.
     #[cold]
-    pub(super) fn violation(&mut self, recorded: String, emitted: String) -> ! {
+    pub(crate) fn violation(&mut self, recorded: String, emitted: String) -> ! {
         if let Some((hooks, p)) = self.hooks() {
             hooks.violation(p, recorded, emitted);
         }

@@ -17,6 +17,8 @@ use std::ptr::NonNull;
 
 use corosensei::Yielder;
 
+use crate::error::ExitError;
+use crate::kernel::engine::ExitWith;
 use crate::kernel::{Kernel, PPtr, Proc, Wait};
 use crate::signal::Pid;
 
@@ -77,8 +79,8 @@ pub use children::Child;
 ///
 /// [`ExitError::Killed`]: crate::ExitError::Killed
 pub struct Ctx<I, O = I> {
-    kernel: NonNull<Kernel<I, O>>,
-    me: PPtr<I, O>,
+    pub(crate) kernel: NonNull<Kernel<I, O>>,
+    pub(crate) me: PPtr<I, O>,
     yielder: NonNull<Yielder<bool, Wait>>,
 }
 
@@ -96,14 +98,14 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     }
 
     #[inline]
-    fn k(&mut self) -> &mut Kernel<I, O> {
+    pub(crate) fn k(&mut self) -> &mut Kernel<I, O> {
         // SAFETY: the kernel outlives every coroutine it runs, and only the running
         // coroutine touches it while it runs.
         unsafe { &mut *self.kernel.as_ptr() }
     }
 
     #[inline]
-    fn p(&mut self) -> &mut Proc<I, O> {
+    pub(crate) fn p(&mut self) -> &mut Proc<I, O> {
         // SAFETY: a process outlives its coroutine.
         unsafe { &mut *self.me.as_ptr() }
     }
@@ -114,7 +116,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// A process being stopped is resumed one last time by its engine: this call
     /// then unwinds its stack ([`KillUnwind`]). Called while the process cannot
     /// wait (see the type's docs), it does not return.
-    fn suspend(&mut self, wait: Wait) {
+    pub(crate) fn suspend(&mut self, wait: Wait) {
         // (A process being killed that suspends again, its body having caught the
         // unwinding, suspends to its engine's stop, which abandons it.)
         if std::thread::panicking() && self.own_unwinding() {
@@ -163,7 +165,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// Spends one unit of the turn's budget; yields the turn when it is spent
     /// (never while the process is being stopped: it cannot wait).
     #[inline]
-    fn tick(&mut self) {
+    pub(crate) fn tick(&mut self) {
         let p = self.p();
         if p.budget == 0 {
             self.spent();
@@ -186,7 +188,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// After taking a message: a freed slot lets one waiting sender retry.
     #[inline]
-    fn took(&mut self) {
+    pub(crate) fn took(&mut self) {
         let p = self.p();
         if p.has_waiting_senders() && !p.inbox.is_full() {
             let me = self.me;
@@ -222,6 +224,19 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     pub fn is_recording(&self) -> bool {
         // SAFETY: the kernel outlives its coroutines.
         unsafe { self.kernel.as_ref().is_recording() }
+    }
+
+    /// Ends this process at once with `error` (OTP's `exit(Reason)`): its
+    /// stack unwinds (its locals' destructors run), and it ends as if it had
+    /// been ended from outside for that reason: its result is `Err(error)`,
+    /// its STOP says so, and its links and monitors get the
+    /// [`Reason`](crate::Reason). Not a failure: no panic message is printed.
+    /// (A process that ends normally returns.)
+    ///
+    /// Called while its stack unwinds already (in a destructor), it cannot
+    /// unwind again: the program aborts, as for any panic there.
+    pub fn exit(&mut self, error: ExitError) -> ! {
+        std::panic::resume_unwind(Box::new(ExitWith(error)))
     }
 
     /// Gives the rest of this turn to the other runnable processes.

@@ -72,14 +72,17 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             return m;
         }
         let mut i = 0usize;
-        let mut evicted = self.p().inbox.evicted;
+        let mut evicted = self.p().inbox.head_removed;
         loop {
             let inbox = &mut self.p().inbox;
             // Messages evicted from the head shift the ones we already scanned.
-            i = i.saturating_sub((inbox.evicted - evicted) as usize);
-            evicted = inbox.evicted;
+            i = i.saturating_sub((inbox.head_removed - evicted) as usize);
+            evicted = inbox.head_removed;
             if let Some(found) = inbox.find_from(i, &mut pred) {
-                let m = inbox.remove(found).expect("index within the inbox");
+                let m = self
+                    .p()
+                    .remove_message(found)
+                    .expect("index within the inbox");
                 self.took();
                 self.journal_take(Some(&m));
                 return m;

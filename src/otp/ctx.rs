@@ -1,0 +1,462 @@
+//! The toolkit's calls of a stackful process's [`Ctx`]: links, exit signals,
+//! monitors, mail, timers and calls.
+
+use std::time::Duration;
+
+use crate::engine::stackful::context::Ctx;
+use crate::error::SpawnError;
+use crate::kernel::time::Timed;
+use crate::kernel::{Status, Wait};
+use crate::otp::call::{CallError, ReplyTo};
+use crate::otp::links::Signalled;
+use crate::otp::mail::{Mail, MailRef, MonitorRef, Notice, TimerRef};
+use crate::otp::{call, links, monitors, timers};
+use crate::reason::Reason;
+use crate::signal::{Payload, Pid};
+use crate::template::Spawnable;
+
+/// Where the next piece of mail is: the system queue's front, or the inbox's
+/// head.
+enum Next {
+    Sys,
+    Msg,
+    None,
+}
+
+impl<I: 'static, O: 'static> Ctx<I, O> {
+    /// The toolkit is not journaled yet: a durable process that uses it is held
+    /// (reported in `violations()`), before it acts.
+    #[inline]
+    fn otp_call(&mut self, what: &str) {
+        self.tick();
+        if self.hooked() {
+            self.not_durable(what);
+        }
+    }
+
+    #[cold]
+    fn not_durable(&mut self, what: &str) -> ! {
+        self.violation(
+            "no record of it: the OTP toolkit is not journaled by a durable scheduler yet".into(),
+            what.to_string(),
+        )
+    }
+
+    /// Ends this process now if an exit signal it sent itself says so.
+    fn signalled(&mut self, s: Signalled) {
+        if let Signalled::Ends(error) = s {
+            self.exit(error);
+        }
+    }
+
+    /// Sets whether this process traps exits (OTP's
+    /// `process_flag(trap_exit, Flag)`); returns the previous setting. A
+    /// process that traps exits gets exit signals as [`Mail::Exit`] (except
+    /// [`Reason::Kill`], which ends it all the same); one that does not is
+    /// ended by any signal but `Normal`.
+    pub fn trap_exit(&mut self, on: bool) -> bool {
+        self.otp_call("trap_exit");
+        let me = self.me;
+        links::trap_exit(self.k(), me, on)
+    }
+
+    /// Links this process and `pid` (OTP's `link/1`): when either ends, the
+    /// other gets an exit signal with its reason. Linking twice is one link.
+    /// If `pid` is not alive, this process gets the exit signal
+    /// [`Reason::NoProc`] at once (and ends, unless it traps exits).
+    pub fn link(&mut self, pid: Pid) {
+        self.otp_call("link");
+        let me = self.me;
+        let s = links::link(self.k(), me, pid);
+        self.signalled(s);
+    }
+
+    /// Removes the link between this process and `pid`, if there is one (OTP's
+    /// `unlink/1`).
+    pub fn unlink(&mut self, pid: Pid) {
+        self.otp_call("unlink");
+        let me = self.pid();
+        links::unlink(self.k(), me, pid);
+    }
+
+    /// The processes linked to this one, in the order the links were made.
+    pub fn links(&mut self) -> Vec<Pid> {
+        let me = self.pid();
+        links::links_of(self.k(), me)
+    }
+
+    /// Sends the exit signal `reason` to `pid` (OTP's `exit/2`): see
+    /// [`Reason`] for what it does. A signal that ends this process itself
+    /// ends it at once; one to another process is applied right after this
+    /// process's turn, before anything else runs.
+    pub fn exit_signal(&mut self, pid: Pid, reason: Reason) {
+        self.otp_call("exit_signal");
+        let me = self.pid();
+        let s = links::exit_signal(self.k(), me, pid, reason, Some(me));
+        self.signalled(s);
+        if self.k().exits_pending() {
+            // Applied before this process goes on (an exit signal is
+            // asynchronous in OTP too, but a process that sent one expects it
+            // to have acted once it next waits).
+            self.yield_now();
+        }
+    }
+
+    /// Spawns a process from `template` with `args`, linked to this one (OTP's
+    /// `spawn_link`), before it runs. It is a process of its own, not a child
+    /// (it gets none of this process's messages and need not be joined): its
+    /// result is not kept, and its end reaches this process through the link.
+    pub fn spawn_link<A: 'static, R: Payload>(
+        &mut self,
+        template: &impl Spawnable<I, O, A, R>,
+        args: A,
+    ) -> Result<Pid, SpawnError> {
+        let pid = self.spawn_unparented(template, args)?;
+        self.link(pid);
+        Ok(pid)
+    }
+
+    /// Spawns a process from `template` with `args`, monitored by this one
+    /// (OTP's `spawn_monitor`): as [`spawn_link`](Self::spawn_link), with a
+    /// monitor instead of a link.
+    pub fn spawn_monitor<A: 'static, R: Payload>(
+        &mut self,
+        template: &impl Spawnable<I, O, A, R>,
+        args: A,
+    ) -> Result<(Pid, MonitorRef), SpawnError> {
+        let pid = self.spawn_unparented(template, args)?;
+        Ok((pid, self.monitor(pid)))
+    }
+
+    /// A new top-level process, started, its result not kept.
+    fn spawn_unparented<A: 'static, R: Payload>(
+        &mut self,
+        template: &impl Spawnable<I, O, A, R>,
+        args: A,
+    ) -> Result<Pid, SpawnError> {
+        self.otp_call("spawn_link");
+        let k = self.k();
+        let p = template.create_in(k, args, None)?;
+        // SAFETY: p was just made: live.
+        let pid = unsafe {
+            (*p.as_ptr()).detached = true;
+            p.as_ref().pid
+        };
+        k.start(p);
+        Ok(pid)
+    }
+
+    /// Monitors `pid` (OTP's `monitor(process, Pid)`): when it ends, this
+    /// process gets one [`Mail::Down`] with this reference and the reason;
+    /// at once, with [`Reason::NoProc`], if it is not alive. Each call is a
+    /// monitor of its own.
+    pub fn monitor(&mut self, pid: Pid) -> MonitorRef {
+        self.otp_call("monitor");
+        let me = self.me;
+        monitors::monitor(self.k(), me, pid)
+    }
+
+    /// Cancels `monitor` (OTP's `demonitor/2`): whether it was active. With
+    /// `flush`, its DOWN is removed too if it came already (OTP's `[flush]`):
+    /// then no DOWN of it is ever read.
+    pub fn demonitor(&mut self, monitor: MonitorRef, flush: bool) -> bool {
+        self.otp_call("demonitor");
+        let me = self.me;
+        monitors::demonitor(self.k(), me, monitor, flush)
+    }
+
+    /// Where the next piece of mail is.
+    fn next_mail(&mut self) -> Next {
+        self.drop_stale_replies();
+        let p = self.p();
+        if p.sys_due() {
+            Next::Sys
+        } else if !p.inbox.queue.is_empty() {
+            Next::Msg
+        } else if p.has_sys() {
+            // (Not due yet, yet the inbox is empty: the messages it waited
+            // for were taken by a selective receive.)
+            Next::Sys
+        } else {
+            Next::None
+        }
+    }
+
+    /// Replies of calls that are over (they timed out) are dropped where mail
+    /// is read: no call waits for them.
+    fn drop_stale_replies(&mut self) {
+        let p = self.p();
+        if let Some(e) = p.extra_mut()
+            && e.sys.iter().any(|item| item.tag != 0)
+        {
+            e.sys.retain(|item| item.tag == 0);
+        }
+    }
+
+    /// Takes the system queue's front as mail.
+    fn take_notice(&mut self) -> Mail<I> {
+        let item = self
+            .p()
+            .extra_mut()
+            .and_then(|e| e.sys.pop_front())
+            .expect("a notice is queued");
+        match item.msg.downcast::<Notice>() {
+            Ok(notice) => notice.into_mail(),
+            Err(_) => unreachable!("only notices are untagged system messages"),
+        }
+    }
+
+    /// Takes the next mail, if any.
+    fn take_mail(&mut self) -> Option<Mail<I>> {
+        match self.next_mail() {
+            Next::Sys => Some(self.take_notice()),
+            Next::Msg => {
+                let m = self.p().inbox.pop_front().expect("the inbox has a head");
+                self.took();
+                Some(Mail::Msg(m))
+            }
+            Next::None => None,
+        }
+    }
+
+    /// Takes the next mail in arrival order, a message or a system notice
+    /// (DOWN, EXIT, timeout), waiting for one. A plain
+    /// [`receive`](Self::receive) never sees notices: they wait for this.
+    pub fn receive_mail(&mut self) -> Mail<I> {
+        self.otp_call("receive_mail");
+        loop {
+            if let Some(mail) = self.take_mail() {
+                return mail;
+            }
+            self.suspend(Wait::Mail);
+        }
+    }
+
+    /// Takes the next mail if there is one, without waiting.
+    pub fn try_receive_mail(&mut self) -> Option<Mail<I>> {
+        self.otp_call("try_receive_mail");
+        self.take_mail()
+    }
+
+    /// Takes the next mail, waiting at most `timeout` on the scheduler's clock:
+    /// `None` if none came in time.
+    pub fn receive_mail_timeout(&mut self, timeout: Duration) -> Option<Mail<I>> {
+        self.otp_call("receive_mail_timeout");
+        if let Some(mail) = self.take_mail() {
+            return Some(mail);
+        }
+        let me = self.me;
+        let deadline = self.k().clock.now() + timeout;
+        self.k().arm_timer(me, deadline);
+        loop {
+            if let Some(mail) = self.take_mail() {
+                self.k().cancel_timer(me);
+                self.p().clear_timed_out();
+                return Some(mail);
+            }
+            if self.p().timed_out() || self.cannot_wait() {
+                self.k().cancel_timer(me);
+                self.p().clear_timed_out();
+                return None;
+            }
+            self.suspend(Wait::Mail);
+        }
+    }
+
+    /// Selective receive over mail: takes the first piece, in arrival order,
+    /// that `pred` matches (messages and notices alike); the rest stay in
+    /// order. With no match it waits (OTP's `receive` with patterns: "my
+    /// message, or the DOWN of the process I wait on", in one call). `pred`
+    /// may see a piece of mail more than once across waits.
+    pub fn select_mail(&mut self, mut pred: impl FnMut(MailRef<'_, I>) -> bool) -> Mail<I> {
+        self.otp_call("select_mail");
+        loop {
+            self.drop_stale_replies();
+            if let Some(mail) = self.find_mail(&mut pred) {
+                return mail;
+            }
+            self.suspend(Wait::Mail);
+        }
+    }
+
+    /// The first piece of mail that `pred` matches, taken.
+    fn find_mail(&mut self, pred: &mut impl FnMut(MailRef<'_, I>) -> bool) -> Option<Mail<I>> {
+        // Merged arrival order: a notice comes before the message at the index
+        // of the messages still ahead of it.
+        enum Found {
+            Sys(usize),
+            Msg(usize),
+        }
+        let p = self.p();
+        let head = p.inbox.head_removed;
+        let found = {
+            let sys = p.extra_ref().map(|e| &e.sys);
+            let sys_len = sys.map_or(0, |s| s.len());
+            let queue = &p.inbox.queue;
+            let (mut i, mut j) = (0usize, 0usize);
+            loop {
+                let sys_first = j < sys_len && {
+                    let item = &sys.expect("sys_len > 0")[j];
+                    item.due.saturating_sub(head) as usize <= i || i >= queue.len()
+                };
+                if sys_first {
+                    let item = &sys.expect("sys_len > 0")[j];
+                    let notice = item.msg.downcast_ref::<Notice>().expect("a notice");
+                    if pred(notice.as_mail_ref()) {
+                        break Some(Found::Sys(j));
+                    }
+                    j += 1;
+                } else if i < queue.len() {
+                    if pred(MailRef::Msg(&queue[i])) {
+                        break Some(Found::Msg(i));
+                    }
+                    i += 1;
+                } else {
+                    break None;
+                }
+            }
+        };
+        match found? {
+            Found::Sys(j) => {
+                let item = self
+                    .p()
+                    .extra_mut()
+                    .and_then(|e| e.sys.remove(j))
+                    .expect("index within the queue");
+                let notice = item.msg.downcast::<Notice>().expect("a notice");
+                Some(notice.into_mail())
+            }
+            Found::Msg(i) => {
+                let m = self.p().remove_message(i).expect("index within the inbox");
+                self.took();
+                Some(Mail::Msg(m))
+            }
+        }
+    }
+
+    /// Arms a timer that delivers `msg` to `to` after `delay` on the
+    /// scheduler's clock (OTP's `erlang:send_after/3`). It goes to `to`'s
+    /// inbox alone (not to its children), past its capacity if it is full
+    /// (a timer cannot wait); if `to` has ended by then, it is dropped and
+    /// counted.
+    pub fn send_after(&mut self, delay: Duration, to: Pid, msg: I) -> TimerRef {
+        self.otp_call("send_after");
+        timers::send_after(self.k(), delay, to, msg)
+    }
+
+    /// Arms a timer that gives this process [`Mail::Timeout`] with its
+    /// reference after `delay` (OTP's `erlang:start_timer/3`).
+    pub fn start_timer(&mut self, delay: Duration) -> TimerRef {
+        self.otp_call("start_timer");
+        let me = self.pid();
+        timers::start_timer(self.k(), delay, me)
+    }
+
+    /// Cancels `timer` (OTP's `erlang:cancel_timer/1`): the time it had left,
+    /// or `None` if it fired or was cancelled before. Its message is dropped.
+    pub fn cancel_timer(&mut self, timer: TimerRef) -> Option<Duration> {
+        self.otp_call("cancel_timer");
+        let (left, msg) = timers::cancel(self.k(), timer)?;
+        drop::<Timed<I>>(msg);
+        Some(left)
+    }
+
+    /// Calls `server`: sends it the request that `request` makes of a
+    /// [`ReplyTo`], and waits for the reply (OTP's `gen_server:call/3`), at
+    /// most `timeout` on the scheduler's clock (`None`: forever).
+    ///
+    /// The server is monitored during the call: if it is not alive, or ends
+    /// before it replies, the call ends at once with [`CallError::NoProc`] or
+    /// [`CallError::Down`]. A reply that comes after the timeout is dropped,
+    /// never taken for another call's. The request is sent as
+    /// [`send_to`](Self::send_to) sends (waiting for room in a full inbox).
+    /// Other mail waits meanwhile, in its order.
+    pub fn call<R: 'static>(
+        &mut self,
+        server: Pid,
+        request: impl FnOnce(ReplyTo<R>) -> O,
+        timeout: Option<Duration>,
+    ) -> Result<R, CallError> {
+        self.otp_call("call");
+        let me = self.me;
+        if crate::otp::alive(self.k(), server).is_none() {
+            return Err(CallError::NoProc);
+        }
+        let monitor = monitors::monitor(self.k(), me, server);
+        let to = ReplyTo::new(self.pid(), monitor.0);
+        self.send_to(server, request(to));
+        if let Some(timeout) = timeout {
+            let deadline = self.k().clock.now() + timeout;
+            self.k().arm_timer(me, deadline);
+        }
+        let outcome = loop {
+            if let Some(outcome) = self.call_outcome::<R>(monitor) {
+                break outcome;
+            }
+            if self.p().timed_out() || self.cannot_wait() {
+                break Err(CallError::Timeout);
+            }
+            self.suspend(Wait::Mail);
+        };
+        if timeout.is_some() {
+            self.k().cancel_timer(me);
+            self.p().clear_timed_out();
+        }
+        monitors::demonitor(self.k(), me, monitor, true);
+        if outcome.is_err() {
+            // A reply that raced the DOWN or the timeout is not read.
+            if let Some(e) = self.p().extra_mut() {
+                e.sys.retain(|item| item.tag != monitor.0);
+            }
+        }
+        outcome
+    }
+
+    /// The reply to call `monitor`, or the server's DOWN, if either came; the
+    /// replies of calls that are over are dropped on the way.
+    fn call_outcome<R: 'static>(&mut self, monitor: MonitorRef) -> Option<Result<R, CallError>> {
+        let e = self.p().extra_mut()?;
+        e.sys.retain(|item| item.tag == 0 || item.tag == monitor.0);
+        let i = e.sys.iter().position(|item| {
+            item.tag == monitor.0
+                || matches!(
+                    item.msg.downcast_ref::<Notice>(),
+                    Some(Notice::Down { monitor: m, .. }) if *m == monitor
+                )
+        })?;
+        let item = e.sys.remove(i).expect("index within the queue");
+        if item.tag == monitor.0 {
+            return Some(match item.msg.downcast::<R>() {
+                Ok(r) => Ok(*r),
+                Err(_) => Err(CallError::ReplyType),
+            });
+        }
+        match item.msg.downcast::<Notice>() {
+            Ok(notice) => match *notice {
+                Notice::Down {
+                    reason: Reason::NoProc,
+                    ..
+                } => Some(Err(CallError::NoProc)),
+                Notice::Down { reason, .. } => Some(Err(CallError::Down(reason))),
+                _ => unreachable!("matched a DOWN"),
+            },
+            Err(_) => unreachable!("matched a DOWN"),
+        }
+    }
+
+    /// Answers the call that `to` names with `value` (OTP's
+    /// `gen_server:reply/2`). If the caller has ended, the value is given
+    /// back; if its call is over (it timed out), the reply is dropped unread.
+    pub fn reply<R: 'static>(&mut self, to: ReplyTo<R>, value: R) -> Result<(), R> {
+        self.otp_call("reply");
+        call::reply(self.k(), to, value)
+    }
+
+    /// Whether `pid` is a live process (not ended) of this scheduler.
+    pub fn is_alive(&mut self, pid: Pid) -> bool {
+        self.k()
+            .lookup(pid)
+            // SAFETY: a looked-up record is live.
+            .is_some_and(|p| unsafe { p.as_ref().status } != Status::Stopped)
+    }
+}

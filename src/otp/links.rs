@@ -1,0 +1,132 @@
+//! Links and exit signals, with OTP's semantics (`erlang:link/1`,
+//! `erlang:exit/2`, `process_flag(trap_exit, true)`):
+//!
+//! - a link is two-way; when one end ends, the other gets an exit signal with
+//!   the reason;
+//! - an exit signal with reason [`Reason::Kill`] ends its target, trapping or
+//!   not, with reason `Killed("killed")`;
+//! - any other signal to a process that traps exits becomes [`Mail::Exit`];
+//! - to one that does not: `Normal` is ignored, any other reason ends it with
+//!   that same reason (so a failure spreads along links unchanged).
+//!
+//! [`Mail::Exit`]: crate::Mail::Exit
+
+use crate::kernel::{Kernel, PPtr};
+use crate::otp::mail::Notice;
+use crate::otp::{Entry, alive, entry, table};
+use crate::reason::Reason;
+use crate::signal::Pid;
+
+/// What an exit signal did to its target.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Signalled {
+    /// Nothing (the target had ended, or ignored a `Normal`), or it was
+    /// delivered as mail.
+    Done,
+    /// The target is to end with this error (queued, for another process; the
+    /// caller ends itself when it is the target).
+    Ends(crate::error::ExitError),
+}
+
+/// Sends an exit signal from `from` to `to` for `reason`; queues the target's
+/// end unless `to` is `me` (the caller, running: it ends itself).
+pub(crate) fn exit_signal<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    from: Pid,
+    to: Pid,
+    reason: Reason,
+    me: Option<Pid>,
+) -> Signalled {
+    let Some(t) = alive(k, to) else {
+        return Signalled::Done;
+    };
+    let traps = table(k).entries.get(&to).is_some_and(|e| e.trap_exit);
+    let error = match reason {
+        Reason::Kill => Reason::Kill.into_error(),
+        reason if traps => {
+            k.push_sys(t, 0, Notice::Exit { from, reason }.boxed());
+            return Signalled::Done;
+        }
+        Reason::Normal => return Signalled::Done,
+        reason => reason.into_error(),
+    };
+    let error = error.expect("only Normal has no error");
+    if me == Some(to) {
+        return Signalled::Ends(error);
+    }
+    k.queue_exit(to, error);
+    Signalled::Done
+}
+
+/// Links `me` (live, running) and `other`. A link to oneself does nothing; a
+/// link to a process that is not alive sends `me` the exit signal `NoProc`
+/// (OTP: "if the link cannot be made because Pid does not exist, an exit
+/// signal with reason noproc is sent to the calling process").
+pub(crate) fn link<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    other: Pid,
+) -> Signalled {
+    // SAFETY: me is live.
+    let my_pid = unsafe { me.as_ref().pid };
+    if other == my_pid {
+        return Signalled::Done;
+    }
+    let Some(o) = alive(k, other) else {
+        return exit_signal(k, other, my_pid, Reason::NoProc, Some(my_pid));
+    };
+    let mine = entry(k, me);
+    if !mine.links.contains(&other) {
+        mine.links.push(other);
+    }
+    let theirs = entry(k, o);
+    if !theirs.links.contains(&my_pid) {
+        theirs.links.push(my_pid);
+    }
+    Signalled::Done
+}
+
+/// Removes the link between `me` and `other`, if any.
+pub(crate) fn unlink<I: 'static, O: 'static>(k: &mut Kernel<I, O>, me: Pid, other: Pid) {
+    let t = table(k);
+    if let Some(e) = t.entries.get_mut(&me) {
+        e.links.retain(|p| *p != other);
+    }
+    if let Some(e) = t.entries.get_mut(&other) {
+        e.links.retain(|p| *p != me);
+    }
+}
+
+/// Sets whether `me` traps exits; the previous setting.
+pub(crate) fn trap_exit<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    on: bool,
+) -> bool {
+    std::mem::replace(&mut entry(k, me).trap_exit, on)
+}
+
+/// The pids linked to `pid`, in the order the links were made.
+pub(crate) fn links_of<I: 'static, O: 'static>(k: &mut Kernel<I, O>, pid: Pid) -> Vec<Pid> {
+    table(k)
+        .entries
+        .get(&pid)
+        .map(|e| e.links.to_vec())
+        .unwrap_or_default()
+}
+
+/// `pid` ended for `reason`: each linked peer loses the link and gets the exit
+/// signal, in the order the links were made.
+pub(super) fn ended<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    pid: Pid,
+    entry: &Entry,
+    reason: &Reason,
+) {
+    for &peer in &entry.links {
+        if let Some(e) = table(k).entries.get_mut(&peer) {
+            e.links.retain(|p| *p != pid);
+        }
+        exit_signal(k, pid, peer, reason.clone(), None);
+    }
+}

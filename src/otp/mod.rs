@@ -1,0 +1,115 @@
+//! The OTP toolkit: exit signals and trapping, links, monitors, mail (system
+//! messages beside the user's), timers that send, and request/reply calls.
+//!
+//! A layer over the kernel: it keeps its tables in the kernel's extensions and
+//! hears of each watched process's end through the kernel's end notice
+//! ([`Kernel::notify_end`](crate::kernel::Kernel::notify_end)); it reaches
+//! processes only through the kernel's system messages and exit signals. The
+//! kernel knows nothing of it. A scheduler that never uses it pays one test of
+//! a flag per process end.
+//!
+//! One file per concept:
+//!
+//! | file | concept |
+//! |---|---|
+//! | `mail.rs` | [`Mail`]: a message or a system notice (DOWN, EXIT, timeout) |
+//! | `links.rs` | links, exit signals, trapping exits |
+//! | `monitors.rs` | monitors and DOWN |
+//! | `timers.rs` | timed sends (`send_after`, `start_timer`) and their cancelling |
+//! | `call.rs` | request/reply calls with a timeout |
+//! | `ctx.rs` | the calls of a stackful process's [`Ctx`](crate::Ctx) |
+//! | `outside.rs` | the same, from the scheduler's owner |
+
+pub(crate) mod call;
+pub(crate) mod ctx;
+pub(crate) mod links;
+pub(crate) mod mail;
+pub(crate) mod monitors;
+pub(crate) mod outside;
+pub(crate) mod timers;
+
+use std::collections::HashMap;
+
+use smallvec::SmallVec;
+
+use crate::kernel::{Kernel, PPtr};
+use crate::reason::Reason;
+use crate::signal::Pid;
+
+pub use call::{CallError, ReplyTo};
+pub use mail::{Mail, MailRef, MonitorRef, TimerRef};
+
+/// What the toolkit keeps of one process (only of processes that use it).
+#[derive(Default)]
+pub(crate) struct Entry {
+    /// Its links, in the order they were made.
+    pub(crate) links: SmallVec<[Pid; 2]>,
+    /// It traps exits: exit signals come to it as [`Mail::Exit`].
+    pub(crate) trap_exit: bool,
+    /// Monitors it holds: (reference, watched pid).
+    pub(crate) monitors: SmallVec<[(u64, Pid); 1]>,
+    /// Monitors on it: (reference, watcher), in the order they were set.
+    pub(crate) watchers: SmallVec<[(u64, Pid); 1]>,
+}
+
+/// The toolkit's tables, one per kernel (in its extensions).
+#[derive(Default)]
+pub(crate) struct Table {
+    /// By pid; looked up, never iterated (the order of what a process's end
+    /// does comes from each entry's own lists).
+    pub(crate) entries: HashMap<Pid, Entry>,
+    /// The next monitor reference or call tag (unique in the kernel).
+    next_ref: u64,
+}
+
+impl Table {
+    /// A fresh reference.
+    pub(crate) fn new_ref(&mut self) -> u64 {
+        self.next_ref += 1;
+        self.next_ref
+    }
+}
+
+/// The toolkit's tables in kernel `k`, made (and the end notice installed) on
+/// first use.
+pub(crate) fn table<I: 'static, O: 'static>(k: &mut Kernel<I, O>) -> &mut Table {
+    if k.on_end.is_none() {
+        k.on_end = Some(on_end::<I, O>);
+    }
+    k.extensions.get_or_insert_with(Table::default)
+}
+
+/// The entry of `pid`, made on first use; the process is marked watched (its
+/// end is told to [`on_end`]). `p` is its live record.
+pub(crate) fn entry<'a, I: 'static, O: 'static>(
+    k: &'a mut Kernel<I, O>,
+    p: PPtr<I, O>,
+) -> &'a mut Entry {
+    // SAFETY: p is live; one field written.
+    let pid = unsafe {
+        (*p.as_ptr()).watched = true;
+        p.as_ref().pid
+    };
+    table(k).entries.entry(pid).or_default()
+}
+
+/// Whether `pid` is a live process (not ended) of `k`: its record.
+pub(crate) fn alive<I: 'static, O: 'static>(k: &Kernel<I, O>, pid: Pid) -> Option<PPtr<I, O>> {
+    k.lookup(pid).filter(|p| {
+        // SAFETY: p is live.
+        (unsafe { p.as_ref().status }) != crate::kernel::Status::Stopped
+    })
+}
+
+/// The kernel's end notice: `p` ends for `reason`. Its monitors go, each
+/// watcher gets one DOWN, and each linked peer an exit signal (OTP: "when a
+/// process terminates, it sends an exit signal to all linked processes").
+fn on_end<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>, reason: &Reason) {
+    // SAFETY: p is live.
+    let pid = unsafe { p.as_ref().pid };
+    let Some(entry) = table(k).entries.remove(&pid) else {
+        return;
+    };
+    monitors::ended(k, pid, &entry, reason);
+    links::ended(k, pid, &entry, reason);
+}

@@ -1,0 +1,102 @@
+//! Monitors, with OTP's semantics (`erlang:monitor/2`, `erlang:demonitor/2`):
+//! one-way, one DOWN per monitor with the watched process's exit reason; two
+//! monitors give two DOWNs; a monitor of a process that is not alive gives an
+//! immediate DOWN with [`Reason::NoProc`]; `demonitor` cancels, and with
+//! `flush` also removes a DOWN already delivered.
+
+use crate::kernel::{Kernel, PPtr};
+use crate::otp::mail::{MonitorRef, Notice};
+use crate::otp::{Entry, alive, entry, table};
+use crate::reason::Reason;
+use crate::signal::Pid;
+
+/// `me` (live) monitors `target`: the monitor's reference.
+pub(crate) fn monitor<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    target: Pid,
+) -> MonitorRef {
+    // SAFETY: me is live.
+    let my_pid = unsafe { me.as_ref().pid };
+    let r = table(k).new_ref();
+    match alive(k, target) {
+        Some(t) => {
+            entry(k, me).monitors.push((r, target));
+            entry(k, t).watchers.push((r, my_pid));
+        }
+        None => {
+            let down = Notice::Down {
+                monitor: MonitorRef(r),
+                pid: target,
+                reason: Reason::NoProc,
+            };
+            k.push_sys(me, 0, down.boxed());
+        }
+    }
+    MonitorRef(r)
+}
+
+/// `me` cancels `monitor`: whether it was active. With `flush`, a DOWN of it
+/// already delivered (not yet read) is removed too (OTP's `[flush]`).
+pub(crate) fn demonitor<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    monitor: MonitorRef,
+    flush: bool,
+) -> bool {
+    // SAFETY: me is live.
+    let my_pid = unsafe { me.as_ref().pid };
+    let t = table(k);
+    let mut active = false;
+    if let Some(e) = t.entries.get_mut(&my_pid)
+        && let Some(i) = e.monitors.iter().position(|(r, _)| *r == monitor.0)
+    {
+        let (_, target) = e.monitors.remove(i);
+        if let Some(w) = t.entries.get_mut(&target) {
+            w.watchers.retain(|(r, _)| *r != monitor.0);
+        }
+        active = true;
+    }
+    if flush {
+        // SAFETY: me is live; no other reference to its record is held.
+        let proc = unsafe { &mut *me.as_ptr() };
+        if let Some(e) = proc.extra_mut() {
+            e.sys.retain(|item| {
+                !matches!(
+                    item.msg.downcast_ref::<Notice>(),
+                    Some(Notice::Down { monitor: m, .. }) if *m == monitor
+                )
+            });
+        }
+    }
+    active
+}
+
+/// `pid` ended for `reason`: its watchers get their DOWNs (in the order the
+/// monitors were set), and the monitors it held go.
+pub(super) fn ended<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    pid: Pid,
+    entry: &Entry,
+    reason: &Reason,
+) {
+    let t = table(k);
+    for &(r, target) in &entry.monitors {
+        if let Some(e) = t.entries.get_mut(&target) {
+            e.watchers.retain(|(x, _)| *x != r);
+        }
+    }
+    for &(r, watcher) in &entry.watchers {
+        if let Some(e) = table(k).entries.get_mut(&watcher) {
+            e.monitors.retain(|(x, _)| *x != r);
+        }
+        if let Some(w) = alive(k, watcher) {
+            let down = Notice::Down {
+                monitor: MonitorRef(r),
+                pid,
+                reason: reason.clone(),
+            };
+            k.push_sys(w, 0, down.boxed());
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Timers that send (OTP's `erlang:send_after/3`, `erlang:start_timer/3` and
+//! `erlang:cancel_timer/1`), on the scheduler's [`Clock`](crate::Clock): a
+//! [`ManualClock`](crate::ManualClock) drives them in tests. A timer's message
+//! to a process that has ended is dropped and counted
+//! ([`SimpleScheduler::timers_dropped`](crate::SimpleScheduler::timers_dropped)),
+//! as BEAM drops a message to a dead pid.
+
+use std::time::Duration;
+
+use crate::kernel::Kernel;
+use crate::kernel::time::Timed;
+use crate::otp::mail::{Notice, TimerRef};
+use crate::signal::Pid;
+
+/// Arms a timer that delivers `msg` to `to` after `delay`.
+pub(crate) fn send_after<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    delay: Duration,
+    to: Pid,
+    msg: I,
+) -> TimerRef {
+    let deadline = k.clock.now() + delay;
+    TimerRef(k.arm_send(to, deadline, Timed::Msg(msg)))
+}
+
+/// Arms a timer that gives `to` the notice [`Mail::Timeout`](crate::Mail::Timeout)
+/// after `delay`.
+pub(crate) fn start_timer<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    delay: Duration,
+    to: Pid,
+) -> TimerRef {
+    let deadline = k.clock.now() + delay;
+    let id = k.arm_send_with(to, deadline, |id| {
+        Timed::Sys(Notice::Timeout(TimerRef(id)).boxed())
+    });
+    TimerRef(id)
+}
+
+/// Cancels `timer`: the time it had left and its message (for the caller to
+/// drop: its `Drop` is user code), or `None` if it had fired or was
+/// cancelled.
+pub(crate) fn cancel<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    timer: TimerRef,
+) -> Option<(Duration, Timed<I>)> {
+    let deadline = k.send_deadline(timer.0)?;
+    let msg = k.cancel_send(timer.0)?;
+    let now = k.clock.now();
+    let left = if deadline > now {
+        deadline.since(now)
+    } else {
+        Duration::ZERO
+    };
+    Some((left, msg))
+}
