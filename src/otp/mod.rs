@@ -81,10 +81,7 @@ pub(crate) fn table<I: 'static, O: 'static>(k: &mut Kernel<I, O>) -> &mut Table 
 
 /// The entry of `pid`, made on first use; the process is marked watched (its
 /// end is told to [`on_end`]). `p` is its live record.
-pub(crate) fn entry<'a, I: 'static, O: 'static>(
-    k: &'a mut Kernel<I, O>,
-    p: PPtr<I, O>,
-) -> &'a mut Entry {
+pub(crate) fn entry<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>) -> &mut Entry {
     // SAFETY: p is live; one field written.
     let pid = unsafe {
         (*p.as_ptr()).watched = true;
