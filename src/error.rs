@@ -26,6 +26,10 @@ pub enum SendError<M> {
     /// A [`Sender`](crate::Sender)'s scheduler is gone (dropped).
     #[error("the scheduler is gone")]
     Closed(M),
+    /// No process is registered under this name (see
+    /// [`Ctx::register`](crate::Ctx::register)).
+    #[error("no process is registered as {0:?}")]
+    UnknownName(String, M),
 }
 
 impl<M> SendError<M> {
@@ -36,7 +40,8 @@ impl<M> SendError<M> {
             | SendError::UnknownPid(_, m)
             | SendError::NoRoute(m)
             | SendError::Stopped(m)
-            | SendError::Closed(m) => m,
+            | SendError::Closed(m)
+            | SendError::UnknownName(_, m) => m,
         }
     }
 }

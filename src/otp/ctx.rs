@@ -27,7 +27,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// The toolkit is not journaled yet: a durable process that uses it is held
     /// (reported in `violations()`), before it acts.
     #[inline]
-    fn otp_call(&mut self, what: &str) {
+    pub(crate) fn otp_call(&mut self, what: &str) {
         self.tick();
         if self.hooked() {
             self.not_durable(what);

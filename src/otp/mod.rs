@@ -15,6 +15,8 @@
 //! | `mail.rs` | [`Mail`]: a message or a system notice (DOWN, EXIT, timeout) |
 //! | `links.rs` | links, exit signals, trapping exits |
 //! | `monitors.rs` | monitors and DOWN |
+//! | `registry.rs` | names: register, whereis, send by name |
+//! | `groups.rs` | process groups: join, leave, members, send to all |
 //! | `timers.rs` | timed sends (`send_after`, `start_timer`) and their cancelling |
 //! | `call.rs` | request/reply calls with a timeout |
 //! | `ctx.rs` | the calls of a stackful process's [`Ctx`](crate::Ctx) |
@@ -22,13 +24,16 @@
 
 pub(crate) mod call;
 pub(crate) mod ctx;
+pub(crate) mod groups;
 pub(crate) mod links;
 pub(crate) mod mail;
 pub(crate) mod monitors;
 pub(crate) mod outside;
+pub(crate) mod registry;
 pub(crate) mod timers;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use smallvec::SmallVec;
 
@@ -38,6 +43,7 @@ use crate::signal::Pid;
 
 pub use call::{CallError, ReplyTo};
 pub use mail::{Mail, MailRef, MonitorRef, TimerRef};
+pub use registry::RegisterError;
 
 /// What the toolkit keeps of one process (only of processes that use it).
 #[derive(Default)]
@@ -50,6 +56,10 @@ pub(crate) struct Entry {
     pub(crate) monitors: SmallVec<[(u64, Pid); 1]>,
     /// Monitors on it: (reference, watcher), in the order they were set.
     pub(crate) watchers: SmallVec<[(u64, Pid); 1]>,
+    /// Its registered name.
+    pub(crate) name: Option<Arc<str>>,
+    /// The groups it is in, in the order it joined them.
+    pub(crate) groups: SmallVec<[Arc<str>; 1]>,
 }
 
 /// The toolkit's tables, one per kernel (in its extensions).
@@ -60,6 +70,10 @@ pub(crate) struct Table {
     pub(crate) entries: HashMap<Pid, Entry>,
     /// The next monitor reference or call tag (unique in the kernel).
     next_ref: u64,
+    /// Registered names (ordered: listed by name).
+    pub(crate) names: BTreeMap<Arc<str>, Pid>,
+    /// Process groups and their members, in the order they joined.
+    pub(crate) groups: BTreeMap<Arc<str>, Vec<Pid>>,
 }
 
 impl Table {
@@ -98,15 +112,20 @@ pub(crate) fn alive<I: 'static, O: 'static>(k: &Kernel<I, O>, pid: Pid) -> Optio
     })
 }
 
-/// The kernel's end notice: `p` ends for `reason`. Its monitors go, each
-/// watcher gets one DOWN, and each linked peer an exit signal (OTP: "when a
-/// process terminates, it sends an exit signal to all linked processes").
+/// The kernel's end notice: `p` ends for `reason`. Its name is freed, it
+/// leaves its groups, its monitors go, each watcher gets one DOWN, and each
+/// linked peer an exit signal (OTP: "when a process terminates, it sends an
+/// exit signal to all linked processes").
 fn on_end<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>, reason: &Reason) {
     // SAFETY: p is live.
     let pid = unsafe { p.as_ref().pid };
     let Some(entry) = table(k).entries.remove(&pid) else {
         return;
     };
+    if let Some(name) = &entry.name {
+        registry::ended(k, name);
+    }
+    groups::ended(k, pid, &entry.groups);
     monitors::ended(k, pid, &entry, reason);
     links::ended(k, pid, &entry, reason);
 }

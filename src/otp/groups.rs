@@ -1,0 +1,137 @@
+//! Process groups (OTP's `pg`: join, leave, members, and a send to every
+//! member): a group is a name and the processes that joined it, in the order
+//! they joined; a process leaves its groups when it ends. A process is in a
+//! group once, however often it joins (OTP's `pg` counts joins instead).
+
+use std::sync::Arc;
+
+use crate::kernel::Kernel;
+use crate::otp::{alive, entry, table};
+use crate::signal::Pid;
+
+/// `pid` joins `group`: whether it was alive (a process that is not alive
+/// joins nothing). Joining twice is joining once.
+pub(crate) fn join<I: 'static, O: 'static>(k: &mut Kernel<I, O>, group: &str, pid: Pid) -> bool {
+    let Some(p) = alive(k, pid) else {
+        return false;
+    };
+    let t = table(k);
+    let (name, members) = match t.groups.get_key_value(group) {
+        Some((name, _)) => {
+            let name = name.clone();
+            let members = t.groups.get_mut(group).expect("just found");
+            (name, members)
+        }
+        None => {
+            let name: Arc<str> = group.into();
+            (name.clone(), t.groups.entry(name).or_default())
+        }
+    };
+    if members.contains(&pid) {
+        return true;
+    }
+    members.push(pid);
+    entry(k, p).groups.push(name);
+    true
+}
+
+/// `pid` leaves `group`: whether it was a member.
+pub(crate) fn leave<I: 'static, O: 'static>(k: &mut Kernel<I, O>, group: &str, pid: Pid) -> bool {
+    let t = table(k);
+    let Some(members) = t.groups.get_mut(group) else {
+        return false;
+    };
+    let Some(i) = members.iter().position(|m| *m == pid) else {
+        return false;
+    };
+    members.remove(i);
+    if members.is_empty() {
+        t.groups.remove(group);
+    }
+    if let Some(e) = t.entries.get_mut(&pid) {
+        e.groups.retain(|g| &**g != group);
+    }
+    true
+}
+
+/// The members of `group`, in the order they joined.
+pub(crate) fn members<I: 'static, O: 'static>(k: &mut Kernel<I, O>, group: &str) -> Vec<Pid> {
+    table(k).groups.get(group).cloned().unwrap_or_default()
+}
+
+/// `pid` ended: it leaves its groups.
+pub(super) fn ended<I: 'static, O: 'static>(k: &mut Kernel<I, O>, pid: Pid, groups: &[Arc<str>]) {
+    let t = table(k);
+    for group in groups {
+        if let Some(members) = t.groups.get_mut(group) {
+            members.retain(|m| *m != pid);
+            if members.is_empty() {
+                t.groups.remove(group);
+            }
+        }
+    }
+}
+
+impl<I: 'static, O: 'static> crate::Ctx<I, O> {
+    /// `pid` joins process group `group` (OTP's `pg:join/2`): whether it is
+    /// alive (one that is not joins nothing). It leaves when it ends.
+    pub fn join_group(&mut self, group: &str, pid: Pid) -> bool {
+        self.otp_call("join_group");
+        join(self.k(), group, pid)
+    }
+
+    /// `pid` leaves `group` (OTP's `pg:leave/2`): whether it was a member.
+    pub fn leave_group(&mut self, group: &str, pid: Pid) -> bool {
+        self.otp_call("leave_group");
+        leave(self.k(), group, pid)
+    }
+
+    /// The members of `group`, in the order they joined (OTP's
+    /// `pg:get_members/1`).
+    pub fn members(&mut self, group: &str) -> Vec<Pid> {
+        self.otp_call("members");
+        members(self.k(), group)
+    }
+
+    /// Sends a copy of `msg` to every member of `group` (as
+    /// [`send_to`](Self::send_to) sends, in the order they joined): how many.
+    pub fn send_group(&mut self, group: &str, msg: O) -> usize
+    where
+        O: Clone,
+    {
+        let to = self.members(group);
+        for &pid in &to {
+            self.send_to(pid, msg.clone());
+        }
+        to.len()
+    }
+}
+
+impl<M: 'static> crate::SimpleScheduler<M> {
+    /// `pid` joins `group` (see [`Ctx::join_group`](crate::Ctx::join_group)).
+    pub fn join_group(&mut self, group: &str, pid: Pid) -> bool {
+        join(self.kernel_mut(), group, pid)
+    }
+
+    /// `pid` leaves `group`: whether it was a member.
+    pub fn leave_group(&mut self, group: &str, pid: Pid) -> bool {
+        leave(self.kernel_mut(), group, pid)
+    }
+
+    /// The members of `group`, in the order they joined.
+    pub fn members(&mut self, group: &str) -> Vec<Pid> {
+        members(self.kernel_mut(), group)
+    }
+
+    /// Sends a copy of `msg` to every member of `group` from outside: the
+    /// members whose inbox refused it (full, say), with the error.
+    pub fn send_group(&mut self, group: &str, msg: M) -> Vec<crate::SendError<M>>
+    where
+        M: Clone,
+    {
+        self.members(group)
+            .into_iter()
+            .filter_map(|pid| self.send(pid, msg.clone()).err())
+            .collect()
+    }
+}

@@ -1,0 +1,147 @@
+//! The registry of names (OTP's `register/2`, `whereis/1`, `unregister/1`
+//! and sending to a registered name): one name per process and one process
+//! per name; a name is freed when its process ends, so that a restarted
+//! process can take it again, and messages sent to the name then reach the
+//! new one.
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::kernel::Kernel;
+use crate::otp::{alive, entry, table};
+use crate::signal::Pid;
+
+/// A name that could not be registered.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum RegisterError {
+    /// The name is registered to another process (live).
+    #[error("the name {0:?} is taken by {1}")]
+    NameTaken(String, Pid),
+    /// The process has a name already (one name per process, as in OTP).
+    #[error("{0} is registered as {1:?} already")]
+    AlreadyNamed(Pid, String),
+    /// The process is not alive.
+    #[error("no live process has pid {0}")]
+    NoProc(Pid),
+}
+
+/// Registers `name` for `pid`.
+pub(crate) fn register<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    name: &str,
+    pid: Pid,
+) -> Result<(), RegisterError> {
+    let Some(p) = alive(k, pid) else {
+        return Err(RegisterError::NoProc(pid));
+    };
+    let t = table(k);
+    if let Some(&owner) = t.names.get(name) {
+        return Err(RegisterError::NameTaken(name.to_string(), owner));
+    }
+    if let Some(own) = t.entries.get(&pid).and_then(|e| e.name.as_ref()) {
+        return Err(RegisterError::AlreadyNamed(pid, own.to_string()));
+    }
+    let name: Arc<str> = name.into();
+    t.names.insert(name.clone(), pid);
+    entry(k, p).name = Some(name);
+    Ok(())
+}
+
+/// Frees `name`: the process it named, if it was registered.
+pub(crate) fn unregister<I: 'static, O: 'static>(k: &mut Kernel<I, O>, name: &str) -> Option<Pid> {
+    let t = table(k);
+    let pid = t.names.remove(name)?;
+    if let Some(e) = t.entries.get_mut(&pid) {
+        e.name = None;
+    }
+    Some(pid)
+}
+
+/// The process registered as `name`.
+pub(crate) fn whereis<I: 'static, O: 'static>(k: &mut Kernel<I, O>, name: &str) -> Option<Pid> {
+    table(k).names.get(name).copied()
+}
+
+/// Every registered name and its process, by name.
+pub(crate) fn registered<I: 'static, O: 'static>(k: &mut Kernel<I, O>) -> Vec<(String, Pid)> {
+    table(k)
+        .names
+        .iter()
+        .map(|(name, pid)| (name.to_string(), *pid))
+        .collect()
+}
+
+/// `pid` ended: its name is free.
+pub(super) fn ended<I: 'static, O: 'static>(k: &mut Kernel<I, O>, name: &Arc<str>) {
+    table(k).names.remove(name);
+}
+
+impl<I: 'static, O: 'static> crate::Ctx<I, O> {
+    /// Registers `name` for `pid` (OTP's `register/2`): sends to the name
+    /// reach it until it ends (then the name is free again) or the name is
+    /// unregistered. One name per process, one process per name: a taken
+    /// name, a process that has one, or one that is not alive is a
+    /// [`RegisterError`].
+    pub fn register(&mut self, name: &str, pid: Pid) -> Result<(), RegisterError> {
+        self.otp_call("register");
+        register(self.k(), name, pid)
+    }
+
+    /// Frees `name` (OTP's `unregister/1`): the process it named.
+    pub fn unregister(&mut self, name: &str) -> Option<Pid> {
+        self.otp_call("unregister");
+        unregister(self.k(), name)
+    }
+
+    /// The process registered as `name` (OTP's `whereis/1`).
+    pub fn whereis(&mut self, name: &str) -> Option<Pid> {
+        self.otp_call("whereis");
+        whereis(self.k(), name)
+    }
+
+    /// Sends `msg` to the process registered as `name`, as
+    /// [`send_to`](Self::send_to) sends (OTP's `Name ! Msg`); no such name
+    /// gives the message back in [`SendError::UnknownName`](crate::SendError::UnknownName).
+    pub fn send_named(&mut self, name: &str, msg: O) -> Result<(), crate::SendError<O>> {
+        match self.whereis(name) {
+            Some(pid) => {
+                self.send_to(pid, msg);
+                Ok(())
+            }
+            None => Err(crate::SendError::UnknownName(name.to_string(), msg)),
+        }
+    }
+}
+
+impl<M: 'static> crate::SimpleScheduler<M> {
+    /// Registers `name` for `pid` (see [`Ctx::register`](crate::Ctx::register)).
+    pub fn register(&mut self, name: &str, pid: Pid) -> Result<(), RegisterError> {
+        register(self.kernel_mut(), name, pid)
+    }
+
+    /// Frees `name`: the process it named.
+    pub fn unregister(&mut self, name: &str) -> Option<Pid> {
+        unregister(self.kernel_mut(), name)
+    }
+
+    /// The process registered as `name`.
+    pub fn whereis(&mut self, name: &str) -> Option<Pid> {
+        whereis(self.kernel_mut(), name)
+    }
+
+    /// Every registered name and its process, by name (OTP's `registered/0`).
+    pub fn registered(&mut self) -> Vec<(String, Pid)> {
+        registered(self.kernel_mut())
+    }
+
+    /// Sends `msg` to the process registered as `name`, from outside (as
+    /// [`send`](Self::send)); no such name gives the message back in
+    /// [`SendError::UnknownName`](crate::SendError::UnknownName).
+    pub fn send_named(&mut self, name: &str, msg: M) -> Result<(), crate::SendError<M>> {
+        match self.whereis(name) {
+            Some(pid) => self.send(pid, msg),
+            None => Err(crate::SendError::UnknownName(name.to_string(), msg)),
+        }
+    }
+}
