@@ -1,0 +1,103 @@
+//! Timers that send, on the scheduler's clock.
+
+use std::time::Duration;
+
+use chronoflow::{Ctx, Mail, ManualClock, SimpleScheduler, Template, Time};
+
+fn clocked() -> (SimpleScheduler<u32>, ManualClock) {
+    let mut s = SimpleScheduler::new();
+    let clock = ManualClock::new(Time::from_nanos(0));
+    s.set_clock(clock.clone());
+    (s, clock)
+}
+
+fn collect(n: usize) -> Template<u32, u32, (), Vec<Mail<u32>>> {
+    Template::new("collect", move |ctx: &mut Ctx<u32>, ()| {
+        (0..n).map(|_| ctx.receive_mail()).collect()
+    })
+}
+
+#[test]
+fn send_after_delivers_on_the_clock_and_cancel_stops_it() {
+    let (mut s, clock) = clocked();
+    let c = s.spawn(&collect(2), ()).unwrap();
+    s.send_after(Duration::from_millis(20), c.pid(), 2);
+    s.send_after(Duration::from_millis(10), c.pid(), 1);
+    let dropped = s.send_after(Duration::from_millis(15), c.pid(), 99);
+    assert_eq!(s.next_deadline(), Some(Time::from_nanos(10_000_000)));
+    s.run_until_idle();
+    clock.advance(Duration::from_millis(5));
+    assert_eq!(s.cancel_timer(dropped), Some(Duration::from_millis(10)));
+    assert_eq!(s.cancel_timer(dropped), None, "once");
+    clock.advance(Duration::from_millis(5));
+    s.run_until_idle();
+    assert_eq!(s.result(&c), None);
+    clock.advance(Duration::from_millis(10));
+    s.run_until_idle();
+    assert_eq!(s.result(&c), Some(Ok(vec![Mail::Msg(1), Mail::Msg(2)])));
+    assert_eq!(s.next_deadline(), None);
+}
+
+#[test]
+fn start_timer_gives_a_timeout_and_cancel_from_inside_gives_the_time_left() {
+    let (mut s, clock) = clocked();
+    let t = Template::new("t", |ctx: &mut Ctx<u32>, ()| {
+        let keep = ctx.start_timer(Duration::from_millis(50));
+        let gone = ctx.start_timer(Duration::from_millis(30));
+        let left = ctx.cancel_timer(gone);
+        (keep, left, ctx.receive_mail())
+    });
+    let h = s.spawn(&t, ()).unwrap();
+    s.run_until_idle();
+    clock.advance(Duration::from_millis(50));
+    s.run_until_idle();
+    let (keep, left, mail) = s.result(&h).unwrap().unwrap();
+    assert_eq!(left, Some(Duration::from_millis(30)));
+    assert_eq!(mail, Mail::Timeout(keep));
+}
+
+#[test]
+fn a_timer_to_an_ended_process_is_dropped_and_counted() {
+    let (mut s, clock) = clocked();
+    let quick = Template::new("quick", |_: &mut Ctx<u32>, ()| ());
+    let q = s.spawn(&quick, ()).unwrap();
+    s.send_after(Duration::from_millis(1), q.pid(), 7);
+    s.run_until_idle();
+    assert_eq!(s.result(&q), Some(Ok(())));
+    clock.advance(Duration::from_millis(1));
+    s.run_until_idle();
+    assert_eq!(s.timers_dropped(), 1);
+}
+
+#[test]
+fn a_timed_message_goes_past_a_full_inbox_and_a_zero_delay_fires_at_the_next_pass() {
+    let (mut s, _clock) = clocked();
+    let t = Template::new("small", |ctx: &mut Ctx<u32>, ()| {
+        let me = ctx.pid();
+        ctx.send_after(Duration::ZERO, me, 5);
+        ctx.yield_now();
+        (ctx.receive(), ctx.receive())
+    })
+    .capacity(1);
+    let h = s.spawn(&t, ()).unwrap();
+    s.send(h.pid(), 4).unwrap();
+    s.run_until_idle();
+    assert_eq!(s.result(&h), Some(Ok((4, 5))));
+}
+
+#[test]
+fn receive_mail_timeout_gives_none_in_time_and_mail_if_it_comes() {
+    let (mut s, clock) = clocked();
+    let t = Template::new("t", |ctx: &mut Ctx<u32>, ()| {
+        let none = ctx.receive_mail_timeout(Duration::from_millis(10));
+        let some = ctx.receive_mail_timeout(Duration::from_millis(10));
+        (none, some)
+    });
+    let h = s.spawn(&t, ()).unwrap();
+    s.run_until_idle();
+    clock.advance(Duration::from_millis(10));
+    s.run_until_idle();
+    s.send(h.pid(), 3).unwrap();
+    s.run_until_idle();
+    assert_eq!(s.result(&h), Some(Ok((None, Some(Mail::Msg(3))))));
+}
