@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ExitError;
+use crate::reason::Reason;
 
 /// A process identifier. Unique within its scheduler (or standalone process tree)
 /// and never reused: every process, child or not, gets a fresh one.
@@ -166,6 +167,15 @@ pub enum SignalKind {
     /// The process's message was refused by a full inbox with the
     /// [`Reject`](crate::Overflow::Reject) policy.
     Reject,
+    /// The process sent an exit signal (its end, along a link; or
+    /// `exit_signal`).
+    Exit,
+    /// The process's end was told to a monitor.
+    Down,
+    /// A supervisor restarted a child.
+    Restart,
+    /// A supervisor's restart intensity was exceeded: it gives up.
+    GiveUp,
 }
 
 /// Why a message was dropped.
@@ -248,6 +258,40 @@ pub enum SignalData<I, O = I> {
         /// The refused message.
         msg: O,
     },
+    /// The process sent an exit signal to `to` (OTP's exit signal): at its
+    /// end, to each linked process; or by
+    /// [`Ctx::exit_signal`](crate::Ctx::exit_signal). (Signals sent from
+    /// outside have no process to record them.)
+    Exit {
+        /// The process signalled.
+        to: Pid,
+        /// Its reason.
+        reason: Reason,
+    },
+    /// The process ended, and process `to`'s monitor `monitor` was told (a
+    /// DOWN).
+    Down {
+        /// The watcher.
+        to: Pid,
+        /// The monitor.
+        monitor: crate::MonitorRef,
+        /// Why the process ended.
+        reason: Reason,
+    },
+    /// The process, a supervisor, restarted its child `child` (which ended)
+    /// as `new`.
+    Restart {
+        /// The child that ended.
+        child: Pid,
+        /// Its new incarnation.
+        new: Pid,
+    },
+    /// The process, a supervisor, exceeded its restart intensity when `child`
+    /// ended: it stops its children and ends.
+    GiveUp {
+        /// The child whose end was one restart too many.
+        child: Pid,
+    },
 }
 
 /// One observable event of a process: its pid, its sequence number (the count of
@@ -287,6 +331,10 @@ impl<I, O> Signal<I, O> {
             SignalData::Backoff { .. } => SignalKind::Backoff,
             SignalData::Drop { .. } => SignalKind::Drop,
             SignalData::Reject { .. } => SignalKind::Reject,
+            SignalData::Exit { .. } => SignalKind::Exit,
+            SignalData::Down { .. } => SignalKind::Down,
+            SignalData::Restart { .. } => SignalKind::Restart,
+            SignalData::GiveUp { .. } => SignalKind::GiveUp,
         }
     }
 }
@@ -315,6 +363,14 @@ impl<I: fmt::Debug, O: fmt::Debug> fmt::Display for Signal<I, O> {
             SignalData::Backoff { to } => write!(f, "BACKOFF waiting for {to}"),
             SignalData::Drop { msg, reason } => write!(f, "DROP {msg:?} ({reason:?})"),
             SignalData::Reject { to, msg } => write!(f, "REJECT by {to}: {msg:?}"),
+            SignalData::Exit { to, reason } => write!(f, "EXIT to {to}: {reason}"),
+            SignalData::Down {
+                to,
+                monitor,
+                reason,
+            } => write!(f, "DOWN to {to} ({monitor}): {reason}"),
+            SignalData::Restart { child, new } => write!(f, "RESTART {child} as {new}"),
+            SignalData::GiveUp { child } => write!(f, "GIVE UP at the end of {child}"),
         }
     }
 }

@@ -255,3 +255,42 @@ fn mail_comes_in_arrival_order_messages_before_the_exit_that_followed_them() {
         ]
     );
 }
+
+#[test]
+fn exit_and_down_are_signals_of_the_process_that_ended() {
+    use chronoflow::{SignalData, SignalKind};
+    let mut s = SimpleScheduler::new();
+    s.record();
+    let c = s.spawn(&crasher(), ()).unwrap();
+    let idler = s.spawn(&linked_idler(), c.pid()).unwrap();
+    let watch = Template::new("watch", |ctx: &mut Ctx<Msg>, pid: Pid| {
+        ctx.monitor(pid);
+        ctx.receive_mail()
+    });
+    let w = s.spawn(&watch, c.pid()).unwrap();
+    s.run_until_idle();
+    s.pull();
+    s.send(c.pid(), Msg::Go).unwrap();
+    s.run_until_idle();
+    let signals = s.pull();
+    let of_c: Vec<_> = signals.iter().filter(|x| x.pid == c.pid()).collect();
+    assert_eq!(
+        of_c.iter().map(|x| x.kind()).collect::<Vec<_>>(),
+        vec![SignalKind::Stop, SignalKind::Down, SignalKind::Exit]
+    );
+    assert!(matches!(
+        &of_c[1].data,
+        SignalData::Down { to, reason: Reason::Failed(_), .. } if *to == w.pid()
+    ));
+    assert!(matches!(
+        &of_c[2].data,
+        SignalData::Exit { to, reason: Reason::Failed(_) } if *to == idler.pid()
+    ));
+    // The idler's end follows, for the same reason.
+    assert!(signals.iter().any(|x| x.pid == idler.pid()
+        && matches!(&x.data, SignalData::Stop { exit: Err(ExitError::Failed(m)) } if m == "boom")));
+    assert_eq!(
+        of_c[2].to_string(),
+        format!("{} #3 EXIT to {}: failed: boom", c.pid(), idler.pid())
+    );
+}

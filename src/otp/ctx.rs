@@ -91,8 +91,8 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// process's turn, before anything else runs.
     pub fn exit_signal(&mut self, pid: Pid, reason: Reason) {
         self.otp_call("exit_signal");
-        let me = self.pid();
-        let s = links::exit_signal(self.k(), me, pid, reason, Some(me));
+        let (me, p) = (self.pid(), self.me);
+        let s = links::exit_signal(self.k(), Some(p), me, pid, reason, Some(me));
         self.signalled(s);
         if self.k().exits_pending() {
             // Applied before this process goes on (an exit signal is

@@ -15,7 +15,7 @@ use crate::kernel::{Kernel, PPtr};
 use crate::otp::mail::Notice;
 use crate::otp::{Entry, alive, entry, table};
 use crate::reason::Reason;
-use crate::signal::Pid;
+use crate::signal::{Pid, SignalData};
 
 /// What an exit signal did to its target.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,9 +29,12 @@ pub(crate) enum Signalled {
 }
 
 /// Sends an exit signal from `from` to `to` for `reason`; queues the target's
-/// end unless `to` is `me` (the caller, running: it ends itself).
+/// end unless `to` is `me` (the caller, running: it ends itself). `sender`:
+/// the sending process's record, which records the EXIT signal (none from
+/// outside, or for a signal about a process that is gone).
 pub(crate) fn exit_signal<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
+    sender: Option<PPtr<I, O>>,
     from: Pid,
     to: Pid,
     reason: Reason,
@@ -40,6 +43,12 @@ pub(crate) fn exit_signal<I: 'static, O: 'static>(
     let Some(t) = alive(k, to) else {
         return Signalled::Done;
     };
+    if let Some(s) = sender {
+        k.emit(s, || SignalData::Exit {
+            to,
+            reason: reason.clone(),
+        });
+    }
     let traps = table(k).entries.get(&to).is_some_and(|e| e.trap_exit);
     let error = match reason {
         Reason::Kill => Reason::Kill.into_error(),
@@ -73,7 +82,7 @@ pub(crate) fn link<I: 'static, O: 'static>(
         return Signalled::Done;
     }
     let Some(o) = alive(k, other) else {
-        return exit_signal(k, other, my_pid, Reason::NoProc, Some(my_pid));
+        return exit_signal(k, None, other, my_pid, Reason::NoProc, Some(my_pid));
     };
     let mine = entry(k, me);
     if !mine.links.contains(&other) {
@@ -119,14 +128,16 @@ pub(crate) fn links_of<I: 'static, O: 'static>(k: &mut Kernel<I, O>, pid: Pid) -
 /// signal, in the order the links were made.
 pub(super) fn ended<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
-    pid: Pid,
+    p: PPtr<I, O>,
     entry: &Entry,
     reason: &Reason,
 ) {
+    // SAFETY: p is live.
+    let pid = unsafe { p.as_ref().pid };
     for &peer in &entry.links {
         if let Some(e) = table(k).entries.get_mut(&peer) {
             e.links.retain(|p| *p != pid);
         }
-        exit_signal(k, pid, peer, reason.clone(), None);
+        exit_signal(k, Some(p), pid, peer, reason.clone(), None);
     }
 }

@@ -126,6 +126,6 @@ fn on_end<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>, reason: &
         registry::ended(k, name);
     }
     groups::ended(k, pid, &entry.groups);
-    monitors::ended(k, pid, &entry, reason);
-    links::ended(k, pid, &entry, reason);
+    monitors::ended(k, p, &entry, reason);
+    links::ended(k, p, &entry, reason);
 }

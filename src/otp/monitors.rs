@@ -8,7 +8,7 @@ use crate::kernel::{Kernel, PPtr};
 use crate::otp::mail::{MonitorRef, Notice};
 use crate::otp::{Entry, alive, entry, table};
 use crate::reason::Reason;
-use crate::signal::Pid;
+use crate::signal::{Pid, SignalData};
 
 /// `me` (live) monitors `target`: the monitor's reference.
 pub(crate) fn monitor<I: 'static, O: 'static>(
@@ -76,10 +76,12 @@ pub(crate) fn demonitor<I: 'static, O: 'static>(
 /// monitors were set), and the monitors it held go.
 pub(super) fn ended<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
-    pid: Pid,
+    p: PPtr<I, O>,
     entry: &Entry,
     reason: &Reason,
 ) {
+    // SAFETY: p is live.
+    let pid = unsafe { p.as_ref().pid };
     let t = table(k);
     for &(r, target) in &entry.monitors {
         if let Some(e) = t.entries.get_mut(&target) {
@@ -91,6 +93,11 @@ pub(super) fn ended<I: 'static, O: 'static>(
             e.monitors.retain(|(x, _)| *x != r);
         }
         if let Some(w) = alive(k, watcher) {
+            k.emit(p, || SignalData::Down {
+                to: watcher,
+                monitor: MonitorRef(r),
+                reason: reason.clone(),
+            });
             let down = Notice::Down {
                 monitor: MonitorRef(r),
                 pid,

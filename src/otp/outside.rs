@@ -22,7 +22,7 @@ pub(crate) fn exit_signal<I: 'static, O: 'static>(
 ) {
     // SAFETY: the owner calls with no coroutine running and no reference held.
     let kernel = unsafe { &mut *k.as_ptr() };
-    links::exit_signal(kernel, to, to, reason, None);
+    links::exit_signal(kernel, None, to, to, reason, None);
     if kernel.exits_pending() {
         // SAFETY: as above; `kernel` is not used again.
         unsafe { Kernel::apply_exits(k) };
