@@ -93,7 +93,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             // (The payload's own `Drop` may panic: that is not the caller's either.)
             let ended = Ended::from_panic(payload);
             // SAFETY: `k` is the live kernel, and `kernel` is not used again.
-            unsafe { Self::finish(k, p, ended) };
+            unsafe {
+                Self::finish(k, p, ended);
+                Self::exits_now(k);
+            };
         }
     }
 
@@ -106,13 +109,6 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// As [`Kernel::update`].
     unsafe fn turns<D: Dispatch>(k: NonNull<Self>, state: &mut Passes, until_idle: bool) {
         loop {
-            // Exit signals that the last turn (or the end of a process) sent are
-            // applied before anything else runs.
-            // SAFETY: as in `update`; no coroutine runs now.
-            if unsafe { k.as_ref() }.exits_pending() {
-                // SAFETY: as above.
-                unsafe { Self::apply_exits(k) };
-            }
             if state.left == 0 {
                 if state.begun && (!until_idle || state.pass_ran == 0) {
                     return;
@@ -171,7 +167,14 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             let kernel = unsafe { &mut *k.as_ptr() };
             kernel.resuming = None;
             match wait {
-                Some(Wait::Yield) => kernel.make_ready(p),
+                Some(Wait::Yield) => {
+                    kernel.make_ready(p);
+                    // A process that sent an exit signal yields, so that it is
+                    // applied before anything else runs.
+                    // SAFETY: `k` is the live kernel; no coroutine runs now,
+                    // and `kernel` is not used again.
+                    unsafe { Self::exits_now(k) };
+                }
                 Some(wait) => {
                     if wait == Wait::Effect {
                         kernel.effects_pending += 1;
@@ -183,9 +186,30 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     let ended = state.ended.take().expect("an ended coroutine says how");
                     // SAFETY: `k` is the live kernel, and `kernel` is not used
                     // again (the loop makes a fresh one).
-                    unsafe { Self::finish(k, p, ended) };
+                    unsafe {
+                        Self::finish(k, p, ended);
+                        // Its end's exit signals (to its links) are applied
+                        // before anything else runs.
+                        Self::exits_now(k);
+                    };
                 }
             }
+        }
+    }
+
+    /// Applies the exit signals queued, if any. They are queued by a process's
+    /// end (its links) and by a process's `exit_signal`, which then yields:
+    /// checked where a turn ends with a yield or an end, not where it waits
+    /// (the hot path of a receive).
+    ///
+    /// # Safety
+    /// As [`Kernel::apply_exits`].
+    #[inline(always)]
+    unsafe fn exits_now(k: NonNull<Self>) {
+        // SAFETY: per the contract.
+        if unsafe { k.as_ref() }.exits_pending() {
+            // SAFETY: per the contract.
+            unsafe { Self::apply_exits(k) };
         }
     }
 
