@@ -133,3 +133,15 @@ fn a_reply_from_outside_reaches_a_waiting_caller_and_one_to_an_ended_caller_come
     // The caller ended: a reply gives the value back.
     assert_eq!(s.reply(from, 8), Err(8));
 }
+
+#[test]
+fn a_process_cannot_call_itself() {
+    let mut s = SimpleScheduler::new();
+    let t = Template::new("t", |ctx: &mut Ctx<Msg>, ()| {
+        let me = ctx.pid();
+        ctx.call(me, |r| Msg::Add(1, r), None)
+    });
+    let h = s.spawn(&t, ()).unwrap();
+    s.run_until_idle();
+    assert_eq!(s.result(&h), Some(Ok(Err(CallError::CallingSelf))));
+}

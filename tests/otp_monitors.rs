@@ -171,3 +171,19 @@ fn spawn_monitor_gives_the_down_of_a_process_that_ends_at_once() {
     // The monitored process was detached: nothing is left behind.
     assert_eq!(s.live(), 0);
 }
+
+#[test]
+fn a_process_that_monitors_itself_ends_cleanly() {
+    let mut s = SimpleScheduler::new();
+    let t = Template::new("t", |ctx: &mut Ctx<u32>, ()| {
+        let me = ctx.pid();
+        ctx.monitor(me);
+        ctx.receive_mail()
+    });
+    let h = s.spawn(&t, ()).unwrap();
+    s.run_until_idle();
+    s.exit_signal(h.pid(), Reason::Kill);
+    s.run_until_idle();
+    assert_eq!(s.result(&h), Some(Err(ExitError::Killed("killed".into()))));
+    assert_eq!(s.live(), 0);
+}

@@ -77,6 +77,10 @@ pub enum CallError {
     /// The server ended before it replied, for this reason.
     #[error("the server ended: {0}")]
     Down(Reason),
+    /// The caller called itself (OTP exits with `calling_self`): it could
+    /// never answer.
+    #[error("a process cannot call itself")]
+    CallingSelf,
     /// The reply was not of the type asked for (a `ReplyTo` deserialized with
     /// another type).
     #[error("the reply is not of the type asked for")]

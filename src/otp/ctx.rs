@@ -379,6 +379,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     ) -> Result<R, CallError> {
         self.otp_call("call");
         let me = self.me;
+        if server == self.pid() {
+            return Err(CallError::CallingSelf);
+        }
         if crate::otp::alive(self.k(), server).is_none() {
             return Err(CallError::NoProc);
         }

@@ -89,6 +89,10 @@ pub(super) fn ended<I: 'static, O: 'static>(
         }
     }
     for &(r, watcher) in &entry.watchers {
+        if watcher == pid {
+            // Its own monitor of itself: nobody is left to tell.
+            continue;
+        }
         if let Some(e) = table(k).entries.get_mut(&watcher) {
             e.monitors.retain(|(x, _)| *x != r);
         }
