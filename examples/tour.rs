@@ -7,6 +7,7 @@
 //! 4. Parent/Child: children receive what their parent receives; `join`.
 //! 5. Backoff: a fast producer backs off on a slow consumer's small inbox.
 //! 6. Swarm: a hundred thousand stackless processes.
+//! 7. Call: request and reply by name, with a monitor and a timeout.
 //!
 //! Each story lives in `examples/stories/` (which documents its expected output)
 //! and also runs on its own as an example of the same name, for instance
@@ -18,6 +19,8 @@
 
 #[path = "stories/backoff.rs"]
 mod backoff;
+#[path = "stories/call.rs"]
+mod call;
 #[path = "stories/client_server.rs"]
 mod client_server;
 #[path = "stories/echo.rs"]
@@ -30,16 +33,20 @@ mod parent_child;
 mod swarm;
 
 fn main() {
-    println!("chronoflow tour: six short programs, each printing what its processes do.");
+    println!("chronoflow tour: short programs, each printing what its processes do.");
     println!("Processes are named by pid, written <0>, <1>, ...");
     println!();
-    let stories: [(&str, fn()); 6] = [
+    let stories: [(&str, fn()); 7] = [
         ("Greeter: a standalone process", greeter::run),
         ("Echo: two processes in a SimpleScheduler", echo::run),
         ("Client/Server: selective receive", client_server::run),
         ("Parent/Child: child processes", parent_child::run),
         ("Backoff: a full inbox holds the sender back", backoff::run),
         ("Swarm: stackless processes", swarm::run),
+        (
+            "Call: request and reply, by name, with a timeout",
+            call::run,
+        ),
     ];
     for (i, (title, run)) in stories.into_iter().enumerate() {
         if i > 0 {
