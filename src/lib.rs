@@ -112,6 +112,10 @@
 //!   with the `reason`;
 //! - `backoff` (DEBUG): a sender waits for room in the inbox of `to`;
 //! - `drop` (DEBUG): a message dropped by an overflow policy or a filter (`reason`);
+//! - `exit signal` (DEBUG): `pid` sent an exit signal to `to` (its end along a
+//!   link, or `exit_signal`), with its `reason`; `down` (DEBUG): `pid` ended and
+//!   `to`'s monitor is told, with the `reason`; `timer dropped` (DEBUG): a timed
+//!   message to `to`, a process that had ended;
 //! - `undelivered` (DEBUG): a message kept undelivered (`to`, `reason`);
 //! - `journal commit` (DEBUG): a durable scheduler committed records up to `lsn`
 //!   (`records` of them, in `micros`); `journal commit failed` (ERROR);

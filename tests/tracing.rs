@@ -232,3 +232,43 @@ fn a_torn_tail_cut_at_recovery_is_traced() {
     assert!(cut.field("offset").is_some() && cut.field("bytes").is_some());
     expect(&seen, "recovery", &[("truncated", "true")]);
 }
+
+#[test]
+fn exit_signals_downs_and_dropped_timers_are_traced() {
+    use std::time::Duration;
+    let seen = events_of(|| {
+        let crasher = Template::new("crasher", |ctx: &mut Ctx<u64>, _: ()| -> () {
+            ctx.receive();
+            panic!("boom");
+        });
+        let watcher = Template::new("watcher", |ctx: &mut Ctx<u64>, pid: Pid| {
+            ctx.trap_exit(true);
+            ctx.link(pid);
+            ctx.monitor(pid);
+            ctx.receive_mail();
+        });
+        let mut sched = SimpleScheduler::new();
+        sched.set_clock(chronoflow::ManualClock::new(chronoflow::Time::from_nanos(
+            0,
+        )));
+        let c = sched.spawn(&crasher, ()).unwrap();
+        sched.spawn(&watcher, c.pid()).unwrap();
+        sched.run_until_idle();
+        sched.send(c.pid(), 1).unwrap();
+        sched.run_until_idle();
+        sched.send_after(Duration::ZERO, c.pid(), 2);
+        sched.run_until_idle();
+        assert_eq!(sched.timers_dropped(), 1);
+    });
+    expect(
+        &seen,
+        "exit signal",
+        &[("pid", "0"), ("to", "1"), ("reason", "failed: boom")],
+    );
+    expect(
+        &seen,
+        "down",
+        &[("pid", "0"), ("to", "1"), ("reason", "failed: boom")],
+    );
+    expect(&seen, "timer dropped", &[("to", "0")]);
+}

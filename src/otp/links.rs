@@ -49,6 +49,13 @@ pub(crate) fn exit_signal<I: 'static, O: 'static>(
             reason: reason.clone(),
         });
     }
+    crate::trace::trace_event!(
+        tracing::Level::DEBUG,
+        pid = from.0,
+        to = to.0,
+        reason = %reason,
+        "exit signal"
+    );
     let traps = table(k).entries.get(&to).is_some_and(|e| e.trap_exit);
     let error = match reason {
         Reason::Kill => Reason::Kill.into_error(),

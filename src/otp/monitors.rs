@@ -97,6 +97,13 @@ pub(super) fn ended<I: 'static, O: 'static>(
             e.monitors.retain(|(x, _)| *x != r);
         }
         if let Some(w) = alive(k, watcher) {
+            crate::trace::trace_event!(
+                tracing::Level::DEBUG,
+                pid = pid.0,
+                to = watcher.0,
+                reason = %reason,
+                "down"
+            );
             k.emit(p, || SignalData::Down {
                 to: watcher,
                 monitor: MonitorRef(r),
