@@ -20,6 +20,7 @@
 //! | `timers.rs` | timed sends (`send_after`, `start_timer`) and their cancelling |
 //! | `call.rs` | request/reply calls with a timeout |
 //! | `request.rs` | typed system requests, beside the user's messages |
+//! | `supervisor/` | supervisors: child specs, strategies, restart intensity, backoff |
 //! | `ctx.rs` | the calls of a stackful process's [`Ctx`](crate::Ctx) |
 //! | `outside.rs` | the same, from the scheduler's owner |
 
@@ -32,6 +33,7 @@ pub(crate) mod monitors;
 pub(crate) mod outside;
 pub(crate) mod registry;
 pub(crate) mod request;
+pub mod supervisor;
 pub(crate) mod timers;
 
 use std::collections::{BTreeMap, HashMap};
