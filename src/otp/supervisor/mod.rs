@@ -10,7 +10,7 @@
 //! its [`Strategy`], within its restart intensity (at most `max_restarts`
 //! restarts within `within`, on the scheduler's clock); beyond it, it stops
 //! every child and ends with [`Reason::Shutdown`], which its own supervisor
-//! sees. It is asked things by typed requests (see [`requests`]
+//! sees. It is asked things by typed requests (see [Requests](#requests)
 //! below), never by messages of type `M`.
 //!
 //! - **Child specs** ([`ChildSpec`]): an id, a template and its arguments
