@@ -158,7 +158,9 @@ pub use engine::stackful::template::{Local, Shared, Sharing, Step, Template, Tra
 pub use error::{ExitError, JoinError, PushError, SendError, SpawnError, StartError};
 pub use kernel::inbox::{DEFAULT_CAPACITY, Overflow};
 pub use kernel::{DEFAULT_BUDGET, Status, Undelivered, UndeliveredReason, Wait};
-pub use otp::{CallError, Mail, MailRef, MonitorRef, RegisterError, ReplyTo, TimerRef};
+pub use otp::{
+    CallError, Mail, MailRef, MonitorRef, RegisterError, ReplyTo, Request, RequestType, TimerRef,
+};
 pub use process::Process;
 pub use reason::Reason;
 pub use scheduler::{Handle, Pass, SimpleScheduler};

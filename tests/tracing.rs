@@ -272,3 +272,36 @@ fn exit_signals_downs_and_dropped_timers_are_traced() {
     );
     expect(&seen, "timer dropped", &[("to", "0")]);
 }
+
+#[test]
+fn supervisor_restarts_and_give_up_are_traced() {
+    use chronoflow::otp::supervisor::{ChildSpec, Supervisor};
+    let seen = events_of(|| {
+        let crasher = Template::<u64, u64, (), ()>::new("crasher", |ctx: &mut Ctx<u64>, ()| {
+            ctx.receive();
+            panic!("crash");
+        });
+        let sup = Supervisor::new("sup")
+            .child(ChildSpec::new("c", &crasher, ()).name("c"))
+            .template()
+            .unwrap();
+        let mut sched = SimpleScheduler::new();
+        sched.spawn(&sup, ()).unwrap();
+        for _ in 0..2 {
+            sched.run_until_idle();
+            sched.send_named("c", 0).unwrap();
+        }
+        sched.run_until_idle();
+    });
+    expect(
+        &seen,
+        "supervisor restart",
+        &[("supervisor", "sup"), ("child", "c")],
+    );
+    expect(&seen, "supervisor give-up", &[("supervisor", "sup")]);
+    expect(
+        &seen,
+        "supervisor stop",
+        &[("supervisor", "sup"), ("reason", "shutdown")],
+    );
+}

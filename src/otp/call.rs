@@ -85,6 +85,12 @@ pub enum CallError {
     /// another type).
     #[error("the reply is not of the type asked for")]
     ReplyType,
+    /// The server does not take requests of this type: it refused it with
+    /// [`Ctx::refuse`](crate::Ctx::refuse) (OTP: a `gen_server` with no
+    /// `handle_call` clause for it, which would crash it; here the caller alone
+    /// is told).
+    #[error("the server does not take this request")]
+    Unhandled,
 }
 
 /// Sends `value` to the call that `to` names, if its caller is alive (it is

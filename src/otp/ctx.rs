@@ -280,7 +280,10 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     }
 
     /// The first piece of mail that `pred` matches, taken.
-    fn find_mail(&mut self, pred: &mut impl FnMut(MailRef<'_, I>) -> bool) -> Option<Mail<I>> {
+    pub(crate) fn find_mail(
+        &mut self,
+        pred: &mut impl FnMut(MailRef<'_, I>) -> bool,
+    ) -> Option<Mail<I>> {
         // Merged arrival order: a notice comes before the message at the index
         // of the messages still ahead of it.
         enum Found {

@@ -8,6 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::otp::request::Request;
 use crate::reason::Reason;
 use crate::signal::Pid;
 
@@ -58,6 +59,13 @@ pub enum Mail<M> {
     /// A timer started by [`Ctx::start_timer`](crate::Ctx::start_timer) fired
     /// (OTP's `{timeout, TRef, Msg}`).
     Timeout(TimerRef),
+    /// A typed request from [`Ctx::request`](crate::Ctx::request) (OTP's
+    /// `{'$gen_call', From, Request}` as a plain process sees it): take its body
+    /// with [`Request::take`] and answer with [`Ctx::reply`](crate::Ctx::reply),
+    /// or refuse it with [`Ctx::refuse`](crate::Ctx::refuse). One that is
+    /// dropped unanswered leaves its caller waiting until its timeout or this
+    /// process's end, as a `gen_server:call` to a process that never answers.
+    Request(Request),
 }
 
 /// A look at mail without taking it: what the predicate of
@@ -84,6 +92,8 @@ pub enum MailRef<'a, M> {
     },
     /// See [`Mail::Timeout`].
     Timeout(TimerRef),
+    /// See [`Mail::Request`].
+    Request(&'a Request),
 }
 
 /// A system notice as it waits in a process's system queue (the kernel keeps
@@ -100,6 +110,7 @@ pub(crate) enum Notice {
         reason: Reason,
     },
     Timeout(TimerRef),
+    Request(Request),
 }
 
 impl Notice {
@@ -122,6 +133,7 @@ impl Notice {
             },
             Notice::Exit { from, reason } => Mail::Exit { from, reason },
             Notice::Timeout(t) => Mail::Timeout(t),
+            Notice::Request(r) => Mail::Request(r),
         }
     }
 
@@ -142,6 +154,7 @@ impl Notice {
                 reason,
             },
             Notice::Timeout(t) => MailRef::Timeout(*t),
+            Notice::Request(r) => MailRef::Request(r),
         }
     }
 }

@@ -19,6 +19,8 @@
 //! | `groups.rs` | process groups: join, leave, members, send to all |
 //! | `timers.rs` | timed sends (`send_after`, `start_timer`) and their cancelling |
 //! | `call.rs` | request/reply calls with a timeout |
+//! | `request.rs` | typed system requests, beside the user's messages |
+//! | `supervisor/` | supervisors: child specs, strategies, restart intensity, backoff |
 //! | `ctx.rs` | the calls of a stackful process's [`Ctx`](crate::Ctx) |
 //! | `outside.rs` | the same, from the scheduler's owner |
 
@@ -30,6 +32,8 @@ pub(crate) mod mail;
 pub(crate) mod monitors;
 pub(crate) mod outside;
 pub(crate) mod registry;
+pub(crate) mod request;
+pub mod supervisor;
 pub(crate) mod timers;
 
 use std::collections::{BTreeMap, HashMap};
@@ -44,6 +48,7 @@ use crate::signal::Pid;
 pub use call::{CallError, ReplyTo};
 pub use mail::{Mail, MailRef, MonitorRef, TimerRef};
 pub use registry::RegisterError;
+pub use request::{Request, RequestType};
 
 /// What the toolkit keeps of one process (only of processes that use it).
 #[derive(Default)]
