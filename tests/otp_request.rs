@@ -75,3 +75,15 @@ fn a_request_from_a_process_times_out_on_the_scheduler_clock_and_sees_the_server
         ]))
     );
 }
+
+#[test]
+fn a_request_to_oneself_is_calling_self() {
+    let mut s = SimpleScheduler::<u32>::new();
+    let t = Template::<u32, u32, (), _>::new("t", |ctx, ()| {
+        let me = ctx.pid();
+        ctx.request(me, Double(1), None)
+    });
+    let h = s.spawn(&t, ()).unwrap();
+    s.run_until_idle();
+    assert_eq!(s.result(&h), Some(Ok(Err(CallError::CallingSelf))));
+}

@@ -3,9 +3,8 @@
 //!
 //! A layer over the kernel: it keeps its tables in the kernel's extensions and
 //! hears of each watched process's end through the kernel's end notice
-//! ([`Kernel::notify_end`](crate::kernel::Kernel::notify_end)); it reaches
-//! processes only through the kernel's system messages and exit signals. The
-//! kernel knows nothing of it. A scheduler that never uses it pays one test of
+//! (`Kernel::notify_end`); it reaches processes only through the kernel's
+//! system messages and exit signals. The kernel knows nothing of it. A scheduler that never uses it pays one test of
 //! a flag per process end.
 //!
 //! One file per concept:

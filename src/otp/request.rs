@@ -142,8 +142,8 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// As [`call`](Self::call): the server is monitored meanwhile, so that its
     /// end gives [`CallError::NoProc`] or [`CallError::Down`]; a late reply is
     /// dropped unread; other mail waits in its order. A server that refuses it
-    /// gives [`CallError::Unhandled`]. A request to oneself is never answered
-    /// (it waits for its timeout).
+    /// gives [`CallError::Unhandled`]. A request to oneself is
+    /// [`CallError::CallingSelf`] at once (OTP's `calling_self`).
     pub fn request<Q: RequestType>(
         &mut self,
         server: Pid,
@@ -152,6 +152,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     ) -> Result<Q::Reply, CallError> {
         self.otp_call("request");
         let me = self.me;
+        if server == self.pid() {
+            return Err(CallError::CallingSelf);
+        }
         let Some(s) = alive(self.k(), server) else {
             return Err(CallError::NoProc);
         };
