@@ -278,13 +278,12 @@ pub enum SignalData<I, O = I> {
         /// Why the process ended.
         reason: Reason,
     },
-    /// The process, a supervisor, restarted its child `child` (which ended)
-    /// as `new`.
+    /// The process, a supervisor, restarts its child `child`, which ended
+    /// (with its group, per the strategy; now, or after its backoff). The new
+    /// incarnation's START follows when it starts.
     Restart {
         /// The child that ended.
         child: Pid,
-        /// Its new incarnation.
-        new: Pid,
     },
     /// The process, a supervisor, exceeded its restart intensity when `child`
     /// ended: it stops its children and ends.
@@ -369,7 +368,7 @@ impl<I: fmt::Debug, O: fmt::Debug> fmt::Display for Signal<I, O> {
                 monitor,
                 reason,
             } => write!(f, "DOWN to {to} ({monitor}): {reason}"),
-            SignalData::Restart { child, new } => write!(f, "RESTART {child} as {new}"),
+            SignalData::Restart { child } => write!(f, "RESTART after {child}"),
             SignalData::GiveUp { child } => write!(f, "GIVE UP at the end of {child}"),
         }
     }

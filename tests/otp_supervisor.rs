@@ -987,3 +987,41 @@ fn a_stackless_child_is_supervised_like_another() {
     s.run_until_idle();
     assert_eq!(s.live(), 0);
 }
+
+#[test]
+fn restart_and_give_up_are_signals_of_the_supervisor() {
+    use chronoflow::otp::supervisor::{ChildSpec, Supervisor};
+    use chronoflow::{SignalData, SimpleScheduler};
+    let crasher = chronoflow::Template::<u64, u64, (), ()>::new("crasher", |ctx, ()| {
+        ctx.receive();
+        panic!("crash");
+    });
+    let sup = Supervisor::new("sup")
+        .child(ChildSpec::new("c", &crasher, ()).name("c"))
+        .template()
+        .unwrap();
+    let mut sched = SimpleScheduler::new();
+    sched.record();
+    let s = sched.spawn(&sup, ()).unwrap();
+    sched.run_until_idle();
+    let first = sched.whereis("c").unwrap();
+    sched.send(first, 0).unwrap();
+    sched.run_until_idle();
+    let second = sched.whereis("c").unwrap();
+    sched.send(second, 0).unwrap();
+    sched.run_until_idle();
+    let of_sup: Vec<_> = sched
+        .pull()
+        .into_iter()
+        .filter(|x| x.pid == s.pid())
+        .map(|x| x.data)
+        .filter(|d| matches!(d, SignalData::Restart { .. } | SignalData::GiveUp { .. }))
+        .collect();
+    assert_eq!(
+        of_sup,
+        vec![
+            SignalData::Restart { child: first },
+            SignalData::GiveUp { child: second }
+        ]
+    );
+}

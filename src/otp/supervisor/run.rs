@@ -22,7 +22,7 @@ use crate::otp::supervisor::requests::{
 use crate::otp::supervisor::shutdown;
 use crate::otp::supervisor::spec::{ChildKind, ChildOpts, Restart, StartFn};
 use crate::reason::Reason;
-use crate::signal::{Pid, Value};
+use crate::signal::{Pid, SignalData, Value};
 use crate::trace::{trace_event, traced};
 
 /// A supervisor's settings (OTP's `sup_flags()`).
@@ -318,7 +318,8 @@ impl<M: 'static> Sup<M> {
     /// `do_restart/3`).
     fn exited(&mut self, ctx: &mut Ctx<M>, seq: u64, reason: Reason) -> Flow {
         let kid = self.kids.get_mut(&seq).expect("a child");
-        if let Some(pid) = kid.pid.take() {
+        let ended = kid.pid.take();
+        if let Some(pid) = ended {
             self.by_pid.remove(&pid);
         }
         let restart = match kid.opts.restart {
@@ -335,7 +336,7 @@ impl<M: 'static> Sup<M> {
             }
         }
         if restart {
-            return self.restart(ctx, seq);
+            return self.restart(ctx, seq, ended);
         }
         let significant = kid.opts.significant;
         if self.flags.dynamic || kid.opts.restart == Restart::Temporary {
@@ -392,8 +393,16 @@ impl<M: 'static> Sup<M> {
     /// itself ... the termination reason for the supervisor itself in that
     /// case will be shutdown"). Else its group (per the strategy) is stopped,
     /// and started again now or after the backoff.
-    fn restart(&mut self, ctx: &mut Ctx<M>, seq: u64) -> Flow {
-        if !self.spend(ctx) {
+    fn restart(&mut self, ctx: &mut Ctx<M>, seq: u64, ended: Option<Pid>) -> Flow {
+        let spent = self.spend(ctx);
+        if let Some(child) = ended {
+            let me = ctx.me;
+            ctx.k().emit(me, || match spent {
+                true => SignalData::Restart { child },
+                false => SignalData::GiveUp { child },
+            });
+        }
+        if !spent {
             return Flow::Stop(Reason::Shutdown(None));
         }
         trace_event!(
