@@ -1420,3 +1420,59 @@ fn a_destructor_run_by_a_parents_end_signals_outside_the_tree_and_downs_reach_dy
     );
     assert_eq!(s.live(), 0);
 }
+
+/// `receive_mail` in a destructor while the stack unwinds, with nothing to
+/// take: it can neither wait nor return, and the program aborts saying why
+/// (as documented for `receive`). With mail there, it takes it (see
+/// `a_killed_childs_destructor_using_the_toolkit_leaves_nothing_behind`).
+#[test]
+fn receive_mail_with_nothing_in_a_killed_processs_destructor_aborts_and_says_why() {
+    support::isolated_aborting(
+        "receive_mail_with_nothing_in_a_killed_processs_destructor_aborts_and_says_why",
+        "in a destructor while its stack unwinds",
+        || {
+            let mut s = SimpleScheduler::new();
+            let t = Template::new("t", |ctx: &mut Ctx<Msg>, ()| {
+                let g = defer(ctx, |ctx| {
+                    ctx.receive_mail();
+                });
+                g.ctx.receive();
+            });
+            let h = s.spawn(&t, ()).unwrap();
+            s.run_until_idle();
+            s.exit_signal(h.pid(), Reason::Kill);
+        },
+    );
+}
+
+/// A scheduler dropped with an exit signal still queued (the stuck case of
+/// `an_exit_signal_sent_during_a_caught_unwinding_is_applied`): nothing is
+/// applied, nothing leaks or is dropped twice.
+#[test]
+fn dropping_a_scheduler_with_exit_signals_queued() {
+    let live = Arc::new(AtomicI64::new(0));
+    let mut s: SimpleScheduler<Counted> = SimpleScheduler::new();
+    let idle = Template::new("idle", |ctx: &mut Ctx<Counted>, ()| {
+        loop {
+            ctx.receive();
+        }
+    });
+    let victim = s.spawn(&idle, ()).unwrap();
+    let v = victim.pid();
+    let l = live.clone();
+    let sender = Template::new("sender", move |ctx: &mut Ctx<Counted>, ()| {
+        let _keep = Counted::new(&l);
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            let _g = defer(&mut *ctx, move |ctx| {
+                ctx.exit_signal(v, Reason::custom("bye"))
+            });
+            quiet_unwind();
+        }));
+        ctx.receive();
+    });
+    s.spawn(&sender, ()).unwrap();
+    s.send(v, Counted::new(&live)).unwrap();
+    s.run_until_idle();
+    drop(s);
+    assert_eq!(live.load(Ordering::SeqCst), 0);
+}
