@@ -21,8 +21,9 @@ use crate::signal::Value;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reason {
     /// It returned (OTP's `normal`). As an exit signal, a non-trapping target
-    /// ignores it (unless it is the sender itself, which then ends, as in
-    /// OTP).
+    /// ignores it, the sender itself included: OTP ends a process that sends
+    /// `normal` to itself, but here a normal end carries the body's result,
+    /// which only the body can give (it returns).
     Normal,
     /// It was shut down (OTP's `shutdown`, or `{shutdown, Term}` with a value).
     Shutdown(Option<Value>),

@@ -273,6 +273,16 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 }
             }
         }
+        // Timed messages not yet delivered, and undelivered ones nobody took:
+        // their `Drop` is user code, whose panic may not escape a teardown.
+        let timed = std::mem::take(&mut kernel.timed);
+        let undelivered = std::mem::take(&mut kernel.undelivered);
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            drop(timed);
+            drop(undelivered);
+        })) {
+            pass::forget_quietly(payload);
+        }
         // A panic kept for a caller that will not run the kernel again.
         if let Some(payload) = kernel.reported.take() {
             pass::forget_quietly(payload);

@@ -119,6 +119,14 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 let kernel = unsafe { &mut *k.as_ptr() };
                 kernel.take_outside();
                 kernel.fire_timers();
+                if kernel.exits_pending() {
+                    // Queued where no yield or end followed (a destructor's
+                    // signal while its stack unwound): applied now.
+                    // SAFETY: as above; `kernel` is not used again.
+                    unsafe { Self::apply_exits(k) };
+                }
+                // SAFETY: as above.
+                let kernel = unsafe { &mut *k.as_ptr() };
                 state.left = kernel.ready.len();
                 if state.left == 0 {
                     return;
@@ -199,8 +207,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// Applies the exit signals queued, if any. They are queued by a process's
     /// end (its links) and by a process's `exit_signal`, which then yields:
-    /// checked where a turn ends with a yield or an end, not where it waits
-    /// (the hot path of a receive).
+    /// checked where a turn ends with a yield or an end, and at the start of
+    /// each pass (for one queued where neither followed), not where a turn
+    /// waits (the hot path of a receive).
     ///
     /// # Safety
     /// As [`Kernel::apply_exits`].

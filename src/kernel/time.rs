@@ -202,6 +202,14 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         id
     }
 
+    /// A timer id that names no timer (a timed send dropped before it was
+    /// armed): unique, so that it never cancels another.
+    pub(crate) fn unused_timer_id(&mut self) -> u64 {
+        let id = self.next_timer;
+        self.next_timer += 1;
+        id
+    }
+
     /// Cancels timed send `id`: its message, if it had not fired.
     pub(crate) fn cancel_send(&mut self, id: u64) -> Option<Timed<I>> {
         let msg = self.timed.remove(&id)?;

@@ -94,13 +94,17 @@ pub enum CallError {
 }
 
 /// Sends `value` to the call that `to` names, if its caller is alive (it is
-/// dropped otherwise, as OTP drops a reply to a dead caller; and dropped when
-/// read if the call is over).
+/// given back otherwise, and also for a `ReplyTo` that names no call; it is
+/// dropped unread if the call is over).
 pub(crate) fn reply<I: 'static, O: 'static, R: 'static>(
     k: &mut Kernel<I, O>,
     to: ReplyTo<R>,
     value: R,
 ) -> Result<(), R> {
+    if to.tag == 0 {
+        // Not a call's (tags start at 1): a forged or default `ReplyTo`.
+        return Err(value);
+    }
     match alive(k, to.pid) {
         Some(p) => {
             k.push_sys(p, to.tag, Box::new(value));

@@ -42,9 +42,13 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         )
     }
 
-    /// Ends this process now if an exit signal it sent itself says so.
+    /// Ends this process now if an exit signal it sent itself says so;
+    /// unless its stack unwinds already (a destructor of a process being
+    /// stopped or failing): it is ending anyway, and could not unwind again.
     fn signalled(&mut self, s: Signalled) {
-        if let Signalled::Ends(error) = s {
+        if let Signalled::Ends(error) = s
+            && !self.cannot_wait()
+        {
             self.exit(error);
         }
     }
@@ -111,9 +115,10 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         template: &impl Spawnable<I, O, A, R>,
         args: A,
     ) -> Result<Pid, SpawnError> {
-        let pid = self.spawn_unparented(template, args)?;
-        self.link(pid);
-        Ok(pid)
+        self.spawn_unparented("spawn_link", template, args, |k, me, new| {
+            let done = links::link(k, me, new);
+            debug_assert_eq!(done, Signalled::Done, "a link to a new process");
+        })
     }
 
     /// Spawns a process from `template` with `args`, monitored by this one
@@ -124,17 +129,25 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         template: &impl Spawnable<I, O, A, R>,
         args: A,
     ) -> Result<(Pid, MonitorRef), SpawnError> {
-        let pid = self.spawn_unparented(template, args)?;
-        Ok((pid, self.monitor(pid)))
+        let mut monitor = None;
+        let pid = self.spawn_unparented("spawn_monitor", template, args, |k, me, new| {
+            monitor = Some(monitors::monitor(k, me, new));
+        })?;
+        Ok((pid, monitor.expect("set before the start")))
     }
 
-    /// A new top-level process, started, its result not kept.
+    /// A new top-level process, its result not kept: made, tied to this one
+    /// by `tie` (a link, a monitor) before it is started, with no yield
+    /// between (so that it cannot run, nor end, untied).
     fn spawn_unparented<A: 'static, R: Payload>(
         &mut self,
+        what: &str,
         template: &impl Spawnable<I, O, A, R>,
         args: A,
+        tie: impl FnOnce(&mut crate::kernel::Kernel<I, O>, crate::kernel::PPtr<I, O>, Pid),
     ) -> Result<Pid, SpawnError> {
-        self.otp_call("spawn_link");
+        self.otp_call(what);
+        let me = self.me;
         let k = self.k();
         let p = template.create_in(k, args, None)?;
         // SAFETY: p was just made: live.
@@ -142,6 +155,8 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             (*p.as_ptr()).detached = true;
             p.as_ref().pid
         };
+        // (Created, not started: alive for the link or monitor.)
+        tie(k, me, pid);
         k.start(p);
         Ok(pid)
     }
@@ -388,9 +403,12 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         if crate::otp::alive(self.k(), server).is_none() {
             return Err(CallError::NoProc);
         }
-        let monitor = monitors::monitor(self.k(), me, server);
-        let to = ReplyTo::new(self.pid(), monitor.0);
-        self.send_to(server, request(to));
+        // The request is built before the monitor is set: a builder that
+        // panics leaves nothing behind.
+        let tag = crate::otp::table(self.k()).new_ref();
+        let msg = request(ReplyTo::new(self.pid(), tag));
+        let monitor = monitors::monitor_as(self.k(), me, server, tag);
+        self.send_to(server, msg);
         if let Some(timeout) = timeout {
             let deadline = self.k().clock.now() + timeout;
             self.k().arm_timer(me, deadline);
@@ -399,7 +417,8 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             if let Some(outcome) = self.call_outcome::<R>(monitor) {
                 break outcome;
             }
-            if self.p().timed_out() || self.cannot_wait() {
+            // (Only its own timer: a stale `timed_out` is not this call's.)
+            if (timeout.is_some() && self.p().timed_out()) || self.cannot_wait() {
                 break Err(CallError::Timeout);
             }
             self.suspend(Wait::Mail);

@@ -16,9 +16,19 @@ pub(crate) fn monitor<I: 'static, O: 'static>(
     me: PPtr<I, O>,
     target: Pid,
 ) -> MonitorRef {
+    let r = table(k).new_ref();
+    monitor_as(k, me, target, r)
+}
+
+/// [`monitor`] with reference `r`, taken from the table's `new_ref` before.
+pub(crate) fn monitor_as<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    target: Pid,
+    r: u64,
+) -> MonitorRef {
     // SAFETY: me is live.
     let my_pid = unsafe { me.as_ref().pid };
-    let r = table(k).new_ref();
     match alive(k, target) {
         Some(t) => {
             entry(k, me).monitors.push((r, target));

@@ -32,8 +32,8 @@ pub(crate) fn exit_signal<I: 'static, O: 'static>(
 impl<M: 'static> SimpleScheduler<M> {
     /// Sends the exit signal `reason` to `pid` from outside (OTP's `exit/2`
     /// from a shell): see [`Reason`] for what it does. A process it ends is
-    /// ended now, before this returns (its links' signals are applied at the
-    /// next pass). Its [`Mail::Exit`](crate::Mail::Exit) (if it traps exits)
+    /// ended now, before this returns, and so are those its end takes with it
+    /// along links. Its [`Mail::Exit`](crate::Mail::Exit) (if it traps exits)
     /// names `pid` itself as the sender.
     pub fn exit_signal(&mut self, pid: Pid, reason: Reason) {
         exit_signal(self.kernel_ptr(), pid, reason);

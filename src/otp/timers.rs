@@ -19,8 +19,29 @@ pub(crate) fn send_after<I: 'static, O: 'static>(
     to: Pid,
     msg: I,
 ) -> TimerRef {
+    if to.0 >= k.next_pid() {
+        // No process has had this pid yet: the one that gets it later must not
+        // receive what was sent before it existed.
+        return dropped_now(k, to, msg);
+    }
     let deadline = k.clock.now() + delay;
     TimerRef(k.arm_send(to, deadline, Timed::Msg(msg)))
+}
+
+/// A timed message to a pid no process has had: dropped and counted at once,
+/// as it would be when it fired; its reference cancels nothing.
+#[cold]
+fn dropped_now<I: 'static, O: 'static>(k: &mut Kernel<I, O>, to: Pid, msg: I) -> TimerRef {
+    k.timed_dropped += 1;
+    crate::trace::trace_event!(
+        tracing::Level::DEBUG,
+        to = to.0,
+        reason = "no such process",
+        "timer dropped"
+    );
+    let _ = to;
+    drop(msg);
+    TimerRef(k.unused_timer_id())
 }
 
 /// Arms a timer that gives `to` the notice [`Mail::Timeout`](crate::Mail::Timeout)

@@ -42,7 +42,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
         while !self.p().timed_out() {
             if self.cannot_wait() {
-                // Cut short: it cannot wait (its timer goes with it).
+                // Cut short: it cannot wait; nobody waits on its timer now.
+                let me = self.me;
+                self.k().cancel_timer(me);
                 return;
             }
             self.suspend(Wait::Timer);
@@ -74,6 +76,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 return Some(m);
             }
             if self.p().timed_out() || self.cannot_wait() {
+                // (Cut short, nobody waits on its timer now.)
+                let me = self.me;
+                self.k().cancel_timer(me);
                 self.p().clear_timed_out();
                 self.journal_take(None);
                 return None;
