@@ -387,8 +387,11 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// before it replies, the call ends at once with [`CallError::NoProc`] or
     /// [`CallError::Down`]. A reply that comes after the timeout is dropped,
     /// never taken for another call's. The request is sent as
-    /// [`send_to`](Self::send_to) sends (waiting for room in a full inbox).
-    /// Other mail waits meanwhile, in its order.
+    /// [`send_to`](Self::send_to) sends: into a full `Backoff` inbox it waits
+    /// for room first, and the timeout counts from when it is sent; one that
+    /// a `Reject` inbox refuses (or a drop policy drops) is not told to the
+    /// caller, which then waits for its timeout (with `None`, for the
+    /// server's end). Other mail waits meanwhile, in its order.
     pub fn call<R: 'static>(
         &mut self,
         server: Pid,
