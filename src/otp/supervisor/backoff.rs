@@ -9,7 +9,7 @@ use std::time::Duration;
 /// the child was restarted since it last ran quietly:
 /// `min(initial × factor^n, max)`, then moved by up to `jitter` of itself
 /// either way (a factor in `[1 - jitter, 1 + jitter)`, still at most `max`),
-/// drawn from a small PRNG seeded with `seed`. The same seed gives the same
+/// drawn from `fastrand`'s generator seeded with `seed`. The same seed gives the same
 /// delays: a run under a [`ManualClock`](crate::ManualClock) is reproducible.
 ///
 /// A child that ran for `reset_after` or longer before it ended starts again
@@ -74,40 +74,16 @@ impl Backoff {
     }
 
     /// The delay of restart number `n` (from 0) since the last quiet run.
-    pub(crate) fn delay(&self, n: u32, rng: &mut SplitMix64) -> Duration {
+    pub(crate) fn delay(&self, n: u32, rng: &mut fastrand::Rng) -> Duration {
         let grown = self.initial.as_secs_f64() * self.factor.powi(n.min(1024) as i32);
         let max = self.max.as_secs_f64();
         let mut secs = grown.min(max);
         if self.jitter > 0.0 {
-            let u = rng.next_f64();
+            let u = rng.f64();
             secs *= 1.0 - self.jitter + 2.0 * self.jitter * u;
             secs = secs.min(max);
         }
         Duration::try_from_secs_f64(secs).unwrap_or(self.max)
-    }
-}
-
-/// SplitMix64 (Steele, Lea and Flood, 2014): a tiny seeded generator, enough
-/// for jitter, and the same on every platform.
-#[derive(Debug, Clone)]
-pub(crate) struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub(crate) fn new(seed: u64) -> SplitMix64 {
-        SplitMix64(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `[0, 1)`.
-    pub(crate) fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -118,18 +94,20 @@ mod tests {
     #[test]
     fn delays_grow_to_the_maximum_and_jitter_follows_the_seed() {
         let b = Backoff::new(Duration::from_secs(1), 2.0, Duration::from_secs(5));
-        let mut rng = SplitMix64::new(0);
+        let mut rng = fastrand::Rng::with_seed(0);
         let d: Vec<_> = (0..5).map(|n| b.delay(n, &mut rng).as_secs()).collect();
         assert_eq!(d, [1, 2, 4, 5, 5]);
         let j = b.clone().jitter(0.5, 7);
         let draw = |seed| {
-            let mut rng = SplitMix64::new(seed);
+            let mut rng = fastrand::Rng::with_seed(seed);
             (0..4).map(|n| j.delay(n, &mut rng)).collect::<Vec<_>>()
         };
         assert_eq!(draw(7), draw(7));
         assert_ne!(draw(7), draw(8));
         for (n, d) in draw(7).into_iter().enumerate() {
-            let base = b.delay(n as u32, &mut SplitMix64::new(0)).as_secs_f64();
+            let base = b
+                .delay(n as u32, &mut fastrand::Rng::with_seed(0))
+                .as_secs_f64();
             assert!(d.as_secs_f64() >= base * 0.5 && d.as_secs_f64() <= 5.0);
         }
     }

@@ -12,7 +12,7 @@ use crate::error::ExitError;
 use crate::otp::call::CallError;
 use crate::otp::mail::{Mail, MailRef, TimerRef};
 use crate::otp::request::Request;
-use crate::otp::supervisor::backoff::{Backoff, SplitMix64};
+use crate::otp::supervisor::backoff::Backoff;
 use crate::otp::supervisor::flags::{AutoShutdown, Strategy, check_child};
 use crate::otp::supervisor::intensity::Window;
 use crate::otp::supervisor::requests::{
@@ -77,7 +77,7 @@ pub(crate) struct Sup<M: 'static> {
     next_seq: u64,
     window: Window,
     restarts: u64,
-    rng: SplitMix64,
+    rng: fastrand::Rng,
 }
 
 impl<M: 'static> Sup<M> {
@@ -92,7 +92,7 @@ impl<M: 'static> Sup<M> {
             timers: BTreeMap::new(),
             next_seq: 0,
             restarts: 0,
-            rng: SplitMix64::new(seed),
+            rng: fastrand::Rng::with_seed(seed),
         }
     }
 
