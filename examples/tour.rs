@@ -8,6 +8,8 @@
 //! 5. Backoff: a fast producer backs off on a slow consumer's small inbox.
 //! 6. Swarm: a hundred thousand stackless processes.
 //! 7. Call: request and reply by name, with a monitor and a timeout.
+//! 8. Supervision: a crashed worker restarted under its name, then a restart
+//!    budget that runs out.
 //!
 //! Each story lives in `examples/stories/` (which documents its expected output)
 //! and also runs on its own as an example of the same name, for instance
@@ -29,6 +31,8 @@ mod echo;
 mod greeter;
 #[path = "stories/parent_child.rs"]
 mod parent_child;
+#[path = "stories/supervision.rs"]
+mod supervision;
 #[path = "stories/swarm.rs"]
 mod swarm;
 
@@ -36,17 +40,15 @@ fn main() {
     println!("chronoflow tour: short programs, each printing what its processes do.");
     println!("Processes are named by pid, written <0>, <1>, ...");
     println!();
-    let stories: [(&str, fn()); 7] = [
+    let stories: [(&str, fn()); 8] = [
         ("Greeter: a standalone process", greeter::run),
         ("Echo: two processes in a SimpleScheduler", echo::run),
         ("Client/Server: selective receive", client_server::run),
         ("Parent/Child: child processes", parent_child::run),
         ("Backoff: a full inbox holds the sender back", backoff::run),
         ("Swarm: stackless processes", swarm::run),
-        (
-            "Call: request and reply, by name, with a timeout",
-            call::run,
-        ),
+        ("Call: request and reply by name", call::run),
+        ("Supervision: restarts, a name, a budget", supervision::run),
     ];
     for (i, (title, run)) in stories.into_iter().enumerate() {
         if i > 0 {
