@@ -76,6 +76,15 @@
            which needs a nightly toolchain."
 )]
 //!
+//! Failures are handled as in Erlang/OTP (the [`otp`] module): every process
+//! ends with a [`Reason`]; [`Ctx::link`], [`Ctx::trap_exit`],
+//! [`Ctx::exit_signal`] and [`Ctx::monitor`] spread or report ends, as
+//! [`Mail`] (`Exit`, `Down`) beside the process's own messages;
+//! [`Ctx::call`] waits for a reply with a timeout; [`Ctx::send_after`] and
+//! [`Ctx::start_timer`] run on the scheduler's clock; [`Ctx::register`] and
+//! [`Ctx::join_group`] name processes; and
+//! [`otp::supervisor`] restarts them.
+//!
 //! A [`DurableScheduler`] journals every input of its processes (see the
 //! [`durable`] module): after a crash of the program it rebuilds every process
 //! from the journal and carries on, without repeating recorded side effects.
