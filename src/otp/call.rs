@@ -12,8 +12,9 @@ use std::marker::PhantomData;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::kernel::Kernel;
-use crate::otp::alive;
+use crate::kernel::{Kernel, PPtr};
+use crate::otp::mail::{MonitorRef, Notice};
+use crate::otp::{alive, mailbox, monitors, table};
 use crate::reason::Reason;
 use crate::signal::Pid;
 
@@ -111,5 +112,119 @@ pub(crate) fn reply<I: 'static, O: 'static, R: 'static>(
             Ok(())
         }
         None => Err(value),
+    }
+}
+
+// A call, step by step, for each engine to wait its own way between the steps:
+// `begin`, send the request, `sent`, then `poll` until it gives an outcome,
+// then `end`. `me` is the caller's live record, to which the caller holds no
+// reference.
+
+/// Begins `me`'s call of `server`: makes the request with `request` (user
+/// code) of the [`ReplyTo`] its reply will come to, then monitors the server
+/// (the monitor's reference tags the reply); gives the monitor and the request
+/// to send. `CallingSelf` if the server is `me`, `NoProc` if it is not alive.
+/// The request is made before the monitor is set: one whose making panics
+/// leaves nothing behind.
+pub(crate) fn begin<I: 'static, O: 'static, R>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    server: Pid,
+    request: impl FnOnce(ReplyTo<R>) -> O,
+) -> Result<(MonitorRef, O), CallError> {
+    // SAFETY: me is live.
+    let pid = unsafe { me.as_ref().pid };
+    if server == pid {
+        return Err(CallError::CallingSelf);
+    }
+    if alive(k, server).is_none() {
+        return Err(CallError::NoProc);
+    }
+    let tag = table(k).new_ref();
+    let msg = request(ReplyTo::new(pid, tag));
+    Ok((monitors::monitor_as(k, me, server, tag), msg))
+}
+
+/// The request is sent: the timeout, if any, starts now.
+pub(crate) fn sent<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    timeout: Option<std::time::Duration>,
+) {
+    if let Some(timeout) = timeout {
+        mailbox::arm(k, me, timeout);
+    }
+}
+
+/// The call's outcome, if it has one: the reply to call `monitor`, or the
+/// server's DOWN, if either came (the replies of calls that are over are
+/// dropped on the way), or the timeout, if the call is `timed` and `me`'s
+/// timer fired (only its own timer: a stale mark is not this call's).
+pub(crate) fn poll<I, O, R: 'static>(
+    me: PPtr<I, O>,
+    monitor: MonitorRef,
+    timed: bool,
+) -> Option<Result<R, CallError>> {
+    // SAFETY: me is live; no other reference to its record is held.
+    let p = unsafe { &mut *me.as_ptr() };
+    if let Some(outcome) = outcome(p, monitor) {
+        return Some(outcome);
+    }
+    (timed && p.timed_out()).then_some(Err(CallError::Timeout))
+}
+
+/// The reply to call `monitor`, or the server's DOWN, if either came.
+fn outcome<I, O, R: 'static>(
+    p: &mut crate::kernel::Proc<I, O>,
+    monitor: MonitorRef,
+) -> Option<Result<R, CallError>> {
+    let e = p.extra_mut()?;
+    e.sys.retain(|item| item.tag == 0 || item.tag == monitor.0);
+    let i = e.sys.iter().position(|item| {
+        item.tag == monitor.0
+            || matches!(
+                item.msg.downcast_ref::<Notice>(),
+                Some(Notice::Down { monitor: m, .. }) if *m == monitor
+            )
+    })?;
+    let item = e.sys.remove(i).expect("index within the queue");
+    if item.tag == monitor.0 {
+        return Some(match item.msg.downcast::<R>() {
+            Ok(r) => Ok(*r),
+            Err(_) => Err(CallError::ReplyType),
+        });
+    }
+    match item.msg.downcast::<Notice>() {
+        Ok(notice) => match *notice {
+            Notice::Down {
+                reason: Reason::NoProc,
+                ..
+            } => Some(Err(CallError::NoProc)),
+            Notice::Down { reason, .. } => Some(Err(CallError::Down(reason))),
+            _ => unreachable!("matched a DOWN"),
+        },
+        Err(_) => unreachable!("matched a DOWN"),
+    }
+}
+
+/// Ends call `monitor` with `outcome`: its timer (if `timed`) and its monitor
+/// go (with the DOWN, if one came), and a reply that raced a failed outcome is
+/// not read.
+pub(crate) fn end<I: 'static, O: 'static, R>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    monitor: MonitorRef,
+    timed: bool,
+    outcome: &Result<R, CallError>,
+) {
+    if timed {
+        mailbox::disarm(k, me);
+    }
+    monitors::demonitor(k, me, monitor, true);
+    if outcome.is_err() {
+        // SAFETY: me is live; `demonitor`'s reference to it has ended.
+        if let Some(e) = unsafe { (*me.as_ptr()).extra_mut() } {
+            e.sys.retain(|item| item.tag != monitor.0);
+        }
     }
 }

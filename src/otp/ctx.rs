@@ -5,23 +5,15 @@ use std::time::Duration;
 
 use crate::engine::stackful::context::Ctx;
 use crate::error::SpawnError;
+use crate::kernel::Wait;
 use crate::kernel::time::Timed;
-use crate::kernel::{Status, Wait};
 use crate::otp::call::{CallError, ReplyTo};
 use crate::otp::links::Signalled;
-use crate::otp::mail::{Mail, MailRef, MonitorRef, Notice, TimerRef};
-use crate::otp::{call, links, monitors, timers};
+use crate::otp::mail::{Mail, MailRef, MonitorRef, TimerRef};
+use crate::otp::{call, links, mailbox, monitors, timers};
 use crate::reason::Reason;
 use crate::signal::{Payload, Pid};
 use crate::template::Spawnable;
-
-/// Where the next piece of mail is: the system queue's front, or the inbox's
-/// head.
-enum Next {
-    Sys,
-    Msg,
-    None,
-}
 
 impl<I: 'static, O: 'static> Ctx<I, O> {
     /// The toolkit is not journaled yet: a durable process that uses it is held
@@ -115,10 +107,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         template: &impl Spawnable<I, O, A, R>,
         args: A,
     ) -> Result<Pid, SpawnError> {
-        self.spawn_unparented("spawn_link", template, args, |k, me, new| {
-            let done = links::link(k, me, new);
-            debug_assert_eq!(done, Signalled::Done, "a link to a new process");
-        })
+        self.otp_call("spawn_link");
+        let me = self.me;
+        links::spawn_link(self.k(), me, template, args)
     }
 
     /// Spawns a process from `template` with `args`, monitored by this one
@@ -129,36 +120,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         template: &impl Spawnable<I, O, A, R>,
         args: A,
     ) -> Result<(Pid, MonitorRef), SpawnError> {
-        let mut monitor = None;
-        let pid = self.spawn_unparented("spawn_monitor", template, args, |k, me, new| {
-            monitor = Some(monitors::monitor(k, me, new));
-        })?;
-        Ok((pid, monitor.expect("set before the start")))
-    }
-
-    /// A new top-level process, its result not kept: made, tied to this one
-    /// by `tie` (a link, a monitor) before it is started, with no yield
-    /// between (so that it cannot run, nor end, untied).
-    fn spawn_unparented<A: 'static, R: Payload>(
-        &mut self,
-        what: &str,
-        template: &impl Spawnable<I, O, A, R>,
-        args: A,
-        tie: impl FnOnce(&mut crate::kernel::Kernel<I, O>, crate::kernel::PPtr<I, O>, Pid),
-    ) -> Result<Pid, SpawnError> {
-        self.otp_call(what);
+        self.otp_call("spawn_monitor");
         let me = self.me;
-        let k = self.k();
-        let p = template.create_in(k, args, None)?;
-        // SAFETY: p was just made: live.
-        let pid = unsafe {
-            (*p.as_ptr()).detached = true;
-            p.as_ref().pid
-        };
-        // (Created, not started: alive for the link or monitor.)
-        tie(k, me, pid);
-        k.start(p);
-        Ok(pid)
+        monitors::spawn_monitor(self.k(), me, template, args)
     }
 
     /// Monitors `pid` (OTP's `monitor(process, Pid)`): when it ends, this
@@ -180,67 +144,14 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         monitors::demonitor(self.k(), me, monitor, flush)
     }
 
-    /// Where the next piece of mail is.
-    fn next_mail(&mut self) -> Next {
-        self.drop_stale_replies();
-        let p = self.p();
-        if p.sys_due() {
-            Next::Sys
-        } else if !p.inbox.queue.is_empty() {
-            Next::Msg
-        } else if p.has_sys() {
-            // (Not due yet, yet the inbox is empty: the messages it waited
-            // for were taken by a selective receive.)
-            Next::Sys
-        } else {
-            Next::None
-        }
-    }
-
-    /// Replies of calls that are over (they timed out) are dropped where mail
-    /// is read: no call waits for them.
-    fn drop_stale_replies(&mut self) {
-        let p = self.p();
-        if let Some(e) = p.extra_mut()
-            && e.sys.iter().any(|item| item.tag != 0)
-        {
-            e.sys.retain(|item| item.tag == 0);
-        }
-    }
-
-    /// Takes the system queue's front as mail.
-    fn take_notice(&mut self) -> Mail<I> {
-        let item = self
-            .p()
-            .extra_mut()
-            .and_then(|e| e.sys.pop_front())
-            .expect("a notice is queued");
-        match item.msg.downcast::<Notice>() {
-            Ok(notice) => notice.into_mail(),
-            Err(_) => unreachable!("only notices are untagged system messages"),
-        }
-    }
-
-    /// Takes the next mail, if any.
-    fn take_mail(&mut self) -> Option<Mail<I>> {
-        match self.next_mail() {
-            Next::Sys => Some(self.take_notice()),
-            Next::Msg => {
-                let m = self.p().inbox.pop_front().expect("the inbox has a head");
-                self.took();
-                Some(Mail::Msg(m))
-            }
-            Next::None => None,
-        }
-    }
-
     /// Takes the next mail in arrival order, a message or a system notice
     /// (DOWN, EXIT, timeout), waiting for one. A plain
     /// [`receive`](Self::receive) never sees notices: they wait for this.
     pub fn receive_mail(&mut self) -> Mail<I> {
         self.otp_call("receive_mail");
+        let me = self.me;
         loop {
-            if let Some(mail) = self.take_mail() {
+            if let Some(mail) = mailbox::take_mail(self.k(), me) {
                 return mail;
             }
             self.suspend(Wait::Mail);
@@ -250,28 +161,26 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// Takes the next mail if there is one, without waiting.
     pub fn try_receive_mail(&mut self) -> Option<Mail<I>> {
         self.otp_call("try_receive_mail");
-        self.take_mail()
+        let me = self.me;
+        mailbox::take_mail(self.k(), me)
     }
 
     /// Takes the next mail, waiting at most `timeout` on the scheduler's clock:
     /// `None` if none came in time.
     pub fn receive_mail_timeout(&mut self, timeout: Duration) -> Option<Mail<I>> {
         self.otp_call("receive_mail_timeout");
-        if let Some(mail) = self.take_mail() {
+        let me = self.me;
+        if let Some(mail) = mailbox::take_mail(self.k(), me) {
             return Some(mail);
         }
-        let me = self.me;
-        let deadline = self.k().clock.now() + timeout;
-        self.k().arm_timer(me, deadline);
+        mailbox::arm(self.k(), me, timeout);
         loop {
-            if let Some(mail) = self.take_mail() {
-                self.k().cancel_timer(me);
-                self.p().clear_timed_out();
+            if let Some(mail) = mailbox::take_mail(self.k(), me) {
+                mailbox::disarm(self.k(), me);
                 return Some(mail);
             }
-            if self.p().timed_out() || self.cannot_wait() {
-                self.k().cancel_timer(me);
-                self.p().clear_timed_out();
+            if mailbox::timed_out(me) || self.cannot_wait() {
+                mailbox::disarm(self.k(), me);
                 return None;
             }
             self.suspend(Wait::Mail);
@@ -285,71 +194,23 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// may see a piece of mail more than once across waits.
     pub fn select_mail(&mut self, mut pred: impl FnMut(MailRef<'_, I>) -> bool) -> Mail<I> {
         self.otp_call("select_mail");
+        let me = self.me;
         loop {
-            self.drop_stale_replies();
-            if let Some(mail) = self.find_mail(&mut pred) {
+            if let Some(mail) = mailbox::select_mail(self.k(), me, &mut pred) {
                 return mail;
             }
             self.suspend(Wait::Mail);
         }
     }
 
-    /// The first piece of mail that `pred` matches, taken.
+    /// The first piece of mail that `pred` matches, taken (a selective take
+    /// that does not wait).
     pub(crate) fn find_mail(
         &mut self,
         pred: &mut impl FnMut(MailRef<'_, I>) -> bool,
     ) -> Option<Mail<I>> {
-        // Merged arrival order: a notice comes before the message at the index
-        // of the messages still ahead of it.
-        enum Found {
-            Sys(usize),
-            Msg(usize),
-        }
-        let p = self.p();
-        let head = p.inbox.head_removed;
-        let found = {
-            let sys = p.extra_ref().map(|e| &e.sys);
-            let sys_len = sys.map_or(0, |s| s.len());
-            let queue = &p.inbox.queue;
-            let (mut i, mut j) = (0usize, 0usize);
-            loop {
-                let sys_first = j < sys_len && {
-                    let item = &sys.expect("sys_len > 0")[j];
-                    item.due.saturating_sub(head) as usize <= i || i >= queue.len()
-                };
-                if sys_first {
-                    let item = &sys.expect("sys_len > 0")[j];
-                    let notice = item.msg.downcast_ref::<Notice>().expect("a notice");
-                    if pred(notice.as_mail_ref()) {
-                        break Some(Found::Sys(j));
-                    }
-                    j += 1;
-                } else if i < queue.len() {
-                    if pred(MailRef::Msg(&queue[i])) {
-                        break Some(Found::Msg(i));
-                    }
-                    i += 1;
-                } else {
-                    break None;
-                }
-            }
-        };
-        match found? {
-            Found::Sys(j) => {
-                let item = self
-                    .p()
-                    .extra_mut()
-                    .and_then(|e| e.sys.remove(j))
-                    .expect("index within the queue");
-                let notice = item.msg.downcast::<Notice>().expect("a notice");
-                Some(notice.into_mail())
-            }
-            Found::Msg(i) => {
-                let m = self.p().remove_message(i).expect("index within the inbox");
-                self.took();
-                Some(Mail::Msg(m))
-            }
-        }
+        let me = self.me;
+        mailbox::select_mail(self.k(), me, pred)
     }
 
     /// Arms a timer that delivers `msg` to `to` after `delay` on the
@@ -400,76 +261,21 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     ) -> Result<R, CallError> {
         self.otp_call("call");
         let me = self.me;
-        if server == self.pid() {
-            return Err(CallError::CallingSelf);
-        }
-        if crate::otp::alive(self.k(), server).is_none() {
-            return Err(CallError::NoProc);
-        }
-        // The request is built before the monitor is set: a builder that
-        // panics leaves nothing behind.
-        let tag = crate::otp::table(self.k()).new_ref();
-        let msg = request(ReplyTo::new(self.pid(), tag));
-        let monitor = monitors::monitor_as(self.k(), me, server, tag);
+        let (monitor, msg) = call::begin(self.k(), me, server, request)?;
         self.send_to(server, msg);
-        if let Some(timeout) = timeout {
-            let deadline = self.k().clock.now() + timeout;
-            self.k().arm_timer(me, deadline);
-        }
+        call::sent(self.k(), me, timeout);
+        let timed = timeout.is_some();
         let outcome = loop {
-            if let Some(outcome) = self.call_outcome::<R>(monitor) {
+            if let Some(outcome) = call::poll::<I, O, R>(me, monitor, timed) {
                 break outcome;
             }
-            // (Only its own timer: a stale `timed_out` is not this call's.)
-            if (timeout.is_some() && self.p().timed_out()) || self.cannot_wait() {
+            if self.cannot_wait() {
                 break Err(CallError::Timeout);
             }
             self.suspend(Wait::Mail);
         };
-        if timeout.is_some() {
-            self.k().cancel_timer(me);
-            self.p().clear_timed_out();
-        }
-        monitors::demonitor(self.k(), me, monitor, true);
-        if outcome.is_err() {
-            // A reply that raced the DOWN or the timeout is not read.
-            if let Some(e) = self.p().extra_mut() {
-                e.sys.retain(|item| item.tag != monitor.0);
-            }
-        }
+        call::end(self.k(), me, monitor, timed, &outcome);
         outcome
-    }
-
-    /// The reply to call `monitor`, or the server's DOWN, if either came; the
-    /// replies of calls that are over are dropped on the way.
-    fn call_outcome<R: 'static>(&mut self, monitor: MonitorRef) -> Option<Result<R, CallError>> {
-        let e = self.p().extra_mut()?;
-        e.sys.retain(|item| item.tag == 0 || item.tag == monitor.0);
-        let i = e.sys.iter().position(|item| {
-            item.tag == monitor.0
-                || matches!(
-                    item.msg.downcast_ref::<Notice>(),
-                    Some(Notice::Down { monitor: m, .. }) if *m == monitor
-                )
-        })?;
-        let item = e.sys.remove(i).expect("index within the queue");
-        if item.tag == monitor.0 {
-            return Some(match item.msg.downcast::<R>() {
-                Ok(r) => Ok(*r),
-                Err(_) => Err(CallError::ReplyType),
-            });
-        }
-        match item.msg.downcast::<Notice>() {
-            Ok(notice) => match *notice {
-                Notice::Down {
-                    reason: Reason::NoProc,
-                    ..
-                } => Some(Err(CallError::NoProc)),
-                Notice::Down { reason, .. } => Some(Err(CallError::Down(reason))),
-                _ => unreachable!("matched a DOWN"),
-            },
-            Err(_) => unreachable!("matched a DOWN"),
-        }
     }
 
     /// Answers the call that `to` names with `value` (OTP's
@@ -482,9 +288,6 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// Whether `pid` is a live process (not ended) of this scheduler.
     pub fn is_alive(&mut self, pid: Pid) -> bool {
-        self.k()
-            .lookup(pid)
-            // SAFETY: a looked-up record is live.
-            .is_some_and(|p| unsafe { p.as_ref().status } != Status::Stopped)
+        crate::otp::alive(self.k(), pid).is_some()
     }
 }

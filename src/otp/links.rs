@@ -11,11 +11,13 @@
 //!
 //! [`Mail::Exit`]: crate::Mail::Exit
 
+use crate::error::SpawnError;
 use crate::kernel::{Kernel, PPtr};
 use crate::otp::mail::Notice;
-use crate::otp::{Entry, alive, entry, table};
+use crate::otp::{Entry, alive, entry, spawn_unparented, table};
 use crate::reason::Reason;
-use crate::signal::{Pid, SignalData};
+use crate::signal::{Payload, Pid, SignalData};
+use crate::template::Spawnable;
 
 /// What an exit signal did to its target.
 #[derive(Debug, PartialEq, Eq)]
@@ -100,6 +102,20 @@ pub(crate) fn link<I: 'static, O: 'static>(
         theirs.links.push(my_pid);
     }
     Signalled::Done
+}
+
+/// Spawns a top-level process from `template` with `args`, linked to `me`
+/// before it is started (see [`spawn_unparented`]).
+pub(crate) fn spawn_link<I: 'static, O: 'static, A: 'static, R: Payload>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    template: &impl Spawnable<I, O, A, R>,
+    args: A,
+) -> Result<Pid, SpawnError> {
+    spawn_unparented(k, me, template, args, |k, me, new| {
+        let done = link(k, me, new);
+        debug_assert_eq!(done, Signalled::Done, "a link to a new process");
+    })
 }
 
 /// Removes the link between `me` and `other`, if any.

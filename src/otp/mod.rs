@@ -13,6 +13,7 @@
 //! |---|---|
 //! | `mail.rs` | [`Mail`]: a message or a system notice (DOWN, EXIT, timeout) |
 //! | `links.rs` | links, exit signals, trapping exits |
+//! | `mailbox.rs` | reading mail: the inbox and the system queue merged in arrival order |
 //! | `monitors.rs` | monitors and DOWN |
 //! | `registry.rs` | names: register, whereis, send by name |
 //! | `groups.rs` | process groups: join, leave, members, send to all |
@@ -28,6 +29,7 @@ pub(crate) mod ctx;
 pub(crate) mod groups;
 pub(crate) mod links;
 pub(crate) mod mail;
+pub(crate) mod mailbox;
 pub(crate) mod monitors;
 pub(crate) mod outside;
 pub(crate) mod registry;
@@ -40,9 +42,11 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
+use crate::error::SpawnError;
 use crate::kernel::{Kernel, PPtr};
 use crate::reason::Reason;
-use crate::signal::Pid;
+use crate::signal::{Payload, Pid};
+use crate::template::Spawnable;
 
 pub use call::{CallError, ReplyTo};
 pub use mail::{Mail, MailRef, MonitorRef, TimerRef};
@@ -114,6 +118,30 @@ pub(crate) fn alive<I: 'static, O: 'static>(k: &Kernel<I, O>, pid: Pid) -> Optio
         // SAFETY: p is live.
         (unsafe { p.as_ref().status }) != crate::kernel::Status::Stopped
     })
+}
+
+/// Spawns a top-level process from `template` with `args`, its result not
+/// kept (detached): a process of its own, not a child, for `spawn_link` and
+/// `spawn_monitor`. It is made, tied to `me` (live) by `tie` (a link, a
+/// monitor) and only then started, with no yield between: it cannot run, nor
+/// end, untied. The template's function (user code) runs inside.
+pub(crate) fn spawn_unparented<I: 'static, O: 'static, A: 'static, R: Payload>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    template: &impl Spawnable<I, O, A, R>,
+    args: A,
+    tie: impl FnOnce(&mut Kernel<I, O>, PPtr<I, O>, Pid),
+) -> Result<Pid, SpawnError> {
+    let p = template.create_in(k, args, None)?;
+    // SAFETY: p was just made: live, and not referenced elsewhere.
+    let pid = unsafe {
+        (*p.as_ptr()).detached = true;
+        p.as_ref().pid
+    };
+    // (Created, not started: alive for the link or monitor.)
+    tie(k, me, pid);
+    k.start(p);
+    Ok(pid)
 }
 
 /// The kernel's end notice: `p` ends for `reason`. Its name is freed, it

@@ -4,11 +4,13 @@
 //! immediate DOWN with [`Reason::NoProc`]; `demonitor` cancels, and with
 //! `flush` also removes a DOWN already delivered.
 
+use crate::error::SpawnError;
 use crate::kernel::{Kernel, PPtr};
 use crate::otp::mail::{MonitorRef, Notice};
-use crate::otp::{Entry, alive, entry, table};
+use crate::otp::{Entry, alive, entry, spawn_unparented, table};
 use crate::reason::Reason;
-use crate::signal::{Pid, SignalData};
+use crate::signal::{Payload, Pid, SignalData};
+use crate::template::Spawnable;
 
 /// `me` (live) monitors `target`: the monitor's reference.
 pub(crate) fn monitor<I: 'static, O: 'static>(
@@ -44,6 +46,21 @@ pub(crate) fn monitor_as<I: 'static, O: 'static>(
         }
     }
     MonitorRef(r)
+}
+
+/// Spawns a top-level process from `template` with `args`, monitored by `me`
+/// before it is started (see [`spawn_unparented`]): its pid and the monitor.
+pub(crate) fn spawn_monitor<I: 'static, O: 'static, A: 'static, R: Payload>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    template: &impl Spawnable<I, O, A, R>,
+    args: A,
+) -> Result<(Pid, MonitorRef), SpawnError> {
+    let mut monitored = None;
+    let pid = spawn_unparented(k, me, template, args, |k, me, new| {
+        monitored = Some(monitor(k, me, new));
+    })?;
+    Ok((pid, monitored.expect("set before the start")))
 }
 
 /// `me` cancels `monitor`: whether it was active. With `flush`, a DOWN of it
