@@ -186,6 +186,9 @@ pub use stackless::context::StacklessCtx;
 // documented.
 #[cfg(feature = "stackless")]
 #[doc(hidden)]
+pub use otp::stackless::{Calling, Signalling, TimedMail};
+#[cfg(feature = "stackless")]
+#[doc(hidden)]
 pub use stackless::{
     Pending,
     context::{Scan, Sleep},

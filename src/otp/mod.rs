@@ -23,6 +23,7 @@
 //! | `supervisor/` | supervisors: child specs, strategies, restart intensity, backoff |
 //! | `ctx.rs` | the calls of a stackful process's [`Ctx`](crate::Ctx) |
 //! | `outside.rs` | the same, from the scheduler's owner |
+//! | `stackless.rs` | the same calls of a stackless process's `StacklessCtx` (feature `stackless`) |
 
 pub(crate) mod call;
 pub(crate) mod ctx;
@@ -34,6 +35,8 @@ pub(crate) mod monitors;
 pub(crate) mod outside;
 pub(crate) mod registry;
 pub(crate) mod request;
+#[cfg(feature = "stackless")]
+pub(crate) mod stackless;
 pub mod supervisor;
 pub(crate) mod timers;
 

@@ -28,9 +28,18 @@ use crate::template::Spawnable;
 /// wait for instead of waiting, yielding it. Each counts against the turn's
 /// budget, as for a stackful process, and yields to the other processes when it
 /// is spent.
+///
+/// The OTP toolkit's calls are here too (links, exit signals, monitors, mail,
+/// timed sends, calls), with the semantics of [`Ctx`](crate::Ctx)'s: those
+/// that may wait are the macros
+/// [`receive_mail!`](crate::stackless::receive_mail),
+/// [`receive_mail_timeout!`](crate::stackless::receive_mail_timeout),
+/// [`select_mail!`](crate::stackless::select_mail),
+/// [`call!`](crate::stackless::call) and
+/// [`exit_signal!`](crate::stackless::exit_signal).
 pub struct StacklessCtx<I, O = I> {
     kernel: NonNull<Kernel<I, O>>,
-    me: PPtr<I, O>,
+    pub(crate) me: PPtr<I, O>,
     kernel_id: u64,
     pid: Pid,
 }
@@ -104,7 +113,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// iterates) them. It panics instead (the process fails), since its record
     /// says a call is in progress (`Proc::in_call`).
     #[inline(always)]
-    fn enter(&self) -> Busy<I, O> {
+    pub(crate) fn enter(&self) -> Busy<I, O> {
         let in_call = self.admit();
         // SAFETY: as in `admit`; a write of one field.
         unsafe { *in_call = true };
@@ -115,7 +124,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// [`RESUMING`]) and that no call of its context is in progress; gives the
     /// record's in-call mark.
     #[inline(always)]
-    fn admit(&self) -> *mut bool {
+    pub(crate) fn admit(&self) -> *mut bool {
         if RESUMING.get() != (self.kernel_id, self.pid) {
             outside(self.pid);
         }
@@ -148,7 +157,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// owner is outside the turn, other processes' contexts refuse to work).
     #[inline(always)]
     #[allow(clippy::mut_from_ref)] // one call of one context at a time: see `enter`
-    fn k(&self, _: &Busy<I, O>) -> &mut Kernel<I, O> {
+    pub(crate) fn k(&self, _: &Busy<I, O>) -> &mut Kernel<I, O> {
         // SAFETY: a `Busy` exists only inside a call of this context, which `enter`
         // admitted: the kernel of `kernel_id` is resuming (or stopping) the process
         // of `pid`, so it is alive and nothing else uses it (the pass loop holds no
@@ -163,7 +172,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// method is given `self.me` (which makes its own reference to the record).
     #[inline(always)]
     #[allow(clippy::mut_from_ref)] // one call of one context at a time: see `enter`
-    fn p(&self, _: &Busy<I, O>) -> &mut Proc<I, O> {
+    pub(crate) fn p(&self, _: &Busy<I, O>) -> &mut Proc<I, O> {
         // SAFETY: as in `k`: the process of `pid` is running, and pids are unique in
         // a kernel, so it is the one at `me` (records never move, and a running
         // process is never freed). Records live in the slab, apart from the
@@ -173,7 +182,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
 
     /// Spends one unit of the turn's budget; `false` when it is spent.
     #[inline(always)]
-    fn tick(p: &mut Proc<I, O>) -> bool {
+    pub(crate) fn tick(p: &mut Proc<I, O>) -> bool {
         if p.budget == 0 {
             return false;
         }
@@ -328,7 +337,12 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     }
 
     #[inline(always)]
-    fn send_inner(&self, b: &Busy<I, O>, to: Option<Pid>, msg: O) -> Result<(), (O, Pending)> {
+    pub(crate) fn send_inner(
+        &self,
+        b: &Busy<I, O>,
+        to: Option<Pid>,
+        msg: O,
+    ) -> Result<(), (O, Pending)> {
         let p = self.p(b);
         if !Self::tick(p) {
             return Err((msg, Pending(Wait::Yield)));

@@ -133,3 +133,98 @@ macro_rules! __chronoflow_yield_now {
         yield $crate::Pending::YIELD
     };
 }
+
+/// Takes the next mail in arrival order, a message or a system notice (DOWN,
+/// EXIT, timeout), waiting for one (a stackless
+/// [`Ctx::receive_mail`](crate::Ctx::receive_mail)): `receive_mail!(cx)` gives
+/// a [`Mail`](crate::Mail).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chronoflow_receive_mail {
+    ($cx:expr) => {
+        loop {
+            match $cx.poll_receive_mail() {
+                ::core::result::Result::Ok(mail) => break mail,
+                ::core::result::Result::Err(pending) => yield pending,
+            }
+        }
+    };
+}
+
+/// Takes the next mail, waiting at most a [`Duration`](std::time::Duration) of
+/// the scheduler's clock (a stackless
+/// [`Ctx::receive_mail_timeout`](crate::Ctx::receive_mail_timeout)):
+/// `receive_mail_timeout!(cx, timeout)` gives `None` if none came in time.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chronoflow_receive_mail_timeout {
+    ($cx:expr, $timeout:expr) => {{
+        let mut wait = $crate::TimedMail::new($timeout);
+        loop {
+            match $cx.poll_receive_mail_timeout(&mut wait) {
+                ::core::result::Result::Ok(mail) => break mail,
+                ::core::result::Result::Err(pending) => yield pending,
+            }
+        }
+    }};
+}
+
+/// Selective receive over mail (a stackless
+/// [`Ctx::select_mail`](crate::Ctx::select_mail)): `select_mail!(cx, |m| pred)`
+/// takes the first piece of mail, messages and notices alike, that the
+/// predicate matches on its [`MailRef`](crate::MailRef), waiting for one, and
+/// leaves the rest in order.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chronoflow_select_mail {
+    ($cx:expr, $pred:expr) => {
+        loop {
+            match $cx.poll_select_mail($pred) {
+                ::core::result::Result::Ok(mail) => break mail,
+                ::core::result::Result::Err(pending) => yield pending,
+            }
+        }
+    };
+}
+
+/// Calls a server and waits for its reply (a stackless
+/// [`Ctx::call`](crate::Ctx::call)): `call!(cx, server, |reply_to| request,
+/// timeout)` sends the request that the closure makes of a
+/// [`ReplyTo`](crate::ReplyTo), and gives `Result<R, CallError>`; `timeout` is
+/// an `Option<Duration>` (`None`: forever). The server is monitored during the
+/// call: a server that is not alive, or ends before it replies, ends the call
+/// with [`CallError::NoProc`](crate::CallError::NoProc) or
+/// [`CallError::Down`](crate::CallError::Down); a reply that comes after the
+/// timeout is dropped, never taken for another call's.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chronoflow_call {
+    ($cx:expr, $server:expr, $request:expr, $timeout:expr) => {{
+        let mut calling = $crate::Calling::new($server, $request, $timeout);
+        loop {
+            match $cx.poll_call(&mut calling) {
+                ::core::result::Result::Ok(outcome) => break outcome,
+                ::core::result::Result::Err(pending) => yield pending,
+            }
+        }
+    }};
+}
+
+/// Sends an exit signal and lets it act before going on (a stackless
+/// [`Ctx::exit_signal`](crate::Ctx::exit_signal)): `exit_signal!(cx, pid,
+/// reason)`. A signal that ends this process itself ends it at once; one to
+/// another process is applied before this process goes on (it yields the turn
+/// once for it).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chronoflow_exit_signal {
+    ($cx:expr, $pid:expr, $reason:expr) => {{
+        let mut signal = $crate::Signalling::new($pid, $reason);
+        loop {
+            match $cx.poll_exit_signal(&mut signal) {
+                ::core::result::Result::Ok(()) => break,
+                ::core::result::Result::Err(pending) => yield pending,
+            }
+        }
+    }};
+}

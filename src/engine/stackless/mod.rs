@@ -15,6 +15,54 @@
 //! from `chronoflow::stackless`, not the crate root). The calls that never wait
 //! are methods of [`StacklessCtx`].
 //!
+//! The OTP toolkit (links, exit signals, monitors, mail, timed sends, calls:
+//! see [`Mail`](crate::Mail) and [`Reason`](crate::Reason)) works the same for
+//! a stackless process as for a stackful one, through the same kind of
+//! macros: [`receive_mail!`], [`receive_mail_timeout!`], [`select_mail!`],
+//! [`call!`] and [`exit_signal!`] (which lets the signal act before going on,
+//! as [`Ctx::exit_signal`](crate::Ctx::exit_signal) does); the calls that never
+//! wait ([`link`](StacklessCtx::link), [`monitor`](StacklessCtx::monitor),
+//! [`spawn_link`](StacklessCtx::spawn_link),
+//! [`start_timer`](StacklessCtx::start_timer), [`reply`](StacklessCtx::reply),
+//! [`exit`](StacklessCtx::exit), ...) are methods. Stackless and stackful
+//! processes link, monitor and call each other alike.
+//!
+//! ```
+//! #![feature(coroutines)]
+//! use chronoflow::stackless::{call, receive, receive_mail};
+//! use chronoflow::{Mail, Reason, ReplyTo, SimpleScheduler, StacklessCtx, StacklessTemplate};
+//!
+//! #[derive(Debug, Clone)]
+//! enum Msg {
+//!     Double(ReplyTo<u32>, u32),
+//! }
+//!
+//! let server = StacklessTemplate::new("server", |cx: StacklessCtx<Msg>, ()| {
+//!     #[coroutine]
+//!     move || {
+//!         let Msg::Double(to, n) = receive!(cx);
+//!         let _ = cx.reply(to, 2 * n);
+//!     }
+//! });
+//! let client = StacklessTemplate::new("client", move |cx: StacklessCtx<Msg>, ()| {
+//!     let server = server.clone();
+//!     #[coroutine]
+//!     move || {
+//!         cx.trap_exit(true);
+//!         let pid = cx.spawn_link(&server, ()).unwrap();
+//!         let doubled = call!(cx, pid, |to| Msg::Double(to, 21), None);
+//!         // The server returned: its link says so.
+//!         let exit = receive_mail!(cx);
+//!         (doubled, matches!(exit, Mail::Exit { reason: Reason::Normal, .. }))
+//!     }
+//! });
+//!
+//! let mut sched = SimpleScheduler::new();
+//! let c = sched.spawn(&client, ()).unwrap();
+//! sched.run_until_idle();
+//! assert_eq!(sched.result(&c), Some(Ok((Ok(42), true))));
+//! ```
+//!
 //! This engine is the cargo feature `stackless` (on by default), and needs a
 //! nightly toolchain: without it, the rest of the crate builds on stable. A crate
 //! that writes stackless bodies needs `#![feature(coroutines)]`.
@@ -70,9 +118,13 @@ mod macros;
 // The macros, under their own names here only (see `macros`).
 #[doc(inline)]
 pub use crate::{
+    __chronoflow_call as call, __chronoflow_exit_signal as exit_signal,
     __chronoflow_filter as filter, __chronoflow_join as join, __chronoflow_receive as receive,
-    __chronoflow_select as select, __chronoflow_send as send, __chronoflow_send_to as send_to,
-    __chronoflow_sleep as sleep, __chronoflow_yield_now as yield_now,
+    __chronoflow_receive_mail as receive_mail,
+    __chronoflow_receive_mail_timeout as receive_mail_timeout, __chronoflow_select as select,
+    __chronoflow_select_mail as select_mail, __chronoflow_send as send,
+    __chronoflow_send_to as send_to, __chronoflow_sleep as sleep,
+    __chronoflow_yield_now as yield_now,
 };
 
 use std::cell::Cell;
