@@ -662,7 +662,7 @@ fn select_mail_takes_a_notice_from_behind_messages_and_keeps_the_order() {
         move || {
             let (pid, _) = cx.spawn_monitor(&quick, cx.pid()).unwrap();
             let mut seen = Vec::new();
-            let down = select_mail!(cx, |m: MailRef<'_, Msg>| {
+            let down = select_mail!(cx, |m| {
                 seen.push(format!("{m:?}").chars().take(6).collect::<String>());
                 matches!(m, MailRef::Down { .. })
             });

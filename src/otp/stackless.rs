@@ -79,6 +79,18 @@ impl<R, O, F: FnOnce(ReplyTo<R>) -> O> Calling<R, O, F> {
     }
 }
 
+impl<R, O, F> std::fmt::Debug for Calling<R, O, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Calling")
+            .field("server", &self.server)
+            .field("timeout", &self.timeout)
+            .field("made", &self.request.is_none())
+            .field("sent", &self.unsent.is_none())
+            .field("monitor", &self.monitor)
+            .finish()
+    }
+}
+
 /// An exit signal being sent ([`StacklessCtx::poll_exit_signal`]): its
 /// target, and its reason until it is sent.
 #[doc(hidden)]
