@@ -186,7 +186,7 @@ pub use stackless::context::StacklessCtx;
 // documented.
 #[cfg(feature = "stackless")]
 #[doc(hidden)]
-pub use otp::stackless::{Calling, Signalling, TimedMail};
+pub use otp::stackless::{Calling, Requesting, Signalling, TimedMail};
 #[cfg(feature = "stackless")]
 #[doc(hidden)]
 pub use stackless::{

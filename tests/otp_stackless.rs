@@ -976,3 +976,63 @@ fn receive_mail_timeout_gives_mail_or_none_on_the_clock() {
     assert_eq!(s.result(&w), Some(Ok((Some(Mail::Msg(Msg::N(1))), None))));
     assert_eq!(s.next_deadline(), None);
 }
+
+/// A request of this file's own.
+struct Double(u32);
+impl chronoflow::RequestType for Double {
+    type Reply = u32;
+}
+/// A request the stackless server refuses.
+struct Other;
+impl chronoflow::RequestType for Other {
+    type Reply = ();
+}
+
+#[test]
+fn typed_requests_names_and_groups_from_stackless_processes() {
+    use chronoflow::stackless::request;
+    let server: Sl<(), ()> = StacklessTemplate::new("server", |cx: StacklessCtx<Msg>, ()| {
+        #[coroutine]
+        move || {
+            let me = cx.pid();
+            cx.register("doubler", me).unwrap();
+            assert!(cx.join_group("servers", me));
+            for _ in 0..2 {
+                if let Mail::Request(r) = receive_mail!(cx) {
+                    match r.take::<Double>() {
+                        Some((Double(n), to)) => cx.reply(to, 2 * n).unwrap(),
+                        None => cx.refuse(&r),
+                    }
+                }
+            }
+        }
+    });
+    let client: Sl<(), _> = StacklessTemplate::new("client", |cx: StacklessCtx<Msg>, ()| {
+        #[coroutine]
+        move || {
+            let server = cx.whereis("doubler").unwrap();
+            let members = cx.members("servers");
+            let a = request!(cx, server, Double(21), Some(Duration::from_secs(1)));
+            let b = request!(cx, server, Other, None);
+            let me = cx.pid();
+            let c = request!(cx, me, Double(1), None);
+            (members == vec![server], a, b, c)
+        }
+    });
+    let mut s = SimpleScheduler::new();
+    s.spawn(&server, ()).unwrap();
+    let c = s.spawn(&client, ()).unwrap();
+    s.run_until_idle();
+    assert_eq!(
+        s.result(&c),
+        Some(Ok((
+            true,
+            Ok(42),
+            Err(CallError::Unhandled),
+            Err(CallError::CallingSelf)
+        )))
+    );
+    // The server ended: its name and group are gone.
+    assert_eq!(s.whereis("doubler"), None);
+    assert!(s.members("servers").is_empty());
+}

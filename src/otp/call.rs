@@ -32,6 +32,11 @@ pub struct ReplyTo<R> {
 }
 
 impl<R> ReplyTo<R> {
+    /// The call's tag (its monitor's reference).
+    pub(crate) fn tag(&self) -> u64 {
+        self.tag
+    }
+
     pub(crate) fn new(pid: Pid, tag: u64) -> Self {
         ReplyTo {
             pid,
@@ -126,12 +131,12 @@ pub(crate) fn reply<I: 'static, O: 'static, R: 'static>(
 /// to send. `CallingSelf` if the server is `me`, `NoProc` if it is not alive.
 /// The request is made before the monitor is set: one whose making panics
 /// leaves nothing behind.
-pub(crate) fn begin<I: 'static, O: 'static, R>(
+pub(crate) fn begin<I: 'static, O: 'static, R, T>(
     k: &mut Kernel<I, O>,
     me: PPtr<I, O>,
     server: Pid,
-    request: impl FnOnce(ReplyTo<R>) -> O,
-) -> Result<(MonitorRef, O), CallError> {
+    request: impl FnOnce(ReplyTo<R>) -> T,
+) -> Result<(MonitorRef, T), CallError> {
     // SAFETY: me is live.
     let pid = unsafe { me.as_ref().pid };
     if server == pid {
@@ -173,7 +178,12 @@ pub(crate) fn poll<I, O, R: 'static>(
     (timed && p.timed_out()).then_some(Err(CallError::Timeout))
 }
 
-/// The reply to call `monitor`, or the server's DOWN, if either came.
+/// The answer of a refused request ([`Ctx::refuse`](crate::Ctx::refuse)), as
+/// it travels back in the reply's place.
+pub(crate) struct Refused;
+
+/// The reply to call `monitor` (or its refusal), or the server's DOWN, if
+/// either came.
 fn outcome<I, O, R: 'static>(
     p: &mut crate::kernel::Proc<I, O>,
     monitor: MonitorRef,
@@ -189,6 +199,9 @@ fn outcome<I, O, R: 'static>(
     })?;
     let item = e.sys.remove(i).expect("index within the queue");
     if item.tag == monitor.0 {
+        if item.msg.is::<Refused>() {
+            return Some(Err(CallError::Unhandled));
+        }
         return Some(match item.msg.downcast::<R>() {
             Ok(r) => Ok(*r),
             Err(_) => Err(CallError::ReplyType),

@@ -263,6 +263,18 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let me = self.me;
         let (monitor, msg) = call::begin(self.k(), me, server, request)?;
         self.send_to(server, msg);
+        self.await_reply(monitor, timeout)
+    }
+
+    /// The rest of a call whose request was sent: waits for the reply tagged
+    /// `monitor`, the server's DOWN or the timeout (from now), and ends the
+    /// call.
+    pub(crate) fn await_reply<R: 'static>(
+        &mut self,
+        monitor: MonitorRef,
+        timeout: Option<Duration>,
+    ) -> Result<R, CallError> {
+        let me = self.me;
         call::sent(self.k(), me, timeout);
         let timed = timeout.is_some();
         let outcome = loop {

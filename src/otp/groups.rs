@@ -135,3 +135,28 @@ impl<M: 'static> crate::SimpleScheduler<M> {
             .collect()
     }
 }
+
+#[cfg(feature = "stackless")]
+impl<I: 'static, O: 'static> crate::StacklessCtx<I, O> {
+    /// `pid` joins `group` (see [`Ctx::join_group`](crate::Ctx::join_group)).
+    pub fn join_group(&self, group: &str, pid: Pid) -> bool {
+        let b = self.enter();
+        Self::spend(self.p(&b));
+        join(self.k(&b), group, pid)
+    }
+
+    /// `pid` leaves `group`: whether it was a member.
+    pub fn leave_group(&self, group: &str, pid: Pid) -> bool {
+        let b = self.enter();
+        Self::spend(self.p(&b));
+        leave(self.k(&b), group, pid)
+    }
+
+    /// The members of `group`, in the order they joined. (To send to them all,
+    /// `send_to!` each.)
+    pub fn members(&self, group: &str) -> Vec<Pid> {
+        let b = self.enter();
+        Self::spend(self.p(&b));
+        members(self.k(&b), group)
+    }
+}

@@ -145,3 +145,29 @@ impl<M: 'static> crate::SimpleScheduler<M> {
         }
     }
 }
+
+#[cfg(feature = "stackless")]
+impl<I: 'static, O: 'static> crate::StacklessCtx<I, O> {
+    /// Registers `name` for `pid` (see [`Ctx::register`](crate::Ctx::register)).
+    pub fn register(&self, name: &str, pid: Pid) -> Result<(), RegisterError> {
+        let b = self.enter();
+        Self::spend(self.p(&b));
+        register(self.k(&b), name, pid)
+    }
+
+    /// Frees `name`: the process it named.
+    pub fn unregister(&self, name: &str) -> Option<Pid> {
+        let b = self.enter();
+        Self::spend(self.p(&b));
+        unregister(self.k(&b), name)
+    }
+
+    /// The process registered as `name`. (To send to it, `send_to!` its pid;
+    /// `None` is what [`Ctx::send_named`](crate::Ctx::send_named) turns into
+    /// `SendError::UnknownName`.)
+    pub fn whereis(&self, name: &str) -> Option<Pid> {
+        let b = self.enter();
+        Self::spend(self.p(&b));
+        whereis(self.k(&b), name)
+    }
+}

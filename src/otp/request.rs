@@ -40,10 +40,9 @@ use std::time::Duration;
 
 use crate::engine::stackful::context::Ctx;
 use crate::engine::stackful::template::Template;
-use crate::kernel::Wait;
-use crate::otp::call::{CallError, ReplyTo};
-use crate::otp::mail::{MonitorRef, Notice};
-use crate::otp::{alive, monitors};
+use crate::otp::alive;
+use crate::otp::call::{self, CallError, ReplyTo};
+use crate::otp::mail::Notice;
 use crate::reason::Reason;
 use crate::scheduler::SimpleScheduler;
 use crate::signal::Pid;
@@ -79,7 +78,7 @@ pub struct Request {
 }
 
 impl Request {
-    fn new<Q: RequestType>(from: Pid, tag: u64, body: Q) -> Request {
+    pub(crate) fn new<Q: RequestType>(from: Pid, tag: u64, body: Q) -> Request {
         Request {
             from,
             tag,
@@ -131,9 +130,6 @@ impl fmt::Debug for Request {
     }
 }
 
-/// The answer of a refused request, as it travels back.
-struct Refused;
-
 impl<I: 'static, O: 'static> Ctx<I, O> {
     /// Sends `request` to `server`'s system queue and waits for its reply
     /// (OTP's `gen_server:call/3` with a request outside the caller's message
@@ -152,83 +148,32 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     ) -> Result<Q::Reply, CallError> {
         self.otp_call("request");
         let me = self.me;
-        if server == self.pid() {
-            return Err(CallError::CallingSelf);
-        }
-        let Some(s) = alive(self.k(), server) else {
-            return Err(CallError::NoProc);
-        };
-        let monitor = monitors::monitor(self.k(), me, server);
-        let body = Request::new(self.pid(), monitor.0, request);
-        self.k().push_sys(s, 0, Notice::Request(body).boxed());
-        if let Some(timeout) = timeout {
-            let deadline = self.k().clock.now() + timeout;
-            self.k().arm_timer(me, deadline);
-        }
-        // (The same wait as `call`'s, with a refusal as one more outcome.)
-        let outcome = loop {
-            if let Some(outcome) = self.request_outcome::<Q::Reply>(monitor) {
-                break outcome;
-            }
-            if self.p().timed_out() || self.cannot_wait() {
-                break Err(CallError::Timeout);
-            }
-            self.suspend(Wait::Mail);
-        };
-        if timeout.is_some() {
-            self.k().cancel_timer(me);
-            self.p().clear_timed_out();
-        }
-        monitors::demonitor(self.k(), me, monitor, true);
-        if outcome.is_err()
-            && let Some(e) = self.p().extra_mut()
-        {
-            e.sys.retain(|item| item.tag != monitor.0);
-        }
-        outcome
-    }
-
-    /// The reply to request `monitor`, its refusal, or the server's DOWN, if
-    /// any came.
-    fn request_outcome<R: 'static>(&mut self, monitor: MonitorRef) -> Option<Result<R, CallError>> {
-        let e = self.p().extra_mut()?;
-        e.sys.retain(|item| item.tag == 0 || item.tag == monitor.0);
-        let i = e.sys.iter().position(|item| {
-            item.tag == monitor.0
-                || matches!(
-                    item.msg.downcast_ref::<Notice>(),
-                    Some(Notice::Down { monitor: m, .. }) if *m == monitor
-                )
+        // (The steps of `call`: the request goes to the server's system
+        // queue instead of its inbox, and a refusal is one more outcome.)
+        let (monitor, body) = call::begin(self.k(), me, server, |to: ReplyTo<Q::Reply>| {
+            Request::new(to.pid(), to.tag(), request)
         })?;
-        let item = e.sys.remove(i).expect("index within the queue");
-        if item.tag == monitor.0 {
-            if item.msg.is::<Refused>() {
-                return Some(Err(CallError::Unhandled));
-            }
-            return Some(
-                item.msg
-                    .downcast::<R>()
-                    .map(|r| *r)
-                    .map_err(|_| CallError::ReplyType),
-            );
+        if let Some(s) = alive(self.k(), server) {
+            self.k().push_sys(s, 0, Notice::Request(body).boxed());
         }
-        match item.msg.downcast::<Notice>().map(|n| *n) {
-            Ok(Notice::Down {
-                reason: Reason::NoProc,
-                ..
-            }) => Some(Err(CallError::NoProc)),
-            Ok(Notice::Down { reason, .. }) => Some(Err(CallError::Down(reason))),
-            _ => unreachable!("matched a DOWN"),
-        }
+        self.await_reply(monitor, timeout)
     }
 
     /// Refuses `request`: its caller's [`request`](Self::request) ends with
     /// [`CallError::Unhandled`] (unless it is over, or answered already).
     pub fn refuse(&mut self, request: &Request) {
         self.otp_call("refuse");
-        if let Some(p) = alive(self.k(), request.from) {
-            self.k().push_sys(p, request.tag, Box::new(Refused));
-        }
+        refuse(self.k(), request);
+    }
+}
+
+/// Sends `request`'s caller its refusal, if it is alive.
+pub(crate) fn refuse<I: 'static, O: 'static>(
+    k: &mut crate::kernel::Kernel<I, O>,
+    request: &Request,
+) {
+    if let Some(p) = alive(k, request.from) {
+        k.push_sys(p, request.tag, Box::new(call::Refused));
     }
 }
 

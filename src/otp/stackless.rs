@@ -25,7 +25,9 @@ use crate::kernel::time::Timed;
 use crate::kernel::{Proc, Wait};
 use crate::otp::call::{CallError, ReplyTo};
 use crate::otp::links::Signalled;
+use crate::otp::mail::Notice;
 use crate::otp::mail::{Mail, MailRef, MonitorRef, TimerRef};
+use crate::otp::request::{Request, RequestType};
 use crate::otp::{alive, call, links, mailbox, monitors, timers};
 use crate::reason::Reason;
 use crate::signal::{Payload, Pid};
@@ -91,6 +93,40 @@ impl<R, O, F> std::fmt::Debug for Calling<R, O, F> {
     }
 }
 
+/// A typed request in progress ([`StacklessCtx::poll_request`]): the request
+/// until it is sent, then its monitor until it has its outcome.
+#[doc(hidden)]
+pub struct Requesting<Q> {
+    server: Pid,
+    timeout: Option<Duration>,
+    request: Option<Q>,
+    monitor: Option<MonitorRef>,
+}
+
+impl<Q: RequestType> Requesting<Q> {
+    /// A request `request` to `server`, waiting at most `timeout` (`None`:
+    /// forever) for the answer.
+    pub fn new(server: Pid, request: Q, timeout: Option<Duration>) -> Self {
+        Requesting {
+            server,
+            timeout,
+            request: Some(request),
+            monitor: None,
+        }
+    }
+}
+
+impl<Q> std::fmt::Debug for Requesting<Q> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Requesting")
+            .field("server", &self.server)
+            .field("timeout", &self.timeout)
+            .field("sent", &self.request.is_none())
+            .field("monitor", &self.monitor)
+            .finish()
+    }
+}
+
 /// An exit signal being sent ([`StacklessCtx::poll_exit_signal`]): its
 /// target, and its reason until it is sent.
 #[doc(hidden)]
@@ -115,7 +151,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// [`spawn`](Self::spawn) does): the next call that may wait yields the
     /// turn if it is spent.
     #[inline(always)]
-    fn spend(p: &mut Proc<I, O>) {
+    pub(crate) fn spend(p: &mut Proc<I, O>) {
         p.budget = p.budget.saturating_sub(1);
     }
 
@@ -407,23 +443,68 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
             }
             call::sent(self.k(&b), self.me, calling.timeout);
         }
-        let monitor = calling
-            .monitor
-            .expect("a call is polled again after its outcome");
-        match call::poll::<I, O, R>(self.me, monitor, calling.timeout.is_some()) {
+        self.poll_reply(&b, &mut calling.monitor, calling.timeout)
+    }
+
+    /// The rest of a call or request whose request was sent: its outcome if
+    /// it came (and the call is ended: its monitor and timer go), or what to
+    /// wait for.
+    fn poll_reply<R: 'static>(
+        &self,
+        b: &crate::engine::stackless::context::Busy<I, O>,
+        monitor: &mut Option<MonitorRef>,
+        timeout: Option<Duration>,
+    ) -> Result<Result<R, CallError>, Pending> {
+        let m = monitor.expect("a call is polled again after its outcome");
+        match call::poll::<I, O, R>(self.me, m, timeout.is_some()) {
             Some(outcome) => {
-                call::end(
-                    self.k(&b),
-                    self.me,
-                    monitor,
-                    calling.timeout.is_some(),
-                    &outcome,
-                );
-                calling.monitor = None;
+                call::end(self.k(b), self.me, m, timeout.is_some(), &outcome);
+                *monitor = None;
                 Ok(outcome)
             }
             None => Err(Pending(Wait::Mail)),
         }
+    }
+
+    /// Sends a typed request step by step (see
+    /// [`request!`](crate::stackless::request), which loops over it, and
+    /// [`Ctx::request`](crate::Ctx::request) for what a request does): the
+    /// first poll puts it in the server's system queue and arms the timeout;
+    /// each poll then gives the outcome if it came, or what to wait for. Use
+    /// a fresh [`Requesting`] for each request.
+    #[doc(hidden)]
+    pub fn poll_request<Q: RequestType>(
+        &self,
+        requesting: &mut Requesting<Q>,
+    ) -> Result<Result<Q::Reply, CallError>, Pending> {
+        let b = self.enter();
+        if let Some(request) = requesting.request.take() {
+            if !Self::tick(self.p(&b)) {
+                requesting.request = Some(request);
+                return Err(Pending(Wait::Yield));
+            }
+            let server = requesting.server;
+            let begun = call::begin(self.k(&b), self.me, server, |to: ReplyTo<Q::Reply>| {
+                Request::new(to.pid(), to.tag(), request)
+            });
+            let (monitor, body) = match begun {
+                Ok(begun) => begun,
+                Err(e) => return Ok(Err(e)),
+            };
+            if let Some(s) = alive(self.k(&b), server) {
+                self.k(&b).push_sys(s, 0, Notice::Request(body).boxed());
+            }
+            requesting.monitor = Some(monitor);
+            call::sent(self.k(&b), self.me, requesting.timeout);
+        }
+        self.poll_reply(&b, &mut requesting.monitor, requesting.timeout)
+    }
+
+    /// Refuses `request` (see [`Ctx::refuse`](crate::Ctx::refuse)).
+    pub fn refuse(&self, request: &Request) {
+        let b = self.enter();
+        Self::spend(self.p(&b));
+        crate::otp::request::refuse(self.k(&b), request);
     }
 
     /// Answers the call that `to` names with `value` (OTP's

@@ -210,6 +210,23 @@ macro_rules! __chronoflow_call {
     }};
 }
 
+/// Sends a typed request and waits for its answer (a stackless
+/// [`Ctx::request`](crate::Ctx::request)): `request!(cx, server, request,
+/// timeout)` gives `Result<Reply, CallError>`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chronoflow_request {
+    ($cx:expr, $server:expr, $request:expr, $timeout:expr) => {{
+        let mut requesting = $crate::Requesting::new($server, $request, $timeout);
+        loop {
+            match $cx.poll_request(&mut requesting) {
+                ::core::result::Result::Ok(outcome) => break outcome,
+                ::core::result::Result::Err(pending) => yield pending,
+            }
+        }
+    }};
+}
+
 /// Sends an exit signal and lets it act before going on (a stackless
 /// [`Ctx::exit_signal`](crate::Ctx::exit_signal)): `exit_signal!(cx, pid,
 /// reason)`. A signal that ends this process itself ends it at once; one to

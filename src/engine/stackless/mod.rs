@@ -19,9 +19,12 @@
 //! see [`Mail`](crate::Mail) and [`Reason`](crate::Reason)) works the same for
 //! a stackless process as for a stackful one, through the same kind of
 //! macros: [`receive_mail!`], [`receive_mail_timeout!`], [`select_mail!`],
-//! [`call!`] and [`exit_signal!`] (which lets the signal act before going on,
-//! as [`Ctx::exit_signal`](crate::Ctx::exit_signal) does); the calls that never
-//! wait ([`link`](StacklessCtx::link), [`monitor`](StacklessCtx::monitor),
+//! [`call!`], [`request!`] and [`exit_signal!`] (which lets the signal act
+//! before going on, as [`Ctx::exit_signal`](crate::Ctx::exit_signal) does); the
+//! calls that never wait ([`link`](StacklessCtx::link),
+//! [`monitor`](StacklessCtx::monitor),
+//! [`register`](StacklessCtx::register), [`whereis`](StacklessCtx::whereis),
+//! [`join_group`](StacklessCtx::join_group),
 //! [`spawn_link`](StacklessCtx::spawn_link),
 //! [`start_timer`](StacklessCtx::start_timer), [`reply`](StacklessCtx::reply),
 //! [`exit`](StacklessCtx::exit), ...) are methods. Stackless and stackful
@@ -121,9 +124,9 @@ pub use crate::{
     __chronoflow_call as call, __chronoflow_exit_signal as exit_signal,
     __chronoflow_filter as filter, __chronoflow_join as join, __chronoflow_receive as receive,
     __chronoflow_receive_mail as receive_mail,
-    __chronoflow_receive_mail_timeout as receive_mail_timeout, __chronoflow_select as select,
-    __chronoflow_select_mail as select_mail, __chronoflow_send as send,
-    __chronoflow_send_to as send_to, __chronoflow_sleep as sleep,
+    __chronoflow_receive_mail_timeout as receive_mail_timeout, __chronoflow_request as request,
+    __chronoflow_select as select, __chronoflow_select_mail as select_mail,
+    __chronoflow_send as send, __chronoflow_send_to as send_to, __chronoflow_sleep as sleep,
     __chronoflow_yield_now as yield_now,
 };
 
