@@ -77,6 +77,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// The processes linked to this one, in the order the links were made.
     pub fn links(&mut self) -> Vec<Pid> {
+        self.otp_call("links");
         let me = self.pid();
         links::links_of(self.k(), me)
     }
@@ -300,6 +301,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// Whether `pid` is a live process (not ended) of this scheduler.
     pub fn is_alive(&mut self, pid: Pid) -> bool {
+        self.otp_call("is_alive");
         crate::otp::alive(self.k(), pid).is_some()
     }
 }
