@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Run with
-//! `cargo run --release --example bench -- [quick|full] [stackful|stackless] [core|otp]`
+//! `cargo run --release --example bench -- [quick|full] [stackful|stackless] [core|otp [WORKLOAD,...]]`
 //! (`quick` divides the sizes by 10, like bench.erl). The processes are stackful
 //! unless the second argument, or the environment variable
 //! `CHRONOFLOW_BENCH_ENGINE`, says `stackless` (so that
@@ -28,7 +28,9 @@
 //!   received). Stackful processes only for now (the toolkit's stackless calls
 //!   are yet to come: with `stackless` the suite says so and measures nothing);
 //!   bench.erl's `restart` (a supervisor's one_for_one restart) waits for the
-//!   supervisors, and nothing is printed for it.
+//!   supervisors, and nothing is printed for it. A fourth argument, a
+//!   comma-separated list of workloads (`link,timer`), runs only those (to
+//!   profile one).
 //!
 //! bench.erl's `multi` suite (many scheduler threads) is not here.
 #![feature(coroutines)]
@@ -292,19 +294,33 @@ fn alone(name: &str, n: u64, driver: &impl Spawnable<otp::Msg, otp::Msg, u64, u6
     report(name, n, n, ns);
 }
 
-/// The OTP suite, in bench.erl's order, with its sizes.
-fn otp_suite(scale: u64, engine: &str) {
+/// The OTP suite, in bench.erl's order, with its sizes; only the workloads
+/// named in `only`, if given.
+fn otp_suite(scale: u64, engine: &str, only: Option<&str>) {
+    let run = |name: &str| only.is_none_or(|only| only.split(',').any(|o| o == name));
     match engine {
         "stackful" => {
-            call(1_000_000 / scale, &otp::server(), &otp::client());
-            named(1_000_000 / scale, &otp::pong(), &otp::named_ping());
-            alone("monitor", 100_000 / scale, &otp::monitor());
-            alone("link", 100_000 / scale, &otp::link());
+            if run("call") {
+                call(1_000_000 / scale, &otp::server(), &otp::client());
+            }
+            if run("named") {
+                named(1_000_000 / scale, &otp::pong(), &otp::named_ping());
+            }
+            if run("monitor") {
+                alone("monitor", 100_000 / scale, &otp::monitor());
+            }
+            if run("link") {
+                alone("link", 100_000 / scale, &otp::link());
+            }
             // restart (a one_for_one supervisor restarting a crashed worker,
             // 100_000 / scale ops) goes here once the supervisors land: until
             // then nothing is printed for it.
-            alone("timer", 1_000_000 / scale, &otp::timer());
-            alone("timer_fire", 100_000 / scale, &otp::timer_fire());
+            if run("timer") {
+                alone("timer", 1_000_000 / scale, &otp::timer());
+            }
+            if run("timer_fire") {
+                alone("timer_fire", 100_000 / scale, &otp::timer_fire());
+            }
         }
         // The stackless variant goes here, from `otp::stackless` (same
         // templates, same drivers), once the toolkit's stackless calls exist.
@@ -323,7 +339,8 @@ fn main() {
         .or_else(|| std::env::var("CHRONOFLOW_BENCH_ENGINE").ok())
         .unwrap_or_else(|| "stackful".to_string());
     let suite = args.next().unwrap_or_else(|| "core".to_string());
-    let usage = "usage: bench [quick|full] [stackful|stackless] [core|otp]";
+    let only = args.next();
+    let usage = "usage: bench [quick|full] [stackful|stackless] [core|otp [WORKLOAD,...]]";
     let scale = match size.as_str() {
         "quick" => 10,
         "full" => 1,
@@ -346,7 +363,7 @@ fn main() {
         env!("CARGO_PKG_VERSION")
     );
     if suite == "otp" {
-        otp_suite(scale, &engine);
+        otp_suite(scale, &engine, only.as_deref());
         return;
     }
     let (pp, ring_hops, ring_small) = (1_000_000 / scale, 2_000_000 / scale, 1_000);
