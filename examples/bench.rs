@@ -23,7 +23,9 @@
 //!   timeout; a `#` line gives the same with no timeout), `named` (a round trip
 //!   to a registered name, looked up on every send), `monitor` (spawn_monitor
 //!   of a process that ends at once, and its DOWN), `link` (spawn_link of a
-//!   process that exits with `boom`, its EXIT trapped), `timer` (start_timer
+//!   process that exits with `boom`, its EXIT trapped; a `#` line gives the
+//!   same with the linked process returning, without `Ctx::exit`'s
+//!   unwinding), `timer` (start_timer
 //!   and cancel_timer) and `timer_fire` (zero-delay timers set, then all
 //!   received). Stackful processes only for now (the toolkit's stackless calls
 //!   are yet to come: with `stackless` the suite says so and measures nothing);
@@ -287,11 +289,25 @@ fn named(
 }
 
 /// A workload that is its driver alone (monitor, link, timer, timer_fire): `n`
-/// ops on a fresh scheduler.
-fn alone(name: &str, n: u64, driver: &impl Spawnable<otp::Msg, otp::Msg, u64, u64>) {
+/// ops on a fresh scheduler; the nanoseconds they took.
+fn alone_ns(n: u64, driver: &impl Spawnable<otp::Msg, otp::Msg, u64, u64>) -> u64 {
     let mut sched = SimpleScheduler::new();
-    let ns = driven(&mut sched, driver, n);
-    report(name, n, n, ns);
+    driven(&mut sched, driver, n)
+}
+
+fn alone(name: &str, n: u64, driver: &impl Spawnable<otp::Msg, otp::Msg, u64, u64>) {
+    report(name, n, n, alone_ns(n, driver));
+}
+
+/// link: one op = spawn_link, the linked process's `exit(boom)`, and its EXIT
+/// received by the trapping driver; on a `#` line, the same with the linked
+/// process returning (what `Ctx::exit`'s unwinding costs is the difference).
+fn link(n: u64) {
+    report("link", n, n, alone_ns(n, &otp::link(true)));
+    println!(
+        "# link param={n} with the linked process returning (EXIT normal, no unwinding): ns_per_op={:.2}",
+        alone_ns(n, &otp::link(false)) as f64 / n as f64
+    );
 }
 
 /// The OTP suite, in bench.erl's order, with its sizes; only the workloads
@@ -310,7 +326,7 @@ fn otp_suite(scale: u64, engine: &str, only: Option<&str>) {
                 alone("monitor", 100_000 / scale, &otp::monitor());
             }
             if run("link") {
-                alone("link", 100_000 / scale, &otp::link());
+                link(100_000 / scale);
             }
             // restart (a one_for_one supervisor restarting a crashed worker,
             // 100_000 / scale ops) goes here once the supervisors land: until

@@ -132,7 +132,6 @@ pub fn monitor() -> Template<Msg, Msg, u64, u64> {
                     if *m == monitor && *p == pid),
                 "{mail:?}"
             );
-            let _ = (pid, monitor, mail);
         }
         t0.elapsed().as_nanos() as u64
     })
@@ -150,23 +149,34 @@ pub fn failing() -> Template<Msg, Msg, Value, ()> {
 
 /// link: traps exits, then `n` times spawns a linked process that exits with
 /// `boom` and receives its EXIT; returns how long it took, in ns (trapping is
-/// set before the clock starts, as in bench.erl).
-pub fn link() -> Template<Msg, Msg, u64, u64> {
+/// set before the clock starts, as in bench.erl). With `boom` false, the
+/// linked process returns instead (its EXIT says `normal`): the same without
+/// `Ctx::exit`'s unwinding, to see what that costs.
+pub fn link(boom: bool) -> Template<Msg, Msg, u64, u64> {
     let failing = failing();
+    let done = done();
     Template::new("link", move |ctx: &mut Ctx<Msg>, n: u64| {
         // An atom in BEAM: made once, then shared.
-        let boom = Value::text_of("boom");
+        let why = Value::text_of("boom");
+        let expected = if boom {
+            Reason::Custom(why.clone())
+        } else {
+            Reason::Normal
+        };
         ctx.trap_exit(true);
         let t0 = Instant::now();
         for _ in 0..n {
-            let pid = ctx.spawn_link(&failing, boom.clone()).expect("spawn");
+            let pid = if boom {
+                ctx.spawn_link(&failing, why.clone())
+            } else {
+                ctx.spawn_link(&done, ())
+            }
+            .expect("spawn");
             let mail = ctx.receive_mail();
             debug_assert!(
-                matches!(&mail, Mail::Exit { from, reason: Reason::Custom(v) }
-                    if *from == pid && *v == boom),
+                matches!(&mail, Mail::Exit { from, reason } if *from == pid && *reason == expected),
                 "{mail:?}"
             );
-            let _ = (pid, mail);
         }
         let ns = t0.elapsed().as_nanos() as u64;
         ctx.trap_exit(false);
