@@ -25,14 +25,13 @@
 //!   of a process that ends at once, and its DOWN), `link` (spawn_link of a
 //!   process that exits with `boom`, its EXIT trapped; a `#` line gives the
 //!   same with the linked process returning, without `Ctx::exit`'s
-//!   unwinding), `timer` (start_timer
-//!   and cancel_timer) and `timer_fire` (zero-delay timers set, then all
-//!   received). Stackful processes only for now (the toolkit's stackless calls
-//!   are yet to come: with `stackless` the suite says so and measures nothing);
-//!   bench.erl's `restart` (a supervisor's one_for_one restart) waits for the
-//!   supervisors, and nothing is printed for it. A fourth argument, a
-//!   comma-separated list of workloads (`link,timer`), runs only those (to
-//!   profile one).
+//!   unwinding), `timer` (start_timer and cancel_timer) and `timer_fire`
+//!   (zero-delay timers set, then all received). Stackful processes only for
+//!   now (the toolkit's stackless calls are yet to come: with `stackless` the
+//!   suite says so and measures nothing); bench.erl's `restart` (a
+//!   supervisor's one_for_one restart) waits for the supervisors, and nothing
+//!   is printed for it. A fourth argument, a comma-separated list of
+//!   workloads (`link,timer`), runs only those (to profile one).
 //!
 //! bench.erl's `multi` suite (many scheduler threads) is not here.
 #![feature(coroutines)]
