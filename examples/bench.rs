@@ -6,20 +6,43 @@
 //! workload=NAME param=N ns_per_op=X [bytes_per_proc=B]
 //! ```
 //!
-//! Run with `cargo run --release --example bench -- [quick|full] [stackful|stackless]`
+//! Run with
+//! `cargo run --release --example bench -- [quick|full] [stackful|stackless] [core|otp [WORKLOAD,...]]`
 //! (`quick` divides the sizes by 10, like bench.erl). The processes are stackful
 //! unless the second argument, or the environment variable
 //! `CHRONOFLOW_BENCH_ENGINE`, says `stackless` (so that
 //! `CHRONOFLOW_BENCH_ENGINE=stackless bench/compare.sh` compares the stackless
 //! engine). Lines starting with `#` are comments (a workload that could not run
-//! says why on one). Only bench.erl's core suite is here, not its `otp` and
-//! `multi` suites.
+//! says why on one, and a few workloads add a variant on one).
+//!
+//! Suites (the third argument, `core` by default), as in bench.erl:
+//!
+//! - `core`: pingpong, ring, spawn, selective receive, fan-in;
+//! - `otp`: the OTP toolkit (`benches/workloads/otp.rs`): `call` (a server
+//!   answering with `Ctx::reply`, called with gen_server:call's default 5 s
+//!   timeout; a `#` line gives the same with no timeout), `named` (a round trip
+//!   to a registered name, looked up on every send), `monitor` (spawn_monitor
+//!   of a process that ends at once, and its DOWN), `link` (spawn_link of a
+//!   process that exits with `boom`, its EXIT trapped; a `#` line gives the
+//!   same with the linked process returning, without `Ctx::exit`'s
+//!   unwinding), `timer` (start_timer and cancel_timer) and `timer_fire`
+//!   (zero-delay timers set, then all received). Stackful processes only for
+//!   now (the toolkit's stackless calls are yet to come: with `stackless` the
+//!   suite says so and measures nothing); bench.erl's `restart` (a
+//!   supervisor's one_for_one restart) waits for the supervisors, and nothing
+//!   is printed for it. A fourth argument, a comma-separated list of
+//!   workloads (`link,timer`), runs only those (to profile one).
+//!
+//! bench.erl's `multi` suite (many scheduler threads) is not here.
 #![feature(coroutines)]
 
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
 
-use std::time::Instant;
+#[path = "../benches/workloads/otp.rs"]
+mod otp;
+
+use std::time::{Duration, Instant};
 
 use chronoflow::{Pid, SimpleScheduler, Spawnable};
 use workloads::Msg;
@@ -188,6 +211,141 @@ fn fanin<T>(
     );
 }
 
+// ---- OTP suite (bench.erl's `otp`) ----
+//
+// Each workload's driving process times its own loop, as bench.erl's process
+// does, and ends with the nanoseconds; setting up (spawning a server,
+// registering a name) and stopping are outside the timing, as there.
+
+/// Spawns `driver` with `args` in `sched` and runs it to its end: the
+/// nanoseconds it reports.
+fn driven<A: 'static>(
+    sched: &mut SimpleScheduler<otp::Msg>,
+    driver: &impl Spawnable<otp::Msg, otp::Msg, A, u64>,
+    args: A,
+) -> u64 {
+    let h = sched.spawn(driver, args).expect("spawn the driver");
+    sched.run_until_idle();
+    sched
+        .result(&h)
+        .expect("the driver ended")
+        .expect("the driver ran to its end")
+}
+
+/// One run of `call`: `n` calls with `timeout` to a fresh server.
+fn call_run(
+    n: u64,
+    timeout: Option<Duration>,
+    server: &impl Spawnable<otp::Msg, otp::Msg, (), ()>,
+    client: &impl Spawnable<otp::Msg, otp::Msg, (Pid, u64, Option<Duration>), u64>,
+) -> u64 {
+    let mut sched = SimpleScheduler::new();
+    let server = sched.spawn(server, ()).expect("spawn the server");
+    sched.run_until_idle();
+    let ns = driven(&mut sched, client, (server.pid(), n, timeout));
+    sched
+        .send(server.pid(), otp::Msg::Stop)
+        .expect("the server is alive");
+    sched.run_until_idle();
+    ns
+}
+
+/// call: one op = one call (gen_server:call: monitor, request, reply), with
+/// gen_server:call's default timeout; the same with no timeout on a `#` line.
+fn call(
+    n: u64,
+    server: &impl Spawnable<otp::Msg, otp::Msg, (), ()>,
+    client: &impl Spawnable<otp::Msg, otp::Msg, (Pid, u64, Option<Duration>), u64>,
+) {
+    let ns = call_run(n, Some(otp::CALL_TIMEOUT), server, client);
+    report("call", n, n, ns);
+    let ns = call_run(n, None, server, client);
+    println!(
+        "# call param={n} with no timeout: ns_per_op={:.2}",
+        ns as f64 / n as f64
+    );
+}
+
+/// named: one op = one round trip to a process sent to by its registered
+/// name.
+fn named(
+    n: u64,
+    pong: &impl Spawnable<otp::Msg, otp::Msg, (), ()>,
+    ping: &impl Spawnable<otp::Msg, otp::Msg, u64, u64>,
+) {
+    let mut sched = SimpleScheduler::new();
+    let pong = sched.spawn(pong, ()).expect("spawn pong");
+    sched
+        .register(otp::PONG_NAME, pong.pid())
+        .expect("the name is free");
+    sched.run_until_idle();
+    let ns = driven(&mut sched, ping, n);
+    sched
+        .send(pong.pid(), otp::Msg::Stop)
+        .expect("pong is alive");
+    sched.run_until_idle();
+    report("named", n, n, ns);
+}
+
+/// A workload that is its driver alone (monitor, link, timer, timer_fire): `n`
+/// ops on a fresh scheduler; the nanoseconds they took.
+fn alone_ns(n: u64, driver: &impl Spawnable<otp::Msg, otp::Msg, u64, u64>) -> u64 {
+    let mut sched = SimpleScheduler::new();
+    driven(&mut sched, driver, n)
+}
+
+fn alone(name: &str, n: u64, driver: &impl Spawnable<otp::Msg, otp::Msg, u64, u64>) {
+    report(name, n, n, alone_ns(n, driver));
+}
+
+/// link: one op = spawn_link, the linked process's `exit(boom)`, and its EXIT
+/// received by the trapping driver; on a `#` line, the same with the linked
+/// process returning (what `Ctx::exit`'s unwinding costs is the difference).
+fn link(n: u64) {
+    report("link", n, n, alone_ns(n, &otp::link(true)));
+    println!(
+        "# link param={n} with the linked process returning (EXIT normal, no unwinding): ns_per_op={:.2}",
+        alone_ns(n, &otp::link(false)) as f64 / n as f64
+    );
+}
+
+/// The OTP suite, in bench.erl's order, with its sizes; only the workloads
+/// named in `only`, if given.
+fn otp_suite(scale: u64, engine: &str, only: Option<&str>) {
+    let run = |name: &str| only.is_none_or(|only| only.split(',').any(|o| o == name));
+    match engine {
+        "stackful" => {
+            if run("call") {
+                call(1_000_000 / scale, &otp::server(), &otp::client());
+            }
+            if run("named") {
+                named(1_000_000 / scale, &otp::pong(), &otp::named_ping());
+            }
+            if run("monitor") {
+                alone("monitor", 100_000 / scale, &otp::monitor());
+            }
+            if run("link") {
+                link(100_000 / scale);
+            }
+            // restart (a one_for_one supervisor restarting a crashed worker,
+            // 100_000 / scale ops) goes here once the supervisors land: until
+            // then nothing is printed for it.
+            if run("timer") {
+                alone("timer", 1_000_000 / scale, &otp::timer());
+            }
+            if run("timer_fire") {
+                alone("timer_fire", 100_000 / scale, &otp::timer_fire());
+            }
+        }
+        // The stackless variant goes here, from `otp::stackless` (same
+        // templates, same drivers), once the toolkit's stackless calls exist.
+        _ => println!(
+            "# otp suite: no stackless processes yet (the OTP toolkit's calls are \
+             stackful only on this branch); nothing measured"
+        ),
+    }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let size = args.next().unwrap_or_else(|| "full".to_string());
@@ -195,7 +353,9 @@ fn main() {
         .next()
         .or_else(|| std::env::var("CHRONOFLOW_BENCH_ENGINE").ok())
         .unwrap_or_else(|| "stackful".to_string());
-    let usage = "usage: bench [quick|full] [stackful|stackless]";
+    let suite = args.next().unwrap_or_else(|| "core".to_string());
+    let only = args.next();
+    let usage = "usage: bench [quick|full] [stackful|stackless] [core|otp [WORKLOAD,...]]";
     let scale = match size.as_str() {
         "quick" => 10,
         "full" => 1,
@@ -204,38 +364,44 @@ fn main() {
             std::process::exit(2);
         }
     };
+    for (what, ok) in [
+        (&engine, ["stackful", "stackless"]),
+        (&suite, ["core", "otp"]),
+    ] {
+        if !ok.contains(&what.as_str()) {
+            eprintln!("{usage} (got {what:?})");
+            std::process::exit(2);
+        }
+    }
     println!(
-        "# chronoflow {}, one SimpleScheduler on one thread, size {size}, {engine} processes",
+        "# chronoflow {}, one SimpleScheduler on one thread, size {size}, {engine} processes, {suite} suite",
         env!("CARGO_PKG_VERSION")
     );
+    if suite == "otp" {
+        otp_suite(scale, &engine, only.as_deref());
+        return;
+    }
     let (pp, ring_hops, ring_small) = (1_000_000 / scale, 2_000_000 / scale, 1_000);
     let (spawn_small, spawn_big) = (100_000 / scale as usize, 1_000_000 / scale as usize);
     let (sel_rounds, fan_m) = (100_000 / scale, 1_000 / scale);
-    match engine.as_str() {
-        "stackful" => {
-            pingpong(pp, &workloads::pong(), &workloads::ping());
-            let node = workloads::ring_node();
-            ring(ring_small, ring_hops, &node);
-            ring(100_000, ring_hops, &node);
-            spawn_many(spawn_small, &workloads::idle());
-            spawn_many(spawn_big, &workloads::idle());
-            selective(1_000, sel_rounds, &workloads::selective(1_000));
-            fanin(1_000, fan_m, workloads::sink, &workloads::sender());
-        }
-        "stackless" => {
-            use workloads::stackless as sl;
-            pingpong(pp, &sl::pong(), &sl::ping());
-            let node = sl::ring_node();
-            ring(ring_small, ring_hops, &node);
-            ring(100_000, ring_hops, &node);
-            spawn_many(spawn_small, &sl::idle());
-            spawn_many(spawn_big, &sl::idle());
-            selective(1_000, sel_rounds, &sl::selective(1_000));
-            fanin(1_000, fan_m, sl::sink, &sl::sender());
-        }
-        other => {
-            eprintln!("{usage} (got {other:?})");
-            std::process::exit(2);
-        }
+    if engine == "stackful" {
+        pingpong(pp, &workloads::pong(), &workloads::ping());
+        let node = workloads::ring_node();
+        ring(ring_small, ring_hops, &node);
+        ring(100_000, ring_hops, &node);
+        spawn_many(spawn_small, &workloads::idle());
+        spawn_many(spawn_big, &workloads::idle());
+        selective(1_000, sel_rounds, &workloads::selective(1_000));
+        fanin(1_000, fan_m, workloads::sink, &workloads::sender());
+    } else {
+        use workloads::stackless as sl;
+        pingpong(pp, &sl::pong(), &sl::ping());
+        let node = sl::ring_node();
+        ring(ring_small, ring_hops, &node);
+        ring(100_000, ring_hops, &node);
+        spawn_many(spawn_small, &sl::idle());
+        spawn_many(spawn_big, &sl::idle());
+        selective(1_000, sel_rounds, &sl::selective(1_000));
+        fanin(1_000, fan_m, sl::sink, &sl::sender());
     }
 }

@@ -16,16 +16,23 @@ impl Extensions {
         let id = TypeId::of::<T>();
         let i = match self.values.iter().position(|(t, _)| *t == id) {
             Some(i) => i,
-            None => {
-                self.values.push((id, Box::new(make())));
-                self.values.len() - 1
-            }
+            None => self.insert(make),
         };
         let value: *mut dyn Any = &mut *self.values[i].1;
         // SAFETY: the value at `i` was stored under `TypeId::of::<T>()`, and only
         // a `T` is ever stored under it (above): the cast is the one
         // `downcast_mut` would make, without asking the value its type again.
         unsafe { &mut *value.cast::<T>() }
+    }
+
+    /// Adds the value `make` makes, the first time: its index. (Out of line,
+    /// so that the lookup above, done on every use, stays small enough to be
+    /// inlined.)
+    #[cold]
+    #[inline(never)]
+    fn insert<T: Any>(&mut self, make: impl FnOnce() -> T) -> usize {
+        self.values.push((TypeId::of::<T>(), Box::new(make())));
+        self.values.len() - 1
     }
 }
 

@@ -31,11 +31,13 @@
 //! | `results.rs` | results of top-level processes, freed with their handles |
 //! | `record.rs` | signal recording |
 //! | `extensions.rs` | per-kernel state of the engines and layers above |
+//! | `idmap.rs` | hash maps keyed by pids and timer ids |
 
 pub(crate) mod deliver;
 pub(crate) mod engine;
 pub(crate) mod extensions;
 pub(crate) mod hooks;
+pub(crate) mod idmap;
 pub(crate) mod inbox;
 pub(crate) mod lifecycle;
 pub(crate) mod mail;
@@ -66,6 +68,7 @@ pub use deliver::{Undelivered, UndeliveredReason};
 pub(crate) use engine::{BoxedEngine, Dispatch, Ended, Engine, Turn};
 use extensions::Extensions;
 pub(crate) use hooks::Hooks;
+pub(crate) use idmap::IdMap;
 pub(crate) use lifecycle::Finished;
 use pidtable::PidTable;
 pub(crate) use proc::{PPtr, Proc};
@@ -132,8 +135,9 @@ pub(crate) struct Kernel<I, O> {
     timers: BinaryHeap<Reverse<(Time, u64, Pid)>>,
     /// Live (armed, not fired, not cancelled) timers.
     armed: usize,
-    /// Messages that timers deliver (`send_after`), by timer id.
-    pub(crate) timed: BTreeMap<u64, time::Timed<I>>,
+    /// Messages that timers deliver (`send_after`), by timer id, with their
+    /// deadlines.
+    pub(crate) timed: IdMap<u64, (Time, time::Timed<I>)>,
     /// Timed messages whose process had ended when they fired.
     pub(crate) timed_dropped: u64,
     /// Exit signals to apply between turns: a process to end, and why.
@@ -192,7 +196,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             clock: Box::new(SystemClock),
             timers: BinaryHeap::new(),
             armed: 0,
-            timed: BTreeMap::new(),
+            timed: IdMap::default(),
             timed_dropped: 0,
             exits: VecDeque::new(),
             on_end: None,

@@ -126,10 +126,11 @@ impl WakeQueue {
 }
 
 /// What a timed send delivers: a user message, or a system message (a timeout
-/// notice).
+/// notice), made from the timer's id when it fires (so that a timer cancelled
+/// before, as most are, allocates nothing).
 pub(crate) enum Timed<I> {
     Msg(I),
-    Sys(Box<dyn std::any::Any>),
+    Sys(fn(u64) -> Box<dyn std::any::Any>),
 }
 
 pub(crate) struct PidWaker {
@@ -184,20 +185,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// Arms a timer that delivers `msg` to `pid` at `deadline` (a timed send:
     /// `send_after`): its id, to cancel it with.
     pub(crate) fn arm_send(&mut self, pid: Pid, deadline: Time, msg: Timed<I>) -> u64 {
-        self.arm_send_with(pid, deadline, |_| msg)
-    }
-
-    /// [`arm_send`](Self::arm_send) of a message made from the timer's id.
-    pub(crate) fn arm_send_with(
-        &mut self,
-        pid: Pid,
-        deadline: Time,
-        msg: impl FnOnce(u64) -> Timed<I>,
-    ) -> u64 {
         let id = self.next_timer;
         self.next_timer += 1;
         self.armed += 1;
-        self.timed.insert(id, msg(id));
+        self.timed.insert(id, (deadline, msg));
         self.timers.push(Reverse((deadline, id, pid)));
         id
     }
@@ -210,23 +201,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         id
     }
 
-    /// Cancels timed send `id`: its message, if it had not fired.
-    pub(crate) fn cancel_send(&mut self, id: u64) -> Option<Timed<I>> {
-        let msg = self.timed.remove(&id)?;
+    /// Cancels timed send `id`: its deadline and message, if it had not fired.
+    pub(crate) fn cancel_send(&mut self, id: u64) -> Option<(Time, Timed<I>)> {
+        let sent = self.timed.remove(&id)?;
         self.armed -= 1;
         self.discard_stale_timers();
-        Some(msg)
-    }
-
-    /// The deadline of timed send `id`, if it is armed.
-    pub(crate) fn send_deadline(&self, id: u64) -> Option<Time> {
-        if !self.timed.contains_key(&id) {
-            return None;
-        }
-        self.timers
-            .iter()
-            .find(|Reverse((_, i, _))| *i == id)
-            .map(|Reverse((deadline, _, _))| *deadline)
+        Some(sent)
     }
 
     /// A timed send fired: its message goes to `pid`'s inbox (past its
@@ -234,7 +214,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// were armed), or to its system messages; one for a process that ended is
     /// dropped and counted ([`timed_dropped`](Kernel::timed_dropped)).
     #[cold]
-    fn fire_send(&mut self, pid: Pid, msg: Timed<I>) {
+    fn fire_send(&mut self, pid: Pid, id: u64, msg: Timed<I>) {
         let Some(p) = self.lookup(pid).filter(|p| {
             // SAFETY: p is live.
             (unsafe { p.as_ref().status }) != Status::Stopped
@@ -253,7 +233,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         };
         match msg {
             Timed::Msg(msg) => self.deliver_timed(p, msg),
-            Timed::Sys(msg) => self.push_sys(p, 0, msg),
+            Timed::Sys(make) => self.push_sys(p, 0, make(id)),
         }
     }
 
@@ -313,9 +293,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 break;
             }
             self.timers.pop();
-            if let Some(msg) = self.timed.remove(&id) {
+            if let Some((_, msg)) = self.timed.remove(&id) {
                 self.armed -= 1;
-                self.fire_send(pid, msg);
+                self.fire_send(pid, id, msg);
                 continue;
             }
             if let Some(p) = self.lookup(pid) {

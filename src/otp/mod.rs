@@ -40,13 +40,13 @@ pub(crate) mod stackless;
 pub mod supervisor;
 pub(crate) mod timers;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use smallvec::SmallVec;
 
 use crate::error::SpawnError;
-use crate::kernel::{Kernel, PPtr};
+use crate::kernel::{IdMap, Kernel, PPtr};
 use crate::reason::Reason;
 use crate::signal::{Payload, Pid};
 use crate::template::Spawnable;
@@ -78,7 +78,7 @@ pub(crate) struct Entry {
 pub(crate) struct Table {
     /// By pid; looked up, never iterated (the order of what a process's end
     /// does comes from each entry's own lists).
-    pub(crate) entries: HashMap<Pid, Entry>,
+    pub(crate) entries: IdMap<Pid, Entry>,
     /// The next monitor reference or call tag (unique in the kernel).
     next_ref: u64,
     /// Registered names (ordered: listed by name).

@@ -52,10 +52,12 @@ pub(crate) fn start_timer<I: 'static, O: 'static>(
     to: Pid,
 ) -> TimerRef {
     let deadline = k.clock.now() + delay;
-    let id = k.arm_send_with(to, deadline, |id| {
-        Timed::Sys(Notice::Timeout(TimerRef(id)).boxed())
-    });
-    TimerRef(id)
+    TimerRef(k.arm_send(to, deadline, Timed::Sys(timeout)))
+}
+
+/// The notice of timer `id`, made when it fires.
+fn timeout(id: u64) -> Box<dyn std::any::Any> {
+    Notice::Timeout(TimerRef(id)).boxed()
 }
 
 /// Cancels `timer`: the time it had left and its message (for the caller to
@@ -65,8 +67,7 @@ pub(crate) fn cancel<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     timer: TimerRef,
 ) -> Option<(Duration, Timed<I>)> {
-    let deadline = k.send_deadline(timer.0)?;
-    let msg = k.cancel_send(timer.0)?;
+    let (deadline, msg) = k.cancel_send(timer.0)?;
     let now = k.clock.now();
     let left = if deadline > now {
         deadline.since(now)

@@ -1,0 +1,219 @@
+//! The OTP workloads of `bench/beam/bench.erl` (its `otp` suite) for the `bench`
+//! example (`examples/bench.rs`): one message type and the process templates.
+//! The example's driver spawns each workload's driving process, which times its
+//! own loop (as bench.erl's process does) and ends with the nanoseconds it took.
+//!
+//! Stackful processes only for now: the toolkit's calls (call/reply, monitors,
+//! links, mail, timers, names) are on the stackful [`Ctx`]. A stackless variant
+//! goes in a `stackless` module beside these functions, with the same names and
+//! signatures (as in `workloads::stackless`), for the example's engine switch to
+//! pick up.
+//!
+//! `restart` (a supervisor's one_for_one restart) is not here yet: it needs the
+//! supervisors.
+
+use std::time::{Duration, Instant};
+
+use chronoflow::{Ctx, ExitError, Mail, Pid, Reason, ReplyTo, Template, Value};
+
+use crate::workloads::{DRIVER_STACK, IDLE_STACK, SMALL_STACK};
+
+/// The one message type of the OTP workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Msg {
+    /// call: a request; the server replies with how many calls it has
+    /// answered (gen_server's state `S + 1`).
+    Call(ReplyTo<u64>),
+    /// named: a ping from the given process.
+    Ping(Pid),
+    /// named: the answer.
+    Pong,
+    /// timer_fire: what each timer sends.
+    Tick,
+    /// Ends a server.
+    Stop,
+}
+
+/// The timeout of a call: gen_server:call/2's default (5 s), which BEAM arms
+/// as a `receive ... after` timer on every call.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// call: a server answering each [`Msg::Call`] with [`Ctx::reply`] (the count
+/// of calls so far), until `Stop`.
+pub fn server() -> Template<Msg, Msg, (), ()> {
+    Template::new("server", |ctx: &mut Ctx<Msg>, ()| {
+        let mut count = 0u64;
+        loop {
+            match ctx.receive() {
+                Msg::Call(from) => {
+                    count += 1;
+                    // (The caller waits for it: it cannot have ended.)
+                    let _ = ctx.reply(from, count);
+                }
+                Msg::Stop => return,
+                other => unreachable!("server got {other:?}"),
+            }
+        }
+    })
+    .stack_size(SMALL_STACK)
+}
+
+/// call: `n` calls to `server` with `timeout`; returns how long they took, in
+/// ns. One op = one call (monitor, request, reply, demonitor).
+pub fn client() -> Template<Msg, Msg, (Pid, u64, Option<Duration>), u64> {
+    Template::new(
+        "client",
+        |ctx: &mut Ctx<Msg>, (server, n, timeout): (Pid, u64, Option<Duration>)| {
+            let t0 = Instant::now();
+            for i in 1..=n {
+                let count = ctx
+                    .call(server, Msg::Call, timeout)
+                    .expect("the server replies");
+                debug_assert_eq!(count, i);
+            }
+            t0.elapsed().as_nanos() as u64
+        },
+    )
+    .stack_size(DRIVER_STACK)
+}
+
+/// named: answers every `Ping(from)` with `Pong` until `Stop` (bench.erl's
+/// `pong`, registered by the driver).
+pub fn pong() -> Template<Msg, Msg, (), ()> {
+    Template::new("pong", |ctx: &mut Ctx<Msg>, ()| {
+        loop {
+            match ctx.receive() {
+                Msg::Ping(from) => ctx.send_to(from, Msg::Pong),
+                Msg::Stop => return,
+                other => unreachable!("pong got {other:?}"),
+            }
+        }
+    })
+    .stack_size(SMALL_STACK)
+}
+
+/// named: the name `pong` is registered under (bench.erl's `bench_pong`).
+pub const PONG_NAME: &str = "bench_pong";
+
+/// named: `n` round trips to the process registered as [`PONG_NAME`], each sent by
+/// name (looked up every time, as `bench_pong ! {ping, self()}` is); returns
+/// how long they took, in ns.
+pub fn named_ping() -> Template<Msg, Msg, u64, u64> {
+    Template::new("named_ping", |ctx: &mut Ctx<Msg>, n: u64| {
+        let me = ctx.pid();
+        let t0 = Instant::now();
+        for _ in 0..n {
+            ctx.send_named(PONG_NAME, Msg::Ping(me))
+                .expect("the name is registered");
+            let answer = ctx.receive();
+            debug_assert_eq!(answer, Msg::Pong);
+        }
+        t0.elapsed().as_nanos() as u64
+    })
+    .stack_size(DRIVER_STACK)
+}
+
+/// monitor: a process that ends at once (`fun() -> ok end`).
+pub fn done() -> Template<Msg, Msg, (), ()> {
+    Template::new("done", |_: &mut Ctx<Msg>, ()| {}).stack_size(IDLE_STACK)
+}
+
+/// monitor: `n` times, spawns a process that ends at once, monitored, and
+/// receives its DOWN; returns how long it took, in ns. One op = all four.
+pub fn monitor() -> Template<Msg, Msg, u64, u64> {
+    let done = done();
+    Template::new("monitor", move |ctx: &mut Ctx<Msg>, n: u64| {
+        let t0 = Instant::now();
+        for _ in 0..n {
+            let (pid, monitor) = ctx.spawn_monitor(&done, ()).expect("spawn");
+            let mail = ctx.receive_mail();
+            debug_assert!(
+                matches!(&mail, Mail::Down { monitor: m, pid: p, reason: Reason::Normal }
+                    if *m == monitor && *p == pid),
+                "{mail:?}"
+            );
+        }
+        t0.elapsed().as_nanos() as u64
+    })
+    .stack_size(DRIVER_STACK)
+}
+
+/// link: a process that exits at once with the reason it is given (bench.erl's
+/// `fun() -> exit(boom) end`).
+pub fn failing() -> Template<Msg, Msg, Value, ()> {
+    Template::new("failing", |ctx: &mut Ctx<Msg>, why: Value| {
+        ctx.exit(ExitError::Custom(why))
+    })
+    .stack_size(IDLE_STACK)
+}
+
+/// link: traps exits, then `n` times spawns a linked process that exits with
+/// `boom` and receives its EXIT; returns how long it took, in ns (trapping is
+/// set before the clock starts, as in bench.erl). With `boom` false, the
+/// linked process returns instead (its EXIT says `normal`): the same without
+/// `Ctx::exit`'s unwinding, to see what that costs.
+pub fn link(boom: bool) -> Template<Msg, Msg, u64, u64> {
+    let failing = failing();
+    let done = done();
+    Template::new("link", move |ctx: &mut Ctx<Msg>, n: u64| {
+        // An atom in BEAM: made once, then shared.
+        let why = Value::text_of("boom");
+        let expected = if boom {
+            Reason::Custom(why.clone())
+        } else {
+            Reason::Normal
+        };
+        ctx.trap_exit(true);
+        let t0 = Instant::now();
+        for _ in 0..n {
+            let pid = if boom {
+                ctx.spawn_link(&failing, why.clone())
+            } else {
+                ctx.spawn_link(&done, ())
+            }
+            .expect("spawn");
+            let mail = ctx.receive_mail();
+            debug_assert!(
+                matches!(&mail, Mail::Exit { from, reason } if *from == pid && *reason == expected),
+                "{mail:?}"
+            );
+        }
+        let ns = t0.elapsed().as_nanos() as u64;
+        ctx.trap_exit(false);
+        ns
+    })
+    .stack_size(DRIVER_STACK)
+}
+
+/// timer: `n` times, starts a 60 s timer and cancels it before it fires;
+/// returns how long it took, in ns. One op = both.
+pub fn timer() -> Template<Msg, Msg, u64, u64> {
+    Template::new("timer", |ctx: &mut Ctx<Msg>, n: u64| {
+        let t0 = Instant::now();
+        for _ in 0..n {
+            let timer = ctx.start_timer(Duration::from_secs(60));
+            let left = ctx.cancel_timer(timer);
+            debug_assert!(left.is_some());
+        }
+        t0.elapsed().as_nanos() as u64
+    })
+    .stack_size(DRIVER_STACK)
+}
+
+/// timer_fire: arms `n` zero-delay timers that send it `Tick`, then receives
+/// all `n`; returns how long it took, in ns. One op = one set and fire.
+pub fn timer_fire() -> Template<Msg, Msg, u64, u64> {
+    Template::new("timer_fire", |ctx: &mut Ctx<Msg>, n: u64| {
+        let me = ctx.pid();
+        let t0 = Instant::now();
+        for _ in 0..n {
+            ctx.send_after(Duration::ZERO, me, Msg::Tick);
+        }
+        for _ in 0..n {
+            let tick = ctx.receive();
+            debug_assert_eq!(tick, Msg::Tick);
+        }
+        t0.elapsed().as_nanos() as u64
+    })
+    .stack_size(DRIVER_STACK)
+}
