@@ -1,42 +1,12 @@
 //! Hash maps keyed by the runtime's own ids (pids, timer ids): numbers it hands
 //! out itself, in increasing order, never chosen by a user, so that they need
 //! no DoS-resistant hash (std's SipHash costs more than the rest of a lookup).
-//! One multiply (FxHash's) spreads them: with an odd factor, consecutive ids
-//! land in distinct buckets.
+//! FxHash (one multiply per word) spreads them: consecutive ids land in
+//! distinct buckets.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// FxHash's factor.
-const K: u64 = 0xf135_7aea_2e62_a9c5;
-
-/// The hasher of [`IdMap`].
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(26) ^ n).wrapping_mul(K);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        // (The high bits of a product are its best mixed: brought down, where
-        // the table takes its bucket index.)
-        self.0.rotate_left(26)
-    }
-}
-
-/// A hash map keyed by ids the runtime hands out (see the module).
-pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+/// A hash map keyed by ids the runtime hands out (see the module): FxHash
+/// (the `rustc-hash` crate's).
+pub(crate) type IdMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 #[cfg(test)]
 mod tests {
