@@ -23,9 +23,9 @@
 //!   timeout; a `#` line gives the same with no timeout), `named` (a round trip
 //!   to a registered name, looked up on every send), `monitor` (spawn_monitor
 //!   of a process that ends at once, and its DOWN), `link` (spawn_link of a
-//!   process that exits with `boom`, its EXIT trapped; a `#` line gives the
-//!   same with the linked process returning, without `Ctx::exit`'s
-//!   unwinding), `timer` (start_timer and cancel_timer) and `timer_fire`
+//!   process that exits with `boom` by returning `Step::Exit`, its EXIT
+//!   trapped; a `#` line gives the same with `Ctx::exit`, which unwinds the
+//!   process's stack), `timer` (start_timer and cancel_timer) and `timer_fire`
 //!   (zero-delay timers set, then all received). Stackful processes only for
 //!   now (the toolkit's stackless calls are yet to come: with `stackless` the
 //!   suite says so and measures nothing); bench.erl's `restart` (a
@@ -298,14 +298,15 @@ fn alone(name: &str, n: u64, driver: &impl Spawnable<otp::Msg, otp::Msg, u64, u6
     report(name, n, n, alone_ns(n, driver));
 }
 
-/// link: one op = spawn_link, the linked process's `exit(boom)`, and its EXIT
-/// received by the trapping driver; on a `#` line, the same with the linked
-/// process returning (what `Ctx::exit`'s unwinding costs is the difference).
+/// link: one op = spawn_link, the linked process's `exit(boom)` (its last
+/// word, `Step::Exit`), and its EXIT received by the trapping driver; on a
+/// `#` line, the same with `Ctx::exit` (what an unwinding costs is the
+/// difference).
 fn link(n: u64) {
-    report("link", n, n, alone_ns(n, &otp::link(true)));
+    report("link", n, n, alone_ns(n, &otp::link(false)));
     println!(
-        "# link param={n} with the linked process returning (EXIT normal, no unwinding): ns_per_op={:.2}",
-        alone_ns(n, &otp::link(false)) as f64 / n as f64
+        "# link param={n} with Ctx::exit (the linked process's stack unwound): ns_per_op={:.2}",
+        alone_ns(n, &otp::link(true)) as f64 / n as f64
     );
 }
 

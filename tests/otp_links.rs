@@ -294,3 +294,29 @@ fn exit_and_down_are_signals_of_the_process_that_ended() {
         format!("{} #3 EXIT to {}: failed: boom", c.pid(), idler.pid())
     );
 }
+
+#[test]
+fn a_stepping_body_ends_with_a_reason_by_returning_step_exit() {
+    use chronoflow::Step;
+    let mut s = SimpleScheduler::new();
+    let quits = Template::stepping("quits", |ctx: &mut Ctx<Msg>, ()| -> Step<Msg, Msg, u8> {
+        ctx.receive();
+        Step::Exit(ExitError::Custom(chronoflow::Value::text_of("boom")))
+    });
+    let parent = Template::new("parent", move |ctx: &mut Ctx<Msg>, ()| {
+        ctx.trap_exit(true);
+        let child = ctx.spawn_link(&quits, ()).unwrap();
+        ctx.send_to(child, Msg::Go);
+        (child, ctx.receive_mail())
+    });
+    let p = s.spawn(&parent, ()).unwrap();
+    s.run_until_idle();
+    let (child, mail) = s.result(&p).unwrap().unwrap();
+    assert_eq!(
+        mail,
+        Mail::Exit {
+            from: child,
+            reason: Reason::custom("boom")
+        }
+    );
+}

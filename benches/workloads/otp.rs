@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use chronoflow::{Ctx, ExitError, Mail, Pid, Reason, ReplyTo, Template, Value};
+use chronoflow::{Ctx, ExitError, Mail, Pid, Reason, ReplyTo, Step, Template, Value};
 
 use crate::workloads::{DRIVER_STACK, IDLE_STACK, SMALL_STACK};
 
@@ -139,8 +139,16 @@ pub fn monitor() -> Template<Msg, Msg, u64, u64> {
 }
 
 /// link: a process that exits at once with the reason it is given (bench.erl's
-/// `fun() -> exit(boom) end`).
+/// `fun() -> exit(boom) end`): its last word, `Step::Exit`.
 pub fn failing() -> Template<Msg, Msg, Value, ()> {
+    Template::stepping("failing", |_: &mut Ctx<Msg>, why: Value| {
+        Step::Exit(ExitError::Custom(why))
+    })
+    .stack_size(IDLE_STACK)
+}
+
+/// link: the same with `Ctx::exit`, which unwinds the process's stack.
+pub fn failing_unwound() -> Template<Msg, Msg, Value, ()> {
     Template::new("failing", |ctx: &mut Ctx<Msg>, why: Value| {
         ctx.exit(ExitError::Custom(why))
     })
@@ -149,29 +157,23 @@ pub fn failing() -> Template<Msg, Msg, Value, ()> {
 
 /// link: traps exits, then `n` times spawns a linked process that exits with
 /// `boom` and receives its EXIT; returns how long it took, in ns (trapping is
-/// set before the clock starts, as in bench.erl). With `boom` false, the
-/// linked process returns instead (its EXIT says `normal`): the same without
-/// `Ctx::exit`'s unwinding, to see what that costs.
-pub fn link(boom: bool) -> Template<Msg, Msg, u64, u64> {
-    let failing = failing();
-    let done = done();
+/// set before the clock starts, as in bench.erl). The linked process returns
+/// `Step::Exit`, or with `unwound`, calls `Ctx::exit` (to see what an
+/// unwinding costs).
+pub fn link(unwound: bool) -> Template<Msg, Msg, u64, u64> {
+    let failing = if unwound {
+        failing_unwound()
+    } else {
+        failing()
+    };
     Template::new("link", move |ctx: &mut Ctx<Msg>, n: u64| {
         // An atom in BEAM: made once, then shared.
         let why = Value::text_of("boom");
-        let expected = if boom {
-            Reason::Custom(why.clone())
-        } else {
-            Reason::Normal
-        };
+        let expected = Reason::Custom(why.clone());
         ctx.trap_exit(true);
         let t0 = Instant::now();
         for _ in 0..n {
-            let pid = if boom {
-                ctx.spawn_link(&failing, why.clone())
-            } else {
-                ctx.spawn_link(&done, ())
-            }
-            .expect("spawn");
+            let pid = ctx.spawn_link(&failing, why.clone()).expect("spawn");
             let mail = ctx.receive_mail();
             debug_assert!(
                 matches!(&mail, Mail::Exit { from, reason } if *from == pid && *reason == expected),

@@ -187,13 +187,15 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload, S: Sharing>
             let mut step = body(&mut ctx, args);
             loop {
                 match step {
-                    Step::Done(r) => return r,
+                    Step::Done(r) => return Ok(r),
                     Step::Transition(t) => step = (t.run)(&mut ctx),
+                    Step::Exit(e) => return Err(e),
                 }
             }
         }));
         match outcome {
-            Ok(r) => Ended::returned(r),
+            Ok(Ok(r)) => Ended::returned(r),
+            Ok(Err(e)) => Ended::failed(e),
             Err(payload) => {
                 // SAFETY: the process's record outlives its coroutine.
                 if unsafe { p.as_ref().killing } {

@@ -50,6 +50,11 @@ pub enum Step<I, O, R> {
     /// The process continues in another template's body, keeping its pid, inbox and
     /// children (a TRANSITION signal).
     Transition(Transition<I, O, R>),
+    /// The process ends with this reason (OTP's `exit(Reason)` as a body's
+    /// last word): as [`Ctx::exit`](crate::Ctx::exit), without unwinding its
+    /// stack (an unwinding costs some tens of thousands of instructions; a
+    /// return, nothing).
+    Exit(crate::ExitError),
 }
 
 /// A move to a new entry: another template's body with new arguments. Build it
@@ -153,8 +158,8 @@ impl<I: 'static, O: 'static, A: 'static, R: 'static> Template<I, O, A, R, Shared
         Self::stepping(name, move |ctx, args| Step::Done(body(ctx, args)))
     }
 
-    /// A template whose body returns a [`Step`]: a result, or a [`Transition`] to
-    /// another entry.
+    /// A template whose body returns a [`Step`]: a result, a [`Transition`] to
+    /// another entry, or an end with a reason ([`Step::Exit`]).
     pub fn stepping<F>(name: &str, body: F) -> Self
     where
         F: Fn(&mut Ctx<I, O>, A) -> Step<I, O, R> + Send + Sync + 'static,

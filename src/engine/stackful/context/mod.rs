@@ -235,6 +235,11 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     ///
     /// Called while its stack unwinds already (in a destructor), it cannot
     /// unwind again: the program aborts, as for any panic there.
+    ///
+    /// An unwinding costs some tens of thousands of instructions: a body that
+    /// ends with a reason as its last word can return
+    /// [`Step::Exit`](crate::Step::Exit) instead (a
+    /// [`Template::stepping`](crate::Template::stepping) body), for nothing.
     pub fn exit(&mut self, error: ExitError) -> ! {
         std::panic::resume_unwind(Box::new(ExitWith(error)))
     }
