@@ -1020,6 +1020,9 @@ fn typed_requests_names_and_groups_from_stackless_processes() {
         }
     });
     let mut s = SimpleScheduler::new();
+    // (The request's timeout reads the clock: a manual one, which Miri can
+    // read under isolation.)
+    s.set_clock(ManualClock::new(START));
     s.spawn(&server, ()).unwrap();
     let c = s.spawn(&client, ()).unwrap();
     s.run_until_idle();
