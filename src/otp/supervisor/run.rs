@@ -561,7 +561,9 @@ impl<M: 'static> Sup<M> {
         Flow::Go
     }
 
-    fn restart_child(&mut self, ctx: &mut Ctx<M>, id: &str) -> Result<Pid, ChildError> {
+    /// Child `id` of a static supervisor, neither running nor waiting for its
+    /// restart (what OTP's `restart_child/2` and `delete_child/2` ask).
+    fn stopped_child(&self, id: &str) -> Result<u64, ChildError> {
         if self.flags.dynamic {
             return Err(ChildError::WrongKind);
         }
@@ -573,21 +575,16 @@ impl<M: 'static> Sup<M> {
         if kid.restarting {
             return Err(ChildError::Restarting);
         }
+        Ok(seq)
+    }
+
+    fn restart_child(&mut self, ctx: &mut Ctx<M>, id: &str) -> Result<Pid, ChildError> {
+        let seq = self.stopped_child(id)?;
         self.start(ctx, seq)
     }
 
     fn delete_child(&mut self, id: &str) -> Result<(), ChildError> {
-        if self.flags.dynamic {
-            return Err(ChildError::WrongKind);
-        }
-        let seq = self.by_id(id)?;
-        let kid = &self.kids[&seq];
-        if kid.pid.is_some() {
-            return Err(ChildError::Running);
-        }
-        if kid.restarting {
-            return Err(ChildError::Restarting);
-        }
+        let seq = self.stopped_child(id)?;
         self.remove(seq);
         Ok(())
     }
