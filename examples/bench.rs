@@ -310,6 +310,14 @@ fn link(n: u64) {
     );
 }
 
+/// restart: `n / RESTART_BATCH` batches of `RESTART_BATCH` restarts, each
+/// batch with a fresh supervisor; one op = a crash, the restart, and the new
+/// worker's `Started` received.
+fn restart(n: u64, driver: &impl Spawnable<otp::Msg, otp::Msg, u64, u64>) {
+    let ops = n / otp::RESTART_BATCH * otp::RESTART_BATCH;
+    report("restart", n, ops, alone_ns(n, driver));
+}
+
 /// The OTP suite, in bench.erl's order, with its sizes; only the workloads
 /// named in `only`, if given.
 fn otp_suite(scale: u64, engine: &str, only: Option<&str>) {
@@ -328,9 +336,9 @@ fn otp_suite(scale: u64, engine: &str, only: Option<&str>) {
             if run("link") {
                 link(100_000 / scale);
             }
-            // restart (a one_for_one supervisor restarting a crashed worker,
-            // 100_000 / scale ops) goes here once the supervisors land: until
-            // then nothing is printed for it.
+            if run("restart") {
+                restart(100_000 / scale, &otp::restart());
+            }
             if run("timer") {
                 alone("timer", 1_000_000 / scale, &otp::timer());
             }

@@ -3,18 +3,15 @@
 //! The example's driver spawns each workload's driving process, which times its
 //! own loop (as bench.erl's process does) and ends with the nanoseconds it took.
 //!
-//! Stackful processes only for now: the toolkit's calls (call/reply, monitors,
-//! links, mail, timers, names) are on the stackful [`Ctx`]. A stackless variant
-//! goes in a `stackless` module beside these functions, with the same names and
-//! signatures (as in `workloads::stackless`), for the example's engine switch to
-//! pick up.
-//!
-//! `restart` (a supervisor's one_for_one restart) is not here yet: it needs the
-//! supervisors.
+//! Each workload has a stackful template (here) and a stackless one (in
+//! [`stackless`], with the same names and signatures), for the example's
+//! engine switch. The supervisor of `restart` is stackful either way (the
+//! toolkit's supervisors are): only its workers and the driver change.
 
 use std::time::{Duration, Instant};
 
-use chronoflow::{Ctx, ExitError, Mail, Pid, Reason, ReplyTo, Step, Template, Value};
+use chronoflow::otp::supervisor::{self, ChildSpec, Strategy, Supervisor, SupervisorTemplate};
+use chronoflow::{Ctx, ExitError, Mail, Pid, Reason, ReplyTo, Spawnable, Step, Template, Value};
 
 use crate::workloads::{DRIVER_STACK, IDLE_STACK, SMALL_STACK};
 
@@ -30,6 +27,10 @@ pub enum Msg {
     Pong,
     /// timer_fire: what each timer sends.
     Tick,
+    /// restart: a worker (this one) has started and is ready.
+    Started(Pid),
+    /// restart: makes a worker crash.
+    Crash,
     /// Ends a server.
     Stop,
 }
@@ -218,4 +219,83 @@ pub fn timer_fire() -> Template<Msg, Msg, u64, u64> {
         t0.elapsed().as_nanos() as u64
     })
     .stack_size(DRIVER_STACK)
+}
+
+/// restart: the restarts per supervisor (bench.erl's `Batch`): each batch has
+/// a fresh supervisor, so that its restart history stays short.
+pub const RESTART_BATCH: u64 = 100;
+
+/// restart: a worker that tells `main` it has started, then waits for `Crash`
+/// and exits with `crash` (bench.erl's `worker/1`: `Main ! {started, self()},
+/// receive crash -> exit(crash) end`).
+///
+/// Its end is its last word, `Step::Exit(ExitError::Custom(crash))`: Erlang's
+/// `exit(crash)` ends a process with the atom `crash` as its reason, a reason
+/// of the user's own (`Custom`), not a failure (`Failed` is a panic's
+/// reason: erlang:error's). No unwinding, no panic hook, no message printed;
+/// the supervisor sees an abnormal reason and restarts it (a permanent child
+/// would be restarted after any reason, `Normal` too: the reason is what
+/// bench.erl's is). The reason is made once and shared, as an atom is.
+pub fn worker() -> Template<Msg, Msg, Pid, ()> {
+    let crash = Value::text_of("crash");
+    Template::stepping("worker", move |ctx: &mut Ctx<Msg>, main: Pid| {
+        ctx.send_to(main, Msg::Started(ctx.pid()));
+        match ctx.receive() {
+            Msg::Crash => Step::Exit(ExitError::Custom(crash.clone())),
+            other => unreachable!("worker got {other:?}"),
+        }
+    })
+    .stack_size(IDLE_STACK)
+}
+
+/// restart: bench.erl's supervisor for one batch: one_for_one, one permanent
+/// child `w` running `worker` with `main`'s pid, intensity `RESTART_BATCH +
+/// 10` within an hour (never reached).
+pub fn restart_supervisor<W>(worker: &W, main: Pid) -> SupervisorTemplate<Msg>
+where
+    W: Spawnable<Msg, Msg, Pid, ()> + Clone + 'static,
+{
+    Supervisor::new("restart_sup")
+        .strategy(Strategy::OneForOne)
+        .intensity(RESTART_BATCH as u32 + 10, Duration::from_secs(3600))
+        .child(ChildSpec::new("w", worker, main))
+        .template()
+        .expect("a valid supervisor")
+}
+
+/// restart: `n / RESTART_BATCH` batches, each with a fresh supervisor
+/// (spawned linked, as supervisor:start_link) whose worker is made to crash
+/// `RESTART_BATCH` times; returns how long the crash loops took, in ns (the
+/// supervisors' starts and stops are not timed, as in bench.erl). One op =
+/// `Crash` sent, the worker's exit, its EXIT at the supervisor, the restart
+/// (a new worker spawned linked) and its `Started` received.
+pub fn restart() -> Template<Msg, Msg, u64, u64> {
+    let worker = worker();
+    Template::new("restart", move |ctx: &mut Ctx<Msg>, n: u64| {
+        let sup = restart_supervisor(&worker, ctx.pid());
+        let mut total = 0;
+        for _ in 0..n / RESTART_BATCH {
+            let pid = ctx.spawn_link(&sup, ()).expect("spawn the supervisor");
+            let mut w = started(ctx);
+            let t0 = Instant::now();
+            for _ in 0..RESTART_BATCH {
+                ctx.send_to(w, Msg::Crash);
+                w = started(ctx);
+            }
+            total += t0.elapsed().as_nanos() as u64;
+            ctx.unlink(pid);
+            let why = supervisor::stop(ctx, pid, Reason::Shutdown(None));
+            debug_assert_eq!(why, Reason::Shutdown(None));
+        }
+        total
+    })
+    .stack_size(DRIVER_STACK)
+}
+
+/// restart: waits for a worker's `Started`.
+fn started(ctx: &mut Ctx<Msg>) -> Pid {
+    match ctx.receive() {
+        Msg::Started(w) => w,
+        other => unreachable!("the restart driver got {other:?}"),
+    }
 }
