@@ -318,40 +318,72 @@ fn restart(n: u64, driver: &impl Spawnable<otp::Msg, otp::Msg, u64, u64>) {
     report("restart", n, ops, alone_ns(n, driver));
 }
 
+/// link with stackless processes: the linked process ends by
+/// `StacklessCtx::exit` (a stackless process's one way to end with a reason:
+/// it unwinds its coroutine); on a `#` line, the same driver with the
+/// stackful linked process that returns `Step::Exit` (what the unwinding
+/// costs is the difference).
+fn link_stackless(n: u64) {
+    use otp::stackless as sl;
+    report("link", n, n, alone_ns(n, &sl::link(sl::failing())));
+    println!(
+        "# link param={n} with a stackful linked process returning Step::Exit (no unwinding): ns_per_op={:.2}",
+        alone_ns(n, &sl::link(otp::failing())) as f64 / n as f64
+    );
+}
+
 /// The OTP suite, in bench.erl's order, with its sizes; only the workloads
 /// named in `only`, if given.
 fn otp_suite(scale: u64, engine: &str, only: Option<&str>) {
     let run = |name: &str| only.is_none_or(|only| only.split(',').any(|o| o == name));
-    match engine {
-        "stackful" => {
-            if run("call") {
-                call(1_000_000 / scale, &otp::server(), &otp::client());
-            }
-            if run("named") {
-                named(1_000_000 / scale, &otp::pong(), &otp::named_ping());
-            }
-            if run("monitor") {
-                alone("monitor", 100_000 / scale, &otp::monitor());
-            }
-            if run("link") {
-                link(100_000 / scale);
-            }
-            if run("restart") {
-                restart(100_000 / scale, &otp::restart());
-            }
-            if run("timer") {
-                alone("timer", 1_000_000 / scale, &otp::timer());
-            }
-            if run("timer_fire") {
-                alone("timer_fire", 100_000 / scale, &otp::timer_fire());
-            }
+    let (big, small) = (1_000_000 / scale, 100_000 / scale);
+    if engine == "stackful" {
+        if run("call") {
+            call(big, &otp::server(), &otp::client());
         }
-        // The stackless variant goes here, from `otp::stackless` (same
-        // templates, same drivers), once the toolkit's stackless calls exist.
-        _ => println!(
-            "# otp suite: no stackless processes yet (the OTP toolkit's calls are \
-             stackful only on this branch); nothing measured"
-        ),
+        if run("named") {
+            named(big, &otp::pong(), &otp::named_ping());
+        }
+        if run("monitor") {
+            alone("monitor", small, &otp::monitor());
+        }
+        if run("link") {
+            link(small);
+        }
+        if run("restart") {
+            restart(small, &otp::restart());
+        }
+        if run("timer") {
+            alone("timer", big, &otp::timer());
+        }
+        if run("timer_fire") {
+            alone("timer_fire", small, &otp::timer_fire());
+        }
+    } else {
+        use otp::stackless as sl;
+        if run("call") {
+            call(big, &sl::server(), &sl::client());
+        }
+        if run("named") {
+            named(big, &sl::pong(), &sl::named_ping());
+        }
+        if run("monitor") {
+            alone("monitor", small, &sl::monitor());
+        }
+        if run("link") {
+            link_stackless(small);
+        }
+        if run("restart") {
+            // The supervisor is stackful (the toolkit's are); its workers
+            // and the driver are stackless.
+            restart(small, &sl::restart());
+        }
+        if run("timer") {
+            alone("timer", big, &sl::timer());
+        }
+        if run("timer_fire") {
+            alone("timer_fire", small, &sl::timer_fire());
+        }
     }
 }
 

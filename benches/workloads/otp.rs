@@ -299,3 +299,268 @@ fn started(ctx: &mut Ctx<Msg>) -> Pid {
         other => unreachable!("the restart driver got {other:?}"),
     }
 }
+
+/// The same workloads as stackless processes: every process is stackless but
+/// the supervisor of `restart` (the toolkit's supervisors are stackful).
+pub mod stackless {
+    use std::time::{Duration, Instant};
+
+    use chronoflow::stackless::{call, receive, receive_mail, select_mail, send_to};
+    use chronoflow::{
+        ExitError, Mail, MailRef, Pid, Reason, Spawnable, StacklessCtx, StacklessTemplate, Value,
+    };
+
+    use super::{Msg, PONG_NAME, RESTART_BATCH, restart_supervisor};
+
+    /// call: as [`super::server`], replying with [`StacklessCtx::reply`].
+    pub fn server() -> StacklessTemplate<Msg, Msg, (), ()> {
+        StacklessTemplate::new("server", |cx: StacklessCtx<Msg>, ()| {
+            #[coroutine]
+            move || {
+                let mut count = 0u64;
+                loop {
+                    match receive!(cx) {
+                        Msg::Call(from) => {
+                            count += 1;
+                            // (The caller waits for it: it cannot have ended.)
+                            let _ = cx.reply(from, count);
+                        }
+                        Msg::Stop => return,
+                        other => unreachable!("server got {other:?}"),
+                    }
+                }
+            }
+        })
+    }
+
+    /// call: as [`super::client`], with `call!`.
+    pub fn client() -> StacklessTemplate<Msg, Msg, (Pid, u64, Option<Duration>), u64> {
+        StacklessTemplate::new(
+            "client",
+            |cx: StacklessCtx<Msg>, (server, n, timeout): (Pid, u64, Option<Duration>)| {
+                #[coroutine]
+                move || {
+                    let t0 = Instant::now();
+                    for i in 1..=n {
+                        let count =
+                            call!(cx, server, Msg::Call, timeout).expect("the server replies");
+                        debug_assert_eq!(count, i);
+                    }
+                    t0.elapsed().as_nanos() as u64
+                }
+            },
+        )
+    }
+
+    /// named: as [`super::pong`].
+    pub fn pong() -> StacklessTemplate<Msg, Msg, (), ()> {
+        StacklessTemplate::new("pong", |cx: StacklessCtx<Msg>, ()| {
+            #[coroutine]
+            move || {
+                loop {
+                    match receive!(cx) {
+                        Msg::Ping(from) => send_to!(cx, from, Msg::Pong),
+                        Msg::Stop => return,
+                        other => unreachable!("pong got {other:?}"),
+                    }
+                }
+            }
+        })
+    }
+
+    /// named: as [`super::named_ping`]; the name is looked up on every send
+    /// ([`StacklessCtx::whereis`], then `send_to!` its pid: what
+    /// `Ctx::send_named` does).
+    pub fn named_ping() -> StacklessTemplate<Msg, Msg, u64, u64> {
+        StacklessTemplate::new("named_ping", |cx: StacklessCtx<Msg>, n: u64| {
+            #[coroutine]
+            move || {
+                let me = cx.pid();
+                let t0 = Instant::now();
+                for _ in 0..n {
+                    let pong = cx.whereis(PONG_NAME).expect("the name is registered");
+                    send_to!(cx, pong, Msg::Ping(me));
+                    let answer = receive!(cx);
+                    debug_assert_eq!(answer, Msg::Pong);
+                }
+                t0.elapsed().as_nanos() as u64
+            }
+        })
+    }
+
+    /// monitor: a process that ends at once.
+    pub fn done() -> StacklessTemplate<Msg, Msg, (), ()> {
+        StacklessTemplate::new("done", |_: StacklessCtx<Msg>, ()| {
+            #[coroutine]
+            || {}
+        })
+    }
+
+    /// monitor: as [`super::monitor`].
+    pub fn monitor() -> StacklessTemplate<Msg, Msg, u64, u64> {
+        let done = done();
+        StacklessTemplate::new("monitor", move |cx: StacklessCtx<Msg>, n: u64| {
+            let done = done.clone();
+            #[coroutine]
+            move || {
+                let t0 = Instant::now();
+                for _ in 0..n {
+                    let (pid, monitor) = cx.spawn_monitor(&done, ()).expect("spawn");
+                    let mail = receive_mail!(cx);
+                    debug_assert!(
+                        matches!(&mail, Mail::Down { monitor: m, pid: p, reason: Reason::Normal }
+                            if *m == monitor && *p == pid),
+                        "{mail:?}"
+                    );
+                }
+                t0.elapsed().as_nanos() as u64
+            }
+        })
+    }
+
+    /// link: a process that exits at once with the reason it is given, with
+    /// [`StacklessCtx::exit`], which unwinds its coroutine: a stackless
+    /// coroutine's return is its result (its process ends `Normal`), and
+    /// cannot carry a reason, so `exit` is the one way to end with one (an
+    /// exit signal to itself ends it through `exit` too).
+    pub fn failing() -> StacklessTemplate<Msg, Msg, Value, ()> {
+        StacklessTemplate::new("failing", |cx: StacklessCtx<Msg>, why: Value| {
+            #[coroutine]
+            move || cx.exit(ExitError::Custom(why))
+        })
+    }
+
+    /// link: as [`super::link`]: traps exits, then `n` times spawns a linked
+    /// `failing` process (stackless, or the stackful one that returns
+    /// `Step::Exit`: what the unwinding costs is the difference) and receives
+    /// its EXIT.
+    pub fn link<F>(failing: F) -> StacklessTemplate<Msg, Msg, u64, u64>
+    where
+        F: Spawnable<Msg, Msg, Value, ()> + Clone + Send + Sync + 'static,
+    {
+        StacklessTemplate::new("link", move |cx: StacklessCtx<Msg>, n: u64| {
+            let failing = failing.clone();
+            #[coroutine]
+            move || {
+                // An atom in BEAM: made once, then shared.
+                let why = Value::text_of("boom");
+                let expected = Reason::Custom(why.clone());
+                cx.trap_exit(true);
+                let t0 = Instant::now();
+                for _ in 0..n {
+                    let pid = cx.spawn_link(&failing, why.clone()).expect("spawn");
+                    let mail = receive_mail!(cx);
+                    debug_assert!(
+                        matches!(&mail, Mail::Exit { from, reason } if *from == pid && *reason == expected),
+                        "{mail:?}"
+                    );
+                }
+                let ns = t0.elapsed().as_nanos() as u64;
+                cx.trap_exit(false);
+                ns
+            }
+        })
+    }
+
+    /// timer: as [`super::timer`].
+    pub fn timer() -> StacklessTemplate<Msg, Msg, u64, u64> {
+        StacklessTemplate::new("timer", |cx: StacklessCtx<Msg>, n: u64| {
+            #[coroutine]
+            move || {
+                let t0 = Instant::now();
+                for _ in 0..n {
+                    let timer = cx.start_timer(Duration::from_secs(60));
+                    let left = cx.cancel_timer(timer);
+                    debug_assert!(left.is_some());
+                }
+                t0.elapsed().as_nanos() as u64
+            }
+        })
+    }
+
+    /// timer_fire: as [`super::timer_fire`].
+    pub fn timer_fire() -> StacklessTemplate<Msg, Msg, u64, u64> {
+        StacklessTemplate::new("timer_fire", |cx: StacklessCtx<Msg>, n: u64| {
+            #[coroutine]
+            move || {
+                let me = cx.pid();
+                let t0 = Instant::now();
+                for _ in 0..n {
+                    cx.send_after(Duration::ZERO, me, Msg::Tick);
+                }
+                for _ in 0..n {
+                    let tick = receive!(cx);
+                    debug_assert_eq!(tick, Msg::Tick);
+                }
+                t0.elapsed().as_nanos() as u64
+            }
+        })
+    }
+
+    /// restart: as [`super::worker`], stackless: it ends with `crash` by
+    /// [`StacklessCtx::exit`] (see [`failing`]: a stackless process has no
+    /// other way to end with a reason), which unwinds its coroutine.
+    pub fn worker() -> StacklessTemplate<Msg, Msg, Pid, ()> {
+        let crash = Value::text_of("crash");
+        StacklessTemplate::new("worker", move |cx: StacklessCtx<Msg>, main: Pid| {
+            let crash = crash.clone();
+            #[coroutine]
+            move || {
+                send_to!(cx, main, Msg::Started(cx.pid()));
+                match receive!(cx) {
+                    Msg::Crash => cx.exit(ExitError::Custom(crash)),
+                    other => unreachable!("worker got {other:?}"),
+                }
+            }
+        })
+    }
+
+    /// restart: as [`super::restart`], the driver and the workers stackless,
+    /// under the same (stackful) supervisor.
+    pub fn restart() -> StacklessTemplate<Msg, Msg, u64, u64> {
+        let worker = worker();
+        StacklessTemplate::new("restart", move |cx: StacklessCtx<Msg>, n: u64| {
+            let worker = worker.clone();
+            #[coroutine]
+            move || {
+                let sup = restart_supervisor(&worker, cx.pid());
+                let mut total = 0;
+                for _ in 0..n / RESTART_BATCH {
+                    let pid = cx.spawn_link(&sup, ()).expect("spawn the supervisor");
+                    let Msg::Started(mut w) = receive!(cx) else {
+                        unreachable!("the restart driver expects Started")
+                    };
+                    let t0 = Instant::now();
+                    for _ in 0..RESTART_BATCH {
+                        send_to!(cx, w, Msg::Crash);
+                        w = match receive!(cx) {
+                            Msg::Started(w) => w,
+                            other => unreachable!("the restart driver got {other:?}"),
+                        };
+                    }
+                    total += t0.elapsed().as_nanos() as u64;
+                    // supervisor::stop, stackless: unlinked, then stopped,
+                    // and its end waited for.
+                    cx.unlink(pid);
+                    let monitor = cx.monitor(pid);
+                    cx.exit_signal(pid, Reason::Shutdown(None));
+                    let down = select_mail!(cx, |m: MailRef<'_, Msg>| matches!(
+                        m,
+                        MailRef::Down { monitor: r, .. } if r == monitor
+                    ));
+                    debug_assert!(
+                        matches!(
+                            &down,
+                            Mail::Down {
+                                reason: Reason::Shutdown(None),
+                                ..
+                            }
+                        ),
+                        "{down:?}"
+                    );
+                }
+                total
+            }
+        })
+    }
+}
