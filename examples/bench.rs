@@ -19,19 +19,25 @@
 //!
 //! - `core`: pingpong, ring, spawn, selective receive, fan-in;
 //! - `otp`: the OTP toolkit (`benches/workloads/otp.rs`): `call` (a server
-//!   answering with `Ctx::reply`, called with gen_server:call's default 5 s
+//!   answering with `reply`, called with gen_server:call's default 5 s
 //!   timeout; a `#` line gives the same with no timeout), `named` (a round trip
 //!   to a registered name, looked up on every send), `monitor` (spawn_monitor
 //!   of a process that ends at once, and its DOWN), `link` (spawn_link of a
-//!   process that exits with `boom` by returning `Step::Exit`, its EXIT
-//!   trapped; a `#` line gives the same with `Ctx::exit`, which unwinds the
-//!   process's stack), `timer` (start_timer and cancel_timer) and `timer_fire`
-//!   (zero-delay timers set, then all received). Stackful processes only for
-//!   now (the toolkit's stackless calls are yet to come: with `stackless` the
-//!   suite says so and measures nothing); bench.erl's `restart` (a
-//!   supervisor's one_for_one restart) waits for the supervisors, and nothing
-//!   is printed for it. A fourth argument, a comma-separated list of
-//!   workloads (`link,timer`), runs only those (to profile one).
+//!   process that exits with `boom`, its EXIT trapped), `restart` (a
+//!   one_for_one `Supervisor` restarting a worker that exits with `crash`, in
+//!   batches of 100 restarts under a fresh supervisor each; one op = the
+//!   crash, the restart and the new worker's `started` received), `timer`
+//!   (start_timer and cancel_timer) and `timer_fire` (zero-delay timers set,
+//!   then all received). With stackful processes, a process ends with a
+//!   reason by returning `Step::Exit` (no unwinding): link's `#` line gives
+//!   the same with `Ctx::exit`, which unwinds the process's stack. With
+//!   stackless processes every process is stackless but restart's supervisor
+//!   (the toolkit's supervisors are stackful); a stackless process's return
+//!   is its result and cannot carry a reason, so link's linked process and
+//!   restart's worker end by `StacklessCtx::exit`, which unwinds their
+//!   coroutines: link's `#` line gives the same with the stackful linked
+//!   process that returns `Step::Exit`. A fourth argument, a comma-separated
+//!   list of workloads (`link,timer`), runs only those (to profile one).
 //!
 //! bench.erl's `multi` suite (many scheduler threads) is not here.
 #![feature(coroutines)]
