@@ -37,7 +37,8 @@
 //!   restart's worker end by `StacklessCtx::exit`, which unwinds their
 //!   coroutines: link's `#` line gives the same with the stackful linked
 //!   process that returns `Step::Exit`. A fourth argument, a comma-separated
-//!   list of workloads (`link,timer`), runs only those (to profile one).
+//!   list of workloads (`link,timer`), runs only those (to profile one); a
+//!   workload's `#` line is named by its name and `#` (`call#`, `link#`).
 //!
 //! bench.erl's `multi` suite (many scheduler threads) is not here.
 #![feature(coroutines)]
@@ -262,14 +263,19 @@ fn call(
     n: u64,
     server: &impl Spawnable<otp::Msg, otp::Msg, (), ()>,
     client: &impl Spawnable<otp::Msg, otp::Msg, (Pid, u64, Option<Duration>), u64>,
+    (main, variant): (bool, bool),
 ) {
-    let ns = call_run(n, Some(otp::CALL_TIMEOUT), server, client);
-    report("call", n, n, ns);
-    let ns = call_run(n, None, server, client);
-    println!(
-        "# call param={n} with no timeout: ns_per_op={:.2}",
-        ns as f64 / n as f64
-    );
+    if main {
+        let ns = call_run(n, Some(otp::CALL_TIMEOUT), server, client);
+        report("call", n, n, ns);
+    }
+    if variant {
+        let ns = call_run(n, None, server, client);
+        println!(
+            "# call param={n} with no timeout: ns_per_op={:.2}",
+            ns as f64 / n as f64
+        );
+    }
 }
 
 /// named: one op = one round trip to a process sent to by its registered
@@ -308,12 +314,16 @@ fn alone(name: &str, n: u64, driver: &impl Spawnable<otp::Msg, otp::Msg, u64, u6
 /// word, `Step::Exit`), and its EXIT received by the trapping driver; on a
 /// `#` line, the same with `Ctx::exit` (what an unwinding costs is the
 /// difference).
-fn link(n: u64) {
-    report("link", n, n, alone_ns(n, &otp::link(false)));
-    println!(
-        "# link param={n} with Ctx::exit (the linked process's stack unwound): ns_per_op={:.2}",
-        alone_ns(n, &otp::link(true)) as f64 / n as f64
-    );
+fn link(n: u64, (main, variant): (bool, bool)) {
+    if main {
+        report("link", n, n, alone_ns(n, &otp::link(false)));
+    }
+    if variant {
+        println!(
+            "# link param={n} with Ctx::exit (the linked process's stack unwound): ns_per_op={:.2}",
+            alone_ns(n, &otp::link(true)) as f64 / n as f64
+        );
+    }
 }
 
 /// restart: `n / RESTART_BATCH` batches of `RESTART_BATCH` restarts, each
@@ -329,23 +339,30 @@ fn restart(n: u64, driver: &impl Spawnable<otp::Msg, otp::Msg, u64, u64>) {
 /// it unwinds its coroutine); on a `#` line, the same driver with the
 /// stackful linked process that returns `Step::Exit` (what the unwinding
 /// costs is the difference).
-fn link_stackless(n: u64) {
+fn link_stackless(n: u64, (main, variant): (bool, bool)) {
     use otp::stackless as sl;
-    report("link", n, n, alone_ns(n, &sl::link(sl::failing())));
-    println!(
-        "# link param={n} with a stackful linked process returning Step::Exit (no unwinding): ns_per_op={:.2}",
-        alone_ns(n, &sl::link(otp::failing())) as f64 / n as f64
-    );
+    if main {
+        report("link", n, n, alone_ns(n, &sl::link(sl::failing())));
+    }
+    if variant {
+        println!(
+            "# link param={n} with a stackful linked process returning Step::Exit (no unwinding): ns_per_op={:.2}",
+            alone_ns(n, &sl::link(otp::failing())) as f64 / n as f64
+        );
+    }
 }
 
 /// The OTP suite, in bench.erl's order, with its sizes; only the workloads
-/// named in `only`, if given.
+/// named in `only`, if given (a workload's `#` line is named by its name and
+/// `#`: `call#`, `link#`).
 fn otp_suite(scale: u64, engine: &str, only: Option<&str>) {
     let run = |name: &str| only.is_none_or(|only| only.split(',').any(|o| o == name));
+    // A workload's line and its `#` line.
+    let lines = |name: &str| (run(name), run(&format!("{name}#")));
     let (big, small) = (1_000_000 / scale, 100_000 / scale);
     if engine == "stackful" {
-        if run("call") {
-            call(big, &otp::server(), &otp::client());
+        if lines("call") != (false, false) {
+            call(big, &otp::server(), &otp::client(), lines("call"));
         }
         if run("named") {
             named(big, &otp::pong(), &otp::named_ping());
@@ -353,8 +370,8 @@ fn otp_suite(scale: u64, engine: &str, only: Option<&str>) {
         if run("monitor") {
             alone("monitor", small, &otp::monitor());
         }
-        if run("link") {
-            link(small);
+        if lines("link") != (false, false) {
+            link(small, lines("link"));
         }
         if run("restart") {
             restart(small, &otp::restart());
@@ -367,8 +384,8 @@ fn otp_suite(scale: u64, engine: &str, only: Option<&str>) {
         }
     } else {
         use otp::stackless as sl;
-        if run("call") {
-            call(big, &sl::server(), &sl::client());
+        if lines("call") != (false, false) {
+            call(big, &sl::server(), &sl::client(), lines("call"));
         }
         if run("named") {
             named(big, &sl::pong(), &sl::named_ping());
@@ -376,8 +393,8 @@ fn otp_suite(scale: u64, engine: &str, only: Option<&str>) {
         if run("monitor") {
             alone("monitor", small, &sl::monitor());
         }
-        if run("link") {
-            link_stackless(small);
+        if lines("link") != (false, false) {
+            link_stackless(small, lines("link"));
         }
         if run("restart") {
             // The supervisor is stackful (the toolkit's are); its workers
