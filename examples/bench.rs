@@ -36,9 +36,13 @@
 //!   is its result and cannot carry a reason, so link's linked process and
 //!   restart's worker end by `StacklessCtx::exit`, which unwinds their
 //!   coroutines: link's `#` line gives the same with the stackful linked
-//!   process that returns `Step::Exit`. A fourth argument, a comma-separated
-//!   list of workloads (`link,timer`), runs only those (to profile one); a
-//!   workload's `#` line is named by its name and `#` (`call#`, `link#`).
+//!   process that returns `Step::Exit`. A stackless `send_after` cannot yield
+//!   (a stackful one yields the turn once its budget is spent): timer_fire's
+//!   stackless loop arms all its timers before any fires, and its `#` line
+//!   gives the same yielding as the stackful one does. A fourth argument, a
+//!   comma-separated list of workloads (`link,timer`), runs only those (to
+//!   profile one); a workload's `#` line is named by its name and `#`
+//!   (`call#`, `link#`, `timer_fire#`).
 //!
 //! bench.erl's `multi` suite (many scheduler threads) is not here.
 #![feature(coroutines)]
@@ -354,7 +358,7 @@ fn link_stackless(n: u64, (main, variant): (bool, bool)) {
 
 /// The OTP suite, in bench.erl's order, with its sizes; only the workloads
 /// named in `only`, if given (a workload's `#` line is named by its name and
-/// `#`: `call#`, `link#`).
+/// `#`: `call#`, `link#`, `timer_fire#`).
 fn otp_suite(scale: u64, engine: &str, only: Option<&str>) {
     let run = |name: &str| only.is_none_or(|only| only.split(',').any(|o| o == name));
     // A workload's line and its `#` line.
@@ -405,7 +409,14 @@ fn otp_suite(scale: u64, engine: &str, only: Option<&str>) {
             alone("timer", big, &sl::timer());
         }
         if run("timer_fire") {
-            alone("timer_fire", small, &sl::timer_fire());
+            alone("timer_fire", small, &sl::timer_fire(false));
+        }
+        if run("timer_fire#") {
+            println!(
+                "# timer_fire param={small} yielding after every DEFAULT_BUDGET timers armed \
+                 (as a stackful send_after does): ns_per_op={:.2}",
+                alone_ns(small, &sl::timer_fire(true)) as f64 / small as f64
+            );
         }
     }
 }
