@@ -12,10 +12,10 @@
 # quick divides the sizes by 10. Suites: core (pingpong, ring, spawn, selective
 # receive, fan-in; the default), otp (call, named send, monitor, link, supervisor
 # restart, timers) and multi (pairs, skynet, fan-in, BEAM with one scheduler per
-# core). The bench example runs core and otp (`bench -- SIZE ENGINE SUITE`); its
-# otp suite has no `restart` yet (no supervisors: shown as missing) and stackful
-# processes only (with CHRONOFLOW_BENCH_ENGINE=stackless every otp workload shows
-# as missing). For multi this prints BEAM's figures alone.
+# core). The bench example runs core and otp (`bench -- SIZE ENGINE SUITE`), each
+# with either engine (with CHRONOFLOW_BENCH_ENGINE=stackless, every otp process is
+# stackless but restart's supervisor, which is stackful: the toolkit's supervisors
+# are). For multi this prints BEAM's figures alone.
 #
 # Needs cargo (rustup) and Erlang's erl and erlc (Debian/Ubuntu:
 # apt-get install -y erlang-base).

@@ -19,19 +19,30 @@
 //!
 //! - `core`: pingpong, ring, spawn, selective receive, fan-in;
 //! - `otp`: the OTP toolkit (`benches/workloads/otp.rs`): `call` (a server
-//!   answering with `Ctx::reply`, called with gen_server:call's default 5 s
+//!   answering with `reply`, called with gen_server:call's default 5 s
 //!   timeout; a `#` line gives the same with no timeout), `named` (a round trip
 //!   to a registered name, looked up on every send), `monitor` (spawn_monitor
 //!   of a process that ends at once, and its DOWN), `link` (spawn_link of a
-//!   process that exits with `boom` by returning `Step::Exit`, its EXIT
-//!   trapped; a `#` line gives the same with `Ctx::exit`, which unwinds the
-//!   process's stack), `timer` (start_timer and cancel_timer) and `timer_fire`
-//!   (zero-delay timers set, then all received). Stackful processes only for
-//!   now (the toolkit's stackless calls are yet to come: with `stackless` the
-//!   suite says so and measures nothing); bench.erl's `restart` (a
-//!   supervisor's one_for_one restart) waits for the supervisors, and nothing
-//!   is printed for it. A fourth argument, a comma-separated list of
-//!   workloads (`link,timer`), runs only those (to profile one).
+//!   process that exits with `boom`, its EXIT trapped), `restart` (a
+//!   one_for_one `Supervisor` restarting a worker that exits with `crash`, in
+//!   batches of 100 restarts under a fresh supervisor each; one op = the
+//!   crash, the restart and the new worker's `started` received), `timer`
+//!   (start_timer and cancel_timer) and `timer_fire` (zero-delay timers set,
+//!   then all received). With stackful processes, a process ends with a
+//!   reason by returning `Step::Exit` (no unwinding): link's `#` line gives
+//!   the same with `Ctx::exit`, which unwinds the process's stack. With
+//!   stackless processes every process is stackless but restart's supervisor
+//!   (the toolkit's supervisors are stackful); a stackless process's return
+//!   is its result and cannot carry a reason, so link's linked process and
+//!   restart's worker end by `StacklessCtx::exit`, which unwinds their
+//!   coroutines: link's `#` line gives the same with the stackful linked
+//!   process that returns `Step::Exit`. A stackless `send_after` cannot yield
+//!   (a stackful one yields the turn once its budget is spent): timer_fire's
+//!   stackless loop arms all its timers before any fires, and its `#` line
+//!   gives the same yielding as the stackful one does. A fourth argument, a
+//!   comma-separated list of workloads (`link,timer`), runs only those (to
+//!   profile one); a workload's `#` line is named by its name and `#`
+//!   (`call#`, `link#`, `timer_fire#`).
 //!
 //! bench.erl's `multi` suite (many scheduler threads) is not here.
 #![feature(coroutines)]
@@ -256,14 +267,19 @@ fn call(
     n: u64,
     server: &impl Spawnable<otp::Msg, otp::Msg, (), ()>,
     client: &impl Spawnable<otp::Msg, otp::Msg, (Pid, u64, Option<Duration>), u64>,
+    (main, variant): (bool, bool),
 ) {
-    let ns = call_run(n, Some(otp::CALL_TIMEOUT), server, client);
-    report("call", n, n, ns);
-    let ns = call_run(n, None, server, client);
-    println!(
-        "# call param={n} with no timeout: ns_per_op={:.2}",
-        ns as f64 / n as f64
-    );
+    if main {
+        let ns = call_run(n, Some(otp::CALL_TIMEOUT), server, client);
+        report("call", n, n, ns);
+    }
+    if variant {
+        let ns = call_run(n, None, server, client);
+        println!(
+            "# call param={n} with no timeout: ns_per_op={:.2}",
+            ns as f64 / n as f64
+        );
+    }
 }
 
 /// named: one op = one round trip to a process sent to by its registered
@@ -302,48 +318,106 @@ fn alone(name: &str, n: u64, driver: &impl Spawnable<otp::Msg, otp::Msg, u64, u6
 /// word, `Step::Exit`), and its EXIT received by the trapping driver; on a
 /// `#` line, the same with `Ctx::exit` (what an unwinding costs is the
 /// difference).
-fn link(n: u64) {
-    report("link", n, n, alone_ns(n, &otp::link(false)));
-    println!(
-        "# link param={n} with Ctx::exit (the linked process's stack unwound): ns_per_op={:.2}",
-        alone_ns(n, &otp::link(true)) as f64 / n as f64
-    );
+fn link(n: u64, (main, variant): (bool, bool)) {
+    if main {
+        report("link", n, n, alone_ns(n, &otp::link(false)));
+    }
+    if variant {
+        println!(
+            "# link param={n} with Ctx::exit (the linked process's stack unwound): ns_per_op={:.2}",
+            alone_ns(n, &otp::link(true)) as f64 / n as f64
+        );
+    }
+}
+
+/// restart: `n / RESTART_BATCH` batches of `RESTART_BATCH` restarts, each
+/// batch with a fresh supervisor; one op = a crash, the restart, and the new
+/// worker's `Started` received.
+fn restart(n: u64, driver: &impl Spawnable<otp::Msg, otp::Msg, u64, u64>) {
+    let ops = n / otp::RESTART_BATCH * otp::RESTART_BATCH;
+    report("restart", n, ops, alone_ns(n, driver));
+}
+
+/// link with stackless processes: the linked process ends by
+/// `StacklessCtx::exit` (a stackless process's one way to end with a reason:
+/// it unwinds its coroutine); on a `#` line, the same driver with the
+/// stackful linked process that returns `Step::Exit` (what the unwinding
+/// costs is the difference).
+fn link_stackless(n: u64, (main, variant): (bool, bool)) {
+    use otp::stackless as sl;
+    if main {
+        report("link", n, n, alone_ns(n, &sl::link(sl::failing())));
+    }
+    if variant {
+        println!(
+            "# link param={n} with a stackful linked process returning Step::Exit (no unwinding): ns_per_op={:.2}",
+            alone_ns(n, &sl::link(otp::failing())) as f64 / n as f64
+        );
+    }
 }
 
 /// The OTP suite, in bench.erl's order, with its sizes; only the workloads
-/// named in `only`, if given.
+/// named in `only`, if given (a workload's `#` line is named by its name and
+/// `#`: `call#`, `link#`, `timer_fire#`).
 fn otp_suite(scale: u64, engine: &str, only: Option<&str>) {
     let run = |name: &str| only.is_none_or(|only| only.split(',').any(|o| o == name));
-    match engine {
-        "stackful" => {
-            if run("call") {
-                call(1_000_000 / scale, &otp::server(), &otp::client());
-            }
-            if run("named") {
-                named(1_000_000 / scale, &otp::pong(), &otp::named_ping());
-            }
-            if run("monitor") {
-                alone("monitor", 100_000 / scale, &otp::monitor());
-            }
-            if run("link") {
-                link(100_000 / scale);
-            }
-            // restart (a one_for_one supervisor restarting a crashed worker,
-            // 100_000 / scale ops) goes here once the supervisors land: until
-            // then nothing is printed for it.
-            if run("timer") {
-                alone("timer", 1_000_000 / scale, &otp::timer());
-            }
-            if run("timer_fire") {
-                alone("timer_fire", 100_000 / scale, &otp::timer_fire());
-            }
+    // A workload's line and its `#` line.
+    let lines = |name: &str| (run(name), run(&format!("{name}#")));
+    let (big, small) = (1_000_000 / scale, 100_000 / scale);
+    if engine == "stackful" {
+        if lines("call") != (false, false) {
+            call(big, &otp::server(), &otp::client(), lines("call"));
         }
-        // The stackless variant goes here, from `otp::stackless` (same
-        // templates, same drivers), once the toolkit's stackless calls exist.
-        _ => println!(
-            "# otp suite: no stackless processes yet (the OTP toolkit's calls are \
-             stackful only on this branch); nothing measured"
-        ),
+        if run("named") {
+            named(big, &otp::pong(), &otp::named_ping());
+        }
+        if run("monitor") {
+            alone("monitor", small, &otp::monitor());
+        }
+        if lines("link") != (false, false) {
+            link(small, lines("link"));
+        }
+        if run("restart") {
+            restart(small, &otp::restart());
+        }
+        if run("timer") {
+            alone("timer", big, &otp::timer());
+        }
+        if run("timer_fire") {
+            alone("timer_fire", small, &otp::timer_fire());
+        }
+    } else {
+        use otp::stackless as sl;
+        if lines("call") != (false, false) {
+            call(big, &sl::server(), &sl::client(), lines("call"));
+        }
+        if run("named") {
+            named(big, &sl::pong(), &sl::named_ping());
+        }
+        if run("monitor") {
+            alone("monitor", small, &sl::monitor());
+        }
+        if lines("link") != (false, false) {
+            link_stackless(small, lines("link"));
+        }
+        if run("restart") {
+            // The supervisor is stackful (the toolkit's are); its workers
+            // and the driver are stackless.
+            restart(small, &sl::restart());
+        }
+        if run("timer") {
+            alone("timer", big, &sl::timer());
+        }
+        if run("timer_fire") {
+            alone("timer_fire", small, &sl::timer_fire(false));
+        }
+        if run("timer_fire#") {
+            println!(
+                "# timer_fire param={small} yielding after every DEFAULT_BUDGET timers armed \
+                 (as a stackful send_after does): ns_per_op={:.2}",
+                alone_ns(small, &sl::timer_fire(true)) as f64 / small as f64
+            );
+        }
     }
 }
 
