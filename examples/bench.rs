@@ -32,11 +32,10 @@
 //!   reason by returning `Step::Exit` (no unwinding): link's `#` line gives
 //!   the same with `Ctx::exit`, which unwinds the process's stack. With
 //!   stackless processes every process is stackless but restart's supervisor
-//!   (the toolkit's supervisors are stackful); a stackless process's return
-//!   is its result and cannot carry a reason, so link's linked process and
-//!   restart's worker end by `StacklessCtx::exit`, which unwinds their
-//!   coroutines: link's `#` line gives the same with the stackful linked
-//!   process that returns `Step::Exit`. A stackless `send_after` cannot yield
+//!   (the toolkit's supervisors are stackful); link's linked process and
+//!   restart's worker return their reason (`StacklessTemplate::exiting`, no
+//!   unwinding): link's `#` line gives the same with `StacklessCtx::exit`,
+//!   which unwinds the coroutine. A stackless `send_after` cannot yield
 //!   (a stackful one yields the turn once its budget is spent): timer_fire's
 //!   stackless loop arms all its timers before any fires, and its `#` line
 //!   gives the same yielding as the stackful one does. A fourth argument, a
@@ -338,11 +337,10 @@ fn restart(n: u64, driver: &impl Spawnable<otp::Msg, otp::Msg, u64, u64>) {
     report("restart", n, ops, alone_ns(n, driver));
 }
 
-/// link with stackless processes: the linked process ends by
-/// `StacklessCtx::exit` (a stackless process's one way to end with a reason:
-/// it unwinds its coroutine); on a `#` line, the same driver with the
-/// stackful linked process that returns `Step::Exit` (what the unwinding
-/// costs is the difference).
+/// link with stackless processes: the linked process's coroutine returns its
+/// reason (`StacklessTemplate::exiting`); on a `#` line, the same with
+/// `StacklessCtx::exit`, which unwinds the coroutine (what an unwinding costs
+/// is the difference).
 fn link_stackless(n: u64, (main, variant): (bool, bool)) {
     use otp::stackless as sl;
     if main {
@@ -350,8 +348,8 @@ fn link_stackless(n: u64, (main, variant): (bool, bool)) {
     }
     if variant {
         println!(
-            "# link param={n} with a stackful linked process returning Step::Exit (no unwinding): ns_per_op={:.2}",
-            alone_ns(n, &sl::link(otp::failing())) as f64 / n as f64
+            "# link param={n} with StacklessCtx::exit (the linked coroutine unwound): ns_per_op={:.2}",
+            alone_ns(n, &sl::link(sl::failing_unwound())) as f64 / n as f64
         );
     }
 }

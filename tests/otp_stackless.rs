@@ -1039,3 +1039,51 @@ fn typed_requests_names_and_groups_from_stackless_processes() {
     assert_eq!(s.whereis("doubler"), None);
     assert!(s.members("servers").is_empty());
 }
+
+#[test]
+fn an_exiting_stackless_body_ends_with_its_err_as_the_reason() {
+    let quits: StacklessTemplate<Msg, Msg, bool, u8> =
+        StacklessTemplate::exiting("quits", |cx: StacklessCtx<Msg>, fail: bool| {
+            #[coroutine]
+            move || {
+                receive!(cx);
+                if fail {
+                    Err(ExitError::Custom(Value::text_of("boom")))
+                } else {
+                    Ok(7)
+                }
+            }
+        });
+    let watch: Sl<(), _> = StacklessTemplate::new("watch", move |cx: StacklessCtx<Msg>, ()| {
+        let quits = quits.clone();
+        #[coroutine]
+        move || {
+            cx.trap_exit(true);
+            let a = cx.spawn_link(&quits, true).unwrap();
+            let b = cx.spawn_link(&quits, false).unwrap();
+            cx.try_send_to(a, Msg::Go).unwrap();
+            cx.try_send_to(b, Msg::Go).unwrap();
+            let first = receive_mail!(cx);
+            let second = receive_mail!(cx);
+            (a, b, first, second)
+        }
+    });
+    let mut s = SimpleScheduler::new();
+    let w = s.spawn(&watch, ()).unwrap();
+    s.run_until_idle();
+    let (a, b, first, second) = s.result(&w).unwrap().unwrap();
+    assert_eq!(
+        first,
+        Mail::Exit {
+            from: a,
+            reason: Reason::custom("boom")
+        }
+    );
+    assert_eq!(
+        second,
+        Mail::Exit {
+            from: b,
+            reason: Reason::Normal
+        }
+    );
+}

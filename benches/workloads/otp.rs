@@ -419,12 +419,19 @@ pub mod stackless {
         })
     }
 
-    /// link: a process that exits at once with the reason it is given, with
-    /// [`StacklessCtx::exit`], which unwinds its coroutine: a stackless
-    /// coroutine's return is its result (its process ends `Normal`), and
-    /// cannot carry a reason, so `exit` is the one way to end with one (an
-    /// exit signal to itself ends it through `exit` too).
+    /// link: a process that exits at once with the reason it is given: its
+    /// coroutine returns it (`StacklessTemplate::exiting`), as bench.erl's
+    /// `exit(boom)` is a last word.
     pub fn failing() -> StacklessTemplate<Msg, Msg, Value, ()> {
+        StacklessTemplate::exiting("failing", |_: StacklessCtx<Msg>, why: Value| {
+            #[coroutine]
+            move || Err(ExitError::Custom(why))
+        })
+    }
+
+    /// link: the same with [`StacklessCtx::exit`], which unwinds its
+    /// coroutine.
+    pub fn failing_unwound() -> StacklessTemplate<Msg, Msg, Value, ()> {
         StacklessTemplate::new("failing", |cx: StacklessCtx<Msg>, why: Value| {
             #[coroutine]
             move || cx.exit(ExitError::Custom(why))
@@ -511,17 +518,16 @@ pub mod stackless {
     }
 
     /// restart: as [`super::worker`], stackless: it ends with `crash` by
-    /// [`StacklessCtx::exit`] (see [`failing`]: a stackless process has no
-    /// other way to end with a reason), which unwinds its coroutine.
+    /// returning it (`StacklessTemplate::exiting`, see [`failing`]).
     pub fn worker() -> StacklessTemplate<Msg, Msg, Pid, ()> {
         let crash = Value::text_of("crash");
-        StacklessTemplate::new("worker", move |cx: StacklessCtx<Msg>, main: Pid| {
+        StacklessTemplate::exiting("worker", move |cx: StacklessCtx<Msg>, main: Pid| {
             let crash = crash.clone();
             #[coroutine]
             move || {
                 send_to!(cx, main, Msg::Started(cx.pid()));
                 match receive!(cx) {
-                    Msg::Crash => cx.exit(ExitError::Custom(crash)),
+                    Msg::Crash => Err(ExitError::Custom(crash)),
                     other => unreachable!("worker got {other:?}"),
                 }
             }

@@ -138,7 +138,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::error::SpawnError;
+use crate::error::{ExitError, SpawnError};
 use crate::kernel::options::Options;
 use crate::kernel::pass::forget_quietly;
 use crate::kernel::{BoxedEngine, Ended, Engine, Kernel, PPtr, Turn, Wait};
@@ -245,6 +245,58 @@ impl<I: 'static, O: 'static, A: 'static, R: Payload> StacklessTemplate<I, O, A, 
             opts: Options::new(name),
             body: Arc::new(move |cx, args| Box::pin(body(cx, args))),
             _marker: PhantomData,
+        }
+    }
+
+    /// A template whose coroutine returns `Ok(result)`, or `Err(error)` to
+    /// end the process with that reason (OTP's `exit(Reason)` as a body's last
+    /// word): what [`StacklessCtx::exit`] does, without unwinding the
+    /// coroutine (an unwinding costs some tens of thousands of instructions; a
+    /// return, nothing). The stackless [`Step::Exit`](crate::Step::Exit).
+    pub fn exiting<F, G>(name: &str, body: F) -> Self
+    where
+        F: Fn(StacklessCtx<I, O>, A) -> G + Send + Sync + 'static,
+        G: Coroutine<(), Yield = Pending, Return = Result<R, ExitError>> + 'static,
+    {
+        StacklessTemplate {
+            opts: Options::new(name),
+            body: Arc::new(move |cx, args| Box::pin(Exiting(body(cx, args)))),
+            _marker: PhantomData,
+        }
+    }
+}
+
+/// The coroutine of an [`exiting`](StacklessTemplate::exiting) body: its
+/// `Err` ends the process with that reason.
+struct Exiting<G>(G);
+
+impl<G, R> Engine for Exiting<G>
+where
+    G: Coroutine<(), Yield = Pending, Return = Result<R, ExitError>>,
+    R: Payload,
+{
+    #[inline]
+    fn resume(self: Pin<&mut Self>, turn: Turn, ended: &mut Option<Ended>) -> Option<Wait> {
+        let _resuming = Resuming::enter(turn);
+        // SAFETY: the coroutine is pinned structurally: `Exiting` never moves
+        // it out, nor gives a `&mut` to it but pinned, here.
+        let g = unsafe { self.map_unchecked_mut(|e| &mut e.0) };
+        match Coroutine::resume(g, ()) {
+            CoroutineState::Yielded(pending) => Some(pending.0),
+            CoroutineState::Complete(r) => {
+                *ended = Some(match r {
+                    Ok(r) => Ended::returned(r),
+                    Err(e) => Ended::failed(e),
+                });
+                None
+            }
+        }
+    }
+
+    fn stop(self: Pin<Box<Self>>, turn: Turn) {
+        let _resuming = Resuming::enter(turn);
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(self))) {
+            forget_quietly(payload);
         }
     }
 }
