@@ -205,6 +205,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     pub(crate) fn cancel_send(&mut self, id: u64) -> Option<(Time, Timed<I>)> {
         let sent = self.timed.remove(&id)?;
         self.armed -= 1;
+        // Most often the timer cancelled is the top (the earliest, or the one
+        // just armed): its entry is stale, popped without asking.
+        if let Some(&Reverse((_, top, _))) = self.timers.peek()
+            && top == id
+        {
+            self.timers.pop();
+        }
         self.discard_stale_timers();
         Some(sent)
     }
