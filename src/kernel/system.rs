@@ -20,9 +20,10 @@ use crate::reason::Reason;
 use crate::signal::Pid;
 
 /// The layer's end notice: `p` (live, its record whole, its engine gone) ends
-/// for `reason`. It may push system messages, make processes ready and queue
+/// for `reason` (the layer's to keep: its last notice takes it without a
+/// copy). It may push system messages, make processes ready and queue
 /// exit signals; it must not run user code, nor end a process itself.
-pub(crate) type OnEnd<I, O> = fn(&mut Kernel<I, O>, PPtr<I, O>, &Reason);
+pub(crate) type OnEnd<I, O> = fn(&mut Kernel<I, O>, PPtr<I, O>, Reason);
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
     /// Puts a system message in `p`'s queue, due after the user messages in its
@@ -85,7 +86,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         if unsafe { p.as_ref().watched }
             && let Some(on_end) = self.on_end
         {
-            on_end(self, p, &reason());
+            on_end(self, p, reason());
         }
     }
 }

@@ -14,7 +14,7 @@
 use crate::error::SpawnError;
 use crate::kernel::{Kernel, PPtr};
 use crate::otp::mail::Notice;
-use crate::otp::{Entry, alive, entry, spawn_unparented, table};
+use crate::otp::{Entry, Shared, alive, entry, spawn_unparented, table};
 use crate::reason::Reason;
 use crate::signal::{Payload, Pid, SignalData};
 use crate::template::Spawnable;
@@ -153,7 +153,7 @@ pub(super) fn ended<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     p: PPtr<I, O>,
     entry: &Entry,
-    reason: &Reason,
+    reason: &mut Shared,
 ) {
     // SAFETY: p is live.
     let pid = unsafe { p.as_ref().pid };
@@ -161,6 +161,6 @@ pub(super) fn ended<I: 'static, O: 'static>(
         if let Some(e) = table(k).entries.get_mut(&peer) {
             e.links.retain(|p| *p != pid);
         }
-        exit_signal(k, Some(p), pid, peer, reason.clone(), None);
+        exit_signal(k, Some(p), pid, peer, reason.take(), None);
     }
 }

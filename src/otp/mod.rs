@@ -151,7 +151,7 @@ pub(crate) fn spawn_unparented<I: 'static, O: 'static, A: 'static, R: Payload>(
 /// leaves its groups, its monitors go, each watcher gets one DOWN, and each
 /// linked peer an exit signal (OTP: "when a process terminates, it sends an
 /// exit signal to all linked processes").
-fn on_end<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>, reason: &Reason) {
+fn on_end<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>, reason: Reason) {
     // SAFETY: p is live.
     let pid = unsafe { p.as_ref().pid };
     let Some(entry) = table(k).entries.remove(&pid) else {
@@ -161,6 +161,41 @@ fn on_end<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>, reason: &
         registry::ended(k, name);
     }
     groups::ended(k, pid, &entry.groups);
-    monitors::ended(k, p, &entry, reason);
-    links::ended(k, p, &entry, reason);
+    let mut reason = Shared::new(reason, entry.watchers.len() + entry.links.len());
+    monitors::ended(k, p, &entry, &mut reason);
+    links::ended(k, p, &entry, &mut reason);
+}
+
+/// An ended process's reason, handed to the notices its end sends: a copy to
+/// each but the last, which takes it (a custom reason's copy counts a
+/// reference up, its drop down).
+pub(crate) struct Shared {
+    reason: Option<Reason>,
+    /// The notices that may still take it.
+    left: usize,
+}
+
+impl Shared {
+    /// `reason`, for at most `notices` notices.
+    fn new(reason: Reason, notices: usize) -> Self {
+        Shared {
+            reason: Some(reason),
+            left: notices,
+        }
+    }
+
+    /// The reason, to look at.
+    pub(crate) fn get(&self) -> &Reason {
+        self.reason.as_ref().expect("taken by the last notice only")
+    }
+
+    /// The reason for one notice: the last one takes it.
+    pub(crate) fn take(&mut self) -> Reason {
+        self.left -= 1;
+        if self.left == 0 {
+            self.reason.take().expect("taken by the last notice only")
+        } else {
+            self.get().clone()
+        }
+    }
 }

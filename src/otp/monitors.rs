@@ -7,7 +7,7 @@
 use crate::error::SpawnError;
 use crate::kernel::{Kernel, PPtr};
 use crate::otp::mail::{MonitorRef, Notice};
-use crate::otp::{Entry, alive, entry, spawn_unparented, table};
+use crate::otp::{Entry, Shared, alive, entry, spawn_unparented, table};
 use crate::reason::Reason;
 use crate::signal::{Payload, Pid, SignalData};
 use crate::template::Spawnable;
@@ -105,7 +105,7 @@ pub(super) fn ended<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     p: PPtr<I, O>,
     entry: &Entry,
-    reason: &Reason,
+    reason: &mut Shared,
 ) {
     // SAFETY: p is live.
     let pid = unsafe { p.as_ref().pid };
@@ -128,18 +128,18 @@ pub(super) fn ended<I: 'static, O: 'static>(
                 tracing::Level::DEBUG,
                 pid = pid.0,
                 to = watcher.0,
-                reason = %reason,
+                reason = %reason.get(),
                 "down"
             );
             k.emit(p, || SignalData::Down {
                 to: watcher,
                 monitor: MonitorRef(r),
-                reason: reason.clone(),
+                reason: reason.get().clone(),
             });
             let down = Notice::Down {
                 monitor: MonitorRef(r),
                 pid,
-                reason: reason.clone(),
+                reason: reason.take(),
             };
             k.push_sys(w, 0, down.boxed());
         }

@@ -163,8 +163,10 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload, S: Sharing>
         .get(template.stack_size)
         .map_err(SpawnError::Stack)?;
     let p = kernel.new_record(&template.opts, parent, pid)?;
-    // SAFETY: p was just made.
-    let (pid, name) = unsafe { (p.as_ref().pid, p.as_ref().name.clone()) };
+    // SAFETY: p was just made. The name is borrowed, not cloned (an atomic
+    // count up and down per spawn): the record keeps it, never replaced, and
+    // outlives its engine, whose overflow report reads it.
+    let (pid, name) = unsafe { (p.as_ref().pid, &*p.as_ref().name) };
     let (guard_start, guard_end) = stack.guard();
     let stack_base = stack.base().get();
     let running = overflow::Running {
