@@ -281,6 +281,15 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// Drops `value` (whose `Drop` is user code), catching a panic of it, whose
+/// own payload is forgotten quietly: for a teardown, which nothing may cut
+/// short.
+pub(crate) fn drop_quietly<T>(value: T) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        forget_quietly(payload);
+    }
+}
+
 /// Drops a caught panic's payload, whose own destructor may panic: that panic's
 /// payload is dropped in turn, and so on a few times; one still panicking then is
 /// leaked rather than dropped forever.
