@@ -205,9 +205,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     }
 
     /// Ends `p`, whose children are gone and whose engine stopped: STOP
-    /// `error`; then its result is kept (`keep`: the root of a kill, whose
-    /// parent, if any, lives on) or it is freed. One that already ended is
-    /// just freed (or left for its parent's join, if `keep`).
+    /// `error`; then its result is kept (`keep`: the root of a kill, if its
+    /// parent still lists it, or it has none) or it is freed. One that already
+    /// ended (its parent is ending: exit signals skip ended processes) is just
+    /// freed.
     ///
     /// # Safety
     /// As [`kill`](Self::kill).
