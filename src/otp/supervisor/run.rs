@@ -2,13 +2,14 @@
 //! mail (OTP's `supervisor` gen_server callbacks: `handle_info({'EXIT', ..})`,
 //! `handle_call`, `terminate/2`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Time;
 use crate::engine::stackful::context::Ctx;
 use crate::error::ExitError;
+use crate::kernel::IdMap;
 use crate::otp::call::CallError;
 use crate::otp::mail::{Mail, MailRef, TimerRef};
 use crate::otp::request::Request;
@@ -72,7 +73,7 @@ pub(crate) struct Sup<M: 'static> {
     /// By start order (a sequence number that a restart keeps).
     kids: BTreeMap<u64, Kid<M>>,
     /// Looked up, never iterated.
-    by_pid: HashMap<Pid, u64>,
+    by_pid: IdMap<Pid, u64>,
     timers: BTreeMap<TimerRef, u64>,
     next_seq: u64,
     window: Window,
@@ -88,7 +89,7 @@ impl<M: 'static> Sup<M> {
             window: Window::new(flags.max_restarts, flags.within),
             flags,
             kids: BTreeMap::new(),
-            by_pid: HashMap::new(),
+            by_pid: IdMap::default(),
             timers: BTreeMap::new(),
             next_seq: 0,
             restarts: 0,
