@@ -3,10 +3,8 @@
 //! they joined; a process leaves its groups when it ends. A process is in a
 //! group once, however often it joins (OTP's `pg` counts joins instead).
 
-use std::sync::Arc;
-
 use crate::kernel::Kernel;
-use crate::otp::{alive, entry, table};
+use crate::otp::{alive, table, watch};
 use crate::signal::Pid;
 
 /// `pid` joins `group`: whether it was alive (a process that is not alive
@@ -15,61 +13,19 @@ pub(crate) fn join<I: 'static, O: 'static>(k: &mut Kernel<I, O>, group: &str, pi
     let Some(p) = alive(k, pid) else {
         return false;
     };
-    let t = table(k);
-    let (name, members) = match t.groups.get_key_value(group) {
-        Some((name, _)) => {
-            let name = name.clone();
-            let members = t.groups.get_mut(group).expect("just found");
-            (name, members)
-        }
-        None => {
-            let name: Arc<str> = group.into();
-            (name.clone(), t.groups.entry(name).or_default())
-        }
-    };
-    if members.contains(&pid) {
-        return true;
-    }
-    members.push(pid);
-    entry(k, p).groups.push(name);
+    table(k).join(group, pid);
+    watch(p);
     true
 }
 
 /// `pid` leaves `group`: whether it was a member.
 pub(crate) fn leave<I: 'static, O: 'static>(k: &mut Kernel<I, O>, group: &str, pid: Pid) -> bool {
-    let t = table(k);
-    let Some(members) = t.groups.get_mut(group) else {
-        return false;
-    };
-    let Some(i) = members.iter().position(|m| *m == pid) else {
-        return false;
-    };
-    members.remove(i);
-    if members.is_empty() {
-        t.groups.remove(group);
-    }
-    if let Some(e) = t.entries.get_mut(&pid) {
-        e.groups.retain(|g| &**g != group);
-    }
-    true
+    table(k).leave(group, pid)
 }
 
 /// The members of `group`, in the order they joined.
 pub(crate) fn members<I: 'static, O: 'static>(k: &mut Kernel<I, O>, group: &str) -> Vec<Pid> {
     table(k).groups.get(group).cloned().unwrap_or_default()
-}
-
-/// `pid` ended: it leaves its groups.
-pub(super) fn ended<I: 'static, O: 'static>(k: &mut Kernel<I, O>, pid: Pid, groups: &[Arc<str>]) {
-    let t = table(k);
-    for group in groups {
-        if let Some(members) = t.groups.get_mut(group) {
-            members.retain(|m| *m != pid);
-            if members.is_empty() {
-                t.groups.remove(group);
-            }
-        }
-    }
 }
 
 impl<I: 'static, O: 'static> crate::Ctx<I, O> {

@@ -11,10 +11,10 @@
 //!
 //! [`Mail::Exit`]: crate::Mail::Exit
 
-use crate::error::SpawnError;
+use crate::error::{ExitError, SpawnError};
 use crate::kernel::{Kernel, PPtr};
 use crate::otp::mail::Notice;
-use crate::otp::{Entry, Shared, alive, entry, spawn_unparented, table};
+use crate::otp::{Entry, Shared, alive, spawn_unparented, table, watch};
 use crate::reason::Reason;
 use crate::signal::{Payload, Pid, SignalData};
 use crate::template::Spawnable;
@@ -27,7 +27,30 @@ pub(crate) enum Signalled {
     Done,
     /// The target is to end with this error (queued, for another process; the
     /// caller ends itself when it is the target).
-    Ends(crate::error::ExitError),
+    Ends(ExitError),
+}
+
+/// What an exit signal for `reason` does to a target that traps exits or
+/// not (OTP's rules; see the module's doc).
+pub(crate) enum Verdict {
+    /// It comes as mail.
+    Mail(Reason),
+    /// Nothing (`Normal` to a process that does not trap).
+    Ignored,
+    /// The target ends with this.
+    Ends(ExitError),
+}
+
+/// What an exit signal for `reason` does to a target that `traps` or not.
+pub(crate) fn verdict(reason: Reason, traps: bool) -> Verdict {
+    match reason {
+        Reason::Kill => Verdict::Ends(ExitError::Killed("killed".into())),
+        reason if traps => Verdict::Mail(reason),
+        reason => match reason.into_error() {
+            Some(error) => Verdict::Ends(error),
+            None => Verdict::Ignored,
+        },
+    }
 }
 
 /// Sends an exit signal from `from` to `to` for `reason`; queues the target's
@@ -58,17 +81,15 @@ pub(crate) fn exit_signal<I: 'static, O: 'static>(
         reason = %reason,
         "exit signal"
     );
-    let traps = table(k).entries.get(&to).is_some_and(|e| e.trap_exit);
-    let error = match reason {
-        Reason::Kill => Reason::Kill.into_error(),
-        reason if traps => {
+    let traps = table(k).traps(to);
+    let error = match verdict(reason, traps) {
+        Verdict::Mail(reason) => {
             k.push_sys(t, 0, Notice::Exit { from, reason }.boxed());
             return Signalled::Done;
         }
-        Reason::Normal => return Signalled::Done,
-        reason => reason.into_error(),
+        Verdict::Ignored => return Signalled::Done,
+        Verdict::Ends(error) => error,
     };
-    let error = error.expect("only Normal has no error");
     if me == Some(to) {
         return Signalled::Ends(error);
     }
@@ -93,14 +114,9 @@ pub(crate) fn link<I: 'static, O: 'static>(
     let Some(o) = alive(k, other) else {
         return exit_signal(k, None, other, my_pid, Reason::NoProc, Some(my_pid));
     };
-    let mine = entry(k, me);
-    if !mine.links.contains(&other) {
-        mine.links.push(other);
-    }
-    let theirs = entry(k, o);
-    if !theirs.links.contains(&my_pid) {
-        theirs.links.push(my_pid);
-    }
+    watch(me);
+    watch(o);
+    table(k).link(my_pid, other);
     Signalled::Done
 }
 
@@ -120,13 +136,7 @@ pub(crate) fn spawn_link<I: 'static, O: 'static, A: 'static, R: Payload>(
 
 /// Removes the link between `me` and `other`, if any.
 pub(crate) fn unlink<I: 'static, O: 'static>(k: &mut Kernel<I, O>, me: Pid, other: Pid) {
-    let t = table(k);
-    if let Some(e) = t.entries.get_mut(&me) {
-        e.links.retain(|p| *p != other);
-    }
-    if let Some(e) = t.entries.get_mut(&other) {
-        e.links.retain(|p| *p != me);
-    }
+    table(k).unlink(me, other);
 }
 
 /// Sets whether `me` traps exits; the previous setting.
@@ -135,7 +145,10 @@ pub(crate) fn trap_exit<I: 'static, O: 'static>(
     me: PPtr<I, O>,
     on: bool,
 ) -> bool {
-    std::mem::replace(&mut entry(k, me).trap_exit, on)
+    watch(me);
+    // SAFETY: me is live.
+    let pid = unsafe { me.as_ref().pid };
+    table(k).set_trap(pid, on)
 }
 
 /// The pids linked to `pid`, in the order the links were made.
@@ -158,9 +171,6 @@ pub(super) fn ended<I: 'static, O: 'static>(
     // SAFETY: p is live.
     let pid = unsafe { p.as_ref().pid };
     for &peer in &entry.links {
-        if let Some(e) = table(k).entries.get_mut(&peer) {
-            e.links.retain(|p| *p != pid);
-        }
         exit_signal(k, Some(p), pid, peer, reason.take(), None);
     }
 }

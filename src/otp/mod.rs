@@ -13,6 +13,7 @@
 //! |---|---|
 //! | `mail.rs` | [`Mail`]: a message or a system notice (DOWN, EXIT, timeout) |
 //! | `links.rs` | links, exit signals, trapping exits |
+//! | `table.rs` | the tables as plain data: links, monitors, trapping, names, groups |
 //! | `mailbox.rs` | reading mail: the inbox and the system queue merged in arrival order |
 //! | `monitors.rs` | monitors and DOWN |
 //! | `registry.rs` | names: register, whereis, send by name |
@@ -38,15 +39,11 @@ pub(crate) mod request;
 #[cfg(feature = "stackless")]
 pub(crate) mod stackless;
 pub mod supervisor;
+pub(crate) mod table;
 pub(crate) mod timers;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use smallvec::SmallVec;
-
 use crate::error::SpawnError;
-use crate::kernel::{IdMap, Kernel, PPtr};
+use crate::kernel::{Kernel, PPtr};
 use crate::reason::Reason;
 use crate::signal::{Payload, Pid};
 use crate::template::Spawnable;
@@ -55,45 +52,7 @@ pub use call::{CallError, ReplyTo};
 pub use mail::{Mail, MailRef, MonitorRef, TimerRef};
 pub use registry::RegisterError;
 pub use request::{Request, RequestType};
-
-/// What the toolkit keeps of one process (only of processes that use it).
-#[derive(Default)]
-pub(crate) struct Entry {
-    /// Its links, in the order they were made.
-    pub(crate) links: SmallVec<[Pid; 2]>,
-    /// It traps exits: exit signals come to it as [`Mail::Exit`].
-    pub(crate) trap_exit: bool,
-    /// Monitors it holds: (reference, watched pid).
-    pub(crate) monitors: SmallVec<[(u64, Pid); 1]>,
-    /// Monitors on it: (reference, watcher), in the order they were set.
-    pub(crate) watchers: SmallVec<[(u64, Pid); 1]>,
-    /// Its registered name.
-    pub(crate) name: Option<Arc<str>>,
-    /// The groups it is in, in the order it joined them.
-    pub(crate) groups: SmallVec<[Arc<str>; 1]>,
-}
-
-/// The toolkit's tables, one per kernel (in its extensions).
-#[derive(Default)]
-pub(crate) struct Table {
-    /// By pid; looked up, never iterated (the order of what a process's end
-    /// does comes from each entry's own lists).
-    pub(crate) entries: IdMap<Pid, Entry>,
-    /// The next monitor reference or call tag (unique in the kernel).
-    next_ref: u64,
-    /// Registered names (ordered: listed by name).
-    pub(crate) names: BTreeMap<Arc<str>, Pid>,
-    /// Process groups and their members, in the order they joined.
-    pub(crate) groups: BTreeMap<Arc<str>, Vec<Pid>>,
-}
-
-impl Table {
-    /// A fresh reference.
-    pub(crate) fn new_ref(&mut self) -> u64 {
-        self.next_ref += 1;
-        self.next_ref
-    }
-}
+pub(crate) use table::{Entry, Table};
 
 /// The toolkit's tables in kernel `k`, made (and the end notice installed) on
 /// first use.
@@ -104,15 +63,11 @@ pub(crate) fn table<I: 'static, O: 'static>(k: &mut Kernel<I, O>) -> &mut Table 
     k.extensions.get_or_insert_with(Table::default)
 }
 
-/// The entry of `pid`, made on first use; the process is marked watched (its
-/// end is told to [`on_end`]). `p` is its live record.
-pub(crate) fn entry<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>) -> &mut Entry {
+/// Marks `p` (live) watched: its end is told to [`on_end`] (a process the
+/// tables name).
+pub(crate) fn watch<I, O>(p: PPtr<I, O>) {
     // SAFETY: p is live; one field written.
-    let pid = unsafe {
-        (*p.as_ptr()).watched = true;
-        p.as_ref().pid
-    };
-    table(k).entries.entry(pid).or_default()
+    unsafe { (*p.as_ptr()).watched = true };
 }
 
 /// Whether `pid` is a live process (not ended) of `k`: its record.
@@ -154,13 +109,9 @@ pub(crate) fn spawn_unparented<I: 'static, O: 'static, A: 'static, R: Payload>(
 fn on_end<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>, reason: Reason) {
     // SAFETY: p is live.
     let pid = unsafe { p.as_ref().pid };
-    let Some(entry) = table(k).entries.remove(&pid) else {
+    let Some(entry) = table(k).end(pid) else {
         return;
     };
-    if let Some(name) = &entry.name {
-        registry::ended(k, name);
-    }
-    groups::ended(k, pid, &entry.groups);
     let mut reason = Shared::new(reason, entry.watchers.len() + entry.links.len());
     monitors::ended(k, p, &entry, &mut reason);
     links::ended(k, p, &entry, &mut reason);

@@ -7,7 +7,7 @@
 use crate::error::SpawnError;
 use crate::kernel::{Kernel, PPtr};
 use crate::otp::mail::{MonitorRef, Notice};
-use crate::otp::{Entry, Shared, alive, entry, spawn_unparented, table};
+use crate::otp::{Entry, Shared, alive, spawn_unparented, table, watch};
 use crate::reason::Reason;
 use crate::signal::{Payload, Pid, SignalData};
 use crate::template::Spawnable;
@@ -33,8 +33,9 @@ pub(crate) fn monitor_as<I: 'static, O: 'static>(
     let my_pid = unsafe { me.as_ref().pid };
     match alive(k, target) {
         Some(t) => {
-            entry(k, me).monitors.push((r, target));
-            entry(k, t).watchers.push((r, my_pid));
+            watch(me);
+            watch(t);
+            table(k).add_monitor(r, my_pid, target);
         }
         None => {
             let down = Notice::Down {
@@ -73,17 +74,7 @@ pub(crate) fn demonitor<I: 'static, O: 'static>(
 ) -> bool {
     // SAFETY: me is live.
     let my_pid = unsafe { me.as_ref().pid };
-    let t = table(k);
-    let mut active = false;
-    if let Some(e) = t.entries.get_mut(&my_pid)
-        && let Some(i) = e.monitors.iter().position(|(r, _)| *r == monitor.0)
-    {
-        let (_, target) = e.monitors.remove(i);
-        if let Some(w) = t.entries.get_mut(&target) {
-            w.watchers.retain(|(r, _)| *r != monitor.0);
-        }
-        active = true;
-    }
+    let active = table(k).demonitor(my_pid, monitor.0);
     if flush {
         // SAFETY: me is live; no other reference to its record is held.
         let proc = unsafe { &mut *me.as_ptr() };
@@ -109,19 +100,10 @@ pub(super) fn ended<I: 'static, O: 'static>(
 ) {
     // SAFETY: p is live.
     let pid = unsafe { p.as_ref().pid };
-    let t = table(k);
-    for &(r, target) in &entry.monitors {
-        if let Some(e) = t.entries.get_mut(&target) {
-            e.watchers.retain(|(x, _)| *x != r);
-        }
-    }
     for &(r, watcher) in &entry.watchers {
         if watcher == pid {
             // Its own monitor of itself: nobody is left to tell.
             continue;
-        }
-        if let Some(e) = table(k).entries.get_mut(&watcher) {
-            e.monitors.retain(|(x, _)| *x != r);
         }
         if let Some(w) = alive(k, watcher) {
             crate::trace::trace_event!(

@@ -4,12 +4,10 @@
 //! process can take it again, and messages sent to the name then reach the
 //! new one.
 
-use std::sync::Arc;
-
 use thiserror::Error;
 
 use crate::kernel::Kernel;
-use crate::otp::{alive, entry, table};
+use crate::otp::{alive, table, watch};
 use crate::signal::Pid;
 
 /// A name that could not be registered.
@@ -35,27 +33,14 @@ pub(crate) fn register<I: 'static, O: 'static>(
     let Some(p) = alive(k, pid) else {
         return Err(RegisterError::NoProc(pid));
     };
-    let t = table(k);
-    if let Some(&owner) = t.names.get(name) {
-        return Err(RegisterError::NameTaken(name.to_string(), owner));
-    }
-    if let Some(own) = t.entries.get(&pid).and_then(|e| e.name.as_ref()) {
-        return Err(RegisterError::AlreadyNamed(pid, own.to_string()));
-    }
-    let name: Arc<str> = name.into();
-    t.names.insert(name.clone(), pid);
-    entry(k, p).name = Some(name);
+    table(k).register(name, pid)?;
+    watch(p);
     Ok(())
 }
 
 /// Frees `name`: the process it named, if it was registered.
 pub(crate) fn unregister<I: 'static, O: 'static>(k: &mut Kernel<I, O>, name: &str) -> Option<Pid> {
-    let t = table(k);
-    let pid = t.names.remove(name)?;
-    if let Some(e) = t.entries.get_mut(&pid) {
-        e.name = None;
-    }
-    Some(pid)
+    table(k).unregister(name)
 }
 
 /// The process registered as `name`.
@@ -70,11 +55,6 @@ pub(crate) fn registered<I: 'static, O: 'static>(k: &mut Kernel<I, O>) -> Vec<(S
         .iter()
         .map(|(name, pid)| (name.to_string(), *pid))
         .collect()
-}
-
-/// `pid` ended: its name is free.
-pub(super) fn ended<I: 'static, O: 'static>(k: &mut Kernel<I, O>, name: &Arc<str>) {
-    table(k).names.remove(name);
 }
 
 impl<I: 'static, O: 'static> crate::Ctx<I, O> {

@@ -1,0 +1,202 @@
+//! The toolkit's tables as plain data: who is linked to whom, who monitors
+//! whom, who traps exits, names and groups. Pure: no process is touched
+//! here. The live calls (`links.rs`, `monitors.rs`, ...) check liveness and
+//! tell processes; a durable scheduler's recovery folds its journal through
+//! the same operations, so that the tables it rebuilds are the ones the live
+//! calls made.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use crate::kernel::IdMap;
+use crate::otp::registry::RegisterError;
+use crate::signal::Pid;
+
+/// What the toolkit keeps of one process (only of processes that use it).
+#[derive(Default)]
+pub(crate) struct Entry {
+    /// Its links, in the order they were made.
+    pub(crate) links: SmallVec<[Pid; 2]>,
+    /// It traps exits: exit signals come to it as [`Mail::Exit`](crate::Mail::Exit).
+    pub(crate) trap_exit: bool,
+    /// Monitors it holds: (reference, watched pid).
+    pub(crate) monitors: SmallVec<[(u64, Pid); 1]>,
+    /// Monitors on it: (reference, watcher), in the order they were set.
+    pub(crate) watchers: SmallVec<[(u64, Pid); 1]>,
+    /// Its registered name.
+    pub(crate) name: Option<Arc<str>>,
+    /// The groups it is in, in the order it joined them.
+    pub(crate) groups: SmallVec<[Arc<str>; 1]>,
+}
+
+/// The toolkit's tables, one per kernel (in its extensions).
+#[derive(Default)]
+pub(crate) struct Table {
+    /// By pid; looked up, never iterated (the order of what a process's end
+    /// does comes from each entry's own lists).
+    pub(crate) entries: IdMap<Pid, Entry>,
+    /// The last monitor reference or call tag handed out (unique in the kernel).
+    pub(crate) next_ref: u64,
+    /// Registered names (ordered: listed by name).
+    pub(crate) names: BTreeMap<Arc<str>, Pid>,
+    /// Process groups and their members, in the order they joined.
+    pub(crate) groups: BTreeMap<Arc<str>, Vec<Pid>>,
+}
+
+impl Table {
+    /// A fresh reference.
+    pub(crate) fn new_ref(&mut self) -> u64 {
+        self.next_ref += 1;
+        self.next_ref
+    }
+
+    /// Whether `pid` traps exits.
+    pub(crate) fn traps(&self, pid: Pid) -> bool {
+        self.entries.get(&pid).is_some_and(|e| e.trap_exit)
+    }
+
+    /// Sets whether `pid` traps exits: the previous setting.
+    pub(crate) fn set_trap(&mut self, pid: Pid, on: bool) -> bool {
+        std::mem::replace(&mut self.entries.entry(pid).or_default().trap_exit, on)
+    }
+
+    /// Links `a` and `b` (once, however often).
+    pub(crate) fn link(&mut self, a: Pid, b: Pid) {
+        for (x, y) in [(a, b), (b, a)] {
+            let e = self.entries.entry(x).or_default();
+            if !e.links.contains(&y) {
+                e.links.push(y);
+            }
+        }
+    }
+
+    /// Removes the link between `a` and `b`, if any.
+    pub(crate) fn unlink(&mut self, a: Pid, b: Pid) {
+        for (x, y) in [(a, b), (b, a)] {
+            if let Some(e) = self.entries.get_mut(&x) {
+                e.links.retain(|p| *p != y);
+            }
+        }
+    }
+
+    /// `watcher` monitors `target` with reference `r`.
+    pub(crate) fn add_monitor(&mut self, r: u64, watcher: Pid, target: Pid) {
+        self.next_ref = self.next_ref.max(r);
+        self.entries
+            .entry(watcher)
+            .or_default()
+            .monitors
+            .push((r, target));
+        self.entries
+            .entry(target)
+            .or_default()
+            .watchers
+            .push((r, watcher));
+    }
+
+    /// `watcher` cancels its monitor `r`: whether it was active.
+    pub(crate) fn demonitor(&mut self, watcher: Pid, r: u64) -> bool {
+        let Some(e) = self.entries.get_mut(&watcher) else {
+            return false;
+        };
+        let Some(i) = e.monitors.iter().position(|(x, _)| *x == r) else {
+            return false;
+        };
+        let (_, target) = e.monitors.remove(i);
+        if let Some(w) = self.entries.get_mut(&target) {
+            w.watchers.retain(|(x, _)| *x != r);
+        }
+        true
+    }
+
+    /// Registers `name` for `pid` (alive: the caller checked).
+    pub(crate) fn register(&mut self, name: &str, pid: Pid) -> Result<(), RegisterError> {
+        if let Some(&owner) = self.names.get(name) {
+            return Err(RegisterError::NameTaken(name.to_string(), owner));
+        }
+        if let Some(own) = self.entries.get(&pid).and_then(|e| e.name.as_ref()) {
+            return Err(RegisterError::AlreadyNamed(pid, own.to_string()));
+        }
+        let name: Arc<str> = name.into();
+        self.names.insert(name.clone(), pid);
+        self.entries.entry(pid).or_default().name = Some(name);
+        Ok(())
+    }
+
+    /// Frees `name`: the process it named.
+    pub(crate) fn unregister(&mut self, name: &str) -> Option<Pid> {
+        let pid = self.names.remove(name)?;
+        if let Some(e) = self.entries.get_mut(&pid) {
+            e.name = None;
+        }
+        Some(pid)
+    }
+
+    /// `pid` (alive: the caller checked) joins `group`, once.
+    pub(crate) fn join(&mut self, group: &str, pid: Pid) {
+        let name = match self.groups.get_key_value(group) {
+            Some((name, _)) => name.clone(),
+            None => group.into(),
+        };
+        let members = self.groups.entry(name.clone()).or_default();
+        if members.contains(&pid) {
+            return;
+        }
+        members.push(pid);
+        self.entries.entry(pid).or_default().groups.push(name);
+    }
+
+    /// `pid` leaves `group`: whether it was a member.
+    pub(crate) fn leave(&mut self, group: &str, pid: Pid) -> bool {
+        let Some(members) = self.groups.get_mut(group) else {
+            return false;
+        };
+        let Some(i) = members.iter().position(|m| *m == pid) else {
+            return false;
+        };
+        members.remove(i);
+        if members.is_empty() {
+            self.groups.remove(group);
+        }
+        if let Some(e) = self.entries.get_mut(&pid) {
+            e.groups.retain(|g| &**g != group);
+        }
+        true
+    }
+
+    /// `pid` ended: its entry, taken out with every trace of it (its name, its
+    /// groups, its monitors, the monitors on it and its links, from the other
+    /// side too). What its end tells others comes from the entry's lists.
+    pub(crate) fn end(&mut self, pid: Pid) -> Option<Entry> {
+        let entry = self.entries.remove(&pid)?;
+        if let Some(name) = &entry.name {
+            self.names.remove(name);
+        }
+        for group in &entry.groups {
+            if let Some(members) = self.groups.get_mut(group) {
+                members.retain(|m| *m != pid);
+                if members.is_empty() {
+                    self.groups.remove(group);
+                }
+            }
+        }
+        for &(r, target) in &entry.monitors {
+            if let Some(e) = self.entries.get_mut(&target) {
+                e.watchers.retain(|(x, _)| *x != r);
+            }
+        }
+        for &(r, watcher) in &entry.watchers {
+            if let Some(e) = self.entries.get_mut(&watcher) {
+                e.monitors.retain(|(x, _)| *x != r);
+            }
+        }
+        for &peer in &entry.links {
+            if let Some(e) = self.entries.get_mut(&peer) {
+                e.links.retain(|p| *p != pid);
+            }
+        }
+        Some(entry)
+    }
+}
