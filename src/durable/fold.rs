@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::durable::hooks::{durable, durable_mut};
 use crate::durable::inspect::ProcessInfo;
 use crate::durable::layout::Layouts;
+use crate::durable::otp::{OtpFold, SysMirror, install, reason_of, took_at};
 use crate::durable::record::{Record, SendOutcome, SendStep, StopRecord, UNDELIVERED_REJECTED};
 use crate::durable::recover::{Recovery, RecoveryError, decode_caught, rebuild_process};
 use crate::durable::state::Pending;
@@ -23,7 +24,7 @@ use crate::signal::Pid;
 type KeptMessage = (Option<Pid>, Option<Pid>, u8, Vec<u8>);
 
 /// The state of one process as the journal tells it.
-struct Sim {
+pub(crate) struct Sim {
     parent: Option<Pid>,
     /// The template and arguments it restarts from (its last snapshot's, if any).
     template: String,
@@ -31,10 +32,12 @@ struct Sim {
     steps: u64,
     restart: u64,
     started: bool,
-    stop: Option<StopRecord>,
+    pub(crate) stop: Option<StopRecord>,
     /// Its records after its restart point.
-    log: VecDeque<Record>,
-    inbox: VecDeque<Vec<u8>>,
+    pub(crate) log: VecDeque<Record>,
+    pub(crate) inbox: VecDeque<Vec<u8>>,
+    /// Its system messages (the toolkit's notices).
+    pub(crate) sys: SysMirror,
 }
 
 /// A pid that records name, but whose creation (or snapshot) the journal does
@@ -65,9 +68,28 @@ pub(crate) struct Fold {
     pub(crate) records: u64,
     /// The layouts the journal last recorded, by role.
     pub(crate) layouts: Layouts,
+    /// The OTP toolkit's state (`otp.rs`).
+    pub(crate) otp: OtpFold,
 }
 
 impl Fold {
+    /// `pid`'s state, if the journal holds it.
+    pub(crate) fn sim_ref(&self, pid: Pid) -> Option<&Sim> {
+        self.sims.get(&pid)
+    }
+
+    /// As [`sim_ref`](Self::sim_ref), mutable.
+    pub(crate) fn sim_mut(&mut self, pid: Pid) -> Option<&mut Sim> {
+        self.sims.get_mut(&pid)
+    }
+
+    /// Calls `f` on each process's state.
+    pub(crate) fn each_sim(&mut self, mut f: impl FnMut(Pid, &mut Sim)) {
+        for (&pid, sim) in &mut self.sims {
+            f(pid, sim);
+        }
+    }
+
     /// `pid`, which the record at `lsn` names: its state, or `None` for a pid
     /// the journal does not hold the beginning of (noted as an orphan).
     fn sim(&mut self, pid: Pid, lsn: u64) -> Option<&mut Sim> {
@@ -162,6 +184,7 @@ impl Fold {
                     stop: None,
                     log: VecDeque::new(),
                     inbox: inbox.into(),
+                    sys: SysMirror::new(),
                 };
                 self.sims.insert(pid, sim);
                 if let Some(parent) = parent {
@@ -204,7 +227,7 @@ impl Fold {
                 }
                 for (pid, gone) in evicted {
                     if let Some(s) = self.sim(pid, lsn) {
-                        remove_first(&mut s.inbox, &gone);
+                        remove_first(s, &gone);
                     }
                 }
             }
@@ -232,13 +255,13 @@ impl Fold {
             Record::NextPid { next } => self.next_pid = self.next_pid.max(next),
             Record::Evict { pid, msg } => {
                 if let Some(s) = self.sim(pid, lsn) {
-                    remove_first(&mut s.inbox, &msg);
+                    remove_first(s, &msg);
                 }
             }
             Record::Take { pid, ref msg, .. } => {
                 if let Some(s) = self.sim(pid, lsn) {
                     if let Some(msg) = msg {
-                        remove_first(&mut s.inbox, msg);
+                        remove_first(s, msg);
                     }
                     s.log.push_back(record);
                 }
@@ -274,6 +297,7 @@ impl Fold {
                     stop: None,
                     log: VecDeque::new(),
                     inbox: inbox.into(),
+                    sys: SysMirror::new(),
                 };
                 self.sims.insert(pid, sim);
             }
@@ -296,9 +320,12 @@ impl Fold {
                 self.ended(pid);
                 // Its children ended with it (or before): nothing to pass on.
                 self.kids.remove(&pid);
+                let reason = reason_of(&exit);
                 if let Some(s) = self.sim(pid, lsn) {
                     s.stop = Some(exit);
                 }
+                // What its end tells its links and monitors.
+                self.otp_ended(pid, reason);
             }
             Record::Reaped { pid } => {
                 self.ended(pid);
@@ -307,6 +334,64 @@ impl Fold {
             }
             Record::Layout { what, fingerprint } => {
                 self.layouts.insert(what, fingerprint);
+            }
+            Record::Otp {
+                pid,
+                step,
+                call,
+                msg,
+            } => {
+                self.otp_call(pid, &call, msg.as_deref());
+                if let Some(pid) = pid
+                    && let Some(s) = self.sim(pid, lsn)
+                {
+                    s.log.push_back(Record::Otp {
+                        pid: Some(pid),
+                        step,
+                        call,
+                        msg,
+                    });
+                }
+            }
+            Record::SpawnTied {
+                pid,
+                template,
+                args,
+                by,
+                step,
+                call,
+            } => {
+                let create = Record::Create {
+                    pid,
+                    parent: None,
+                    template,
+                    args,
+                    started: true,
+                    inbox: Vec::new(),
+                };
+                self.apply(lsn, create)?;
+                self.records -= 1;
+                self.sim(by, lsn);
+                self.otp_spawned(by, step, call);
+            }
+            Record::TimerFired {
+                timer,
+                evicted,
+                refused,
+            } => self.otp_fired(timer, evicted, refused),
+            Record::OtpState(state) => self.otp_state(*state),
+            Record::TransitionMail { transition, sys } => {
+                let &Record::Transition { pid, .. } = &*transition else {
+                    return Err(RecoveryError::Inconsistent {
+                        lsn,
+                        what: "a snapshot with mail that is not a transition".into(),
+                    });
+                };
+                self.apply(lsn, *transition)?;
+                self.records -= 1;
+                if let Some(s) = self.sims.get_mut(&pid) {
+                    s.sys = sys.into();
+                }
             }
         }
         Ok(())
@@ -399,6 +484,7 @@ impl Fold {
                 stop: sim.stop,
                 children: self.kids.remove(&pid).unwrap_or_default(),
                 restart: sim.restart,
+                sys: sim.sys,
             };
             durable_mut(k)
                 .expect("durable")
@@ -417,13 +503,14 @@ impl Fold {
         }
         // Left over: children of processes that ended (killed with them).
         durable_mut(k).expect("durable").pending.clear();
-        Ok(())
+        install(k, self.otp)
     }
 }
 
-fn remove_first(inbox: &mut VecDeque<Vec<u8>>, msg: &[u8]) {
-    if let Some(i) = inbox.iter().position(|m| m == msg) {
-        inbox.remove(i);
+/// The first message of `s`'s inbox equal to `msg` left it.
+fn remove_first(s: &mut Sim, msg: &[u8]) {
+    if let Some(i) = s.inbox.iter().position(|m| m == msg) {
+        took_at(&mut s.inbox, &mut s.sys, i);
     }
 }
 

@@ -12,6 +12,7 @@ use crate::journal::JournalError;
 use crate::kernel::hooks::{Call, Expect, Hooks, Outcome, Replayed};
 use crate::kernel::inbox::Overflow;
 use crate::kernel::{Kernel, PPtr, Proc};
+use crate::otp::record::{Answer, Ask, NoticeRecord, OtpCall};
 use crate::signal::{Pid, Value};
 
 impl From<Outcome> for SendOutcome {
@@ -183,6 +184,42 @@ impl<I: 'static, O: 'static> Durable<I, O> {
                 Some(_) => Replayed::Done,
                 None => Replayed::Live,
             },
+            Expect::Layer { ask } => {
+                let ask = ask
+                    .downcast_ref::<Ask>()
+                    .expect("the toolkit's calls are the only layer calls");
+                let Some(record) = self.next(
+                    p,
+                    || ask.describe(),
+                    |r| matches!(r, Record::Otp { call, .. } if call.ask == *ask),
+                )?
+                else {
+                    return Ok(Replayed::Live);
+                };
+                let Record::Otp { call, msg, .. } = record else {
+                    unreachable!("matched a call of the toolkit")
+                };
+                // A message taken then (one sent by a timer is the caller's
+                // own: not decoded).
+                let took = match (msg, ask) {
+                    (Some(bytes), Ask::Mail { .. }) => match (self.decode)(&bytes) {
+                        Some(m) => Some(m),
+                        None => {
+                            self.violation(
+                                p,
+                                "a message that does not decode".into(),
+                                ask.describe(),
+                            );
+                            return Err(Held);
+                        }
+                    },
+                    _ => None,
+                };
+                Replayed::Layer {
+                    call: Box::new(call),
+                    msg: took,
+                }
+            }
             Expect::Transition { template, args } => match self.next(
                 p,
                 || format!("a transition to {template} with other arguments"),
@@ -234,6 +271,25 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
         template: &str,
         args: Vec<u8>,
     ) {
+        if let Some((by, step, mut call)) = self.tie.take() {
+            // A spawn tied to its spawner: one record of both.
+            if let Answer::Spawned { pid, .. } = &mut call.answer {
+                *pid = p.pid;
+            }
+            let record = Record::SpawnTied {
+                pid: p.pid,
+                template: template.to_string(),
+                args,
+                by,
+                step,
+                call,
+            };
+            self.tied = Some(p.pid);
+            if let Some(lsn) = self.append_for(p, record) {
+                self.set_restart(p.pid, lsn);
+            }
+            return;
+        }
         let started = self.spawning;
         let inbox = parent.map_or_else(Vec::new, |parent| {
             parent.inbox.queue.iter().map(|m| self.enc(m)).collect()
@@ -253,6 +309,11 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
     }
 
     fn started(&mut self, p: &mut Proc<I, O>) {
+        if self.tied == Some(p.pid) {
+            // Its tied spawn's record says it started.
+            self.tied = None;
+            return;
+        }
         // A spawn starts what it creates, and a child starts with its spawn: their
         // CREATE says so.
         if p.parent.is_none() && !self.spawning {
@@ -387,6 +448,63 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
         self.clear_restart(pid);
     }
 
+    fn outside(&mut self, call: &dyn Any) {
+        let call = call
+            .downcast_ref::<OtpCall>()
+            .expect("the toolkit's calls are the only layer calls")
+            .clone();
+        self.append(Record::Otp {
+            pid: None,
+            step: 0,
+            call,
+            msg: None,
+        });
+    }
+
+    fn fired(&mut self, timer: u64, to: Option<&Proc<I, O>>) {
+        let (mut evicted, mut refused) = (None, false);
+        if let Some(p) = to
+            && p.inbox.is_full()
+        {
+            match p.inbox.overflow {
+                Overflow::DropOldest => evicted = p.inbox.queue.front().map(|m| self.enc(m)),
+                Overflow::DropNewest => refused = true,
+                Overflow::Backoff | Overflow::Reject | Overflow::Unbounded => {}
+            }
+        }
+        self.append(Record::TimerFired {
+            timer,
+            evicted,
+            refused,
+        });
+    }
+
+    fn tie(&mut self, by: &mut Proc<I, O>, call: Option<&dyn Any>) {
+        let pid = by.pid;
+        let journal = ProcJournal::of(by);
+        match call {
+            Some(call) => {
+                let call = call
+                    .downcast_ref::<OtpCall>()
+                    .expect("the toolkit's calls are the only layer calls")
+                    .clone();
+                journal.steps += 1;
+                self.tie = Some((pid, journal.steps - 1, call));
+            }
+            None => {
+                if self.tie.take().is_some() {
+                    // Refused: nothing was made, nor recorded.
+                    journal.steps -= 1;
+                } else if let Some(lsn) = self.journal.next_lsn().0.checked_sub(1)
+                    && !self.quiet
+                {
+                    // Its record, just appended, is an input of the spawner.
+                    journal.last = Some(lsn);
+                }
+            }
+        }
+    }
+
     fn record(&mut self, p: &mut Proc<I, O>, call: Call<'_, I, O>) {
         let pid = p.pid;
         let journal = ProcJournal::of(p);
@@ -445,6 +563,18 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
                 deadline,
             },
             Call::Join(child) => Record::Join { pid, step, child },
+            Call::Layer { call, msg } => {
+                let call = call
+                    .downcast_ref::<OtpCall>()
+                    .expect("the toolkit's calls are the only layer calls")
+                    .clone();
+                Record::Otp {
+                    pid: Some(pid),
+                    step,
+                    call,
+                    msg: msg.map(|m| self.enc(m)),
+                }
+            }
             Call::Transition {
                 template,
                 args,
@@ -454,7 +584,7 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
                     self.registry.contains_key(template),
                     "template {template:?} is not registered with this durable scheduler"
                 );
-                let record = Record::Transition {
+                let mut record = Record::Transition {
                     pid,
                     parent: p.parent,
                     step,
@@ -464,6 +594,13 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
                     children: p.children().to_vec(),
                     next_pid,
                 };
+                let sys = sys_of(p);
+                if !sys.is_empty() {
+                    record = Record::TransitionMail {
+                        transition: Box::new(record),
+                        sys,
+                    };
+                }
                 if let Some(lsn) = self.append_for(p, record) {
                     // A snapshot: older records of this process are not needed.
                     self.set_restart(pid, lsn);
@@ -523,4 +660,21 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
         }
         false
     }
+}
+
+/// `p`'s system messages, encoded, each with the number of inbox messages
+/// ahead of it (for its snapshot).
+fn sys_of<I, O>(p: &Proc<I, O>) -> Vec<(u64, NoticeRecord)> {
+    let Some(extra) = p.extra_ref() else {
+        return Vec::new();
+    };
+    extra
+        .sys
+        .iter()
+        .filter_map(|item| {
+            let notice = item.msg.downcast_ref::<crate::otp::mail::Notice>()?;
+            let ahead = item.due.saturating_sub(p.inbox.head_removed);
+            Some((ahead, NoticeRecord::of(notice)?))
+        })
+        .collect()
 }

@@ -72,6 +72,7 @@ mod fold;
 mod hooks;
 pub mod inspect;
 mod layout;
+mod otp;
 mod policy;
 mod record;
 mod recover;

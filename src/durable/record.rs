@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
 use crate::kernel::pass::forget_quietly;
+use crate::otp::record::{NoticeRecord, OtpCall};
 use crate::signal::Pid;
 
 /// One journal record.
@@ -122,6 +123,74 @@ pub(crate) enum Record {
         what: String,
         fingerprint: u32,
     },
+    // The OTP toolkit's records (appended: the records above keep their
+    // encoding).
+    /// A call of the toolkit by `pid` (`None`: by the owner), with its
+    /// answer, and the message it took or sent, encoded.
+    Otp {
+        pid: Option<Pid>,
+        step: u64,
+        call: OtpCall,
+        msg: Option<Vec<u8>>,
+    },
+    /// A process made by `by`'s `spawn_link` or `spawn_monitor` (`call`, whose
+    /// answer names it): its creation and that call in one record.
+    SpawnTied {
+        pid: Pid,
+        template: String,
+        args: Vec<u8>,
+        by: Pid,
+        step: u64,
+        call: OtpCall,
+    },
+    /// A timed send fired: its message went to its process (if alive), which
+    /// dropped the oldest message of its full `DropOldest` inbox (`evicted`)
+    /// or refused it (`refused`: a full `DropNewest` one).
+    TimerFired {
+        timer: u64,
+        evicted: Option<Vec<u8>>,
+        refused: bool,
+    },
+    /// The toolkit's whole state: its tables, timed sends, exit signals to
+    /// apply, and each process's system messages. The records of the toolkit
+    /// before it are not needed.
+    OtpState(Box<OtpState>),
+    /// A [`Transition`](Record::Transition) of a process with system messages
+    /// waiting: they are part of its snapshot.
+    TransitionMail {
+        transition: Box<Record>,
+        sys: Vec<(u64, NoticeRecord)>,
+    },
+}
+
+/// The toolkit's state, as an [`OtpState`](Record::OtpState) record holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub(crate) struct OtpState {
+    /// Each process's entry: links, trapping, monitors held, monitors on it.
+    pub(crate) entries: Vec<EntryRecord>,
+    /// Names, and groups with their members in the order they joined.
+    pub(crate) names: Vec<(String, Pid)>,
+    pub(crate) groups: Vec<(String, Vec<Pid>)>,
+    pub(crate) next_ref: u64,
+    /// Timed sends armed: id, deadline, process, message (`None`: a timeout
+    /// notice).
+    pub(crate) timers: Vec<(u64, Time, Pid, Option<Vec<u8>>)>,
+    pub(crate) next_timer: u64,
+    /// Exit signals waiting to be applied.
+    pub(crate) kills: Vec<(Pid, crate::error::ExitError)>,
+    /// System messages waiting, by process: each with the number of inbox
+    /// messages ahead of it.
+    pub(crate) sys: Vec<(Pid, Vec<(u64, NoticeRecord)>)>,
+}
+
+/// One process's entry in the toolkit's tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct EntryRecord {
+    pub(crate) pid: Pid,
+    pub(crate) links: Vec<Pid>,
+    pub(crate) trap_exit: bool,
+    pub(crate) monitors: Vec<(u64, Pid)>,
+    pub(crate) watchers: Vec<(u64, Pid)>,
 }
 
 /// The sending side of a delivery: which process, at which step, and the hash of
@@ -169,6 +238,10 @@ impl Record {
             | Record::Stop { pid, .. }
             | Record::Reaped { pid } => Some(*pid),
             Record::Deliver { to, .. } => Some(*to),
+            Record::Otp { pid, .. } => *pid,
+            Record::SpawnTied { pid, .. } => Some(*pid),
+            Record::TransitionMail { transition, .. } => transition.subject(),
+            Record::TimerFired { .. } | Record::OtpState(_) => None,
             Record::Undelivered { from, .. } => from.map(|f| f.pid),
             Record::UndeliveredTaken | Record::NextPid { .. } | Record::Layout { .. } => None,
         }
@@ -224,6 +297,13 @@ impl Record {
             Record::Layout { what, fingerprint } => {
                 format!("the layout of the {what} is {fingerprint:08x}")
             }
+            Record::Otp { call, .. } => call.ask.describe(),
+            Record::SpawnTied { pid, template, .. } => {
+                format!("a spawn of {pid} ({template}), tied to its spawner")
+            }
+            Record::TimerFired { timer, .. } => format!("timer {timer} fired"),
+            Record::OtpState(_) => "the toolkit's state".into(),
+            Record::TransitionMail { transition, .. } => transition.describe(),
         }
     }
 }

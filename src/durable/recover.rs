@@ -235,6 +235,7 @@ fn rebuild_with<I: 'static, O: 'static>(
     // The inbox as it was at the crash, in the real queue: what arrives now queues
     // behind it under the inbox's own capacity and policy.
     proc.inbox.queue = pending.inbox;
+    crate::durable::otp::install_sys(proc, pending.sys);
     if pending.started {
         proc.extra().replaying = !pending.log.is_empty();
         ProcJournal::of(proc).replay = Some(pending.log);

@@ -200,6 +200,9 @@ where
             restarts: BTreeSet::new(),
             restart_of: BTreeMap::new(),
             pid_mark: None,
+            otp_mark: None,
+            tie: None,
+            tied: None,
             policy: self.policy,
             committed,
             committing: Vec::new(),
@@ -257,7 +260,7 @@ where
 /// Its message type, and the arguments and results of its templates, must be
 /// serde types; every template must be [registered](DurableBuilder::register).
 pub struct DurableScheduler<M: 'static> {
-    inner: SimpleScheduler<M>,
+    pub(super) inner: SimpleScheduler<M>,
 }
 
 impl<M> fmt::Debug for DurableScheduler<M> {
@@ -392,6 +395,28 @@ where
             // The records that go may be the last to name the highest pids.
             d.pid_mark = d.append(Record::NextPid { next: next_pid });
         }
+        if d.otp_mark.is_none_or(|mark| mark < needed) {
+            // Or the last to tell the toolkit's state.
+            let encode = d.encode;
+            let mut failed = None;
+            let mut enc = |m: &M| {
+                encode(m).unwrap_or_else(|e| {
+                    failed = Some(e);
+                    Vec::new()
+                })
+            };
+            // SAFETY: (none: a shared borrow of the kernel, below)
+            let state = crate::durable::otp::snapshot(self.inner.kernel(), &mut enc);
+            let d = durable_mut(self.inner.kernel_mut()).expect("durable");
+            if let Some(e) = failed {
+                d.error.get_or_insert(JournalError::Encode(e));
+            }
+            if let Some(state) = state {
+                d.otp_mark = d.append(Record::OtpState(Box::new(state)));
+            }
+        }
+        let k = self.inner.kernel_mut();
+        let d = durable_mut(k).expect("durable");
         if d.layout_mark.is_none_or(|mark| mark < needed) {
             // Or the last to say what the bytes of the records mean.
             d.journal_layouts();

@@ -91,6 +91,8 @@ pub(crate) struct Pending<I> {
     pub(crate) children: Vec<Pid>,
     /// The LSN of the record it restarts from.
     pub(crate) restart: u64,
+    /// Its system messages (the toolkit's notices).
+    pub(crate) sys: crate::durable::otp::SysMirror,
 }
 
 /// The durability state of a kernel.
@@ -134,6 +136,15 @@ pub(crate) struct Durable<I, O> {
     /// The LSN of the last NEXT_PID record: renewed whenever older records may go,
     /// so that pids are never handed out twice.
     pub(crate) pid_mark: Option<u64>,
+    /// The LSN of the last OTP_STATE record: renewed whenever older records may
+    /// go, so that the toolkit's state outlives the records that made it.
+    pub(crate) otp_mark: Option<u64>,
+    /// A spawn tied to its spawner is under way (`Hooks::tie`): the spawner,
+    /// its step, and its call, which the new process's creation records.
+    pub(crate) tie: Option<(Pid, u64, crate::otp::record::OtpCall)>,
+    /// The process whose creation was a tied spawn's record: its start is in
+    /// that record too.
+    pub(crate) tied: Option<Pid>,
 }
 
 impl<I, O> Durable<I, O> {

@@ -206,9 +206,6 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// children): a timer cannot wait, so a full inbox takes it past its
     /// capacity, unless its policy drops (as for any delivery).
     pub(crate) fn deliver_timed(&mut self, p: PPtr<I, O>, msg: I) {
-        // SAFETY: p is live.
-        let to = unsafe { p.as_ref().pid };
-        self.hook_delivery(to, &msg, None, &[p]);
         self.push_into(p, msg);
     }
 

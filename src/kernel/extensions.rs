@@ -25,6 +25,15 @@ impl Extensions {
         unsafe { &mut *value.cast::<T>() }
     }
 
+    /// The value of type `T`, if one was made.
+    pub(crate) fn get<T: Any>(&self) -> Option<&T> {
+        let id = TypeId::of::<T>();
+        self.values
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, v)| v.downcast_ref())
+    }
+
     /// Adds the value `make` makes, the first time: its index. (Out of line,
     /// so that the lookup above, done on every use, stays small enough to be
     /// inlined.)

@@ -61,6 +61,13 @@ pub(crate) enum Call<'a, I, O> {
         args: &'a [u8],
         next_pid: u64,
     },
+    /// A call of a layer above (the toolkit's, `crate::otp`), opaque to the
+    /// kernel: what was asked and answered, and the message it took or sent,
+    /// if any.
+    Layer {
+        call: &'a dyn Any,
+        msg: Option<&'a I>,
+    },
 }
 
 /// A call of a process about to happen, for a replay to answer.
@@ -90,6 +97,8 @@ pub(crate) enum Expect<'a, O> {
     Join(Pid),
     /// A transition to `template` with `args` (encoded).
     Transition { template: &'a str, args: &'a [u8] },
+    /// A call of a layer above: what it asks (opaque to the kernel).
+    Layer { ask: &'a dyn Any },
 }
 
 /// A replay's answer to an [`Expect`].
@@ -114,6 +123,9 @@ pub(crate) enum Replayed<I> {
     Spawned(Pid),
     /// The call happened then, as now.
     Done,
+    /// A layer's call as it was recorded (opaque to the kernel), and the
+    /// message it took then, if any.
+    Layer { call: Box<dyn Any>, msg: Option<I> },
 }
 
 /// What a layer above the kernel is told of, and may answer. Every method runs
@@ -197,6 +209,22 @@ pub(crate) trait Hooks<I, O> {
     /// Nobody will take top-level process `pid`'s result (its handle was
     /// dropped): it was freed.
     fn discarded(&mut self, pid: Pid);
+
+    /// A layer's call from the scheduler's owner (no process made it), to
+    /// record (opaque to the kernel).
+    fn outside(&mut self, call: &dyn Any);
+
+    /// The timed send `timer` fired: its message is delivered now, to `to`'s
+    /// inbox alone (as it is now: a full one applies its drop policy) or its
+    /// system messages, or dropped if its process has ended (`None`), with
+    /// no other record of it.
+    fn fired(&mut self, timer: u64, to: Option<&Proc<I, O>>);
+
+    /// `by` is about to spawn a process tied to it (`call`, opaque to the
+    /// kernel: a `spawn_link`'s): the process's creation is that call's record,
+    /// so that a crash keeps both or neither. With `None`, the spawn is over
+    /// (made, or refused).
+    fn tie(&mut self, by: &mut Proc<I, O>, call: Option<&dyn Any>);
 
     /// Records a call of `p`.
     fn record(&mut self, p: &mut Proc<I, O>, call: Call<'_, I, O>);

@@ -328,6 +328,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         self.procs.len()
     }
 
+    /// The pids of the processes it holds, in order.
+    pub(crate) fn pids(&self) -> Vec<Pid> {
+        self.procs.pids()
+    }
+
     /// The next pid; `None` once `u64::MAX` was handed out.
     pub(crate) fn alloc_pid(&mut self) -> Option<Pid> {
         if self.pids_exhausted {

@@ -45,6 +45,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         self.exits.push_back((pid, error));
     }
 
+    /// The exit signals waiting to be applied, in order.
+    pub(crate) fn pending_exits(&self) -> impl Iterator<Item = &(Pid, ExitError)> {
+        self.exits.iter()
+    }
+
     /// Whether exit signals wait to be applied.
     #[inline(always)]
     pub(crate) fn exits_pending(&self) -> bool {

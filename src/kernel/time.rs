@@ -193,6 +193,38 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         id
     }
 
+    /// Arms timed send `id` (a layer rebuilding its state: durable recovery),
+    /// as [`arm_send`](Self::arm_send) made it; later ids come after it.
+    pub(crate) fn arm_send_as(&mut self, id: u64, pid: Pid, deadline: Time, msg: Timed<I>) {
+        self.next_timer = self.next_timer.max(id + 1);
+        self.armed += 1;
+        self.timed.insert(id, (deadline, msg));
+        self.timers.push(Reverse((deadline, id, pid)));
+    }
+
+    /// Timer ids below `next` were handed out (a layer rebuilding its state).
+    pub(crate) fn timer_ids_from(&mut self, next: u64) {
+        self.next_timer = self.next_timer.max(next);
+    }
+
+    /// The next timer id (ids below it were handed out).
+    pub(crate) fn next_timer_id(&self) -> u64 {
+        self.next_timer
+    }
+
+    /// The timed sends armed: id, deadline, process, by id.
+    pub(crate) fn timed_sends(&self) -> Vec<(u64, Time, Pid)> {
+        let mut sends: Vec<(u64, Time, Pid)> = self
+            .timers
+            .iter()
+            .filter(|Reverse((_, id, _))| self.timed.contains_key(id))
+            .map(|&Reverse((deadline, id, pid))| (id, deadline, pid))
+            .collect();
+        sends.sort_unstable_by_key(|s| s.0);
+        sends.dedup_by_key(|s| s.0);
+        sends
+    }
+
     /// A timer id that names no timer (a timed send dropped before it was
     /// armed): unique, so that it never cancels another.
     pub(crate) fn unused_timer_id(&mut self) -> u64 {
@@ -222,10 +254,17 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// dropped and counted ([`timed_dropped`](Kernel::timed_dropped)).
     /// (Not cold: every `send_after` that is not cancelled comes here.)
     fn fire_send(&mut self, pid: Pid, id: u64, msg: Timed<I>) {
-        let Some(p) = self.lookup(pid).filter(|p| {
+        let p = self.lookup(pid).filter(|p| {
             // SAFETY: p is live.
             (unsafe { p.as_ref().status }) != Status::Stopped
-        }) else {
+        });
+        if let Some(hooks) = &mut self.hooks {
+            // (Its delivery is this one record: a layer that journals knows
+            // the message from the timer's own record.)
+            // SAFETY: p is live, and nothing else borrows it during the hook.
+            hooks.fired(id, p.map(|p| unsafe { &*p.as_ptr() }));
+        }
+        let Some(p) = p else {
             self.drop_timed(pid, msg);
             return;
         };

@@ -4,19 +4,22 @@
 use std::time::Duration;
 
 use crate::engine::stackful::context::Ctx;
-use crate::error::SpawnError;
+use crate::error::{ExitError, SpawnError};
 use crate::kernel::Wait;
+use crate::kernel::hooks::{Call, Expect, Replayed};
 use crate::kernel::time::Timed;
 use crate::otp::call::{CallError, ReplyTo};
 use crate::otp::links::Signalled;
 use crate::otp::mail::{Mail, MailRef, MonitorRef, TimerRef};
+use crate::otp::record::{Answer, Ask, NoticeRecord, OtpCall, Took};
 use crate::otp::{call, links, mailbox, monitors, timers};
 use crate::reason::Reason;
 use crate::signal::{Payload, Pid};
 use crate::template::Spawnable;
 
 impl<I: 'static, O: 'static> Ctx<I, O> {
-    /// The toolkit is not journaled yet: a durable process that uses it is held
+    /// A call of the toolkit that a durable scheduler does not journal yet
+    /// (calls, replies, requests): a durable process that makes it is held
     /// (reported in `violations()`), before it acts.
     #[inline]
     pub(crate) fn otp_call(&mut self, what: &str) {
@@ -29,8 +32,76 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     #[cold]
     fn not_durable(&mut self, what: &str) -> ! {
         self.violation(
-            "no record of it: the OTP toolkit is not journaled by a durable scheduler yet".into(),
+            "no record of it: calls and requests of the OTP toolkit are not journaled by a durable scheduler yet".into(),
             what.to_string(),
+        )
+    }
+
+    /// A call of the toolkit: `live` makes it. Under a durable scheduler it is
+    /// journaled: `ask` is what it asks, `answer` what it answered (recorded
+    /// after `live` ran); in replay, `from` gives it back from the recorded
+    /// answer and `live` does not run. A plain scheduler pays one test.
+    #[inline]
+    pub(crate) fn journaled<T>(
+        &mut self,
+        ask: impl FnOnce() -> Ask,
+        live: impl FnOnce(&mut Self) -> T,
+        answer: impl FnOnce(&T) -> Answer,
+        from: impl FnOnce(Answer) -> Option<T>,
+    ) -> T {
+        self.tick();
+        if !self.hooked() {
+            return live(self);
+        }
+        self.journaled_cold(ask(), live, answer, from)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn journaled_cold<T>(
+        &mut self,
+        ask: Ask,
+        live: impl FnOnce(&mut Self) -> T,
+        answer: impl FnOnce(&T) -> Answer,
+        from: impl FnOnce(Answer) -> Option<T>,
+    ) -> T {
+        if let Some((recorded, _)) = self.otp_replayed(&ask) {
+            return match from(recorded) {
+                Some(t) => t,
+                None => self.otp_mismatch(&ask),
+            };
+        }
+        let t = live(self);
+        let answer = answer(&t);
+        self.otp_record(ask, answer, None);
+        t
+    }
+
+    /// In replay, the recorded answer to `ask`, and the message it took.
+    pub(crate) fn otp_replayed(&mut self, ask: &Ask) -> Option<(Answer, Option<I>)> {
+        match self.replayed(|| Expect::Layer { ask }) {
+            Replayed::Layer { call, msg } => {
+                let call = call
+                    .downcast::<OtpCall>()
+                    .expect("the toolkit's own record");
+                Some((call.answer, msg))
+            }
+            _ => None,
+        }
+    }
+
+    /// Records a call of the toolkit (and the message it took or sent).
+    pub(crate) fn otp_record(&mut self, ask: Ask, answer: Answer, msg: Option<&I>) {
+        let call = OtpCall { ask, answer };
+        self.record(|| Call::Layer { call: &call, msg });
+    }
+
+    /// A recorded answer of another kind than the call gives.
+    #[cold]
+    fn otp_mismatch(&mut self, ask: &Ask) -> ! {
+        self.violation(
+            format!("{} with an answer of another kind", ask.describe()),
+            ask.describe(),
         )
     }
 
@@ -51,9 +122,16 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// [`Reason::Kill`], which ends it all the same); one that does not is
     /// ended by any signal but `Normal`.
     pub fn trap_exit(&mut self, on: bool) -> bool {
-        self.otp_call("trap_exit");
         let me = self.me;
-        links::trap_exit(self.k(), me, on)
+        self.journaled(
+            || Ask::TrapExit { on },
+            |c| links::trap_exit(c.k(), me, on),
+            |&was| Answer::Bool(was),
+            |a| match a {
+                Answer::Bool(was) => Some(was),
+                _ => None,
+            },
+        )
     }
 
     /// Links this process and `pid` (OTP's `link/1`): when either ends, the
@@ -61,25 +139,46 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// If `pid` is not alive, this process gets the exit signal
     /// [`Reason::NoProc`] at once (and ends, unless it traps exits).
     pub fn link(&mut self, pid: Pid) {
-        self.otp_call("link");
-        let me = self.me;
-        let s = links::link(self.k(), me, pid);
+        let (me, my_pid) = (self.me, self.pid());
+        let (_, s) = self.journaled(
+            || Ask::Link { pid },
+            |c| {
+                let alive = pid == my_pid || crate::otp::alive(c.k(), pid).is_some();
+                (alive, links::link(c.k(), me, pid))
+            },
+            |(alive, s)| Answer::Link {
+                alive: *alive,
+                ends: ends(s),
+            },
+            |a| match a {
+                Answer::Link { alive, ends } => Some((alive, signalled(ends))),
+                _ => None,
+            },
+        );
         self.signalled(s);
     }
 
     /// Removes the link between this process and `pid`, if there is one (OTP's
     /// `unlink/1`).
     pub fn unlink(&mut self, pid: Pid) {
-        self.otp_call("unlink");
         let me = self.pid();
-        links::unlink(self.k(), me, pid);
+        self.journaled(
+            || Ask::Unlink { pid },
+            |c| links::unlink(c.k(), me, pid),
+            |_| Answer::Done,
+            |a| matches!(a, Answer::Done).then_some(()),
+        );
     }
 
     /// The processes linked to this one, in the order the links were made.
     pub fn links(&mut self) -> Vec<Pid> {
-        self.otp_call("links");
         let me = self.pid();
-        links::links_of(self.k(), me)
+        self.journaled(
+            || Ask::Links,
+            |c| links::links_of(c.k(), me),
+            |pids| Answer::Pids(pids.clone()),
+            pids_of,
+        )
     }
 
     /// Sends the exit signal `reason` to `pid` (OTP's `exit/2`): see
@@ -87,9 +186,25 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// ends it at once; one to another process is applied right after this
     /// process's turn, before anything else runs.
     pub fn exit_signal(&mut self, pid: Pid, reason: Reason) {
-        self.otp_call("exit_signal");
         let (me, p) = (self.pid(), self.me);
-        let s = links::exit_signal(self.k(), Some(p), me, pid, reason, Some(me));
+        let s = if self.hooked() {
+            let asked = reason.clone();
+            self.journaled(
+                || Ask::ExitSignal {
+                    to: pid,
+                    reason: asked,
+                },
+                |c| links::exit_signal(c.k(), Some(p), me, pid, reason, Some(me)),
+                |s| Answer::Ends(ends(s)),
+                |a| match a {
+                    Answer::Ends(e) => Some(signalled(e)),
+                    _ => None,
+                },
+            )
+        } else {
+            self.tick();
+            links::exit_signal(self.k(), Some(p), me, pid, reason, Some(me))
+        };
         self.signalled(s);
         if self.k().exits_pending() {
             // Applied before this process goes on (an exit signal is
@@ -108,7 +223,10 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         template: &impl Spawnable<I, O, A, R>,
         args: A,
     ) -> Result<Pid, SpawnError> {
-        self.otp_call("spawn_link");
+        self.tick();
+        if self.hooked() {
+            return self.spawn_tied(template, args, false).map(|(pid, _)| pid);
+        }
         let me = self.me;
         links::spawn_link(self.k(), me, template, args)
     }
@@ -121,9 +239,61 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         template: &impl Spawnable<I, O, A, R>,
         args: A,
     ) -> Result<(Pid, MonitorRef), SpawnError> {
-        self.otp_call("spawn_monitor");
+        self.tick();
+        if self.hooked() {
+            return self
+                .spawn_tied(template, args, true)
+                .map(|(pid, r)| (pid, r.expect("a monitor")));
+        }
         let me = self.me;
         monitors::spawn_monitor(self.k(), me, template, args)
+    }
+
+    /// `spawn_link` (or with `monitor`, `spawn_monitor`) under a durable
+    /// scheduler: the new process's creation and this call are one record; in
+    /// replay, the process rebuilt from it is the answer.
+    #[cold]
+    #[inline(never)]
+    fn spawn_tied<A: 'static, R: Payload>(
+        &mut self,
+        template: &impl Spawnable<I, O, A, R>,
+        args: A,
+        monitor: bool,
+    ) -> Result<(Pid, Option<MonitorRef>), SpawnError> {
+        let name = template.template_name().clone();
+        // What it refuses, it refuses live and in replay alike.
+        self.k().spawning(&name, &args, template.stackless())?;
+        let ask = Ask::Spawn {
+            template: name.to_string(),
+            monitor,
+        };
+        if let Some((answer, _)) = self.otp_replayed(&ask) {
+            return match answer {
+                Answer::Spawned { pid, monitor } => Ok((pid, monitor.map(MonitorRef))),
+                _ => self.otp_mismatch(&ask),
+            };
+        }
+        let me = self.me;
+        let r = monitor.then(|| crate::otp::table(self.k()).new_ref());
+        let call = OtpCall {
+            ask,
+            answer: Answer::Spawned {
+                pid: Pid(0),
+                monitor: r,
+            },
+        };
+        if let Some((hooks, p)) = self.hooks() {
+            hooks.tie(p, Some(&call));
+        }
+        let spawned = match r {
+            Some(r) => monitors::spawn_monitor_as(self.k(), me, template, args, r)
+                .map(|(pid, r)| (pid, Some(r))),
+            None => links::spawn_link(self.k(), me, template, args).map(|pid| (pid, None)),
+        };
+        if let Some((hooks, p)) = self.hooks() {
+            hooks.tie(p, None);
+        }
+        spawned
     }
 
     /// Monitors `pid` (OTP's `monitor(process, Pid)`): when it ends, this
@@ -131,28 +301,53 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// at once, with [`Reason::NoProc`], if it is not alive. Each call is a
     /// monitor of its own.
     pub fn monitor(&mut self, pid: Pid) -> MonitorRef {
-        self.otp_call("monitor");
         let me = self.me;
-        monitors::monitor(self.k(), me, pid)
+        self.journaled(
+            || Ask::Monitor { pid },
+            |c| {
+                let alive = crate::otp::alive(c.k(), pid).is_some();
+                (monitors::monitor(c.k(), me, pid), alive)
+            },
+            |&(r, alive)| Answer::Monitor {
+                monitor: r.0,
+                alive,
+            },
+            |a| match a {
+                Answer::Monitor { monitor, alive } => Some((MonitorRef(monitor), alive)),
+                _ => None,
+            },
+        )
+        .0
     }
 
     /// Cancels `monitor` (OTP's `demonitor/2`): whether it was active. With
     /// `flush`, its DOWN is removed too if it came already (OTP's `[flush]`):
     /// then no DOWN of it is ever read.
     pub fn demonitor(&mut self, monitor: MonitorRef, flush: bool) -> bool {
-        self.otp_call("demonitor");
         let me = self.me;
-        monitors::demonitor(self.k(), me, monitor, flush)
+        self.journaled(
+            || Ask::Demonitor {
+                monitor: monitor.0,
+                flush,
+            },
+            |c| monitors::demonitor(c.k(), me, monitor, flush),
+            |&b| Answer::Bool(b),
+            bool_of,
+        )
     }
 
     /// Takes the next mail in arrival order, a message or a system notice
     /// (DOWN, EXIT, timeout), waiting for one. A plain
     /// [`receive`](Self::receive) never sees notices: they wait for this.
     pub fn receive_mail(&mut self) -> Mail<I> {
-        self.otp_call("receive_mail");
+        self.tick();
+        if let Some(Some(mail)) = self.replay_mail(false) {
+            return mail;
+        }
         let me = self.me;
         loop {
             if let Some(mail) = mailbox::take_mail(self.k(), me) {
+                self.journal_mail(&Some((&mail, 0)), false);
                 return mail;
             }
             self.suspend(Wait::Mail);
@@ -161,27 +356,55 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// Takes the next mail if there is one, without waiting.
     pub fn try_receive_mail(&mut self) -> Option<Mail<I>> {
-        self.otp_call("try_receive_mail");
+        self.tick();
+        if let Some(mail) = self.replay_mail(false) {
+            return mail;
+        }
         let me = self.me;
-        mailbox::take_mail(self.k(), me)
+        let mail = mailbox::take_mail(self.k(), me);
+        self.journal_mail(&mail.as_ref().map(|m| (m, 0)), false);
+        mail
     }
 
     /// Takes the next mail, waiting at most `timeout` on the scheduler's clock:
     /// `None` if none came in time.
     pub fn receive_mail_timeout(&mut self, timeout: Duration) -> Option<Mail<I>> {
-        self.otp_call("receive_mail_timeout");
+        self.tick();
+        let mut deadline = None;
+        if self.hooked() {
+            match self.replay_mail_timeout() {
+                MailReplay::Mail(mail) => return mail,
+                MailReplay::Deadline(d) => deadline = Some(d),
+                MailReplay::Live => {}
+            }
+        }
         let me = self.me;
-        if let Some(mail) = mailbox::take_mail(self.k(), me) {
+        if deadline.is_none()
+            && let Some(mail) = mailbox::take_mail(self.k(), me)
+        {
+            self.journal_mail(&Some((&mail, 0)), true);
             return Some(mail);
         }
-        mailbox::arm(self.k(), me, timeout);
+        let deadline = match deadline {
+            Some(d) => d,
+            None => {
+                let d = self.k().clock.now() + timeout;
+                if self.hooked() {
+                    self.otp_record(Ask::Mail { timeout: true }, Answer::Deadline(d), None);
+                }
+                d
+            }
+        };
+        mailbox::arm_at(self.k(), me, deadline);
         loop {
             if let Some(mail) = mailbox::take_mail(self.k(), me) {
                 mailbox::disarm(self.k(), me);
+                self.journal_mail(&Some((&mail, 0)), true);
                 return Some(mail);
             }
             if mailbox::timed_out(me) || self.cannot_wait() {
                 mailbox::disarm(self.k(), me);
+                self.journal_mail(&None, true);
                 return None;
             }
             self.suspend(Wait::Mail);
@@ -194,10 +417,14 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// message, or the DOWN of the process I wait on", in one call). `pred`
     /// may see a piece of mail more than once across waits.
     pub fn select_mail(&mut self, mut pred: impl FnMut(MailRef<'_, I>) -> bool) -> Mail<I> {
-        self.otp_call("select_mail");
+        self.tick();
+        if let Some(Some(mail)) = self.replay_mail(false) {
+            return mail;
+        }
         let me = self.me;
         loop {
-            if let Some(mail) = mailbox::select_mail(self.k(), me, &mut pred) {
+            if let Some((mail, at)) = mailbox::select_mail_at(self.k(), me, &mut pred) {
+                self.journal_mail(&Some((&mail, at)), false);
                 return mail;
             }
             self.suspend(Wait::Mail);
@@ -210,8 +437,86 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         &mut self,
         pred: &mut impl FnMut(MailRef<'_, I>) -> bool,
     ) -> Option<Mail<I>> {
+        if let Some(mail) = self.replay_mail(false) {
+            return mail;
+        }
         let me = self.me;
-        mailbox::select_mail(self.k(), me, pred)
+        let found = mailbox::select_mail_at(self.k(), me, pred);
+        self.journal_mail(&found.as_ref().map(|(m, at)| (m, *at)), false);
+        found.map(|(mail, _)| mail)
+    }
+
+    /// In replay, the mail a take got then (`Some(None)`: none).
+    #[inline]
+    fn replay_mail(&mut self, timeout: bool) -> Option<Option<Mail<I>>> {
+        if !self.hooked() {
+            return None;
+        }
+        let ask = Ask::Mail { timeout };
+        let (answer, msg) = self.otp_replayed(&ask)?;
+        match answer {
+            Answer::Mail(took) => Some(self.mail_of(took, msg, &ask)),
+            _ => self.otp_mismatch(&ask),
+        }
+    }
+
+    /// In replay, what a `receive_mail_timeout` got then: mail (or none), or
+    /// the deadline of its wait, to wait for again.
+    fn replay_mail_timeout(&mut self) -> MailReplay<I> {
+        let ask = Ask::Mail { timeout: true };
+        let Some((answer, msg)) = self.otp_replayed(&ask) else {
+            return MailReplay::Live;
+        };
+        match answer {
+            Answer::Mail(took) => MailReplay::Mail(self.mail_of(took, msg, &ask)),
+            Answer::Deadline(d) => match self.otp_replayed(&ask) {
+                None => MailReplay::Deadline(d),
+                Some((Answer::Mail(took), msg)) => MailReplay::Mail(self.mail_of(took, msg, &ask)),
+                Some(_) => self.otp_mismatch(&ask),
+            },
+            _ => self.otp_mismatch(&ask),
+        }
+    }
+
+    /// The mail a recorded take got.
+    fn mail_of(&mut self, took: Option<Took>, msg: Option<I>, ask: &Ask) -> Option<Mail<I>> {
+        match (took, msg) {
+            (None, _) => None,
+            (Some(Took::Msg { .. }), Some(m)) => Some(Mail::Msg(m)),
+            (Some(Took::Notice { notice, .. }), _) => Some(notice.notice().into_mail()),
+            (Some(Took::Msg { .. }), None) => self.otp_mismatch(ask),
+        }
+    }
+
+    /// Journals a take of mail (`None`: none), under a durable scheduler: the
+    /// piece and its index in its queue.
+    #[inline]
+    fn journal_mail(&mut self, took: &Option<(&Mail<I>, usize)>, timeout: bool) {
+        if self.hooked() {
+            self.journal_mail_cold(took, timeout);
+        }
+    }
+
+    #[cold]
+    fn journal_mail_cold(&mut self, took: &Option<(&Mail<I>, usize)>, timeout: bool) {
+        let ask = Ask::Mail { timeout };
+        let Some((mail, at)) = *took else {
+            self.otp_record(ask, Answer::Mail(None), None);
+            return;
+        };
+        let index = u32::try_from(at).unwrap_or(u32::MAX);
+        match mail {
+            Mail::Msg(m) => {
+                self.otp_record(ask, Answer::Mail(Some(Took::Msg { index })), Some(m));
+            }
+            mail => match NoticeRecord::of_mail(mail) {
+                Some(notice) => {
+                    let took = Took::Notice { index, notice };
+                    self.otp_record(ask, Answer::Mail(Some(took)), None);
+                }
+                None => self.not_durable("a typed request taken as mail"),
+            },
+        }
     }
 
     /// Arms a timer that delivers `msg` to `to` after `delay` on the
@@ -220,25 +525,78 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// (a timer cannot wait); if `to` has ended by then, it is dropped and
     /// counted.
     pub fn send_after(&mut self, delay: Duration, to: Pid, msg: I) -> TimerRef {
-        self.otp_call("send_after");
+        self.tick();
+        if self.hooked() {
+            return self.durable_send_after(delay, to, msg);
+        }
         timers::send_after(self.k(), delay, to, msg)
+    }
+
+    /// `send_after` under a durable scheduler: recorded with its message
+    /// (before it is armed: its id and deadline are known then).
+    #[cold]
+    #[inline(never)]
+    fn durable_send_after(&mut self, delay: Duration, to: Pid, msg: I) -> TimerRef {
+        let ask = Ask::SendAfter { to };
+        if let Some((answer, _)) = self.otp_replayed(&ask) {
+            return match answer {
+                Answer::Timer { timer, .. } => TimerRef(timer),
+                _ => self.otp_mismatch(&ask),
+            };
+        }
+        let k = self.k();
+        let (timer, deadline) = (k.next_timer_id(), k.clock.now() + delay);
+        let armed = to.0 < k.next_pid();
+        let answer = Answer::Timer {
+            timer,
+            deadline,
+            armed,
+        };
+        self.otp_record(ask, answer, Some(&msg));
+        timers::send_at(self.k(), deadline, to, msg)
     }
 
     /// Arms a timer that gives this process [`Mail::Timeout`] with its
     /// reference after `delay` (OTP's `erlang:start_timer/3`).
     pub fn start_timer(&mut self, delay: Duration) -> TimerRef {
-        self.otp_call("start_timer");
         let me = self.pid();
-        timers::start_timer(self.k(), delay, me)
+        self.journaled(
+            || Ask::StartTimer,
+            |c| {
+                let deadline = c.k().clock.now() + delay;
+                (timers::start_timer_at(c.k(), deadline, me), deadline)
+            },
+            |&(timer, deadline)| Answer::Timer {
+                timer: timer.0,
+                deadline,
+                armed: true,
+            },
+            |a| match a {
+                Answer::Timer {
+                    timer, deadline, ..
+                } => Some((TimerRef(timer), deadline)),
+                _ => None,
+            },
+        )
+        .0
     }
 
     /// Cancels `timer` (OTP's `erlang:cancel_timer/1`): the time it had left,
     /// or `None` if it fired or was cancelled before. Its message is dropped.
     pub fn cancel_timer(&mut self, timer: TimerRef) -> Option<Duration> {
-        self.otp_call("cancel_timer");
-        let (left, msg) = timers::cancel(self.k(), timer)?;
-        drop::<Timed<I>>(msg);
-        Some(left)
+        self.journaled(
+            || Ask::CancelTimer { timer: timer.0 },
+            |c| {
+                let (left, msg) = timers::cancel(c.k(), timer)?;
+                drop::<Timed<I>>(msg);
+                Some(left)
+            },
+            |&left| Answer::Left(left),
+            |a| match a {
+                Answer::Left(left) => Some(left),
+                _ => None,
+            },
+        )
     }
 
     /// Calls `server`: sends it the request that `request` makes of a
@@ -301,7 +659,50 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// Whether `pid` is a live process (not ended) of this scheduler.
     pub fn is_alive(&mut self, pid: Pid) -> bool {
-        self.otp_call("is_alive");
-        crate::otp::alive(self.k(), pid).is_some()
+        self.journaled(
+            || Ask::IsAlive { pid },
+            |c| crate::otp::alive(c.k(), pid).is_some(),
+            |&b| Answer::Bool(b),
+            bool_of,
+        )
+    }
+}
+
+/// What a replayed `receive_mail_timeout` got.
+enum MailReplay<I> {
+    /// Mail (or none, timed out).
+    Mail(Option<Mail<I>>),
+    /// The deadline its wait had (the records end there).
+    Deadline(crate::clock::Time),
+    /// Not replaying.
+    Live,
+}
+
+/// The error an exit signal ends its sender with, as recorded.
+fn ends(s: &Signalled) -> Option<ExitError> {
+    match s {
+        Signalled::Ends(e) => Some(e.clone()),
+        Signalled::Done => None,
+    }
+}
+
+/// The effect of an exit signal on its sender, from its record.
+fn signalled(ends: Option<ExitError>) -> Signalled {
+    ends.map_or(Signalled::Done, Signalled::Ends)
+}
+
+/// A recorded yes or no.
+pub(crate) fn bool_of(a: Answer) -> Option<bool> {
+    match a {
+        Answer::Bool(b) => Some(b),
+        _ => None,
+    }
+}
+
+/// A recorded list of pids.
+pub(crate) fn pids_of(a: Answer) -> Option<Vec<Pid>> {
+    match a {
+        Answer::Pids(p) => Some(p),
+        _ => None,
     }
 }

@@ -4,6 +4,8 @@
 //! group once, however often it joins (OTP's `pg` counts joins instead).
 
 use crate::kernel::Kernel;
+use crate::otp::ctx::{bool_of, pids_of};
+use crate::otp::record::{Answer, Ask};
 use crate::otp::{alive, table, watch};
 use crate::signal::Pid;
 
@@ -32,21 +34,41 @@ impl<I: 'static, O: 'static> crate::Ctx<I, O> {
     /// `pid` joins process group `group` (OTP's `pg:join/2`): whether it is
     /// alive (one that is not joins nothing). It leaves when it ends.
     pub fn join_group(&mut self, group: &str, pid: Pid) -> bool {
-        self.otp_call("join_group");
-        join(self.k(), group, pid)
+        self.journaled(
+            || Ask::Join {
+                group: group.to_string(),
+                pid,
+            },
+            |c| join(c.k(), group, pid),
+            |&b| Answer::Bool(b),
+            bool_of,
+        )
     }
 
     /// `pid` leaves `group` (OTP's `pg:leave/2`): whether it was a member.
     pub fn leave_group(&mut self, group: &str, pid: Pid) -> bool {
-        self.otp_call("leave_group");
-        leave(self.k(), group, pid)
+        self.journaled(
+            || Ask::Leave {
+                group: group.to_string(),
+                pid,
+            },
+            |c| leave(c.k(), group, pid),
+            |&b| Answer::Bool(b),
+            bool_of,
+        )
     }
 
     /// The members of `group`, in the order they joined (OTP's
     /// `pg:get_members/1`).
     pub fn members(&mut self, group: &str) -> Vec<Pid> {
-        self.otp_call("members");
-        members(self.k(), group)
+        self.journaled(
+            || Ask::Members {
+                group: group.to_string(),
+            },
+            |c| members(c.k(), group),
+            |pids| Answer::Pids(pids.clone()),
+            pids_of,
+        )
     }
 
     /// Sends a copy of `msg` to every member of `group` (as

@@ -111,6 +111,16 @@ pub(crate) fn select_mail<I: 'static, O: 'static>(
     me: PPtr<I, O>,
     pred: &mut impl FnMut(MailRef<'_, I>) -> bool,
 ) -> Option<Mail<I>> {
+    select_mail_at(k, me, pred).map(|(mail, _)| mail)
+}
+
+/// [`select_mail`], with the index the mail had in its queue (the inbox, or
+/// the system queue for a notice).
+pub(crate) fn select_mail_at<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    pred: &mut impl FnMut(MailRef<'_, I>) -> bool,
+) -> Option<(Mail<I>, usize)> {
     // Merged arrival order: a notice comes before the message at the index of
     // the messages still ahead of it.
     enum Found {
@@ -155,12 +165,12 @@ pub(crate) fn select_mail<I: 'static, O: 'static>(
                 .and_then(|e| e.sys.remove(j))
                 .expect("index within the queue");
             let notice = item.msg.downcast::<Notice>().expect("a notice");
-            Some(notice.into_mail())
+            Some((notice.into_mail(), j))
         }
         Found::Msg(i) => {
             let m = p.remove_message(i).expect("index within the inbox");
             took(k, me);
-            Some(Mail::Msg(m))
+            Some((Mail::Msg(m), i))
         }
     }
 }
@@ -170,6 +180,15 @@ pub(crate) fn select_mail<I: 'static, O: 'static>(
 /// timed-out mark.
 pub(crate) fn arm<I: 'static, O: 'static>(k: &mut Kernel<I, O>, me: PPtr<I, O>, timeout: Duration) {
     let deadline = k.clock.now() + timeout;
+    k.arm_timer(me, deadline);
+}
+
+/// [`arm`], for `deadline`.
+pub(crate) fn arm_at<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    deadline: crate::clock::Time,
+) {
     k.arm_timer(me, deadline);
 }
 

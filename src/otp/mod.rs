@@ -20,6 +20,7 @@
 //! | `groups.rs` | process groups: join, leave, members, send to all |
 //! | `timers.rs` | timed sends (`send_after`, `start_timer`) and their cancelling |
 //! | `call.rs` | request/reply calls with a timeout |
+//! | `record.rs` | the calls as a journaling layer records them: asked and answered |
 //! | `request.rs` | typed system requests, beside the user's messages |
 //! | `supervisor/` | supervisors: child specs, strategies, restart intensity, backoff |
 //! | `ctx.rs` | the calls of a stackful process's [`Ctx`](crate::Ctx) |
@@ -34,6 +35,7 @@ pub(crate) mod mail;
 pub(crate) mod mailbox;
 pub(crate) mod monitors;
 pub(crate) mod outside;
+pub(crate) mod record;
 pub(crate) mod registry;
 pub(crate) mod request;
 #[cfg(feature = "stackless")]

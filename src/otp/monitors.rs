@@ -57,11 +57,23 @@ pub(crate) fn spawn_monitor<I: 'static, O: 'static, A: 'static, R: Payload>(
     template: &impl Spawnable<I, O, A, R>,
     args: A,
 ) -> Result<(Pid, MonitorRef), SpawnError> {
-    let mut monitored = None;
+    let r = table(k).new_ref();
+    spawn_monitor_as(k, me, template, args, r)
+}
+
+/// [`spawn_monitor`] with the monitor's reference `r`, taken from the
+/// table's `new_ref` before.
+pub(crate) fn spawn_monitor_as<I: 'static, O: 'static, A: 'static, R: Payload>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    template: &impl Spawnable<I, O, A, R>,
+    args: A,
+    r: u64,
+) -> Result<(Pid, MonitorRef), SpawnError> {
     let pid = spawn_unparented(k, me, template, args, |k, me, new| {
-        monitored = Some(monitor(k, me, new));
+        monitor_as(k, me, new, r);
     })?;
-    Ok((pid, monitored.expect("set before the start")))
+    Ok((pid, MonitorRef(r)))
 }
 
 /// `me` cancels `monitor`: whether it was active. With `flush`, a DOWN of it

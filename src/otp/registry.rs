@@ -7,11 +7,12 @@
 use thiserror::Error;
 
 use crate::kernel::Kernel;
+use crate::otp::record::{Answer, Ask};
 use crate::otp::{alive, table, watch};
 use crate::signal::Pid;
 
 /// A name that could not be registered.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RegisterError {
     /// The name is registered to another process (live).
     #[error("the name {0:?} is taken by {1}")]
@@ -64,20 +65,42 @@ impl<I: 'static, O: 'static> crate::Ctx<I, O> {
     /// name, a process that has one, or one that is not alive is a
     /// [`RegisterError`].
     pub fn register(&mut self, name: &str, pid: Pid) -> Result<(), RegisterError> {
-        self.otp_call("register");
-        register(self.k(), name, pid)
+        self.journaled(
+            || Ask::Register {
+                name: name.to_string(),
+                pid,
+            },
+            |c| register(c.k(), name, pid),
+            |r| Answer::Register(r.clone()),
+            |a| match a {
+                Answer::Register(r) => Some(r),
+                _ => None,
+            },
+        )
     }
 
     /// Frees `name` (OTP's `unregister/1`): the process it named.
     pub fn unregister(&mut self, name: &str) -> Option<Pid> {
-        self.otp_call("unregister");
-        unregister(self.k(), name)
+        self.journaled(
+            || Ask::Unregister {
+                name: name.to_string(),
+            },
+            |c| unregister(c.k(), name),
+            |&p| Answer::Pid(p),
+            pid_of,
+        )
     }
 
     /// The process registered as `name` (OTP's `whereis/1`).
     pub fn whereis(&mut self, name: &str) -> Option<Pid> {
-        self.otp_call("whereis");
-        whereis(self.k(), name)
+        self.journaled(
+            || Ask::Whereis {
+                name: name.to_string(),
+            },
+            |c| whereis(c.k(), name),
+            |&p| Answer::Pid(p),
+            pid_of,
+        )
     }
 
     /// Sends `msg` to the process registered as `name`, as
@@ -91,6 +114,14 @@ impl<I: 'static, O: 'static> crate::Ctx<I, O> {
             }
             None => Err(crate::SendError::UnknownName(name.to_string(), msg)),
         }
+    }
+}
+
+/// A recorded pid, or none.
+fn pid_of(a: Answer) -> Option<Option<Pid>> {
+    match a {
+        Answer::Pid(p) => Some(p),
+        _ => None,
     }
 }
 

@@ -19,12 +19,22 @@ pub(crate) fn send_after<I: 'static, O: 'static>(
     to: Pid,
     msg: I,
 ) -> TimerRef {
+    let deadline = k.clock.now() + delay;
+    send_at(k, deadline, to, msg)
+}
+
+/// [`send_after`] with its deadline given.
+pub(crate) fn send_at<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    deadline: crate::clock::Time,
+    to: Pid,
+    msg: I,
+) -> TimerRef {
     if to.0 >= k.next_pid() {
         // No process has had this pid yet: the one that gets it later must not
         // receive what was sent before it existed.
         return dropped_now(k, to, msg);
     }
-    let deadline = k.clock.now() + delay;
     TimerRef(k.arm_send(to, deadline, Timed::Msg(msg)))
 }
 
@@ -52,11 +62,20 @@ pub(crate) fn start_timer<I: 'static, O: 'static>(
     to: Pid,
 ) -> TimerRef {
     let deadline = k.clock.now() + delay;
+    start_timer_at(k, deadline, to)
+}
+
+/// [`start_timer`] with its deadline given.
+pub(crate) fn start_timer_at<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    deadline: crate::clock::Time,
+    to: Pid,
+) -> TimerRef {
     TimerRef(k.arm_send(to, deadline, Timed::Sys(timeout)))
 }
 
 /// The notice of timer `id`, made when it fires.
-fn timeout(id: u64) -> Box<dyn std::any::Any> {
+pub(crate) fn timeout(id: u64) -> Box<dyn std::any::Any> {
     Notice::Timeout(TimerRef(id)).boxed()
 }
 

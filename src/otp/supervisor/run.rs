@@ -126,8 +126,10 @@ impl<M: 'static> Sup<M> {
         }
     }
 
+    /// The clock (a durable scheduler records it: a replay decides again as
+    /// it decided then).
     fn now(ctx: &mut Ctx<M>) -> Time {
-        ctx.k().clock.now()
+        ctx.now()
     }
 
     /// Starts every child in order (OTP's `init_children`): the first that

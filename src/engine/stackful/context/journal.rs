@@ -6,13 +6,13 @@ use crate::kernel::hooks::{Call, Expect, Replayed};
 use crate::kernel::{Hooks, Proc, Wait};
 
 /// The kernel's hooks and a process's record, borrowed for one hook call.
-type HooksAndRecord<'a, I, O> = (&'a mut dyn Hooks<I, O>, &'a mut Proc<I, O>);
+pub(crate) type HooksAndRecord<'a, I, O> = (&'a mut dyn Hooks<I, O>, &'a mut Proc<I, O>);
 
 impl<I: 'static, O: 'static> Ctx<I, O> {
     /// The kernel's hooks (a durable scheduler's journal) and this process's
     /// record; `None` on a plain scheduler, the one test the hot path pays.
     #[inline(always)]
-    pub(super) fn hooks(&mut self) -> Option<HooksAndRecord<'_, I, O>> {
+    pub(crate) fn hooks(&mut self) -> Option<HooksAndRecord<'_, I, O>> {
         // SAFETY: the kernel outlives its coroutines and only the running one
         // touches it; the hooks live in a box of their own, apart from the
         // process's record. Both references end with the hook call they serve.
@@ -33,7 +33,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// this process is held here: a call resumed after the error (a receive that
     /// waited, say) does not act on what it could not record.
     #[inline(always)]
-    pub(super) fn record<'a>(&mut self, call: impl FnOnce() -> Call<'a, I, O>) {
+    pub(crate) fn record<'a>(&mut self, call: impl FnOnce() -> Call<'a, I, O>) {
         if let Some((hooks, p)) = self.hooks() {
             // Durable only: off the plain scheduler's path (see `replayed`).
             std::hint::cold_path();
@@ -48,7 +48,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// plain scheduler or once the records are exhausted. A call that does not
     /// match its record holds the process for good.
     #[inline(always)]
-    pub(super) fn replayed<'a>(&mut self, expect: impl FnOnce() -> Expect<'a, O>) -> Replayed<I> {
+    pub(crate) fn replayed<'a>(&mut self, expect: impl FnOnce() -> Expect<'a, O>) -> Replayed<I> {
         let Some((hooks, p)) = self.hooks() else {
             return Replayed::Live;
         };
