@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use chronoflow::journal::HEADER_LEN;
-use chronoflow::{Ctx, DurableScheduler, MailRef, ManualClock, Pid, Template, Time};
+use chronoflow::otp::supervisor::{ChildSpec, Supervisor, SupervisorTemplate, stop};
+use chronoflow::{Ctx, DurableScheduler, Local, MailRef, ManualClock, Pid, Reason, Template, Time};
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
@@ -147,12 +148,19 @@ fn copy_cut(from: &Path, to: &Path, len: u64) {
     file.set_len(len).unwrap();
 }
 
-#[test]
-fn the_toolkit_replays_after_a_crash_at_any_byte_of_its_journal() {
-    let full = TempDir::new().unwrap();
-    let plain = story(full.path(), false);
+/// Cuts the journal in `full` (a whole run of a story whose log was `plain`)
+/// at every `step`-th byte of its last segment, as a crash that tore its tail
+/// there, reopens each with `open` (spawning the story's first process again
+/// with `spawn` if the cut came before its creation), runs it to its end,
+/// and checks it ends as the whole run did.
+fn every_cut(
+    full: &Path,
+    plain: &Log,
+    open: fn(&Path) -> DurableScheduler<Msg>,
+    spawn: fn(&mut DurableScheduler<Msg>),
+) {
     let last = {
-        let mut segments: Vec<_> = std::fs::read_dir(full.path())
+        let mut segments: Vec<_> = std::fs::read_dir(full)
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == "cfj"))
@@ -165,11 +173,11 @@ fn the_toolkit_replays_after_a_crash_at_any_byte_of_its_journal() {
     // (A segment's header is written whole before any record.)
     for cut in (HEADER_LEN..len).step_by(step) {
         let dir = TempDir::new().unwrap();
-        copy_cut(full.path(), dir.path(), cut);
+        copy_cut(full, dir.path(), cut);
         let mut sched = open(dir.path());
         if sched.status(Pid(0)).is_none() && sched.result_of::<Log>(Pid(0)).is_none() {
-            // Cut before the root's creation: the owner spawns it again.
-            sched.spawn(&root(), ()).unwrap();
+            // Cut before the story's creation: the owner spawns it again.
+            spawn(&mut sched);
         }
         sched.run_until_idle().unwrap();
         assert!(
@@ -180,4 +188,129 @@ fn the_toolkit_replays_after_a_crash_at_any_byte_of_its_journal() {
         let log = sched.result_of::<Log>(Pid(0));
         assert_eq!(log, Some(Ok(plain.clone())), "cut at {cut} of {len}");
     }
+}
+
+#[test]
+fn the_toolkit_replays_after_a_crash_at_any_byte_of_its_journal() {
+    let full = TempDir::new().unwrap();
+    let plain = story(full.path(), false);
+    every_cut(full.path(), &plain, open, |sched| {
+        sched.spawn(&root(), ()).unwrap();
+    });
+}
+
+/// A counter that fails on `Crash` and ignores the rest.
+fn counter() -> Template<Msg, Msg, (), ()> {
+    Template::new("counter", |ctx: &mut Ctx<Msg>, ()| {
+        loop {
+            if ctx.receive() == Msg::Crash {
+                panic!("crash");
+            }
+        }
+    })
+}
+
+fn tree() -> SupervisorTemplate<Msg> {
+    Supervisor::new("tree")
+        .intensity(3, Duration::from_secs(5))
+        .child(ChildSpec::new("counter", &counter(), ()).name("counter"))
+        .template()
+        .unwrap()
+}
+
+/// The process registered as `name` once it is not `old`, waiting for it.
+fn await_name(ctx: &mut Ctx<Msg>, name: &str, old: Option<Pid>) -> Pid {
+    loop {
+        if let Some(pid) = ctx.whereis(name)
+            && Some(pid) != old
+        {
+            return pid;
+        }
+        ctx.yield_now();
+    }
+}
+
+/// Starts the tree, fails its worker twice (each restarted under its name),
+/// then stops the tree: what it saw.
+fn driver() -> Template<Msg, Msg, (), Log, Local> {
+    let tree = tree();
+    Template::local("driver", move |ctx: &mut Ctx<Msg>, ()| {
+        let mut log = Log::new();
+        let (sup, _) = ctx.spawn_monitor(&tree, ()).unwrap();
+        let mut old = None;
+        for _ in 0..2 {
+            let pid = await_name(ctx, "counter", old);
+            log.push(format!("counter is {pid}"));
+            let m = ctx.monitor(pid);
+            ctx.send_named("counter", Msg::Crash).unwrap();
+            let down =
+                ctx.select_mail(|d| matches!(d, MailRef::Down { monitor, .. } if monitor == m));
+            log.push(format!("{down:?}"));
+            old = Some(pid);
+        }
+        let pid = await_name(ctx, "counter", old);
+        log.push(format!("counter is {pid}"));
+        let reason = stop(ctx, sup, Reason::Shutdown(None));
+        log.push(format!("tree ended: {reason}"));
+        log.push(format!("counter now {:?}", ctx.whereis("counter")));
+        log
+    })
+}
+
+fn open_tree(dir: &Path) -> DurableScheduler<Msg> {
+    let (sched, _) = DurableScheduler::builder()
+        .register(&driver())
+        .register(&tree())
+        .register(&counter())
+        .clock(ManualClock::new(Time::default()))
+        .open(dir)
+        .unwrap();
+    sched
+}
+
+/// Runs the tree story to its end, reopening the journal after every pass if
+/// `crash`: the driver's log.
+fn tree_story(dir: &Path, crash: bool) -> Log {
+    let mut sched = open_tree(dir);
+    let h = sched.spawn(&driver(), ()).unwrap().pid();
+    for _ in 0..500 {
+        let pass = sched.update().unwrap();
+        if let Some(done) = sched.result_of::<Log>(h) {
+            assert!(sched.violations().is_empty(), "{:?}", sched.violations());
+            return done.unwrap();
+        }
+        if crash {
+            if std::env::var("DBG").is_ok() {
+                let st: Vec<_> = (0..8).map(|i| sched.status(Pid(i))).collect();
+                eprintln!(
+                    "pass {pass:?} {st:?} counter={:?}",
+                    sched.whereis("counter")
+                );
+            }
+            drop(sched);
+            sched = open_tree(dir);
+        } else if pass.is_idle() {
+            panic!("idle before the end: {:?}", sched.status(h));
+        }
+    }
+    panic!("no end: {:?} {:?}", sched.status(h), sched.violations());
+}
+
+#[test]
+fn a_supervision_tree_replays_after_a_crash_at_every_pass() {
+    let plain = tree_story(TempDir::new().unwrap().path(), false);
+    assert_eq!(plain.len(), 7, "{plain:#?}");
+    assert_eq!(plain[5], "tree ended: shutdown", "{plain:#?}");
+    assert_eq!(plain[6], "counter now None", "{plain:#?}");
+    let crashed = tree_story(TempDir::new().unwrap().path(), true);
+    assert_eq!(crashed, plain);
+}
+
+#[test]
+fn a_supervision_tree_replays_after_a_crash_at_any_byte_of_its_journal() {
+    let full = TempDir::new().unwrap();
+    let plain = tree_story(full.path(), false);
+    every_cut(full.path(), &plain, open_tree, |sched| {
+        sched.spawn(&driver(), ()).unwrap();
+    });
 }

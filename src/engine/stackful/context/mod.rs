@@ -244,12 +244,20 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         std::panic::resume_unwind(Box::new(ExitWith(error)))
     }
 
-    /// Gives the rest of this turn to the other runnable processes.
+    /// Gives the rest of this turn to the other runnable processes. A process
+    /// that a durable scheduler replays goes on instead: what it waited for
+    /// then is in its records.
     pub fn yield_now(&mut self) {
-        if self.cannot_wait() {
+        if self.cannot_wait() || self.replaying() {
             return;
         }
         self.suspend(Wait::Yield);
+    }
+
+    /// Whether a durable scheduler replays this process now.
+    #[inline]
+    fn replaying(&mut self) -> bool {
+        self.hooked() && self.p().extra_ref().is_some_and(|e| e.replaying)
     }
 }
 
