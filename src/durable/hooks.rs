@@ -668,13 +668,10 @@ fn sys_of<I, O>(p: &Proc<I, O>) -> Vec<(u64, NoticeRecord)> {
     let Some(extra) = p.extra_ref() else {
         return Vec::new();
     };
+    let head = p.inbox.head_removed;
     extra
         .sys
         .iter()
-        .filter_map(|item| {
-            let notice = item.msg.downcast_ref::<crate::otp::mail::Notice>()?;
-            let ahead = item.due.saturating_sub(p.inbox.head_removed);
-            Some((ahead, NoticeRecord::of(notice)?))
-        })
+        .filter_map(|item| NoticeRecord::of_item(item, head))
         .collect()
 }

@@ -24,10 +24,8 @@ use crate::durable::record::{EntryRecord, OtpState, Record, StopRecord};
 use crate::durable::recover::{RecoveryError, decode_caught};
 use crate::error::ExitError;
 use crate::kernel::Kernel;
-use crate::kernel::proc::SysItem;
 use crate::kernel::time::Timed;
 use crate::otp::links::{Verdict, verdict};
-use crate::otp::mail::Notice;
 use crate::otp::record::{Answer, Ask, NoticeRecord, OtpCall, Took};
 use crate::otp::{Entry, Table, table, timers};
 use crate::reason::Reason;
@@ -163,8 +161,14 @@ impl Fold {
                     s.sys.retain(|(_, n)| !n.is_down_of(monitor));
                 }
             }
-            (Ask::Mail { .. }, Answer::Mail(Some(took)), Some(me)) => {
+            (Ask::Mail { .. }, Answer::Mail(took), Some(me)) => {
                 if let Some(s) = self.sim_mut(me) {
+                    // Replies of calls that are over are dropped where mail
+                    // is read, before it is looked at.
+                    s.sys.retain(|(_, n)| !n.is_reply());
+                    let Some(took) = took else {
+                        return;
+                    };
                     match took {
                         Took::Msg { index } => took_at(&mut s.inbox, &mut s.sys, *index as usize),
                         Took::Notice { index, .. } => {
@@ -208,6 +212,23 @@ impl Fold {
                 t.unregister(name);
             }
             (Ask::Join { group, pid }, Answer::Bool(true), _) => t.join(group, *pid),
+            (Ask::Call { server }, &Answer::Called(Ok(tag)), Some(me)) => {
+                t.add_monitor(tag, me, *server);
+            }
+            (&Ask::CallWait { tag }, Answer::Outcome(_), Some(me)) => {
+                // The call is over: its monitor, its DOWN and every reply go.
+                t.demonitor(me, tag);
+                if let Some(s) = self.sim_mut(me) {
+                    s.sys.retain(|(_, n)| !n.is_reply() && !n.is_down_of(tag));
+                }
+            }
+            (Ask::Reply { to, tag, value }, Answer::Bool(true), _) => {
+                let reply = NoticeRecord::Reply {
+                    tag: *tag,
+                    value: value.clone(),
+                };
+                self.notice(*to, reply);
+            }
             (Ask::Leave { group, pid }, _, _) => {
                 t.leave(group, *pid);
             }
@@ -311,14 +332,11 @@ pub(crate) fn snapshot<I: 'static, O: 'static>(
         let Some(extra) = proc.extra_ref() else {
             continue;
         };
+        let head = proc.inbox.head_removed;
         let items: Vec<(u64, NoticeRecord)> = extra
             .sys
             .iter()
-            .filter_map(|item| {
-                let notice = item.msg.downcast_ref::<Notice>()?;
-                let ahead = item.due.saturating_sub(proc.inbox.head_removed);
-                Some((ahead, NoticeRecord::of(notice)?))
-            })
+            .filter_map(|item| NoticeRecord::of_item(item, head))
             .collect();
         if !items.is_empty() {
             sys.push((pid, items));
@@ -374,11 +392,7 @@ pub(crate) fn install_sys<I, O>(p: &mut crate::kernel::Proc<I, O>, sys: SysMirro
     let head = p.inbox.head_removed;
     let queue = &mut p.extra().sys;
     for (ahead, notice) in sys {
-        queue.push_back(SysItem {
-            due: head + ahead,
-            tag: 0,
-            msg: notice.notice().boxed(),
-        });
+        queue.push_back(notice.into_item(head + ahead));
     }
 }
 

@@ -6,8 +6,10 @@
 //! confused with another: a reply that comes after its call timed out is
 //! dropped, unread.
 
+use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -23,13 +25,46 @@ use crate::signal::Pid;
 /// [`Ctx::reply`](crate::Ctx::reply) (OTP's `From` of `handle_call`). Once
 /// answered, or once the call is over (replied, timed out), further replies
 /// to it are dropped.
+///
+/// It travels inside messages, and a durable scheduler encodes those: it
+/// deserializes for a reply type that serializes (a durable server's reply
+/// is journaled, encoded).
 #[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "", deserialize = "R: Serialize + 'static"))]
 pub struct ReplyTo<R> {
     pid: Pid,
     tag: u64,
+    /// Encodes a reply (given as `&R`), for a durable server to journal it:
+    /// set by a durable call, and by deserializing.
+    #[serde(skip, default = "encoder::<R>")]
+    encode: Option<EncodeReply>,
     #[serde(skip)]
     _reply: PhantomData<fn(R)>,
 }
+
+/// Encodes a reply given as `&dyn Any`: `None` if it is not of the type, or
+/// its `Serialize` fails or panics.
+pub(crate) type EncodeReply = fn(&dyn Any) -> Option<Vec<u8>>;
+
+/// The encoder of replies of type `R`.
+fn encoder<R: Serialize + 'static>() -> Option<EncodeReply> {
+    Some(encode_reply::<R>)
+}
+
+fn encode_reply<R: Serialize + 'static>(value: &dyn Any) -> Option<Vec<u8>> {
+    let value = value.downcast_ref::<R>()?;
+    match catch_unwind(AssertUnwindSafe(|| postcard::to_allocvec(value))) {
+        Ok(encoded) => encoded.ok(),
+        Err(payload) => {
+            crate::kernel::pass::forget_quietly(payload);
+            None
+        }
+    }
+}
+
+/// A reply as a durable scheduler keeps it in its caller's system messages:
+/// encoded (the caller's durable call decodes it).
+pub(crate) struct EncodedReply(pub(crate) Vec<u8>);
 
 impl<R> ReplyTo<R> {
     /// The call's tag (its monitor's reference).
@@ -41,8 +76,25 @@ impl<R> ReplyTo<R> {
         ReplyTo {
             pid,
             tag,
+            encode: None,
             _reply: PhantomData,
         }
+    }
+
+    /// One whose reply a durable server can journal.
+    pub(crate) fn durable(pid: Pid, tag: u64) -> Self
+    where
+        R: Serialize + 'static,
+    {
+        ReplyTo {
+            encode: encoder::<R>(),
+            ..ReplyTo::new(pid, tag)
+        }
+    }
+
+    /// Its reply encoder, if it has one.
+    pub(crate) fn encoder(&self) -> Option<EncodeReply> {
+        self.encode
     }
 
     /// The caller's pid.
@@ -72,7 +124,7 @@ impl<R> fmt::Debug for ReplyTo<R> {
 }
 
 /// A call that gave no reply.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CallError {
     /// No reply within the timeout. A reply that comes later is dropped.
     #[error("the call timed out")]
@@ -107,13 +159,24 @@ pub(crate) fn reply<I: 'static, O: 'static, R: 'static>(
     to: ReplyTo<R>,
     value: R,
 ) -> Result<(), R> {
+    reply_with(k, to, value, |v| Box::new(v))
+}
+
+/// [`reply`], the reply put in the caller's system messages as `boxed` makes
+/// it (encoded, under a durable scheduler).
+pub(crate) fn reply_with<I: 'static, O: 'static, R: 'static>(
+    k: &mut Kernel<I, O>,
+    to: ReplyTo<R>,
+    value: R,
+    boxed: impl FnOnce(R) -> Box<dyn Any>,
+) -> Result<(), R> {
     if to.tag == 0 {
         // Not a call's (tags start at 1): a forged or default `ReplyTo`.
         return Err(value);
     }
     match alive(k, to.pid) {
         Some(p) => {
-            k.push_sys(p, to.tag, Box::new(value));
+            k.push_sys(p, to.tag, boxed(value));
             Ok(())
         }
         None => Err(value),
@@ -139,15 +202,25 @@ pub(crate) fn begin<I: 'static, O: 'static, R, T>(
 ) -> Result<(MonitorRef, T), CallError> {
     // SAFETY: me is live.
     let pid = unsafe { me.as_ref().pid };
-    if server == pid {
+    check(k, pid, server)?;
+    let tag = table(k).new_ref();
+    let msg = request(ReplyTo::new(pid, tag));
+    Ok((monitors::monitor_as(k, me, server, tag), msg))
+}
+
+/// Whether `me` may call `server`: not itself, and only a live one.
+pub(crate) fn check<I: 'static, O: 'static>(
+    k: &Kernel<I, O>,
+    me: Pid,
+    server: Pid,
+) -> Result<(), CallError> {
+    if server == me {
         return Err(CallError::CallingSelf);
     }
     if alive(k, server).is_none() {
         return Err(CallError::NoProc);
     }
-    let tag = table(k).new_ref();
-    let msg = request(ReplyTo::new(pid, tag));
-    Ok((monitors::monitor_as(k, me, server, tag), msg))
+    Ok(())
 }
 
 /// The request is sent: the timeout, if any, starts now.
@@ -170,9 +243,20 @@ pub(crate) fn poll<I, O, R: 'static>(
     monitor: MonitorRef,
     timed: bool,
 ) -> Option<Result<R, CallError>> {
+    poll_decoding(me, monitor, timed, None)
+}
+
+/// [`poll`], decoding with `decode` a reply that came encoded (a durable
+/// server's).
+pub(crate) fn poll_decoding<I, O, R: 'static>(
+    me: PPtr<I, O>,
+    monitor: MonitorRef,
+    timed: bool,
+    decode: Option<fn(&[u8]) -> Option<R>>,
+) -> Option<Result<R, CallError>> {
     // SAFETY: me is live; no other reference to its record is held.
     let p = unsafe { &mut *me.as_ptr() };
-    if let Some(outcome) = outcome(p, monitor) {
+    if let Some(outcome) = outcome(p, monitor, decode) {
         return Some(outcome);
     }
     (timed && p.timed_out()).then_some(Err(CallError::Timeout))
@@ -187,6 +271,7 @@ pub(crate) struct Refused;
 fn outcome<I, O, R: 'static>(
     p: &mut crate::kernel::Proc<I, O>,
     monitor: MonitorRef,
+    decode: Option<fn(&[u8]) -> Option<R>>,
 ) -> Option<Result<R, CallError>> {
     let e = p.extra_mut()?;
     e.sys.retain(|item| item.tag == 0 || item.tag == monitor.0);
@@ -204,7 +289,10 @@ fn outcome<I, O, R: 'static>(
         }
         return Some(match item.msg.downcast::<R>() {
             Ok(r) => Ok(*r),
-            Err(_) => Err(CallError::ReplyType),
+            Err(msg) => match (msg.downcast::<EncodedReply>(), decode) {
+                (Ok(bytes), Some(decode)) => decode(&bytes.0).ok_or(CallError::ReplyType),
+                _ => Err(CallError::ReplyType),
+            },
         });
     }
     match item.msg.downcast::<Notice>() {

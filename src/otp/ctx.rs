@@ -8,13 +8,14 @@ use crate::error::{ExitError, SpawnError};
 use crate::kernel::Wait;
 use crate::kernel::hooks::{Call, Expect, Replayed};
 use crate::kernel::time::Timed;
+use crate::otp::call::EncodedReply;
 use crate::otp::call::{CallError, ReplyTo};
 use crate::otp::links::Signalled;
 use crate::otp::mail::{Mail, MailRef, MonitorRef, TimerRef};
 use crate::otp::record::{Answer, Ask, NoticeRecord, OtpCall, Took};
 use crate::otp::{call, links, mailbox, monitors, timers};
 use crate::reason::Reason;
-use crate::signal::{Payload, Pid};
+use crate::signal::{DurablePayload, Payload, Pid};
 use crate::template::Spawnable;
 
 impl<I: 'static, O: 'static> Ctx<I, O> {
@@ -652,9 +653,190 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// Answers the call that `to` names with `value` (OTP's
     /// `gen_server:reply/2`). If the caller has ended, the value is given
     /// back; if its call is over (it timed out), the reply is dropped unread.
+    ///
+    /// Under a durable scheduler the reply is journaled, encoded: it must
+    /// answer a [`durable_call`](Self::durable_call) (whose `ReplyTo` knows
+    /// how to encode it); a reply to another call holds this process
+    /// (reported in `violations()`).
     pub fn reply<R: 'static>(&mut self, to: ReplyTo<R>, value: R) -> Result<(), R> {
-        self.otp_call("reply");
+        self.tick();
+        if self.hooked() {
+            return self.durable_reply(to, value);
+        }
         call::reply(self.k(), to, value)
+    }
+
+    /// `reply` under a durable scheduler.
+    #[cold]
+    #[inline(never)]
+    fn durable_reply<R: 'static>(&mut self, to: ReplyTo<R>, value: R) -> Result<(), R> {
+        let Some(encode) = to.encoder() else {
+            self.not_durable("a reply to a call not made with `durable_call`")
+        };
+        let Some(bytes) = encode(&value) else {
+            self.unencodable();
+        };
+        let ask = Ask::Reply {
+            to: to.pid(),
+            tag: to.tag(),
+            value: bytes.clone(),
+        };
+        if let Some((answer, _)) = self.otp_replayed(&ask) {
+            return match answer {
+                Answer::Bool(true) => Ok(()),
+                Answer::Bool(false) => Err(value),
+                _ => self.otp_mismatch(&ask),
+            };
+        }
+        let replied = call::reply_with(self.k(), to, value, |value| {
+            drop(value);
+            Box::new(EncodedReply(bytes))
+        });
+        self.otp_record(ask, Answer::Bool(replied.is_ok()), None);
+        replied
+    }
+
+    /// A value this process must journal does not encode: the run stops
+    /// (this process is held, as every other).
+    #[cold]
+    fn unencodable(&mut self) -> ! {
+        if let Some((hooks, _)) = self.hooks() {
+            hooks.unencodable(postcard::Error::SerdeSerCustom);
+        }
+        self.hold()
+    }
+
+    /// [`call`](Self::call), journaled by a durable scheduler: a durable
+    /// process calls with this (its reply type is a serde type, recorded when
+    /// it comes), and the server answers with [`reply`](Self::reply) as
+    /// ever. A replayed call sends its request again only as the journal
+    /// checks it, and gets the outcome it got then; one that was waiting at
+    /// the crash waits on, until the deadline it had. On a plain scheduler it
+    /// is `call`.
+    pub fn durable_call<R: DurablePayload>(
+        &mut self,
+        server: Pid,
+        request: impl FnOnce(ReplyTo<R>) -> O,
+        timeout: Option<Duration>,
+    ) -> Result<R, CallError> {
+        self.tick();
+        let (me, my_pid) = (self.me, self.pid());
+        let hooked = self.hooked();
+        let ask = Ask::Call { server };
+        let recorded = if hooked {
+            self.otp_replayed(&ask)
+        } else {
+            None
+        };
+        let tag = match recorded {
+            Some((Answer::Called(begun), _)) => begun?,
+            Some(_) => self.otp_mismatch(&ask),
+            None => {
+                let begun = call::check(self.k(), my_pid, server);
+                if let Err(e) = &begun {
+                    if hooked {
+                        self.otp_record(ask, Answer::Called(Err(e.clone())), None);
+                    }
+                    return Err(e.clone());
+                }
+                let tag = crate::otp::table(self.k()).new_ref();
+                // The request first: one whose making panics leaves nothing.
+                let msg = request(ReplyTo::durable(my_pid, tag));
+                monitors::monitor_as(self.k(), me, server, tag);
+                if hooked {
+                    self.otp_record(ask, Answer::Called(Ok(tag)), None);
+                }
+                self.send_to(server, msg);
+                return self.await_durable_reply(MonitorRef(tag), timeout);
+            }
+        };
+        let msg = request(ReplyTo::durable(my_pid, tag));
+        self.send_to(server, msg);
+        self.await_durable_reply(MonitorRef(tag), timeout)
+    }
+
+    /// The rest of a durable call whose request was sent (see
+    /// [`await_reply`](Self::await_reply)).
+    fn await_durable_reply<R: DurablePayload>(
+        &mut self,
+        monitor: MonitorRef,
+        timeout: Option<Duration>,
+    ) -> Result<R, CallError> {
+        let me = self.me;
+        let hooked = self.hooked();
+        let ask = Ask::CallWait { tag: monitor.0 };
+        let mut deadline = None;
+        if hooked {
+            match self.otp_replayed(&ask) {
+                Some((Answer::Outcome(outcome), _)) => return self.decode_outcome(outcome),
+                Some((Answer::Deadline(d), _)) => {
+                    deadline = Some(d);
+                    match self.otp_replayed(&ask) {
+                        Some((Answer::Outcome(outcome), _)) => {
+                            return self.decode_outcome(outcome);
+                        }
+                        Some(_) => self.otp_mismatch(&ask),
+                        None => {}
+                    }
+                }
+                Some(_) => self.otp_mismatch(&ask),
+                None => {}
+            }
+        }
+        let timed = timeout.is_some();
+        if let Some(timeout) = timeout {
+            let d = match deadline {
+                Some(d) => d,
+                None => {
+                    let d = self.k().clock.now() + timeout;
+                    if hooked {
+                        self.otp_record(ask.clone(), Answer::Deadline(d), None);
+                    }
+                    d
+                }
+            };
+            mailbox::arm_at(self.k(), me, d);
+        }
+        let decode: fn(&[u8]) -> Option<R> = |bytes| postcard::from_bytes(bytes).ok();
+        let outcome = loop {
+            if let Some(outcome) = call::poll_decoding::<I, O, R>(me, monitor, timed, Some(decode))
+            {
+                break outcome;
+            }
+            if self.cannot_wait() {
+                break Err(CallError::Timeout);
+            }
+            self.suspend(Wait::Mail);
+        };
+        call::end(self.k(), me, monitor, timed, &outcome);
+        if hooked {
+            let recorded = match &outcome {
+                Ok(r) => match postcard::to_allocvec(r) {
+                    Ok(bytes) => Ok(bytes),
+                    Err(_) => self.unencodable(),
+                },
+                Err(e) => Err(e.clone()),
+            };
+            self.otp_record(ask, Answer::Outcome(recorded), None);
+        }
+        outcome
+    }
+
+    /// A recorded outcome of a call.
+    fn decode_outcome<R: DurablePayload>(
+        &mut self,
+        outcome: Result<Vec<u8>, CallError>,
+    ) -> Result<R, CallError> {
+        match outcome {
+            Ok(bytes) => match postcard::from_bytes(&bytes) {
+                Ok(r) => Ok(r),
+                Err(e) => self.violation(
+                    format!("a reply that does not decode ({e})"),
+                    "a durable call".into(),
+                ),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether `pid` is a live process (not ended) of this scheduler.

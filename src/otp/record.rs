@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
 use crate::error::ExitError;
+use crate::kernel::proc::SysItem;
+use crate::otp::call::{CallError, EncodedReply};
 use crate::otp::mail::{Mail, MonitorRef, Notice, TimerRef};
 use crate::otp::registry::RegisterError;
 use crate::reason::Reason;
@@ -82,6 +84,21 @@ pub(crate) enum Ask {
         template: String,
         monitor: bool,
     },
+    /// A durable call of `server` begins (its monitor is its tag).
+    Call {
+        server: Pid,
+    },
+    /// The call tagged `tag` waits for its outcome (its first record may be
+    /// its deadline).
+    CallWait {
+        tag: u64,
+    },
+    /// A reply to the call `tag` of `to`, encoded.
+    Reply {
+        to: Pid,
+        tag: u64,
+        value: Vec<u8>,
+    },
 }
 
 /// What a call answered.
@@ -121,6 +138,10 @@ pub(crate) enum Answer {
         pid: Pid,
         monitor: Option<u64>,
     },
+    /// A call began (its tag), or could not.
+    Called(Result<u64, CallError>),
+    /// A call's outcome: the reply, encoded, or why none came.
+    Outcome(Result<Vec<u8>, CallError>),
 }
 
 /// Which piece of mail was taken: the message at `index` of the inbox (its
@@ -145,6 +166,11 @@ pub(crate) enum NoticeRecord {
         reason: Reason,
     },
     Timeout(u64),
+    /// The reply to call `tag`, encoded.
+    Reply {
+        tag: u64,
+        value: Vec<u8>,
+    },
 }
 
 /// One call and its answer.
@@ -199,7 +225,42 @@ impl NoticeRecord {
         })
     }
 
-    /// The notice again.
+    /// The record of an item of a system queue (`None`: one that cannot be
+    /// recorded, a typed request or a reply that is not encoded) and the
+    /// number of inbox messages ahead of it.
+    pub(crate) fn of_item(item: &SysItem, head: u64) -> Option<(u64, NoticeRecord)> {
+        let record = match item.msg.downcast_ref::<Notice>() {
+            Some(notice) => NoticeRecord::of(notice)?,
+            None => NoticeRecord::Reply {
+                tag: item.tag,
+                value: item.msg.downcast_ref::<EncodedReply>()?.0.clone(),
+            },
+        };
+        Some((item.due.saturating_sub(head), record))
+    }
+
+    /// The item again, due when the inbox's `head_removed` reaches `due`.
+    pub(crate) fn into_item(self, due: u64) -> SysItem {
+        match self {
+            NoticeRecord::Reply { tag, value } => SysItem {
+                due,
+                tag,
+                msg: Box::new(EncodedReply(value)),
+            },
+            notice => SysItem {
+                due,
+                tag: 0,
+                msg: notice.notice().boxed(),
+            },
+        }
+    }
+
+    /// Whether it is a reply (dropped where mail is read: its call is over).
+    pub(crate) fn is_reply(&self) -> bool {
+        matches!(self, NoticeRecord::Reply { .. })
+    }
+
+    /// The notice again (a reply is no notice: see [`into_item`](Self::into_item)).
     pub(crate) fn notice(self) -> Notice {
         match self {
             NoticeRecord::Down {
@@ -213,6 +274,7 @@ impl NoticeRecord {
             },
             NoticeRecord::Exit { from, reason } => Notice::Exit { from, reason },
             NoticeRecord::Timeout(t) => Notice::Timeout(TimerRef(t)),
+            NoticeRecord::Reply { tag, .. } => unreachable!("reply {tag} is not a notice"),
         }
     }
 

@@ -66,7 +66,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// Holds this process for good: its calls did not match its records.
     #[cold]
-    pub(super) fn hold(&mut self) -> ! {
+    pub(crate) fn hold(&mut self) -> ! {
         loop {
             self.suspend(Wait::Held);
         }
