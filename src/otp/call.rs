@@ -62,6 +62,9 @@ fn encode_reply<R: Serialize + 'static>(value: &dyn Any) -> Option<Vec<u8>> {
     }
 }
 
+/// Decodes a reply that came encoded.
+pub(crate) type DecodeReply<R> = fn(&[u8]) -> Option<R>;
+
 /// A reply as a durable scheduler keeps it in its caller's system messages:
 /// encoded (the caller's durable call decodes it).
 pub(crate) struct EncodedReply(pub(crate) Vec<u8>);
@@ -252,7 +255,7 @@ pub(crate) fn poll_decoding<I, O, R: 'static>(
     me: PPtr<I, O>,
     monitor: MonitorRef,
     timed: bool,
-    decode: Option<fn(&[u8]) -> Option<R>>,
+    decode: Option<DecodeReply<R>>,
 ) -> Option<Result<R, CallError>> {
     // SAFETY: me is live; no other reference to its record is held.
     let p = unsafe { &mut *me.as_ptr() };
@@ -271,7 +274,7 @@ pub(crate) struct Refused;
 fn outcome<I, O, R: 'static>(
     p: &mut crate::kernel::Proc<I, O>,
     monitor: MonitorRef,
-    decode: Option<fn(&[u8]) -> Option<R>>,
+    decode: Option<DecodeReply<R>>,
 ) -> Option<Result<R, CallError>> {
     let e = p.extra_mut()?;
     e.sys.retain(|item| item.tag == 0 || item.tag == monitor.0);
