@@ -346,3 +346,38 @@ fn a_supervision_tree_replays_after_a_crash_at_any_byte_of_its_journal() {
         sched.spawn(&driver(), ()).unwrap();
     });
 }
+
+/// What a durable scheduler cannot journal yet holds the process that does it,
+/// before it acts, and says what to use instead.
+#[test]
+fn a_plain_call_and_a_typed_request_are_held_under_a_durable_scheduler() {
+    use chronoflow::{Status, Wait};
+    let dir = TempDir::new().unwrap();
+    let caller = Template::new("caller", |ctx: &mut Ctx<Msg>, server: Pid| {
+        ctx.call::<u64>(server, |to| Msg::Ask(to, 2), None).ok()
+    });
+    struct Double;
+    impl chronoflow::otp::RequestType for Double {
+        type Reply = u64;
+    }
+    let asker = Template::new("asker", |ctx: &mut Ctx<Msg>, server: Pid| {
+        ctx.request(server, Double, None).ok()
+    });
+    let (mut sched, _) = DurableScheduler::builder()
+        .register(&server())
+        .register(&caller)
+        .register(&asker)
+        .open(dir.path())
+        .unwrap();
+    let s = sched.spawn(&server(), ()).unwrap().pid();
+    let c = sched.spawn(&caller, s).unwrap().pid();
+    let a = sched.spawn(&asker, s).unwrap().pid();
+    sched.run_until_idle().unwrap();
+    assert_eq!(sched.status(c), Some(Status::Waiting(Wait::Held)));
+    assert_eq!(sched.status(a), Some(Status::Waiting(Wait::Held)));
+    let v = sched.violations();
+    assert_eq!(v.len(), 2, "{v:?}");
+    assert_eq!((v[0].pid, v[0].emitted.as_str()), (c, "call"));
+    assert!(v[0].recorded.contains("not journaled"), "{v:?}");
+    assert_eq!((v[1].pid, v[1].emitted.as_str()), (a, "request"));
+}

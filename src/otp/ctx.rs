@@ -33,7 +33,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     #[cold]
     fn not_durable(&mut self, what: &str) -> ! {
         self.violation(
-            "no record of it: calls and requests of the OTP toolkit are not journaled by a durable scheduler yet".into(),
+            "no record of it: a durable scheduler journals calls made with `Ctx::durable_call`; plain calls and typed requests are not journaled".into(),
             what.to_string(),
         )
     }
@@ -613,6 +613,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// a `Reject` inbox refuses (or a drop policy drops) is not told to the
     /// caller, which then waits for its timeout (with `None`, for the
     /// server's end). Other mail waits meanwhile, in its order.
+    ///
+    /// A durable process calls with [`durable_call`](Self::durable_call)
+    /// instead (its reply is journaled): this one holds it.
     pub fn call<R: 'static>(
         &mut self,
         server: Pid,
