@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use chronoflow::journal::HEADER_LEN;
 use chronoflow::otp::ReplyTo;
-use chronoflow::otp::supervisor::{ChildSpec, Supervisor, SupervisorTemplate, stop};
+use chronoflow::otp::supervisor::{
+    ChildRef, ChildSpec, ChildState, CountChildren, DynamicSpec, DynamicSupervisor, StartChild,
+    Supervisor, SupervisorTemplate, TerminateChild, WhichChildren, stop,
+};
 use chronoflow::{Ctx, DurableScheduler, Local, MailRef, ManualClock, Pid, Reason, Template, Time};
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
@@ -380,4 +383,120 @@ fn a_plain_call_and_a_typed_request_are_held_under_a_durable_scheduler() {
     assert_eq!((v[0].pid, v[0].emitted.as_str()), (c, "call"));
     assert!(v[0].recorded.contains("not journaled"), "{v:?}");
     assert_eq!((v[1].pid, v[1].emitted.as_str()), (a, "request"));
+}
+
+/// A pool worker: fails on `Crash`.
+fn pooled() -> Template<Msg, Msg, u64, ()> {
+    Template::new("pooled", |ctx: &mut Ctx<Msg>, _n: u64| {
+        loop {
+            if ctx.receive() == Msg::Crash {
+                panic!("crash");
+            }
+        }
+    })
+}
+
+fn pool() -> SupervisorTemplate<Msg> {
+    DynamicSupervisor::new("pool", DynamicSpec::new(&pooled()))
+        .intensity(10, Duration::from_secs(5))
+        .template()
+        .unwrap()
+}
+
+/// Asks a dynamic supervisor, by durable requests: starts children, lists
+/// and counts them, fails one (restarted), terminates one, stops the pool.
+fn asker() -> Template<Msg, Msg, (), Log, Local> {
+    let pool = pool();
+    Template::local("asker", move |ctx: &mut Ctx<Msg>, ()| {
+        let mut log = Log::new();
+        let (sup, _) = ctx.spawn_monitor(&pool, ()).unwrap();
+        let mut kids = Vec::new();
+        for n in 0..3u64 {
+            let kid = ctx.durable_request(sup, StartChild(n), None).unwrap();
+            kids.push(kid.unwrap());
+        }
+        let running = |ctx: &mut Ctx<Msg>| -> Vec<ChildState> {
+            let which = ctx.durable_request(sup, WhichChildren, None).unwrap();
+            which.into_iter().map(|c| c.child).collect()
+        };
+        log.push(format!("{:?}", running(ctx)));
+        let m = ctx.monitor(kids[1]);
+        ctx.send_to(kids[1], Msg::Crash);
+        let down = ctx.select_mail(|d| matches!(d, MailRef::Down { monitor, .. } if monitor == m));
+        log.push(format!("{down:?}"));
+        let restarted = loop {
+            let now = running(ctx);
+            if !now.contains(&ChildState::Running(kids[1])) && now.len() == 3 {
+                break now;
+            }
+            ctx.yield_now();
+        };
+        log.push(format!("{restarted:?}"));
+        let gone = ctx.durable_request(sup, TerminateChild(ChildRef::Pid(kids[0])), None);
+        log.push(format!("{gone:?}"));
+        let counts = ctx.durable_request(sup, CountChildren, None).unwrap();
+        log.push(format!("{counts:?}"));
+        let wrong = ctx.durable_request(sup, StartChild("not a u64".to_string()), None);
+        log.push(format!("{wrong:?}"));
+        let reason = stop(ctx, sup, Reason::Shutdown(None));
+        log.push(format!("pool ended: {reason}"));
+        log
+    })
+}
+
+fn open_pool(dir: &Path) -> DurableScheduler<Msg> {
+    let (sched, _) = DurableScheduler::builder()
+        .register(&asker())
+        .register(&pool())
+        .register(&pooled())
+        .request::<StartChild<u64>>()
+        .request::<StartChild<String>>()
+        .request::<WhichChildren>()
+        .request::<CountChildren>()
+        .request::<TerminateChild>()
+        .clock(ManualClock::new(Time::default()))
+        .open(dir)
+        .unwrap();
+    sched
+}
+
+/// Runs the pool story to its end, reopening the journal after every pass if
+/// `crash`: the asker's log.
+fn pool_story(dir: &Path, crash: bool) -> Log {
+    let mut sched = open_pool(dir);
+    let h = sched.spawn(&asker(), ()).unwrap().pid();
+    for _ in 0..1000 {
+        let pass = sched.update().unwrap();
+        if let Some(done) = sched.result_of::<Log>(h) {
+            assert!(sched.violations().is_empty(), "{:?}", sched.violations());
+            return done.unwrap();
+        }
+        if crash {
+            drop(sched);
+            sched = open_pool(dir);
+        } else if pass.is_idle() {
+            panic!("idle before the end: {:?}", sched.status(h));
+        }
+    }
+    panic!("no end: {:?} {:?}", sched.status(h), sched.violations());
+}
+
+#[test]
+fn a_dynamic_supervisor_answers_durable_requests_across_crashes() {
+    let plain = pool_story(TempDir::new().unwrap().path(), false);
+    assert_eq!(plain.len(), 7, "{plain:#?}");
+    assert!(plain[4].contains("active: 2"), "{plain:#?}");
+    assert_eq!(plain[5], "Err(Unhandled)", "{plain:#?}");
+    assert_eq!(plain[6], "pool ended: shutdown", "{plain:#?}");
+    let crashed = pool_story(TempDir::new().unwrap().path(), true);
+    assert_eq!(crashed, plain);
+}
+
+#[test]
+fn a_dynamic_supervisor_replays_after_a_crash_at_any_byte_of_its_journal() {
+    let full = TempDir::new().unwrap();
+    let plain = pool_story(full.path(), false);
+    every_cut(full.path(), &plain, open_pool, |sched| {
+        sched.spawn(&asker(), ()).unwrap();
+    });
 }

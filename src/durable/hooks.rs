@@ -9,7 +9,7 @@ use crate::durable::record::{Record, SendOutcome, SendStep, StopRecord};
 use crate::durable::state::{DeterminismViolation, Durable, ProcJournal};
 use crate::error::{ExitError, SpawnError};
 use crate::journal::JournalError;
-use crate::kernel::hooks::{Call, Expect, Hooks, Outcome, Replayed};
+use crate::kernel::hooks::{Call, Codec, Expect, Hooks, Outcome, Replayed};
 use crate::kernel::inbox::Overflow;
 use crate::kernel::{Kernel, PPtr, Proc};
 use crate::otp::record::{Answer, Ask, NoticeRecord, OtpCall};
@@ -477,6 +477,10 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
             evicted,
             refused,
         });
+    }
+
+    fn codec(&self, name: &str) -> Option<Codec> {
+        self.codecs.get(name).copied()
     }
 
     fn tie(&mut self, by: &mut Proc<I, O>, call: Option<&dyn Any>) {

@@ -24,6 +24,7 @@ use crate::durable::record::{EntryRecord, OtpState, Record, StopRecord};
 use crate::durable::recover::{RecoveryError, decode_caught};
 use crate::error::ExitError;
 use crate::kernel::Kernel;
+use crate::kernel::hooks::Codec;
 use crate::kernel::time::Timed;
 use crate::otp::links::{Verdict, verdict};
 use crate::otp::record::{Answer, Ask, NoticeRecord, OtpCall, Took};
@@ -222,6 +223,27 @@ impl Fold {
                     s.sys.retain(|(_, n)| !n.is_reply() && !n.is_down_of(tag));
                 }
             }
+            (
+                Ask::Request {
+                    server,
+                    type_name,
+                    body,
+                },
+                &Answer::Called(Ok(tag)),
+                Some(me),
+            ) => {
+                t.add_monitor(tag, me, *server);
+                let request = NoticeRecord::Request {
+                    from: me,
+                    tag,
+                    type_name: type_name.clone(),
+                    body: body.clone(),
+                };
+                self.notice(*server, request);
+            }
+            (&Ask::Refuse { to, tag }, Answer::Bool(true), _) => {
+                self.notice(to, NoticeRecord::Refused { tag });
+            }
             (Ask::Reply { to, tag, value }, Answer::Bool(true), _) => {
                 let reply = NoticeRecord::Reply {
                     tag: *tag,
@@ -385,15 +407,26 @@ pub(crate) fn snapshot<I: 'static, O: 'static>(
 
 /// The system messages a rebuilt process starts with (its inbox rebuilt
 /// first: each is due once the messages ahead of it have left).
-pub(crate) fn install_sys<I, O>(p: &mut crate::kernel::Proc<I, O>, sys: SysMirror) {
-    if sys.is_empty() {
-        return;
-    }
+pub(crate) fn install_sys<I, O>(
+    p: &mut crate::kernel::Proc<I, O>,
+    sys: SysMirror,
+    codecs: &BTreeMap<&'static str, Codec>,
+) -> Result<(), RecoveryError> {
     let head = p.inbox.head_removed;
+    let pid = p.pid;
     let queue = &mut p.extra().sys;
     for (ahead, notice) in sys {
-        queue.push_back(notice.into_item(head + ahead));
+        let codec = |name: &str| codecs.get(name).copied();
+        let Some(item) = notice.into_item(head + ahead, &codec) else {
+            return Err(RecoveryError::Decode {
+                pid,
+                what: "a typed request (its type is not registered with DurableBuilder::request)",
+                why: "no codec for it".into(),
+            });
+        };
+        queue.push_back(item);
     }
+    Ok(())
 }
 
 /// Installs the toolkit's state, as the fold made it, in `k` (every process

@@ -227,6 +227,11 @@ fn rebuild_with<I: 'static, O: 'static>(
         }
         return Ok(None);
     }
+    let codecs = if pending.sys.is_empty() {
+        Default::default()
+    } else {
+        durable_mut(k).expect("durable").codecs.clone()
+    };
     let p = (registration.create)(k, pid, parent, &pending.args)?;
     // SAFETY: p was just created.
     let proc = unsafe { &mut *p.as_ptr() };
@@ -235,7 +240,7 @@ fn rebuild_with<I: 'static, O: 'static>(
     // The inbox as it was at the crash, in the real queue: what arrives now queues
     // behind it under the inbox's own capacity and policy.
     proc.inbox.queue = pending.inbox;
-    crate::durable::otp::install_sys(proc, pending.sys);
+    crate::durable::otp::install_sys(proc, pending.sys, &codecs)?;
     if pending.started {
         proc.extra().replaying = !pending.log.is_empty();
         ProcJournal::of(proc).replay = Some(pending.log);

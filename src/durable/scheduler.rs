@@ -35,6 +35,8 @@ pub struct DurableBuilder<M: 'static> {
     /// Roles whose layout changed on purpose.
     changed: BTreeSet<String>,
     clock: Option<Box<dyn crate::Clock>>,
+    /// The typed requests journaled, by their type's name.
+    codecs: BTreeMap<&'static str, crate::kernel::hooks::Codec>,
 }
 
 impl<M> DurableBuilder<M>
@@ -141,6 +143,17 @@ where
         self
     }
 
+    /// Registers a typed request ([`Ctx::durable_request`](crate::Ctx::durable_request)):
+    /// a request of type `Q` waiting in a server's mail at a crash is rebuilt
+    /// from the journal by it, and its reply encoded. A supervisor's requests
+    /// ([`WhichChildren`](crate::otp::supervisor::WhichChildren) and its
+    /// kin, but `AddChild`, whose spec is code) are registered the same way.
+    pub fn request<Q: crate::otp::DurableRequest>(mut self) -> Self {
+        let codec = crate::otp::request::codec::<Q>();
+        self.codecs.insert(codec.name, codec);
+        self
+    }
+
     /// Opens the journal in `dir` (created if missing) and rebuilds every process
     /// it holds.
     pub fn open(
@@ -203,6 +216,7 @@ where
             otp_mark: None,
             tie: None,
             tied: None,
+            codecs: self.codecs,
             policy: self.policy,
             committed,
             committing: Vec::new(),
@@ -283,6 +297,7 @@ where
             policy: CommitPolicy::default(),
             replay_signals: false,
             changed: BTreeSet::new(),
+            codecs: BTreeMap::new(),
             clock: None,
         }
     }

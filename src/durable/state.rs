@@ -145,6 +145,8 @@ pub(crate) struct Durable<I, O> {
     /// The process whose creation was a tied spawn's record: its start is in
     /// that record too.
     pub(crate) tied: Option<Pid>,
+    /// The typed requests it journals, by their type's name.
+    pub(crate) codecs: BTreeMap<&'static str, crate::kernel::hooks::Codec>,
 }
 
 impl<I, O> Durable<I, O> {

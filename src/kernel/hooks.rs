@@ -101,6 +101,18 @@ pub(crate) enum Expect<'a, O> {
     Layer { ask: &'a dyn Any },
 }
 
+/// How a layer's value travels encoded (a typed request of the toolkit):
+/// registered with the layer that journals by its type's name.
+#[derive(Clone, Copy)]
+pub(crate) struct Codec {
+    /// The type's name (`std::any::type_name`).
+    pub(crate) name: &'static str,
+    /// Decodes a value of the type, boxed.
+    pub(crate) decode: fn(&[u8]) -> Option<Box<dyn Any>>,
+    /// Encodes its reply (given as `&dyn Any`).
+    pub(crate) encode_reply: fn(&dyn Any) -> Option<Vec<u8>>,
+}
+
 /// A replay's answer to an [`Expect`].
 pub(crate) enum Replayed<I> {
     /// Not replaying (any more): the call runs live.
@@ -225,6 +237,10 @@ pub(crate) trait Hooks<I, O> {
     /// so that a crash keeps both or neither. With `None`, the spawn is over
     /// (made, or refused).
     fn tie(&mut self, by: &mut Proc<I, O>, call: Option<&dyn Any>);
+
+    /// How values of the type named `name` are encoded, if the layer knows it
+    /// (a typed request registered with it).
+    fn codec(&self, name: &str) -> Option<Codec>;
 
     /// Records a call of `p`.
     fn record(&mut self, p: &mut Proc<I, O>, call: Call<'_, I, O>);

@@ -51,7 +51,7 @@ fn encoder<R: Serialize + 'static>() -> Option<EncodeReply> {
     Some(encode_reply::<R>)
 }
 
-fn encode_reply<R: Serialize + 'static>(value: &dyn Any) -> Option<Vec<u8>> {
+pub(crate) fn encode_reply<R: Serialize + 'static>(value: &dyn Any) -> Option<Vec<u8>> {
     let value = value.downcast_ref::<R>()?;
     match catch_unwind(AssertUnwindSafe(|| postcard::to_allocvec(value))) {
         Ok(encoded) => encoded.ok(),
@@ -91,6 +91,14 @@ impl<R> ReplyTo<R> {
     {
         ReplyTo {
             encode: encoder::<R>(),
+            ..ReplyTo::new(pid, tag)
+        }
+    }
+
+    /// One whose reply a durable server journals with `encode`.
+    pub(crate) fn with_encoder(pid: Pid, tag: u64, encode: EncodeReply) -> Self {
+        ReplyTo {
+            encode: Some(encode),
             ..ReplyTo::new(pid, tag)
         }
     }

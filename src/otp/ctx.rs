@@ -99,7 +99,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// A recorded answer of another kind than the call gives.
     #[cold]
-    fn otp_mismatch(&mut self, ask: &Ask) -> ! {
+    pub(crate) fn otp_mismatch(&mut self, ask: &Ask) -> ! {
         self.violation(
             format!("{} with an answer of another kind", ask.describe()),
             ask.describe(),
@@ -484,7 +484,13 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         match (took, msg) {
             (None, _) => None,
             (Some(Took::Msg { .. }), Some(m)) => Some(Mail::Msg(m)),
-            (Some(Took::Notice { notice, .. }), _) => Some(notice.notice().into_mail()),
+            (Some(Took::Notice { notice, .. }), _) => {
+                let codec = |name: &str| self.codec(name);
+                match notice.into_mail(&codec) {
+                    Some(mail) => Some(mail),
+                    None => self.otp_mismatch(ask),
+                }
+            }
             (Some(Took::Msg { .. }), None) => self.otp_mismatch(ask),
         }
     }
@@ -677,7 +683,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             self.not_durable("a reply to a call not made with `durable_call`")
         };
         let Some(bytes) = encode(&value) else {
-            self.unencodable();
+            self.otp_unencodable();
         };
         let ask = Ask::Reply {
             to: to.pid(),
@@ -702,7 +708,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// A value this process must journal does not encode: the run stops
     /// (this process is held, as every other).
     #[cold]
-    fn unencodable(&mut self) -> ! {
+    pub(crate) fn otp_unencodable(&mut self) -> ! {
         if let Some((hooks, _)) = self.hooks() {
             hooks.unencodable(postcard::Error::SerdeSerCustom);
         }
@@ -760,7 +766,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
     /// The rest of a durable call whose request was sent (see
     /// [`await_reply`](Self::await_reply)).
-    fn await_durable_reply<R: DurablePayload>(
+    pub(crate) fn await_durable_reply<R: DurablePayload>(
         &mut self,
         monitor: MonitorRef,
         timeout: Option<Duration>,
@@ -816,7 +822,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             let recorded = match &outcome {
                 Ok(r) => match postcard::to_allocvec(r) {
                     Ok(bytes) => Ok(bytes),
-                    Err(_) => self.unencodable(),
+                    Err(_) => self.otp_unencodable(),
                 },
                 Err(e) => Err(e.clone()),
             };

@@ -53,7 +53,7 @@ use crate::template::Spawnable;
 pub use call::{CallError, ReplyTo};
 pub use mail::{Mail, MailRef, MonitorRef, TimerRef};
 pub use registry::RegisterError;
-pub use request::{Request, RequestType};
+pub use request::{DurableRequest, Request, RequestType};
 pub(crate) use table::{Entry, Table};
 
 /// The toolkit's tables in kernel `k`, made (and the end notice installed) on

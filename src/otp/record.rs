@@ -11,10 +11,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
 use crate::error::ExitError;
+use std::any::Any;
+
+use crate::kernel::hooks::Codec;
 use crate::kernel::proc::SysItem;
-use crate::otp::call::{CallError, EncodedReply};
+use crate::otp::call::{CallError, EncodedReply, Refused};
 use crate::otp::mail::{Mail, MonitorRef, Notice, TimerRef};
 use crate::otp::registry::RegisterError;
+use crate::otp::request::Request;
 use crate::reason::Reason;
 use crate::signal::Pid;
 
@@ -99,6 +103,18 @@ pub(crate) enum Ask {
         tag: u64,
         value: Vec<u8>,
     },
+    /// A durable typed request to `server`: its type's name and its body,
+    /// encoded.
+    Request {
+        server: Pid,
+        type_name: String,
+        body: Vec<u8>,
+    },
+    /// A refusal of the request `tag` of `to`.
+    Refuse {
+        to: Pid,
+        tag: u64,
+    },
 }
 
 /// What a call answered.
@@ -171,6 +187,17 @@ pub(crate) enum NoticeRecord {
         tag: u64,
         value: Vec<u8>,
     },
+    /// The refusal of request `tag`.
+    Refused {
+        tag: u64,
+    },
+    /// A durable typed request: its type's name and its body, encoded.
+    Request {
+        from: Pid,
+        tag: u64,
+        type_name: String,
+        body: Vec<u8>,
+    },
 }
 
 /// One call and its answer.
@@ -182,8 +209,7 @@ pub(crate) struct OtpCall {
 
 impl NoticeRecord {
     /// The record of a notice as it waits in a system queue: `None` for one
-    /// that cannot be recorded (a typed request: its body is a value of any
-    /// type, in an `Rc`).
+    /// that cannot be recorded (a typed request that is not durable).
     pub(crate) fn of(notice: &Notice) -> Option<NoticeRecord> {
         Some(match notice {
             Notice::Down {
@@ -200,69 +226,79 @@ impl NoticeRecord {
                 reason: reason.clone(),
             },
             Notice::Timeout(t) => NoticeRecord::Timeout(t.0),
-            Notice::Request(_) => return None,
+            Notice::Request(r) => NoticeRecord::Request {
+                from: r.from(),
+                tag: r.tag(),
+                type_name: r.type_name().to_string(),
+                body: r.encoded()?.to_vec(),
+            },
         })
     }
 
-    /// The record of a notice taken as mail (`None`: a message, or a request).
+    /// The record of a notice taken as mail (`None`: a message, or a request
+    /// that is not durable).
     pub(crate) fn of_mail<M>(mail: &Mail<M>) -> Option<NoticeRecord> {
-        Some(match mail {
+        match mail {
+            Mail::Msg(_) => None,
             Mail::Down {
                 monitor,
                 pid,
                 reason,
-            } => NoticeRecord::Down {
+            } => Some(NoticeRecord::Down {
                 monitor: monitor.0,
                 pid: *pid,
                 reason: reason.clone(),
-            },
-            Mail::Exit { from, reason } => NoticeRecord::Exit {
+            }),
+            Mail::Exit { from, reason } => Some(NoticeRecord::Exit {
                 from: *from,
                 reason: reason.clone(),
-            },
-            Mail::Timeout(t) => NoticeRecord::Timeout(t.0),
-            Mail::Msg(_) | Mail::Request(_) => return None,
-        })
+            }),
+            Mail::Timeout(t) => Some(NoticeRecord::Timeout(t.0)),
+            Mail::Request(r) => NoticeRecord::of(&Notice::Request(r.clone())),
+        }
     }
 
     /// The record of an item of a system queue (`None`: one that cannot be
-    /// recorded, a typed request or a reply that is not encoded) and the
-    /// number of inbox messages ahead of it.
+    /// recorded, a request or a reply that is not durable) and the number of
+    /// inbox messages ahead of it.
     pub(crate) fn of_item(item: &SysItem, head: u64) -> Option<(u64, NoticeRecord)> {
-        let record = match item.msg.downcast_ref::<Notice>() {
-            Some(notice) => NoticeRecord::of(notice)?,
-            None => NoticeRecord::Reply {
+        let record = if let Some(notice) = item.msg.downcast_ref::<Notice>() {
+            NoticeRecord::of(notice)?
+        } else if item.msg.is::<Refused>() {
+            NoticeRecord::Refused { tag: item.tag }
+        } else {
+            NoticeRecord::Reply {
                 tag: item.tag,
                 value: item.msg.downcast_ref::<EncodedReply>()?.0.clone(),
-            },
+            }
         };
         Some((item.due.saturating_sub(head), record))
     }
 
-    /// The item again, due when the inbox's `head_removed` reaches `due`.
-    pub(crate) fn into_item(self, due: u64) -> SysItem {
-        match self {
-            NoticeRecord::Reply { tag, value } => SysItem {
-                due,
-                tag,
-                msg: Box::new(EncodedReply(value)),
-            },
-            notice => SysItem {
-                due,
-                tag: 0,
-                msg: notice.notice().boxed(),
-            },
-        }
+    /// The item again, due when the inbox's `head_removed` reaches `due`;
+    /// `None` for a request whose type `codec` does not know (or whose body
+    /// does not decode).
+    pub(crate) fn into_item(
+        self,
+        due: u64,
+        codec: &dyn Fn(&str) -> Option<Codec>,
+    ) -> Option<SysItem> {
+        let (tag, msg): (u64, Box<dyn Any>) = match self {
+            NoticeRecord::Reply { tag, value } => (tag, Box::new(EncodedReply(value))),
+            NoticeRecord::Refused { tag } => (tag, Box::new(Refused)),
+            notice => (0, notice.into_notice(codec)?.boxed()),
+        };
+        Some(SysItem { due, tag, msg })
     }
 
-    /// Whether it is a reply (dropped where mail is read: its call is over).
-    pub(crate) fn is_reply(&self) -> bool {
-        matches!(self, NoticeRecord::Reply { .. })
+    /// The notice again, as mail (see [`into_item`](Self::into_item)).
+    pub(crate) fn into_mail<M>(self, codec: &dyn Fn(&str) -> Option<Codec>) -> Option<Mail<M>> {
+        Some(self.into_notice(codec)?.into_mail())
     }
 
-    /// The notice again (a reply is no notice: see [`into_item`](Self::into_item)).
-    pub(crate) fn notice(self) -> Notice {
-        match self {
+    /// The notice again (a reply or a refusal is no notice).
+    fn into_notice(self, codec: &dyn Fn(&str) -> Option<Codec>) -> Option<Notice> {
+        Some(match self {
             NoticeRecord::Down {
                 monitor,
                 pid,
@@ -274,8 +310,23 @@ impl NoticeRecord {
             },
             NoticeRecord::Exit { from, reason } => Notice::Exit { from, reason },
             NoticeRecord::Timeout(t) => Notice::Timeout(TimerRef(t)),
-            NoticeRecord::Reply { tag, .. } => unreachable!("reply {tag} is not a notice"),
-        }
+            NoticeRecord::Request {
+                from,
+                tag,
+                type_name,
+                body,
+            } => Notice::Request(Request::decoded(from, tag, codec(&type_name)?, &body)?),
+            NoticeRecord::Reply { .. } | NoticeRecord::Refused { .. } => return None,
+        })
+    }
+
+    /// Whether it is a reply or a refusal (dropped where mail is read: its
+    /// call is over).
+    pub(crate) fn is_reply(&self) -> bool {
+        matches!(
+            self,
+            NoticeRecord::Reply { .. } | NoticeRecord::Refused { .. }
+        )
     }
 
     /// Whether it is the DOWN of `monitor` (what a flushing `demonitor`

@@ -40,12 +40,17 @@ use std::time::Duration;
 
 use crate::engine::stackful::context::Ctx;
 use crate::engine::stackful::template::Template;
+use crate::kernel::hooks::Codec;
 use crate::otp::alive;
 use crate::otp::call::{self, CallError, ReplyTo};
-use crate::otp::mail::Notice;
+use crate::otp::mail::{MonitorRef, Notice};
+use crate::otp::monitors;
+use crate::otp::record::{Answer, Ask};
 use crate::reason::Reason;
 use crate::scheduler::SimpleScheduler;
-use crate::signal::Pid;
+use crate::signal::{DurablePayload, Pid};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// A type that can be sent as a request with [`Ctx::request`](crate::Ctx::request):
 /// it names the type of its reply.
@@ -63,6 +68,41 @@ pub trait RequestType: 'static {
     type Reply: 'static;
 }
 
+/// A request that a durable scheduler journals
+/// ([`Ctx::durable_request`](crate::Ctx::durable_request)): it and its reply
+/// are serde types. Register it with
+/// [`DurableBuilder::request`](crate::durable::DurableBuilder::request).
+pub trait DurableRequest:
+    RequestType<Reply: DurablePayload> + Serialize + DeserializeOwned
+{
+}
+
+impl<Q: RequestType<Reply: DurablePayload> + Serialize + DeserializeOwned> DurableRequest for Q {}
+
+/// How requests of type `Q` travel encoded.
+pub(crate) fn codec<Q: DurableRequest>() -> Codec {
+    Codec {
+        name: std::any::type_name::<Q>(),
+        decode: |bytes| {
+            let q: Q = decode_caught(bytes)?;
+            Some(Box::new(q))
+        },
+        encode_reply: call::encode_reply::<Q::Reply>,
+    }
+}
+
+/// Decodes a value; `None` if it does not decode, or its `Deserialize`
+/// panics.
+fn decode_caught<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    match std::panic::catch_unwind(|| postcard::from_bytes(bytes)) {
+        Ok(decoded) => decoded.ok(),
+        Err(payload) => {
+            crate::kernel::pass::forget_quietly(payload);
+            None
+        }
+    }
+}
+
 /// A request as its server receives it ([`Mail::Request`](crate::Mail::Request)):
 /// who asks, and a body of some [`RequestType`], taken by type.
 ///
@@ -75,6 +115,8 @@ pub struct Request {
     type_id: TypeId,
     type_name: &'static str,
     body: Rc<Cell<Option<Box<dyn Any>>>>,
+    /// A durable request's: its body encoded, and how its reply is.
+    durable: Option<(Rc<[u8]>, fn(&dyn Any) -> Option<Vec<u8>>)>,
 }
 
 impl Request {
@@ -85,7 +127,32 @@ impl Request {
             type_id: TypeId::of::<Q>(),
             type_name: std::any::type_name::<Q>(),
             body: Rc::new(Cell::new(Some(Box::new(body)))),
+            durable: None,
         }
+    }
+
+    /// A durable request, from its encoded body: `None` if it does not
+    /// decode.
+    pub(crate) fn decoded(from: Pid, tag: u64, codec: Codec, bytes: &[u8]) -> Option<Request> {
+        let body = (codec.decode)(bytes)?;
+        Some(Request {
+            from,
+            tag,
+            type_id: (*body).type_id(),
+            type_name: codec.name,
+            body: Rc::new(Cell::new(Some(body))),
+            durable: Some((bytes.into(), codec.encode_reply)),
+        })
+    }
+
+    /// Its caller's tag.
+    pub(crate) fn tag(&self) -> u64 {
+        self.tag
+    }
+
+    /// A durable request's body, encoded.
+    pub(crate) fn encoded(&self) -> Option<&[u8]> {
+        self.durable.as_ref().map(|(bytes, _)| &**bytes)
     }
 
     /// The caller's pid.
@@ -110,7 +177,11 @@ impl Request {
             return None;
         }
         let body = self.body.take()?.downcast::<Q>().ok()?;
-        Some((*body, ReplyTo::new(self.from, self.tag)))
+        let to = match &self.durable {
+            Some((_, encode)) => ReplyTo::with_encoder(self.from, self.tag, *encode),
+            None => ReplyTo::new(self.from, self.tag),
+        };
+        Some((*body, to))
     }
 }
 
@@ -159,21 +230,91 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         self.await_reply(monitor, timeout)
     }
 
+    /// [`request`](Self::request), journaled by a durable scheduler: a
+    /// durable process asks with this (`Q` and its reply are serde types, and
+    /// `Q` is registered with
+    /// [`DurableBuilder::request`](crate::durable::DurableBuilder::request)),
+    /// as [`durable_call`](Self::durable_call) calls. On a plain scheduler it
+    /// is `request`.
+    pub fn durable_request<Q: DurableRequest>(
+        &mut self,
+        server: Pid,
+        request: Q,
+        timeout: Option<Duration>,
+    ) -> Result<Q::Reply, CallError> {
+        if !self.hooked() {
+            return self.request(server, request, timeout);
+        }
+        self.tick();
+        let (me, my_pid) = (self.me, self.pid());
+        let codec = codec::<Q>();
+        if self.codec(codec.name).is_none() {
+            self.violation(
+                format!(
+                    "no record of it: the request type {} is not registered with DurableBuilder::request",
+                    codec.name
+                ),
+                "durable_request".into(),
+            );
+        }
+        let Ok(body) = postcard::to_allocvec(&request) else {
+            self.otp_unencodable();
+        };
+        let ask = Ask::Request {
+            server,
+            type_name: codec.name.to_string(),
+            body,
+        };
+        let tag = match self.otp_replayed(&ask) {
+            Some((Answer::Called(begun), _)) => begun?,
+            Some(_) => self.otp_mismatch(&ask),
+            None => {
+                let begun = call::check(self.k(), my_pid, server);
+                if let Err(e) = &begun {
+                    self.otp_record(ask, Answer::Called(Err(e.clone())), None);
+                    return Err(e.clone());
+                }
+                let tag = crate::otp::table(self.k()).new_ref();
+                let Ask::Request { body, .. } = &ask else {
+                    unreachable!("a request")
+                };
+                let body = Request::decoded(my_pid, tag, codec, body)
+                    .expect("a request decodes as it was encoded");
+                monitors::monitor_as(self.k(), me, server, tag);
+                self.otp_record(ask, Answer::Called(Ok(tag)), None);
+                if let Some(s) = alive(self.k(), server) {
+                    self.k().push_sys(s, 0, Notice::Request(body).boxed());
+                }
+                tag
+            }
+        };
+        self.await_durable_reply(MonitorRef(tag), timeout)
+    }
+
     /// Refuses `request`: its caller's [`request`](Self::request) ends with
     /// [`CallError::Unhandled`] (unless it is over, or answered already).
     pub fn refuse(&mut self, request: &Request) {
-        self.otp_call("refuse");
-        refuse(self.k(), request);
+        let (to, tag) = (request.from(), request.tag());
+        self.journaled(
+            || Ask::Refuse { to, tag },
+            |c| refuse(c.k(), request),
+            |&refused| Answer::Bool(refused),
+            crate::otp::ctx::bool_of,
+        );
     }
 }
 
-/// Sends `request`'s caller its refusal, if it is alive.
+/// Sends `request`'s caller its refusal, if it is alive: whether it was.
 pub(crate) fn refuse<I: 'static, O: 'static>(
     k: &mut crate::kernel::Kernel<I, O>,
     request: &Request,
-) {
-    if let Some(p) = alive(k, request.from) {
-        k.push_sys(p, request.tag, Box::new(call::Refused));
+) -> bool {
+    match alive(k, request.from) {
+        Some(p) => {
+            k.push_sys(p, request.tag, Box::new(call::Refused));
+            true
+        }
+        None => false,
     }
 }
 

@@ -17,7 +17,7 @@ use crate::reason::Reason;
 use crate::signal::Pid;
 
 /// Lists the children, in start order (OTP's `which_children/1`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WhichChildren;
 
 impl RequestType for WhichChildren {
@@ -25,7 +25,7 @@ impl RequestType for WhichChildren {
 }
 
 /// Counts the children (OTP's `count_children/1`, with the restarts made).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CountChildren;
 
 impl RequestType for CountChildren {
@@ -36,7 +36,7 @@ impl RequestType for CountChildren {
 /// these arguments (OTP's `start_child/2` on a `simple_one_for_one`
 /// supervisor): its pid. `A` must be the supervisor's argument type: another
 /// is refused ([`CallError::Unhandled`](crate::CallError::Unhandled)).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StartChild<A>(pub A);
 
 impl<A: 'static> RequestType for StartChild<A> {
@@ -60,7 +60,7 @@ impl<M> fmt::Debug for AddChild<M> {
 
 /// A child, by id (static supervisors) or by pid (dynamic ones, OTP's
 /// `terminate_child/2` on `simple_one_for_one`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ChildRef {
     /// The id of its spec.
     Id(String),
@@ -84,7 +84,7 @@ impl From<Pid> for ChildRef {
 /// restart it (OTP's `terminate_child/2`). A static child keeps its spec
 /// (restart it with [`RestartChild`]) unless it is temporary; a dynamic one
 /// is forgotten. A child waiting for its restart (backoff) is not restarted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TerminateChild(pub ChildRef);
 
 impl RequestType for TerminateChild {
@@ -92,7 +92,7 @@ impl RequestType for TerminateChild {
 }
 
 /// Starts again a static child that was terminated (OTP's `restart_child/2`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RestartChild(pub String);
 
 impl RequestType for RestartChild {
@@ -101,7 +101,7 @@ impl RequestType for RestartChild {
 
 /// Forgets the spec of a static child that was terminated (OTP's
 /// `delete_child/2`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeleteChild(pub String);
 
 impl RequestType for DeleteChild {
@@ -109,7 +109,7 @@ impl RequestType for DeleteChild {
 }
 
 /// A child as [`WhichChildren`] lists it (OTP's `{Id, Child, Type, Modules}`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChildInfo {
     /// Its spec's id (`None` for the children of a dynamic supervisor, as
     /// OTP's `undefined`).
@@ -121,7 +121,7 @@ pub struct ChildInfo {
 }
 
 /// Where a child is (OTP's `Child :: pid() | restarting | undefined`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ChildState {
     /// Running as this process.
     Running(Pid),
@@ -135,7 +135,7 @@ pub enum ChildState {
 
 /// What [`CountChildren`] answers (OTP's `count_children/1`, plus the
 /// restarts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ChildCounts {
     /// Children, running or not (OTP's `specs`; for a dynamic supervisor, its
     /// children).
@@ -152,7 +152,7 @@ pub struct ChildCounts {
 }
 
 /// Why a request about a child failed (OTP's `{error, _}` answers).
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ChildError {
     /// No such child (OTP's `not_found`).
     #[error("no such child")]

@@ -49,7 +49,7 @@ pub enum Shutdown {
 
 /// What a child is (OTP's `type`): it counts in
 /// [`ChildCounts`](super::ChildCounts) and sets the default [`Shutdown`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum ChildKind {
     /// A worker (the default): shutdown `Timeout(5 s)` unless set.
     #[default]

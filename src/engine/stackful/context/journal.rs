@@ -2,7 +2,7 @@
 //! with them, and while its process is replayed, asks them for the answers.
 
 use crate::engine::stackful::context::Ctx;
-use crate::kernel::hooks::{Call, Expect, Replayed};
+use crate::kernel::hooks::{Call, Codec, Expect, Replayed};
 use crate::kernel::{Hooks, Proc, Wait};
 
 /// The kernel's hooks and a process's record, borrowed for one hook call.
@@ -26,6 +26,14 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     pub(crate) fn hooked(&self) -> bool {
         // SAFETY: the kernel outlives its coroutines; a read of one field.
         unsafe { (*self.kernel.as_ptr()).hooks.is_some() }
+    }
+
+    /// How the kernel's hooks encode values of the type named `name` (a
+    /// typed request), if they do.
+    pub(crate) fn codec(&self, name: &str) -> Option<Codec> {
+        // SAFETY: the kernel outlives its coroutines and only the running one
+        // touches it; a shared read of its hooks, for the call only.
+        unsafe { (*self.kernel.as_ptr()).hooks.as_deref() }.and_then(|h| h.codec(name))
     }
 
     /// Records a call of this process with the kernel's hooks, if any (the call
