@@ -116,7 +116,7 @@ pub struct Request {
     type_name: &'static str,
     body: Rc<Cell<Option<Box<dyn Any>>>>,
     /// A durable request's: its body encoded, and how its reply is.
-    durable: Option<(Rc<[u8]>, fn(&dyn Any) -> Option<Vec<u8>>)>,
+    durable: Option<(Rc<[u8]>, call::EncodeReply)>,
 }
 
 impl Request {
