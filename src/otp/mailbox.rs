@@ -106,6 +106,7 @@ pub(crate) fn take_mail<I: 'static, O: 'static>(
 /// Takes `me`'s first piece of mail, in arrival order, that `pred` matches
 /// (messages and notices alike), stale replies dropped first; the rest stay in
 /// order. `pred` (user code) sees each piece until one matches.
+#[cfg(feature = "stackless")]
 pub(crate) fn select_mail<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     me: PPtr<I, O>,
