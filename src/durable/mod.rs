@@ -20,7 +20,11 @@
 //!   kept undelivered, and when the owner took them;
 //! - a fingerprint of the serde layout of the message type and of each
 //!   template's arguments and result, so that a journal is never read with
-//!   types whose bytes mean something else.
+//!   types whose bytes mean something else;
+//! - each call of the OTP toolkit by a process, with its answer (`otp.rs`): a
+//!   `spawn_link` with its process's creation, a timed send's firing; and the
+//!   toolkit's whole state, whenever older segments may go. What a process's
+//!   end tells its links and monitors follows from its STOP record.
 //!
 //! # Recovery
 //!

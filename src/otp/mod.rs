@@ -4,8 +4,14 @@
 //! A layer over the kernel: it keeps its tables in the kernel's extensions and
 //! hears of each watched process's end through the kernel's end notice
 //! (`Kernel::notify_end`); it reaches processes only through the kernel's
-//! system messages and exit signals. The kernel knows nothing of it. A scheduler that never uses it pays one test of
-//! a flag per process end.
+//! system messages and exit signals. The kernel knows nothing of it. A
+//! scheduler that never uses it pays one test of a flag per process end.
+//!
+//! Under a durable scheduler each call of a process is handed to the
+//! kernel's hooks as a record of what it asked and got (`record.rs`), and
+//! answered from that record in replay; the durable layer folds those records
+//! at recovery through the tables' own operations (`table.rs`). The toolkit
+//! knows nothing of who records.
 //!
 //! One file per concept:
 //!
