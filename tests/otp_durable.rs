@@ -500,3 +500,48 @@ fn a_dynamic_supervisor_replays_after_a_crash_at_any_byte_of_its_journal() {
         sched.spawn(&asker(), ()).unwrap();
     });
 }
+
+/// Timers armed and cancelled from outside are journaled: after a crash, each
+/// fires once, at its deadline, and a cancelled one never.
+#[test]
+fn timers_from_outside_fire_once_across_crashes() {
+    let dir = TempDir::new().unwrap();
+    let clock = ManualClock::new(Time::default());
+    let two = Template::new("two", |ctx: &mut Ctx<Msg>, ()| {
+        vec![ctx.receive(), ctx.receive()]
+    });
+    let open = || {
+        DurableScheduler::builder()
+            .register(&two)
+            .clock(clock.clone())
+            .open(dir.path())
+            .unwrap()
+            .0
+    };
+    let mut sched = open();
+    let p = sched.spawn(&two, ()).unwrap().pid();
+    sched
+        .send_after(Duration::from_secs(10), p, Msg::N(1))
+        .unwrap();
+    sched
+        .send_after(Duration::from_secs(20), p, Msg::N(2))
+        .unwrap();
+    let t3 = sched
+        .send_after(Duration::from_secs(15), p, Msg::N(3))
+        .unwrap();
+    assert_eq!(sched.cancel_timer(t3), Some(Duration::from_secs(15)));
+    sched.run_until_idle().unwrap();
+    for _ in 0..2 {
+        drop(sched);
+        sched = open();
+        clock.advance(Duration::from_secs(10));
+        sched.run_until_idle().unwrap();
+    }
+    drop(sched);
+    let mut sched = open();
+    sched.run_until_idle().unwrap();
+    assert_eq!(
+        sched.result_of::<Vec<Msg>>(p),
+        Some(Ok(vec![Msg::N(1), Msg::N(2)]))
+    );
+}

@@ -448,16 +448,17 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
         self.clear_restart(pid);
     }
 
-    fn outside(&mut self, call: &dyn Any) {
+    fn outside(&mut self, call: &dyn Any, msg: Option<&I>) {
         let call = call
             .downcast_ref::<OtpCall>()
             .expect("the toolkit's calls are the only layer calls")
             .clone();
+        let msg = msg.map(|m| self.enc(m));
         self.append(Record::Otp {
             pid: None,
             step: 0,
             call,
-            msg: None,
+            msg,
         });
     }
 

@@ -14,6 +14,7 @@
 //! gone); the state replaces all of it.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -27,6 +28,7 @@ use crate::kernel::Kernel;
 use crate::kernel::hooks::Codec;
 use crate::kernel::time::Timed;
 use crate::otp::links::{Verdict, verdict};
+use crate::otp::mail::TimerRef;
 use crate::otp::record::{Answer, Ask, NoticeRecord, OtpCall, Took};
 use crate::otp::{Entry, Table, table, timers};
 use crate::reason::Reason;
@@ -494,9 +496,55 @@ where
             answer: Answer::Ends(None),
         };
         if let Some(hooks) = &mut self.inner.kernel_mut().hooks {
-            hooks.outside(&call);
+            hooks.outside(&call, None);
         }
         self.inner.exit_signal(pid, reason);
+    }
+
+    /// Arms a timer that delivers `msg` to `to` after `delay` on the
+    /// scheduler's clock (see [`Ctx::send_after`](crate::Ctx::send_after)),
+    /// journaled with its message: it fires after a crash as it would have.
+    /// Once a journal error stopped the run, the message is given back.
+    pub fn send_after(&mut self, delay: Duration, to: Pid, msg: M) -> Result<TimerRef, M> {
+        if self.is_stopped() {
+            return Err(msg);
+        }
+        let k = self.inner.kernel_mut();
+        let (timer, deadline) = (k.next_timer_id(), k.clock.now() + delay);
+        let call = OtpCall {
+            ask: Ask::SendAfter { to },
+            answer: Answer::Timer {
+                timer,
+                deadline,
+                armed: to.0 < k.next_pid(),
+            },
+        };
+        if let Some(hooks) = &mut k.hooks {
+            hooks.outside(&call, Some(&msg));
+        }
+        Ok(timers::send_at(k, deadline, to, msg))
+    }
+
+    /// Cancels `timer` (journaled): the time it had left, or `None` if it
+    /// fired or was cancelled before. Its message is dropped.
+    pub fn cancel_timer(&mut self, timer: TimerRef) -> Option<Duration> {
+        if self.is_stopped() {
+            return None;
+        }
+        let call = OtpCall {
+            ask: Ask::CancelTimer { timer: timer.0 },
+            answer: Answer::Done,
+        };
+        if let Some(hooks) = &mut self.inner.kernel_mut().hooks {
+            hooks.outside(&call, None);
+        }
+        self.inner.cancel_timer(timer)
+    }
+
+    /// How many timers' messages were dropped because their process had
+    /// ended when they fired (since this scheduler was opened).
+    pub fn timers_dropped(&self) -> u64 {
+        self.inner.timers_dropped()
     }
 
     /// The process registered as `name` (see [`Ctx::register`](crate::Ctx::register)).

@@ -223,8 +223,8 @@ pub(crate) trait Hooks<I, O> {
     fn discarded(&mut self, pid: Pid);
 
     /// A layer's call from the scheduler's owner (no process made it), to
-    /// record (opaque to the kernel).
-    fn outside(&mut self, call: &dyn Any);
+    /// record (opaque to the kernel), with the message it sent, if any.
+    fn outside(&mut self, call: &dyn Any, msg: Option<&I>);
 
     /// The timed send `timer` fired: its message is delivered now, to `to`'s
     /// inbox alone (as it is now: a full one applies its drop policy) or its
