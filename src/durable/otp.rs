@@ -136,7 +136,12 @@ impl Fold {
             (Ask::TrapExit { on }, _, Some(me)) => {
                 t.set_trap(me, *on);
             }
-            (Ask::Link { pid }, Answer::Link { alive: true, .. }, Some(me)) => t.link(me, *pid),
+            (Ask::Link { pid }, Answer::Link { alive: true, .. }, Some(me)) => {
+                // (A link to oneself is none.)
+                if *pid != me {
+                    t.link(me, *pid);
+                }
+            }
             (Ask::Link { pid }, Answer::Link { alive: false, .. }, Some(me)) => {
                 self.signal(*pid, me, Reason::NoProc, Some(me));
             }

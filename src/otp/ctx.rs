@@ -1,6 +1,7 @@
 //! The toolkit's calls of a stackful process's [`Ctx`]: links, exit signals,
 //! monitors, mail, timers and calls.
 
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::Duration;
 
 use crate::engine::stackful::context::Ctx;
@@ -286,15 +287,17 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         if let Some((hooks, p)) = self.hooks() {
             hooks.tie(p, Some(&call));
         }
-        let spawned = match r {
+        // (A spawn that unwinds, from a destructor of its arguments, leaves
+        // no tie behind for another process's spawn.)
+        let spawned = catch_unwind(AssertUnwindSafe(|| match r {
             Some(r) => monitors::spawn_monitor_as(self.k(), me, template, args, r)
                 .map(|(pid, r)| (pid, Some(r))),
             None => links::spawn_link(self.k(), me, template, args).map(|pid| (pid, None)),
-        };
+        }));
         if let Some((hooks, p)) = self.hooks() {
             hooks.tie(p, None);
         }
-        spawned
+        spawned.unwrap_or_else(|payload| resume_unwind(payload))
     }
 
     /// Monitors `pid` (OTP's `monitor(process, Pid)`): when it ends, this
