@@ -1,0 +1,429 @@
+//! Attacks on the OTP toolkit under a durable scheduler: each test is a
+//! deterministic story, run once without a crash and once crashed (at pass
+//! boundaries, at a byte of the journal, or after segments went), and expects
+//! the same end.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chronoflow::journal::{HEADER_LEN, JournalOptions};
+use chronoflow::{
+    Ctx, DurableScheduler, MailRef, ManualClock, Pid, Reason, Step, Template, Time, Transition,
+};
+use serde::{Deserialize, Serialize};
+use tempfile::TempDir;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Msg {
+    Go,
+    Stop,
+    N(u64),
+    Timed,
+    Crash,
+    Tick,
+}
+
+type Log = Vec<String>;
+type Open = fn(&Path) -> DurableScheduler<Msg>;
+type Start = fn(&mut DurableScheduler<Msg>);
+
+/// Runs a story whose first process is `Pid(0)` to its end, reopening the
+/// journal after every pass if `crash`: its log.
+fn story(dir: &Path, open: Open, start: Start, crash: bool) -> Log {
+    let mut sched = open(dir);
+    start(&mut sched);
+    let h = Pid(0);
+    for _ in 0..400 {
+        let pass = sched.update().unwrap();
+        if let Some(done) = sched.result_of::<Log>(h) {
+            assert!(sched.violations().is_empty(), "{:?}", sched.violations());
+            return done.unwrap();
+        }
+        if crash {
+            drop(sched);
+            sched = open(dir);
+        } else if pass.is_idle() {
+            panic!("idle before the end: {:?}", sched.status(h));
+        }
+    }
+    panic!("no end: {:?} {:?}", sched.status(h), sched.violations());
+}
+
+/// Copies journal directory `from` into `to`, its last segment cut at `len`.
+fn copy_cut(from: &Path, to: &Path, len: u64) {
+    let mut segments: Vec<_> = std::fs::read_dir(from)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segments.sort();
+    for path in &segments {
+        std::fs::copy(path, to.join(path.file_name().unwrap())).unwrap();
+    }
+    let last = segments
+        .iter()
+        .rfind(|p| p.extension().is_some_and(|e| e == "cfj"))
+        .unwrap();
+    let cut = to.join(last.file_name().unwrap());
+    let file = std::fs::OpenOptions::new().write(true).open(cut).unwrap();
+    file.set_len(len).unwrap();
+}
+
+/// Cuts the whole run's journal in `full` at every `step`-th byte of its last
+/// segment, reopens, runs to the end: each must end with `plain`.
+fn every_cut(full: &Path, plain: &Log, open: Open, start: Start, step: usize) {
+    let last = {
+        let mut segments: Vec<_> = std::fs::read_dir(full)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "cfj"))
+            .collect();
+        segments.sort();
+        segments.pop().unwrap()
+    };
+    let len = std::fs::metadata(&last).unwrap().len();
+    let mut wrong = Vec::new();
+    for cut in (HEADER_LEN..len).step_by(step) {
+        let dir = TempDir::new().unwrap();
+        copy_cut(full, dir.path(), cut);
+        let mut sched = open(dir.path());
+        if sched.status(Pid(0)).is_none() && sched.result_of::<Log>(Pid(0)).is_none() {
+            start(&mut sched);
+        }
+        sched.run_until_idle().unwrap();
+        assert!(
+            sched.violations().is_empty(),
+            "cut at {cut}: {:?}",
+            sched.violations()
+        );
+        let log = sched.result_of::<Log>(Pid(0));
+        if log != Some(Ok(plain.clone())) {
+            wrong.push((cut, log));
+        }
+    }
+    // Each distinct wrong end, with the first cut that gave it.
+    let mut distinct: Vec<(u64, Option<Result<Log, chronoflow::ExitError>>)> = Vec::new();
+    for (cut, log) in &wrong {
+        if !distinct.iter().any(|(_, l)| l == log) {
+            distinct.push((*cut, log.clone()));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} cuts of {len} bytes end otherwise than {plain:?}: {distinct:?}",
+        wrong.len(),
+    );
+}
+
+/// Plain, crashed at every pass, and cut at every `step`-th byte: all the same.
+fn check_story(open: Open, start: Start, step: usize) -> Log {
+    quiet();
+    let full = TempDir::new().unwrap();
+    let plain = story(full.path(), open, start, false);
+    let crashed = story(TempDir::new().unwrap().path(), open, start, true);
+    assert_eq!(crashed, plain, "crashed at every pass");
+    every_cut(full.path(), &plain, open, start, step);
+    plain
+}
+
+/// Keeps the panics the stories make on purpose (`"crash"`) quiet.
+fn quiet() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<&str>() != Some(&"crash") {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// Waits for `Go` from a timer armed now (a pass boundary at least).
+fn next_pass(ctx: &mut Ctx<Msg>) {
+    let me = ctx.pid();
+    ctx.send_after(Duration::ZERO, me, Msg::Go);
+    ctx.select_mail(|m| matches!(m, MailRef::Msg(Msg::Go)));
+}
+
+// ---------------------------------------------------------------------------
+// A link to oneself.
+
+/// OTP: `link(self())` does nothing. Live, `links()` stays empty; the fold of
+/// the journal must not make a link either.
+fn self_linker() -> Template<Msg, Msg, (), Log> {
+    Template::new("self_linker", |ctx: &mut Ctx<Msg>, ()| {
+        let mut log = Log::new();
+        let me = ctx.pid();
+        ctx.link(me);
+        log.push(format!("links {:?}", ctx.links()));
+        next_pass(ctx);
+        log.push(format!("links {:?}", ctx.links()));
+        log
+    })
+}
+
+fn open_self_linker(dir: &Path) -> DurableScheduler<Msg> {
+    DurableScheduler::builder()
+        .register(&self_linker())
+        .clock(ManualClock::new(Time::default()))
+        .open(dir)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn a_link_to_itself_is_no_link_after_a_crash() {
+    let plain = check_story(
+        open_self_linker,
+        |s| {
+            s.spawn(&self_linker(), ()).unwrap();
+        },
+        5,
+    );
+    assert_eq!(plain, ["links []", "links []"]);
+}
+
+// ---------------------------------------------------------------------------
+// Timer ids: a wait with a timeout uses one too.
+
+/// Sends `N(1)` to its argument for each `Go`, until `Stop`.
+fn echo() -> Template<Msg, Msg, Pid, ()> {
+    Template::new("echo", |ctx: &mut Ctx<Msg>, to: Pid| {
+        loop {
+            match ctx.receive() {
+                Msg::Go => ctx.send_to(to, Msg::N(1)),
+                Msg::Stop => return,
+                _ => {}
+            }
+        }
+    })
+}
+
+/// Waits for mail with a timeout (the wait's timer takes an id), then arms
+/// timers: their references are what a run that did not crash gives.
+fn timer_counter() -> Template<Msg, Msg, (), Log> {
+    Template::new("timer_counter", |ctx: &mut Ctx<Msg>, ()| {
+        let mut log = Log::new();
+        let me = ctx.pid();
+        let e = ctx.spawn_link(&echo(), me).unwrap();
+        ctx.send_to(e, Msg::Go);
+        // Nothing yet: it waits (its timer armed), and N(1) comes.
+        log.push(format!(
+            "{:?}",
+            ctx.receive_mail_timeout(Duration::from_secs(10))
+        ));
+        for _ in 0..3 {
+            ctx.send_to(e, Msg::Go);
+            ctx.select_mail(|m| matches!(m, MailRef::Msg(Msg::N(_))));
+        }
+        let t = ctx.start_timer(Duration::from_secs(3600));
+        log.push(format!("{t:?}"));
+        ctx.unlink(e);
+        ctx.send_to(e, Msg::Stop);
+        log
+    })
+}
+
+fn open_timer_counter(dir: &Path) -> DurableScheduler<Msg> {
+    DurableScheduler::builder()
+        .register(&timer_counter())
+        .register(&echo())
+        .clock(ManualClock::new(Time::default()))
+        .open(dir)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn a_timer_armed_after_a_crash_has_the_id_it_had_without_the_crash() {
+    let plain = check_story(
+        open_timer_counter,
+        |s| {
+            s.spawn(&timer_counter(), ()).unwrap();
+        },
+        5,
+    );
+    assert_eq!(plain.len(), 2, "{plain:?}");
+}
+
+// ---------------------------------------------------------------------------
+// A timed message that fires after the oldest process ended, when segments go.
+
+/// Holds the oldest restart point until it is killed.
+fn old() -> Template<Msg, Msg, (), ()> {
+    Template::new("old", |ctx: &mut Ctx<Msg>, ()| {
+        loop {
+            if ctx.receive() == Msg::Stop {
+                return;
+            }
+        }
+    })
+}
+
+/// Arms `send_after(1h, self, Timed)` first; then takes every other message,
+/// one per transition, until `Stop`: what is left in its inbox then.
+fn keeper() -> Template<Msg, Msg, bool, Log> {
+    Template::stepping("keeper", |ctx: &mut Ctx<Msg>, armed: bool| {
+        if !armed {
+            let me = ctx.pid();
+            ctx.send_after(Duration::from_secs(3600), me, Msg::Timed);
+            return Step::Transition(Transition::to(&keeper(), true));
+        }
+        let m = ctx.select(|m| *m != Msg::Timed);
+        if m != Msg::Stop {
+            return Step::Transition(Transition::to(&keeper(), true));
+        }
+        let mut left = Log::new();
+        while let Some(m) = ctx.try_receive() {
+            left.push(format!("{m:?}"));
+        }
+        Step::Done(left)
+    })
+}
+
+fn open_keeper(dir: &Path, clock: &ManualClock) -> DurableScheduler<Msg> {
+    DurableScheduler::builder()
+        .register(&keeper())
+        .register(&old())
+        .clock(clock.clone())
+        .options(JournalOptions::default().segment_size(4096))
+        .open(dir)
+        .unwrap()
+        .0
+}
+
+/// The keeper's story: `kill` ends the old process by an exit signal (else it
+/// returns, its result taken); the timer fires in the next pass, and that
+/// pass's commit lets the old segments go. `crash`: reopened then.
+fn keeper_story(kill: bool, crash: bool) -> Option<Result<Log, chronoflow::ExitError>> {
+    let dir = TempDir::new().unwrap();
+    let clock = ManualClock::new(Time::default());
+    let mut sched = open_keeper(dir.path(), &clock);
+    let o = sched.spawn(&old(), ()).unwrap().pid();
+    let k = sched.spawn(&keeper(), false).unwrap().pid();
+    sched.run_until_idle().unwrap();
+    for i in 0..300 {
+        sched.send(k, Msg::N(i)).unwrap();
+        sched.run_until_idle().unwrap();
+    }
+    if kill {
+        sched.exit_signal(o, Reason::Kill);
+    } else {
+        sched.send(o, Msg::Stop).unwrap();
+        sched.run_until_idle().unwrap();
+        assert_eq!(sched.result_of::<()>(o), Some(Ok(())));
+    }
+    clock.advance(Duration::from_secs(7200));
+    sched.run_until_idle().unwrap();
+    if crash {
+        drop(sched);
+        sched = open_keeper(dir.path(), &clock);
+    }
+    sched.send(k, Msg::Stop).unwrap();
+    sched.run_until_idle().unwrap();
+    assert!(sched.violations().is_empty(), "{:?}", sched.violations());
+    sched.result_of::<Log>(k)
+}
+
+/// A process killed by an exit signal: its STOP is its only record left once
+/// the segments before the next restart point go; the journal must open.
+#[test]
+fn a_process_killed_by_an_exit_signal_does_not_orphan_itself_when_its_segments_go() {
+    let plain = keeper_story(true, false);
+    assert_eq!(plain, Some(Ok(vec!["Timed".to_string()])));
+    let crashed = keeper_story(true, true);
+    assert_eq!(crashed, plain);
+}
+
+/// A timed message that fired after the restart point that the release keeps,
+/// but whose `send_after` (and the last toolkit state that knew of it) went:
+/// it is in its process's inbox after a crash as it was before.
+#[test]
+fn a_timed_message_that_fired_before_the_segments_went_is_still_in_the_inbox() {
+    let plain = keeper_story(false, false);
+    assert_eq!(plain, Some(Ok(vec!["Timed".to_string()])));
+    let crashed = keeper_story(false, true);
+    assert_eq!(crashed, plain);
+}
+
+// ---------------------------------------------------------------------------
+// An exit signal pending at the crash, and a timer due at the reopening.
+
+/// Waits forever.
+fn idler() -> Template<Msg, Msg, (), ()> {
+    Template::new("idler", |ctx: &mut Ctx<Msg>, ()| {
+        loop {
+            if ctx.receive() == Msg::Stop {
+                return;
+            }
+        }
+    })
+}
+
+/// Links to `peer`, then on `Crash` arms a timer that sends `Tick` to `to`
+/// now, and fails (its end ends `peer` through the link).
+fn crasher() -> Template<Msg, Msg, (Pid, Pid), ()> {
+    Template::new("crasher", |ctx: &mut Ctx<Msg>, (peer, to): (Pid, Pid)| {
+        ctx.link(peer);
+        loop {
+            if ctx.receive() == Msg::Crash {
+                ctx.send_after(Duration::ZERO, to, Msg::Tick);
+                panic!("crash");
+            }
+        }
+    })
+}
+
+/// Watches an idler and a crasher linked to it, makes the crasher fail, and
+/// reads its mail in arrival order: the DOWNs and the crasher's `Tick`. The
+/// idler ends in the crasher's turn (its exit signal is applied right after
+/// it); the `Tick` comes in the next pass.
+fn cascade_watcher() -> Template<Msg, Msg, (), Log> {
+    Template::new("cascade_watcher", |ctx: &mut Ctx<Msg>, ()| {
+        let mut log = Log::new();
+        let me = ctx.pid();
+        let (b, _) = ctx.spawn_monitor(&idler(), ()).unwrap();
+        let (a, _) = ctx.spawn_monitor(&crasher(), (b, me)).unwrap();
+        next_pass(ctx);
+        next_pass(ctx);
+        ctx.send_to(a, Msg::Crash);
+        for _ in 0..3 {
+            log.push(match ctx.receive_mail() {
+                chronoflow::Mail::Down { pid, reason, .. } => {
+                    format!("down {} {reason}", if pid == a { "a" } else { "b" })
+                }
+                other => format!("{other:?}"),
+            });
+        }
+        log
+    })
+}
+
+fn open_cascade(dir: &Path) -> DurableScheduler<Msg> {
+    DurableScheduler::builder()
+        .register(&cascade_watcher())
+        .register(&idler())
+        .register(&crasher())
+        .clock(ManualClock::new(Time::default()))
+        .open(dir)
+        .unwrap()
+        .0
+}
+
+/// The crash tore the journal between the crasher's STOP and the idler's
+/// (killed by the link): the idler's end is applied at the reopening, and
+/// must come before the `Tick` that came a pass after it.
+#[test]
+fn an_exit_signal_pending_at_the_crash_is_applied_before_timers_that_came_after_it() {
+    let plain = check_story(
+        open_cascade,
+        |s| {
+            s.spawn(&cascade_watcher(), ()).unwrap();
+        },
+        3,
+    );
+    assert_eq!(
+        plain,
+        ["down a failed: crash", "down b failed: crash", "Msg(Tick)"]
+    );
+}
