@@ -7,8 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use chronoflow::journal::{HEADER_LEN, JournalOptions};
+use chronoflow::otp::ReplyTo;
 use chronoflow::{
-    Ctx, DurableScheduler, MailRef, ManualClock, Pid, Reason, Step, Template, Time, Transition,
+    Ctx, DurableScheduler, Mail, MailRef, ManualClock, Overflow, Pid, Reason, Step, Template, Time,
+    Transition,
 };
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
@@ -21,6 +23,7 @@ enum Msg {
     Timed,
     Crash,
     Tick,
+    Ask(ReplyTo<u64>, u64),
 }
 
 type Log = Vec<String>;
@@ -30,23 +33,33 @@ type Start = fn(&mut DurableScheduler<Msg>);
 /// Runs a story whose first process is `Pid(0)` to its end, reopening the
 /// journal after every pass if `crash`: its log.
 fn story(dir: &Path, open: Open, start: Start, crash: bool) -> Log {
+    story_every(dir, open, start, if crash { 1 } else { 0 })
+}
+
+/// As [`story`], reopening after every `every`-th pass (never with 0).
+fn story_every(dir: &Path, open: Open, start: Start, every: usize) -> Log {
+    let crash_after = |n: usize| every > 0 && n % every == every - 1;
     let mut sched = open(dir);
     start(&mut sched);
     let h = Pid(0);
-    for _ in 0..400 {
+    for n in 0..400 {
         let pass = sched.update().unwrap();
         if let Some(done) = sched.result_of::<Log>(h) {
             assert!(sched.violations().is_empty(), "{:?}", sched.violations());
             return done.unwrap();
         }
-        if crash {
+        if crash_after(n) {
             drop(sched);
             sched = open(dir);
         } else if pass.is_idle() {
             panic!("idle before the end: {:?}", sched.status(h));
         }
     }
-    panic!("no end: {:?} {:?}", sched.status(h), sched.violations());
+    panic!(
+        "no end after 400 passes: {:?} {:?}",
+        sched.status(h),
+        sched.violations()
+    );
 }
 
 /// Copies journal directory `from` into `to`, its last segment cut at `len`.
@@ -116,11 +129,16 @@ fn every_cut(full: &Path, plain: &Log, open: Open, start: Start, step: usize) {
 
 /// Plain, crashed at every pass, and cut at every `step`-th byte: all the same.
 fn check_story(open: Open, start: Start, step: usize) -> Log {
+    check_story_every(open, start, step, 1)
+}
+
+/// As [`check_story`], crashed after every `every`-th pass.
+fn check_story_every(open: Open, start: Start, step: usize, every: usize) -> Log {
     quiet();
     let full = TempDir::new().unwrap();
     let plain = story(full.path(), open, start, false);
-    let crashed = story(TempDir::new().unwrap().path(), open, start, true);
-    assert_eq!(crashed, plain, "crashed at every pass");
+    let crashed = story_every(TempDir::new().unwrap().path(), open, start, every);
+    assert_eq!(crashed, plain, "crashed after every {every} passes");
     every_cut(full.path(), &plain, open, start, step);
     plain
 }
@@ -389,7 +407,7 @@ fn cascade_watcher() -> Template<Msg, Msg, (), Log> {
         ctx.send_to(a, Msg::Crash);
         for _ in 0..3 {
             log.push(match ctx.receive_mail() {
-                chronoflow::Mail::Down { pid, reason, .. } => {
+                Mail::Down { pid, reason, .. } => {
                     format!("down {} {reason}", if pid == a { "a" } else { "b" })
                 }
                 other => format!("{other:?}"),
@@ -426,4 +444,329 @@ fn an_exit_signal_pending_at_the_crash_is_applied_before_timers_that_came_after_
         plain,
         ["down a failed: crash", "down b failed: crash", "Msg(Tick)"]
     );
+}
+
+// ---------------------------------------------------------------------------
+// Mail order: a selective take, notices between messages, a flushed DOWN.
+
+/// On `Go`, sends `N(1)`, `N(2)`, `N(3)` to its argument, then fails.
+fn teller() -> Template<Msg, Msg, Pid, ()> {
+    Template::new("teller", |ctx: &mut Ctx<Msg>, to: Pid| {
+        loop {
+            if ctx.receive() == Msg::Go {
+                for n in 1..=3 {
+                    ctx.send_to(to, Msg::N(n));
+                }
+                panic!("crash");
+            }
+        }
+    })
+}
+
+/// Describes a piece of mail, pids named by role.
+fn describe(mail: &Mail<Msg>, names: &[(Pid, &str)]) -> String {
+    let name = |pid: &Pid| {
+        names
+            .iter()
+            .find(|(p, _)| p == pid)
+            .map_or("?", |(_, n)| *n)
+    };
+    match mail {
+        Mail::Down { pid, reason, .. } => format!("down {} {reason}", name(pid)),
+        Mail::Exit { from, reason } => format!("exit {} {reason}", name(from)),
+        Mail::Timeout(_) => "timeout".to_string(),
+        Mail::Msg(m) => format!("{m:?}"),
+        _ => "other".to_string(),
+    }
+}
+
+/// Traps exits; a linked teller and a monitored one tell three numbers each
+/// and fail. Takes `N(2)` first (a take behind the head), flushes the second
+/// teller's DOWN, then reads the rest in arrival order across passes.
+fn mail_reader() -> Template<Msg, Msg, (), Log> {
+    Template::new("mail_reader", |ctx: &mut Ctx<Msg>, ()| {
+        let mut log = Log::new();
+        let me = ctx.pid();
+        ctx.trap_exit(true);
+        let a = ctx.spawn_link(&teller(), me).unwrap();
+        ctx.send_to(a, Msg::Go);
+        ctx.select_mail(|m| matches!(m, MailRef::Exit { .. }));
+        let (b, mb) = ctx.spawn_monitor(&teller(), me).unwrap();
+        ctx.send_to(b, Msg::Go);
+        // Its DOWN came (after its three numbers): flushed.
+        let names = [(a, "a"), (b, "b"), (me, "me")];
+        let got = ctx.select_mail(|m| matches!(m, MailRef::Msg(Msg::N(2))));
+        log.push(describe(&got, &names));
+        ctx.select_mail(|m| matches!(m, MailRef::Msg(Msg::N(3))));
+        ctx.select_mail(|m| matches!(m, MailRef::Msg(Msg::N(3))));
+        next_pass(ctx);
+        log.push(format!("demonitor {}", ctx.demonitor(mb, true)));
+        next_pass(ctx);
+        let t = ctx.start_timer(Duration::ZERO);
+        ctx.select_mail(|m| matches!(m, MailRef::Timeout(x) if x == t));
+        while let Some(mail) = ctx.try_receive_mail() {
+            log.push(describe(&mail, &names));
+            next_pass(ctx);
+        }
+        log
+    })
+}
+
+fn open_mail_reader(dir: &Path) -> DurableScheduler<Msg> {
+    DurableScheduler::builder()
+        .register(&mail_reader())
+        .register(&teller())
+        .clock(ManualClock::new(Time::default()))
+        .open(dir)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn mail_order_selective_takes_and_a_flushed_down_survive_crashes() {
+    let plain = check_story(
+        open_mail_reader,
+        |s| {
+            s.spawn(&mail_reader(), ()).unwrap();
+        },
+        17,
+    );
+    assert_eq!(
+        plain,
+        ["N(2)", "demonitor false", "N(1)", "N(1)", "N(2)",],
+        "{plain:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Durable calls: a timeout, a late reply, a server that ends mid-call.
+
+/// Answers `Ask(to, n)` with `2n`; holds the answer to `n == 1` until `Go`
+/// (a late reply); ends on `n == 0`, unanswered.
+fn late_server() -> Template<Msg, Msg, (), ()> {
+    Template::new("late_server", |ctx: &mut Ctx<Msg>, ()| {
+        let mut held = None;
+        loop {
+            match ctx.receive() {
+                Msg::Ask(_, 0) => return,
+                Msg::Ask(to, 1) => held = Some(to),
+                Msg::Ask(to, n) => {
+                    let _ = ctx.reply(to, 2 * n);
+                }
+                Msg::Go => {
+                    if let Some(to) = held.take() {
+                        let replied = ctx.reply(to, 2);
+                        let me = ctx.pid();
+                        let _ = me;
+                        if replied.is_err() {
+                            panic!("the caller is alive: the late reply is taken");
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    })
+}
+
+fn caller() -> Template<Msg, Msg, (), Log> {
+    Template::new("caller", |ctx: &mut Ctx<Msg>, ()| {
+        let mut log = Log::new();
+        let s = ctx.spawn_link(&late_server(), ()).unwrap();
+        let call = |ctx: &mut Ctx<Msg>, n, timeout| {
+            ctx.durable_call::<u64>(s, |to| Msg::Ask(to, n), timeout)
+        };
+        log.push(format!("{:?}", call(ctx, 1, Some(Duration::ZERO))));
+        ctx.send_to(s, Msg::Go);
+        next_pass(ctx);
+        log.push(format!("{:?}", call(ctx, 5, Some(Duration::from_secs(60)))));
+        next_pass(ctx);
+        log.push(format!("none {:?}", ctx.try_receive_mail()));
+        log.push(format!("{:?}", call(ctx, 7, None)));
+        ctx.unlink(s);
+        log.push(format!("{:?}", call(ctx, 0, None)));
+        log.push(format!("{:?}", call(ctx, 3, None)));
+        log
+    })
+}
+
+fn open_caller(dir: &Path) -> DurableScheduler<Msg> {
+    DurableScheduler::builder()
+        .register(&caller())
+        .register(&late_server())
+        .clock(ManualClock::new(Time::default()))
+        .open(dir)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn durable_calls_with_a_timeout_and_a_late_reply_survive_crashes() {
+    // (Every other pass: a crash after every pass never lets a call's
+    // timeout fire; see the test below.)
+    let plain = check_story_every(
+        open_caller,
+        |s| {
+            s.spawn(&caller(), ()).unwrap();
+        },
+        7,
+        2,
+    );
+    assert_eq!(
+        plain,
+        [
+            "Err(Timeout)",
+            "Ok(10)",
+            "none None",
+            "Ok(14)",
+            "Err(Down(Normal))",
+            "Err(NoProc)"
+        ],
+        "{plain:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// A transition with notices pending, and a full DropOldest inbox fed by timers.
+
+/// Step `false`: traps exits, spawns a linked teller and makes it tell and
+/// fail, waits until its EXIT came, and transitions with its numbers and the
+/// EXIT pending. Step `true`: reads all its mail.
+fn transitioner() -> Template<Msg, Msg, bool, Log> {
+    Template::stepping("transitioner", |ctx: &mut Ctx<Msg>, after: bool| {
+        let me = ctx.pid();
+        if !after {
+            ctx.trap_exit(true);
+            let a = ctx.spawn_link(&teller(), me).unwrap();
+            ctx.send_to(a, Msg::Go);
+            // (A wait that takes nothing from the inbox.)
+            let exit = ctx.select_mail(|m| matches!(m, MailRef::Exit { .. }));
+            ctx.send_after(Duration::ZERO, me, Msg::Tick);
+            let (b, _) = ctx.spawn_monitor(&teller(), me).unwrap();
+            ctx.send_to(b, Msg::Go);
+            ctx.select(|m| *m == Msg::Tick);
+            let _ = exit;
+            return Step::Transition(Transition::to(&transitioner(), true));
+        }
+        let mut log = Log::new();
+        next_pass(ctx);
+        while let Some(mail) = ctx.try_receive_mail() {
+            log.push(describe(&mail, &[(me, "me")]));
+        }
+        Step::Done(log)
+    })
+}
+
+fn open_transitioner(dir: &Path) -> DurableScheduler<Msg> {
+    DurableScheduler::builder()
+        .register(&transitioner())
+        .register(&teller())
+        .clock(ManualClock::new(Time::default()))
+        .open(dir)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn notices_pending_at_a_transition_keep_their_place_after_crashes() {
+    quiet();
+    let plain = check_story(
+        open_transitioner,
+        |s| {
+            s.spawn(&transitioner(), false).unwrap();
+        },
+        7,
+    );
+    assert_eq!(plain.len(), 7, "{plain:?}");
+}
+
+/// Waits for `Go`, then gives what is left in its inbox (capacity 2, the
+/// oldest dropped).
+fn sink() -> Template<Msg, Msg, (), Log> {
+    Template::new("sink", |ctx: &mut Ctx<Msg>, ()| {
+        ctx.select(|m| *m == Msg::Go);
+        let mut log = Log::new();
+        while let Some(m) = ctx.try_receive() {
+            log.push(format!("{m:?}"));
+        }
+        log
+    })
+    .capacity(2)
+    .overflow(Overflow::DropOldest)
+}
+
+/// Arms timers to a small DropOldest sink, across passes, then lets it go.
+fn feeder() -> Template<Msg, Msg, (), Log> {
+    Template::new("feeder", |ctx: &mut Ctx<Msg>, ()| {
+        let me = ctx.pid();
+        let s = ctx.spawn_monitor(&sink(), ()).unwrap().0;
+        for n in 0..4 {
+            ctx.send_after(Duration::ZERO, s, Msg::N(n));
+            ctx.send_after(Duration::ZERO, s, Msg::N(n));
+            next_pass(ctx);
+        }
+        ctx.send_to(s, Msg::N(9));
+        next_pass(ctx);
+        ctx.send_after(Duration::ZERO, s, Msg::Go);
+        let down = ctx.select_mail(|m| matches!(m, MailRef::Down { .. }));
+        vec![describe(&down, &[(s, "sink"), (me, "me")])]
+    })
+}
+
+fn open_feeder(dir: &Path) -> DurableScheduler<Msg> {
+    DurableScheduler::builder()
+        .register(&feeder())
+        .register(&sink())
+        .clock(ManualClock::new(Time::default()))
+        .open(dir)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn timers_into_a_full_drop_oldest_inbox_drop_the_same_messages_after_crashes() {
+    let plain = check_story(
+        open_feeder,
+        |s| {
+            s.spawn(&feeder(), ()).unwrap();
+        },
+        7,
+    );
+    assert_eq!(plain, ["down sink normal"], "{plain:?}");
+}
+
+/// Calls a server that never answers, with a timeout of zero: it is due at
+/// the next pass. Reopened after every pass, the replayed call arms its
+/// deadline again during the pass, after that pass fired its timers: a
+/// deadline long past never fires, and the run never ends.
+fn impatient() -> Template<Msg, Msg, (), Log> {
+    Template::new("impatient", |ctx: &mut Ctx<Msg>, ()| {
+        let s = ctx.spawn_link(&late_server(), ()).unwrap();
+        let got = ctx.durable_call::<u64>(s, |to| Msg::Ask(to, 1), Some(Duration::ZERO));
+        let mail = ctx.receive_mail_timeout(Duration::ZERO);
+        ctx.unlink(s);
+        ctx.exit_signal(s, Reason::Kill);
+        vec![format!("{got:?}"), format!("{mail:?}")]
+    })
+}
+
+fn open_impatient(dir: &Path) -> DurableScheduler<Msg> {
+    DurableScheduler::builder()
+        .register(&impatient())
+        .register(&late_server())
+        .clock(ManualClock::new(Time::default()))
+        .open(dir)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn a_deadline_due_at_the_reopening_fires_even_when_every_pass_crashes() {
+    let start: Start = |s| {
+        s.spawn(&impatient(), ()).unwrap();
+    };
+    let plain = story(TempDir::new().unwrap().path(), open_impatient, start, false);
+    assert_eq!(plain, ["Err(Timeout)", "None"]);
+    let crashed = story(TempDir::new().unwrap().path(), open_impatient, start, true);
+    assert_eq!(crashed, plain);
 }
