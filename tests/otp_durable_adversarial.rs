@@ -556,8 +556,6 @@ fn late_server() -> Template<Msg, Msg, (), ()> {
                 Msg::Go => {
                     if let Some(to) = held.take() {
                         let replied = ctx.reply(to, 2);
-                        let me = ctx.pid();
-                        let _ = me;
                         if replied.is_err() {
                             panic!("the caller is alive: the late reply is taken");
                         }
@@ -640,12 +638,11 @@ fn transitioner() -> Template<Msg, Msg, bool, Log> {
             let a = ctx.spawn_link(&teller(), me).unwrap();
             ctx.send_to(a, Msg::Go);
             // (A wait that takes nothing from the inbox.)
-            let exit = ctx.select_mail(|m| matches!(m, MailRef::Exit { .. }));
+            ctx.select_mail(|m| matches!(m, MailRef::Exit { .. }));
             ctx.send_after(Duration::ZERO, me, Msg::Tick);
             let (b, _) = ctx.spawn_monitor(&teller(), me).unwrap();
             ctx.send_to(b, Msg::Go);
             ctx.select(|m| *m == Msg::Tick);
-            let _ = exit;
             return Step::Transition(Transition::to(&transitioner(), true));
         }
         let mut log = Log::new();
@@ -677,39 +674,59 @@ fn notices_pending_at_a_transition_keep_their_place_after_crashes() {
         },
         7,
     );
-    assert_eq!(plain.len(), 7, "{plain:?}");
+    assert_eq!(
+        plain,
+        [
+            "N(1)",
+            "N(2)",
+            "N(3)",
+            "N(1)",
+            "N(2)",
+            "N(3)",
+            "down ? failed: crash"
+        ],
+        "{plain:?}"
+    );
 }
 
-/// Waits for `Go`, then gives what is left in its inbox (capacity 2, the
-/// oldest dropped).
-fn sink() -> Template<Msg, Msg, (), Log> {
-    Template::new("sink", |ctx: &mut Ctx<Msg>, ()| {
+/// Waits for `Go`, then sends what is left in its inbox (capacity 2, the
+/// oldest dropped) to its argument, and `Stop`.
+fn sink() -> Template<Msg, Msg, Pid, ()> {
+    Template::new("sink", |ctx: &mut Ctx<Msg>, to: Pid| {
         ctx.select(|m| *m == Msg::Go);
-        let mut log = Log::new();
         while let Some(m) = ctx.try_receive() {
-            log.push(format!("{m:?}"));
+            ctx.send_to(to, m);
         }
-        log
+        ctx.send_to(to, Msg::Stop);
     })
     .capacity(2)
     .overflow(Overflow::DropOldest)
 }
 
-/// Arms timers to a small DropOldest sink, across passes, then lets it go.
+/// Arms timers to a small DropOldest sink, across passes, then lets it go:
+/// what the sink kept.
 fn feeder() -> Template<Msg, Msg, (), Log> {
     Template::new("feeder", |ctx: &mut Ctx<Msg>, ()| {
         let me = ctx.pid();
-        let s = ctx.spawn_monitor(&sink(), ()).unwrap().0;
+        let s = ctx.spawn_monitor(&sink(), me).unwrap().0;
         for n in 0..4 {
             ctx.send_after(Duration::ZERO, s, Msg::N(n));
-            ctx.send_after(Duration::ZERO, s, Msg::N(n));
+            ctx.send_after(Duration::ZERO, s, Msg::N(10 + n));
             next_pass(ctx);
         }
         ctx.send_to(s, Msg::N(9));
         next_pass(ctx);
         ctx.send_after(Duration::ZERO, s, Msg::Go);
+        let mut log = Log::new();
+        loop {
+            match ctx.select_mail(|m| matches!(m, MailRef::Msg(Msg::N(_) | Msg::Stop))) {
+                Mail::Msg(Msg::Stop) => break,
+                mail => log.push(describe(&mail, &[])),
+            }
+        }
         let down = ctx.select_mail(|m| matches!(m, MailRef::Down { .. }));
-        vec![describe(&down, &[(s, "sink"), (me, "me")])]
+        log.push(describe(&down, &[(s, "sink"), (me, "me")]));
+        log
     })
 }
 
@@ -732,7 +749,8 @@ fn timers_into_a_full_drop_oldest_inbox_drop_the_same_messages_after_crashes() {
         },
         7,
     );
-    assert_eq!(plain, ["down sink normal"], "{plain:?}");
+    // (Go, a timer too, drops N(13) as it comes.)
+    assert_eq!(plain, ["N(9)", "down sink normal"], "{plain:?}");
 }
 
 /// Calls a server that never answers, with a timeout of zero: it is due at
@@ -769,4 +787,273 @@ fn a_deadline_due_at_the_reopening_fires_even_when_every_pass_crashes() {
     assert_eq!(plain, ["Err(Timeout)", "None"]);
     let crashed = story(TempDir::new().unwrap().path(), open_impatient, start, true);
     assert_eq!(crashed, plain);
+}
+
+// ---------------------------------------------------------------------------
+// A supervisor that restarts with a jittered backoff, on a clock that moves.
+
+use chronoflow::otp::supervisor::{Backoff, ChildSpec, Supervisor, SupervisorTemplate, stop};
+
+/// Fails on `Crash`.
+fn counter() -> Template<Msg, Msg, (), ()> {
+    Template::new("counter", |ctx: &mut Ctx<Msg>, ()| {
+        loop {
+            if ctx.receive() == Msg::Crash {
+                panic!("crash");
+            }
+        }
+    })
+}
+
+fn backoff_tree() -> SupervisorTemplate<Msg> {
+    Supervisor::new("backoff_tree")
+        .intensity(1_000, Duration::from_secs(1))
+        .backoff(Backoff::new(Duration::from_secs(1), 2.0, Duration::from_secs(8)).jitter(0.5, 42))
+        .child(ChildSpec::new("counter", &counter(), ()).name("counter"))
+        .template()
+        .unwrap()
+}
+
+/// The process registered as `name` once it is not `old`.
+fn await_name(ctx: &mut Ctx<Msg>, name: &str, old: Option<Pid>) -> Pid {
+    loop {
+        if let Some(pid) = ctx.whereis(name)
+            && Some(pid) != old
+        {
+            return pid;
+        }
+        ctx.yield_now();
+    }
+}
+
+fn backoff_driver() -> Template<Msg, Msg, (), Log, chronoflow::Local> {
+    let tree = backoff_tree();
+    Template::local("backoff_driver", move |ctx: &mut Ctx<Msg>, ()| {
+        let mut log = Log::new();
+        let (sup, _) = ctx.spawn_monitor(&tree, ()).unwrap();
+        let mut old = None;
+        let mut at = Vec::new();
+        for _ in 0..4 {
+            let pid = await_name(ctx, "counter", old);
+            at.push(ctx.now());
+            let m = ctx.monitor(pid);
+            ctx.send_named("counter", Msg::Crash).unwrap();
+            let down =
+                ctx.select_mail(|d| matches!(d, MailRef::Down { monitor, .. } if monitor == m));
+            log.push(format!("{pid}: {down:?}"));
+            old = Some(pid);
+        }
+        // Each restart came after its backoff (1s, 2s, 4s, jittered by half).
+        for (i, w) in at.windows(2).enumerate() {
+            let waited = w[1].since(w[0]);
+            let base = Duration::from_secs(1 << i);
+            log.push(format!("waited enough {}", waited >= base / 2));
+        }
+        let reason = stop(ctx, sup, Reason::Shutdown(None));
+        log.push(format!("tree ended: {reason}"));
+        log
+    })
+}
+
+fn open_backoff(dir: &Path, clock: &ManualClock) -> DurableScheduler<Msg> {
+    DurableScheduler::builder()
+        .register(&backoff_driver())
+        .register(&backoff_tree())
+        .register(&counter())
+        .clock(clock.clone())
+        .open(dir)
+        .unwrap()
+        .0
+}
+
+/// Runs the backoff story, the clock moving 250 ms a pass, reopening after
+/// every pass if `crash`.
+fn backoff_story(crash: bool) -> Log {
+    let dir = TempDir::new().unwrap();
+    let clock = ManualClock::new(Time::default());
+    let mut sched = open_backoff(dir.path(), &clock);
+    let h = sched.spawn(&backoff_driver(), ()).unwrap().pid();
+    for _ in 0..2_000 {
+        let _ = sched.update().unwrap();
+        if let Some(done) = sched.result_of::<Log>(h) {
+            assert!(sched.violations().is_empty(), "{:?}", sched.violations());
+            return done.unwrap();
+        }
+        clock.advance(Duration::from_millis(250));
+        if crash {
+            drop(sched);
+            sched = open_backoff(dir.path(), &clock);
+        }
+    }
+    panic!("no end: {:?} {:?}", sched.status(h), sched.violations());
+}
+
+#[test]
+fn a_supervisor_with_a_jittered_backoff_restarts_alike_across_crashes() {
+    quiet();
+    let plain = backoff_story(false);
+    assert_eq!(plain.len(), 8, "{plain:?}");
+    assert_eq!(plain[4..7], ["waited enough true"; 3], "{plain:?}");
+    assert_eq!(plain[7], "tree ended: shutdown", "{plain:?}");
+    let crashed = backoff_story(true);
+    assert_eq!(crashed, plain);
+}
+
+// ---------------------------------------------------------------------------
+// Exit signals from outside, then a crash.
+
+/// Traps exits, links an idler and monitors it, says it is ready, then reads
+/// three pieces of mail.
+fn trapper() -> Template<Msg, Msg, (), Log> {
+    Template::new("trapper", |ctx: &mut Ctx<Msg>, ()| {
+        let me = ctx.pid();
+        ctx.trap_exit(true);
+        let w = ctx.spawn_link(&idler(), ()).unwrap();
+        ctx.monitor(w);
+        ctx.register("trapper", me).unwrap();
+        ctx.register("idler", w).unwrap();
+        let names = [(me, "me"), (w, "idler")];
+        let mut log = Log::new();
+        for _ in 0..3 {
+            let mail = ctx.receive_mail();
+            log.push(describe(&mail, &names));
+        }
+        log.push(format!("idler named {:?}", ctx.whereis("idler")));
+        log
+    })
+}
+
+fn open_trapper(dir: &Path) -> DurableScheduler<Msg> {
+    DurableScheduler::builder()
+        .register(&trapper())
+        .register(&idler())
+        .clock(ManualClock::new(Time::default()))
+        .open(dir)
+        .unwrap()
+        .0
+}
+
+fn trapper_story(crash: bool) -> Option<Result<Log, chronoflow::ExitError>> {
+    let dir = TempDir::new().unwrap();
+    let mut sched = open_trapper(dir.path());
+    let t = sched.spawn(&trapper(), ()).unwrap().pid();
+    let reopen = |sched: DurableScheduler<Msg>| {
+        if crash {
+            drop(sched);
+            open_trapper(dir.path())
+        } else {
+            sched
+        }
+    };
+    sched.run_until_idle().unwrap();
+    let mut sched = reopen(sched);
+    sched.exit_signal(t, Reason::Shutdown(None));
+    let mut sched = reopen(sched);
+    let w = sched.whereis("idler").unwrap();
+    sched.exit_signal(w, Reason::Kill);
+    let mut sched = reopen(sched);
+    sched.run_until_idle().unwrap();
+    let sched = reopen(sched);
+    assert!(sched.violations().is_empty(), "{:?}", sched.violations());
+    let mut sched = sched;
+    sched.run_until_idle().unwrap();
+    sched.result_of::<Log>(t)
+}
+
+#[test]
+fn exit_signals_from_outside_survive_a_crash_right_after_them() {
+    let plain = trapper_story(false);
+    assert_eq!(
+        plain,
+        Some(Ok(vec![
+            "exit me shutdown".to_string(),
+            "down idler killed: killed".to_string(),
+            "exit idler killed: killed".to_string(),
+            "idler named None".to_string(),
+        ]))
+    );
+    let crashed = trapper_story(true);
+    assert_eq!(crashed, plain);
+}
+
+// ---------------------------------------------------------------------------
+// Many processes: a chain of links, its tail fails, the failure runs along.
+
+/// Spawns and links the next link of the chain (`left` more), joins group
+/// `chain`; the last one takes the name `tail` and fails on `Crash`.
+fn chain_link() -> Template<Msg, Msg, u64, ()> {
+    Template::new("chain_link", |ctx: &mut Ctx<Msg>, left: u64| {
+        let me = ctx.pid();
+        ctx.join_group("chain", me);
+        if left > 0 {
+            ctx.spawn_link(&chain_link(), left - 1).unwrap();
+        } else {
+            ctx.register("tail", me).unwrap();
+        }
+        loop {
+            if ctx.receive() == Msg::Crash {
+                panic!("crash");
+            }
+        }
+    })
+}
+
+const CHAIN: u64 = 60;
+
+fn chain_root() -> Template<Msg, Msg, (), Log> {
+    Template::new("chain_root", |ctx: &mut Ctx<Msg>, ()| {
+        let mut log = Log::new();
+        ctx.trap_exit(true);
+        let first = ctx.spawn_link(&chain_link(), CHAIN - 1).unwrap();
+        let m = ctx.monitor(first);
+        let tail = loop {
+            if let Some(tail) = ctx.whereis("tail") {
+                break tail;
+            }
+            next_pass(ctx);
+        };
+        log.push(format!("members {}", ctx.members("chain").len()));
+        ctx.send_to(tail, Msg::Crash);
+        let down = ctx.select_mail(|x| matches!(x, MailRef::Down { monitor, .. } if monitor == m));
+        let exit = ctx.select_mail(|x| matches!(x, MailRef::Exit { .. }));
+        log.push(describe(&down, &[(first, "first")]));
+        log.push(describe(&exit, &[(first, "first")]));
+        log.push(format!("members {}", ctx.members("chain").len()));
+        log.push(format!("tail {:?}", ctx.whereis("tail")));
+        log.push(format!("links {:?}", ctx.links()));
+        log
+    })
+}
+
+fn open_chain(dir: &Path) -> DurableScheduler<Msg> {
+    DurableScheduler::builder()
+        .register(&chain_root())
+        .register(&chain_link())
+        .clock(ManualClock::new(Time::default()))
+        .open(dir)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn a_failure_along_a_long_chain_of_links_survives_crashes() {
+    quiet();
+    let plain = check_story(
+        open_chain,
+        |s| {
+            s.spawn(&chain_root(), ()).unwrap();
+        },
+        97,
+    );
+    assert_eq!(
+        plain,
+        [
+            format!("members {CHAIN}"),
+            "down first failed: crash".to_string(),
+            "exit first failed: crash".to_string(),
+            "members 0".to_string(),
+            "tail None".to_string(),
+            "links []".to_string(),
+        ]
+    );
 }
