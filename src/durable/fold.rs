@@ -317,13 +317,16 @@ impl Fold {
                 }
             }
             Record::Stop { pid, exit } => {
-                self.ended(pid);
                 // Its children ended with it (or before): nothing to pass on.
                 self.kids.remove(&pid);
                 let reason = reason_of(&exit);
                 if let Some(s) = self.sim(pid, lsn) {
                     s.stop = Some(exit);
                 }
+                // After `sim`, which notes a process whose beginning went as
+                // an orphan: a STOP may be all that is left of one killed (its
+                // restart point goes with its end).
+                self.ended(pid);
                 // What its end tells its links and monitors.
                 self.otp_ended(pid, reason);
             }
@@ -376,9 +379,11 @@ impl Fold {
             }
             Record::TimerFired {
                 timer,
+                to,
+                msg,
                 evicted,
                 refused,
-            } => self.otp_fired(timer, evicted, refused),
+            } => self.otp_fired(timer, to, msg, evicted, refused),
             Record::OtpState(state) => self.otp_state(*state),
             Record::TransitionMail { transition, sys } => {
                 let &Record::Transition { pid, .. } = &*transition else {

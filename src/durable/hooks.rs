@@ -462,7 +462,7 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
         });
     }
 
-    fn fired(&mut self, timer: u64, to: Option<&Proc<I, O>>) {
+    fn fired(&mut self, timer: u64, pid: Pid, to: Option<&Proc<I, O>>, msg: Option<&I>) {
         let (mut evicted, mut refused) = (None, false);
         if let Some(p) = to
             && p.inbox.is_full()
@@ -473,8 +473,11 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
                 Overflow::Backoff | Overflow::Reject | Overflow::Unbounded => {}
             }
         }
+        let msg = msg.map(|m| self.enc(m));
         self.append(Record::TimerFired {
             timer,
+            to: pid,
+            msg,
             evicted,
             refused,
         });

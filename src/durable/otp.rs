@@ -287,10 +287,15 @@ impl Fold {
     }
 
     /// Timed send `timer` fired (see [`Record::TimerFired`]).
-    pub(crate) fn otp_fired(&mut self, timer: u64, evicted: Option<Vec<u8>>, refused: bool) {
-        let Some((_, to, msg)) = self.otp.timers.remove(&timer) else {
-            return;
-        };
+    pub(crate) fn otp_fired(
+        &mut self,
+        timer: u64,
+        to: Pid,
+        msg: Option<Vec<u8>>,
+        evicted: Option<Vec<u8>>,
+        refused: bool,
+    ) {
+        self.otp.timers.remove(&timer);
         if !self.alive(to) {
             return;
         }
@@ -353,6 +358,12 @@ pub(crate) fn snapshot<I: 'static, O: 'static>(
 ) -> Option<OtpState> {
     let t = k.extensions.get::<Table>();
     let sends = k.timed_sends();
+    if t.is_none() && sends.is_empty() {
+        // Nothing that older records made: the system messages waiting, if
+        // any, were pushed after their processes' restart points (the
+        // records that pushed them are kept).
+        return None;
+    }
     let mut sys = Vec::new();
     for pid in k.pids() {
         let p = k.lookup(pid).expect("listed");
@@ -370,9 +381,6 @@ pub(crate) fn snapshot<I: 'static, O: 'static>(
         if !items.is_empty() {
             sys.push((pid, items));
         }
-    }
-    if t.is_none() && sends.is_empty() && sys.is_empty() {
-        return None;
     }
     let mut state = OtpState {
         sys,

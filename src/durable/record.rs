@@ -143,11 +143,15 @@ pub(crate) enum Record {
         step: u64,
         call: OtpCall,
     },
-    /// A timed send fired: its message went to its process (if alive), which
-    /// dropped the oldest message of its full `DropOldest` inbox (`evicted`)
-    /// or refused it (`refused`: a full `DropNewest` one).
+    /// A timed send fired: its message (`None`: a timeout notice) went to
+    /// `to` (if alive), which dropped the oldest message of its full
+    /// `DropOldest` inbox (`evicted`) or refused it (`refused`: a full
+    /// `DropNewest` one). Whole in itself: the record that armed it may have
+    /// gone with its segment.
     TimerFired {
         timer: u64,
+        to: Pid,
+        msg: Option<Vec<u8>>,
         evicted: Option<Vec<u8>>,
         refused: bool,
     },

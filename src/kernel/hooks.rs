@@ -226,11 +226,12 @@ pub(crate) trait Hooks<I, O> {
     /// record (opaque to the kernel), with the message it sent, if any.
     fn outside(&mut self, call: &dyn Any, msg: Option<&I>);
 
-    /// The timed send `timer` fired: its message is delivered now, to `to`'s
-    /// inbox alone (as it is now: a full one applies its drop policy) or its
-    /// system messages, or dropped if its process has ended (`None`), with
-    /// no other record of it.
-    fn fired(&mut self, timer: u64, to: Option<&Proc<I, O>>);
+    /// The timed send `timer` to `pid` fired: its message `msg` (`None`: a
+    /// system message) is delivered now, to `pid`'s inbox alone (`to` as it
+    /// is now: a full one applies its drop policy) or its system messages, or
+    /// dropped if its process has ended (`to` is `None`), with no other
+    /// record of it.
+    fn fired(&mut self, timer: u64, pid: Pid, to: Option<&Proc<I, O>>, msg: Option<&I>);
 
     /// `by` is about to spawn a process tied to it (`call`, opaque to the
     /// kernel: a `spawn_link`'s): the process's creation is that call's record,

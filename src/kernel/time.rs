@@ -259,10 +259,14 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             (unsafe { p.as_ref().status }) != Status::Stopped
         });
         if let Some(hooks) = &mut self.hooks {
-            // (Its delivery is this one record: a layer that journals knows
-            // the message from the timer's own record.)
+            // (Its delivery is this one record, whole: a layer that journals
+            // needs no other to know what it delivered.)
             // SAFETY: p is live, and nothing else borrows it during the hook.
-            hooks.fired(id, p.map(|p| unsafe { &*p.as_ptr() }));
+            let sent = match &msg {
+                Timed::Msg(m) => Some(m),
+                Timed::Sys(_) => None,
+            };
+            hooks.fired(id, pid, p.map(|p| unsafe { &*p.as_ptr() }), sent);
         }
         let Some(p) = p else {
             self.drop_timed(pid, msg);
