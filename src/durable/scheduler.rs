@@ -240,6 +240,11 @@ where
             // messages before any spawn of this run.
             k.clone_in = Some(M::clone);
             fold.finish(k, &mut recovery)?;
+            // The first pass finishes the turns the crash cut short (each
+            // replayed process catches up, the exit signals of ends it had
+            // journaled are applied) before timers fire: they fire after it,
+            // as they would have at the start of the next pass.
+            k.hold_timers = true;
             traced! {
                 if let Some(tail) = &recovery.truncated {
                     tracing::warn!(
@@ -397,6 +402,7 @@ where
     pub fn update(&mut self) -> Result<Pass, JournalError> {
         self.check()?;
         let pass = self.inner.update();
+        self.inner.kernel_mut().release_timers();
         self.commit()?;
         Ok(pass)
     }

@@ -145,6 +145,10 @@ pub(crate) struct Kernel<I, O> {
     /// The end notice of the layer of links and monitors, once it is in use.
     pub(crate) on_end: Option<system::OnEnd<I, O>>,
     next_timer: u64,
+    /// The pass's timers fire after its turns, not before, once: the first
+    /// pass after a durable recovery finishes the turns a crash cut short
+    /// before the timers of the next pass fire (`Kernel::release_timers`).
+    pub(crate) hold_timers: bool,
     /// The process being resumed: a panic that unwinds out of its resume is its
     /// failure.
     resuming: Option<PPtr<I, O>>,
@@ -201,6 +205,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             exits: VecDeque::new(),
             on_end: None,
             next_timer: 1,
+            hold_timers: false,
             resuming: None,
             outside_unwinding: false,
             reported: None,

@@ -341,9 +341,21 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// that timer. Reads the clock only when a timer is armed.
     #[inline]
     pub(super) fn fire_timers(&mut self) {
-        if self.timers.is_empty() {
+        if self.timers.is_empty() || self.hold_timers {
             return;
         }
+        self.fire_due_timers();
+    }
+
+    /// After a pass that held its timers back (`hold_timers`), fires those
+    /// that are due, and lets the next passes fire theirs as ever.
+    pub(crate) fn release_timers(&mut self) {
+        if std::mem::take(&mut self.hold_timers) && !self.timers.is_empty() {
+            self.fire_due_timers();
+        }
+    }
+
+    fn fire_due_timers(&mut self) {
         let now = self.clock.now();
         while let Some(&Reverse((deadline, id, pid))) = self.timers.peek() {
             if deadline > now {

@@ -389,17 +389,18 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             self.journal_mail(&Some((&mail, 0)), true);
             return Some(mail);
         }
+        let now = self.k().clock.now();
         let deadline = match deadline {
             Some(d) => d,
             None => {
-                let d = self.k().clock.now() + timeout;
+                let d = now + timeout;
                 if self.hooked() {
                     self.otp_record(Ask::Mail { timeout: true }, Answer::Deadline(d), None);
                 }
                 d
             }
         };
-        mailbox::arm_at(self.k(), me, deadline);
+        mailbox::arm_at(self.k(), me, deadline, now);
         loop {
             if let Some(mail) = mailbox::take_mail(self.k(), me) {
                 mailbox::disarm(self.k(), me);
@@ -797,17 +798,18 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
         let timed = timeout.is_some();
         if let Some(timeout) = timeout {
+            let now = self.k().clock.now();
             let d = match deadline {
                 Some(d) => d,
                 None => {
-                    let d = self.k().clock.now() + timeout;
+                    let d = now + timeout;
                     if hooked {
                         self.otp_record(ask.clone(), Answer::Deadline(d), None);
                     }
                     d
                 }
             };
-            mailbox::arm_at(self.k(), me, d);
+            mailbox::arm_at(self.k(), me, d, now);
         }
         let decode: fn(&[u8]) -> Option<R> = |bytes| postcard::from_bytes(bytes).ok();
         let outcome = loop {

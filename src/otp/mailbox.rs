@@ -184,13 +184,22 @@ pub(crate) fn arm<I: 'static, O: 'static>(k: &mut Kernel<I, O>, me: PPtr<I, O>, 
     k.arm_timer(me, deadline);
 }
 
-/// [`arm`], for `deadline`.
+/// [`arm`], for `deadline`, the time being `now`: a deadline that has come
+/// (a zero timeout, or one recorded before a crash) has timed out already,
+/// and arms nothing.
 pub(crate) fn arm_at<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     me: PPtr<I, O>,
     deadline: crate::clock::Time,
+    now: crate::clock::Time,
 ) {
-    k.arm_timer(me, deadline);
+    if deadline > now {
+        k.arm_timer(me, deadline);
+        return;
+    }
+    k.cancel_timer(me);
+    // SAFETY: me is live; `cancel_timer`'s reference to it has ended.
+    unsafe { record(me) }.extra().timed_out = true;
 }
 
 /// Whether `me`'s timer fired.
