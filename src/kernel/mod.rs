@@ -144,7 +144,10 @@ pub(crate) struct Kernel<I, O> {
     exits: VecDeque<(Pid, ExitError)>,
     /// The end notice of the layer of links and monitors, once it is in use.
     pub(crate) on_end: Option<system::OnEnd<I, O>>,
+    /// The next timed send's id.
     next_timer: u64,
+    /// The next wait timer's number (its id has `WAIT_TIMER` set).
+    next_wait: u64,
     /// The pass's timers fire after its turns, not before, once: the first
     /// pass after a durable recovery finishes the turns a crash cut short
     /// before the timers of the next pass fire (`Kernel::release_timers`).
@@ -205,6 +208,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             exits: VecDeque::new(),
             on_end: None,
             next_timer: 1,
+            next_wait: 1,
             hold_timers: false,
             resuming: None,
             outside_unwinding: false,

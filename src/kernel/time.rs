@@ -125,6 +125,12 @@ impl WakeQueue {
     }
 }
 
+/// The ids of the timers processes wait on (`sleep`, `receive_timeout`) have
+/// this bit set: a space of their own, apart from the ids of timed sends,
+/// which processes see (`TimerRef`) and a durable scheduler journals, so that
+/// a replay that waits again uses up none of theirs.
+const WAIT_TIMER: u64 = 1 << 63;
+
 /// What a timed send delivers: a user message, or a system message (a timeout
 /// notice), made from the timer's id when it fires (so that a timer cancelled
 /// before, as most are, allocates nothing).
@@ -152,8 +158,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// then. A timer `p` had armed before is cancelled.
     pub(crate) fn arm_timer(&mut self, p: PPtr<I, O>, deadline: Time) {
         self.cancel_timer(p);
-        let id = self.next_timer;
-        self.next_timer += 1;
+        let id = WAIT_TIMER | self.next_wait;
+        self.next_wait += 1;
         // SAFETY: p is live.
         let proc = unsafe { &mut *p.as_ptr() };
         let extra = proc.extra();
