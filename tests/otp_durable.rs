@@ -1,12 +1,11 @@
 //! The OTP toolkit under a durable scheduler: links, exit signals, monitors,
 //! mail, timers, names, groups and supervisors are journaled, so that a run
 //! that crashes (at any pass, or at any byte of its journal) and is reopened
-//! ends as the run that did not crash.
+//! ends as the run that did not crash (`support/stories.rs`).
 
 use std::path::Path;
 use std::time::Duration;
 
-use chronoflow::journal::HEADER_LEN;
 use chronoflow::otp::ReplyTo;
 use chronoflow::otp::supervisor::{
     ChildRef, ChildSpec, ChildState, CountChildren, DynamicSpec, DynamicSupervisor, StartChild,
@@ -25,7 +24,9 @@ enum Msg {
     Ask(ReplyTo<u64>, u64),
 }
 
-type Log = Vec<String>;
+#[path = "support/stories.rs"]
+mod stories;
+use stories::{Log, await_name, check_story_every};
 
 /// A worker: fails on `Crash`; on `Ping`, answers `root` by name and ends.
 fn worker() -> Template<Msg, Msg, (), ()> {
@@ -129,31 +130,18 @@ fn open(dir: &Path) -> DurableScheduler<Msg> {
     sched
 }
 
-/// Runs the story to its end, reopening the journal after every second pass
-/// if `crash` (a timer armed in one pass fires in the next): the root's log.
-fn story(dir: &Path, crash: bool) -> Log {
-    let mut sched = open(dir);
-    let h = sched.spawn(&root(), ()).unwrap().pid();
-    for n in 0..400 {
-        let pass = sched.update().unwrap();
-        if let Some(done) = sched.result_of::<Log>(h) {
-            assert!(sched.violations().is_empty(), "{:?}", sched.violations());
-            return done.unwrap();
-        }
-        if crash && n % 2 == 1 {
-            drop(sched);
-            sched = open(dir);
-        } else if pass.is_idle() {
-            panic!("idle before the end: {:?}", sched.status(h));
-        }
-    }
-    panic!("no end: {:?} {:?}", sched.status(h), sched.violations());
-}
-
 #[test]
-fn the_toolkit_replays_after_a_crash_every_other_pass() {
-    let plain = story(TempDir::new().unwrap().path(), false);
+fn the_toolkit_replays_after_a_crash_at_every_pass_and_at_any_byte() {
+    let plain = check_story_every(
+        open,
+        |sched| {
+            sched.spawn(&root(), ()).unwrap();
+        },
+        5,
+        1,
+    );
     assert_eq!(plain.len(), 20, "{plain:#?}");
+    assert!(plain[2].contains("Failed(\"crash\")"), "{plain:#?}");
     assert_eq!(
         plain[15..],
         [
@@ -165,80 +153,6 @@ fn the_toolkit_replays_after_a_crash_every_other_pass() {
         ],
         "{plain:#?}"
     );
-    assert!(plain[2].contains("Failed(\"crash\")"), "{plain:#?}");
-    let crashed = story(TempDir::new().unwrap().path(), true);
-    assert_eq!(crashed, plain);
-}
-
-/// Copies journal directory `from` into `to`, its last segment cut at `len`
-/// bytes (a crash that tore the tail there).
-fn copy_cut(from: &Path, to: &Path, len: u64) {
-    let mut segments: Vec<_> = std::fs::read_dir(from)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    segments.sort();
-    for path in &segments {
-        std::fs::copy(path, to.join(path.file_name().unwrap())).unwrap();
-    }
-    let last = segments
-        .iter()
-        .rfind(|p| p.extension().is_some_and(|e| e == "cfj"))
-        .unwrap();
-    let cut = to.join(last.file_name().unwrap());
-    let file = std::fs::OpenOptions::new().write(true).open(cut).unwrap();
-    file.set_len(len).unwrap();
-}
-
-/// Cuts the journal in `full` (a whole run of a story whose log was `plain`)
-/// at every `step`-th byte of its last segment, as a crash that tore its tail
-/// there, reopens each with `open` (spawning the story's first process again
-/// with `spawn` if the cut came before its creation), runs it to its end,
-/// and checks it ends as the whole run did.
-fn every_cut(
-    full: &Path,
-    plain: &Log,
-    open: fn(&Path) -> DurableScheduler<Msg>,
-    spawn: fn(&mut DurableScheduler<Msg>),
-) {
-    let last = {
-        let mut segments: Vec<_> = std::fs::read_dir(full)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "cfj"))
-            .collect();
-        segments.sort();
-        segments.pop().unwrap()
-    };
-    let len = std::fs::metadata(&last).unwrap().len();
-    let step = if cfg!(miri) { 997 } else { 5 };
-    // (A segment's header is written whole before any record.)
-    for cut in (HEADER_LEN..len).step_by(step) {
-        let dir = TempDir::new().unwrap();
-        copy_cut(full, dir.path(), cut);
-        let mut sched = open(dir.path());
-        if sched.status(Pid(0)).is_none() && sched.result_of::<Log>(Pid(0)).is_none() {
-            // Cut before the story's creation: the owner spawns it again.
-            spawn(&mut sched);
-        }
-        sched.run_until_idle().unwrap();
-        assert!(
-            sched.violations().is_empty(),
-            "cut at {cut}: {:?}",
-            sched.violations()
-        );
-        let log = sched.result_of::<Log>(Pid(0));
-        assert_eq!(log, Some(Ok(plain.clone())), "cut at {cut} of {len}");
-    }
-}
-
-#[test]
-fn the_toolkit_replays_after_a_crash_at_any_byte_of_its_journal() {
-    let full = TempDir::new().unwrap();
-    let plain = story(full.path(), false);
-    every_cut(full.path(), &plain, open, |sched| {
-        sched.spawn(&root(), ()).unwrap();
-    });
 }
 
 /// A counter that fails on `Crash` and ignores the rest.
@@ -258,18 +172,6 @@ fn tree() -> SupervisorTemplate<Msg> {
         .child(ChildSpec::new("counter", &counter(), ()).name("counter"))
         .template()
         .unwrap()
-}
-
-/// The process registered as `name` once it is not `old`, waiting for it.
-fn await_name(ctx: &mut Ctx<Msg>, name: &str, old: Option<Pid>) -> Pid {
-    loop {
-        if let Some(pid) = ctx.whereis(name)
-            && Some(pid) != old
-        {
-            return pid;
-        }
-        ctx.yield_now();
-    }
 }
 
 /// Starts the tree, fails its worker twice (each restarted under its name),
@@ -310,44 +212,19 @@ fn open_tree(dir: &Path) -> DurableScheduler<Msg> {
     sched
 }
 
-/// Runs the tree story to its end, reopening the journal after every pass if
-/// `crash`: the driver's log.
-fn tree_story(dir: &Path, crash: bool) -> Log {
-    let mut sched = open_tree(dir);
-    let h = sched.spawn(&driver(), ()).unwrap().pid();
-    for _ in 0..1000 {
-        let pass = sched.update().unwrap();
-        if let Some(done) = sched.result_of::<Log>(h) {
-            assert!(sched.violations().is_empty(), "{:?}", sched.violations());
-            return done.unwrap();
-        }
-        if crash {
-            drop(sched);
-            sched = open_tree(dir);
-        } else if pass.is_idle() {
-            panic!("idle before the end: {:?}", sched.status(h));
-        }
-    }
-    panic!("no end: {:?} {:?}", sched.status(h), sched.violations());
-}
-
 #[test]
-fn a_supervision_tree_replays_after_a_crash_at_every_pass() {
-    let plain = tree_story(TempDir::new().unwrap().path(), false);
+fn a_supervision_tree_replays_after_a_crash_at_every_pass_and_at_any_byte() {
+    let plain = check_story_every(
+        open_tree,
+        |sched| {
+            sched.spawn(&driver(), ()).unwrap();
+        },
+        5,
+        1,
+    );
     assert_eq!(plain.len(), 7, "{plain:#?}");
     assert_eq!(plain[5], "tree ended: shutdown", "{plain:#?}");
     assert_eq!(plain[6], "counter now None", "{plain:#?}");
-    let crashed = tree_story(TempDir::new().unwrap().path(), true);
-    assert_eq!(crashed, plain);
-}
-
-#[test]
-fn a_supervision_tree_replays_after_a_crash_at_any_byte_of_its_journal() {
-    let full = TempDir::new().unwrap();
-    let plain = tree_story(full.path(), false);
-    every_cut(full.path(), &plain, open_tree, |sched| {
-        sched.spawn(&driver(), ()).unwrap();
-    });
 }
 
 /// What a durable scheduler cannot journal yet holds the process that does it,
@@ -460,45 +337,20 @@ fn open_pool(dir: &Path) -> DurableScheduler<Msg> {
     sched
 }
 
-/// Runs the pool story to its end, reopening the journal after every pass if
-/// `crash`: the asker's log.
-fn pool_story(dir: &Path, crash: bool) -> Log {
-    let mut sched = open_pool(dir);
-    let h = sched.spawn(&asker(), ()).unwrap().pid();
-    for _ in 0..1000 {
-        let pass = sched.update().unwrap();
-        if let Some(done) = sched.result_of::<Log>(h) {
-            assert!(sched.violations().is_empty(), "{:?}", sched.violations());
-            return done.unwrap();
-        }
-        if crash {
-            drop(sched);
-            sched = open_pool(dir);
-        } else if pass.is_idle() {
-            panic!("idle before the end: {:?}", sched.status(h));
-        }
-    }
-    panic!("no end: {:?} {:?}", sched.status(h), sched.violations());
-}
-
 #[test]
 fn a_dynamic_supervisor_answers_durable_requests_across_crashes() {
-    let plain = pool_story(TempDir::new().unwrap().path(), false);
+    let plain = check_story_every(
+        open_pool,
+        |sched| {
+            sched.spawn(&asker(), ()).unwrap();
+        },
+        5,
+        1,
+    );
     assert_eq!(plain.len(), 7, "{plain:#?}");
     assert!(plain[4].contains("active: 2"), "{plain:#?}");
     assert_eq!(plain[5], "Err(Unhandled)", "{plain:#?}");
     assert_eq!(plain[6], "pool ended: shutdown", "{plain:#?}");
-    let crashed = pool_story(TempDir::new().unwrap().path(), true);
-    assert_eq!(crashed, plain);
-}
-
-#[test]
-fn a_dynamic_supervisor_replays_after_a_crash_at_any_byte_of_its_journal() {
-    let full = TempDir::new().unwrap();
-    let plain = pool_story(full.path(), false);
-    every_cut(full.path(), &plain, open_pool, |sched| {
-        sched.spawn(&asker(), ()).unwrap();
-    });
 }
 
 /// Timers armed and cancelled from outside are journaled: after a crash, each

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use chronoflow::journal::{HEADER_LEN, JournalOptions};
+use chronoflow::journal::JournalOptions;
 use chronoflow::otp::ReplyTo;
 use chronoflow::{
     Ctx, DurableScheduler, Mail, MailRef, ManualClock, Overflow, Pid, Reason, Step, Template, Time,
@@ -26,105 +26,17 @@ enum Msg {
     Ask(ReplyTo<u64>, u64),
 }
 
-type Log = Vec<String>;
-type Open = fn(&Path) -> DurableScheduler<Msg>;
-type Start = fn(&mut DurableScheduler<Msg>);
+#[path = "support/stories.rs"]
+mod stories;
+use stories::{Log, check_story_every, quiet, story_every};
 
-/// Runs a story whose first process is `Pid(0)` to its end, reopening the
-/// journal after every pass if `crash`: its log.
+type Open = stories::Open<Msg>;
+type Start = stories::Start<Msg>;
+
+/// Runs a story to its end, reopening the journal after every pass if
+/// `crash`: its log.
 fn story(dir: &Path, open: Open, start: Start, crash: bool) -> Log {
-    story_every(dir, open, start, if crash { 1 } else { 0 })
-}
-
-/// As [`story`], reopening after every `every`-th pass (never with 0).
-fn story_every(dir: &Path, open: Open, start: Start, every: usize) -> Log {
-    let crash_after = |n: usize| every > 0 && n % every == every - 1;
-    let mut sched = open(dir);
-    start(&mut sched);
-    let h = Pid(0);
-    for n in 0..400 {
-        let pass = sched.update().unwrap();
-        if let Some(done) = sched.result_of::<Log>(h) {
-            assert!(sched.violations().is_empty(), "{:?}", sched.violations());
-            return done.unwrap();
-        }
-        if crash_after(n) {
-            drop(sched);
-            sched = open(dir);
-        } else if pass.is_idle() {
-            panic!("idle before the end: {:?}", sched.status(h));
-        }
-    }
-    panic!(
-        "no end after 400 passes: {:?} {:?}",
-        sched.status(h),
-        sched.violations()
-    );
-}
-
-/// Copies journal directory `from` into `to`, its last segment cut at `len`.
-fn copy_cut(from: &Path, to: &Path, len: u64) {
-    let mut segments: Vec<_> = std::fs::read_dir(from)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    segments.sort();
-    for path in &segments {
-        std::fs::copy(path, to.join(path.file_name().unwrap())).unwrap();
-    }
-    let last = segments
-        .iter()
-        .rfind(|p| p.extension().is_some_and(|e| e == "cfj"))
-        .unwrap();
-    let cut = to.join(last.file_name().unwrap());
-    let file = std::fs::OpenOptions::new().write(true).open(cut).unwrap();
-    file.set_len(len).unwrap();
-}
-
-/// Cuts the whole run's journal in `full` at every `step`-th byte of its last
-/// segment, reopens, runs to the end: each must end with `plain`.
-fn every_cut(full: &Path, plain: &Log, open: Open, start: Start, step: usize) {
-    let last = {
-        let mut segments: Vec<_> = std::fs::read_dir(full)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "cfj"))
-            .collect();
-        segments.sort();
-        segments.pop().unwrap()
-    };
-    let len = std::fs::metadata(&last).unwrap().len();
-    let mut wrong = Vec::new();
-    for cut in (HEADER_LEN..len).step_by(step) {
-        let dir = TempDir::new().unwrap();
-        copy_cut(full, dir.path(), cut);
-        let mut sched = open(dir.path());
-        if sched.status(Pid(0)).is_none() && sched.result_of::<Log>(Pid(0)).is_none() {
-            start(&mut sched);
-        }
-        sched.run_until_idle().unwrap();
-        assert!(
-            sched.violations().is_empty(),
-            "cut at {cut}: {:?}",
-            sched.violations()
-        );
-        let log = sched.result_of::<Log>(Pid(0));
-        if log != Some(Ok(plain.clone())) {
-            wrong.push((cut, log));
-        }
-    }
-    // Each distinct wrong end, with the first cut that gave it.
-    let mut distinct: Vec<(u64, Option<Result<Log, chronoflow::ExitError>>)> = Vec::new();
-    for (cut, log) in &wrong {
-        if !distinct.iter().any(|(_, l)| l == log) {
-            distinct.push((*cut, log.clone()));
-        }
-    }
-    assert!(
-        wrong.is_empty(),
-        "{} cuts of {len} bytes end otherwise than {plain:?}: {distinct:?}",
-        wrong.len(),
-    );
+    story_every(dir, open, start, usize::from(crash))
 }
 
 /// Plain, crashed at every pass, and cut at every `step`-th byte: all the same.
@@ -132,35 +44,9 @@ fn check_story(open: Open, start: Start, step: usize) -> Log {
     check_story_every(open, start, step, 1)
 }
 
-/// As [`check_story`], crashed after every `every`-th pass.
-fn check_story_every(open: Open, start: Start, step: usize, every: usize) -> Log {
-    quiet();
-    let full = TempDir::new().unwrap();
-    let plain = story(full.path(), open, start, false);
-    let crashed = story_every(TempDir::new().unwrap().path(), open, start, every);
-    assert_eq!(crashed, plain, "crashed after every {every} passes");
-    every_cut(full.path(), &plain, open, start, step);
-    plain
-}
-
-/// Keeps the panics the stories make on purpose (`"crash"`) quiet.
-fn quiet() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if info.payload().downcast_ref::<&str>() != Some(&"crash") {
-                default(info);
-            }
-        }));
-    });
-}
-
 /// Waits for `Go` from a timer armed now (a pass boundary at least).
 fn next_pass(ctx: &mut Ctx<Msg>) {
-    let me = ctx.pid();
-    ctx.send_after(Duration::ZERO, me, Msg::Go);
-    ctx.select_mail(|m| matches!(m, MailRef::Msg(Msg::Go)));
+    stories::next_pass(ctx, Msg::Go, |m| *m == Msg::Go);
 }
 
 // ---------------------------------------------------------------------------
@@ -814,18 +700,6 @@ fn backoff_tree() -> SupervisorTemplate<Msg> {
         .unwrap()
 }
 
-/// The process registered as `name` once it is not `old`.
-fn await_name(ctx: &mut Ctx<Msg>, name: &str, old: Option<Pid>) -> Pid {
-    loop {
-        if let Some(pid) = ctx.whereis(name)
-            && Some(pid) != old
-        {
-            return pid;
-        }
-        ctx.yield_now();
-    }
-}
-
 fn backoff_driver() -> Template<Msg, Msg, (), Log, chronoflow::Local> {
     let tree = backoff_tree();
     Template::local("backoff_driver", move |ctx: &mut Ctx<Msg>, ()| {
@@ -834,7 +708,7 @@ fn backoff_driver() -> Template<Msg, Msg, (), Log, chronoflow::Local> {
         let mut old = None;
         let mut at = Vec::new();
         for _ in 0..4 {
-            let pid = await_name(ctx, "counter", old);
+            let pid = stories::await_name(ctx, "counter", old);
             at.push(ctx.now());
             let m = ctx.monitor(pid);
             ctx.send_named("counter", Msg::Crash).unwrap();

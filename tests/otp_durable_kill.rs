@@ -18,6 +18,10 @@ use chronoflow::{Ctx, DurableScheduler, Local, MailRef, Pid, Reason, Status, Tem
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
+#[path = "support/stories.rs"]
+mod stories;
+use stories::await_name;
+
 const CASE: &str = "CHRONOFLOW_OTP_KILL_CASE";
 const DIR: &str = "CHRONOFLOW_OTP_KILL_DIR";
 const ROUNDS: usize = 200;
@@ -47,18 +51,6 @@ fn tree() -> SupervisorTemplate<Msg> {
         .child(ChildSpec::new("counter", &counter(), ()).name("counter"))
         .template()
         .unwrap()
-}
-
-/// The process registered as `name` once it is not `old`, waiting for it.
-fn await_name(ctx: &mut Ctx<Msg>, name: &str, old: Option<Pid>) -> Pid {
-    loop {
-        if let Some(pid) = ctx.whereis(name)
-            && Some(pid) != old
-        {
-            return pid;
-        }
-        ctx.yield_now();
-    }
 }
 
 /// Starts the tree, fails its worker `ROUNDS` times, stops the tree.
