@@ -24,7 +24,7 @@ use stories::await_name;
 
 const CASE: &str = "CHRONOFLOW_OTP_KILL_CASE";
 const DIR: &str = "CHRONOFLOW_OTP_KILL_DIR";
-const ROUNDS: usize = 200;
+const ROUNDS: usize = 1000;
 const MAX_KILLS: u64 = 100;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
