@@ -26,6 +26,11 @@ use crate::sender::Sender;
 use crate::signal::{DurablePayload, Payload, Pid, Signal, SignalSink, Value};
 use crate::trace::{trace_event, traced};
 
+/// How many records the oldest one a process needs may pass the last record
+/// of the toolkit's whole state before it is written again (segments are kept
+/// from it meanwhile).
+const OTP_STATE_LAG: u64 = 4096;
+
 /// Registers templates for a [`DurableScheduler`] and opens it.
 pub struct DurableBuilder<M: 'static> {
     registry: BTreeMap<Arc<str>, Registration<M, M>>,
@@ -411,13 +416,16 @@ where
         let k = self.inner.kernel_mut();
         let next_pid = k.next_pid();
         let d = durable_mut(k).expect("durable");
-        let needed = d.needed_from();
+        let needed = d.needed_by_processes();
         if d.pid_mark.is_none_or(|mark| mark < needed) {
             // The records that go may be the last to name the highest pids.
             d.pid_mark = d.append(Record::NextPid { next: next_pid });
         }
-        if d.otp_mark.is_none_or(|mark| mark < needed) {
-            // Or the last to tell the toolkit's state.
+        if d.otp_mark.is_none_or(|mark| needed.saturating_sub(mark) > OTP_STATE_LAG) {
+            // Or the last to tell the toolkit's state: written whole when
+            // older records could go (segments go only up to it), and again
+            // once the oldest record needed is far past it, so that it costs
+            // a walk of the processes every few thousand records at most.
             let encode = d.encode;
             let mut failed = None;
             let mut enc = |m: &M| {
@@ -426,18 +434,19 @@ where
                     Vec::new()
                 })
             };
-            // SAFETY: (none: a shared borrow of the kernel, below)
             let state = crate::durable::otp::snapshot(self.inner.kernel(), &mut enc);
             let d = durable_mut(self.inner.kernel_mut()).expect("durable");
             if let Some(e) = failed {
                 d.error.get_or_insert(JournalError::Encode(e));
             }
-            if let Some(state) = state {
-                d.otp_mark = d.append(Record::OtpState(Box::new(state)));
-            }
+            // (No state: nothing older records made needs keeping.)
+            d.otp_mark = state.and_then(|state| d.append(Record::OtpState(Box::new(state))));
         }
         let k = self.inner.kernel_mut();
         let d = durable_mut(k).expect("durable");
+        // (From what processes needed before this commit's own records, and
+        // the toolkit's state as it is now.)
+        let needed = d.otp_mark.map_or(needed, |mark| mark.min(needed));
         if d.layout_mark.is_none_or(|mark| mark < needed) {
             // Or the last to say what the bytes of the records mean.
             d.journal_layouts();

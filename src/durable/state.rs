@@ -252,11 +252,13 @@ impl<I, O> Durable<I, O> {
     /// process's restart point, no undelivered message not yet taken, is below
     /// it. (Results not yet read are kept by their processes' restart points,
     /// which go only when the result is taken.)
-    pub(crate) fn needed_from(&self) -> u64 {
+    pub(crate) fn needed_by_processes(&self) -> u64 {
         let restart = self
             .restarts
             .first()
             .map_or(self.journal.next_lsn().0, |&(lsn, _)| lsn);
         self.kept_from.map_or(restart, |kept| kept.min(restart))
     }
+
+
 }
