@@ -421,7 +421,9 @@ where
             // The records that go may be the last to name the highest pids.
             d.pid_mark = d.append(Record::NextPid { next: next_pid });
         }
-        if d.otp_mark.is_none_or(|mark| needed.saturating_sub(mark) > OTP_STATE_LAG) {
+        if d.otp_mark
+            .is_none_or(|mark| needed.saturating_sub(mark) > OTP_STATE_LAG)
+        {
             // Or the last to tell the toolkit's state: written whole when
             // older records could go (segments go only up to it), and again
             // once the oldest record needed is far past it, so that it costs

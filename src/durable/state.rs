@@ -259,6 +259,4 @@ impl<I, O> Durable<I, O> {
             .map_or(self.journal.next_lsn().0, |&(lsn, _)| lsn);
         self.kept_from.map_or(restart, |kept| kept.min(restart))
     }
-
-
 }
