@@ -8,6 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Wake, Waker};
+use std::time::Duration;
 
 use crate::clock::Time;
 use crate::kernel::{Kernel, PPtr, Status, Wait};
@@ -133,6 +134,26 @@ pub(crate) enum Timed<I> {
     Sys(fn(u64) -> Box<dyn std::any::Any>),
 }
 
+/// When a timed send is due: at a deadline, or (armed in the current pass,
+/// see [`Kernel::arm_send_after`]) a delay after the pass's turns.
+#[derive(Clone, Copy)]
+pub(crate) enum Due {
+    At(Time),
+    /// Nanoseconds.
+    After(u64),
+}
+
+/// A timer armed during a pass with a delay of this much or more (1 s) gets
+/// its deadline from [`Clock::now_or_later`](crate::Clock::now_or_later), not
+/// from the clock itself: late by at most a few milliseconds (two ticks of the
+/// coarse clock on Linux), a fraction of a percent of its delay.
+const LONG: u64 = 1_000_000_000;
+
+/// A delay in nanoseconds (saturating).
+fn nanos(delay: Duration) -> u64 {
+    u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX)
+}
+
 pub(crate) struct PidWaker {
     pid: Pid,
     queue: Arc<WakeQueue>,
@@ -182,15 +203,114 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
     }
 
-    /// Arms a timer that delivers `msg` to `pid` at `deadline` (a timed send:
-    /// `send_after`): its id, to cancel it with.
-    pub(crate) fn arm_send(&mut self, pid: Pid, deadline: Time, msg: Timed<I>) -> u64 {
+    /// Arms a timer that delivers `msg` to `pid` `delay` from now (a timed
+    /// send: `send_after`, `start_timer`): its id, to cancel it with.
+    ///
+    /// Armed from a process's turn, it reads no clock: it waits aside
+    /// (`fresh`) until the turn is over, and its deadline is then set from a
+    /// clock read taken after the turn (at the next pass's start, or when the
+    /// run ends): never earlier than `delay` after it was armed, and later by at
+    /// most the rest of the pass it was armed in (in which no timer can fire
+    /// anyway). Armed from outside (the scheduler's owner), it reads the clock.
+    pub(crate) fn arm_send_after(&mut self, pid: Pid, delay: Duration, msg: Timed<I>) -> u64 {
         let id = self.next_timer;
         self.next_timer += 1;
         self.armed += 1;
-        self.timed.insert(id, (deadline, msg));
-        self.timers.push(Reverse((deadline, id, pid)));
+        if self.resuming.is_some() {
+            let delay = nanos(delay);
+            self.timed.insert(id, (Due::After(delay), msg));
+            self.fresh.push((delay, id, pid));
+        } else {
+            let deadline = self.clock.now() + delay;
+            self.timed.insert(id, (Due::At(deadline), msg));
+            self.timers.push(Reverse((deadline, id, pid)));
+        }
         id
+    }
+
+    /// Arms a timer for `p` `delay` from now, as [`arm_timer`](Self::arm_timer)
+    /// does at a deadline; from a turn, it reads no clock (as
+    /// [`arm_send_after`](Self::arm_send_after)).
+    pub(crate) fn arm_timer_after(&mut self, p: PPtr<I, O>, delay: Duration) {
+        if self.resuming.is_none() {
+            let deadline = self.clock.now() + delay;
+            self.arm_timer(p, deadline);
+            return;
+        }
+        self.cancel_timer(p);
+        let id = self.next_timer;
+        self.next_timer += 1;
+        // SAFETY: p is live.
+        let proc = unsafe { &mut *p.as_ptr() };
+        let extra = proc.extra();
+        extra.timer = id;
+        extra.timed_out = false;
+        self.armed += 1;
+        self.fresh.push((nanos(delay), id, proc.pid));
+    }
+
+    /// How long a cancelled timed send had left: one armed in the turn that
+    /// cancels it (or in another turn of the same pass) is given its whole
+    /// delay (the clock is not read: too long by at most the time since it
+    /// was armed, within one pass); another, its deadline less the time now.
+    pub(crate) fn time_left(&self, due: Due) -> Duration {
+        match due {
+            Due::After(delay) => Duration::from_nanos(delay),
+            Due::At(deadline) => deadline.since(self.clock.now()),
+        }
+    }
+
+    /// Timers armed in the turns of the pass that ended (`fresh`) get their
+    /// deadlines, a time read after those turns plus their delays, and join
+    /// the heap; stale ones go. That time is `now` (read now if `None`) for
+    /// the short ones, `later` (no earlier than now: [`Clock::now_or_later`],
+    /// cheaper to read) for those of [`LONG`] or more, which it may make late
+    /// by a little. Zero-delay ones, which are due, are kept in `fresh` when
+    /// `keep_due` (for [`fire_timers`](Self::fire_timers) to fire after the
+    /// heap's due timers).
+    ///
+    /// [`Clock::now_or_later`]: crate::Clock::now_or_later
+    fn settle_fresh(&mut self, now: &mut Option<Time>, later: Time, keep_due: bool) {
+        let mut fresh = std::mem::take(&mut self.fresh);
+        let mut kept = 0;
+        for i in 0..fresh.len() {
+            let (delay, id, pid) = fresh[i];
+            if delay == 0 && keep_due {
+                fresh[kept] = fresh[i];
+                kept += 1;
+                continue;
+            }
+            let from = if delay >= LONG {
+                later
+            } else {
+                *now.get_or_insert_with(|| self.clock.now())
+            };
+            let deadline = Time(from.0.saturating_add(delay));
+            if let Some((due, _)) = self.timed.get_mut(&id) {
+                *due = Due::At(deadline);
+            } else if !self.timer_is_live(id, pid) {
+                continue;
+            }
+            self.timers.push(Reverse((deadline, id, pid)));
+        }
+        fresh.truncate(kept);
+        self.fresh = fresh;
+    }
+
+    /// When a run of passes ends: the timers its last pass armed get their
+    /// deadlines (the owner may wait for them, or look).
+    #[inline]
+    pub(super) fn settle_at_end(&mut self) {
+        if !self.fresh.is_empty() {
+            self.settle_at_end_now();
+        }
+    }
+
+    #[cold]
+    fn settle_at_end_now(&mut self) {
+        let now = self.clock.now();
+        self.settle_fresh(&mut Some(now), now, false);
+        self.discard_stale_timers();
     }
 
     /// A timer id that names no timer (a timed send dropped before it was
@@ -202,12 +322,16 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     }
 
     /// Cancels timed send `id`: its deadline and message, if it had not fired.
-    pub(crate) fn cancel_send(&mut self, id: u64) -> Option<(Time, Timed<I>)> {
+    pub(crate) fn cancel_send(&mut self, id: u64) -> Option<(Due, Timed<I>)> {
         let sent = self.timed.remove(&id)?;
         self.armed -= 1;
-        // Most often the timer cancelled is the top (the earliest, or the one
-        // just armed): its entry is stale, popped without asking.
-        if let Some(&Reverse((_, top, _))) = self.timers.peek()
+        // Most often the timer cancelled is the last armed, or the top (the
+        // earliest): its entry is stale, popped without asking.
+        if let Some(&(_, last, _)) = self.fresh.last()
+            && last == id
+        {
+            self.fresh.pop();
+        } else if let Some(&Reverse((_, top, _))) = self.timers.peek()
             && top == id
         {
             self.timers.pop();
@@ -269,6 +393,21 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// entries outnumber live ones.
     #[cold]
     fn discard_stale_timers(&mut self) {
+        if self.armed == 0 {
+            // (All stale.)
+            self.fresh.clear();
+        }
+        while let Some(&(_, id, pid)) = self.fresh.last() {
+            if self.timer_is_live(id, pid) {
+                break;
+            }
+            self.fresh.pop();
+        }
+        if self.fresh.len() > 2 * self.armed + 32 {
+            let mut fresh = std::mem::take(&mut self.fresh);
+            fresh.retain(|&(_, id, pid)| self.timer_is_live(id, pid));
+            self.fresh = fresh;
+        }
         while let Some(&Reverse((_, id, pid))) = self.timers.peek() {
             if self.timer_is_live(id, pid) {
                 break;
@@ -287,51 +426,100 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         if self.timers.is_empty() && self.timers.capacity() > 1024 {
             self.timers = BinaryHeap::new();
         }
+        if self.fresh.is_empty() && self.fresh.capacity() > 1024 {
+            self.fresh = Vec::new();
+        }
     }
 
     /// The earliest armed timer's deadline (the heap's top is always live).
+    /// (Timers armed in the current pass, if asked mid-run, as if armed now.)
     pub(crate) fn next_deadline(&self) -> Option<Time> {
-        self.timers.peek().map(|Reverse((t, _, _))| *t)
+        let top = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        let fresh = self.fresh.iter().map(|&(d, _, _)| d).min();
+        match fresh {
+            Some(d) => {
+                let t = Time(self.clock.now().0.saturating_add(d));
+                Some(top.map_or(t, |top| top.min(t)))
+            }
+            None => top,
+        }
     }
 
     /// Fires the timers that are due: each wakes its process, if it still waits on
-    /// that timer. Reads the clock only when a timer is armed.
+    /// that timer. Reads the clock only when a timer is armed. The timers armed in
+    /// the last pass's turns get their deadlines first (from this read).
     #[inline]
     pub(super) fn fire_timers(&mut self) {
-        if self.timers.is_empty() {
+        if self.armed == 0 {
             return;
         }
-        let now = self.clock.now();
-        while let Some(&Reverse((deadline, id, pid))) = self.timers.peek() {
-            if deadline > now {
-                break;
-            }
-            self.timers.pop();
-            if let Some((_, msg)) = self.timed.remove(&id) {
-                self.armed -= 1;
-                self.fire_send(pid, id, msg);
-                continue;
-            }
-            if let Some(p) = self.lookup(pid) {
-                // SAFETY: p is live.
-                let proc = unsafe { &mut *p.as_ptr() };
-                if let Some(extra) = &mut proc.extra
-                    && extra.timer == id
-                {
-                    extra.timer = 0;
-                    extra.timed_out = true;
-                    self.armed -= 1;
-                    if matches!(
-                        proc.status,
-                        Status::Waiting(Wait::Timer | Wait::Message | Wait::Mail)
-                    ) {
-                        self.make_ready(p);
-                    }
+        self.fire_timers_now();
+    }
+
+    #[inline]
+    fn fire_timers_now(&mut self) {
+        // (A cheap upper bound of the time first: most passes have nothing
+        // due, and learn it without reading the clock itself.)
+        let later = self.clock.now_or_later();
+        let mut now = None;
+        if !self.fresh.is_empty() {
+            self.settle_fresh(&mut now, later, true);
+        }
+        if self
+            .timers
+            .peek()
+            .is_some_and(|&Reverse((deadline, _, _))| deadline <= later)
+        {
+            let now = *now.get_or_insert_with(|| self.clock.now());
+            while let Some(&Reverse((deadline, id, pid))) = self.timers.peek() {
+                if deadline > now {
+                    break;
                 }
+                self.timers.pop();
+                self.fire_one(id, pid);
+            }
+        }
+        // Then the zero-delay ones of the last pass, due now, in the order they
+        // were armed (after the heap's, which were armed before them).
+        if !self.fresh.is_empty() {
+            let mut due = std::mem::take(&mut self.fresh);
+            for &(_, id, pid) in &due {
+                self.fire_one(id, pid);
+            }
+            due.clear();
+            if self.fresh.is_empty() {
+                self.fresh = due;
             }
         }
         // The new top may be stale.
         self.discard_stale_timers();
+    }
+
+    /// Timer `id` of `pid` is due: it fires, unless stale.
+    #[inline]
+    fn fire_one(&mut self, id: u64, pid: Pid) {
+        if let Some((_, msg)) = self.timed.remove(&id) {
+            self.armed -= 1;
+            self.fire_send(pid, id, msg);
+            return;
+        }
+        if let Some(p) = self.lookup(pid) {
+            // SAFETY: p is live.
+            let proc = unsafe { &mut *p.as_ptr() };
+            if let Some(extra) = &mut proc.extra
+                && extra.timer == id
+            {
+                extra.timer = 0;
+                extra.timed_out = true;
+                self.armed -= 1;
+                if matches!(
+                    proc.status,
+                    Status::Waiting(Wait::Timer | Wait::Message | Wait::Mail)
+                ) {
+                    self.make_ready(p);
+                }
+            }
+        }
     }
 
     /// At the start of a pass, what came from outside its thread: woken

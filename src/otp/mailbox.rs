@@ -169,8 +169,7 @@ pub(crate) fn select_mail<I: 'static, O: 'static>(
 /// scheduler's clock: it wakes `me` if `me` waits then, and sets its
 /// timed-out mark.
 pub(crate) fn arm<I: 'static, O: 'static>(k: &mut Kernel<I, O>, me: PPtr<I, O>, timeout: Duration) {
-    let deadline = k.clock.now() + timeout;
-    k.arm_timer(me, deadline);
+    k.arm_timer_after(me, timeout);
 }
 
 /// Whether `me`'s timer fired.

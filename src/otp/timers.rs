@@ -24,8 +24,7 @@ pub(crate) fn send_after<I: 'static, O: 'static>(
         // receive what was sent before it existed.
         return dropped_now(k, to, msg);
     }
-    let deadline = k.clock.now() + delay;
-    TimerRef(k.arm_send(to, deadline, Timed::Msg(msg)))
+    TimerRef(k.arm_send_after(to, delay, Timed::Msg(msg)))
 }
 
 /// A timed message to a pid no process has had: dropped and counted at once,
@@ -51,8 +50,7 @@ pub(crate) fn start_timer<I: 'static, O: 'static>(
     delay: Duration,
     to: Pid,
 ) -> TimerRef {
-    let deadline = k.clock.now() + delay;
-    TimerRef(k.arm_send(to, deadline, Timed::Sys(timeout)))
+    TimerRef(k.arm_send_after(to, delay, Timed::Sys(timeout)))
 }
 
 /// The notice of timer `id`, made when it fires.
@@ -67,12 +65,6 @@ pub(crate) fn cancel<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     timer: TimerRef,
 ) -> Option<(Duration, Timed<I>)> {
-    let (deadline, msg) = k.cancel_send(timer.0)?;
-    let now = k.clock.now();
-    let left = if deadline > now {
-        deadline.since(now)
-    } else {
-        Duration::ZERO
-    };
-    Some((left, msg))
+    let (due, msg) = k.cancel_send(timer.0)?;
+    Some((k.time_left(due), msg))
 }
