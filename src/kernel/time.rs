@@ -197,9 +197,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         if let Some(extra) = &mut proc.extra
             && extra.timer != 0
         {
-            extra.timer = 0;
+            let id = std::mem::take(&mut extra.timer);
             self.armed -= 1;
-            self.discard_stale_timers();
+            self.cancelled(id);
         }
     }
 
@@ -325,8 +325,15 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     pub(crate) fn cancel_send(&mut self, id: u64) -> Option<(Due, Timed<I>)> {
         let sent = self.timed.remove(&id)?;
         self.armed -= 1;
-        // Most often the timer cancelled is the last armed, or the top (the
-        // earliest): its entry is stale, popped without asking.
+        self.cancelled(id);
+        Some(sent)
+    }
+
+    /// Timer `id` was cancelled: its entry is stale. Most often it is the last
+    /// armed, or the top (the earliest): popped without asking; and then
+    /// most often nothing else is left to discard.
+    #[inline]
+    fn cancelled(&mut self, id: u64) {
         if let Some(&(_, last, _)) = self.fresh.last()
             && last == id
         {
@@ -336,8 +343,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         {
             self.timers.pop();
         }
-        self.discard_stale_timers();
-        Some(sent)
+        if !(self.fresh.is_empty() && self.timers.is_empty())
+            || self.fresh.capacity() > 1024
+            || self.timers.capacity() > 1024
+        {
+            self.discard_stale_timers();
+        }
     }
 
     /// A timed send fired: its message goes to `pid`'s inbox (past its
