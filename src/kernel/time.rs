@@ -286,10 +286,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 *now.get_or_insert_with(|| self.clock.now())
             };
             let deadline = Time(from.0.saturating_add(delay));
-            if let Some((due, _)) = self.timed.get_mut(&id) {
-                *due = Due::At(deadline);
-            } else if !self.timer_is_live(id, pid) {
-                continue;
+            if !self.waits_on(id, pid) {
+                match self.timed.get_mut(&id) {
+                    Some((due, _)) => *due = Due::At(deadline),
+                    // (Stale.)
+                    None => continue,
+                }
             }
             self.timers.push(Reverse((deadline, id, pid)));
         }
@@ -388,9 +390,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// Whether a heap entry is a timer some process still waits on.
     fn timer_is_live(&self, id: u64, pid: Pid) -> bool {
-        if self.timed.contains_key(&id) {
-            return true;
-        }
+        self.waits_on(id, pid) || self.timed.contains_key(&id)
+    }
+
+    /// Whether timer `id` is the one process `pid` waits on (a `sleep`'s, a
+    /// receive's timeout): two loads, where a timed send's is a hash lookup.
+    #[inline]
+    fn waits_on(&self, id: u64, pid: Pid) -> bool {
         self.lookup(pid).is_some_and(|p| {
             // SAFETY: p is live.
             unsafe { p.as_ref() }
@@ -473,6 +479,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         // due, and learn it without reading the clock itself.)
         let later = self.clock.now_or_later();
         let mut now = None;
+        let mut popped = false;
         if !self.fresh.is_empty() {
             self.settle_fresh(&mut now, later, true);
         }
@@ -487,6 +494,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                     break;
                 }
                 self.timers.pop();
+                popped = true;
                 self.fire_one(id, pid);
             }
         }
@@ -502,8 +510,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 self.fresh = due;
             }
         }
-        // The new top may be stale.
-        self.discard_stale_timers();
+        // The new top may be stale if one was popped (settled ones are live).
+        if popped || self.fresh.capacity() > 1024 || self.timers.capacity() > 1024 {
+            self.discard_stale_timers();
+        }
     }
 
     /// Timer `id` of `pid` is due: it fires, unless stale.
