@@ -134,6 +134,23 @@ pub(crate) enum Timed<I> {
     Sys(fn(u64) -> Box<dyn std::any::Any>),
 }
 
+/// A timer armed during the current pass (see [`Kernel::arm_send_after`]):
+/// its delay (ns), id and process, and a timed send's message (none for a
+/// process's own timer, or once cancelled or settled).
+pub(crate) struct Fresh<I> {
+    delay: u64,
+    id: u64,
+    pid: Pid,
+    msg: Option<Timed<I>>,
+}
+
+impl<I> Fresh<I> {
+    /// Its message, if it still holds one.
+    pub(crate) fn take_msg(&mut self) -> Option<Timed<I>> {
+        self.msg.take()
+    }
+}
+
 /// When a timed send is due: at a deadline, or (armed in the current pass,
 /// see [`Kernel::arm_send_after`]) a delay after the pass's turns.
 #[derive(Clone, Copy)]
@@ -217,9 +234,14 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         self.next_timer += 1;
         self.armed += 1;
         if self.resuming.is_some() {
-            let delay = nanos(delay);
-            self.timed.insert(id, (Due::After(delay), msg));
-            self.fresh.push((delay, id, pid));
+            // (Its message waits with it, out of `timed` until it is settled:
+            // a zero-delay one never goes there.)
+            self.fresh.push(Fresh {
+                delay: nanos(delay),
+                id,
+                pid,
+                msg: Some(msg),
+            });
         } else {
             let deadline = self.clock.now() + delay;
             self.timed.insert(id, (Due::At(deadline), msg));
@@ -246,7 +268,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         extra.timer = id;
         extra.timed_out = false;
         self.armed += 1;
-        self.fresh.push((nanos(delay), id, proc.pid));
+        self.fresh.push(Fresh {
+            delay: nanos(delay),
+            id,
+            pid: proc.pid,
+            msg: None,
+        });
     }
 
     /// How long a cancelled timed send had left: one armed in the turn that
@@ -274,9 +301,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let mut fresh = std::mem::take(&mut self.fresh);
         let mut kept = 0;
         for i in 0..fresh.len() {
-            let (delay, id, pid) = fresh[i];
+            let (delay, id, pid) = (fresh[i].delay, fresh[i].id, fresh[i].pid);
+            if !(fresh[i].msg.is_some() || self.waits_on(id, pid)) {
+                // (Stale.)
+                continue;
+            }
             if delay == 0 && keep_due {
-                fresh[kept] = fresh[i];
+                fresh.swap(kept, i);
                 kept += 1;
                 continue;
             }
@@ -286,15 +317,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 *now.get_or_insert_with(|| self.clock.now())
             };
             let deadline = Time(from.0.saturating_add(delay));
-            if !self.waits_on(id, pid) {
-                match self.timed.get_mut(&id) {
-                    Some((due, _)) => *due = Due::At(deadline),
-                    // (Stale.)
-                    None => continue,
-                }
+            if let Some(msg) = fresh[i].msg.take() {
+                self.timed.insert(id, (Due::At(deadline), msg));
             }
             self.timers.push(Reverse((deadline, id, pid)));
         }
+        // (What is left past `kept` holds no message: taken, or none.)
         fresh.truncate(kept);
         self.fresh = fresh;
     }
@@ -325,10 +353,31 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// Cancels timed send `id`: its deadline and message, if it had not fired.
     pub(crate) fn cancel_send(&mut self, id: u64) -> Option<(Due, Timed<I>)> {
+        if let Some(i) = self.fresh_index(id) {
+            let msg = self.fresh[i].msg.take()?;
+            let delay = self.fresh[i].delay;
+            self.armed -= 1;
+            self.cancelled(id);
+            return Some((Due::After(delay), msg));
+        }
         let sent = self.timed.remove(&id)?;
         self.armed -= 1;
         self.cancelled(id);
         Some(sent)
+    }
+
+    /// Where timer `id` is in `fresh`, if it is there (their ids increase:
+    /// the last, most often, else a binary search).
+    #[inline]
+    fn fresh_index(&self, id: u64) -> Option<usize> {
+        let last = self.fresh.last()?;
+        if last.id == id {
+            return Some(self.fresh.len() - 1);
+        }
+        if id > last.id || id < self.fresh[0].id {
+            return None;
+        }
+        self.fresh.binary_search_by_key(&id, |f| f.id).ok()
     }
 
     /// Timer `id` was cancelled: its entry is stale. Most often it is the last
@@ -336,8 +385,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// most often nothing else is left to discard.
     #[inline]
     fn cancelled(&mut self, id: u64) {
-        if let Some(&(_, last, _)) = self.fresh.last()
-            && last == id
+        if let Some(last) = self.fresh.last()
+            && last.id == id
         {
             self.fresh.pop();
         } else if let Some(&Reverse((_, top, _))) = self.timers.peek()
@@ -414,15 +463,16 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             // (All stale.)
             self.fresh.clear();
         }
-        while let Some(&(_, id, pid)) = self.fresh.last() {
-            if self.timer_is_live(id, pid) {
+        while let Some(last) = self.fresh.last() {
+            if last.msg.is_some() || self.waits_on(last.id, last.pid) {
                 break;
             }
             self.fresh.pop();
         }
         if self.fresh.len() > 2 * self.armed + 32 {
             let mut fresh = std::mem::take(&mut self.fresh);
-            fresh.retain(|&(_, id, pid)| self.timer_is_live(id, pid));
+            // (The stale hold no message: no user code runs.)
+            fresh.retain(|f| f.msg.is_some() || self.waits_on(f.id, f.pid));
             self.fresh = fresh;
         }
         while let Some(&Reverse((_, id, pid))) = self.timers.peek() {
@@ -452,7 +502,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// (Timers armed in the current pass, if asked mid-run, as if armed now.)
     pub(crate) fn next_deadline(&self) -> Option<Time> {
         let top = self.timers.peek().map(|Reverse((t, _, _))| *t);
-        let fresh = self.fresh.iter().map(|&(d, _, _)| d).min();
+        let fresh = self.fresh.iter().map(|f| f.delay).min();
         match fresh {
             Some(d) => {
                 let t = Time(self.clock.now().0.saturating_add(d));
@@ -502,8 +552,14 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         // were armed (after the heap's, which were armed before them).
         if !self.fresh.is_empty() {
             let mut due = std::mem::take(&mut self.fresh);
-            for &(_, id, pid) in &due {
-                self.fire_one(id, pid);
+            for f in due.iter_mut() {
+                match f.msg.take() {
+                    Some(msg) => {
+                        self.armed -= 1;
+                        self.fire_send(f.pid, f.id, msg);
+                    }
+                    None => self.fire_one(f.id, f.pid),
+                }
             }
             due.clear();
             if self.fresh.is_empty() {
