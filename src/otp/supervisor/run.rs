@@ -126,8 +126,12 @@ impl<M: 'static> Sup<M> {
         }
     }
 
+    /// The time for the restart intensity window and the backoff's reset:
+    /// [`Clock::now_or_later`](crate::Clock::now_or_later), a few ms coarse
+    /// at most (OTP counts both in whole seconds: `erlang:monotonic_time(second)`),
+    /// a few ns to read where the clock itself takes tens (twice per restart).
     fn now(ctx: &mut Ctx<M>) -> Time {
-        ctx.k().clock.now()
+        ctx.k().clock.now_or_later()
     }
 
     /// Starts every child in order (OTP's `init_children`): the first that
