@@ -166,17 +166,6 @@ pub(crate) enum Due {
 /// coarse clock on Linux), a fraction of a percent of its delay.
 const LONG: u64 = 1_000_000_000;
 
-/// What [`Kernel::settle_fresh`] does with the zero-delay timers (due now).
-#[derive(Clone, Copy)]
-enum Zero {
-    /// Keeps them in `fresh`, to fire after the heap's due timers.
-    Keep,
-    /// Fires them now.
-    Fire,
-    /// Gives them deadlines and puts them on the heap, as the others.
-    Settle,
-}
-
 /// A delay in nanoseconds (saturating).
 fn nanos(delay: Duration) -> u64 {
     u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX)
@@ -303,10 +292,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// the heap; stale ones go. That time is `now` (read now if `None`) for
     /// the short ones, `later` (no earlier than now: [`Clock::now_or_later`],
     /// cheaper to read) for those of [`LONG`] or more, which it may make late
-    /// by a little. Zero-delay ones, which are due, go as `zero` says.
+    /// by a little. Zero-delay ones, which are due, are kept in `fresh` when
+    /// `keep_due` (for [`fire_timers`](Self::fire_timers) to fire after the
+    /// heap's due timers).
     ///
     /// [`Clock::now_or_later`]: crate::Clock::now_or_later
-    fn settle_fresh(&mut self, now: &mut Option<Time>, later: Time, zero: Zero) {
+    fn settle_fresh(&mut self, now: &mut Option<Time>, later: Time, keep_due: bool) {
         let mut fresh = std::mem::take(&mut self.fresh);
         let mut kept = 0;
         for i in 0..fresh.len() {
@@ -315,25 +306,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 // (Stale.)
                 continue;
             }
-            if delay == 0 {
-                match zero {
-                    Zero::Keep => {
-                        fresh.swap(kept, i);
-                        kept += 1;
-                        continue;
-                    }
-                    Zero::Fire => {
-                        match fresh[i].msg.take() {
-                            Some(msg) => {
-                                self.armed -= 1;
-                                self.fire_send(pid, id, msg);
-                            }
-                            None => self.fire_one(id, pid),
-                        }
-                        continue;
-                    }
-                    Zero::Settle => {}
-                }
+            if delay == 0 && keep_due {
+                fresh.swap(kept, i);
+                kept += 1;
+                continue;
             }
             let from = if delay >= LONG {
                 later
@@ -363,7 +339,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     #[cold]
     fn settle_at_end_now(&mut self) {
         let now = self.clock.now();
-        self.settle_fresh(&mut Some(now), now, Zero::Settle);
+        self.settle_fresh(&mut Some(now), now, false);
         self.discard_stale_timers();
     }
 
@@ -554,18 +530,14 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let later = self.clock.now_or_later();
         let mut now = None;
         let mut popped = false;
-        // (The settled ones are not due: their delays are not zero.)
-        let heap_due = self
+        if !self.fresh.is_empty() {
+            self.settle_fresh(&mut now, later, true);
+        }
+        if self
             .timers
             .peek()
-            .is_some_and(|&Reverse((deadline, _, _))| deadline <= later);
-        if !self.fresh.is_empty() {
-            // The zero-delay ones fire after the heap's due timers, which
-            // were armed before them: at once if there are none.
-            let zero = if heap_due { Zero::Keep } else { Zero::Fire };
-            self.settle_fresh(&mut now, later, zero);
-        }
-        if heap_due {
+            .is_some_and(|&Reverse((deadline, _, _))| deadline <= later)
+        {
             let now = *now.get_or_insert_with(|| self.clock.now());
             while let Some(&Reverse((deadline, id, pid))) = self.timers.peek() {
                 if deadline > now {
