@@ -101,3 +101,74 @@ fn receive_mail_timeout_gives_none_in_time_and_mail_if_it_comes() {
     s.run_until_idle();
     assert_eq!(s.result(&h), Some(Ok((None, Some(Mail::Msg(3))))));
 }
+
+/// A timer armed in a turn reads no clock: its deadline is set after the
+/// turn, from the time then. It never fires early (here the turn itself
+/// takes 5 ms of the clock before arming it), and the time left of one
+/// cancelled in the turn that armed it is its whole delay.
+#[test]
+fn a_timer_armed_in_a_turn_never_fires_early() {
+    let (mut s, clock) = clocked();
+    let turn = clock.clone();
+    let t = Template::new("t", move |ctx: &mut Ctx<u32>, ()| {
+        turn.advance(Duration::from_millis(5));
+        let me = ctx.pid();
+        ctx.send_after(Duration::from_millis(10), me, 1);
+        let gone = ctx.send_after(Duration::from_millis(20), me, 2);
+        let left = ctx.cancel_timer(gone);
+        (left, ctx.receive_mail())
+    });
+    let h = s.spawn(&t, ()).unwrap();
+    s.run_until_idle();
+    assert_eq!(s.next_deadline(), Some(Time::from_nanos(15_000_000)));
+    clock.advance(Duration::from_millis(9));
+    s.run_until_idle();
+    assert_eq!(s.result(&h), None, "14 ms: not yet");
+    clock.advance(Duration::from_millis(1));
+    s.run_until_idle();
+    assert_eq!(
+        s.result(&h),
+        Some(Ok((Some(Duration::from_millis(20)), Mail::Msg(1))))
+    );
+}
+
+/// Timers armed in one turn and cancelled out of order (the first, the
+/// middle one), the rest firing in their deadlines' order; a zero-delay one
+/// at the next pass.
+#[test]
+fn timers_of_one_turn_cancel_out_of_order_and_fire_in_order() {
+    let (mut s, clock) = clocked();
+    let t = Template::new("t", |ctx: &mut Ctx<u32>, ()| {
+        let me = ctx.pid();
+        let a = ctx.send_after(Duration::from_millis(30), me, 1);
+        ctx.send_after(Duration::from_millis(20), me, 2);
+        let b = ctx.send_after(Duration::from_millis(10), me, 3);
+        ctx.send_after(Duration::from_millis(40), me, 4);
+        ctx.send_after(Duration::ZERO, me, 5);
+        let left = (
+            ctx.cancel_timer(b),
+            ctx.cancel_timer(a),
+            ctx.cancel_timer(a),
+        );
+        let first = ctx.receive_mail();
+        (left, first, ctx.receive_mail(), ctx.receive_mail())
+    });
+    let h = s.spawn(&t, ()).unwrap();
+    s.run_until_idle();
+    clock.advance(Duration::from_millis(40));
+    s.run_until_idle();
+    assert_eq!(
+        s.result(&h),
+        Some(Ok((
+            (
+                Some(Duration::from_millis(10)),
+                Some(Duration::from_millis(30)),
+                None
+            ),
+            Mail::Msg(5),
+            Mail::Msg(2),
+            Mail::Msg(4)
+        )))
+    );
+    assert_eq!(s.next_deadline(), None);
+}

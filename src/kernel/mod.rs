@@ -133,11 +133,19 @@ pub(crate) struct Kernel<I, O> {
     /// longer waits on it (its `Extra::timer` is another id) is stale: the top is
     /// never stale, and stale entries are at most about as many as live ones.
     timers: BinaryHeap<Reverse<(Time, u64, Pid)>>,
-    /// Live (armed, not fired, not cancelled) timers.
+    /// Live (armed, not fired, not cancelled) timers, in `timers` and `fresh`.
     armed: usize,
+    /// Timers armed during the current pass's turns, not yet in `timers`, in
+    /// the order armed (their ids increase), with a timed send's message.
+    /// Their deadlines are set from a clock read
+    /// taken after their turns (at the next pass's start, or when the run
+    /// ends), so that none fires early though their turns read no clock (see
+    /// `Kernel::arm_send_after`). Stale entries as in `timers`.
+    fresh: Vec<time::Fresh<I>>,
     /// Messages that timers deliver (`send_after`), by timer id, with their
-    /// deadlines.
-    pub(crate) timed: IdMap<u64, (Time, time::Timed<I>)>,
+    /// deadlines (those armed in the current pass wait in `fresh`, with their
+    /// timers).
+    pub(crate) timed: IdMap<u64, (time::Due, time::Timed<I>)>,
     /// Timed messages whose process had ended when they fired.
     pub(crate) timed_dropped: u64,
     /// Exit signals to apply between turns: a process to end, and why.
@@ -203,6 +211,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             clock: Box::new(SystemClock),
             timers: BinaryHeap::new(),
             armed: 0,
+            fresh: Vec::new(),
             timed: IdMap::default(),
             timed_dropped: 0,
             exits: VecDeque::new(),
@@ -294,6 +303,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let undelivered = std::mem::take(&mut kernel.undelivered);
         for (_, msg) in timed.drain() {
             pass::drop_quietly(msg);
+        }
+        for mut fresh in std::mem::take(&mut kernel.fresh) {
+            if let Some(msg) = fresh.take_msg() {
+                pass::drop_quietly(msg);
+            }
         }
         for msg in undelivered {
             pass::drop_quietly(msg);

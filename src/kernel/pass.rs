@@ -70,6 +70,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             let Err(payload) = outcome else {
                 // SAFETY: no coroutine runs now.
                 let kernel = unsafe { &mut *k.as_ptr() };
+                // The timers that the last pass armed get their deadlines.
+                kernel.settle_at_end();
                 if let Some(payload) = kernel.reported.take() {
                     // User code that the kernel ran for its owner panicked (a sink,
                     // a message's destructor): the scheduler is consistent; the

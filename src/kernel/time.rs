@@ -8,6 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Wake, Waker};
+use std::time::Duration;
 
 use crate::clock::Time;
 use crate::kernel::{Kernel, PPtr, Status, Wait};
@@ -139,6 +140,43 @@ pub(crate) enum Timed<I> {
     Sys(fn(u64) -> Box<dyn std::any::Any>),
 }
 
+/// A timer armed during the current pass (see [`Kernel::arm_send_after`]):
+/// its delay (ns), id and process, and a timed send's message (none for a
+/// process's own timer, or once cancelled or settled).
+pub(crate) struct Fresh<I> {
+    delay: u64,
+    id: u64,
+    pid: Pid,
+    msg: Option<Timed<I>>,
+}
+
+impl<I> Fresh<I> {
+    /// Its message, if it still holds one.
+    pub(crate) fn take_msg(&mut self) -> Option<Timed<I>> {
+        self.msg.take()
+    }
+}
+
+/// When a timed send is due: at a deadline, or (armed in the current pass,
+/// see [`Kernel::arm_send_after`]) a delay after the pass's turns.
+#[derive(Clone, Copy)]
+pub(crate) enum Due {
+    At(Time),
+    /// Nanoseconds.
+    After(u64),
+}
+
+/// A timer armed during a pass with a delay of this much or more (1 s) gets
+/// its deadline from [`Clock::now_or_later`](crate::Clock::now_or_later), not
+/// from the clock itself: late by at most a few milliseconds (two ticks of the
+/// coarse clock on Linux), a fraction of a percent of its delay.
+const LONG: u64 = 1_000_000_000;
+
+/// A delay in nanoseconds (saturating).
+fn nanos(delay: Duration) -> u64 {
+    u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX)
+}
+
 pub(crate) struct PidWaker {
     pid: Pid,
     queue: Arc<WakeQueue>,
@@ -182,29 +220,57 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         if let Some(extra) = &mut proc.extra
             && extra.timer != 0
         {
-            extra.timer = 0;
+            let id = std::mem::take(&mut extra.timer);
             self.armed -= 1;
-            self.discard_stale_timers();
+            self.cancelled(id);
         }
     }
 
-    /// Arms a timer that delivers `msg` to `pid` at `deadline` (a timed send:
-    /// `send_after`): its id, to cancel it with.
-    pub(crate) fn arm_send(&mut self, pid: Pid, deadline: Time, msg: Timed<I>) -> u64 {
+    /// Arms a timer that delivers `msg` to `pid` `delay` from now (a timed
+    /// send: `send_after`, `start_timer`): its id, to cancel it with.
+    ///
+    /// Armed from a process's turn, it reads no clock: it waits aside
+    /// (`fresh`) until the turn is over, and its deadline is then set from a
+    /// clock read taken after the turn (at the next pass's start, or when the
+    /// run ends): never earlier than `delay` after it was armed, and later by at
+    /// most the rest of the pass it was armed in (in which no timer can fire
+    /// anyway). Armed from outside (the scheduler's owner), it reads the clock.
+    pub(crate) fn arm_send_after(&mut self, pid: Pid, delay: Duration, msg: Timed<I>) -> u64 {
         let id = self.next_timer;
         self.next_timer += 1;
         self.armed += 1;
-        self.timed.insert(id, (deadline, msg));
-        self.timers.push(Reverse((deadline, id, pid)));
+        if self.resuming.is_some() {
+            // (Its message waits with it, out of `timed` until it is settled:
+            // a zero-delay one never goes there.)
+            self.fresh.push(Fresh {
+                delay: nanos(delay),
+                id,
+                pid,
+                msg: Some(msg),
+            });
+        } else {
+            let deadline = self.clock.now() + delay;
+            self.timed.insert(id, (Due::At(deadline), msg));
+            self.timers.push(Reverse((deadline, id, pid)));
+        }
         id
     }
 
-    /// Arms timed send `id` (a layer rebuilding its state: durable recovery),
-    /// as [`arm_send`](Self::arm_send) made it; later ids come after it.
+    /// Arms a timer that delivers `msg` to `pid` at `deadline` (a layer that
+    /// must know each timer's deadline as it is armed: a durable scheduler
+    /// journals it): its id. It reads no clock.
+    pub(crate) fn arm_send_at(&mut self, pid: Pid, deadline: Time, msg: Timed<I>) -> u64 {
+        let id = self.next_timer;
+        self.arm_send_as(id, pid, deadline, msg);
+        id
+    }
+
+    /// Arms timed send `id` at `deadline` (a layer rebuilding its state:
+    /// durable recovery); later ids come after it.
     pub(crate) fn arm_send_as(&mut self, id: u64, pid: Pid, deadline: Time, msg: Timed<I>) {
         self.next_timer = self.next_timer.max(id + 1);
         self.armed += 1;
-        self.timed.insert(id, (deadline, msg));
+        self.timed.insert(id, (Due::At(deadline), msg));
         self.timers.push(Reverse((deadline, id, pid)));
     }
 
@@ -231,6 +297,99 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         sends
     }
 
+    /// Arms a timer for `p` `delay` from now, as [`arm_timer`](Self::arm_timer)
+    /// does at a deadline; from a turn, it reads no clock (as
+    /// [`arm_send_after`](Self::arm_send_after)).
+    pub(crate) fn arm_timer_after(&mut self, p: PPtr<I, O>, delay: Duration) {
+        if self.resuming.is_none() {
+            let deadline = self.clock.now() + delay;
+            self.arm_timer(p, deadline);
+            return;
+        }
+        self.cancel_timer(p);
+        let id = WAIT_TIMER | self.next_wait;
+        self.next_wait += 1;
+        // SAFETY: p is live.
+        let proc = unsafe { &mut *p.as_ptr() };
+        let extra = proc.extra();
+        extra.timer = id;
+        extra.timed_out = false;
+        self.armed += 1;
+        self.fresh.push(Fresh {
+            delay: nanos(delay),
+            id,
+            pid: proc.pid,
+            msg: None,
+        });
+    }
+
+    /// How long a cancelled timed send had left: one armed in the turn that
+    /// cancels it (or in another turn of the same pass) is given its whole
+    /// delay (the clock is not read: too long by at most the time since it
+    /// was armed, within one pass); another, its deadline less the time now.
+    pub(crate) fn time_left(&self, due: Due) -> Duration {
+        match due {
+            Due::After(delay) => Duration::from_nanos(delay),
+            Due::At(deadline) => deadline.since(self.clock.now()),
+        }
+    }
+
+    /// Timers armed in the turns of the pass that ended (`fresh`) get their
+    /// deadlines, a time read after those turns plus their delays, and join
+    /// the heap; stale ones go. That time is `now` (read now if `None`) for
+    /// the short ones, `later` (no earlier than now: [`Clock::now_or_later`],
+    /// cheaper to read) for those of [`LONG`] or more, which it may make late
+    /// by a little. Zero-delay ones, which are due, are kept in `fresh` when
+    /// `keep_due` (for [`fire_timers`](Self::fire_timers) to fire after the
+    /// heap's due timers).
+    ///
+    /// [`Clock::now_or_later`]: crate::Clock::now_or_later
+    fn settle_fresh(&mut self, now: &mut Option<Time>, later: Time, keep_due: bool) {
+        let mut fresh = std::mem::take(&mut self.fresh);
+        let mut kept = 0;
+        for i in 0..fresh.len() {
+            let (delay, id, pid) = (fresh[i].delay, fresh[i].id, fresh[i].pid);
+            if !(fresh[i].msg.is_some() || self.waits_on(id, pid)) {
+                // (Stale.)
+                continue;
+            }
+            if delay == 0 && keep_due {
+                fresh.swap(kept, i);
+                kept += 1;
+                continue;
+            }
+            let from = if delay >= LONG {
+                later
+            } else {
+                *now.get_or_insert_with(|| self.clock.now())
+            };
+            let deadline = Time(from.0.saturating_add(delay));
+            if let Some(msg) = fresh[i].msg.take() {
+                self.timed.insert(id, (Due::At(deadline), msg));
+            }
+            self.timers.push(Reverse((deadline, id, pid)));
+        }
+        // (What is left past `kept` holds no message: taken, or none.)
+        fresh.truncate(kept);
+        self.fresh = fresh;
+    }
+
+    /// When a run of passes ends: the timers its last pass armed get their
+    /// deadlines (the owner may wait for them, or look).
+    #[inline]
+    pub(super) fn settle_at_end(&mut self) {
+        if !self.fresh.is_empty() {
+            self.settle_at_end_now();
+        }
+    }
+
+    #[cold]
+    fn settle_at_end_now(&mut self) {
+        let now = self.clock.now();
+        self.settle_fresh(&mut Some(now), now, false);
+        self.discard_stale_timers();
+    }
+
     /// A timer id that names no timer (a timed send dropped before it was
     /// armed): unique, so that it never cancels another.
     pub(crate) fn unused_timer_id(&mut self) -> u64 {
@@ -240,18 +399,54 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     }
 
     /// Cancels timed send `id`: its deadline and message, if it had not fired.
-    pub(crate) fn cancel_send(&mut self, id: u64) -> Option<(Time, Timed<I>)> {
+    pub(crate) fn cancel_send(&mut self, id: u64) -> Option<(Due, Timed<I>)> {
+        if let Some(i) = self.fresh_index(id) {
+            let msg = self.fresh[i].msg.take()?;
+            let delay = self.fresh[i].delay;
+            self.armed -= 1;
+            self.cancelled(id);
+            return Some((Due::After(delay), msg));
+        }
         let sent = self.timed.remove(&id)?;
         self.armed -= 1;
-        // Most often the timer cancelled is the top (the earliest, or the one
-        // just armed): its entry is stale, popped without asking.
-        if let Some(&Reverse((_, top, _))) = self.timers.peek()
+        self.cancelled(id);
+        Some(sent)
+    }
+
+    /// Where timer `id` is in `fresh`, if it is there (their ids increase:
+    /// the last, most often, else a binary search).
+    #[inline]
+    fn fresh_index(&self, id: u64) -> Option<usize> {
+        let last = self.fresh.last()?;
+        if last.id == id {
+            return Some(self.fresh.len() - 1);
+        }
+        if id > last.id || id < self.fresh[0].id {
+            return None;
+        }
+        self.fresh.binary_search_by_key(&id, |f| f.id).ok()
+    }
+
+    /// Timer `id` was cancelled: its entry is stale. Most often it is the last
+    /// armed, or the top (the earliest): popped without asking; and then
+    /// most often nothing else is left to discard.
+    #[inline]
+    fn cancelled(&mut self, id: u64) {
+        if let Some(last) = self.fresh.last()
+            && last.id == id
+        {
+            self.fresh.pop();
+        } else if let Some(&Reverse((_, top, _))) = self.timers.peek()
             && top == id
         {
             self.timers.pop();
         }
-        self.discard_stale_timers();
-        Some(sent)
+        if !(self.fresh.is_empty() && self.timers.is_empty())
+            || self.fresh.capacity() > 1024
+            || self.timers.capacity() > 1024
+        {
+            self.discard_stale_timers();
+        }
     }
 
     /// A timed send fired: its message goes to `pid`'s inbox (past its
@@ -302,9 +497,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// Whether a heap entry is a timer some process still waits on.
     fn timer_is_live(&self, id: u64, pid: Pid) -> bool {
-        if self.timed.contains_key(&id) {
-            return true;
-        }
+        self.waits_on(id, pid) || self.timed.contains_key(&id)
+    }
+
+    /// Whether timer `id` is the one process `pid` waits on (a `sleep`'s, a
+    /// receive's timeout): two loads, where a timed send's is a hash lookup.
+    #[inline]
+    fn waits_on(&self, id: u64, pid: Pid) -> bool {
         self.lookup(pid).is_some_and(|p| {
             // SAFETY: p is live.
             unsafe { p.as_ref() }
@@ -318,6 +517,22 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// entries outnumber live ones.
     #[cold]
     fn discard_stale_timers(&mut self) {
+        if self.armed == 0 {
+            // (All stale.)
+            self.fresh.clear();
+        }
+        while let Some(last) = self.fresh.last() {
+            if last.msg.is_some() || self.waits_on(last.id, last.pid) {
+                break;
+            }
+            self.fresh.pop();
+        }
+        if self.fresh.len() > 2 * self.armed + 32 {
+            let mut fresh = std::mem::take(&mut self.fresh);
+            // (The stale hold no message: no user code runs.)
+            fresh.retain(|f| f.msg.is_some() || self.waits_on(f.id, f.pid));
+            self.fresh = fresh;
+        }
         while let Some(&Reverse((_, id, pid))) = self.timers.peek() {
             if self.timer_is_live(id, pid) {
                 break;
@@ -336,63 +551,118 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         if self.timers.is_empty() && self.timers.capacity() > 1024 {
             self.timers = BinaryHeap::new();
         }
+        if self.fresh.is_empty() && self.fresh.capacity() > 1024 {
+            self.fresh = Vec::new();
+        }
     }
 
     /// The earliest armed timer's deadline (the heap's top is always live).
+    /// (Timers armed in the current pass, if asked mid-run, as if armed now.)
     pub(crate) fn next_deadline(&self) -> Option<Time> {
-        self.timers.peek().map(|Reverse((t, _, _))| *t)
+        let top = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        let fresh = self.fresh.iter().map(|f| f.delay).min();
+        match fresh {
+            Some(d) => {
+                let t = Time(self.clock.now().0.saturating_add(d));
+                Some(top.map_or(t, |top| top.min(t)))
+            }
+            None => top,
+        }
     }
 
     /// Fires the timers that are due: each wakes its process, if it still waits on
-    /// that timer. Reads the clock only when a timer is armed.
+    /// that timer. Reads the clock only when a timer is armed. The timers armed in
+    /// the last pass's turns get their deadlines first (from this read).
     #[inline]
     pub(super) fn fire_timers(&mut self) {
-        if self.timers.is_empty() || self.hold_timers {
+        if self.armed == 0 || self.hold_timers {
             return;
         }
-        self.fire_due_timers();
+        self.fire_timers_now();
     }
 
     /// After a pass that held its timers back (`hold_timers`), fires those
     /// that are due, and lets the next passes fire theirs as ever.
     pub(crate) fn release_timers(&mut self) {
-        if std::mem::take(&mut self.hold_timers) && !self.timers.is_empty() {
-            self.fire_due_timers();
+        if std::mem::take(&mut self.hold_timers) && self.armed != 0 {
+            self.fire_timers_now();
         }
     }
 
-    fn fire_due_timers(&mut self) {
-        let now = self.clock.now();
-        while let Some(&Reverse((deadline, id, pid))) = self.timers.peek() {
-            if deadline > now {
-                break;
+    #[inline]
+    fn fire_timers_now(&mut self) {
+        // (A cheap upper bound of the time first: most passes have nothing
+        // due, and learn it without reading the clock itself.)
+        let later = self.clock.now_or_later();
+        let mut now = None;
+        let mut popped = false;
+        if !self.fresh.is_empty() {
+            self.settle_fresh(&mut now, later, true);
+        }
+        if self
+            .timers
+            .peek()
+            .is_some_and(|&Reverse((deadline, _, _))| deadline <= later)
+        {
+            let now = *now.get_or_insert_with(|| self.clock.now());
+            while let Some(&Reverse((deadline, id, pid))) = self.timers.peek() {
+                if deadline > now {
+                    break;
+                }
+                self.timers.pop();
+                popped = true;
+                self.fire_one(id, pid);
             }
-            self.timers.pop();
-            if let Some((_, msg)) = self.timed.remove(&id) {
-                self.armed -= 1;
-                self.fire_send(pid, id, msg);
-                continue;
-            }
-            if let Some(p) = self.lookup(pid) {
-                // SAFETY: p is live.
-                let proc = unsafe { &mut *p.as_ptr() };
-                if let Some(extra) = &mut proc.extra
-                    && extra.timer == id
-                {
-                    extra.timer = 0;
-                    extra.timed_out = true;
-                    self.armed -= 1;
-                    if matches!(
-                        proc.status,
-                        Status::Waiting(Wait::Timer | Wait::Message | Wait::Mail)
-                    ) {
-                        self.make_ready(p);
+        }
+        // Then the zero-delay ones of the last pass, due now, in the order they
+        // were armed (after the heap's, which were armed before them).
+        if !self.fresh.is_empty() {
+            let mut due = std::mem::take(&mut self.fresh);
+            for f in due.iter_mut() {
+                match f.msg.take() {
+                    Some(msg) => {
+                        self.armed -= 1;
+                        self.fire_send(f.pid, f.id, msg);
                     }
+                    None => self.fire_one(f.id, f.pid),
+                }
+            }
+            due.clear();
+            if self.fresh.is_empty() {
+                self.fresh = due;
+            }
+        }
+        // The new top may be stale if one was popped (settled ones are live).
+        if popped || self.fresh.capacity() > 1024 || self.timers.capacity() > 1024 {
+            self.discard_stale_timers();
+        }
+    }
+
+    /// Timer `id` of `pid` is due: it fires, unless stale.
+    #[inline]
+    fn fire_one(&mut self, id: u64, pid: Pid) {
+        if let Some((_, msg)) = self.timed.remove(&id) {
+            self.armed -= 1;
+            self.fire_send(pid, id, msg);
+            return;
+        }
+        if let Some(p) = self.lookup(pid) {
+            // SAFETY: p is live.
+            let proc = unsafe { &mut *p.as_ptr() };
+            if let Some(extra) = &mut proc.extra
+                && extra.timer == id
+            {
+                extra.timer = 0;
+                extra.timed_out = true;
+                self.armed -= 1;
+                if matches!(
+                    proc.status,
+                    Status::Waiting(Wait::Timer | Wait::Message | Wait::Mail)
+                ) {
+                    self.make_ready(p);
                 }
             }
         }
-        // The new top may be stale.
-        self.discard_stale_timers();
     }
 
     /// At the start of a pass, what came from outside its thread: woken

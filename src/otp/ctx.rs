@@ -389,18 +389,18 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             self.journal_mail(&Some((&mail, 0)), true);
             return Some(mail);
         }
-        let now = self.k().clock.now();
-        let deadline = match deadline {
-            Some(d) => d,
-            None => {
+        if self.hooked() {
+            // A durable process's deadline is journaled: known as it is armed.
+            let now = self.k().clock.now();
+            let d = deadline.unwrap_or_else(|| {
                 let d = now + timeout;
-                if self.hooked() {
-                    self.otp_record(Ask::Mail { timeout: true }, Answer::Deadline(d), None);
-                }
+                self.otp_record(Ask::Mail { timeout: true }, Answer::Deadline(d), None);
                 d
-            }
-        };
-        mailbox::arm_at(self.k(), me, deadline, now);
+            });
+            mailbox::arm_at(self.k(), me, d, now);
+        } else {
+            mailbox::arm(self.k(), me, timeout);
+        }
         loop {
             if let Some(mail) = mailbox::take_mail(self.k(), me) {
                 mailbox::disarm(self.k(), me);
@@ -798,18 +798,17 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
         let timed = timeout.is_some();
         if let Some(timeout) = timeout {
-            let now = self.k().clock.now();
-            let d = match deadline {
-                Some(d) => d,
-                None => {
+            if hooked {
+                let now = self.k().clock.now();
+                let d = deadline.unwrap_or_else(|| {
                     let d = now + timeout;
-                    if hooked {
-                        self.otp_record(ask.clone(), Answer::Deadline(d), None);
-                    }
+                    self.otp_record(ask.clone(), Answer::Deadline(d), None);
                     d
-                }
-            };
-            mailbox::arm_at(self.k(), me, d, now);
+                });
+                mailbox::arm_at(self.k(), me, d, now);
+            } else {
+                mailbox::arm(self.k(), me, timeout);
+            }
         }
         let decode: fn(&[u8]) -> Option<R> = |bytes| postcard::from_bytes(bytes).ok();
         let outcome = loop {

@@ -180,8 +180,7 @@ pub(crate) fn select_mail_at<I: 'static, O: 'static>(
 /// scheduler's clock: it wakes `me` if `me` waits then, and sets its
 /// timed-out mark.
 pub(crate) fn arm<I: 'static, O: 'static>(k: &mut Kernel<I, O>, me: PPtr<I, O>, timeout: Duration) {
-    let deadline = k.clock.now() + timeout;
-    k.arm_timer(me, deadline);
+    k.arm_timer_after(me, timeout);
 }
 
 /// [`arm`], for `deadline`, the time being `now`: a deadline that has come

@@ -12,21 +12,11 @@ use crate::kernel::time::Timed;
 use crate::otp::mail::{Notice, TimerRef};
 use crate::signal::Pid;
 
-/// Arms a timer that delivers `msg` to `to` after `delay`.
+/// Arms a timer that delivers `msg` to `to` after `delay` (from a turn, it
+/// reads no clock: see `Kernel::arm_send_after`).
 pub(crate) fn send_after<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     delay: Duration,
-    to: Pid,
-    msg: I,
-) -> TimerRef {
-    let deadline = k.clock.now() + delay;
-    send_at(k, deadline, to, msg)
-}
-
-/// [`send_after`] with its deadline given.
-pub(crate) fn send_at<I: 'static, O: 'static>(
-    k: &mut Kernel<I, O>,
-    deadline: crate::clock::Time,
     to: Pid,
     msg: I,
 ) -> TimerRef {
@@ -35,7 +25,21 @@ pub(crate) fn send_at<I: 'static, O: 'static>(
         // receive what was sent before it existed.
         return dropped_now(k, to, msg);
     }
-    TimerRef(k.arm_send(to, deadline, Timed::Msg(msg)))
+    TimerRef(k.arm_send_after(to, delay, Timed::Msg(msg)))
+}
+
+/// [`send_after`] at `deadline`, known as it is armed (a durable scheduler
+/// journals it).
+pub(crate) fn send_at<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    deadline: crate::clock::Time,
+    to: Pid,
+    msg: I,
+) -> TimerRef {
+    if to.0 >= k.next_pid() {
+        return dropped_now(k, to, msg);
+    }
+    TimerRef(k.arm_send_at(to, deadline, Timed::Msg(msg)))
 }
 
 /// A timed message to a pid no process has had: dropped and counted at once,
@@ -62,17 +66,17 @@ pub(crate) fn start_timer<I: 'static, O: 'static>(
     delay: Duration,
     to: Pid,
 ) -> TimerRef {
-    let deadline = k.clock.now() + delay;
-    start_timer_at(k, deadline, to)
+    TimerRef(k.arm_send_after(to, delay, Timed::Sys(timeout)))
 }
 
-/// [`start_timer`] with its deadline given.
+/// [`start_timer`] at `deadline`, known as it is armed (a durable scheduler
+/// journals it).
 pub(crate) fn start_timer_at<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     deadline: crate::clock::Time,
     to: Pid,
 ) -> TimerRef {
-    TimerRef(k.arm_send(to, deadline, Timed::Sys(timeout)))
+    TimerRef(k.arm_send_at(to, deadline, Timed::Sys(timeout)))
 }
 
 /// The notice of timer `id`, made when it fires.
@@ -87,12 +91,6 @@ pub(crate) fn cancel<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     timer: TimerRef,
 ) -> Option<(Duration, Timed<I>)> {
-    let (deadline, msg) = k.cancel_send(timer.0)?;
-    let now = k.clock.now();
-    let left = if deadline > now {
-        deadline.since(now)
-    } else {
-        Duration::ZERO
-    };
-    Some((left, msg))
+    let (due, msg) = k.cancel_send(timer.0)?;
+    Some((k.time_left(due), msg))
 }

@@ -126,10 +126,17 @@ impl<M: 'static> Sup<M> {
         }
     }
 
-    /// The clock (a durable scheduler records it: a replay decides again as
-    /// it decided then).
+    /// The time for the restart intensity window and the backoff's reset:
+    /// [`Clock::now_or_later`](crate::Clock::now_or_later), a few ms coarse
+    /// at most (OTP counts both in whole seconds: `erlang:monotonic_time(second)`),
+    /// a few ns to read where the clock itself takes tens (twice per restart).
+    /// Under a durable scheduler, the clock as `Ctx::now` reads it: journaled,
+    /// so that a replay decides again as it decided then.
     fn now(ctx: &mut Ctx<M>) -> Time {
-        ctx.now()
+        if ctx.hooked() {
+            return ctx.now();
+        }
+        ctx.k().clock.now_or_later()
     }
 
     /// Starts every child in order (OTP's `init_children`): the first that
