@@ -9,7 +9,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use chronoflow::stackless::{
-    call, exit_signal, join, receive, receive_mail, receive_mail_timeout, select_mail, yield_now,
+    call, exit_signal, join, receive, receive_mail, receive_mail_timeout, select_mail, send_after,
+    yield_now,
 };
 use chronoflow::{
     CallError, Ctx, ExitError, JoinError, Mail, MailRef, ManualClock, MonitorRef, Pid, Reason,
@@ -1086,4 +1087,36 @@ fn an_exiting_stackless_body_ends_with_its_err_as_the_reason() {
             reason: Reason::Normal
         }
     );
+}
+
+/// `send_after!` yields the turn once its budget is spent, as a stackful
+/// `send_after` does: zero-delay timers armed in a long loop fire while it
+/// runs (the method `cx.send_after` never yields: none fires before the loop
+/// ends).
+#[test]
+fn send_after_yields_once_the_budget_is_spent() {
+    let arming = |by_macro: bool| {
+        Sl::<(), bool>::new("arming", move |cx: StacklessCtx<Msg>, ()| {
+            #[coroutine]
+            move || {
+                let me = cx.pid();
+                let mut fired_meanwhile = false;
+                for n in 0..3 * chronoflow::DEFAULT_BUDGET {
+                    if by_macro {
+                        send_after!(cx, Duration::ZERO, me, Msg::N(n));
+                    } else {
+                        cx.send_after(Duration::ZERO, me, Msg::N(n));
+                    }
+                    fired_meanwhile |= cx.inbox_len() > 0;
+                }
+                fired_meanwhile
+            }
+        })
+    };
+    for by_macro in [true, false] {
+        let mut s = SimpleScheduler::new();
+        let h = s.spawn(&arming(by_macro), ()).unwrap();
+        s.run_until_idle();
+        assert_eq!(s.result(&h), Some(Ok(by_macro)), "by macro: {by_macro}");
+    }
 }

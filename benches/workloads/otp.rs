@@ -305,10 +305,9 @@ fn started(ctx: &mut Ctx<Msg>) -> Pid {
 pub mod stackless {
     use std::time::{Duration, Instant};
 
-    use chronoflow::stackless::{call, receive, receive_mail, select_mail, send_to, yield_now};
+    use chronoflow::stackless::{call, receive, receive_mail, select_mail, send_after, send_to};
     use chronoflow::{
-        DEFAULT_BUDGET, ExitError, Mail, MailRef, Pid, Reason, Spawnable, StacklessCtx,
-        StacklessTemplate, Value,
+        ExitError, Mail, MailRef, Pid, Reason, Spawnable, StacklessCtx, StacklessTemplate, Value,
     };
 
     use super::{Msg, PONG_NAME, RESTART_BATCH, restart_supervisor};
@@ -486,26 +485,23 @@ pub mod stackless {
         })
     }
 
-    /// timer_fire: as [`super::timer_fire`]; with `yielding`, it yields the
-    /// turn after every `DEFAULT_BUDGET` timers armed.
-    ///
-    /// `send_after` does not wait, and a stackless process yields only in a
-    /// macro: the plain loop arms all `n` timers in one turn (the scheduler
-    /// fires none meanwhile). A stackful `send_after` yields the turn once its
-    /// budget is spent (as BEAM preempts a process after its reductions), so
-    /// the stackful loop lets the timers fire every `DEFAULT_BUDGET` arms;
-    /// `yielding` does the same here.
-    pub fn timer_fire(yielding: bool) -> StacklessTemplate<Msg, Msg, u64, u64> {
+    /// timer_fire: as [`super::timer_fire`], with `send_after!`, which yields
+    /// the turn once its budget is spent, as a stackful `send_after` does (and
+    /// as BEAM preempts a process after its reductions): the timers fire every
+    /// `DEFAULT_BUDGET` arms. With `method`, with `cx.send_after`, which never
+    /// yields: the loop arms all `n` timers in one turn (the scheduler fires
+    /// none meanwhile).
+    pub fn timer_fire(method: bool) -> StacklessTemplate<Msg, Msg, u64, u64> {
         StacklessTemplate::new("timer_fire", move |cx: StacklessCtx<Msg>, n: u64| {
             #[coroutine]
             move || {
                 let me = cx.pid();
-                let budget = u64::from(DEFAULT_BUDGET);
                 let t0 = Instant::now();
-                for i in 1..=n {
-                    cx.send_after(Duration::ZERO, me, Msg::Tick);
-                    if yielding && i % budget == 0 {
-                        yield_now!();
+                for _ in 0..n {
+                    if method {
+                        cx.send_after(Duration::ZERO, me, Msg::Tick);
+                    } else {
+                        send_after!(cx, Duration::ZERO, me, Msg::Tick);
                     }
                 }
                 for _ in 0..n {

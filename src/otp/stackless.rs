@@ -391,6 +391,23 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         timers::send_after(self.k(&b), delay, to, msg)
     }
 
+    /// [`send_after`](Self::send_after), unless this turn's budget is spent:
+    /// then the message back, with what to wait for (the turn's end);
+    /// [`send_after!`](crate::stackless::send_after) arms it after the wait.
+    #[doc(hidden)]
+    pub fn poll_send_after(
+        &self,
+        delay: Duration,
+        to: Pid,
+        msg: I,
+    ) -> Result<TimerRef, (I, Pending)> {
+        let b = self.enter();
+        if !Self::tick(self.p(&b)) {
+            return Err((msg, Pending(Wait::Yield)));
+        }
+        Ok(timers::send_after(self.k(&b), delay, to, msg))
+    }
+
     /// Arms a timer that gives this process [`Mail::Timeout`] with its
     /// reference after `delay` (OTP's `erlang:start_timer/3`).
     pub fn start_timer(&self, delay: Duration) -> TimerRef {

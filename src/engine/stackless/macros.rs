@@ -124,6 +124,30 @@ macro_rules! __chronoflow_join {
     }};
 }
 
+/// Arms a timer that delivers a message after a delay (a stackless
+/// [`Ctx::send_after`](crate::Ctx::send_after)), first yielding the turn if
+/// its budget is spent, as a stackful `send_after` does (and as BEAM preempts
+/// a process after its reductions): `send_after!(cx, delay, to, msg)` gives
+/// the [`TimerRef`](crate::TimerRef). The method `cx.send_after` never
+/// yields: a loop of them keeps the turn, and no timer fires meanwhile.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chronoflow_send_after {
+    ($cx:expr, $delay:expr, $to:expr, $msg:expr) => {{
+        let (delay, to) = ($delay, $to);
+        let mut msg = $msg;
+        loop {
+            match $cx.poll_send_after(delay, to, msg) {
+                ::core::result::Result::Ok(timer) => break timer,
+                ::core::result::Result::Err((back, pending)) => {
+                    msg = back;
+                    yield pending
+                }
+            }
+        }
+    }};
+}
+
 /// Gives the rest of the turn to the other runnable processes (a stackless
 /// [`Ctx::yield_now`](crate::Ctx::yield_now)): `yield_now!()`.
 #[doc(hidden)]

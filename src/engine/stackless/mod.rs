@@ -19,8 +19,9 @@
 //! see [`Mail`](crate::Mail) and [`Reason`](crate::Reason)) works the same for
 //! a stackless process as for a stackful one, through the same kind of
 //! macros: [`receive_mail!`], [`receive_mail_timeout!`], [`select_mail!`],
-//! [`call!`], [`request!`] and [`exit_signal!`] (which lets the signal act
-//! before going on, as [`Ctx::exit_signal`](crate::Ctx::exit_signal) does); the
+//! [`call!`], [`request!`], [`exit_signal!`] (which lets the signal act
+//! before going on, as [`Ctx::exit_signal`](crate::Ctx::exit_signal) does) and
+//! [`send_after!`] (which yields the turn once its budget is spent); the
 //! calls that never wait ([`link`](StacklessCtx::link),
 //! [`monitor`](StacklessCtx::monitor),
 //! [`register`](StacklessCtx::register), [`whereis`](StacklessCtx::whereis),
@@ -126,7 +127,8 @@ pub use crate::{
     __chronoflow_receive_mail as receive_mail,
     __chronoflow_receive_mail_timeout as receive_mail_timeout, __chronoflow_request as request,
     __chronoflow_select as select, __chronoflow_select_mail as select_mail,
-    __chronoflow_send as send, __chronoflow_send_to as send_to, __chronoflow_sleep as sleep,
+    __chronoflow_send as send, __chronoflow_send_after as send_after,
+    __chronoflow_send_to as send_to, __chronoflow_sleep as sleep,
     __chronoflow_yield_now as yield_now,
 };
 
