@@ -142,6 +142,12 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// [`Reason::NoProc`] at once (and ends, unless it traps exits).
     pub fn link(&mut self, pid: Pid) {
         let (me, my_pid) = (self.me, self.pid());
+        if !self.hooked() {
+            self.tick();
+            let s = links::link(self.k(), me, pid);
+            self.signalled(s);
+            return;
+        }
         let (_, s) = self.journaled(
             || Ask::Link { pid },
             |c| {
@@ -306,6 +312,10 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// monitor of its own.
     pub fn monitor(&mut self, pid: Pid) -> MonitorRef {
         let me = self.me;
+        if !self.hooked() {
+            self.tick();
+            return monitors::monitor(self.k(), me, pid);
+        }
         self.journaled(
             || Ask::Monitor { pid },
             |c| {
@@ -571,6 +581,12 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// reference after `delay` (OTP's `erlang:start_timer/3`).
     pub fn start_timer(&mut self, delay: Duration) -> TimerRef {
         let me = self.pid();
+        if !self.hooked() {
+            // (From a turn, it reads no clock: see `Kernel::arm_send_after`.)
+            self.tick();
+            return timers::start_timer(self.k(), delay, me);
+        }
+        // A durable process's deadline is journaled: known as it is armed.
         self.journaled(
             || Ask::StartTimer,
             |c| {

@@ -60,7 +60,6 @@ fn dropped_now<I: 'static, O: 'static>(k: &mut Kernel<I, O>, to: Pid, msg: I) ->
 
 /// Arms a timer that gives `to` the notice [`Mail::Timeout`](crate::Mail::Timeout)
 /// after `delay`.
-#[cfg(feature = "stackless")]
 pub(crate) fn start_timer<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     delay: Duration,
