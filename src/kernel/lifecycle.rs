@@ -240,7 +240,17 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             };
             SignalData::Stop { exit }
         });
-        this.notify_end(p, || Reason::of(&result));
+        // SAFETY: p is live; a read.
+        let unread = unsafe { p.as_ref().detached && p.as_ref().parent.is_none() };
+        if unread && result.is_err() {
+            // Nobody reads its result (freed below): its error is the reason
+            // its end tells, moved rather than copied.
+            if let Err(error) = std::mem::replace(&mut result, Ok(Box::new(()))) {
+                this.notify_end(p, move || Reason::from(error));
+            }
+        } else {
+            this.notify_end(p, || Reason::of(&result));
+        }
         this.stopped(p, result);
     }
 
