@@ -28,6 +28,7 @@
 //! | `call.rs` | request/reply calls with a timeout |
 //! | `record.rs` | the calls as a journaling layer records them: asked and answered |
 //! | `request.rs` | typed system requests, beside the user's messages |
+//! | `server/` | servers: a state and its handlers (`gen_server`), typed handles |
 //! | `supervisor/` | supervisors: child specs, strategies, restart intensity, backoff |
 //! | `ctx.rs` | the calls of a stackful process's [`Ctx`](crate::Ctx) |
 //! | `outside.rs` | the same, from the scheduler's owner |
@@ -44,6 +45,7 @@ pub(crate) mod outside;
 pub(crate) mod record;
 pub(crate) mod registry;
 pub(crate) mod request;
+pub mod server;
 #[cfg(feature = "stackless")]
 pub(crate) mod stackless;
 pub mod supervisor;

@@ -1,0 +1,130 @@
+//! A server's typed handle: calls take its call type and give its reply
+//! type, casts take its cast type (libeam's `TypedActorRef`).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crate::engine::stackful::context::Ctx;
+use crate::otp::call::CallError;
+use crate::otp::mail::{Mail, MailRef, Notice};
+use crate::otp::request::Request;
+use crate::otp::server::run::{CallOf, CastOf, StopWith};
+use crate::otp::server::{DEFAULT_CALL_TIMEOUT, Server};
+use crate::reason::Reason;
+use crate::scheduler::SimpleScheduler;
+use crate::signal::Pid;
+
+/// The handle of a process of server `S` (made by
+/// [`server::template::<S>`](super::template)).
+pub struct ServerRef<S> {
+    pid: Pid,
+    _server: PhantomData<fn() -> S>,
+}
+
+impl<S: Server> ServerRef<S> {
+    /// The handle of server `S`'s process `pid` (a process of another
+    /// template refuses its calls: `CallError::Unhandled`).
+    pub fn new(pid: Pid) -> Self {
+        ServerRef {
+            pid,
+            _server: PhantomData,
+        }
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Calls it, waiting at most [`DEFAULT_CALL_TIMEOUT`] (5 s, OTP's
+    /// `gen_server:call/2`) for its reply; typed errors as
+    /// [`Ctx::call`](crate::Ctx::call)'s.
+    pub fn call(&self, ctx: &mut Ctx<S::Msg>, call: S::Call) -> Result<S::Reply, CallError> {
+        self.call_timeout(ctx, call, Some(DEFAULT_CALL_TIMEOUT))
+    }
+
+    /// Calls it, waiting at most `timeout` (`None`: forever).
+    pub fn call_timeout(
+        &self,
+        ctx: &mut Ctx<S::Msg>,
+        call: S::Call,
+        timeout: Option<Duration>,
+    ) -> Result<S::Reply, CallError> {
+        ctx.request(self.pid, CallOf::<S>(call), timeout)
+    }
+
+    /// Casts to it (OTP's `gen_server:cast/2`): no answer, no wait; to a
+    /// server that is not alive, nothing happens.
+    pub fn cast(&self, ctx: &mut Ctx<S::Msg>, cast: S::Cast) {
+        ctx.otp_call("cast");
+        let me = ctx.pid();
+        let k = ctx.k();
+        if let Some(s) = crate::otp::alive(k, self.pid) {
+            let request = Request::new(me, 0, CastOf::<S>(cast));
+            k.push_sys(s, 0, Notice::Request(request).boxed());
+        }
+    }
+
+    /// Stops it with `reason` and waits for its end (OTP's
+    /// `gen_server:stop/3` with an infinite timeout): its
+    /// [`terminate`](Server::terminate) runs. The reason it ended with
+    /// ([`Reason::NoProc`] if it was not alive).
+    pub fn stop(&self, ctx: &mut Ctx<S::Msg>, reason: Reason) -> Reason {
+        let monitor = ctx.monitor(self.pid);
+        ctx.otp_call("stop");
+        let me = ctx.pid();
+        let k = ctx.k();
+        if let Some(s) = crate::otp::alive(k, self.pid) {
+            let request = Request::new(me, 0, StopWith(reason));
+            k.push_sys(s, 0, Notice::Request(request).boxed());
+        }
+        match ctx.select_mail(|m| matches!(m, MailRef::Down { monitor: r, .. } if r == monitor)) {
+            Mail::Down { reason, .. } => reason,
+            _ => unreachable!("selected a DOWN"),
+        }
+    }
+}
+
+impl<M: 'static> SimpleScheduler<M> {
+    /// Calls server `server` from outside, driving the scheduler until the
+    /// reply comes (as [`request`](Self::request) does).
+    pub fn call_server<S: Server<Msg = M>>(
+        &mut self,
+        server: &ServerRef<S>,
+        call: S::Call,
+    ) -> Result<S::Reply, CallError> {
+        self.request(server.pid, CallOf::<S>(call))
+    }
+
+    /// Casts to server `server` from outside (no answer, no wait).
+    pub fn cast_server<S: Server<Msg = M>>(&mut self, server: &ServerRef<S>, cast: S::Cast) {
+        let k = self.kernel_mut();
+        if let Some(s) = crate::otp::alive(k, server.pid) {
+            let request = Request::new(server.pid, 0, CastOf::<S>(cast));
+            k.push_sys(s, 0, Notice::Request(request).boxed());
+        }
+    }
+}
+
+impl<S> Clone for ServerRef<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for ServerRef<S> {}
+
+impl<S> PartialEq for ServerRef<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.pid == other.pid
+    }
+}
+
+impl<S> Eq for ServerRef<S> {}
+
+impl<S> fmt::Debug for ServerRef<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ServerRef({})", self.pid)
+    }
+}

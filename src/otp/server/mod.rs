@@ -1,0 +1,205 @@
+//! Servers, with OTP's `gen_server` semantics (`lib/stdlib/src/gen_server.erl`):
+//! a process defined by its state and handlers, not by a receive loop of its
+//! own.
+//!
+//! A [`Server`] says its types (the scheduler's message type, its start
+//! arguments, its calls and their reply, its casts, its continuations) and
+//! implements the handlers it needs: [`init`](Server::init), and any of
+//! [`handle_call`](Server::handle_call), [`handle_cast`](Server::handle_cast),
+//! [`handle_info`](Server::handle_info),
+//! [`handle_continue`](Server::handle_continue) and
+//! [`terminate`](Server::terminate). [`template`] makes its process's template
+//! (spawn it, `spawn_link` it, or give it to a supervisor's `ChildSpec`), and
+//! a [`ServerRef`] of it is a typed handle: [`call`](ServerRef::call) takes the
+//! server's call type and gives its reply type, so that a wrong call does not
+//! compile (libeam's `TypedActorRef`).
+//!
+//! Calls and casts travel as typed requests (the toolkit's system queue, see
+//! [`Request`](crate::otp::Request)), beside the user's messages and in arrival
+//! order with them: a server's message type `Msg` need carry nothing for them,
+//! and what reaches its inbox (`Msg`s, DOWN, EXIT, timeouts) goes to
+//! [`handle_info`](Server::handle_info). A request of another type is refused
+//! (its caller gets [`CallError::Unhandled`](crate::CallError::Unhandled)).
+//!
+//! # Terminate
+//!
+//! [`terminate`](Server::terminate) runs, with the reason, where OTP runs it:
+//! when a handler returns a stop, when [`ServerRef::stop`] asks, when a handler
+//! fails (a panic: `Failed`; a [`Ctx::exit`](crate::Ctx::exit): its reason),
+//! and when the server traps exits and its parent (the process that started
+//! it with `spawn_link`: a supervisor) sends it an exit signal. Not when it is
+//! killed (`Reason::Kill`), nor when an exit signal ends a server that does not
+//! trap exits: as in OTP, it is gone before it could run anything.
+//!
+//! # Example
+//!
+//! ```
+//! use chronoflow::otp::server::{self, Reply, Server, ServerRef};
+//! use chronoflow::{Ctx, Local, SimpleScheduler, Template};
+//!
+//! /// A counter: `Add(n)` casts, `Get` calls.
+//! struct Counter(u64);
+//! enum Get { Total }
+//!
+//! impl Server for Counter {
+//!     type Msg = ();
+//!     type Args = u64;
+//!     type Call = Get;
+//!     type Reply = u64;
+//!     type Cast = u64;
+//!     type Continue = ();
+//!
+//!     fn init(_ctx: &mut Ctx<()>, start: u64) -> server::Init<Self> {
+//!         server::Init::Ok(Counter(start))
+//!     }
+//!     fn handle_call(&mut self, _ctx: &mut Ctx<()>, Get::Total: Get, _from: server::From<u64>) -> Reply<Self> {
+//!         Reply::Reply(self.0)
+//!     }
+//!     fn handle_cast(&mut self, _ctx: &mut Ctx<()>, n: u64) -> server::Flow<Self> {
+//!         self.0 += n;
+//!         server::Flow::Continue
+//!     }
+//! }
+//!
+//! let counter = server::template::<Counter>("counter");
+//! let client = Template::local("client", |ctx: &mut Ctx<()>, s: ServerRef<Counter>| {
+//!     s.cast(ctx, 2);
+//!     s.cast(ctx, 3);
+//!     s.call(ctx, Get::Total)
+//! });
+//! let mut sched = SimpleScheduler::new();
+//! let s = ServerRef::<Counter>::new(sched.spawn(&counter, 10).unwrap().pid());
+//! let c = sched.spawn(&client, s).unwrap();
+//! sched.run_until_idle();
+//! assert_eq!(sched.result(&c), Some(Ok(Ok(15))));
+//! ```
+
+mod handle;
+mod run;
+
+use std::time::Duration;
+
+pub use handle::ServerRef;
+
+use crate::engine::stackful::context::Ctx;
+use crate::engine::stackful::template::{Local, Template};
+use crate::otp::call::ReplyTo;
+use crate::reason::Reason;
+
+/// Where a call's reply goes (OTP's `From`): reply with
+/// [`Reply::Reply`], or later with [`Ctx::reply`](crate::Ctx::reply).
+pub type From<R> = ReplyTo<R>;
+
+/// A call's default timeout: 5 s, as OTP's `gen_server:call/2`.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A server: its state, and its handlers (see the [module](self)).
+pub trait Server: Sized + 'static {
+    /// The scheduler's message type: what reaches its inbox comes to
+    /// [`handle_info`](Server::handle_info).
+    type Msg: 'static;
+    /// What it starts with.
+    type Args: 'static;
+    /// Its calls, each answered with a [`Reply`](Server::Reply).
+    type Call: 'static;
+    /// What its calls answer.
+    type Reply: 'static;
+    /// Its casts (no answer).
+    type Cast: 'static;
+    /// What a handler leaves for [`handle_continue`](Server::handle_continue)
+    /// (`()` if none).
+    type Continue: 'static;
+
+    /// Makes the state (OTP's `init/1`), before any message is handled: or a
+    /// continuation to run first ([`Init::Continue`], OTP's `{continue,
+    /// Continue}`: before any mail), or a stop.
+    fn init(ctx: &mut Ctx<Self::Msg>, args: Self::Args) -> Init<Self>;
+
+    /// A call (OTP's `handle_call/3`): its reply now, or later
+    /// ([`Reply::NoReply`]: answer `from` with [`Ctx::reply`](crate::Ctx::reply)),
+    /// or a stop. By default, refused ([`CallError::Unhandled`](crate::CallError::Unhandled)).
+    fn handle_call(
+        &mut self,
+        ctx: &mut Ctx<Self::Msg>,
+        call: Self::Call,
+        from: From<Self::Reply>,
+    ) -> Reply<Self> {
+        let _ = (ctx, call, from);
+        Reply::Refuse
+    }
+
+    /// A cast (OTP's `handle_cast/2`). By default, ignored.
+    fn handle_cast(&mut self, ctx: &mut Ctx<Self::Msg>, cast: Self::Cast) -> Flow<Self> {
+        let _ = (ctx, cast);
+        Flow::Continue
+    }
+
+    /// Anything else that reaches it (OTP's `handle_info/2`): a message of
+    /// the scheduler's type, a DOWN, an EXIT (if it traps exits), a timeout.
+    /// By default, ignored.
+    fn handle_info(
+        &mut self,
+        ctx: &mut Ctx<Self::Msg>,
+        mail: crate::Mail<Self::Msg>,
+    ) -> Flow<Self> {
+        let _ = (ctx, mail);
+        Flow::Continue
+    }
+
+    /// What a handler (or `init`) left to do before the next mail (OTP's
+    /// `handle_continue/2`). By default, nothing.
+    fn handle_continue(&mut self, ctx: &mut Ctx<Self::Msg>, next: Self::Continue) -> Flow<Self> {
+        let _ = (ctx, next);
+        Flow::Continue
+    }
+
+    /// The server stops for `reason` (OTP's `terminate/2`; see the
+    /// [module](self) for when it runs). By default, nothing.
+    fn terminate(&mut self, ctx: &mut Ctx<Self::Msg>, reason: &Reason) {
+        let _ = (ctx, reason);
+    }
+}
+
+/// What [`Server::init`] gives.
+pub enum Init<S: Server> {
+    /// The state: the server waits for mail.
+    Ok(S),
+    /// The state, and what to do before any mail
+    /// ([`Server::handle_continue`]).
+    Continue(S, S::Continue),
+    /// It does not start: it ends with this reason (no `terminate`: there is
+    /// no state).
+    Stop(Reason),
+}
+
+/// What [`Server::handle_call`] gives.
+pub enum Reply<S: Server> {
+    /// The reply.
+    Reply(S::Reply),
+    /// The reply, then what to do before the next mail.
+    ReplyContinue(S::Reply, S::Continue),
+    /// No reply now: the handler keeps `from` and answers later.
+    NoReply,
+    /// Refused: the caller gets `CallError::Unhandled`.
+    Refuse,
+    /// The reply (if any), then a stop with this reason.
+    Stop(Reason, Option<S::Reply>),
+}
+
+/// What the other handlers give.
+pub enum Flow<S: Server> {
+    /// Wait for the next mail.
+    Continue,
+    /// Do this first ([`Server::handle_continue`]).
+    ContinueWith(S::Continue),
+    /// Stop with this reason ([`Server::terminate`] runs).
+    Stop(Reason),
+}
+
+/// The template of server `S`'s processes, named `name`: spawn it with its
+/// [`Args`](Server::Args) (a supervisor's child spec takes it as any
+/// template). The process ends with the reason it stops for (`Normal`: its
+/// result is `()`).
+pub fn template<S: Server>(name: &str) -> Template<S::Msg, S::Msg, S::Args, (), Local> {
+    Template::local_stepping(name, run::run::<S>)
+}
