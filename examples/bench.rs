@@ -366,6 +366,19 @@ fn otp_suite(scale: u64, engine: &str, only: Option<&str>) {
         if lines("call") != (false, false) {
             call(big, &otp::server(), &otp::client(), lines("call"));
         }
+        if run("server_call#") {
+            let ns = call_run(
+                big,
+                Some(otp::CALL_TIMEOUT),
+                &otp::counter(),
+                &otp::counter_client(),
+            );
+            println!(
+                "# server_call param={big} through otp::server (a Server's handle_call, \
+                 gen_server:call's default timeout): ns_per_op={:.2}",
+                ns as f64 / big as f64
+            );
+        }
         if run("named") {
             named(big, &otp::pong(), &otp::named_ping());
         }

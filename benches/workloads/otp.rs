@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use chronoflow::otp::server;
 use chronoflow::otp::supervisor::{self, ChildSpec, Strategy, Supervisor, SupervisorTemplate};
 use chronoflow::{Ctx, ExitError, Mail, Pid, Reason, ReplyTo, Spawnable, Step, Template, Value};
 
@@ -70,6 +71,65 @@ pub fn client() -> Template<Msg, Msg, (Pid, u64, Option<Duration>), u64> {
                 let count = ctx
                     .call(server, Msg::Call, timeout)
                     .expect("the server replies");
+                debug_assert_eq!(count, i);
+            }
+            t0.elapsed().as_nanos() as u64
+        },
+    )
+    .stack_size(DRIVER_STACK)
+}
+
+/// call through the server behaviour: a [`Server`](server::Server) that
+/// answers each call with the count of calls so far, until `Stop`.
+pub struct Counter(u64);
+
+impl server::Server for Counter {
+    type Msg = Msg;
+    type Args = ();
+    type Call = ();
+    type Reply = u64;
+    type Cast = ();
+    type Continue = ();
+
+    fn init(_: &mut Ctx<Msg>, (): ()) -> server::Init<Self> {
+        server::Init::Ok(Counter(0))
+    }
+
+    fn handle_call(
+        &mut self,
+        _: &mut Ctx<Msg>,
+        (): (),
+        _: server::From<u64>,
+    ) -> server::Reply<Self> {
+        self.0 += 1;
+        server::Reply::Reply(self.0)
+    }
+
+    fn handle_info(&mut self, _: &mut Ctx<Msg>, mail: Mail<Msg>) -> server::Flow<Self> {
+        match mail {
+            Mail::Msg(Msg::Stop) => server::Flow::Stop(Reason::Normal),
+            other => unreachable!("the counter got {other:?}"),
+        }
+    }
+}
+
+/// call through the server behaviour: the [`Counter`]'s process.
+pub fn counter() -> Template<Msg, Msg, (), (), chronoflow::Local> {
+    server::template::<Counter>("counter").stack_size(SMALL_STACK)
+}
+
+/// call through the server behaviour: `n` calls of the [`Counter`] through
+/// its typed handle, with `timeout`; returns how long they took, in ns.
+pub fn counter_client() -> Template<Msg, Msg, (Pid, u64, Option<Duration>), u64> {
+    Template::new(
+        "counter_client",
+        |ctx: &mut Ctx<Msg>, (counter, n, timeout): (Pid, u64, Option<Duration>)| {
+            let counter = server::ServerRef::<Counter>::new(counter);
+            let t0 = Instant::now();
+            for i in 1..=n {
+                let count = counter
+                    .call_timeout(ctx, (), timeout)
+                    .expect("the counter replies");
                 debug_assert_eq!(count, i);
             }
             t0.elapsed().as_nanos() as u64
