@@ -462,12 +462,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         if let Some(hooks) = &mut self.hooks {
             // (Its delivery is this one record, whole: a layer that journals
             // needs no other to know what it delivered.)
-            // SAFETY: p is live, and nothing else borrows it during the hook.
             let sent = match &msg {
                 Timed::Msg(m) => Some(m),
                 Timed::Sys(_) => None,
             };
-            hooks.fired(id, pid, p.map(|p| unsafe { &*p.as_ptr() }), sent);
+            // SAFETY: p is live, and nothing else borrows it during the hook.
+            let to = p.map(|p| unsafe { &*p.as_ptr() });
+            hooks.fired(id, pid, to, sent);
         }
         let Some(p) = p else {
             self.drop_timed(pid, msg);
