@@ -12,7 +12,8 @@ use crate::journal::JournalError;
 use crate::kernel::hooks::{Call, Codec, Expect, Hooks, Outcome, Replayed};
 use crate::kernel::inbox::Overflow;
 use crate::kernel::{Kernel, PPtr, Proc};
-use crate::otp::record::{Answer, Ask, NoticeRecord, OtpCall};
+use crate::durable::otp::sys_of;
+use crate::otp::record::{Answer, Ask, OtpCall};
 use crate::signal::{Pid, Value};
 
 impl From<Outcome> for SendOutcome {
@@ -668,18 +669,4 @@ impl<I: 'static, O: 'static> Hooks<I, O> for Durable<I, O> {
         }
         false
     }
-}
-
-/// `p`'s system messages, encoded, each with the number of inbox messages
-/// ahead of it (for its snapshot).
-fn sys_of<I, O>(p: &Proc<I, O>) -> Vec<(u64, NoticeRecord)> {
-    let Some(extra) = p.extra_ref() else {
-        return Vec::new();
-    };
-    let head = p.inbox.head_removed;
-    extra
-        .sys
-        .iter()
-        .filter_map(|item| NoticeRecord::of_item(item, head))
-        .collect()
 }

@@ -368,16 +368,7 @@ pub(crate) fn snapshot<I: 'static, O: 'static>(
     for pid in k.pids() {
         let p = k.lookup(pid).expect("listed");
         // SAFETY: p is live; read only, with no process running.
-        let proc = unsafe { p.as_ref() };
-        let Some(extra) = proc.extra_ref() else {
-            continue;
-        };
-        let head = proc.inbox.head_removed;
-        let items: Vec<(u64, NoticeRecord)> = extra
-            .sys
-            .iter()
-            .filter_map(|item| NoticeRecord::of_item(item, head))
-            .collect();
+        let items = sys_of(unsafe { p.as_ref() });
         if !items.is_empty() {
             sys.push((pid, items));
         }
@@ -418,6 +409,20 @@ pub(crate) fn snapshot<I: 'static, O: 'static>(
             .collect();
     }
     Some(state)
+}
+
+/// `p`'s system messages, encoded, each with the number of inbox messages
+/// ahead of it (for a snapshot).
+pub(crate) fn sys_of<I, O>(p: &crate::kernel::Proc<I, O>) -> Vec<(u64, NoticeRecord)> {
+    let Some(extra) = p.extra_ref() else {
+        return Vec::new();
+    };
+    let head = p.inbox.head_removed;
+    extra
+        .sys
+        .iter()
+        .filter_map(|item| NoticeRecord::of_item(item, head))
+        .collect()
 }
 
 /// The system messages a rebuilt process starts with (its inbox rebuilt
