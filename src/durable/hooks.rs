@@ -4,6 +4,7 @@
 
 use std::any::Any;
 
+use crate::durable::otp::sys_of;
 use crate::durable::policy::CommitPolicy;
 use crate::durable::record::{Record, SendOutcome, SendStep, StopRecord};
 use crate::durable::state::{DeterminismViolation, Durable, ProcJournal};
@@ -12,7 +13,6 @@ use crate::journal::JournalError;
 use crate::kernel::hooks::{Call, Codec, Expect, Hooks, Outcome, Replayed};
 use crate::kernel::inbox::Overflow;
 use crate::kernel::{Kernel, PPtr, Proc};
-use crate::durable::otp::sys_of;
 use crate::otp::record::{Answer, Ask, OtpCall};
 use crate::signal::{Pid, Value};
 

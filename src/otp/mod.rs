@@ -28,12 +28,14 @@
 //! | `call.rs` | request/reply calls with a timeout |
 //! | `record.rs` | the calls as a journaling layer records them: asked and answered |
 //! | `request.rs` | typed system requests, beside the user's messages |
+//! | `agent.rs` | agents: a process holding a value, read and changed by functions |
 //! | `server/` | servers: a state and its handlers (`gen_server`), typed handles |
 //! | `supervisor/` | supervisors: child specs, strategies, restart intensity, backoff |
 //! | `ctx.rs` | the calls of a stackful process's [`Ctx`](crate::Ctx) |
 //! | `outside.rs` | the same, from the scheduler's owner |
 //! | `stackless.rs` | the same calls of a stackless process's `StacklessCtx` (feature `stackless`) |
 
+pub mod agent;
 pub(crate) mod call;
 pub(crate) mod ctx;
 pub(crate) mod groups;

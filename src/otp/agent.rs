@@ -1,0 +1,226 @@
+//! Agents (Elixir's `Agent`): a process that holds a value, read and changed
+//! by the functions its callers send it, one at a time, in arrival order.
+//!
+//! An agent is a [`Server`] of this module's own: [`Agent::template`] makes
+//! its process's template (its argument is the first value), and an
+//! [`Agent`] is its typed handle. [`get`](Agent::get),
+//! [`update`](Agent::update) and [`get_and_update`](Agent::get_and_update)
+//! wait for the answer (Elixir's default timeout, 5 s; the `_timeout` forms
+//! take another), [`cast`](Agent::cast) does not, [`stop`](Agent::stop) stops
+//! it. A function that panics fails the agent (its callers see
+//! `CallError::Down`), as a crash in an Elixir agent's function does.
+//!
+//! ```
+//! use chronoflow::otp::agent::Agent;
+//! use chronoflow::{Ctx, SimpleScheduler, Template};
+//!
+//! let mut sched = SimpleScheduler::<()>::new();
+//! let counter = Agent::<u64>::new(sched.spawn(&Agent::<u64>::template("counter"), 1).unwrap().pid());
+//! let client = Template::local("client", move |ctx: &mut Ctx<()>, ()| {
+//!     counter.cast(ctx, |n| *n += 1);
+//!     let doubled = counter.update(ctx, |n| *n *= 2).unwrap();
+//!     let old = counter.get_and_update(ctx, |n| std::mem::replace(n, 0)).unwrap();
+//!     (doubled, old, counter.get(ctx, |n| *n).unwrap())
+//! });
+//! let c = sched.spawn(&client, ()).unwrap();
+//! sched.run_until_idle();
+//! assert_eq!(sched.result(&c), Some(Ok((4, 4, 0))));
+//! ```
+
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crate::engine::stackful::context::Ctx;
+use crate::engine::stackful::template::{Local, Template};
+use crate::otp::call::CallError;
+use crate::otp::server::{self, DEFAULT_CALL_TIMEOUT, Flow, Init, Reply, Server, ServerRef};
+use crate::reason::Reason;
+use crate::signal::Pid;
+
+/// A function sent to an agent, that answers.
+type Call<T> = Box<dyn FnOnce(&mut T) -> Box<dyn Any>>;
+
+/// A function sent to an agent, that does not.
+type Cast<T> = Box<dyn FnOnce(&mut T)>;
+
+/// The agent's process: a server holding the value.
+struct Holder<T, M> {
+    value: T,
+    _msg: PhantomData<fn() -> M>,
+}
+
+impl<T: 'static, M: 'static> Server for Holder<T, M> {
+    type Msg = M;
+    type Args = T;
+    type Call = Call<T>;
+    type Reply = Box<dyn Any>;
+    type Cast = Cast<T>;
+    type Continue = ();
+
+    fn init(_: &mut Ctx<M>, value: T) -> Init<Self> {
+        Init::Ok(Holder {
+            value,
+            _msg: PhantomData,
+        })
+    }
+
+    fn handle_call(
+        &mut self,
+        _: &mut Ctx<M>,
+        f: Call<T>,
+        _: server::From<Box<dyn Any>>,
+    ) -> Reply<Self> {
+        Reply::Reply(f(&mut self.value))
+    }
+
+    fn handle_cast(&mut self, _: &mut Ctx<M>, f: Cast<T>) -> Flow<Self> {
+        f(&mut self.value);
+        Flow::Continue
+    }
+}
+
+/// The handle of an agent holding a `T`, on a scheduler of message type `M`
+/// (see the [module](self)).
+pub struct Agent<T, M = ()> {
+    server: ServerRef<Holder<T, M>>,
+}
+
+impl<T: 'static, M: 'static> Agent<T, M> {
+    /// The template of agents holding a `T`, named `name`: spawn it with the
+    /// first value.
+    pub fn template(name: &str) -> Template<M, M, T, (), Local> {
+        server::template::<Holder<T, M>>(name)
+    }
+
+    /// The handle of agent `pid`.
+    pub fn new(pid: Pid) -> Self {
+        Agent {
+            server: ServerRef::new(pid),
+        }
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> Pid {
+        self.server.pid()
+    }
+
+    /// What `f` makes of the value (Elixir's `Agent.get/3`).
+    pub fn get<R: 'static>(
+        &self,
+        ctx: &mut Ctx<M>,
+        f: impl FnOnce(&T) -> R + 'static,
+    ) -> Result<R, CallError> {
+        self.get_timeout(ctx, f, Some(DEFAULT_CALL_TIMEOUT))
+    }
+
+    /// [`get`](Self::get), waiting at most `timeout` (`None`: forever).
+    pub fn get_timeout<R: 'static>(
+        &self,
+        ctx: &mut Ctx<M>,
+        f: impl FnOnce(&T) -> R + 'static,
+        timeout: Option<Duration>,
+    ) -> Result<R, CallError> {
+        self.ask(ctx, move |v| f(v), timeout)
+    }
+
+    /// Changes the value with `f`, and gives the new value (Elixir's
+    /// `Agent.update/3` answers `:ok`; the new value saves a `get`).
+    pub fn update(&self, ctx: &mut Ctx<M>, f: impl FnOnce(&mut T) + 'static) -> Result<T, CallError>
+    where
+        T: Clone,
+    {
+        self.update_timeout(ctx, f, Some(DEFAULT_CALL_TIMEOUT))
+    }
+
+    /// [`update`](Self::update), waiting at most `timeout`.
+    pub fn update_timeout(
+        &self,
+        ctx: &mut Ctx<M>,
+        f: impl FnOnce(&mut T) + 'static,
+        timeout: Option<Duration>,
+    ) -> Result<T, CallError>
+    where
+        T: Clone,
+    {
+        self.ask(
+            ctx,
+            move |v| {
+                f(v);
+                v.clone()
+            },
+            timeout,
+        )
+    }
+
+    /// Changes the value with `f`, and gives what `f` returns (Elixir's
+    /// `Agent.get_and_update/3`).
+    pub fn get_and_update<R: 'static>(
+        &self,
+        ctx: &mut Ctx<M>,
+        f: impl FnOnce(&mut T) -> R + 'static,
+    ) -> Result<R, CallError> {
+        self.get_and_update_timeout(ctx, f, Some(DEFAULT_CALL_TIMEOUT))
+    }
+
+    /// [`get_and_update`](Self::get_and_update), waiting at most `timeout`.
+    pub fn get_and_update_timeout<R: 'static>(
+        &self,
+        ctx: &mut Ctx<M>,
+        f: impl FnOnce(&mut T) -> R + 'static,
+        timeout: Option<Duration>,
+    ) -> Result<R, CallError> {
+        self.ask(ctx, f, timeout)
+    }
+
+    /// Changes the value with `f`, without waiting (Elixir's `Agent.cast/2`);
+    /// to an agent that is not alive, nothing happens.
+    pub fn cast(&self, ctx: &mut Ctx<M>, f: impl FnOnce(&mut T) + 'static) {
+        self.server.cast(ctx, Box::new(f));
+    }
+
+    /// Stops it with `reason`, waiting for its end (Elixir's `Agent.stop/3`):
+    /// the reason it ended with ([`Reason::NoProc`] if it was not alive).
+    pub fn stop(&self, ctx: &mut Ctx<M>, reason: Reason) -> Reason {
+        self.server.stop(ctx, reason)
+    }
+
+    /// Sends `f`, gives back what it made.
+    fn ask<R: 'static>(
+        &self,
+        ctx: &mut Ctx<M>,
+        f: impl FnOnce(&mut T) -> R + 'static,
+        timeout: Option<Duration>,
+    ) -> Result<R, CallError> {
+        let call: Call<T> = Box::new(move |v| Box::new(f(v)));
+        let answer = self.server.call_timeout(ctx, call, timeout)?;
+        // (The function made it: it is an `R`.)
+        answer
+            .downcast::<R>()
+            .map(|r| *r)
+            .map_err(|_| CallError::ReplyType)
+    }
+}
+
+impl<T, M> Clone for Agent<T, M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T, M> Copy for Agent<T, M> {}
+
+impl<T, M> PartialEq for Agent<T, M> {
+    fn eq(&self, other: &Self) -> bool {
+        self.server == other.server
+    }
+}
+
+impl<T, M> Eq for Agent<T, M> {}
+
+impl<T, M> fmt::Debug for Agent<T, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Agent({:?})", self.server)
+    }
+}
