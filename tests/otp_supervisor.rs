@@ -1025,3 +1025,32 @@ fn restart_and_give_up_are_signals_of_the_supervisor() {
         ]
     );
 }
+
+/// A dynamic supervisor with `max_children` refuses a start beyond it
+/// (Elixir's `{:error, :max_children}`), and takes one again once a child is
+/// gone.
+#[test]
+fn a_dynamic_supervisor_starts_at_most_max_children() {
+    let mut s = SimpleScheduler::<Msg>::new();
+    let conn = Template::<Msg, Msg, u32, ()>::new("conn", |ctx, _n: u32| {
+        ctx.receive();
+    });
+    let pool = DynamicSupervisor::new("pool", DynamicSpec::new(&conn))
+        .max_children(2)
+        .template()
+        .unwrap();
+    let pool = s.spawn(&pool, ()).unwrap().pid();
+    s.run_until_idle();
+    let one = s.request(pool, StartChild(1u32)).unwrap().unwrap();
+    s.request(pool, StartChild(2u32)).unwrap().unwrap();
+    assert_eq!(
+        s.request(pool, StartChild(3u32)).unwrap(),
+        Err(ChildError::MaxChildren)
+    );
+    assert_eq!(s.request(pool, WhichChildren).unwrap().len(), 2);
+    s.request(pool, TerminateChild(ChildRef::Pid(one)))
+        .unwrap()
+        .unwrap();
+    assert!(s.request(pool, StartChild(4u32)).unwrap().is_ok());
+    assert_eq!(s.request(pool, CountChildren).unwrap().active, 2);
+}

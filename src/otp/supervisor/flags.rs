@@ -126,6 +126,7 @@ impl Common {
             within: self.within,
             auto_shutdown: self.auto_shutdown,
             backoff: self.backoff.clone(),
+            max_children: None,
         }
     }
 }
@@ -264,6 +265,7 @@ impl<M: 'static> Supervisor<M> {
 pub struct DynamicSupervisor<M, A> {
     common: Common,
     spec: DynamicSpec<M, A>,
+    max_children: Option<usize>,
 }
 
 impl<M: 'static, A: Clone + 'static> DynamicSupervisor<M, A> {
@@ -273,10 +275,20 @@ impl<M: 'static, A: Clone + 'static> DynamicSupervisor<M, A> {
         DynamicSupervisor {
             common: Common::new(name),
             spec,
+            max_children: None,
         }
     }
 
     common_builders!();
+
+    /// At most `max` children at once (Elixir's `DynamicSupervisor`
+    /// `max_children`; a child waiting for its restart counts): a
+    /// [`StartChild`] beyond it is [`ChildError::MaxChildren`](super::ChildError::MaxChildren).
+    /// No bound by default.
+    pub fn max_children(mut self, max: usize) -> Self {
+        self.max_children = Some(max);
+        self
+    }
 
     /// The supervisor's template, once its spec is checked.
     pub fn template(&self) -> Result<SupervisorTemplate<M>, SpecError> {
@@ -287,7 +299,8 @@ impl<M: 'static, A: Clone + 'static> DynamicSupervisor<M, A> {
             self.common.auto_shutdown,
         )?;
         let name: Arc<str> = self.common.name.as_str().into();
-        let flags = self.common.flags(Strategy::OneForOne, true);
+        let mut flags = self.common.flags(Strategy::OneForOne, true);
+        flags.max_children = self.max_children;
         let spec = self.spec.clone();
         Ok(Template::local(
             &self.common.name,

@@ -167,6 +167,10 @@ pub enum ChildError {
     /// `already_started` when it runs).
     #[error("a child with id {0:?} exists")]
     AlreadyPresent(String),
+    /// A dynamic supervisor has its most children already (Elixir's
+    /// `{:error, :max_children}`).
+    #[error("the supervisor has its most children already")]
+    MaxChildren,
     /// Not for this kind of supervisor (OTP's `simple_one_for_one` error: ids
     /// on a dynamic supervisor, or a dynamic start on a static one).
     #[error("not for this kind of supervisor")]

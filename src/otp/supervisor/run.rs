@@ -36,6 +36,9 @@ pub(crate) struct Flags {
     pub(crate) within: Duration,
     pub(crate) auto_shutdown: AutoShutdown,
     pub(crate) backoff: Option<Backoff>,
+    /// A dynamic supervisor's most children at once (Elixir's
+    /// `max_children`), if it has a bound.
+    pub(crate) max_children: Option<usize>,
 }
 
 /// One child.
@@ -623,6 +626,13 @@ impl<M: 'static> Sup<M> {
         start: StartFn<M>,
         opts: ChildOpts,
     ) -> Result<Pid, ChildError> {
+        if self
+            .flags
+            .max_children
+            .is_some_and(|max| self.kids.len() >= max)
+        {
+            return Err(ChildError::MaxChildren);
+        }
         let seq = self.push(None, start, opts);
         self.start(ctx, seq).inspect_err(|_| self.remove(seq))
     }
