@@ -335,3 +335,65 @@ fn a_supervised_server_terminates_at_shutdown_and_restarts_after_a_failure() {
         ["terminate failed: handler failed", "terminate shutdown"]
     );
 }
+
+/// A server with an idle timeout: each message starts its wait again; a
+/// quiet stretch as long as the timeout runs `handle_timeout`.
+struct Sleepy {
+    log: Log,
+}
+
+impl Server for Sleepy {
+    type Msg = u32;
+    type Args = Log;
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+    type Continue = ();
+
+    fn init(_: &mut Ctx<u32>, log: Log) -> Init<Self> {
+        Init::Ok(Sleepy { log })
+    }
+
+    fn idle_timeout(&self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_secs(10))
+    }
+
+    fn handle_info(&mut self, _: &mut Ctx<u32>, mail: Mail<u32>) -> Flow<Self> {
+        if let Mail::Msg(n) = mail {
+            self.log.borrow_mut().push(format!("msg {n}"));
+        }
+        Flow::Continue
+    }
+
+    fn handle_timeout(&mut self, _: &mut Ctx<u32>) -> Flow<Self> {
+        self.log.borrow_mut().push("idle".into());
+        Flow::Continue
+    }
+}
+
+#[test]
+fn an_idle_timeout_is_reset_by_every_message() {
+    use std::time::Duration;
+    let log = log();
+    let clock = chronoflow::ManualClock::new(chronoflow::Time::from_nanos(0));
+    let mut sched = SimpleScheduler::new();
+    sched.set_clock(clock.clone());
+    let s = sched
+        .spawn(&server::template::<Sleepy>("sleepy"), log.clone())
+        .unwrap()
+        .pid();
+    sched.run_until_idle();
+    // A message every 6 s: never 10 s of quiet.
+    for n in 0..3 {
+        clock.advance(Duration::from_secs(6));
+        sched.send(s, n).unwrap();
+        sched.run_until_idle();
+    }
+    assert_eq!(*log.borrow(), ["msg 0", "msg 1", "msg 2"]);
+    // Then 10 s of quiet, twice.
+    clock.advance(Duration::from_secs(10));
+    sched.run_until_idle();
+    clock.advance(Duration::from_secs(10));
+    sched.run_until_idle();
+    assert_eq!(*log.borrow(), ["msg 0", "msg 1", "msg 2", "idle", "idle"]);
+}

@@ -153,6 +153,21 @@ pub trait Server: Sized + 'static {
         Flow::Continue
     }
 
+    /// How long it may wait for mail before [`handle_timeout`](Server::handle_timeout)
+    /// runs (libeam's `setIdleTimeout`, OTP's `{noreply, State, Timeout}`):
+    /// asked before each wait, so that any mail starts the wait again. By
+    /// default, forever.
+    fn idle_timeout(&self) -> Option<Duration> {
+        None
+    }
+
+    /// No mail came within its [`idle_timeout`](Server::idle_timeout) (OTP's
+    /// `handle_info(timeout, State)`). By default, nothing.
+    fn handle_timeout(&mut self, ctx: &mut Ctx<Self::Msg>) -> Flow<Self> {
+        let _ = ctx;
+        Flow::Continue
+    }
+
     /// The server stops for `reason` (OTP's `terminate/2`; see the
     /// [module](self) for when it runs). By default, nothing.
     fn terminate(&mut self, ctx: &mut Ctx<Self::Msg>, reason: &Reason) {

@@ -47,10 +47,16 @@ pub(super) fn run<S: Server>(ctx: &mut Ctx<S::Msg>, args: S::Args) -> Step<S::Ms
     loop {
         let flow = match next.take() {
             Some(next) => guarded(ctx, &mut state, |ctx, s| s.handle_continue(ctx, next)),
-            None => {
-                let mail = ctx.receive_mail();
-                dispatch(ctx, &mut state, mail, parent)
-            }
+            None => match state.idle_timeout() {
+                None => {
+                    let mail = ctx.receive_mail();
+                    dispatch(ctx, &mut state, mail, parent)
+                }
+                Some(idle) => match ctx.receive_mail_timeout(idle) {
+                    Some(mail) => dispatch(ctx, &mut state, mail, parent),
+                    None => guarded(ctx, &mut state, |ctx, s| s.handle_timeout(ctx)),
+                },
+            },
         };
         match flow {
             Flow::Continue => {}
