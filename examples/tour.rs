@@ -10,6 +10,8 @@
 //! 7. Call: request and reply by name, with a monitor and a timeout.
 //! 8. Supervision: a crashed worker restarted under its name, then a restart
 //!    budget that runs out.
+//! 9. Chat: a chat room as a server (`otp::server`) with typed calls; a member
+//!    that crashes leaves, through the room's monitor.
 //!
 //! Each story lives in `examples/stories/` (which documents its expected output)
 //! and also runs on its own as an example of the same name, for instance
@@ -23,6 +25,8 @@
 mod backoff;
 #[path = "stories/call.rs"]
 mod call;
+#[path = "stories/chat.rs"]
+mod chat;
 #[path = "stories/client_server.rs"]
 mod client_server;
 #[path = "stories/echo.rs"]
@@ -40,7 +44,7 @@ fn main() {
     println!("chronoflow tour: short programs, each printing what its processes do.");
     println!("Processes are named by pid, written <0>, <1>, ...");
     println!();
-    let stories: [(&str, fn()); 8] = [
+    let stories: [(&str, fn()); 9] = [
         ("Greeter: a standalone process", greeter::run),
         ("Echo: two processes in a SimpleScheduler", echo::run),
         ("Client/Server: selective receive", client_server::run),
@@ -49,6 +53,7 @@ fn main() {
         ("Swarm: stackless processes", swarm::run),
         ("Call: request and reply by name", call::run),
         ("Supervision: restarts, a name, a budget", supervision::run),
+        ("Chat: a server with typed calls", chat::run),
     ];
     for (i, (title, run)) in stories.into_iter().enumerate() {
         if i > 0 {
