@@ -273,7 +273,10 @@ impl Fold {
         if let Answer::Spawned { pid, monitor } = call.answer {
             match monitor {
                 Some(r) => self.otp.table.add_monitor(r, by, pid),
-                None => self.otp.table.link(by, pid),
+                None => {
+                    self.otp.table.link(by, pid);
+                    self.otp.table.set_parent(pid, by);
+                }
             }
         }
         if let Some(s) = self.sim_mut(by) {
@@ -329,6 +332,7 @@ impl Fold {
             entry.trap_exit = e.trap_exit;
             entry.monitors = e.monitors.into_iter().collect();
             entry.watchers = e.watchers.into_iter().collect();
+            entry.parent = e.parent;
         }
         for (name, pid) in state.names {
             let _ = t.register(&name, pid);
@@ -397,6 +401,7 @@ pub(crate) fn snapshot<I: 'static, O: 'static>(
                 trap_exit: e.trap_exit,
                 monitors: e.monitors.to_vec(),
                 watchers: e.watchers.to_vec(),
+                parent: e.parent,
             })
             .collect();
         entries.sort_by_key(|e| e.pid);

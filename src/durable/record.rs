@@ -195,6 +195,8 @@ pub(crate) struct EntryRecord {
     pub(crate) trap_exit: bool,
     pub(crate) monitors: Vec<(u64, Pid)>,
     pub(crate) watchers: Vec<(u64, Pid)>,
+    /// The process that started it linked.
+    pub(crate) parent: Option<Pid>,
 }
 
 /// The sending side of a delivery: which process, at which step, and the hash of

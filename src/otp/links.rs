@@ -131,6 +131,9 @@ pub(crate) fn spawn_link<I: 'static, O: 'static, A: 'static, R: Payload>(
     spawn_unparented(k, me, template, args, |k, me, new| {
         let done = link(k, me, new);
         debug_assert_eq!(done, Signalled::Done, "a link to a new process");
+        // SAFETY: me is live.
+        let parent = unsafe { me.as_ref().pid };
+        table(k).set_parent(new, parent);
     })
 }
 

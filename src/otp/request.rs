@@ -304,11 +304,16 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     }
 }
 
-/// Sends `request`'s caller its refusal, if it is alive: whether it was.
+/// Sends `request`'s caller its refusal, if it is alive: whether it was. A
+/// request that is no call's (a cast: tag 0) waits for nothing, and gets
+/// none.
 pub(crate) fn refuse<I: 'static, O: 'static>(
     k: &mut crate::kernel::Kernel<I, O>,
     request: &Request,
 ) -> bool {
+    if request.tag == 0 {
+        return false;
+    }
     match alive(k, request.from) {
         Some(p) => {
             k.push_sys(p, request.tag, Box::new(call::Refused));

@@ -29,6 +29,9 @@ pub(crate) struct Entry {
     pub(crate) name: Option<Arc<str>>,
     /// The groups it is in, in the order it joined them.
     pub(crate) groups: SmallVec<[Arc<str>; 1]>,
+    /// The process that started it linked (`spawn_link`): its parent, as
+    /// OTP's `proc_lib` knows it (a server stops on its parent's EXIT).
+    pub(crate) parent: Option<Pid>,
 }
 
 /// The toolkit's tables, one per kernel (in its extensions).
@@ -60,6 +63,16 @@ impl Table {
     /// Sets whether `pid` traps exits: the previous setting.
     pub(crate) fn set_trap(&mut self, pid: Pid, on: bool) -> bool {
         std::mem::replace(&mut self.entries.entry(pid).or_default().trap_exit, on)
+    }
+
+    /// `child` was started linked by `parent` (see [`Entry::parent`]).
+    pub(crate) fn set_parent(&mut self, child: Pid, parent: Pid) {
+        self.entries.entry(child).or_default().parent = Some(parent);
+    }
+
+    /// The process that started `pid` linked, if any.
+    pub(crate) fn parent_of(&self, pid: Pid) -> Option<Pid> {
+        self.entries.get(&pid).and_then(|e| e.parent)
     }
 
     /// Links `a` and `b` (once, however often).

@@ -70,10 +70,23 @@ impl<S: Server> ServerRef<S> {
     /// `gen_server:stop/3` with an infinite timeout): its
     /// [`terminate`](Server::terminate) runs. The reason it ended with
     /// ([`Reason::NoProc`] if it was not alive).
+    ///
+    /// From the server itself (a handler), the stop is queued and `reason`
+    /// given back at once: it stops once its handler returns (where OTP's
+    /// would wait for ever).
     pub fn stop(&self, ctx: &mut Ctx<S::Msg>, reason: Reason) -> Reason {
+        let me = ctx.pid();
+        if self.pid == me {
+            ctx.otp_call("stop");
+            let k = ctx.k();
+            if let Some(s) = crate::otp::alive(k, me) {
+                let request = Request::new(me, 0, StopWith(reason.clone()));
+                k.push_sys(s, 0, Notice::Request(request).boxed());
+            }
+            return reason;
+        }
         let monitor = ctx.monitor(self.pid);
         ctx.otp_call("stop");
-        let me = ctx.pid();
         let k = ctx.k();
         if let Some(s) = crate::otp::alive(k, self.pid) {
             let request = Request::new(me, 0, StopWith(reason));

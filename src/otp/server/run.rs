@@ -9,7 +9,7 @@ use crate::kernel::engine::ExitWith;
 use crate::kernel::pass::panic_message;
 use crate::otp::mail::Mail;
 use crate::otp::request::RequestType;
-use crate::otp::server::{Flow, Init, Reply, Server};
+use crate::otp::server::{Flow, From, Init, Reply, Server};
 use crate::reason::Reason;
 use crate::signal::Pid;
 
@@ -36,24 +36,27 @@ impl RequestType for StopWith {
 
 /// The body of server `S`'s process.
 pub(super) fn run<S: Server>(ctx: &mut Ctx<S::Msg>, args: S::Args) -> Step<S::Msg, S::Msg, ()> {
-    // Its parent: the process that started it linked (a supervisor), its
-    // only link as it starts (OTP's `proc_lib` keeps it the same way).
-    let parent = ctx.links().first().copied();
+    // Its parent: the process that started it linked (a supervisor), as
+    // OTP's `proc_lib` keeps it.
+    let me = ctx.pid();
+    let parent = crate::otp::table(ctx.k()).parent_of(me);
     let (mut state, mut next) = match S::init(ctx, args) {
         Init::Ok(state) => (state, None),
         Init::Continue(state, next) => (state, Some(next)),
         Init::Stop(reason) => return end(reason),
     };
+    // A reply that a stop sends once `terminate` has run.
+    let mut last_reply = None;
     loop {
         let flow = match next.take() {
             Some(next) => guarded(ctx, &mut state, |ctx, s| s.handle_continue(ctx, next)),
             None => match state.idle_timeout() {
                 None => {
                     let mail = ctx.receive_mail();
-                    dispatch(ctx, &mut state, mail, parent)
+                    dispatch(ctx, &mut state, mail, parent, &mut last_reply)
                 }
                 Some(idle) => match ctx.receive_mail_timeout(idle) {
-                    Some(mail) => dispatch(ctx, &mut state, mail, parent),
+                    Some(mail) => dispatch(ctx, &mut state, mail, parent, &mut last_reply),
                     None => guarded(ctx, &mut state, |ctx, s| s.handle_timeout(ctx)),
                 },
             },
@@ -62,19 +65,34 @@ pub(super) fn run<S: Server>(ctx: &mut Ctx<S::Msg>, args: S::Args) -> Step<S::Ms
             Flow::Continue => {}
             Flow::ContinueWith(c) => next = Some(c),
             Flow::Stop(reason) => {
-                state.terminate(ctx, &reason);
+                // OTP: `terminate` first, then the reply (even if `terminate`
+                // fails), so that the caller hears back once the server let
+                // go of what it held. (A kill that unwinds through it sends
+                // nothing: the process is gone.)
+                let terminated = catch_unwind(AssertUnwindSafe(|| state.terminate(ctx, &reason)));
+                let killed = terminated.as_ref().is_err_and(|p| p.is::<KillUnwind>());
+                if let Some((from, reply)) = last_reply.take()
+                    && !killed
+                {
+                    let _ = ctx.reply(from, reply);
+                }
+                if let Err(payload) = terminated {
+                    resume_unwind(payload);
+                }
                 return end(reason);
             }
         }
     }
 }
 
-/// Hands `mail` to the handler it is for.
+/// Hands `mail` to the handler it is for. A call's stop leaves its reply in
+/// `last_reply`, to send once `terminate` has run.
 fn dispatch<S: Server>(
     ctx: &mut Ctx<S::Msg>,
     state: &mut S,
     mail: Mail<S::Msg>,
     parent: Option<Pid>,
+    last_reply: &mut Option<(From<S::Reply>, S::Reply)>,
 ) -> Flow<S> {
     let request = match mail {
         Mail::Request(request) => request,
@@ -98,9 +116,7 @@ fn dispatch<S: Server>(
                 Flow::Continue
             }
             Reply::Stop(reason, reply) => {
-                if let Some(reply) = reply {
-                    let _ = ctx.reply(from, reply);
-                }
+                *last_reply = reply.map(|reply| (from, reply));
                 Flow::Stop(reason)
             }
         };
