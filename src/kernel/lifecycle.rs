@@ -241,17 +241,28 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             SignalData::Stop { exit }
         });
         // SAFETY: p is live; a read.
-        let unread = unsafe { p.as_ref().detached && p.as_ref().parent.is_none() };
-        if unread && result.is_err() {
-            // Nobody reads its result (freed below): its error is the reason
-            // its end tells, moved rather than copied.
-            if let Err(error) = std::mem::replace(&mut result, Ok(Box::new(()))) {
-                this.notify_end(p, move || Reason::from(error));
-            }
-        } else {
-            this.notify_end(p, || Reason::of(&result));
+        if unsafe { p.as_ref().watched } {
+            this.end_watched(p, &mut result);
         }
         this.stopped(p, result);
+    }
+
+    /// Tells the layer that watches `p` (links, monitors) that it ends with
+    /// `result`. Nobody reads the result of a detached process without a
+    /// parent (it is freed right after): its error is moved into the reason,
+    /// not copied.
+    #[cold]
+    #[inline(never)]
+    fn end_watched(&mut self, p: PPtr<I, O>, result: &mut Result<Box<dyn Any>, ExitError>) {
+        // SAFETY: p is live; a read.
+        let unread = unsafe { p.as_ref().detached && p.as_ref().parent.is_none() };
+        if unread && result.is_err() {
+            if let Err(error) = std::mem::replace(result, Ok(Box::new(()))) {
+                self.notify_end(p, move || Reason::from(error));
+            }
+        } else {
+            self.notify_end(p, || Reason::of(result));
+        }
     }
 
     /// What every end of a process does, after its STOP, whether it returned,
