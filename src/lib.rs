@@ -82,12 +82,15 @@
 //! [`Mail`] (`Exit`, `Down`) beside the process's own messages;
 //! [`Ctx::call`] waits for a reply with a timeout; [`Ctx::send_after`] and
 //! [`Ctx::start_timer`] run on the scheduler's clock; [`Ctx::register`] and
-//! [`Ctx::join_group`] name processes; and
-//! [`otp::supervisor`] restarts them.
+//! [`Ctx::join_group`] name processes;
+//! [`otp::supervisor`] restarts them; and [`otp::server`] (OTP's
+//! `gen_server`) and [`otp::agent`] make a process of a state and its
+//! handlers.
 //!
 //! A [`DurableScheduler`] journals every input of its processes (see the
-//! [`durable`] module): after a crash of the program it rebuilds every process
-//! from the journal and carries on, without repeating recorded side effects.
+//! [`durable`] module), the toolkit's included: after a crash of the program
+//! it rebuilds every process, its links, monitors, names, timers and mail from
+//! the journal and carries on, without repeating recorded side effects.
 //!
 //! The README is the guide: templates, receive/select/filter, effects, children,
 //! the scheduler loop, signals and back-pressure. The `examples/` folder holds one
