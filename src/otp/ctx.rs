@@ -399,18 +399,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             self.journal_mail(&Some((&mail, 0)), true);
             return Some(mail);
         }
-        if self.hooked() {
-            // A durable process's deadline is journaled: known as it is armed.
-            let now = self.k().clock.now();
-            let d = deadline.unwrap_or_else(|| {
-                let d = now + timeout;
-                self.otp_record(Ask::Mail { timeout: true }, Answer::Deadline(d), None);
-                d
-            });
-            mailbox::arm_at(self.k(), me, d, now);
-        } else {
-            mailbox::arm(self.k(), me, timeout);
-        }
+        self.arm_wait(Ask::Mail { timeout: true }, deadline, timeout);
         loop {
             if let Some(mail) = mailbox::take_mail(self.k(), me) {
                 mailbox::disarm(self.k(), me);
@@ -459,6 +448,25 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         let found = mailbox::select_mail_at(self.k(), me, pred);
         self.journal_mail(&found.as_ref().map(|(m, at)| (m, *at)), false);
         found.map(|(mail, _)| mail)
+    }
+
+    /// Arms this process's wait for `timeout`. A durable process's deadline is
+    /// journaled (as `ask`'s answer), known as it is armed: the one `recorded`
+    /// in replay, or now plus `timeout`. A plain one's reads no clock in a
+    /// turn (see `Kernel::arm_timer_after`).
+    fn arm_wait(&mut self, ask: Ask, recorded: Option<crate::clock::Time>, timeout: Duration) {
+        let me = self.me;
+        if !self.hooked() {
+            mailbox::arm(self.k(), me, timeout);
+            return;
+        }
+        let now = self.k().clock.now();
+        let deadline = recorded.unwrap_or_else(|| {
+            let d = now + timeout;
+            self.otp_record(ask, Answer::Deadline(d), None);
+            d
+        });
+        mailbox::arm_at(self.k(), me, deadline, now);
     }
 
     /// In replay, the mail a take got then (`Some(None)`: none).
@@ -814,17 +822,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
         let timed = timeout.is_some();
         if let Some(timeout) = timeout {
-            if hooked {
-                let now = self.k().clock.now();
-                let d = deadline.unwrap_or_else(|| {
-                    let d = now + timeout;
-                    self.otp_record(ask.clone(), Answer::Deadline(d), None);
-                    d
-                });
-                mailbox::arm_at(self.k(), me, d, now);
-            } else {
-                mailbox::arm(self.k(), me, timeout);
-            }
+            self.arm_wait(ask.clone(), deadline, timeout);
         }
         let decode: fn(&[u8]) -> Option<R> = |bytes| postcard::from_bytes(bytes).ok();
         let outcome = loop {

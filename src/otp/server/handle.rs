@@ -6,9 +6,10 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use crate::engine::stackful::context::Ctx;
+use crate::kernel::Kernel;
 use crate::otp::call::CallError;
 use crate::otp::mail::{Mail, MailRef, Notice};
-use crate::otp::request::Request;
+use crate::otp::request::{Request, RequestType};
 use crate::otp::server::run::{CallOf, CastOf, StopWith};
 use crate::otp::server::{DEFAULT_CALL_TIMEOUT, Server};
 use crate::reason::Reason;
@@ -59,11 +60,7 @@ impl<S: Server> ServerRef<S> {
     pub fn cast(&self, ctx: &mut Ctx<S::Msg>, cast: S::Cast) {
         ctx.otp_call("cast");
         let me = ctx.pid();
-        let k = ctx.k();
-        if let Some(s) = crate::otp::alive(k, self.pid) {
-            let request = Request::new(me, 0, CastOf::<S>(cast));
-            k.push_sys(s, 0, Notice::Request(request).boxed());
-        }
+        post(ctx.k(), me, self.pid, CastOf::<S>(cast));
     }
 
     /// Stops it with `reason` and waits for its end (OTP's
@@ -78,20 +75,12 @@ impl<S: Server> ServerRef<S> {
         let me = ctx.pid();
         if self.pid == me {
             ctx.otp_call("stop");
-            let k = ctx.k();
-            if let Some(s) = crate::otp::alive(k, me) {
-                let request = Request::new(me, 0, StopWith(reason.clone()));
-                k.push_sys(s, 0, Notice::Request(request).boxed());
-            }
+            post(ctx.k(), me, me, StopWith(reason.clone()));
             return reason;
         }
         let monitor = ctx.monitor(self.pid);
         ctx.otp_call("stop");
-        let k = ctx.k();
-        if let Some(s) = crate::otp::alive(k, self.pid) {
-            let request = Request::new(me, 0, StopWith(reason));
-            k.push_sys(s, 0, Notice::Request(request).boxed());
-        }
+        post(ctx.k(), me, self.pid, StopWith(reason));
         match ctx.select_mail(|m| matches!(m, MailRef::Down { monitor: r, .. } if r == monitor)) {
             Mail::Down { reason, .. } => reason,
             _ => unreachable!("selected a DOWN"),
@@ -112,11 +101,16 @@ impl<M: 'static> SimpleScheduler<M> {
 
     /// Casts to server `server` from outside (no answer, no wait).
     pub fn cast_server<S: Server<Msg = M>>(&mut self, server: &ServerRef<S>, cast: S::Cast) {
-        let k = self.kernel_mut();
-        if let Some(s) = crate::otp::alive(k, server.pid) {
-            let request = Request::new(server.pid, 0, CastOf::<S>(cast));
-            k.push_sys(s, 0, Notice::Request(request).boxed());
-        }
+        post(self.kernel_mut(), server.pid, server.pid, CastOf::<S>(cast));
+    }
+}
+
+/// Puts `body` in `to`'s system queue as a request from `from` that is no
+/// call (tag 0: nothing waits for an answer), if `to` is alive.
+fn post<I: 'static, O: 'static, Q: RequestType>(k: &mut Kernel<I, O>, from: Pid, to: Pid, body: Q) {
+    if let Some(s) = crate::otp::alive(k, to) {
+        let request = Request::new(from, 0, body);
+        k.push_sys(s, 0, Notice::Request(request).boxed());
     }
 }
 
