@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use chronoflow::otp::server::{self, Flow, From, Init, Reply, Server, ServerRef};
+use chronoflow::otp::server::{self, Flow, From, Init, Reply, Server, ServerCtx, ServerRef};
 use chronoflow::otp::supervisor::{ChildSpec, Supervisor};
 use chronoflow::{
     CallError, Ctx, ExitError, Local, Mail, Pid, Reason, RequestType, SimpleScheduler, Template,
@@ -51,7 +51,7 @@ impl Server for Recorder {
     type Cast = Cast;
     type Continue = &'static str;
 
-    fn init(ctx: &mut Ctx<u32>, (log, continue_first, trap): Self::Args) -> Init<Self> {
+    fn init(ctx: &mut ServerCtx<Self>, (log, continue_first, trap): Self::Args) -> Init<Self> {
         if trap {
             ctx.trap_exit(true);
         }
@@ -69,7 +69,7 @@ impl Server for Recorder {
 
     fn handle_call(
         &mut self,
-        ctx: &mut Ctx<u32>,
+        ctx: &mut ServerCtx<Self>,
         ask: Ask,
         from: From<Vec<String>>,
     ) -> Reply<Self> {
@@ -90,7 +90,7 @@ impl Server for Recorder {
         }
     }
 
-    fn handle_cast(&mut self, ctx: &mut Ctx<u32>, cast: Cast) -> Flow<Self> {
+    fn handle_cast(&mut self, ctx: &mut ServerCtx<Self>, cast: Cast) -> Flow<Self> {
         match cast {
             Cast::Note(note) => self.events.push(format!("cast {note}")),
             Cast::Release => {
@@ -101,7 +101,7 @@ impl Server for Recorder {
         Flow::Continue
     }
 
-    fn handle_info(&mut self, _ctx: &mut Ctx<u32>, mail: Mail<u32>) -> Flow<Self> {
+    fn handle_info(&mut self, _ctx: &mut ServerCtx<Self>, mail: Mail<u32>) -> Flow<Self> {
         match mail {
             Mail::Msg(0) => return Flow::Stop(Reason::custom("zero")),
             Mail::Msg(n) => self.events.push(format!("msg {n}")),
@@ -112,12 +112,12 @@ impl Server for Recorder {
         Flow::Continue
     }
 
-    fn handle_continue(&mut self, _ctx: &mut Ctx<u32>, next: &'static str) -> Flow<Self> {
+    fn handle_continue(&mut self, _ctx: &mut ServerCtx<Self>, next: &'static str) -> Flow<Self> {
         self.events.push(next.into());
         Flow::Continue
     }
 
-    fn terminate(&mut self, _ctx: &mut Ctx<u32>, reason: &Reason) {
+    fn terminate(&mut self, _ctx: &mut ServerCtx<Self>, reason: &Reason) {
         self.log.borrow_mut().push(format!("terminate {reason}"));
     }
 }
@@ -350,7 +350,7 @@ impl Server for Sleepy {
     type Cast = ();
     type Continue = ();
 
-    fn init(_: &mut Ctx<u32>, log: Log) -> Init<Self> {
+    fn init(_: &mut ServerCtx<Self>, log: Log) -> Init<Self> {
         Init::Ok(Sleepy { log })
     }
 
@@ -358,14 +358,14 @@ impl Server for Sleepy {
         Some(std::time::Duration::from_secs(10))
     }
 
-    fn handle_info(&mut self, _: &mut Ctx<u32>, mail: Mail<u32>) -> Flow<Self> {
+    fn handle_info(&mut self, _: &mut ServerCtx<Self>, mail: Mail<u32>) -> Flow<Self> {
         if let Mail::Msg(n) = mail {
             self.log.borrow_mut().push(format!("msg {n}"));
         }
         Flow::Continue
     }
 
-    fn handle_timeout(&mut self, _: &mut Ctx<u32>) -> Flow<Self> {
+    fn handle_timeout(&mut self, _: &mut ServerCtx<Self>) -> Flow<Self> {
         self.log.borrow_mut().push("idle".into());
         Flow::Continue
     }

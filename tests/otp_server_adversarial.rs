@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use chronoflow::otp::agent::Agent;
-use chronoflow::otp::server::{self, Flow, From, Init, Reply, Server, ServerRef};
+use chronoflow::otp::server::{self, Flow, From, Init, Reply, Server, ServerCtx, ServerRef};
 use chronoflow::{
     CallError, Ctx, ExitError, Mail, ManualClock, Pid, Reason, SimpleScheduler, Template, Time,
 };
@@ -76,7 +76,7 @@ impl Server for Probe {
     type Cast = C;
     type Continue = K;
 
-    fn init(ctx: &mut Ctx<u32>, (log, term, trap): Self::Args) -> Init<Self> {
+    fn init(ctx: &mut ServerCtx<Self>, (log, term, trap): Self::Args) -> Init<Self> {
         if trap {
             ctx.trap_exit(true);
         }
@@ -87,7 +87,12 @@ impl Server for Probe {
         })
     }
 
-    fn handle_call(&mut self, ctx: &mut Ctx<u32>, q: Q, from: From<Vec<String>>) -> Reply<Self> {
+    fn handle_call(
+        &mut self,
+        ctx: &mut ServerCtx<Self>,
+        q: Q,
+        from: From<Vec<String>>,
+    ) -> Reply<Self> {
         let me = ServerRef::<Probe>::new(ctx.pid());
         match q {
             Q::Events => Reply::Reply(self.events.clone()),
@@ -125,13 +130,13 @@ impl Server for Probe {
         }
     }
 
-    fn handle_cast(&mut self, _: &mut Ctx<u32>, c: C) -> Flow<Self> {
+    fn handle_cast(&mut self, _: &mut ServerCtx<Self>, c: C) -> Flow<Self> {
         let C::Note(n) = c;
         self.events.push(n.into());
         Flow::Continue
     }
 
-    fn handle_info(&mut self, _: &mut Ctx<u32>, mail: Mail<u32>) -> Flow<Self> {
+    fn handle_info(&mut self, _: &mut ServerCtx<Self>, mail: Mail<u32>) -> Flow<Self> {
         match mail {
             Mail::Msg(n) => self.events.push(format!("msg {n}")),
             Mail::Exit { reason, .. } => self.events.push(format!("exit {reason}")),
@@ -140,7 +145,7 @@ impl Server for Probe {
         Flow::Continue
     }
 
-    fn handle_continue(&mut self, _: &mut Ctx<u32>, k: K) -> Flow<Self> {
+    fn handle_continue(&mut self, _: &mut ServerCtx<Self>, k: K) -> Flow<Self> {
         match k {
             K::Chain(0) => {
                 self.events.push("chain done".into());
@@ -155,7 +160,7 @@ impl Server for Probe {
         }
     }
 
-    fn terminate(&mut self, ctx: &mut Ctx<u32>, reason: &Reason) {
+    fn terminate(&mut self, ctx: &mut ServerCtx<Self>, reason: &Reason) {
         if self.term == Term::Slow {
             ctx.sleep(Duration::from_secs(1));
         }
@@ -179,7 +184,7 @@ impl Server for Other {
     type Cast = u8;
     type Continue = ();
 
-    fn init(_: &mut Ctx<u32>, _: ()) -> Init<Self> {
+    fn init(_: &mut ServerCtx<Self>, _: ()) -> Init<Self> {
         Init::Ok(Other)
     }
 }
@@ -516,7 +521,7 @@ impl Server for Sleepy {
     type Cast = ();
     type Continue = ();
 
-    fn init(_: &mut Ctx<u32>, log: Log) -> Init<Self> {
+    fn init(_: &mut ServerCtx<Self>, log: Log) -> Init<Self> {
         Init::Ok(Sleepy { log })
     }
 
@@ -524,19 +529,19 @@ impl Server for Sleepy {
         Some(Duration::from_secs(10))
     }
 
-    fn handle_info(&mut self, _: &mut Ctx<u32>, mail: Mail<u32>) -> Flow<Self> {
+    fn handle_info(&mut self, _: &mut ServerCtx<Self>, mail: Mail<u32>) -> Flow<Self> {
         if let Mail::Msg(n) = mail {
             self.log.borrow_mut().push(format!("msg {n}"));
         }
         Flow::Continue
     }
 
-    fn handle_cast(&mut self, _: &mut Ctx<u32>, _: ()) -> Flow<Self> {
+    fn handle_cast(&mut self, _: &mut ServerCtx<Self>, _: ()) -> Flow<Self> {
         self.log.borrow_mut().push("cast".into());
         Flow::Continue
     }
 
-    fn handle_timeout(&mut self, _: &mut Ctx<u32>) -> Flow<Self> {
+    fn handle_timeout(&mut self, _: &mut ServerCtx<Self>) -> Flow<Self> {
         self.log.borrow_mut().push("idle".into());
         Flow::Continue
     }
@@ -646,7 +651,7 @@ impl Server for Eager {
     type Cast = ();
     type Continue = ();
 
-    fn init(_: &mut Ctx<u32>, log: Log) -> Init<Self> {
+    fn init(_: &mut ServerCtx<Self>, log: Log) -> Init<Self> {
         Init::Ok(Eager { log, fired: false })
     }
 
@@ -654,14 +659,14 @@ impl Server for Eager {
         (!self.fired).then_some(Duration::ZERO)
     }
 
-    fn handle_info(&mut self, _: &mut Ctx<u32>, mail: Mail<u32>) -> Flow<Self> {
+    fn handle_info(&mut self, _: &mut ServerCtx<Self>, mail: Mail<u32>) -> Flow<Self> {
         if let Mail::Msg(n) = mail {
             self.log.borrow_mut().push(format!("msg {n}"));
         }
         Flow::Continue
     }
 
-    fn handle_timeout(&mut self, _: &mut Ctx<u32>) -> Flow<Self> {
+    fn handle_timeout(&mut self, _: &mut ServerCtx<Self>) -> Flow<Self> {
         self.fired = true;
         self.log.borrow_mut().push("idle".into());
         Flow::Continue

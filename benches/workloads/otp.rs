@@ -91,13 +91,13 @@ impl server::Server for Counter {
     type Cast = ();
     type Continue = ();
 
-    fn init(_: &mut Ctx<Msg>, (): ()) -> server::Init<Self> {
+    fn init(_: &mut server::ServerCtx<Self>, (): ()) -> server::Init<Self> {
         server::Init::Ok(Counter(0))
     }
 
     fn handle_call(
         &mut self,
-        _: &mut Ctx<Msg>,
+        _: &mut server::ServerCtx<Self>,
         (): (),
         _: server::From<u64>,
     ) -> server::Reply<Self> {
@@ -105,7 +105,11 @@ impl server::Server for Counter {
         server::Reply::Reply(self.0)
     }
 
-    fn handle_info(&mut self, _: &mut Ctx<Msg>, mail: Mail<Msg>) -> server::Flow<Self> {
+    fn handle_info(
+        &mut self,
+        _: &mut server::ServerCtx<Self>,
+        mail: Mail<Msg>,
+    ) -> server::Flow<Self> {
         match mail {
             Mail::Msg(Msg::Stop) => server::Flow::Stop(Reason::Normal),
             other => unreachable!("the counter got {other:?}"),

@@ -26,7 +26,7 @@
 
 use std::collections::BTreeMap;
 
-use chronoflow::otp::server::{self, Flow, Init, Reply, Server, ServerRef};
+use chronoflow::otp::server::{self, Flow, Init, Reply, Server, ServerCtx, ServerRef};
 use chronoflow::{Ctx, ExitError, Local, Mail, MonitorRef, Pid, Reason, SimpleScheduler, Template};
 
 /// What members hear.
@@ -83,7 +83,7 @@ impl Server for Room {
     type Cast = (String, String);
     type Continue = ();
 
-    fn init(ctx: &mut Ctx<Msg>, (): ()) -> Init<Self> {
+    fn init(ctx: &mut ServerCtx<Self>, (): ()) -> Init<Self> {
         let me = ctx.pid();
         ctx.register("room", me).expect("the name is free");
         Init::Ok(Room {
@@ -93,7 +93,7 @@ impl Server for Room {
 
     fn handle_call(
         &mut self,
-        ctx: &mut Ctx<Msg>,
+        ctx: &mut ServerCtx<Self>,
         ask: Ask,
         from: server::From<Answer>,
     ) -> Reply<Self> {
@@ -110,13 +110,17 @@ impl Server for Room {
         }
     }
 
-    fn handle_cast(&mut self, ctx: &mut Ctx<Msg>, (nick, text): (String, String)) -> Flow<Self> {
+    fn handle_cast(
+        &mut self,
+        ctx: &mut ServerCtx<Self>,
+        (nick, text): (String, String),
+    ) -> Flow<Self> {
         let from = self.members.get(&nick).map(|&(pid, _)| pid);
         self.broadcast(ctx, &format!("{nick}: {text}"), from);
         Flow::Continue
     }
 
-    fn handle_info(&mut self, ctx: &mut Ctx<Msg>, mail: Mail<Msg>) -> Flow<Self> {
+    fn handle_info(&mut self, ctx: &mut ServerCtx<Self>, mail: Mail<Msg>) -> Flow<Self> {
         if let Mail::Down {
             monitor, reason, ..
         } = mail
@@ -130,7 +134,7 @@ impl Server for Room {
         Flow::Continue
     }
 
-    fn terminate(&mut self, ctx: &mut Ctx<Msg>, _reason: &Reason) {
+    fn terminate(&mut self, ctx: &mut ServerCtx<Self>, _reason: &Reason) {
         println!(
             "the room stops: its terminate says goodbye to {} member(s)",
             self.members.len()

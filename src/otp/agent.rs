@@ -35,7 +35,9 @@ use std::time::Duration;
 use crate::engine::stackful::context::Ctx;
 use crate::engine::stackful::template::{Local, Template};
 use crate::otp::call::CallError;
-use crate::otp::server::{self, DEFAULT_CALL_TIMEOUT, Flow, Init, Reply, Server, ServerRef};
+use crate::otp::server::{
+    self, DEFAULT_CALL_TIMEOUT, Flow, Init, Reply, Server, ServerCtx, ServerRef,
+};
 use crate::reason::Reason;
 use crate::signal::Pid;
 
@@ -59,7 +61,7 @@ impl<T: 'static, M: 'static> Server for Holder<T, M> {
     type Cast = Cast<T>;
     type Continue = ();
 
-    fn init(_: &mut Ctx<M>, value: T) -> Init<Self> {
+    fn init(_: &mut ServerCtx<Self>, value: T) -> Init<Self> {
         Init::Ok(Holder {
             value,
             _msg: PhantomData,
@@ -68,14 +70,14 @@ impl<T: 'static, M: 'static> Server for Holder<T, M> {
 
     fn handle_call(
         &mut self,
-        _: &mut Ctx<M>,
+        _: &mut ServerCtx<Self>,
         f: Call<T>,
         _: server::From<Box<dyn Any>>,
     ) -> Reply<Self> {
         Reply::Reply(f(&mut self.value))
     }
 
-    fn handle_cast(&mut self, _: &mut Ctx<M>, f: Cast<T>) -> Flow<Self> {
+    fn handle_cast(&mut self, _: &mut ServerCtx<Self>, f: Cast<T>) -> Flow<Self> {
         f(&mut self.value);
         Flow::Continue
     }

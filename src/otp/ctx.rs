@@ -616,6 +616,27 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         .0
     }
 
+    /// [`start_timer`](Self::start_timer) at `deadline` on the scheduler's
+    /// clock (a deadline past fires at the next pass): a server's interval
+    /// timer, whose deadlines are set one period apart so that they do not
+    /// drift.
+    pub(crate) fn start_timer_at(&mut self, deadline: crate::clock::Time) -> TimerRef {
+        let me = self.pid();
+        self.journaled(
+            || Ask::StartTimer,
+            |c| timers::start_timer_at(c.k(), deadline, me),
+            |&timer| Answer::Timer {
+                timer: timer.0,
+                deadline,
+                armed: true,
+            },
+            |a| match a {
+                Answer::Timer { timer, .. } => Some(TimerRef(timer)),
+                _ => None,
+            },
+        )
+    }
+
     /// Cancels `timer` (OTP's `erlang:cancel_timer/1`): the time it had left,
     /// or `None` if it fired or was cancelled before. Its message is dropped.
     pub fn cancel_timer(&mut self, timer: TimerRef) -> Option<Duration> {

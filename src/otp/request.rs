@@ -294,10 +294,21 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// Refuses `request`: its caller's [`request`](Self::request) ends with
     /// [`CallError::Unhandled`] (unless it is over, or answered already).
     pub fn refuse(&mut self, request: &Request) {
-        let (to, tag) = (request.from(), request.tag());
+        self.refuse_call(request.from(), request.tag());
+    }
+
+    /// Refuses the call that `to` answers, as [`refuse`](Self::refuse) does
+    /// its request (a server that kept the call's `ReplyTo`, not its
+    /// request: a stashed call).
+    pub(crate) fn refuse_reply_to<R>(&mut self, to: crate::otp::call::ReplyTo<R>) {
+        self.refuse_call(to.pid(), to.tag());
+    }
+
+    /// Refuses the call of caller `to` tagged `tag`.
+    fn refuse_call(&mut self, to: Pid, tag: u64) {
         self.journaled(
             || Ask::Refuse { to, tag },
-            |c| refuse(c.k(), request),
+            |c| refuse_tagged(c.k(), to, tag),
             |&refused| Answer::Bool(refused),
             crate::otp::ctx::bool_of,
         );
@@ -311,12 +322,21 @@ pub(crate) fn refuse<I: 'static, O: 'static>(
     k: &mut crate::kernel::Kernel<I, O>,
     request: &Request,
 ) -> bool {
-    if request.tag == 0 {
+    refuse_tagged(k, request.from, request.tag)
+}
+
+/// [`refuse`] for the call of caller `from` tagged `tag`.
+fn refuse_tagged<I: 'static, O: 'static>(
+    k: &mut crate::kernel::Kernel<I, O>,
+    from: Pid,
+    tag: u64,
+) -> bool {
+    if tag == 0 {
         return false;
     }
-    match alive(k, request.from) {
+    match alive(k, from) {
         Some(p) => {
-            k.push_sys(p, request.tag, Box::new(call::Refused));
+            k.push_sys(p, tag, Box::new(call::Refused));
             true
         }
         None => false,

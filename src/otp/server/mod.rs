@@ -34,7 +34,7 @@
 //! # Example
 //!
 //! ```
-//! use chronoflow::otp::server::{self, Reply, Server, ServerRef};
+//! use chronoflow::otp::server::{self, Reply, Server, ServerCtx, ServerRef};
 //! use chronoflow::{Ctx, Local, SimpleScheduler, Template};
 //!
 //! /// A counter: `Add(n)` casts, `Get` calls.
@@ -49,13 +49,13 @@
 //!     type Cast = u64;
 //!     type Continue = ();
 //!
-//!     fn init(_ctx: &mut Ctx<()>, start: u64) -> server::Init<Self> {
+//!     fn init(_ctx: &mut ServerCtx<Self>, start: u64) -> server::Init<Self> {
 //!         server::Init::Ok(Counter(start))
 //!     }
-//!     fn handle_call(&mut self, _ctx: &mut Ctx<()>, Get::Total: Get, _from: server::From<u64>) -> Reply<Self> {
+//!     fn handle_call(&mut self, _ctx: &mut ServerCtx<Self>, Get::Total: Get, _from: server::From<u64>) -> Reply<Self> {
 //!         Reply::Reply(self.0)
 //!     }
-//!     fn handle_cast(&mut self, _ctx: &mut Ctx<()>, n: u64) -> server::Flow<Self> {
+//!     fn handle_cast(&mut self, _ctx: &mut ServerCtx<Self>, n: u64) -> server::Flow<Self> {
 //!         self.0 += n;
 //!         server::Flow::Continue
 //!     }
@@ -74,14 +74,19 @@
 //! assert_eq!(sched.result(&c), Some(Ok(Ok(15))));
 //! ```
 
+mod context;
 mod handle;
 mod run;
+mod stash;
+mod timers;
 
 use std::time::Duration;
 
+pub use context::{ServerCtx, StashedCall};
 pub use handle::ServerRef;
+pub use stash::StashFull;
+pub use timers::{Timer, Timers};
 
-use crate::engine::stackful::context::Ctx;
 use crate::engine::stackful::template::{Local, Template};
 use crate::otp::call::ReplyTo;
 use crate::reason::Reason;
@@ -110,17 +115,22 @@ pub trait Server: Sized + 'static {
     /// (`()` if none).
     type Continue: 'static;
 
+    /// How much mail its stash holds at most (see
+    /// [`ServerCtx::stash_call`]): by default as much as an inbox
+    /// ([`DEFAULT_CAPACITY`](crate::DEFAULT_CAPACITY)).
+    const STASH_CAPACITY: usize = crate::DEFAULT_CAPACITY;
+
     /// Makes the state (OTP's `init/1`), before any message is handled: or a
     /// continuation to run first ([`Init::Continue`], OTP's `{continue,
     /// Continue}`: before any mail), or a stop.
-    fn init(ctx: &mut Ctx<Self::Msg>, args: Self::Args) -> Init<Self>;
+    fn init(ctx: &mut ServerCtx<Self>, args: Self::Args) -> Init<Self>;
 
     /// A call (OTP's `handle_call/3`): its reply now, or later
     /// ([`Reply::NoReply`]: answer `from` with [`Ctx::reply`](crate::Ctx::reply)),
     /// or a stop. By default, refused ([`CallError::Unhandled`](crate::CallError::Unhandled)).
     fn handle_call(
         &mut self,
-        ctx: &mut Ctx<Self::Msg>,
+        ctx: &mut ServerCtx<Self>,
         call: Self::Call,
         from: From<Self::Reply>,
     ) -> Reply<Self> {
@@ -129,7 +139,7 @@ pub trait Server: Sized + 'static {
     }
 
     /// A cast (OTP's `handle_cast/2`). By default, ignored.
-    fn handle_cast(&mut self, ctx: &mut Ctx<Self::Msg>, cast: Self::Cast) -> Flow<Self> {
+    fn handle_cast(&mut self, ctx: &mut ServerCtx<Self>, cast: Self::Cast) -> Flow<Self> {
         let _ = (ctx, cast);
         Flow::Continue
     }
@@ -139,7 +149,7 @@ pub trait Server: Sized + 'static {
     /// By default, ignored.
     fn handle_info(
         &mut self,
-        ctx: &mut Ctx<Self::Msg>,
+        ctx: &mut ServerCtx<Self>,
         mail: crate::Mail<Self::Msg>,
     ) -> Flow<Self> {
         let _ = (ctx, mail);
@@ -148,7 +158,7 @@ pub trait Server: Sized + 'static {
 
     /// What a handler (or `init`) left to do before the next mail (OTP's
     /// `handle_continue/2`). By default, nothing.
-    fn handle_continue(&mut self, ctx: &mut Ctx<Self::Msg>, next: Self::Continue) -> Flow<Self> {
+    fn handle_continue(&mut self, ctx: &mut ServerCtx<Self>, next: Self::Continue) -> Flow<Self> {
         let _ = (ctx, next);
         Flow::Continue
     }
@@ -163,14 +173,14 @@ pub trait Server: Sized + 'static {
 
     /// No mail came within its [`idle_timeout`](Server::idle_timeout) (OTP's
     /// `handle_info(timeout, State)`). By default, nothing.
-    fn handle_timeout(&mut self, ctx: &mut Ctx<Self::Msg>) -> Flow<Self> {
+    fn handle_timeout(&mut self, ctx: &mut ServerCtx<Self>) -> Flow<Self> {
         let _ = ctx;
         Flow::Continue
     }
 
     /// The server stops for `reason` (OTP's `terminate/2`; see the
     /// [module](self) for when it runs). By default, nothing.
-    fn terminate(&mut self, ctx: &mut Ctx<Self::Msg>, reason: &Reason) {
+    fn terminate(&mut self, ctx: &mut ServerCtx<Self>, reason: &Reason) {
         let _ = (ctx, reason);
     }
 }

@@ -9,9 +9,11 @@ use crate::kernel::engine::ExitWith;
 use crate::kernel::pass::panic_message;
 use crate::otp::mail::Mail;
 use crate::otp::request::RequestType;
+use crate::otp::server::context::{Own, ServerCtx};
+use crate::otp::server::stash::Stashed;
+use crate::otp::server::timers::Fired;
 use crate::otp::server::{Flow, From, Init, Reply, Server};
 use crate::reason::Reason;
-use crate::signal::Pid;
 
 /// A call of server `S`.
 pub(super) struct CallOf<S: Server>(pub(super) S::Call);
@@ -40,89 +42,127 @@ pub(super) fn run<S: Server>(ctx: &mut Ctx<S::Msg>, args: S::Args) -> Step<S::Ms
     // OTP's `proc_lib` keeps it.
     let me = ctx.pid();
     let parent = crate::otp::table(ctx.k()).parent_of(me);
-    let (mut state, mut next) = match S::init(ctx, args) {
-        Init::Ok(state) => (state, None),
-        Init::Continue(state, next) => (state, Some(next)),
-        Init::Stop(reason) => return end(reason),
+    let mut own = Own::<S>::default();
+    let init = catch_unwind(AssertUnwindSafe(|| {
+        S::init(&mut ServerCtx::new(ctx, &mut own), args)
+    }));
+    let (mut state, mut next) = match init {
+        Ok(Init::Ok(state)) => (state, None),
+        Ok(Init::Continue(state, next)) => (state, Some(next)),
+        Ok(Init::Stop(reason)) => {
+            if let Some(payload) = own.timers.cancel_all(ctx).1 {
+                resume_unwind(payload);
+            }
+            return end(reason);
+        }
+        Err(payload) => {
+            if !payload.is::<KillUnwind>() {
+                let (_, dropped) = own.timers.cancel_all(ctx);
+                if let Some(payload) = dropped {
+                    crate::kernel::pass::forget_quietly(payload);
+                }
+            }
+            resume_unwind(payload)
+        }
     };
     // A reply that a stop sends once `terminate` has run.
     let mut last_reply = None;
     loop {
         let flow = match next.take() {
-            Some(next) => guarded(ctx, &mut state, |ctx, s| s.handle_continue(ctx, next)),
-            None => match state.idle_timeout() {
+            Some(next) => guarded(ctx, &mut own, &mut state, |c, s| s.handle_continue(c, next)),
+            None => match own.stash.next() {
+                // Unstashed mail first, oldest first.
+                Some(item) => guarded(ctx, &mut own, &mut state, |c, s| {
+                    unstashed(c, s, item, &mut last_reply)
+                }),
                 None => {
-                    let mail = ctx.receive_mail();
-                    dispatch(ctx, &mut state, mail, parent, &mut last_reply)
+                    let mail = match state.idle_timeout() {
+                        None => Some(ctx.receive_mail()),
+                        Some(idle) => ctx.receive_mail_timeout(idle),
+                    };
+                    match mail {
+                        None => guarded(ctx, &mut own, &mut state, |c, s| s.handle_timeout(c)),
+                        // OTP: an EXIT from its parent stops a server that
+                        // traps exits.
+                        Some(Mail::Exit { from, reason }) if Some(from) == parent => {
+                            Flow::Stop(reason)
+                        }
+                        Some(mail) => guarded(ctx, &mut own, &mut state, |c, s| {
+                            dispatch(c, s, mail, &mut last_reply)
+                        }),
+                    }
                 }
-                Some(idle) => match ctx.receive_mail_timeout(idle) {
-                    Some(mail) => dispatch(ctx, &mut state, mail, parent, &mut last_reply),
-                    None => guarded(ctx, &mut state, |ctx, s| s.handle_timeout(ctx)),
-                },
             },
         };
         match flow {
             Flow::Continue => {}
             Flow::ContinueWith(c) => next = Some(c),
-            Flow::Stop(reason) => {
-                // OTP: `terminate` first, then the reply (even if `terminate`
-                // fails), so that the caller hears back once the server let
-                // go of what it held. (A kill that unwinds through it sends
-                // nothing: the process is gone.)
-                let terminated = catch_unwind(AssertUnwindSafe(|| state.terminate(ctx, &reason)));
-                let killed = terminated.as_ref().is_err_and(|p| p.is::<KillUnwind>());
-                if let Some((from, reply)) = last_reply.take()
-                    && !killed
-                {
-                    let _ = ctx.reply(from, reply);
-                }
-                if let Err(payload) = terminated {
-                    resume_unwind(payload);
-                }
-                return end(reason);
-            }
+            Flow::Stop(reason) => return stop(ctx, &mut own, &mut state, reason, last_reply),
         }
     }
+}
+
+/// The server stops for `reason`: its timers are cancelled, `terminate` runs,
+/// then a stop's reply (if any) goes.
+fn stop<S: Server>(
+    ctx: &mut Ctx<S::Msg>,
+    own: &mut Own<S>,
+    state: &mut S,
+    reason: Reason,
+    last_reply: Option<(From<S::Reply>, S::Reply)>,
+) -> Step<S::Msg, S::Msg, ()> {
+    // Its timers first: none fires while `terminate` waits for something.
+    let (_, dropped) = own.timers.cancel_all(ctx);
+    // OTP: `terminate` first, then the reply (even if `terminate` fails), so
+    // that the caller hears back once the server let go of what it held. (A
+    // kill that unwinds through it sends nothing: the process is gone.)
+    let terminated = catch_unwind(AssertUnwindSafe(|| {
+        state.terminate(&mut ServerCtx::new(ctx, own), &reason)
+    }));
+    let killed = terminated.as_ref().is_err_and(|p| p.is::<KillUnwind>());
+    if let Some((from, reply)) = last_reply
+        && !killed
+    {
+        let _ = ctx.reply(from, reply);
+    }
+    // A failure of `terminate` ends the process with it; else one of a timer
+    // message's `Drop`.
+    if let Err(payload) = terminated {
+        if let Some(payload) = dropped {
+            crate::kernel::pass::forget_quietly(payload);
+        }
+        resume_unwind(payload);
+    }
+    if let Some(payload) = dropped {
+        resume_unwind(payload);
+    }
+    end(reason)
 }
 
 /// Hands `mail` to the handler it is for. A call's stop leaves its reply in
 /// `last_reply`, to send once `terminate` has run.
 fn dispatch<S: Server>(
-    ctx: &mut Ctx<S::Msg>,
+    ctx: &mut ServerCtx<S>,
     state: &mut S,
     mail: Mail<S::Msg>,
-    parent: Option<Pid>,
     last_reply: &mut Option<(From<S::Reply>, S::Reply)>,
 ) -> Flow<S> {
     let request = match mail {
         Mail::Request(request) => request,
-        // OTP: an EXIT from its parent stops a server that traps exits.
-        Mail::Exit { from, reason } if Some(from) == parent => return Flow::Stop(reason),
-        mail => return guarded(ctx, state, |ctx, s| s.handle_info(ctx, mail)),
+        Mail::Timeout(timer) => {
+            return match ctx.fired(timer) {
+                Fired::Msg(msg) => state.handle_info(ctx, Mail::Msg(msg)),
+                Fired::Stale => Flow::Continue,
+                Fired::NotOurs => state.handle_info(ctx, Mail::Timeout(timer)),
+            };
+        }
+        mail => return state.handle_info(ctx, mail),
     };
     if let Some((CallOf(call), from)) = request.take::<CallOf<S>>() {
-        return match guarded(ctx, state, |ctx, s| s.handle_call(ctx, call, from)) {
-            Reply::Reply(reply) => {
-                let _ = ctx.reply(from, reply);
-                Flow::Continue
-            }
-            Reply::ReplyContinue(reply, next) => {
-                let _ = ctx.reply(from, reply);
-                Flow::ContinueWith(next)
-            }
-            Reply::NoReply => Flow::Continue,
-            Reply::Refuse => {
-                ctx.refuse(&request);
-                Flow::Continue
-            }
-            Reply::Stop(reason, reply) => {
-                *last_reply = reply.map(|reply| (from, reply));
-                Flow::Stop(reason)
-            }
-        };
+        return handle_call(ctx, state, call, from, last_reply);
     }
     if let Some((CastOf(cast), _)) = request.take::<CastOf<S>>() {
-        return guarded(ctx, state, |ctx, s| s.handle_cast(ctx, cast));
+        return state.handle_cast(ctx, cast);
     }
     if let Some((StopWith(reason), _)) = request.take::<StopWith>() {
         return Flow::Stop(reason);
@@ -132,16 +172,62 @@ fn dispatch<S: Server>(
     Flow::Continue
 }
 
-/// Runs handler `f` on the state. If it fails (a panic, or a `Ctx::exit`),
-/// `terminate` runs with that reason (OTP: a callback's exception stops the
-/// server through `terminate/2`), and the process ends with it; a kill (the
-/// stack unwinding for the process's end) runs nothing.
+/// Hands unstashed mail to the handler it is for.
+fn unstashed<S: Server>(
+    ctx: &mut ServerCtx<S>,
+    state: &mut S,
+    item: Stashed<S>,
+    last_reply: &mut Option<(From<S::Reply>, S::Reply)>,
+) -> Flow<S> {
+    match item {
+        Stashed::Call(call, from) => handle_call(ctx, state, call, from, last_reply),
+        Stashed::Cast(cast) => state.handle_cast(ctx, cast),
+        Stashed::Info(mail) => state.handle_info(ctx, mail),
+    }
+}
+
+/// Runs `handle_call`, and answers as it says.
+fn handle_call<S: Server>(
+    ctx: &mut ServerCtx<S>,
+    state: &mut S,
+    call: S::Call,
+    from: From<S::Reply>,
+    last_reply: &mut Option<(From<S::Reply>, S::Reply)>,
+) -> Flow<S> {
+    match state.handle_call(ctx, call, from) {
+        Reply::Reply(reply) => {
+            let _ = ctx.reply(from, reply);
+            Flow::Continue
+        }
+        Reply::ReplyContinue(reply, next) => {
+            let _ = ctx.reply(from, reply);
+            Flow::ContinueWith(next)
+        }
+        Reply::NoReply => Flow::Continue,
+        Reply::Refuse => {
+            ctx.refuse_reply_to(from);
+            Flow::Continue
+        }
+        Reply::Stop(reason, reply) => {
+            *last_reply = reply.map(|reply| (from, reply));
+            Flow::Stop(reason)
+        }
+    }
+}
+
+/// Runs `f` (a handler, and what the loop does around it with user values:
+/// a reply given back and dropped, a timer's message copied) on the state.
+/// If it fails (a panic, or a `Ctx::exit`), the server's timers are
+/// cancelled and `terminate` runs with that reason (OTP: a callback's
+/// exception stops the server through `terminate/2`), and the process ends
+/// with it; a kill (the stack unwinding for the process's end) runs nothing.
 fn guarded<S: Server, T>(
     ctx: &mut Ctx<S::Msg>,
+    own: &mut Own<S>,
     state: &mut S,
-    f: impl FnOnce(&mut Ctx<S::Msg>, &mut S) -> T,
+    f: impl FnOnce(&mut ServerCtx<S>, &mut S) -> T,
 ) -> T {
-    match catch_unwind(AssertUnwindSafe(|| f(ctx, state))) {
+    match catch_unwind(AssertUnwindSafe(|| f(&mut ServerCtx::new(ctx, own), state))) {
         Ok(t) => t,
         Err(payload) => {
             if !payload.is::<KillUnwind>() {
@@ -149,7 +235,11 @@ fn guarded<S: Server, T>(
                     Some(ExitWith(error)) => Reason::from(error.clone()),
                     None => Reason::Failed(panic_message(&*payload)),
                 };
-                state.terminate(ctx, &reason);
+                let (_, dropped) = own.timers.cancel_all(ctx);
+                if let Some(payload) = dropped {
+                    crate::kernel::pass::forget_quietly(payload);
+                }
+                state.terminate(&mut ServerCtx::new(ctx, own), &reason);
             }
             resume_unwind(payload)
         }
