@@ -2,6 +2,7 @@
 //! results), and takes them down with it when it ends or is killed. Trees are
 //! walked iteratively: a chain of a million descendants costs heap, not stack.
 
+use std::any::Any;
 use std::ptr::NonNull;
 
 use smallvec::SmallVec;
@@ -79,6 +80,17 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         parent: PPtr<I, O>,
         pid: Pid,
     ) -> Option<Result<R, JoinError>> {
+        self.take_child_as(parent, pid, |r| r.downcast::<R>().map(|r| *r))
+    }
+
+    /// [`take_child`](Self::take_child), its result made a `T` by `cast`
+    /// (which gives back what is not one).
+    pub(crate) fn take_child_as<T>(
+        &mut self,
+        parent: PPtr<I, O>,
+        pid: Pid,
+        cast: impl FnOnce(Box<dyn Any>) -> Result<T, Box<dyn Any>>,
+    ) -> Option<Result<T, JoinError>> {
         let Some(c) = self.lookup(pid) else {
             return Some(Err(JoinError::NotAChild(pid)));
         };
@@ -93,8 +105,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             .take()
             .expect("a stopped child keeps its result until joined");
         let result = match result {
-            Ok(r) => match r.downcast::<R>() {
-                Ok(r) => Ok(*r),
+            Ok(r) => match cast(r) {
+                Ok(r) => Ok(r),
                 Err(r) => {
                     // A handle of another type (made by deserializing): keep the
                     // child for a join with the right one.

@@ -26,6 +26,7 @@
 //! | `groups.rs` | process groups: join, leave, members, send to all |
 //! | `timers.rs` | timed sends (`send_after`, `start_timer`) and their cancelling |
 //! | `call.rs` | request/reply calls with a timeout |
+//! | `children.rs` | a parent's view of its children: list, stop one |
 //! | `record.rs` | the calls as a journaling layer records them: asked and answered |
 //! | `request.rs` | typed system requests, beside the user's messages |
 //! | `agent.rs` | agents: a process holding a value, read and changed by functions |
@@ -37,6 +38,7 @@
 
 pub mod agent;
 pub(crate) mod call;
+pub(crate) mod children;
 pub(crate) mod ctx;
 pub(crate) mod groups;
 pub(crate) mod links;

@@ -115,6 +115,8 @@ pub(crate) enum Ask {
         to: Pid,
         tag: u64,
     },
+    /// Its children, listed.
+    Children,
 }
 
 /// What a call answered.

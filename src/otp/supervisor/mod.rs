@@ -96,7 +96,7 @@ mod flags;
 mod intensity;
 mod requests;
 mod run;
-mod shutdown;
+pub(crate) mod shutdown;
 mod spec;
 
 pub use backoff::Backoff;

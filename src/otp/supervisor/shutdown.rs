@@ -1,7 +1,7 @@
 //! Stopping children (OTP's `shutdown/1` and `terminate_dynamic_children/1`):
-//! monitor, signal, wait for the DOWN (a child that unlinked its supervisor
-//! cannot hang it), escalate to a kill after the timeout, then unlink and
-//! take the child's EXIT out of the mailbox.
+//! monitor and unlink (taking an EXIT that came already out of the mailbox),
+//! signal, wait for the DOWN (a child that unlinked its supervisor cannot
+//! hang it), escalate to a kill after the timeout.
 
 use std::collections::HashMap;
 
@@ -14,10 +14,24 @@ use crate::signal::Pid;
 /// Stops `pids` at once as `how` says and waits until they have all ended:
 /// their exit reasons, in their order. A process that has ended already gives
 /// the reason of its EXIT (or `NoProc`).
-pub(crate) fn stop_all<M: 'static>(ctx: &mut Ctx<M>, pids: &[Pid], how: Shutdown) -> Vec<Reason> {
+pub(crate) fn stop_all<I: 'static, O: 'static>(
+    ctx: &mut Ctx<I, O>,
+    pids: &[Pid],
+    how: Shutdown,
+) -> Vec<Reason> {
     let mut waiting: HashMap<MonitorRef, usize> = HashMap::with_capacity(pids.len());
+    // OTP's `monitor_child`: monitored, then unlinked, so that its end
+    // reaches the caller as the DOWN alone (a caller that does not trap exits
+    // survives it); an EXIT that came before gives the reason it ended with.
+    let mut exited: Vec<Option<Reason>> = vec![None; pids.len()];
     for (i, &pid) in pids.iter().enumerate() {
         waiting.insert(ctx.monitor(pid), i);
+        ctx.unlink(pid);
+        if let Some(Mail::Exit { reason, .. }) =
+            ctx.find_mail(&mut |m| matches!(m, MailRef::Exit { from, .. } if from == pid))
+        {
+            exited[i] = Some(reason);
+        }
     }
     let signal = match how {
         Shutdown::BrutalKill => Reason::Kill,
@@ -64,16 +78,10 @@ pub(crate) fn stop_all<M: 'static>(ctx: &mut Ctx<M>, pids: &[Pid], how: Shutdown
         // It fired: its notice is queued.
         ctx.find_mail(&mut |m| matches!(m, MailRef::Timeout(x) if x == t));
     }
-    pids.iter()
+    exited
+        .into_iter()
         .zip(reasons)
-        .map(|(&pid, down)| {
-            // OTP's unlink_flush: the EXIT's reason if it came.
-            ctx.unlink(pid);
-            match ctx.find_mail(&mut |m| matches!(m, MailRef::Exit { from, .. } if from == pid)) {
-                Some(Mail::Exit { reason, .. }) => reason,
-                _ => down.expect("every DOWN came"),
-            }
-        })
+        .map(|(exit, down)| exit.or(down).expect("every DOWN came"))
         .collect()
 }
 

@@ -104,15 +104,29 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// Waits for `child` to stop and returns its result (a JOIN signal). A child
     /// that failed or was killed gives the reason as an error.
     pub fn join<R: Payload>(&mut self, child: Child<R>) -> Result<R, JoinError> {
+        self.join_as(child.pid, |r| r.downcast::<R>().map(|r| *r))
+    }
+
+    /// Waits for child `pid` to stop and takes its result whatever its type
+    /// (a JOIN): a parent that stopped a child it holds no typed handle of.
+    pub(crate) fn join_any(&mut self, pid: Pid) -> Result<Box<dyn std::any::Any>, JoinError> {
+        self.join_as(pid, Ok)
+    }
+
+    /// [`join`](Self::join), the result made a `T` by `cast`.
+    fn join_as<T>(
+        &mut self,
+        pid: Pid,
+        cast: impl Fn(Box<dyn std::any::Any>) -> Result<T, Box<dyn std::any::Any>>,
+    ) -> Result<T, JoinError> {
         self.tick();
-        let pid = child.pid;
         if !self.p().children().contains(&pid) {
             return Err(JoinError::NotAChild(pid));
         }
         let replayed = matches!(self.replayed(|| Expect::Join(pid)), Replayed::Done);
         loop {
             let me = self.me;
-            if let Some(result) = self.k().take_child::<R>(me, pid) {
+            if let Some(result) = self.k().take_child_as(me, pid, &cast) {
                 if !replayed
                     && !matches!(
                         result,
