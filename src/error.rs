@@ -71,6 +71,10 @@ pub enum SpawnError {
     /// named): stackless processes run on simple schedulers only.
     #[error("stackless process {0:?} cannot run on a durable scheduler")]
     NotDurable(String),
+    /// The scheduler is shutting down
+    /// ([`SimpleScheduler::shutdown`](crate::SimpleScheduler::shutdown)).
+    #[error("the scheduler is shutting down")]
+    ShuttingDown,
 }
 
 /// A process could not be started: by a scheduler's `start`, or a standalone

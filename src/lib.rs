@@ -171,7 +171,8 @@ pub use error::{ExitError, JoinError, PushError, SendError, SpawnError, StartErr
 pub use kernel::inbox::{DEFAULT_CAPACITY, Overflow};
 pub use kernel::{DEFAULT_BUDGET, Status, Undelivered, UndeliveredReason, Wait};
 pub use otp::{
-    CallError, Mail, MailRef, MonitorRef, RegisterError, ReplyTo, Request, RequestType, TimerRef,
+    CallError, Mail, MailRef, MonitorRef, RegisterError, ReplyTo, Request, RequestType,
+    ShutdownReport, TimerRef,
 };
 pub use process::Process;
 pub use reason::Reason;

@@ -66,9 +66,22 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         args: &A,
         stackless: bool,
     ) -> Result<Option<Vec<u8>>, SpawnError> {
+        if self.spawns != crate::kernel::Spawns::Open {
+            self.spawns_closed()?;
+        }
         match &mut self.hooks {
             Some(hooks) => hooks.spawning(template, args, stackless),
             None => Ok(None),
+        }
+    }
+
+    /// A spawn while the scheduler shuts down: refused, but from a process's
+    /// turn while only the owner's spawns are closed.
+    #[cold]
+    fn spawns_closed(&self) -> Result<(), SpawnError> {
+        match self.spawns {
+            crate::kernel::Spawns::ProcessesOnly if self.resuming.is_some() => Ok(()),
+            _ => Err(SpawnError::ShuttingDown),
         }
     }
 

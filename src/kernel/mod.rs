@@ -84,6 +84,16 @@ pub const DEFAULT_BUDGET: u32 = 2000;
 
 static KERNEL_IDS: AtomicU64 = AtomicU64::new(1);
 
+/// Who may spawn processes: a scheduler shutting down refuses its owner's
+/// spawns first, then every spawn.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Spawns {
+    Open,
+    /// Processes only (from their turns).
+    ProcessesOnly,
+    Closed,
+}
+
 pub(crate) struct Kernel<I, O> {
     /// Unique in the program: tells a stackless context whose kernel runs it.
     pub(crate) id: u64,
@@ -148,6 +158,8 @@ pub(crate) struct Kernel<I, O> {
     pub(crate) timed: IdMap<u64, (time::Due, time::Timed<I>)>,
     /// Timed messages whose process had ended when they fired.
     pub(crate) timed_dropped: u64,
+    /// Who may still spawn (a scheduler shutting down closes spawns).
+    pub(crate) spawns: Spawns,
     /// Exit signals to apply between turns: a process to end, and why.
     exits: VecDeque<(Pid, ExitError)>,
     /// The end notice of the layer of links and monitors, once it is in use.
@@ -214,6 +226,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             fresh: Vec::new(),
             timed: IdMap::default(),
             timed_dropped: 0,
+            spawns: Spawns::Open,
             exits: VecDeque::new(),
             on_end: None,
             next_timer: 1,

@@ -254,6 +254,28 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
     }
 
+    /// [`wait_for_work`](Self::wait_for_work), until `deadline` at the
+    /// latest: `false`, without blocking, when nothing can come before it (on
+    /// a clock that does not pass by itself, nothing that waiting brings).
+    pub(crate) fn wait_for_work_until(&self, deadline: crate::clock::Time) -> bool {
+        if !self.clock.passes_by_itself() {
+            return false;
+        }
+        let now = self.clock.now();
+        if now >= deadline {
+            return false;
+        }
+        let left = deadline.since(now);
+        match self.idle() {
+            Idle::Done => false,
+            Idle::Wait(until) => {
+                self.wakes
+                    .wait_nonempty(Some(until.map_or(left, |u| u.min(left))));
+                true
+            }
+        }
+    }
+
     /// What an idle kernel waits for: `Done` when nothing can come (no process
     /// waits on an effect's future, no timer is armed, no mail is queued and no
     /// sender can send any); else how long until the next timer, if one is

@@ -34,6 +34,7 @@
 //! | `supervisor/` | supervisors: child specs, strategies, restart intensity, backoff |
 //! | `ctx.rs` | the calls of a stackful process's [`Ctx`](crate::Ctx) |
 //! | `outside.rs` | the same, from the scheduler's owner |
+//! | `shutdown.rs` | a scheduler's graceful shutdown |
 //! | `stackless.rs` | the same calls of a stackless process's `StacklessCtx` (feature `stackless`) |
 
 pub mod agent;
@@ -50,6 +51,7 @@ pub(crate) mod record;
 pub(crate) mod registry;
 pub(crate) mod request;
 pub mod server;
+pub(crate) mod shutdown;
 #[cfg(feature = "stackless")]
 pub(crate) mod stackless;
 pub mod supervisor;
@@ -66,6 +68,7 @@ pub use call::{CallError, ReplyTo};
 pub use mail::{Mail, MailRef, MonitorRef, TimerRef};
 pub use registry::RegisterError;
 pub use request::{DurableRequest, Request, RequestType};
+pub use shutdown::ShutdownReport;
 pub(crate) use table::{Entry, Table};
 
 /// The toolkit's tables in kernel `k`, made (and the end notice installed) on

@@ -32,6 +32,9 @@ pub(crate) struct Entry {
     /// The process that started it linked (`spawn_link`): its parent, as
     /// OTP's `proc_lib` knows it (a server stops on its parent's EXIT).
     pub(crate) parent: Option<Pid>,
+    /// It runs a server's loop: a scheduler's shutdown asks it to stop (its
+    /// `terminate` runs) rather than signal it.
+    pub(crate) server: bool,
 }
 
 /// The toolkit's tables, one per kernel (in its extensions).
@@ -73,6 +76,16 @@ impl Table {
     /// The process that started `pid` linked, if any.
     pub(crate) fn parent_of(&self, pid: Pid) -> Option<Pid> {
         self.entries.get(&pid).and_then(|e| e.parent)
+    }
+
+    /// `pid` runs a server's loop (see [`Entry::server`]).
+    pub(crate) fn set_server(&mut self, pid: Pid) {
+        self.entries.entry(pid).or_default().server = true;
+    }
+
+    /// Whether `pid` runs a server's loop.
+    pub(crate) fn is_server(&self, pid: Pid) -> bool {
+        self.entries.get(&pid).is_some_and(|e| e.server)
     }
 
     /// Links `a` and `b` (once, however often).

@@ -105,6 +105,12 @@ impl<M: 'static> SimpleScheduler<M> {
     }
 }
 
+/// Asks server `pid` to stop with `reason` (from outside: a scheduler's
+/// shutdown), as [`ServerRef::stop`] does.
+pub(crate) fn stop_request<I: 'static, O: 'static>(k: &mut Kernel<I, O>, pid: Pid, reason: Reason) {
+    post(k, pid, pid, StopWith(reason));
+}
+
 /// Puts `body` in `to`'s system queue as a request from `from` that is no
 /// call (tag 0: nothing waits for an answer), if `to` is alive.
 fn post<I: 'static, O: 'static, Q: RequestType>(k: &mut Kernel<I, O>, from: Pid, to: Pid, body: Q) {

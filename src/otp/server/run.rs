@@ -41,7 +41,12 @@ pub(super) fn run<S: Server>(ctx: &mut Ctx<S::Msg>, args: S::Args) -> Step<S::Ms
     // Its parent: the process that started it linked (a supervisor), as
     // OTP's `proc_lib` keeps it.
     let me = ctx.pid();
-    let parent = crate::otp::table(ctx.k()).parent_of(me);
+    let table = crate::otp::table(ctx.k());
+    let parent = table.parent_of(me);
+    // (A scheduler's shutdown stops it as a server; the entry goes at its
+    // end.)
+    table.set_server(me);
+    crate::otp::watch(ctx.me);
     let mut own = Own::<S>::default();
     let init = catch_unwind(AssertUnwindSafe(|| {
         S::init(&mut ServerCtx::new(ctx, &mut own), args)
