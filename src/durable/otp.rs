@@ -248,6 +248,23 @@ impl Fold {
                 };
                 self.notice(*server, request);
             }
+            (
+                Ask::Post {
+                    to,
+                    type_name,
+                    body,
+                },
+                _,
+                Some(me),
+            ) => {
+                let request = NoticeRecord::Request {
+                    from: me,
+                    tag: 0,
+                    type_name: type_name.clone(),
+                    body: body.clone(),
+                };
+                self.notice(*to, request);
+            }
             (&Ask::Refuse { to, tag }, Answer::Bool(true), _) => {
                 self.notice(to, NoticeRecord::Refused { tag });
             }

@@ -17,7 +17,7 @@ use crate::durable::policy::CommitPolicy;
 use crate::durable::record::{Record, encode_caught};
 use crate::durable::recover::{Recovery, RecoveryError, decode_caught};
 use crate::durable::state::{DeterminismViolation, Durable, Registration};
-use crate::engine::stackful::template::{Sharing, Template};
+use crate::engine::stackful::template::{Local, Sharing, Template};
 use crate::error::{ExitError, SendError, SpawnError, StartError};
 use crate::journal::{FileJournal, Journal, JournalError, JournalOptions, Lsn};
 use crate::kernel::{Kernel, Status, Undelivered, Wait};
@@ -157,6 +157,27 @@ where
         let codec = crate::otp::request::codec::<Q>();
         self.codecs.insert(codec.name, codec);
         self
+    }
+
+    /// Registers server `S` (see [`otp::server`](crate::otp::server)): its
+    /// template (its start arguments a serde type), and its calls, casts and
+    /// stops as durable requests, so that a durable process calls it with
+    /// [`ServerRef::durable_call`](crate::otp::server::ServerRef::durable_call),
+    /// casts with [`durable_cast`](crate::otp::server::ServerRef::durable_cast)
+    /// and stops it with [`stop`](crate::otp::server::ServerRef::stop).
+    pub fn server<S>(self, template: &Template<M, M, S::Args, (), Local>) -> Self
+    where
+        S: crate::otp::server::Server<Msg = M>,
+        S::Args: DurablePayload,
+        S::Call: Serialize + DeserializeOwned,
+        S::Reply: DurablePayload,
+        S::Cast: Serialize + DeserializeOwned,
+    {
+        use crate::otp::server::{CallOf, CastOf, StopWith};
+        self.register(template)
+            .request::<CallOf<S>>()
+            .request::<CastOf<S>>()
+            .request::<StopWith>()
     }
 
     /// Opens the journal in `dir` (created if missing) and rebuilds every process

@@ -117,6 +117,13 @@ pub(crate) enum Ask {
     },
     /// Its children, listed.
     Children,
+    /// A durable typed request to `to` that is no call (a server's cast or
+    /// stop): its type's name and its body, encoded.
+    Post {
+        to: Pid,
+        type_name: String,
+        body: Vec<u8>,
+    },
 }
 
 /// What a call answered.

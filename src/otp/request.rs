@@ -291,6 +291,49 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         self.await_durable_reply(MonitorRef(tag), timeout)
     }
 
+    /// Puts `body` in `to`'s system queue as a request that is no call
+    /// (nothing waits for its answer: a server's cast, a stop), if `to` is
+    /// alive; journaled by a durable scheduler (`Q` registered with
+    /// [`DurableBuilder::request`](crate::durable::DurableBuilder::request)).
+    pub(crate) fn durable_post<Q: DurableRequest>(&mut self, to: Pid, body: Q) {
+        let my_pid = self.pid();
+        if !self.hooked() {
+            self.tick();
+            post(self.k(), my_pid, to, body);
+            return;
+        }
+        let codec = codec::<Q>();
+        if self.codec(codec.name).is_none() {
+            self.violation(
+                format!(
+                    "no record of it: the request type {} is not registered with DurableBuilder::request",
+                    codec.name
+                ),
+                "a durable cast".into(),
+            );
+        }
+        let Ok(bytes) = postcard::to_allocvec(&body) else {
+            self.otp_unencodable();
+        };
+        drop(body);
+        self.journaled(
+            || Ask::Post {
+                to,
+                type_name: codec.name.to_string(),
+                body: bytes.clone(),
+            },
+            |c| {
+                if let Some(s) = alive(c.k(), to) {
+                    let request = Request::decoded(my_pid, 0, codec, &bytes)
+                        .expect("a request decodes as it was encoded");
+                    c.k().push_sys(s, 0, Notice::Request(request).boxed());
+                }
+            },
+            |()| Answer::Done,
+            |a| matches!(a, Answer::Done).then_some(()),
+        );
+    }
+
     /// Refuses `request`: its caller's [`request`](Self::request) ends with
     /// [`CallError::Unhandled`] (unless it is over, or answered already).
     pub fn refuse(&mut self, request: &Request) {
@@ -312,6 +355,20 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             |&refused| Answer::Bool(refused),
             crate::otp::ctx::bool_of,
         );
+    }
+}
+
+/// Puts `body` in `to`'s system queue as a request from `from` that is no
+/// call (tag 0: nothing waits for an answer), if `to` is alive.
+pub(crate) fn post<I: 'static, O: 'static, Q: RequestType>(
+    k: &mut crate::kernel::Kernel<I, O>,
+    from: Pid,
+    to: Pid,
+    body: Q,
+) {
+    if let Some(s) = alive(k, to) {
+        let request = Request::new(from, 0, body);
+        k.push_sys(s, 0, Notice::Request(request).boxed());
     }
 }
 

@@ -5,21 +5,30 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
 use crate::engine::stackful::context::Ctx;
 use crate::kernel::Kernel;
 use crate::otp::call::CallError;
-use crate::otp::mail::{Mail, MailRef, Notice};
-use crate::otp::request::{Request, RequestType};
+use crate::otp::mail::{Mail, MailRef};
+use crate::otp::request::post;
 use crate::otp::server::run::{CallOf, CastOf, StopWith};
 use crate::otp::server::{DEFAULT_CALL_TIMEOUT, Server};
 use crate::reason::Reason;
 use crate::scheduler::SimpleScheduler;
-use crate::signal::Pid;
+use crate::signal::{DurablePayload, Pid};
 
 /// The handle of a process of server `S` (made by
 /// [`server::template::<S>`](super::template)).
+///
+/// It is a serde type (its pid): it travels in messages and arguments, a
+/// durable process's too.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent, bound = "")]
 pub struct ServerRef<S> {
     pid: Pid,
+    #[serde(skip)]
     _server: PhantomData<fn() -> S>,
 }
 
@@ -56,11 +65,51 @@ impl<S: Server> ServerRef<S> {
     }
 
     /// Casts to it (OTP's `gen_server:cast/2`): no answer, no wait; to a
-    /// server that is not alive, nothing happens.
+    /// server that is not alive, nothing happens. A durable process casts
+    /// with [`durable_cast`](Self::durable_cast).
     pub fn cast(&self, ctx: &mut Ctx<S::Msg>, cast: S::Cast) {
         ctx.otp_call("cast");
         let me = ctx.pid();
         post(ctx.k(), me, self.pid, CastOf::<S>(cast));
+    }
+
+    /// [`call`](Self::call), journaled by a durable scheduler (see
+    /// [`Ctx::durable_request`](crate::Ctx::durable_request)): the server's
+    /// call and reply are serde types, and it is registered with
+    /// [`DurableBuilder::server`](crate::durable::DurableBuilder::server).
+    /// On a plain scheduler it is `call`.
+    pub fn durable_call(&self, ctx: &mut Ctx<S::Msg>, call: S::Call) -> Result<S::Reply, CallError>
+    where
+        S::Call: Serialize + DeserializeOwned,
+        S::Reply: DurablePayload,
+    {
+        self.durable_call_timeout(ctx, call, Some(DEFAULT_CALL_TIMEOUT))
+    }
+
+    /// [`call_timeout`](Self::call_timeout), journaled as
+    /// [`durable_call`](Self::durable_call) is.
+    pub fn durable_call_timeout(
+        &self,
+        ctx: &mut Ctx<S::Msg>,
+        call: S::Call,
+        timeout: Option<Duration>,
+    ) -> Result<S::Reply, CallError>
+    where
+        S::Call: Serialize + DeserializeOwned,
+        S::Reply: DurablePayload,
+    {
+        ctx.durable_request(self.pid, CallOf::<S>(call), timeout)
+    }
+
+    /// [`cast`](Self::cast), journaled by a durable scheduler (the server's
+    /// cast is a serde type, and it is registered with
+    /// [`DurableBuilder::server`](crate::durable::DurableBuilder::server)).
+    /// On a plain scheduler it is `cast`.
+    pub fn durable_cast(&self, ctx: &mut Ctx<S::Msg>, cast: S::Cast)
+    where
+        S::Cast: Serialize + DeserializeOwned,
+    {
+        ctx.durable_post(self.pid, CastOf::<S>(cast));
     }
 
     /// Stops it with `reason` and waits for its end (OTP's
@@ -68,19 +117,21 @@ impl<S: Server> ServerRef<S> {
     /// [`terminate`](Server::terminate) runs. The reason it ended with
     /// ([`Reason::NoProc`] if it was not alive).
     ///
+    /// Under a durable scheduler the stop is journaled (the server must be
+    /// registered with
+    /// [`DurableBuilder::server`](crate::durable::DurableBuilder::server)).
+    ///
     /// From the server itself (a handler), the stop is queued and `reason`
     /// given back at once: it stops once its handler returns (where OTP's
     /// would wait for ever).
     pub fn stop(&self, ctx: &mut Ctx<S::Msg>, reason: Reason) -> Reason {
         let me = ctx.pid();
         if self.pid == me {
-            ctx.otp_call("stop");
-            post(ctx.k(), me, me, StopWith(reason.clone()));
+            ctx.durable_post(me, StopWith(reason.clone()));
             return reason;
         }
         let monitor = ctx.monitor(self.pid);
-        ctx.otp_call("stop");
-        post(ctx.k(), me, self.pid, StopWith(reason));
+        ctx.durable_post(self.pid, StopWith(reason));
         match ctx.select_mail(|m| matches!(m, MailRef::Down { monitor: r, .. } if r == monitor)) {
             Mail::Down { reason, .. } => reason,
             _ => unreachable!("selected a DOWN"),
@@ -109,15 +160,6 @@ impl<M: 'static> SimpleScheduler<M> {
 /// shutdown), as [`ServerRef::stop`] does.
 pub(crate) fn stop_request<I: 'static, O: 'static>(k: &mut Kernel<I, O>, pid: Pid, reason: Reason) {
     post(k, pid, pid, StopWith(reason));
-}
-
-/// Puts `body` in `to`'s system queue as a request from `from` that is no
-/// call (tag 0: nothing waits for an answer), if `to` is alive.
-fn post<I: 'static, O: 'static, Q: RequestType>(k: &mut Kernel<I, O>, from: Pid, to: Pid, body: Q) {
-    if let Some(s) = crate::otp::alive(k, to) {
-        let request = Request::new(from, 0, body);
-        k.push_sys(s, 0, Notice::Request(request).boxed());
-    }
 }
 
 impl<S> Clone for ServerRef<S> {

@@ -85,6 +85,7 @@ use std::time::Duration;
 pub use context::{ServerCtx, StashedCall};
 pub use handle::ServerRef;
 pub(crate) use handle::stop_request;
+pub(crate) use run::{CallOf, CastOf, StopWith};
 pub use stash::StashFull;
 pub use timers::{Timer, Timers};
 

@@ -3,6 +3,9 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
 use crate::engine::stackful::context::{Ctx, KillUnwind};
 use crate::engine::stackful::template::Step;
 use crate::kernel::engine::ExitWith;
@@ -15,22 +18,40 @@ use crate::otp::server::timers::Fired;
 use crate::otp::server::{Flow, From, Init, Reply, Server};
 use crate::reason::Reason;
 
-/// A call of server `S`.
-pub(super) struct CallOf<S: Server>(pub(super) S::Call);
+/// A call of server `S` (a serde type if its call is: a durable server's
+/// calls are journaled).
+#[derive(Serialize, Deserialize)]
+#[serde(
+    transparent,
+    bound(
+        serialize = "S::Call: Serialize",
+        deserialize = "S::Call: DeserializeOwned"
+    )
+)]
+pub(crate) struct CallOf<S: Server>(pub(super) S::Call);
 
 impl<S: Server> RequestType for CallOf<S> {
     type Reply = S::Reply;
 }
 
 /// A cast to server `S` (sent with no call's tag: nothing answers it).
-pub(super) struct CastOf<S: Server>(pub(super) S::Cast);
+#[derive(Serialize, Deserialize)]
+#[serde(
+    transparent,
+    bound(
+        serialize = "S::Cast: Serialize",
+        deserialize = "S::Cast: DeserializeOwned"
+    )
+)]
+pub(crate) struct CastOf<S: Server>(pub(super) S::Cast);
 
 impl<S: Server> RequestType for CastOf<S> {
     type Reply = ();
 }
 
 /// A request to stop, for this reason (OTP's `gen_server:stop/3`).
-pub(super) struct StopWith(pub(super) Reason);
+#[derive(Serialize, Deserialize)]
+pub(crate) struct StopWith(pub(super) Reason);
 
 impl RequestType for StopWith {
     type Reply = ();
