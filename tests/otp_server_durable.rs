@@ -37,7 +37,9 @@ enum C {
 }
 
 /// A vault: deposits at once, withdrawals once open (stashed before), a
-/// tick counter fed by its own interval timer, an idle count.
+/// tick counter fed by its own interval timer, an idle count. It moves to a
+/// snapshot of itself every few messages.
+#[derive(Serialize, Deserialize)]
 struct Vault {
     balance: u64,
     open: bool,
@@ -53,6 +55,8 @@ impl Server for Vault {
     type Reply = u64;
     type Cast = C;
     type Continue = ();
+
+    const SNAPSHOT_EVERY: usize = 3;
 
     fn init(_: &mut ServerCtx<Self>, balance: u64) -> Init<Self> {
         Init::Ok(Vault {
@@ -207,7 +211,7 @@ fn a_durable_server_ends_alike_across_crashes() {
         |sched| {
             sched.spawn(&story(), ()).unwrap();
         },
-        7,
+        29,
         1,
     );
     assert_eq!(
@@ -221,4 +225,23 @@ fn a_durable_server_ends_alike_across_crashes() {
             "stopped: \"closing\""
         ]
     );
+}
+
+#[test]
+fn a_durable_server_moves_to_snapshots_of_itself() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut sched = open(dir.path());
+    sched.record();
+    let h = sched.spawn(&story(), ()).unwrap();
+    while sched.result(&h).is_none() {
+        sched.update().unwrap();
+    }
+    let snapshots = sched
+        .pull()
+        .into_iter()
+        .filter(|s| {
+            matches!(&s.data, chronoflow::SignalData::Transition { entry, .. } if &**entry == "vault/snapshot")
+        })
+        .count();
+    assert!(snapshots >= 3, "{snapshots} snapshots");
 }

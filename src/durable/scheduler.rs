@@ -160,21 +160,25 @@ where
     }
 
     /// Registers server `S` (see [`otp::server`](crate::otp::server)): its
-    /// template (its start arguments a serde type), and its calls, casts and
-    /// stops as durable requests, so that a durable process calls it with
+    /// template (its start arguments a serde type), the entry of its
+    /// snapshots (its state a serde type: see
+    /// [`Server::SNAPSHOT_EVERY`](crate::otp::server::Server::SNAPSHOT_EVERY)),
+    /// and its calls, casts and stops as durable requests, so that a durable process calls it with
     /// [`ServerRef::durable_call`](crate::otp::server::ServerRef::durable_call),
     /// casts with [`durable_cast`](crate::otp::server::ServerRef::durable_cast)
     /// and stops it with [`stop`](crate::otp::server::ServerRef::stop).
     pub fn server<S>(self, template: &Template<M, M, S::Args, (), Local>) -> Self
     where
-        S: crate::otp::server::Server<Msg = M>,
+        S: crate::otp::server::Server<Msg = M> + Serialize + DeserializeOwned,
         S::Args: DurablePayload,
         S::Call: Serialize + DeserializeOwned,
         S::Reply: DurablePayload,
         S::Cast: Serialize + DeserializeOwned,
     {
-        use crate::otp::server::{CallOf, CastOf, StopWith};
+        use crate::otp::server::{CallOf, CastOf, StopWith, snapshot_template};
+        let snapshots = snapshot_template::<S>(&template.opts.name);
         self.register(template)
+            .register(&snapshots)
             .request::<CallOf<S>>()
             .request::<CastOf<S>>()
             .request::<StopWith>()

@@ -85,7 +85,7 @@ use std::time::Duration;
 pub use context::{ServerCtx, StashedCall};
 pub use handle::ServerRef;
 pub(crate) use handle::stop_request;
-pub(crate) use run::{CallOf, CastOf, StopWith};
+pub(crate) use run::{CallOf, CastOf, StopWith, snapshot_template};
 pub use stash::StashFull;
 pub use timers::{Timer, Timers};
 
@@ -121,6 +121,15 @@ pub trait Server: Sized + 'static {
     /// [`ServerCtx::stash_call`]): by default as much as an inbox
     /// ([`DEFAULT_CAPACITY`](crate::DEFAULT_CAPACITY)).
     const STASH_CAPACITY: usize = crate::DEFAULT_CAPACITY;
+
+    /// Under a durable scheduler (registered with
+    /// [`DurableBuilder::server`](crate::durable::DurableBuilder::server)),
+    /// the server moves to a snapshot of itself after this many handled
+    /// messages (at the first moment after, when nothing is stashed and no
+    /// continuation waits): a transition to an entry whose arguments are its
+    /// state and its timers, so that the journal before it can be released
+    /// and a recovery replays only what came since. 0: never.
+    const SNAPSHOT_EVERY: usize = 1000;
 
     /// Makes the state (OTP's `init/1`), before any message is handled: or a
     /// continuation to run first ([`Init::Continue`], OTP's `{continue,
@@ -228,5 +237,6 @@ pub enum Flow<S: Server> {
 /// template). The process ends with the reason it stops for (`Normal`: its
 /// result is `()`).
 pub fn template<S: Server>(name: &str) -> Template<S::Msg, S::Msg, S::Args, (), Local> {
-    Template::local_stepping(name, run::run::<S>)
+    let template: std::sync::Arc<str> = name.into();
+    Template::local_stepping(name, move |ctx, args| run::run::<S>(ctx, args, &template))
 }

@@ -1,20 +1,21 @@
 //! A server's process: its loop (OTP's `gen_server:loop`), and how calls,
 //! casts and stops reach it (typed requests of its own types).
 
+use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::stackful::context::{Ctx, KillUnwind};
-use crate::engine::stackful::template::Step;
+use crate::engine::stackful::template::{Local, Step, Template, Transition};
 use crate::kernel::engine::ExitWith;
 use crate::kernel::pass::panic_message;
 use crate::otp::mail::Mail;
 use crate::otp::request::RequestType;
 use crate::otp::server::context::{Own, ServerCtx};
 use crate::otp::server::stash::Stashed;
-use crate::otp::server::timers::Fired;
+use crate::otp::server::timers::{Fired, TimerTable};
 use crate::otp::server::{Flow, From, Init, Reply, Server};
 use crate::reason::Reason;
 
@@ -57,22 +58,37 @@ impl RequestType for StopWith {
     type Reply = ();
 }
 
-/// The body of server `S`'s process.
-pub(super) fn run<S: Server>(ctx: &mut Ctx<S::Msg>, args: S::Args) -> Step<S::Msg, S::Msg, ()> {
-    // Its parent: the process that started it linked (a supervisor), as
-    // OTP's `proc_lib` keeps it.
-    let me = ctx.pid();
-    let table = crate::otp::table(ctx.k());
-    let parent = table.parent_of(me);
-    // (A scheduler's shutdown stops it as a server; the entry goes at its
-    // end.)
-    table.set_server(me);
-    crate::otp::watch(ctx.me);
+/// A durable server's snapshot: its state and its timers, the arguments of
+/// the entry it moves to (see [`Server::SNAPSHOT_EVERY`]), and the name of
+/// its template (the entry's is made from it).
+#[derive(Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "S: Serialize, S::Msg: Serialize",
+    deserialize = "S: DeserializeOwned, S::Msg: DeserializeOwned + Clone"
+))]
+pub(crate) struct Snapshot<S: Server> {
+    state: S,
+    timers: TimerTable<S::Msg>,
+    template: String,
+}
+
+impl<S: Server> fmt::Debug for Snapshot<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Snapshot({})", std::any::type_name::<S>())
+    }
+}
+
+/// The body of server `S`'s process, started from template `template`.
+pub(super) fn run<S: Server>(
+    ctx: &mut Ctx<S::Msg>,
+    args: S::Args,
+    template: &str,
+) -> Step<S::Msg, S::Msg, ()> {
     let mut own = Own::<S>::default();
     let init = catch_unwind(AssertUnwindSafe(|| {
         S::init(&mut ServerCtx::new(ctx, &mut own), args)
     }));
-    let (mut state, mut next) = match init {
+    let (state, next) = match init {
         Ok(Init::Ok(state)) => (state, None),
         Ok(Init::Continue(state, next)) => (state, Some(next)),
         Ok(Init::Stop(reason)) => {
@@ -91,6 +107,52 @@ pub(super) fn run<S: Server>(ctx: &mut Ctx<S::Msg>, args: S::Args) -> Step<S::Ms
             resume_unwind(payload)
         }
     };
+    serve(ctx, state, own, next, template)
+}
+
+/// The body of a durable server's process from its snapshot.
+pub(super) fn resume<S: Server>(
+    ctx: &mut Ctx<S::Msg>,
+    snapshot: Snapshot<S>,
+) -> Step<S::Msg, S::Msg, ()> {
+    let own = Own {
+        timers: snapshot.timers,
+        stash: Default::default(),
+    };
+    serve(ctx, snapshot.state, own, None, &snapshot.template)
+}
+
+/// The template of a durable server's snapshots, for servers of template
+/// `template`.
+pub(crate) fn snapshot_template<S: Server>(
+    template: &str,
+) -> Template<S::Msg, S::Msg, Snapshot<S>, (), Local> {
+    Template::local_stepping(&format!("{template}/snapshot"), resume::<S>)
+}
+
+/// The server's loop (OTP's `gen_server:loop`).
+fn serve<S: Server>(
+    ctx: &mut Ctx<S::Msg>,
+    mut state: S,
+    mut own: Own<S>,
+    mut next: Option<S::Continue>,
+    template: &str,
+) -> Step<S::Msg, S::Msg, ()> {
+    // Its parent: the process that started it linked (a supervisor), as
+    // OTP's `proc_lib` keeps it.
+    let me = ctx.pid();
+    let table = crate::otp::table(ctx.k());
+    let parent = table.parent_of(me);
+    // (A scheduler's shutdown stops it as a server; the entry goes at its
+    // end.)
+    table.set_server(me);
+    crate::otp::watch(ctx.me);
+    // Under a durable scheduler that knows it as a server, it moves to a
+    // snapshot of itself now and then.
+    let snapshots = S::SNAPSHOT_EVERY > 0
+        && ctx.hooked()
+        && ctx.codec(std::any::type_name::<CallOf<S>>()).is_some();
+    let mut handled = 0usize;
     // A reply that a stop sends once `terminate` has run.
     let mut last_reply = None;
     loop {
@@ -124,6 +186,16 @@ pub(super) fn run<S: Server>(ctx: &mut Ctx<S::Msg>, args: S::Args) -> Step<S::Ms
             Flow::Continue => {}
             Flow::ContinueWith(c) => next = Some(c),
             Flow::Stop(reason) => return stop(ctx, &mut own, &mut state, reason, last_reply),
+        }
+        handled += 1;
+        if snapshots && handled >= S::SNAPSHOT_EVERY && next.is_none() && own.stash.is_empty() {
+            let snapshot = Snapshot {
+                state,
+                timers: own.timers,
+                template: template.to_string(),
+            };
+            let entry = snapshot_template::<S>(template);
+            return Step::Transition(Transition::to(&entry, snapshot));
         }
     }
 }

@@ -82,6 +82,11 @@ impl<S: Server> Stash<S> {
         self.held.len()
     }
 
+    /// Whether nothing is stashed, nor unstashed and waiting.
+    pub(super) fn is_empty(&self) -> bool {
+        self.held.is_empty() && self.unstashed.is_empty()
+    }
+
     /// The next unstashed mail to handle, if any.
     pub(super) fn next(&mut self) -> Option<Stashed<S>> {
         self.unstashed.pop_front()

@@ -14,6 +14,9 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
 use crate::clock::Time;
 use crate::engine::stackful::context::Ctx;
 use crate::kernel::idmap::IdMap;
@@ -21,7 +24,8 @@ use crate::otp::mail::TimerRef;
 
 /// A timer of a server's own (see [`ServerCtx::timers`](super::ServerCtx::timers)):
 /// cancel it with [`Timers::cancel`]. Unique within its server.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Timer(u64);
 
 impl fmt::Debug for Timer {
@@ -30,8 +34,16 @@ impl fmt::Debug for Timer {
     }
 }
 
-/// A server's timers, by the scheduler's timer each waits on.
-pub(super) struct TimerTable<M> {
+/// A server's timers, by the scheduler's timer each waits on. A serde type
+/// (a durable server's snapshot holds it): an interval's copier is set again
+/// as it is read back, for a message type that is `Clone` (a durable
+/// scheduler's is).
+#[derive(Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "M: Serialize",
+    deserialize = "M: DeserializeOwned + Clone"
+))]
+pub(crate) struct TimerTable<M> {
     /// The next timer's number.
     next: u64,
     /// Armed, by the scheduler's timer (`TimerRef`) they wait on.
@@ -44,6 +56,11 @@ pub(super) struct TimerTable<M> {
 }
 
 /// An armed timer: its message, and for an interval, what re-arms it.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "M: Serialize",
+    deserialize = "M: DeserializeOwned + Clone"
+))]
 struct Armed<M> {
     key: u64,
     msg: M,
@@ -53,10 +70,18 @@ struct Armed<M> {
 /// An interval: its period, the deadline it waits for, and how its message is
 /// copied (the server's message type need not be `Clone` for one-shot
 /// timers).
+#[derive(Serialize, Deserialize)]
+#[serde(bound(deserialize = "M: Clone"))]
 struct Every<M> {
     period: Duration,
     due: Time,
+    #[serde(skip, default = "copier::<M>")]
     copy: fn(&M) -> M,
+}
+
+/// How an interval's message of a `Clone` type is copied.
+fn copier<M: Clone>() -> fn(&M) -> M {
+    M::clone
 }
 
 /// What a timer notice is to the server.
