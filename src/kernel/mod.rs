@@ -49,6 +49,7 @@ pub(crate) mod ready;
 pub(crate) mod record;
 pub(crate) mod results;
 pub(crate) mod slab;
+pub(crate) mod sysmsg;
 pub(crate) mod system;
 pub(crate) mod time;
 pub(crate) mod tree;
@@ -76,6 +77,7 @@ pub use proc::{Status, Wait};
 use ready::ReadyQueue;
 pub(crate) use record::Recording;
 use slab::Slab;
+pub(crate) use sysmsg::SysMsg;
 use time::WakeQueue;
 
 /// Work a process may do in one turn (receives, sends, spawns) before it yields to

@@ -12,6 +12,7 @@ use crate::error::ExitError;
 use crate::kernel::engine::BoxedEngine;
 use crate::kernel::inbox::Inbox;
 use crate::kernel::options::Route;
+use crate::kernel::sysmsg::SysMsg;
 use crate::signal::Pid;
 
 /// What a process waits for: the value its coroutine suspends with.
@@ -135,7 +136,7 @@ pub(crate) struct SysItem {
     /// A number the layer matches without opening the message (a call's tag;
     /// 0 for none).
     pub(crate) tag: u64,
-    pub(crate) msg: Box<dyn Any>,
+    pub(crate) msg: SysMsg,
 }
 
 impl<I, O> Proc<I, O> {

@@ -316,7 +316,7 @@ pub(crate) fn refuse<I: 'static, O: 'static>(
     }
     match alive(k, request.from) {
         Some(p) => {
-            k.push_sys(p, request.tag, Box::new(call::Refused));
+            k.push_sys(p, request.tag, crate::kernel::SysMsg::new(call::Refused));
             true
         }
         None => false,
