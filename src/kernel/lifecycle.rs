@@ -37,13 +37,15 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             Some(pid) => pid,
             None => self.alloc_pid().ok_or(SpawnError::PidsExhausted)?,
         };
-        Ok(self.records.alloc(Proc::new(
-            pid,
-            opts.name.clone(),
-            parent,
-            Inbox::new(opts.capacity, opts.overflow),
-            opts.route.clone(),
-        )))
+        Ok(self.records.alloc_with(|| {
+            Proc::new(
+                pid,
+                opts.name.clone(),
+                parent,
+                Inbox::new(opts.capacity, opts.overflow),
+                opts.route.clone(),
+            )
+        }))
     }
 
     /// Gives a new record its engine, of the engine layer's `kind`, and puts it in
