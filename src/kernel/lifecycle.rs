@@ -181,8 +181,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     pub(super) unsafe fn finish(k: NonNull<Self>, p: PPtr<I, O>, ended: Ended) {
         // SAFETY: per the contract; not used after the kills below.
         let this = unsafe { &mut *k.as_ptr() };
-        // SAFETY: p is live; its engine is done: dropping it gives back its stack.
-        drop(unsafe { (*p.as_ptr()).engine.take() });
+        // SAFETY: p is live; its engine is done: dropping it gives back its
+        // stack, and its block is kept for the next engine.
+        if let Some(engine) = unsafe { (*p.as_ptr()).engine.take() } {
+            this.blocks.recycle(engine);
+        }
         // SAFETY: as above.
         let proc = unsafe { &mut *p.as_ptr() };
         if let Some(hooks) = &mut this.hooks

@@ -210,16 +210,13 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload, S: Sharing>
             }
         }
     });
-    kernel.install(
-        p,
-        Box::pin(Stackful {
-            coroutine: ManuallyDrop::new(coroutine),
-            running,
-            stack_size,
-            pool,
-        }),
-        KIND,
-    );
+    let engine = kernel.blocks.boxed(Stackful {
+        coroutine: ManuallyDrop::new(coroutine),
+        running,
+        stack_size,
+        pool,
+    });
+    kernel.install(p, engine, KIND);
     if let Some(args) = journaled {
         kernel.created(p, &template.opts.name, args);
     }
