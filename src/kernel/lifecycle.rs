@@ -35,12 +35,16 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     ) -> Result<PPtr<I, O>, SpawnError> {
         let pid = match pid {
             Some(pid) => pid,
-            None => self.alloc_pid().ok_or(SpawnError::PidsExhausted)?,
+            None => match self.alloc_pid() {
+                Some(pid) => pid,
+                None => return Err(SpawnError::PidsExhausted),
+            },
         };
+        let name = self.names.get(&opts.name);
         Ok(self.records.alloc_with(|| {
             Proc::new(
                 pid,
-                opts.name.clone(),
+                name,
                 parent,
                 Inbox::new(opts.capacity, opts.overflow),
                 opts.route.clone(),
@@ -111,7 +115,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     ) -> PPtr<I, O> {
         let mut proc = Proc::new(
             pid,
-            name,
+            self.names.get(&name),
             Some(parent),
             Inbox::new(1, Overflow::Backoff),
             None,

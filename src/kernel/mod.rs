@@ -107,6 +107,8 @@ pub(crate) struct Kernel<I, O> {
     pub(crate) extensions: Extensions,
     /// The memory of engines that ended, for the next engines.
     pub(crate) blocks: Blocks,
+    /// Template names as records hold them.
+    names: proc::Names,
     pub(crate) recording: Recording<I, O>,
     /// Record the signals of processes being replayed (marked so) too.
     pub(crate) replay_signals: bool,
@@ -199,6 +201,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             pids_exhausted: false,
             extensions: Extensions::default(),
             blocks: Blocks::default(),
+            names: proc::Names::default(),
             recording,
             replay_signals: false,
             buffer: Vec::new(),
