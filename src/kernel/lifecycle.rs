@@ -35,15 +35,21 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     ) -> Result<PPtr<I, O>, SpawnError> {
         let pid = match pid {
             Some(pid) => pid,
-            None => self.alloc_pid().ok_or(SpawnError::PidsExhausted)?,
+            None => match self.alloc_pid() {
+                Some(pid) => pid,
+                None => return Err(SpawnError::PidsExhausted),
+            },
         };
-        Ok(self.records.alloc(Proc::new(
-            pid,
-            opts.name.clone(),
-            parent,
-            Inbox::new(opts.capacity, opts.overflow),
-            opts.route.clone(),
-        )))
+        let name = self.names.get(&opts.name);
+        Ok(self.records.alloc_with(|| {
+            Proc::new(
+                pid,
+                name,
+                parent,
+                Inbox::new(opts.capacity, opts.overflow),
+                opts.route.clone(),
+            )
+        }))
     }
 
     /// Gives a new record its engine, of the engine layer's `kind`, and puts it in
@@ -122,7 +128,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     ) -> PPtr<I, O> {
         let mut proc = Proc::new(
             pid,
-            name,
+            self.names.get(&name),
             Some(parent),
             Inbox::new(1, Overflow::Backoff),
             None,
@@ -192,8 +198,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     pub(super) unsafe fn finish(k: NonNull<Self>, p: PPtr<I, O>, ended: Ended) {
         // SAFETY: per the contract; not used after the kills below.
         let this = unsafe { &mut *k.as_ptr() };
-        // SAFETY: p is live; its engine is done: dropping it gives back its stack.
-        drop(unsafe { (*p.as_ptr()).engine.take() });
+        // SAFETY: p is live; its engine is done: dropping it gives back its
+        // stack, and its block is kept for the next engine.
+        if let Some(engine) = unsafe { (*p.as_ptr()).engine.take() } {
+            this.blocks.recycle(engine);
+        }
         // SAFETY: as above.
         let proc = unsafe { &mut *p.as_ptr() };
         if let Some(hooks) = &mut this.hooks

@@ -21,7 +21,7 @@
 //! | `proc.rs`, `slab.rs`, `pidtable.rs` | process records, where they live, pid lookup |
 //! | `lifecycle.rs` | creation, start, end, reaping |
 //! | `pass.rs`, `ready.rs` | the pass loop, the budget, the ready queue |
-//! | `engine.rs` | the engine boundary |
+//! | `engine.rs`, `blocks.rs` | the engine boundary, engine memory kept for the next engine |
 //! | `hooks.rs` | what a layer above (durability) is told of, and answers |
 //! | `deliver.rs`, `inbox.rs` | delivery, back-pressure, undelivered messages |
 //! | `tree.rs` | children, join, kill |
@@ -33,6 +33,7 @@
 //! | `extensions.rs` | per-kernel state of the engines and layers above |
 //! | `idmap.rs` | hash maps keyed by pids and timer ids |
 
+pub(crate) mod blocks;
 pub(crate) mod deliver;
 pub(crate) mod engine;
 pub(crate) mod extensions;
@@ -49,6 +50,7 @@ pub(crate) mod ready;
 pub(crate) mod record;
 pub(crate) mod results;
 pub(crate) mod slab;
+pub(crate) mod sysmsg;
 pub(crate) mod system;
 pub(crate) mod time;
 pub(crate) mod tree;
@@ -63,6 +65,7 @@ use crate::clock::{Clock, SystemClock, Time};
 use crate::error::ExitError;
 use crate::signal::{Pid, Signal};
 
+use blocks::Blocks;
 pub(crate) use deliver::{DeliverOut, Outbound, Sent, unrecorded};
 pub use deliver::{Undelivered, UndeliveredReason};
 pub(crate) use engine::{BoxedEngine, Dispatch, Ended, Engine, Turn};
@@ -76,6 +79,7 @@ pub use proc::{Status, Wait};
 use ready::ReadyQueue;
 pub(crate) use record::Recording;
 use slab::Slab;
+pub(crate) use sysmsg::SysMsg;
 use time::WakeQueue;
 
 /// Work a process may do in one turn (receives, sends, spawns) before it yields to
@@ -111,6 +115,10 @@ pub(crate) struct Kernel<I, O> {
     pids_exhausted: bool,
     /// Per-kernel state of the engines and layers above (a stack pool).
     pub(crate) extensions: Extensions,
+    /// The memory of engines that ended, for the next engines.
+    pub(crate) blocks: Blocks,
+    /// Template names as records hold them.
+    names: proc::Names,
     pub(crate) recording: Recording<I, O>,
     /// Record the signals of processes being replayed (marked so) too.
     pub(crate) replay_signals: bool,
@@ -204,6 +212,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             next_pid: 0,
             pids_exhausted: false,
             extensions: Extensions::default(),
+            blocks: Blocks::default(),
+            names: proc::Names::default(),
             recording,
             replay_signals: false,
             buffer: Vec::new(),

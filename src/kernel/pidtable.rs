@@ -118,7 +118,9 @@ impl<P: Copy> PidTable<P> {
         let p = page.slots[(pid.0 & MASK) as usize].take()?;
         page.live -= 1;
         self.len -= 1;
-        if page.live == 0 {
+        // (The open page stays: a test here, not a call, for the common case
+        // of a process that ends while its page is still handing out pids.)
+        if page.live == 0 && number != self.open_page {
             self.free_if_empty(number);
         }
         Some(p)

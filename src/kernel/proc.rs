@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::collections::VecDeque;
 use std::ptr::NonNull;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use smallvec::SmallVec;
@@ -12,6 +13,7 @@ use crate::error::ExitError;
 use crate::kernel::engine::BoxedEngine;
 use crate::kernel::inbox::Inbox;
 use crate::kernel::options::Route;
+use crate::kernel::sysmsg::SysMsg;
 use crate::signal::Pid;
 
 /// What a process waits for: the value its coroutine suspends with.
@@ -61,8 +63,9 @@ pub(crate) type PPtr<I, O> = NonNull<Proc<I, O>>;
 
 pub(crate) struct Proc<I, O> {
     pub(crate) pid: Pid,
-    /// Its template's name (of the entry it started with).
-    pub(crate) name: Arc<str>,
+    /// Its template's name (of the entry it started with), as the kernel's
+    /// [`Names`] gave it.
+    pub(crate) name: Rc<str>,
     pub(crate) parent: Option<Pid>,
     pub(crate) inbox: Inbox<I>,
     pub(crate) status: Status,
@@ -93,6 +96,57 @@ pub(crate) struct Proc<I, O> {
     pub(crate) watched: bool,
     /// What few processes need, allocated by the first that does.
     pub(super) extra: Option<Box<Extra>>,
+}
+
+/// Template names as process records hold them: an `Rc`, counted up and
+/// down with no atomic operation (a template's `Arc<str>` costs two per
+/// process, which a spawn that ends at once feels), made once per name from
+/// the template's. The last few names seen are kept, each with its
+/// template's `Arc` (so that its address, the key, is not reused while kept).
+#[derive(Default)]
+pub(crate) struct Names {
+    /// Each kept name's template `Arc` (its address) and its `Rc`.
+    kept: Vec<(*const u8, Rc<str>)>,
+    /// The templates' `Arc`s, in the same order: held, so that a kept address
+    /// is not reused for another name while kept.
+    arcs: Vec<Arc<str>>,
+    /// The next one to replace, once `NAMES` are kept.
+    next: usize,
+}
+
+/// Names kept.
+const NAMES: usize = 4;
+
+impl Names {
+    /// `name`, as records hold it.
+    #[inline]
+    pub(crate) fn get(&mut self, name: &Arc<str>) -> Rc<str> {
+        let key = Arc::as_ptr(name).cast::<u8>();
+        for (k, rc) in &self.kept {
+            if *k == key {
+                return rc.clone();
+            }
+        }
+        self.add(name)
+    }
+
+    /// Keeps `name`, in place of the oldest one kept once `NAMES` are.
+    #[cold]
+    #[inline(never)]
+    fn add(&mut self, name: &Arc<str>) -> Rc<str> {
+        let rc: Rc<str> = Rc::from(&**name);
+        let kept = (Arc::as_ptr(name).cast::<u8>(), rc.clone());
+        if self.kept.len() < NAMES {
+            self.kept.push(kept);
+            self.arcs.push(name.clone());
+        } else {
+            // (The key replaced first: the old `Arc` may be its last.)
+            self.kept[self.next] = kept;
+            self.arcs[self.next] = name.clone();
+            self.next = (self.next + 1) % NAMES;
+        }
+        rc
+    }
 }
 
 /// The part of a process record that most processes never use: kept out of the
@@ -135,7 +189,7 @@ pub(crate) struct SysItem {
     /// A number the layer matches without opening the message (a call's tag;
     /// 0 for none).
     pub(crate) tag: u64,
-    pub(crate) msg: Box<dyn Any>,
+    pub(crate) msg: SysMsg,
 }
 
 impl<I, O> Proc<I, O> {
@@ -186,7 +240,7 @@ impl<I, O> Proc<I, O> {
     /// A process record in its first state: created, nothing queued or run.
     pub(crate) fn new(
         pid: Pid,
-        name: Arc<str>,
+        name: Rc<str>,
         parent: Option<Pid>,
         inbox: Inbox<I>,
         route: Option<Route<O>>,

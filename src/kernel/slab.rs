@@ -44,6 +44,15 @@ impl<T> Slab<T> {
     /// Moves `value` into a slot; the pointer stays valid until [`Slab::free`].
     #[inline]
     pub(crate) fn alloc(&mut self, value: T) -> NonNull<T> {
+        self.alloc_with(|| value)
+    }
+
+    /// Puts the value `make` makes into a slot, made there (not moved in from
+    /// elsewhere, once `make` is inlined); the pointer stays valid until
+    /// [`Slab::free`]. Should `make` panic, its slot is lost (not reused, and
+    /// freed with the slab).
+    #[inline]
+    pub(crate) fn alloc_with(&mut self, make: impl FnOnce() -> T) -> NonNull<T> {
         let () = Self::FITS_A_LINK;
         let slot = match self.free {
             Some(slot) => {
@@ -54,7 +63,7 @@ impl<T> Slab<T> {
             None => self.fresh(),
         };
         // SAFETY: the slot is in a live chunk and holds no value.
-        unsafe { slot.write(value) };
+        unsafe { slot.write(make()) };
         slot
     }
 
@@ -89,15 +98,20 @@ impl<T> Slab<T> {
         &mut self,
         slot: NonNull<T>,
     ) -> Option<Box<dyn std::any::Any + Send>> {
-        // The value is moved out and the slot freed before the value drops: its
-        // destructor is user code (a process's messages) that may panic, and the
-        // slab must be whole when it unwinds. The panic is caught and handed back.
-        // SAFETY: per the contract.
-        let value = unsafe { slot.read() };
-        // SAFETY: the slot's value was moved out; the slot is free memory now.
+        // The value is dropped where it is (not moved out first: a record is
+        // large). Its destructor is user code (a process's messages) that may
+        // panic: the panic is caught here and handed back, after the unwind
+        // dropped the rest of the value, and the slot is freed either way. The
+        // destructor cannot reach the slab, which the caller holds mutably.
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: per the contract, the slot holds its value, dropped once.
+            unsafe { slot.as_ptr().drop_in_place() }
+        }))
+        .err();
+        // SAFETY: the slot's value was dropped; the slot is free memory now.
         unsafe { slot.cast::<Option<NonNull<T>>>().write(self.free) };
         self.free = Some(slot);
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value))).err()
+        panicked
     }
 }
 

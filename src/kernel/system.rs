@@ -10,11 +10,11 @@
 //! - **end notices**: the layer's function, called with each watched process's
 //!   exit reason as it ends, while its record is still whole.
 
-use std::any::Any;
 use std::ptr::NonNull;
 
 use crate::error::ExitError;
 use crate::kernel::proc::SysItem;
+use crate::kernel::sysmsg::SysMsg;
 use crate::kernel::{Kernel, PPtr, Status, Wait};
 use crate::reason::Reason;
 use crate::signal::Pid;
@@ -29,7 +29,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// Puts a system message in `p`'s queue, due after the user messages in its
     /// inbox now, and wakes `p` if it waits for mail. `tag`: what the layer
     /// matches it by without opening it (0 for nothing).
-    pub(crate) fn push_sys(&mut self, p: PPtr<I, O>, tag: u64, msg: Box<dyn Any>) {
+    pub(crate) fn push_sys(&mut self, p: PPtr<I, O>, tag: u64, msg: SysMsg) {
         // SAFETY: p is a live process of this kernel.
         let proc = unsafe { &mut *p.as_ptr() };
         let due = proc.inbox.head_removed + proc.inbox.queue.len() as u64;

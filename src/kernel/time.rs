@@ -137,7 +137,7 @@ const WAIT_TIMER: u64 = 1 << 63;
 /// before, as most are, allocates nothing).
 pub(crate) enum Timed<I> {
     Msg(I),
-    Sys(fn(u64) -> Box<dyn std::any::Any>),
+    Sys(fn(u64) -> crate::kernel::SysMsg),
 }
 
 /// A timer armed during the current pass (see [`Kernel::arm_send_after`]):

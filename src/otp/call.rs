@@ -14,7 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::kernel::{Kernel, PPtr};
+use crate::kernel::{Kernel, PPtr, SysMsg};
 use crate::otp::mail::{MonitorRef, Notice};
 use crate::otp::{alive, mailbox, monitors, table};
 use crate::reason::Reason;
@@ -170,7 +170,7 @@ pub(crate) fn reply<I: 'static, O: 'static, R: 'static>(
     to: ReplyTo<R>,
     value: R,
 ) -> Result<(), R> {
-    reply_with(k, to, value, |v| Box::new(v))
+    reply_as(k, to, value, SysMsg::new)
 }
 
 /// [`reply`], the reply put in the caller's system messages as `boxed` makes
@@ -181,13 +181,25 @@ pub(crate) fn reply_with<I: 'static, O: 'static, R: 'static>(
     value: R,
     boxed: impl FnOnce(R) -> Box<dyn Any>,
 ) -> Result<(), R> {
+    reply_as(k, to, value, |value| SysMsg::from(boxed(value)))
+}
+
+/// [`reply`], the reply put in the caller's system messages as `make` makes
+/// it.
+#[inline]
+fn reply_as<I: 'static, O: 'static, R: 'static>(
+    k: &mut Kernel<I, O>,
+    to: ReplyTo<R>,
+    value: R,
+    make: impl FnOnce(R) -> SysMsg,
+) -> Result<(), R> {
     if to.tag == 0 {
         // Not a call's (tags start at 1): a forged or default `ReplyTo`.
         return Err(value);
     }
     match alive(k, to.pid) {
         Some(p) => {
-            k.push_sys(p, to.tag, boxed(value));
+            k.push_sys(p, to.tag, make(value));
             Ok(())
         }
         None => Err(value),
@@ -299,7 +311,7 @@ fn outcome<I, O, R: 'static>(
             return Some(Err(CallError::Unhandled));
         }
         return Some(match item.msg.downcast::<R>() {
-            Ok(r) => Ok(*r),
+            Ok(r) => Ok(r),
             Err(msg) => match (msg.downcast::<EncodedReply>(), decode) {
                 (Ok(bytes), Some(decode)) => decode(&bytes.0).ok_or(CallError::ReplyType),
                 _ => Err(CallError::ReplyType),
@@ -307,7 +319,7 @@ fn outcome<I, O, R: 'static>(
         });
     }
     match item.msg.downcast::<Notice>() {
-        Ok(notice) => match *notice {
+        Ok(notice) => match notice {
             Notice::Down {
                 reason: Reason::NoProc,
                 ..

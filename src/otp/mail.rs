@@ -3,11 +3,11 @@
 //! of their own beside its inbox, in arrival order with its messages, and only
 //! the calls that ask for [`Mail`] see them (a plain `receive` never does).
 
-use std::any::Any;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::SysMsg;
 use crate::otp::request::Request;
 use crate::reason::Reason;
 use crate::signal::Pid;
@@ -114,9 +114,9 @@ pub(crate) enum Notice {
 }
 
 impl Notice {
-    /// It, boxed for the kernel's system queue.
-    pub(crate) fn boxed(self) -> Box<dyn Any> {
-        Box::new(self)
+    /// It, as the kernel's system queue holds it (inline: no allocation).
+    pub(crate) fn boxed(self) -> SysMsg {
+        SysMsg::new(self)
     }
 
     /// As mail.

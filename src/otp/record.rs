@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
 use crate::error::ExitError;
-use std::any::Any;
 
+use crate::kernel::SysMsg;
 use crate::kernel::hooks::Codec;
 use crate::kernel::proc::SysItem;
 use crate::otp::call::{CallError, EncodedReply, Refused};
@@ -292,9 +292,9 @@ impl NoticeRecord {
         due: u64,
         codec: &dyn Fn(&str) -> Option<Codec>,
     ) -> Option<SysItem> {
-        let (tag, msg): (u64, Box<dyn Any>) = match self {
-            NoticeRecord::Reply { tag, value } => (tag, Box::new(EncodedReply(value))),
-            NoticeRecord::Refused { tag } => (tag, Box::new(Refused)),
+        let (tag, msg): (u64, SysMsg) = match self {
+            NoticeRecord::Reply { tag, value } => (tag, SysMsg::new(EncodedReply(value))),
+            NoticeRecord::Refused { tag } => (tag, SysMsg::new(Refused)),
             notice => (0, notice.into_notice(codec)?.boxed()),
         };
         Some(SysItem { due, tag, msg })

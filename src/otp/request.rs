@@ -393,7 +393,7 @@ fn refuse_tagged<I: 'static, O: 'static>(
     }
     match alive(k, from) {
         Some(p) => {
-            k.push_sys(p, tag, Box::new(call::Refused));
+            k.push_sys(p, tag, crate::kernel::SysMsg::new(call::Refused));
             true
         }
         None => false,

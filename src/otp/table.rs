@@ -15,6 +15,8 @@ use crate::otp::registry::RegisterError;
 use crate::signal::Pid;
 
 /// What the toolkit keeps of one process (only of processes that use it).
+/// Small (an entry is made, moved and dropped for each process spawned
+/// linked or monitored): what few processes have, a name or groups, is boxed.
 #[derive(Default)]
 pub(crate) struct Entry {
     /// Its links, in the order they were made.
@@ -25,16 +27,40 @@ pub(crate) struct Entry {
     pub(crate) monitors: SmallVec<[(u64, Pid); 1]>,
     /// Monitors on it: (reference, watcher), in the order they were set.
     pub(crate) watchers: SmallVec<[(u64, Pid); 1]>,
-    /// Its registered name.
-    pub(crate) name: Option<Arc<str>>,
-    /// The groups it is in, in the order it joined them.
-    pub(crate) groups: SmallVec<[Arc<str>; 1]>,
     /// The process that started it linked (`spawn_link`): its parent, as
     /// OTP's `proc_lib` knows it (a server stops on its parent's EXIT).
     pub(crate) parent: Option<Pid>,
     /// It runs a server's loop: a scheduler's shutdown asks it to stop (its
     /// `terminate` runs) rather than signal it.
     pub(crate) server: bool,
+    /// Its name and groups, once it has either.
+    names: Option<Box<Names>>,
+}
+
+/// A process's registered name and groups.
+#[derive(Default)]
+struct Names {
+    /// Its registered name.
+    name: Option<Arc<str>>,
+    /// The groups it is in, in the order it joined them.
+    groups: SmallVec<[Arc<str>; 1]>,
+}
+
+impl Entry {
+    /// Its registered name.
+    fn name(&self) -> Option<&Arc<str>> {
+        self.names.as_ref()?.name.as_ref()
+    }
+
+    /// The groups it is in, in the order it joined them.
+    fn groups(&self) -> &[Arc<str>] {
+        self.names.as_ref().map_or(&[], |n| &n.groups)
+    }
+
+    /// Its name and groups, to change.
+    fn names(&mut self) -> &mut Names {
+        self.names.get_or_insert_with(Box::default)
+    }
 }
 
 /// The toolkit's tables, one per kernel (in its extensions).
@@ -142,20 +168,20 @@ impl Table {
         if let Some(&owner) = self.names.get(name) {
             return Err(RegisterError::NameTaken(name.to_string(), owner));
         }
-        if let Some(own) = self.entries.get(&pid).and_then(|e| e.name.as_ref()) {
+        if let Some(own) = self.entries.get(&pid).and_then(|e| e.name()) {
             return Err(RegisterError::AlreadyNamed(pid, own.to_string()));
         }
         let name: Arc<str> = name.into();
         self.names.insert(name.clone(), pid);
-        self.entries.entry(pid).or_default().name = Some(name);
+        self.entries.entry(pid).or_default().names().name = Some(name);
         Ok(())
     }
 
     /// Frees `name`: the process it named.
     pub(crate) fn unregister(&mut self, name: &str) -> Option<Pid> {
         let pid = self.names.remove(name)?;
-        if let Some(e) = self.entries.get_mut(&pid) {
-            e.name = None;
+        if let Some(names) = self.entries.get_mut(&pid).and_then(|e| e.names.as_mut()) {
+            names.name = None;
         }
         Some(pid)
     }
@@ -171,7 +197,12 @@ impl Table {
             return;
         }
         members.push(pid);
-        self.entries.entry(pid).or_default().groups.push(name);
+        self.entries
+            .entry(pid)
+            .or_default()
+            .names()
+            .groups
+            .push(name);
     }
 
     /// `pid` leaves `group`: whether it was a member.
@@ -186,8 +217,8 @@ impl Table {
         if members.is_empty() {
             self.groups.remove(group);
         }
-        if let Some(e) = self.entries.get_mut(&pid) {
-            e.groups.retain(|g| &**g != group);
+        if let Some(names) = self.entries.get_mut(&pid).and_then(|e| e.names.as_mut()) {
+            names.groups.retain(|g| &**g != group);
         }
         true
     }
@@ -197,10 +228,10 @@ impl Table {
     /// side too). What its end tells others comes from the entry's lists.
     pub(crate) fn end(&mut self, pid: Pid) -> Option<Entry> {
         let entry = self.entries.remove(&pid)?;
-        if let Some(name) = &entry.name {
+        if let Some(name) = entry.name() {
             self.names.remove(name);
         }
-        for group in &entry.groups {
+        for group in entry.groups() {
             if let Some(members) = self.groups.get_mut(group) {
                 members.retain(|m| *m != pid);
                 if members.is_empty() {

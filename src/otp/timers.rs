@@ -79,7 +79,7 @@ pub(crate) fn start_timer_at<I: 'static, O: 'static>(
 }
 
 /// The notice of timer `id`, made when it fires.
-pub(crate) fn timeout(id: u64) -> Box<dyn std::any::Any> {
+pub(crate) fn timeout(id: u64) -> crate::kernel::SysMsg {
     Notice::Timeout(TimerRef(id)).boxed()
 }
 

@@ -9,12 +9,14 @@ pub(crate) mod overflow;
 pub(crate) mod stack;
 pub(crate) mod template;
 
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use corosensei::stack::Stack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -25,13 +27,85 @@ use crate::kernel::{Ended, Engine, Kernel, PPtr, Turn, Wait};
 use crate::signal::{Payload, Pid};
 use context::Ctx;
 use stack::{ProcStack, StackPool};
-use template::{Sharing, Step, Template};
+use template::{Body, Sharing, Step, Template};
 
 /// A kernel's pool of stacks, shared by its stackful engines: each holds it until
 /// its stack is back, so that the pool (which owns the stacks' memory) outlives
 /// every coroutine running on one of them.
 #[derive(Clone)]
 struct Pool(Rc<RefCell<StackPool>>);
+
+/// The stackful engine's state in a kernel (its extension).
+struct PerKernel {
+    pool: Pool,
+    bodies: Bodies,
+}
+
+/// Template bodies as a kernel's processes hold them: an `Rc` of the
+/// template's `Arc`, counted up and down with no atomic operation (a clone of
+/// the `Arc` per process costs two), made once per template. The last few are
+/// kept, keyed by the body's address (held, so that it is not reused while
+/// kept) and its type.
+#[derive(Default)]
+struct Bodies {
+    /// The body's address, the type of the `Rc`'s value, and the `Rc`.
+    kept: Vec<(*const u8, TypeId, Rc<dyn Any>)>,
+    /// The next one to replace, once `BODIES` are kept.
+    next: usize,
+}
+
+/// Bodies kept.
+const BODIES: usize = 4;
+
+impl Bodies {
+    /// `body`, as processes hold it.
+    #[inline]
+    fn get<I: 'static, O: 'static, A: 'static, R: 'static>(
+        &mut self,
+        body: &Body<I, O, A, R>,
+    ) -> Rc<Body<I, O, A, R>> {
+        let key = Arc::as_ptr(body).cast::<u8>();
+        let ty = TypeId::of::<Body<I, O, A, R>>();
+        for (k, t, rc) in &self.kept {
+            if *k == key && *t == ty {
+                let value = Rc::as_ptr(rc).cast::<Body<I, O, A, R>>();
+                // SAFETY: `rc` was made as an `Rc<Body<I, O, A, R>>` (its type
+                // id, recorded then, is this one's) and is alive: its value's
+                // address, cast back to its own type, is what `Rc::into_raw`
+                // of that `Rc` gives. The count goes up by the `Rc` returned
+                // (what `rc.clone().downcast()` does, without asking the value
+                // its type again).
+                return unsafe {
+                    Rc::increment_strong_count(value);
+                    Rc::from_raw(value)
+                };
+            }
+        }
+        self.add(body)
+    }
+
+    /// Keeps `body`, in place of the oldest one kept once `BODIES` are.
+    #[cold]
+    #[inline(never)]
+    fn add<I: 'static, O: 'static, A: 'static, R: 'static>(
+        &mut self,
+        body: &Body<I, O, A, R>,
+    ) -> Rc<Body<I, O, A, R>> {
+        let rc = Rc::new(body.clone());
+        let kept = (
+            Arc::as_ptr(body).cast::<u8>(),
+            TypeId::of::<Body<I, O, A, R>>(),
+            rc.clone() as Rc<dyn Any>,
+        );
+        if self.kept.len() < BODIES {
+            self.kept.push(kept);
+        } else {
+            self.kept[self.next] = kept;
+            self.next = (self.next + 1) % BODIES;
+        }
+        rc
+    }
+}
 
 /// A stackful process's engine: its coroutine, and what its stack's overflow
 /// report needs. The coroutine is resumed with whether it is being stopped.
@@ -146,14 +220,16 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload, S: Sharing>
     pid: Option<Pid>,
 ) -> Result<PPtr<I, O>, SpawnError> {
     let journaled = kernel.spawning(&template.opts.name, &args, false)?;
-    let pool = kernel
-        .extensions
-        .get_or_insert_with(|| {
-            overflow::install();
-            hook::install();
-            Pool(Rc::default())
-        })
-        .clone();
+    let per_kernel = kernel.extensions.get_or_insert_with(|| {
+        overflow::install();
+        hook::install();
+        PerKernel {
+            pool: Pool(Rc::default()),
+            bodies: Bodies::default(),
+        }
+    });
+    let pool = per_kernel.pool.clone();
+    let body = per_kernel.bodies.get(&template.body);
     if !stack::valid_size(template.stack_size) {
         return Err(SpawnError::StackSize(template.stack_size));
     }
@@ -180,13 +256,12 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload, S: Sharing>
         name_len: name.len(),
     };
     let k = NonNull::from(&mut *kernel);
-    let body = template.body.clone();
     let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<bool, Wait>, _: bool| {
         // (Resumed under `overflow::Entered`: the record is this process's.)
         hook::record_yielder(yielder);
         let mut ctx = Ctx::new(k, p, yielder);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let mut step = body(&mut ctx, args);
+            let mut step = (**body)(&mut ctx, args);
             loop {
                 match step {
                     Step::Done(r) => return Ok(r),
@@ -210,16 +285,13 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload, S: Sharing>
             }
         }
     });
-    kernel.install(
-        p,
-        Box::pin(Stackful {
-            coroutine: ManuallyDrop::new(coroutine),
-            running,
-            stack_size,
-            pool,
-        }),
-        KIND,
-    );
+    let engine = kernel.blocks.boxed(Stackful {
+        coroutine: ManuallyDrop::new(coroutine),
+        running,
+        stack_size,
+        pool,
+    });
+    kernel.install(p, engine, KIND);
     if let Some(args) = journaled {
         kernel.created(p, &template.opts.name, args);
     }

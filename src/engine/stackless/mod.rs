@@ -141,6 +141,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::error::{ExitError, SpawnError};
+use crate::kernel::blocks::Blocks;
 use crate::kernel::options::Options;
 use crate::kernel::pass::forget_quietly;
 use crate::kernel::{BoxedEngine, Ended, Engine, Kernel, PPtr, Turn, Wait};
@@ -195,7 +196,10 @@ impl Pending {
     }
 }
 
-type MakeEngine<I, O, A> = Arc<dyn Fn(StacklessCtx<I, O>, A) -> BoxedEngine + Send + Sync>;
+/// Makes a process's engine from its context and arguments, boxed in one of
+/// the kernel's kept blocks if it can.
+type MakeEngine<I, O, A> =
+    Arc<dyn Fn(StacklessCtx<I, O>, A, &mut Blocks) -> BoxedEngine + Send + Sync>;
 
 /// A stackless process definition: a function of the context and the arguments
 /// that returns the process's coroutine, plus the same inbox and route options as
@@ -245,7 +249,7 @@ impl<I: 'static, O: 'static, A: 'static, R: Payload> StacklessTemplate<I, O, A, 
     {
         StacklessTemplate {
             opts: Options::new(name),
-            body: Arc::new(move |cx, args| Box::pin(body(cx, args))),
+            body: Arc::new(move |cx, args, blocks| blocks.boxed(body(cx, args))),
             _marker: PhantomData,
         }
     }
@@ -262,7 +266,7 @@ impl<I: 'static, O: 'static, A: 'static, R: Payload> StacklessTemplate<I, O, A, 
     {
         StacklessTemplate {
             opts: Options::new(name),
-            body: Arc::new(move |cx, args| Box::pin(Exiting(body(cx, args)))),
+            body: Arc::new(move |cx, args, blocks| blocks.boxed(Exiting(body(cx, args)))),
             _marker: PhantomData,
         }
     }
@@ -382,7 +386,8 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
     // kernel from that root (each of which would invalidate a pointer derived
     // from this `&mut`).
     let ctx = StacklessCtx::new(kernel.this, p, kernel.id, pid);
-    let engine = match catch_unwind(AssertUnwindSafe(|| (template.body)(ctx, args))) {
+    let blocks = &mut kernel.blocks;
+    let engine = match catch_unwind(AssertUnwindSafe(|| (template.body)(ctx, args, blocks))) {
         Ok(engine) => engine,
         Err(payload) => {
             // SAFETY: p came from `new_record`, was not installed, and is not used
