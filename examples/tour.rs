@@ -11,7 +11,9 @@
 //! 8. Supervision: a crashed worker restarted under its name, then a restart
 //!    budget that runs out.
 //! 9. Chat: a chat room as a server (`otp::server`) with typed calls; a member
-//!    that crashes leaves, through the room's monitor.
+//!    that crashes leaves, through the room's monitor; the room's own timer and
+//!    stash hold what comes while it is locked; the scheduler shuts down
+//!    gracefully.
 //!
 //! Each story lives in `examples/stories/` (which documents its expected output)
 //! and also runs on its own as an example of the same name, for instance
@@ -53,7 +55,10 @@ fn main() {
         ("Swarm: stackless processes", swarm::run),
         ("Call: request and reply by name", call::run),
         ("Supervision: restarts, a name, a budget", supervision::run),
-        ("Chat: a server with typed calls", chat::run),
+        (
+            "Chat: a server with typed calls, its own timer and stash, and a graceful shutdown",
+            chat::run,
+        ),
     ];
     for (i, (title, run)) in stories.into_iter().enumerate() {
         if i > 0 {

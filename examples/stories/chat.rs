@@ -8,6 +8,12 @@
 //! what the room sends them. A wrong call type would not compile: the room's
 //! handle, `ServerRef<Room>`, takes `Ask` and gives `Answer`.
 //!
+//! A moderator locks the room for a moment: the room's own timer
+//! (`ctx.timers().send_after`) reopens it, and what came meanwhile (a join, a
+//! line) waits in the room's stash, handled in order once it reopens. At the
+//! end the scheduler shuts down (`SimpleScheduler::shutdown`): the newest
+//! processes first, the room last, its `terminate` run.
+//!
 //! Expected output:
 //!
 //! ```text
@@ -20,21 +26,38 @@
 //! bob crashes: the room's monitor tells it
 //! alice hears: bob left (failed: a crash)
 //! alice asks who is there: Ok(Welcome(["alice"]))
-//! the room stops: its terminate says goodbye to 1 member(s)
-//! alice hears: the room is closing
+//! the room is locked for 20 ms; carol joins and alice speaks meanwhile
+//! alice hears: the room is open again
+//! alice hears: carol joined
+//! carol joins: Ok(Welcome(["alice", "carol"]))
+//! carol hears: alice: anyone new?
+//! the scheduler shuts down, the newest processes first
+//! the room stops: its terminate says goodbye to 0 member(s)
+//! shut down: 3 stopped, 0 killed
 //! ```
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use chronoflow::otp::server::{self, Flow, Init, Reply, Server, ServerCtx, ServerRef};
 use chronoflow::{Ctx, ExitError, Local, Mail, MonitorRef, Pid, Reason, SimpleScheduler, Template};
 
-/// What members hear.
+/// What members hear (and the room's own timer message).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Msg {
     Line(String),
     /// A member is asked to crash (the story's way to end one).
     Crash,
+    /// The room's timer: it reopens.
+    Reopen,
+}
+
+/// What the room is told (casts).
+pub enum Tell {
+    /// A line said by a member: its nick, the text.
+    Say(String, String),
+    /// Locked for this long: joins and lines wait in the room's stash.
+    Lock(std::time::Duration),
 }
 
 /// The room's calls.
@@ -54,9 +77,11 @@ pub enum Answer {
     Taken,
 }
 
-/// The room's state: its members by nick, each with its pid and monitor.
+/// The room's state: its members by nick, each with its pid and monitor;
+/// whether it is locked.
 pub struct Room {
     members: BTreeMap<String, (Pid, MonitorRef)>,
+    locked: bool,
 }
 
 impl Room {
@@ -79,8 +104,7 @@ impl Server for Room {
     type Args = ();
     type Call = Ask;
     type Reply = Answer;
-    /// A line said by a member: (its nick, the text).
-    type Cast = (String, String);
+    type Cast = Tell;
     type Continue = ();
 
     fn init(ctx: &mut ServerCtx<Self>, (): ()) -> Init<Self> {
@@ -88,6 +112,7 @@ impl Server for Room {
         ctx.register("room", me).expect("the name is free");
         Init::Ok(Room {
             members: BTreeMap::new(),
+            locked: false,
         })
     }
 
@@ -97,6 +122,10 @@ impl Server for Room {
         ask: Ask,
         from: server::From<Answer>,
     ) -> Reply<Self> {
+        if self.locked {
+            ctx.stash_call(ask, from).expect("room in the stash");
+            return Reply::NoReply;
+        }
         match ask {
             Ask::Who => Reply::Reply(Answer::Welcome(self.nicks())),
             Ask::Join(nick) if self.members.contains_key(&nick) => Reply::Reply(Answer::Taken),
@@ -110,18 +139,31 @@ impl Server for Room {
         }
     }
 
-    fn handle_cast(
-        &mut self,
-        ctx: &mut ServerCtx<Self>,
-        (nick, text): (String, String),
-    ) -> Flow<Self> {
-        let from = self.members.get(&nick).map(|&(pid, _)| pid);
-        self.broadcast(ctx, &format!("{nick}: {text}"), from);
+    fn handle_cast(&mut self, ctx: &mut ServerCtx<Self>, tell: Tell) -> Flow<Self> {
+        match tell {
+            Tell::Say(nick, text) if self.locked => {
+                ctx.stash_cast(Tell::Say(nick, text))
+                    .expect("room in the stash");
+            }
+            Tell::Say(nick, text) => {
+                let from = self.members.get(&nick).map(|&(pid, _)| pid);
+                self.broadcast(ctx, &format!("{nick}: {text}"), from);
+            }
+            Tell::Lock(how_long) => {
+                self.locked = true;
+                ctx.timers().send_after(how_long, Msg::Reopen);
+            }
+        }
         Flow::Continue
     }
 
     fn handle_info(&mut self, ctx: &mut ServerCtx<Self>, mail: Mail<Msg>) -> Flow<Self> {
-        if let Mail::Down {
+        if let Mail::Msg(Msg::Reopen) = mail {
+            self.locked = false;
+            self.broadcast(ctx, "the room is open again", None);
+            // What waited comes now, in the order it came.
+            ctx.unstash_all();
+        } else if let Mail::Down {
             monitor, reason, ..
         } = mail
         {
@@ -156,11 +198,12 @@ fn member() -> Template<Msg, Msg, (String, Option<String>), (), Local> {
             }
             println!("{nick} joins: {joined:?}");
             if let Some(line) = line {
-                room.cast(ctx, (nick.clone(), line));
+                room.cast(ctx, Tell::Say(nick.clone(), line));
             }
             loop {
                 match ctx.receive() {
                     Msg::Line(line) => println!("{nick} hears: {line}"),
+                    Msg::Reopen => {}
                     Msg::Crash => {
                         println!("{nick} crashes: the room's monitor tells it");
                         ctx.exit(ExitError::Failed("a crash".into()));
@@ -193,7 +236,7 @@ pub fn run() {
     sched.run_until_idle();
     // alice says hello (the owner casts it for her).
     let handle = ServerRef::<Room>::new(room.pid());
-    sched.cast_server(&handle, ("alice".to_string(), "hello".to_string()));
+    sched.cast_server(&handle, Tell::Say("alice".to_string(), "hello".to_string()));
     sched.run_until_idle();
     sched.send(bob.pid(), Msg::Crash).expect("bob is alive");
     sched.run_until_idle();
@@ -201,12 +244,23 @@ pub fn run() {
         "alice asks who is there: {:?}",
         sched.call_server(&handle, Ask::Who)
     );
-    let stopper = Template::local("stopper", move |ctx: &mut Ctx<Msg>, ()| {
-        handle.stop(ctx, Reason::Shutdown(None))
-    });
-    let stopper = sched.spawn(&stopper, ()).expect("spawn the stopper");
+    println!("the room is locked for 20 ms; carol joins and alice speaks meanwhile");
+    sched.cast_server(&handle, Tell::Lock(Duration::from_millis(20)));
     sched.run_until_idle();
-    assert_eq!(sched.result(&stopper), Some(Ok(Reason::Shutdown(None))));
-    assert!(sched.result(&alice).is_none(), "alice is still listening");
-    let _ = room;
+    sched
+        .spawn(&member(), ("carol".to_string(), None))
+        .expect("spawn carol");
+    sched.run_until_idle();
+    let anyone = Tell::Say("alice".to_string(), "anyone new?".to_string());
+    sched.cast_server(&handle, anyone);
+    // Until the room's timer has fired and what it held is handled.
+    sched.run_blocking();
+    println!("the scheduler shuts down, the newest processes first");
+    let report = sched.shutdown(Duration::from_secs(1), true);
+    println!(
+        "shut down: {} stopped, {} killed",
+        report.stopped,
+        report.killed.len()
+    );
+    assert!(sched.result(&alice).is_some(), "alice was stopped");
 }
