@@ -38,6 +38,7 @@ fn stubborn() -> Template<u32, u32, (), (), chronoflow::Local> {
 struct Logged(Log);
 
 impl Server for Logged {
+    type Engine = server::Stackful;
     type Msg = u32;
     type Args = Log;
     type Call = ();

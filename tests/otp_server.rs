@@ -44,6 +44,7 @@ struct Recorder {
 }
 
 impl Server for Recorder {
+    type Engine = server::Stackful;
     type Msg = u32;
     type Args = (Log, bool, bool);
     type Call = Ask;
@@ -343,6 +344,7 @@ struct Sleepy {
 }
 
 impl Server for Sleepy {
+    type Engine = server::Stackful;
     type Msg = u32;
     type Args = Log;
     type Call = ();

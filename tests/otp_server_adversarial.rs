@@ -69,6 +69,7 @@ struct Probe {
 }
 
 impl Server for Probe {
+    type Engine = server::Stackful;
     type Msg = u32;
     type Args = (Log, Term, bool);
     type Call = Q;
@@ -177,6 +178,7 @@ impl Server for Probe {
 struct Other;
 
 impl Server for Other {
+    type Engine = server::Stackful;
     type Msg = u32;
     type Args = ();
     type Call = u8;
@@ -514,6 +516,7 @@ struct Sleepy {
 }
 
 impl Server for Sleepy {
+    type Engine = server::Stackful;
     type Msg = u32;
     type Args = Log;
     type Call = ();
@@ -644,6 +647,7 @@ struct Eager {
 }
 
 impl Server for Eager {
+    type Engine = server::Stackful;
     type Msg = u32;
     type Args = Log;
     type Call = ();

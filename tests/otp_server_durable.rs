@@ -49,6 +49,7 @@ struct Vault {
 }
 
 impl Server for Vault {
+    type Engine = server::Stackful;
     type Msg = Msg;
     type Args = u64;
     type Call = Q;

@@ -32,6 +32,7 @@ struct Gate {
 }
 
 impl Server for Gate {
+    type Engine = server::Stackful;
     type Msg = u32;
     type Args = Log;
     type Call = u32;

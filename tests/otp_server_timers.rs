@@ -77,6 +77,7 @@ impl Clocked {
 }
 
 impl Server for Clocked {
+    type Engine = server::Stackful;
     type Msg = Tick;
     type Args = (Log, Rc<RefCell<u32>>);
     type Call = ();

@@ -23,6 +23,7 @@ struct Named {
 }
 
 impl Server for Named {
+    type Engine = server::Stackful;
     type Msg = u32;
     type Args = (&'static str, Log, bool);
     type Call = ();
@@ -156,6 +157,7 @@ fn spawns_are_refused_from_outside_at_once_and_from_processes_once_trees_stop() 
     // A server whose `terminate` tries to spawn.
     struct Spawner(Log);
     impl Server for Spawner {
+        type Engine = server::Stackful;
         type Msg = u32;
         type Args = Log;
         type Call = ();

@@ -84,6 +84,7 @@ pub fn client() -> Template<Msg, Msg, (Pid, u64, Option<Duration>), u64> {
 pub struct Counter(u64);
 
 impl server::Server for Counter {
+    type Engine = server::Stackful;
     type Msg = Msg;
     type Args = ();
     type Call = ();

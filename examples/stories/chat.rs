@@ -100,6 +100,7 @@ impl Room {
 }
 
 impl Server for Room {
+    type Engine = server::Stackful;
     type Msg = Msg;
     type Args = ();
     type Call = Ask;

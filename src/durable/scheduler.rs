@@ -169,7 +169,9 @@ where
     /// and stops it with [`stop`](crate::otp::server::ServerRef::stop).
     pub fn server<S>(self, template: &Template<M, M, S::Args, (), Local>) -> Self
     where
-        S: crate::otp::server::Server<Msg = M> + Serialize + DeserializeOwned,
+        S: crate::otp::server::Server<Engine = crate::otp::server::Stackful, Msg = M>
+            + Serialize
+            + DeserializeOwned,
         S::Args: DurablePayload,
         S::Call: Serialize + DeserializeOwned,
         S::Reply: DurablePayload,

@@ -54,6 +54,7 @@ struct Holder<T, M> {
 }
 
 impl<T: 'static, M: 'static> Server for Holder<T, M> {
+    type Engine = server::Stackful;
     type Msg = M;
     type Args = T;
     type Call = Call<T>;

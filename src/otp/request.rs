@@ -383,7 +383,7 @@ pub(crate) fn refuse<I: 'static, O: 'static>(
 }
 
 /// [`refuse`] for the call of caller `from` tagged `tag`.
-fn refuse_tagged<I: 'static, O: 'static>(
+pub(crate) fn refuse_tagged<I: 'static, O: 'static>(
     k: &mut crate::kernel::Kernel<I, O>,
     from: Pid,
     tag: u64,

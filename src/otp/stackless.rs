@@ -416,6 +416,14 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         timers::start_timer(self.k(&b), delay, self.pid())
     }
 
+    /// [`start_timer`](Self::start_timer) at `deadline` (a server's
+    /// interval: deadlines a period apart, that do not drift).
+    pub(crate) fn start_timer_at(&self, deadline: crate::clock::Time) -> TimerRef {
+        let b = self.enter();
+        Self::spend(self.p(&b));
+        timers::start_timer_at(self.k(&b), deadline, self.pid())
+    }
+
     /// Cancels `timer` (OTP's `erlang:cancel_timer/1`): the time it had left,
     /// or `None` if it fired or was cancelled before. Its message is dropped.
     pub fn cancel_timer(&self, timer: TimerRef) -> Option<Duration> {
@@ -522,6 +530,13 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         let b = self.enter();
         Self::spend(self.p(&b));
         crate::otp::request::refuse(self.k(&b), request);
+    }
+
+    /// Refuses the call that `to` answers (a server's stashed call).
+    pub(crate) fn refuse_reply_to<R>(&self, to: ReplyTo<R>) {
+        let b = self.enter();
+        Self::spend(self.p(&b));
+        crate::otp::request::refuse_tagged(self.k(&b), to.pid(), to.tag());
     }
 
     /// Answers the call that `to` names with `value` (OTP's

@@ -1,11 +1,11 @@
-//! What a server's handlers are given: the process's [`Ctx`] (every call of
+//! What a server's handlers are given: the process's context (every call of
 //! it, through `Deref`), and the server's own timers and stash.
 
 use std::ops::{Deref, DerefMut};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use crate::engine::stackful::context::Ctx;
 use crate::otp::mail::{Mail, TimerRef};
+use crate::otp::server::host::Host;
 use crate::otp::server::stash::{Stash, StashFull, Stashed};
 use crate::otp::server::timers::{Fired, TimerTable, Timers};
 use crate::otp::server::{From, Server};
@@ -28,28 +28,34 @@ impl<S: Server> Default for Own<S> {
     }
 }
 
-/// The context of a server's handlers: the process's [`Ctx`] (it derefs to
-/// it: `ctx.reply(..)`, `ctx.monitor(..)`, `ctx.send_to(..)`), with the
-/// server's own [`timers`](Self::timers) and its stash
-/// ([`stash_call`](Self::stash_call) and its kin).
+/// The context of a server's handlers: the process's context (it derefs to
+/// it: `ctx.reply(..)`, `ctx.monitor(..)`, `ctx.send_to(..)`), a
+/// [`Ctx`](crate::Ctx) or a [`StacklessCtx`](crate::StacklessCtx) as its
+/// [`Engine`](Server::Engine) says, with the server's own
+/// [`timers`](Self::timers) and its stash ([`stash_call`](Self::stash_call)
+/// and its kin).
 pub struct ServerCtx<'a, S: Server> {
-    ctx: &'a mut Ctx<S::Msg>,
+    ctx: &'a mut EngineCtx<S>,
     own: &'a mut Own<S>,
 }
 
+/// The context of server `S`'s process: a [`Ctx`](crate::Ctx), or a
+/// [`StacklessCtx`](crate::StacklessCtx).
+pub type EngineCtx<S> = <<S as Server>::Engine as Host>::Ctx<<S as Server>::Msg>;
+
 impl<'a, S: Server> ServerCtx<'a, S> {
-    pub(super) fn new(ctx: &'a mut Ctx<S::Msg>, own: &'a mut Own<S>) -> Self {
+    pub(super) fn new(ctx: &'a mut EngineCtx<S>, own: &'a mut Own<S>) -> Self {
         ServerCtx { ctx, own }
     }
 
     /// The process's context (as `Deref` gives it).
-    pub fn ctx(&mut self) -> &mut Ctx<S::Msg> {
+    pub fn ctx(&mut self) -> &mut EngineCtx<S> {
         self.ctx
     }
 
     /// The server's own timers: messages it sends itself later, once or at
     /// every period, cancelled when it stops (see [`Timers`]).
-    pub fn timers(&mut self) -> Timers<'_, S::Msg> {
+    pub fn timers(&mut self) -> Timers<'_, S::Msg, S::Engine> {
         Timers {
             ctx: self.ctx,
             table: &mut self.own.timers,
@@ -123,7 +129,7 @@ impl<'a, S: Server> ServerCtx<'a, S> {
         let mut first = None;
         for item in cleared {
             if let Stashed::Call(_, from) = &item {
-                self.ctx.refuse_reply_to(*from);
+                S::Engine::refuse_call(self.ctx, *from);
             }
             if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(item))) {
                 match first {
@@ -141,7 +147,7 @@ impl<'a, S: Server> ServerCtx<'a, S> {
     /// What the notice of `timer` is to the server (one of its own timers'
     /// messages, or not).
     pub(super) fn fired(&mut self, timer: TimerRef) -> Fired<S::Msg> {
-        self.own.timers.fired(self.ctx, timer)
+        self.own.timers.fired::<S::Engine>(self.ctx, timer)
     }
 
     /// How much mail is stashed (not counting mail unstashed, waiting to be
@@ -152,15 +158,32 @@ impl<'a, S: Server> ServerCtx<'a, S> {
 }
 
 impl<S: Server> Deref for ServerCtx<'_, S> {
-    type Target = Ctx<S::Msg>;
+    type Target = EngineCtx<S>;
 
-    fn deref(&self) -> &Ctx<S::Msg> {
+    fn deref(&self) -> &EngineCtx<S> {
         self.ctx
     }
 }
 
 impl<S: Server> DerefMut for ServerCtx<'_, S> {
-    fn deref_mut(&mut self) -> &mut Ctx<S::Msg> {
+    fn deref_mut(&mut self) -> &mut EngineCtx<S> {
         self.ctx
+    }
+}
+
+impl<S: Server> ServerCtx<'_, S> {
+    /// Answers the call `to` (the loop's replies).
+    pub(super) fn reply_to(&mut self, to: From<S::Reply>, value: S::Reply) -> Result<(), S::Reply> {
+        S::Engine::reply(self.ctx, to, value)
+    }
+
+    /// Refuses `request` (one not of the server's types).
+    pub(super) fn refuse_request(&mut self, request: &crate::otp::Request) {
+        S::Engine::refuse(self.ctx, request);
+    }
+
+    /// Refuses the call `to` (`Reply::Refuse`).
+    pub(super) fn refuse_call(&mut self, to: From<S::Reply>) {
+        S::Engine::refuse_call(self.ctx, to);
     }
 }

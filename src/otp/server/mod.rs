@@ -42,6 +42,7 @@
 //! enum Get { Total }
 //!
 //! impl Server for Counter {
+//!     type Engine = server::Stackful;
 //!     type Msg = ();
 //!     type Args = u64;
 //!     type Call = Get;
@@ -76,15 +77,19 @@
 
 mod context;
 mod handle;
+mod host;
 mod run;
 mod stash;
 mod timers;
 
 use std::time::Duration;
 
-pub use context::{ServerCtx, StashedCall};
+pub use context::{EngineCtx, ServerCtx, StashedCall};
 pub use handle::ServerRef;
 pub(crate) use handle::stop_request;
+#[cfg(feature = "stackless")]
+pub use host::Stackless;
+pub use host::{Host, Stackful};
 pub(crate) use run::{CallOf, CastOf, StopWith, snapshot_template};
 pub use stash::StashFull;
 pub use timers::{Timer, Timers};
@@ -102,6 +107,11 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A server: its state, and its handlers (see the [module](self)).
 pub trait Server: Sized + 'static {
+    /// The engine it runs on: [`Stackful`] (its handlers may wait: call
+    /// another server, sleep) or [`Stackless`] (feature `stackless`: its
+    /// handlers never wait). Its handlers' [`ServerCtx`] derefs to that
+    /// engine's context.
+    type Engine: Host;
     /// The scheduler's message type: what reaches its inbox comes to
     /// [`handle_info`](Server::handle_info).
     type Msg: 'static;
@@ -236,7 +246,9 @@ pub enum Flow<S: Server> {
 /// [`Args`](Server::Args) (a supervisor's child spec takes it as any
 /// template). The process ends with the reason it stops for (`Normal`: its
 /// result is `()`).
-pub fn template<S: Server>(name: &str) -> Template<S::Msg, S::Msg, S::Args, (), Local> {
+pub fn template<S: Server<Engine = Stackful>>(
+    name: &str,
+) -> Template<S::Msg, S::Msg, S::Args, (), Local> {
     let template: std::sync::Arc<str> = name.into();
     Template::local_stepping(name, move |ctx, args| run::run::<S>(ctx, args, &template))
 }

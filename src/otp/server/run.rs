@@ -13,9 +13,10 @@ use crate::kernel::engine::ExitWith;
 use crate::kernel::pass::panic_message;
 use crate::otp::mail::Mail;
 use crate::otp::request::RequestType;
-use crate::otp::server::context::{Own, ServerCtx};
+use crate::otp::server::context::{EngineCtx, Own, ServerCtx};
+use crate::otp::server::host::Stackful;
 use crate::otp::server::stash::Stashed;
-use crate::otp::server::timers::{Fired, TimerTable};
+use crate::otp::server::timers::{Fired, Panic, TimerTable};
 use crate::otp::server::{Flow, From, Init, Reply, Server};
 use crate::reason::Reason;
 
@@ -79,7 +80,7 @@ impl<S: Server> fmt::Debug for Snapshot<S> {
 }
 
 /// The body of server `S`'s process, started from template `template`.
-pub(super) fn run<S: Server>(
+pub(super) fn run<S: Server<Engine = Stackful>>(
     ctx: &mut Ctx<S::Msg>,
     args: S::Args,
     template: &str,
@@ -92,26 +93,18 @@ pub(super) fn run<S: Server>(
         Ok(Init::Ok(state)) => (state, None),
         Ok(Init::Continue(state, next)) => (state, Some(next)),
         Ok(Init::Stop(reason)) => {
-            if let Some(payload) = own.timers.cancel_all(ctx).1 {
+            if let Some(payload) = own.timers.cancel_all::<Stackful>(ctx).1 {
                 resume_unwind(payload);
             }
             return end(reason);
         }
-        Err(payload) => {
-            if !payload.is::<KillUnwind>() {
-                let (_, dropped) = own.timers.cancel_all(ctx);
-                if let Some(payload) = dropped {
-                    crate::kernel::pass::forget_quietly(payload);
-                }
-            }
-            resume_unwind(payload)
-        }
+        Err(payload) => init_failed(ctx, &mut own, payload),
     };
     serve(ctx, state, own, next, template)
 }
 
 /// The body of a durable server's process from its snapshot.
-pub(super) fn resume<S: Server>(
+pub(super) fn resume<S: Server<Engine = Stackful>>(
     ctx: &mut Ctx<S::Msg>,
     snapshot: Snapshot<S>,
 ) -> Step<S::Msg, S::Msg, ()> {
@@ -124,14 +117,14 @@ pub(super) fn resume<S: Server>(
 
 /// The template of a durable server's snapshots, for servers of template
 /// `template`.
-pub(crate) fn snapshot_template<S: Server>(
+pub(crate) fn snapshot_template<S: Server<Engine = Stackful>>(
     template: &str,
 ) -> Template<S::Msg, S::Msg, Snapshot<S>, (), Local> {
     Template::local_stepping(&format!("{template}/snapshot"), resume::<S>)
 }
 
 /// The server's loop (OTP's `gen_server:loop`).
-fn serve<S: Server>(
+fn serve<S: Server<Engine = Stackful>>(
     ctx: &mut Ctx<S::Msg>,
     mut state: S,
     mut own: Own<S>,
@@ -185,7 +178,10 @@ fn serve<S: Server>(
         match flow {
             Flow::Continue => {}
             Flow::ContinueWith(c) => next = Some(c),
-            Flow::Stop(reason) => return stop(ctx, &mut own, &mut state, reason, last_reply),
+            Flow::Stop(reason) => {
+                stop(ctx, &mut own, &mut state, &reason, last_reply);
+                return end(reason);
+            }
         }
         handled += 1;
         if snapshots && handled >= S::SNAPSHOT_EVERY && next.is_none() && own.stash.is_empty() {
@@ -200,28 +196,45 @@ fn serve<S: Server>(
     }
 }
 
+/// `init` failed (a panic, a `Ctx::exit`): the timers it armed are
+/// cancelled, and the failure goes on.
+pub(super) fn init_failed<S: Server>(
+    ctx: &mut EngineCtx<S>,
+    own: &mut Own<S>,
+    payload: Panic,
+) -> ! {
+    if !payload.is::<KillUnwind>() {
+        let (_, dropped) = own.timers.cancel_all::<S::Engine>(ctx);
+        if let Some(payload) = dropped {
+            crate::kernel::pass::forget_quietly(payload);
+        }
+    }
+    resume_unwind(payload)
+}
+
 /// The server stops for `reason`: its timers are cancelled, `terminate` runs,
-/// then a stop's reply (if any) goes.
-fn stop<S: Server>(
-    ctx: &mut Ctx<S::Msg>,
+/// then a stop's reply (if any) goes. A failure of `terminate` (or of a
+/// timer message's `Drop`) goes on as the process's.
+pub(super) fn stop<S: Server>(
+    ctx: &mut EngineCtx<S>,
     own: &mut Own<S>,
     state: &mut S,
-    reason: Reason,
+    reason: &Reason,
     last_reply: Option<(From<S::Reply>, S::Reply)>,
-) -> Step<S::Msg, S::Msg, ()> {
+) {
     // Its timers first: none fires while `terminate` waits for something.
-    let (_, dropped) = own.timers.cancel_all(ctx);
+    let (_, dropped) = own.timers.cancel_all::<S::Engine>(ctx);
     // OTP: `terminate` first, then the reply (even if `terminate` fails), so
     // that the caller hears back once the server let go of what it held. (A
     // kill that unwinds through it sends nothing: the process is gone.)
     let terminated = catch_unwind(AssertUnwindSafe(|| {
-        state.terminate(&mut ServerCtx::new(ctx, own), &reason)
+        state.terminate(&mut ServerCtx::new(ctx, own), reason)
     }));
     let killed = terminated.as_ref().is_err_and(|p| p.is::<KillUnwind>());
     if let Some((from, reply)) = last_reply
         && !killed
     {
-        let _ = ctx.reply(from, reply);
+        let _ = ServerCtx::new(ctx, own).reply_to(from, reply);
     }
     // A failure of `terminate` ends the process with it; else one of a timer
     // message's `Drop`.
@@ -234,12 +247,11 @@ fn stop<S: Server>(
     if let Some(payload) = dropped {
         resume_unwind(payload);
     }
-    end(reason)
 }
 
 /// Hands `mail` to the handler it is for. A call's stop leaves its reply in
 /// `last_reply`, to send once `terminate` has run.
-fn dispatch<S: Server>(
+pub(super) fn dispatch<S: Server>(
     ctx: &mut ServerCtx<S>,
     state: &mut S,
     mail: Mail<S::Msg>,
@@ -266,12 +278,12 @@ fn dispatch<S: Server>(
         return Flow::Stop(reason);
     }
     // Not one of its own: its caller is told at once.
-    ctx.refuse(&request);
+    ctx.refuse_request(&request);
     Flow::Continue
 }
 
 /// Hands unstashed mail to the handler it is for.
-fn unstashed<S: Server>(
+pub(super) fn unstashed<S: Server>(
     ctx: &mut ServerCtx<S>,
     state: &mut S,
     item: Stashed<S>,
@@ -294,16 +306,16 @@ fn handle_call<S: Server>(
 ) -> Flow<S> {
     match state.handle_call(ctx, call, from) {
         Reply::Reply(reply) => {
-            let _ = ctx.reply(from, reply);
+            let _ = ctx.reply_to(from, reply);
             Flow::Continue
         }
         Reply::ReplyContinue(reply, next) => {
-            let _ = ctx.reply(from, reply);
+            let _ = ctx.reply_to(from, reply);
             Flow::ContinueWith(next)
         }
         Reply::NoReply => Flow::Continue,
         Reply::Refuse => {
-            ctx.refuse_reply_to(from);
+            ctx.refuse_call(from);
             Flow::Continue
         }
         Reply::Stop(reason, reply) => {
@@ -319,8 +331,8 @@ fn handle_call<S: Server>(
 /// cancelled and `terminate` runs with that reason (OTP: a callback's
 /// exception stops the server through `terminate/2`), and the process ends
 /// with it; a kill (the stack unwinding for the process's end) runs nothing.
-fn guarded<S: Server, T>(
-    ctx: &mut Ctx<S::Msg>,
+pub(super) fn guarded<S: Server, T>(
+    ctx: &mut EngineCtx<S>,
     own: &mut Own<S>,
     state: &mut S,
     f: impl FnOnce(&mut ServerCtx<S>, &mut S) -> T,
@@ -333,7 +345,7 @@ fn guarded<S: Server, T>(
                     Some(ExitWith(error)) => Reason::from(error.clone()),
                     None => Reason::Failed(panic_message(&*payload)),
                 };
-                let (_, dropped) = own.timers.cancel_all(ctx);
+                let (_, dropped) = own.timers.cancel_all::<S::Engine>(ctx);
                 if let Some(payload) = dropped {
                     crate::kernel::pass::forget_quietly(payload);
                 }

@@ -18,9 +18,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
-use crate::engine::stackful::context::Ctx;
 use crate::kernel::idmap::IdMap;
 use crate::otp::mail::TimerRef;
+use crate::otp::server::host::{Host, Stackful};
 
 /// A timer of a server's own (see [`ServerCtx::timers`](super::ServerCtx::timers)):
 /// cancel it with [`Timers::cancel`]. Unique within its server.
@@ -110,7 +110,7 @@ impl<M: 'static> TimerTable<M> {
     /// What the notice of `timer` is to the server; an interval's next
     /// deadline is armed (one period after the last deadline, not after
     /// now: intervals do not drift).
-    pub(super) fn fired(&mut self, ctx: &mut Ctx<M>, timer: TimerRef) -> Fired<M> {
+    pub(super) fn fired<E: Host>(&mut self, ctx: &mut E::Ctx<M>, timer: TimerRef) -> Fired<M> {
         let Some(mut armed) = self.armed.remove(&timer.0) else {
             return match self.stale.iter().position(|&t| t == timer) {
                 Some(i) => {
@@ -126,7 +126,7 @@ impl<M: 'static> TimerTable<M> {
         };
         every.due = every.due + every.period;
         let copy = (every.copy)(&armed.msg);
-        let next = ctx.start_timer_at(every.due);
+        let next = E::start_timer_at(ctx, every.due);
         self.by_key.insert(armed.key, next.0);
         self.armed.insert(next.0, armed);
         Fired::Msg(copy)
@@ -135,11 +135,11 @@ impl<M: 'static> TimerTable<M> {
     /// Cancels every timer: how many there were, and the first panic of
     /// their messages' `Drop` (user code), if one panicked: each is dropped
     /// however the others do.
-    pub(super) fn cancel_all(&mut self, ctx: &mut Ctx<M>) -> (usize, Option<Panic>) {
+    pub(super) fn cancel_all<E: Host>(&mut self, ctx: &mut E::Ctx<M>) -> (usize, Option<Panic>) {
         let keys: Vec<u64> = self.by_key.keys().copied().collect();
         let mut first = None;
         for &key in &keys {
-            if let Some(Err(payload)) = self.cancel(ctx, key) {
+            if let Some(Err(payload)) = self.cancel::<E>(ctx, key) {
                 match first {
                     None => first = Some(payload),
                     Some(_) => crate::kernel::pass::forget_quietly(payload),
@@ -150,10 +150,10 @@ impl<M: 'static> TimerTable<M> {
     }
 
     /// Cancels timer `key`, if it is armed: how its message's drop went.
-    fn cancel(&mut self, ctx: &mut Ctx<M>, key: u64) -> Option<Result<(), Panic>> {
+    fn cancel<E: Host>(&mut self, ctx: &mut E::Ctx<M>, key: u64) -> Option<Result<(), Panic>> {
         let timer = self.by_key.remove(&key)?;
         let armed = self.armed.remove(&timer);
-        if ctx.cancel_timer(TimerRef(timer)).is_none() {
+        if E::cancel_timer(ctx, TimerRef(timer)).is_none() {
             // It fired: its notice waits unread.
             self.stale.push(TimerRef(timer));
         }
@@ -174,16 +174,16 @@ pub(super) type Panic = Box<dyn std::any::Any + Send>;
 /// handler's failure): a server that is killed runs nothing, and its timers,
 /// firing later, are dropped and counted as any timed send to an ended
 /// process.
-pub struct Timers<'a, M: 'static> {
-    pub(super) ctx: &'a mut Ctx<M>,
+pub struct Timers<'a, M: 'static, E: Host = Stackful> {
+    pub(super) ctx: &'a mut E::Ctx<M>,
     pub(super) table: &'a mut TimerTable<M>,
 }
 
-impl<M: 'static> Timers<'_, M> {
+impl<M: 'static, E: Host> Timers<'_, M, E> {
     /// Sends the server `msg` after `delay` (libeam's `sendAfter`, OTP's
     /// `erlang:send_after(Delay, self(), Msg)`).
     pub fn send_after(&mut self, delay: Duration, msg: M) -> Timer {
-        let timer = self.ctx.start_timer(delay);
+        let timer = E::start_timer(self.ctx, delay);
         self.arm(timer, msg, None)
     }
 
@@ -200,8 +200,8 @@ impl<M: 'static> Timers<'_, M> {
         M: Clone,
     {
         let period = period.max(Duration::from_nanos(1));
-        let due = self.ctx.now() + period;
-        let timer = self.ctx.start_timer_at(due);
+        let due = E::now(self.ctx) + period;
+        let timer = E::start_timer_at(self.ctx, due);
         let every = Every {
             period,
             due,
@@ -214,7 +214,7 @@ impl<M: 'static> Timers<'_, M> {
     /// one-shot timer that fired is no longer armed; if its message has not
     /// reached the handlers yet, it never will.
     pub fn cancel(&mut self, timer: Timer) -> bool {
-        match self.table.cancel(self.ctx, timer.0) {
+        match self.table.cancel::<E>(self.ctx, timer.0) {
             None => false,
             Some(Ok(())) => true,
             Some(Err(payload)) => resume_unwind(payload),
@@ -224,7 +224,7 @@ impl<M: 'static> Timers<'_, M> {
     /// Cancels every timer of the server (libeam's `cancelAllTimers`): how
     /// many were armed.
     pub fn cancel_all(&mut self) -> usize {
-        match self.table.cancel_all(self.ctx) {
+        match self.table.cancel_all::<E>(self.ctx) {
             (n, None) => n,
             (_, Some(payload)) => resume_unwind(payload),
         }
