@@ -75,6 +75,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// The result of `parent`'s child `pid` if it stopped: JOIN, and the child is
     /// reaped. `None` while it runs. A result of another type than `R` leaves the
     /// child for a join with the right type.
+    #[cfg_attr(not(feature = "stackless"), allow(dead_code))]
     pub(crate) fn take_child<R: 'static>(
         &mut self,
         parent: PPtr<I, O>,

@@ -36,7 +36,7 @@ use crate::engine::stackful::context::Ctx;
 use crate::engine::stackful::template::{Local, Template};
 use crate::otp::call::CallError;
 use crate::otp::server::{
-    self, DEFAULT_CALL_TIMEOUT, Flow, Init, Reply, Server, ServerCtx, ServerRef,
+    self, DEFAULT_CALL_TIMEOUT, Flow, Host, Init, Reply, Server, ServerCtx, ServerRef, Stackful,
 };
 use crate::reason::Reason;
 use crate::signal::Pid;
@@ -48,13 +48,13 @@ type Call<T> = Box<dyn FnOnce(&mut T) -> Box<dyn Any>>;
 type Cast<T> = Box<dyn FnOnce(&mut T)>;
 
 /// The agent's process: a server holding the value.
-struct Holder<T, M> {
+struct Holder<T, M, E> {
     value: T,
-    _msg: PhantomData<fn() -> M>,
+    _msg: PhantomData<fn() -> (M, E)>,
 }
 
-impl<T: 'static, M: 'static> Server for Holder<T, M> {
-    type Engine = server::Stackful;
+impl<T: 'static, M: 'static, E: Host> Server for Holder<T, M, E> {
+    type Engine = E;
     type Msg = M;
     type Args = T;
     type Call = Call<T>;
@@ -84,19 +84,31 @@ impl<T: 'static, M: 'static> Server for Holder<T, M> {
     }
 }
 
-/// The handle of an agent holding a `T`, on a scheduler of message type `M`
-/// (see the [module](self)).
-pub struct Agent<T, M = ()> {
-    server: ServerRef<Holder<T, M>>,
+/// The handle of an agent holding a `T`, on a scheduler of message type `M`,
+/// whose process runs on engine `E` (see the [module](self)): its callers
+/// may be processes of either engine's, or the scheduler's owner.
+pub struct Agent<T, M = (), E = Stackful> {
+    server: ServerRef<Holder<T, M, E>>,
 }
 
-impl<T: 'static, M: 'static> Agent<T, M> {
+impl<T: 'static, M: 'static> Agent<T, M, Stackful> {
     /// The template of agents holding a `T`, named `name`: spawn it with the
     /// first value.
     pub fn template(name: &str) -> Template<M, M, T, (), Local> {
-        server::template::<Holder<T, M>>(name)
+        server::template::<Holder<T, M, Stackful>>(name)
     }
+}
 
+#[cfg(feature = "stackless")]
+impl<T: 'static, M: 'static> Agent<T, M, server::Stackless> {
+    /// The template of agents holding a `T` on stackless processes, named
+    /// `name`: spawn it with the first value.
+    pub fn stackless_template(name: &str) -> crate::StacklessTemplate<M, M, T, ()> {
+        server::stackless_template::<Holder<T, M, server::Stackless>>(name)
+    }
+}
+
+impl<T: 'static, M: 'static, E: Host> Agent<T, M, E> {
     /// The handle of agent `pid`.
     pub fn new(pid: Pid) -> Self {
         Agent {
@@ -206,23 +218,23 @@ impl<T: 'static, M: 'static> Agent<T, M> {
     }
 }
 
-impl<T, M> Clone for Agent<T, M> {
+impl<T, M, E> Clone for Agent<T, M, E> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<T, M> Copy for Agent<T, M> {}
+impl<T, M, E> Copy for Agent<T, M, E> {}
 
-impl<T, M> PartialEq for Agent<T, M> {
+impl<T, M, E> PartialEq for Agent<T, M, E> {
     fn eq(&self, other: &Self) -> bool {
         self.server == other.server
     }
 }
 
-impl<T, M> Eq for Agent<T, M> {}
+impl<T, M, E> Eq for Agent<T, M, E> {}
 
-impl<T, M> fmt::Debug for Agent<T, M> {
+impl<T, M, E> fmt::Debug for Agent<T, M, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Agent({:?})", self.server)
     }

@@ -375,6 +375,7 @@ pub(crate) fn post<I: 'static, O: 'static, Q: RequestType>(
 /// Sends `request`'s caller its refusal, if it is alive: whether it was. A
 /// request that is no call's (a cast: tag 0) waits for nothing, and gets
 /// none.
+#[cfg_attr(not(feature = "stackless"), allow(dead_code))]
 pub(crate) fn refuse<I: 'static, O: 'static>(
     k: &mut crate::kernel::Kernel<I, O>,
     request: &Request,

@@ -532,6 +532,21 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         crate::otp::request::refuse(self.k(&b), request);
     }
 
+    /// This process runs server loop: its parent (see
+    /// [`server_started`](crate::otp::server::server_started)).
+    pub(crate) fn server_started(&self) -> Option<Pid> {
+        let b = self.enter();
+        crate::otp::server::server_started(self.k(&b), self.me)
+    }
+
+    /// Puts `body` in `to`'s system queue as a request that is no call (a
+    /// server's cast), if `to` is alive.
+    pub(crate) fn post<Q: RequestType>(&self, to: Pid, body: Q) {
+        let b = self.enter();
+        Self::spend(self.p(&b));
+        crate::otp::request::post(self.k(&b), self.pid(), to, body);
+    }
+
     /// Refuses the call that `to` answers (a server's stashed call).
     pub(crate) fn refuse_reply_to<R>(&self, to: ReplyTo<R>) {
         let b = self.enter();

@@ -73,6 +73,19 @@ impl<S: Server> ServerRef<S> {
         post(ctx.k(), me, self.pid, CastOf::<S>(cast));
     }
 
+    /// The request that [`call`](Self::call) sends: a stackless process
+    /// calls the server with `request!(cx, s.pid(), s.call_of(call),
+    /// timeout)`.
+    pub fn call_of(&self, call: S::Call) -> CallOf<S> {
+        CallOf(call)
+    }
+
+    /// [`cast`](Self::cast) from a stackless process.
+    #[cfg(feature = "stackless")]
+    pub fn cast_stackless(&self, cx: &crate::StacklessCtx<S::Msg>, cast: S::Cast) {
+        cx.post(self.pid, CastOf::<S>(cast));
+    }
+
     /// [`call`](Self::call), journaled by a durable scheduler (see
     /// [`Ctx::durable_request`](crate::Ctx::durable_request)): the server's
     /// call and reply are serde types, and it is registered with

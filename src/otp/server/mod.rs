@@ -79,6 +79,8 @@ mod context;
 mod handle;
 mod host;
 mod run;
+#[cfg(feature = "stackless")]
+mod stackless;
 mod stash;
 mod timers;
 
@@ -90,7 +92,12 @@ pub(crate) use handle::stop_request;
 #[cfg(feature = "stackless")]
 pub use host::Stackless;
 pub use host::{Host, Stackful};
-pub(crate) use run::{CallOf, CastOf, StopWith, snapshot_template};
+pub use run::CallOf;
+#[cfg(feature = "stackless")]
+pub(crate) use run::server_started;
+pub(crate) use run::{CastOf, StopWith, snapshot_template};
+#[cfg(feature = "stackless")]
+pub use stackless::stackless_template;
 pub use stash::StashFull;
 pub use timers::{Timer, Timers};
 

@@ -20,8 +20,12 @@ use crate::otp::server::timers::{Fired, Panic, TimerTable};
 use crate::otp::server::{Flow, From, Init, Reply, Server};
 use crate::reason::Reason;
 
-/// A call of server `S` (a serde type if its call is: a durable server's
-/// calls are journaled).
+/// A call of server `S` as a typed request: what [`ServerRef::call`]
+/// sends. A stackless process calls a server with it:
+/// `request!(cx, s.pid(), s.call_of(call), timeout)`. A serde type if the
+/// server's call is (a durable server's calls are journaled).
+///
+/// [`ServerRef::call`]: super::ServerRef::call
 #[derive(Serialize, Deserialize)]
 #[serde(
     transparent,
@@ -30,7 +34,7 @@ use crate::reason::Reason;
         deserialize = "S::Call: DeserializeOwned"
     )
 )]
-pub(crate) struct CallOf<S: Server>(pub(super) S::Call);
+pub struct CallOf<S: Server>(pub(super) S::Call);
 
 impl<S: Server> RequestType for CallOf<S> {
     type Reply = S::Reply;
@@ -131,15 +135,8 @@ fn serve<S: Server<Engine = Stackful>>(
     mut next: Option<S::Continue>,
     template: &str,
 ) -> Step<S::Msg, S::Msg, ()> {
-    // Its parent: the process that started it linked (a supervisor), as
-    // OTP's `proc_lib` keeps it.
-    let me = ctx.pid();
-    let table = crate::otp::table(ctx.k());
-    let parent = table.parent_of(me);
-    // (A scheduler's shutdown stops it as a server; the entry goes at its
-    // end.)
-    table.set_server(me);
-    crate::otp::watch(ctx.me);
+    let me = ctx.me;
+    let parent = server_started(ctx.k(), me);
     // Under a durable scheduler that knows it as a server, it moves to a
     // snapshot of itself now and then.
     let snapshots = S::SNAPSHOT_EVERY > 0
@@ -194,6 +191,21 @@ fn serve<S: Server<Engine = Stackful>>(
             return Step::Transition(Transition::to(&entry, snapshot));
         }
     }
+}
+
+/// Process `me` runs a server's loop: a scheduler's shutdown stops it as a
+/// server (the entry goes at its end). Its parent: the process that started
+/// it linked (a supervisor), as OTP's `proc_lib` keeps it.
+pub(crate) fn server_started<I: 'static, O: 'static>(
+    k: &mut crate::kernel::Kernel<I, O>,
+    me: crate::kernel::PPtr<I, O>,
+) -> Option<crate::signal::Pid> {
+    // SAFETY: `me` is the live process whose turn this is.
+    let pid = unsafe { me.as_ref().pid };
+    let table = crate::otp::table(k);
+    table.set_server(pid);
+    crate::otp::watch(me);
+    table.parent_of(pid)
 }
 
 /// `init` failed (a panic, a `Ctx::exit`): the timers it armed are
