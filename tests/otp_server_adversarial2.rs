@@ -116,6 +116,7 @@ impl Probe {
 }
 
 impl Server for Probe {
+    type Engine = server::Stackful;
     type Msg = Tick;
     type Args = ProbeArgs;
     type Call = u32;
@@ -405,7 +406,6 @@ fn a_zero_period_interval_ticks_once_per_nanosecond_no_more() {
 }
 
 #[test]
-#[ignore = "BUG: timers a server arms in `terminate` outlive it (kernel timers left armed, messages dropped on a dead process)"]
 fn timers_armed_in_terminate_do_not_outlive_the_server() {
     let mut s = Setup::new();
     s.cast(Cmd::Every("t", 10));
@@ -427,7 +427,6 @@ fn timers_armed_in_terminate_do_not_outlive_the_server() {
 }
 
 #[test]
-#[ignore = "BUG: timers a server arms in `terminate` after a handler's panic outlive it"]
 fn timers_armed_in_terminate_after_a_panic_do_not_outlive_the_server() {
     let mut s = Setup::new();
     s.cast(Cmd::ArmInTerminate);
@@ -796,6 +795,7 @@ fn stop_child_takes_the_grandchildren_of_a_spawned_child_with_it() {
 struct Forwarder(Log);
 
 impl Server for Forwarder {
+    type Engine = server::Stackful;
     type Msg = u32;
     type Args = Log;
     type Call = Pid;
@@ -890,6 +890,7 @@ struct Quitter {
 }
 
 impl Server for Quitter {
+    type Engine = server::Stackful;
     type Msg = u32;
     type Args = (&'static str, Log, bool);
     type Call = ();
@@ -936,7 +937,6 @@ fn quitter() -> Template<u32, u32, (&'static str, Log, bool), (), Local> {
 }
 
 #[test]
-#[ignore = "BUG: ShutdownReport::stopped subtracts survivors spawned during the drain from the processes alive at the start"]
 fn the_stopped_count_is_of_processes_alive_at_the_start() {
     let (mut sched, _) = manual();
     // Two processes at the start; during the drain, one of them starts a
@@ -1258,6 +1258,7 @@ mod durable {
     }
 
     impl Server for Fragile {
+        type Engine = server::Stackful;
         type Msg = Msg;
         type Args = u64;
         type Call = Q;

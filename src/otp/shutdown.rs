@@ -55,7 +55,7 @@ impl<M: 'static> SimpleScheduler<M> {
     /// reaches: drain them on a clock that passes). The scheduler accepts no spawn afterwards; the results
     /// of ended processes can still be taken.
     pub fn shutdown(&mut self, timeout: Duration, drain: bool) -> ShutdownReport {
-        let before = alive(self.kernel_mut()).len();
+        let before = alive(self.kernel_mut());
         let deadline = self.kernel_mut().clock.now() + timeout;
         self.kernel_mut().spawns = Spawns::ProcessesOnly;
         let drained = !drain || self.run_before(deadline, |_| false);
@@ -82,7 +82,11 @@ impl<M: 'static> SimpleScheduler<M> {
         self.run_until_idle();
         ShutdownReport {
             drained,
-            stopped: before.saturating_sub(remaining.len()),
+            // (Both by pid, in order.)
+            stopped: before
+                .iter()
+                .filter(|p| remaining.binary_search(p).is_err())
+                .count(),
             killed,
         }
     }

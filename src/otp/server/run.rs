@@ -243,6 +243,11 @@ pub(super) fn stop<S: Server>(
         state.terminate(&mut ServerCtx::new(ctx, own), reason)
     }));
     let killed = terminated.as_ref().is_err_and(|p| p.is::<KillUnwind>());
+    // And those `terminate` armed: none outlives the server.
+    let dropped = match killed {
+        true => dropped,
+        false => first(dropped, own.timers.cancel_all::<S::Engine>(ctx).1),
+    };
     if let Some((from, reply)) = last_reply
         && !killed
     {
@@ -258,6 +263,17 @@ pub(super) fn stop<S: Server>(
     }
     if let Some(payload) = dropped {
         resume_unwind(payload);
+    }
+}
+
+/// The first of two caught panics (the other dropped quietly).
+fn first(a: Option<Panic>, b: Option<Panic>) -> Option<Panic> {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            crate::kernel::pass::forget_quietly(b);
+            Some(a)
+        }
+        (a, b) => a.or(b),
     }
 }
 
@@ -362,6 +378,11 @@ pub(super) fn guarded<S: Server, T>(
                     crate::kernel::pass::forget_quietly(payload);
                 }
                 state.terminate(&mut ServerCtx::new(ctx, own), &reason);
+                // And those `terminate` armed: none outlives the server.
+                let (_, dropped) = own.timers.cancel_all::<S::Engine>(ctx);
+                if let Some(payload) = dropped {
+                    crate::kernel::pass::forget_quietly(payload);
+                }
             }
             resume_unwind(payload)
         }
