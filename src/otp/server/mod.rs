@@ -21,6 +21,20 @@
 //! [`handle_info`](Server::handle_info). A request of another type is refused
 //! (its caller gets [`CallError::Unhandled`](crate::CallError::Unhandled)).
 //!
+//! # Engines, timers, stash, durability
+//!
+//! A server names the engine it runs on ([`Server::Engine`]): [`Stackful`]
+//! ([`template`]; its handlers may wait) or `Stackless` ([`stackless_template`],
+//! feature `stackless`; its handlers never wait). Its handlers get a
+//! [`ServerCtx`]: the engine's context through `Deref`, with the server's own
+//! [`timers`](ServerCtx::timers) (messages it sends itself, once or at every
+//! period, cancelled when it stops) and its stash
+//! ([`stash_call`](ServerCtx::stash_call) and its kin: mail put aside, handled
+//! later in order, ahead of the inbox). Under a durable scheduler
+//! ([`DurableBuilder::server`](crate::durable::DurableBuilder::server)) its
+//! calls, casts and stops are journaled, and it moves to snapshots of itself
+//! ([`Server::SNAPSHOT_EVERY`]).
+//!
 //! # Terminate
 //!
 //! [`terminate`](Server::terminate) runs, with the reason, where OTP runs it:
