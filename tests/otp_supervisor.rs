@@ -1054,3 +1054,76 @@ fn a_dynamic_supervisor_starts_at_most_max_children() {
     assert!(s.request(pool, StartChild(4u32)).unwrap().is_ok());
     assert_eq!(s.request(pool, CountChildren).unwrap().active, 2);
 }
+
+/// A dynamic supervisor with a restart intensity per child (libeam's
+/// `maxRestarts` within `periodMs`): a child that crashes more often than
+/// its own budget is stopped for good, while the supervisor (whose own
+/// intensity, 1 within 5 s, these restarts do not spend) and its other
+/// children go on; a child's window slides on its own.
+#[test]
+fn a_child_beyond_its_own_restart_intensity_is_stopped_for_good() {
+    let (mut s, clock) = clocked();
+    let conn = Template::<Msg, Msg, u32, ()>::new("conn", |ctx, _n: u32| {
+        if ctx.receive() == Msg::Crash {
+            panic!("crash");
+        }
+    });
+    let pool = DynamicSupervisor::new("pool", DynamicSpec::new(&conn))
+        .child_intensity(2, Duration::from_secs(10))
+        .template()
+        .unwrap();
+    let pool = s.spawn(&pool, ()).unwrap().pid();
+    s.run_until_idle();
+    s.record();
+    let flaky = s.request(pool, StartChild(1u32)).unwrap().unwrap();
+    let steady = s.request(pool, StartChild(2u32)).unwrap().unwrap();
+    let running = |s: &mut SimpleScheduler<Msg>| -> Vec<Pid> {
+        s.request(pool, WhichChildren)
+            .unwrap()
+            .into_iter()
+            .filter_map(|c| match c.child {
+                ChildState::Running(pid) => Some(pid),
+                _ => None,
+            })
+            .collect()
+    };
+    // Two restarts of `flaky` within 10 s: within its budget.
+    let mut current = flaky;
+    for _ in 0..2 {
+        s.send(current, Msg::Crash).unwrap();
+        s.run_until_idle();
+        let now = running(&mut s);
+        assert_eq!(now.len(), 2, "restarted: {now:?}");
+        current = *now.iter().find(|&&p| p != steady).unwrap();
+        clock.advance(Duration::from_secs(1));
+    }
+    // The third within 10 s: stopped for good; the pool and `steady` live on.
+    s.send(current, Msg::Crash).unwrap();
+    s.run_until_idle();
+    assert_eq!(running(&mut s), [steady]);
+    assert_eq!(s.request(pool, CountChildren).unwrap().active, 1);
+    let gave_up: Vec<Pid> = s
+        .pull()
+        .into_iter()
+        .filter_map(|sig| match sig.data {
+            chronoflow::SignalData::GiveUp { child } if sig.pid == pool => Some(child),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gave_up, [current]);
+    // `steady` has a budget of its own, its window sliding: a crash every
+    // 6 s never has more than two within 10 s.
+    let mut steady = steady;
+    for _ in 0..4 {
+        s.send(steady, Msg::Crash).unwrap();
+        s.run_until_idle();
+        let now = running(&mut s);
+        assert_eq!(now.len(), 1, "restarted: {now:?}");
+        steady = now[0];
+        clock.advance(Duration::from_secs(6));
+    }
+    assert!(
+        s.status(pool)
+            .is_some_and(|st| st != chronoflow::Status::Stopped)
+    );
+}

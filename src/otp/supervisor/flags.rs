@@ -127,6 +127,7 @@ impl Common {
             auto_shutdown: self.auto_shutdown,
             backoff: self.backoff.clone(),
             max_children: None,
+            child_intensity: None,
         }
     }
 }
@@ -266,6 +267,7 @@ pub struct DynamicSupervisor<M, A> {
     common: Common,
     spec: DynamicSpec<M, A>,
     max_children: Option<usize>,
+    child_intensity: Option<(u32, Duration)>,
 }
 
 impl<M: 'static, A: Clone + 'static> DynamicSupervisor<M, A> {
@@ -276,6 +278,7 @@ impl<M: 'static, A: Clone + 'static> DynamicSupervisor<M, A> {
             common: Common::new(name),
             spec,
             max_children: None,
+            child_intensity: None,
         }
     }
 
@@ -290,6 +293,18 @@ impl<M: 'static, A: Clone + 'static> DynamicSupervisor<M, A> {
         self
     }
 
+    /// Gives each child a restart intensity of its own (libeam's
+    /// `DynamicSupervisor` `maxRestarts` and `periodMs`): more than
+    /// `max_restarts` restarts of one child within `within`, and that child
+    /// is stopped for good (a GIVE-UP signal names it; it leaves
+    /// `which_children`), while the supervisor and its other children go on.
+    /// Its restarts then do not count in the supervisor's own intensity
+    /// (OTP's dynamic supervisor has only that one). None by default.
+    pub fn child_intensity(mut self, max_restarts: u32, within: Duration) -> Self {
+        self.child_intensity = Some((max_restarts, within));
+        self
+    }
+
     /// The supervisor's template, once its spec is checked.
     pub fn template(&self) -> Result<SupervisorTemplate<M>, SpecError> {
         self.common.check()?;
@@ -301,6 +316,7 @@ impl<M: 'static, A: Clone + 'static> DynamicSupervisor<M, A> {
         let name: Arc<str> = self.common.name.as_str().into();
         let mut flags = self.common.flags(Strategy::OneForOne, true);
         flags.max_children = self.max_children;
+        flags.child_intensity = self.child_intensity;
         let spec = self.spec.clone();
         Ok(Template::local(
             &self.common.name,

@@ -39,6 +39,10 @@ pub(crate) struct Flags {
     /// A dynamic supervisor's most children at once (Elixir's
     /// `max_children`), if it has a bound.
     pub(crate) max_children: Option<usize>,
+    /// A dynamic supervisor's restart intensity per child (libeam's
+    /// `maxRestarts` and `periodMs`), if it has one: a child beyond it is
+    /// stopped for good, and its restarts do not count in the supervisor's.
+    pub(crate) child_intensity: Option<(u32, Duration)>,
 }
 
 /// One child.
@@ -56,6 +60,20 @@ struct Kid<M: 'static> {
     attempts: u32,
     /// When its last incarnation started.
     started_at: Time,
+    /// Its own restart intensity window (a dynamic supervisor's, with a
+    /// restart intensity per child).
+    window: Option<Window>,
+}
+
+/// What counting a restart came to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Spent {
+    /// Within the budget: restart.
+    Restart,
+    /// Beyond the supervisor's: it gives up.
+    GiveUp,
+    /// Beyond the child's own: it is stopped for good.
+    DropChild,
 }
 
 /// What to do after a piece of mail.
@@ -115,6 +133,10 @@ impl<M: 'static> Sup<M> {
                 timer: None,
                 attempts: 0,
                 started_at: Time::default(),
+                window: self
+                    .flags
+                    .child_intensity
+                    .map(|(max, within)| Window::new(max, within)),
             },
         );
         seq
@@ -358,6 +380,15 @@ impl<M: 'static> Sup<M> {
         self.auto_shutdown(significant)
     }
 
+    /// Child `seq` went beyond its own restart intensity: stopped for good
+    /// (libeam: "if a child exceeds maxRestarts within periodMs, it is stopped
+    /// permanently").
+    fn drop_child(&mut self, seq: u64) -> Flow {
+        let significant = self.kids.get(&seq).is_some_and(|k| k.opts.significant);
+        self.remove(seq);
+        self.auto_shutdown(significant)
+    }
+
     /// A significant child ended and is not restarted (OTP's
     /// `do_auto_shutdown/2`).
     fn auto_shutdown(&self, significant: bool) -> Flow {
@@ -382,13 +413,25 @@ impl<M: 'static> Sup<M> {
         }
     }
 
-    /// Counts a restart in the intensity window: `false` if the supervisor is
-    /// to give up (OTP's `add_restart/1`).
-    fn spend(&mut self, ctx: &mut Ctx<M>) -> bool {
+    /// Counts a restart of child `seq` in the intensity window (OTP's
+    /// `add_restart/1`), or in the child's own if it has one.
+    fn spend(&mut self, ctx: &mut Ctx<M>, seq: u64) -> Spent {
         let now = Self::now(ctx);
+        if let Some(window) = self.kids.get_mut(&seq).and_then(|k| k.window.as_mut()) {
+            if window.add(now) {
+                self.restarts += 1;
+                return Spent::Restart;
+            }
+            trace_event!(
+                tracing::Level::WARN,
+                supervisor = &*self.name,
+                "supervisor child give-up"
+            );
+            return Spent::DropChild;
+        }
         if self.window.add(now) {
             self.restarts += 1;
-            return true;
+            return Spent::Restart;
         }
         trace_event!(
             tracing::Level::ERROR,
@@ -397,7 +440,7 @@ impl<M: 'static> Sup<M> {
             within_ms = self.flags.within.as_millis() as u64,
             "supervisor give-up"
         );
-        false
+        Spent::GiveUp
     }
 
     /// Child `seq` ended and is to be restarted (OTP's `restart/2`): counted;
@@ -407,16 +450,18 @@ impl<M: 'static> Sup<M> {
     /// case will be shutdown"). Else its group (per the strategy) is stopped,
     /// and started again now or after the backoff.
     fn restart(&mut self, ctx: &mut Ctx<M>, seq: u64, ended: Option<Pid>) -> Flow {
-        let spent = self.spend(ctx);
+        let spent = self.spend(ctx, seq);
         if let Some(child) = ended {
             let me = ctx.me;
             ctx.k().emit(me, || match spent {
-                true => SignalData::Restart { child },
-                false => SignalData::GiveUp { child },
+                Spent::Restart => SignalData::Restart { child },
+                Spent::GiveUp | Spent::DropChild => SignalData::GiveUp { child },
             });
         }
-        if !spent {
-            return Flow::Stop(Reason::Shutdown(None));
+        match spent {
+            Spent::Restart => {}
+            Spent::GiveUp => return Flow::Stop(Reason::Shutdown(None)),
+            Spent::DropChild => return self.drop_child(seq),
         }
         trace_event!(
             tracing::Level::INFO,
@@ -516,8 +561,10 @@ impl<M: 'static> Sup<M> {
                 ctx.cancel_timer(t);
             }
             if self.start(ctx, member).is_err() {
-                if !self.spend(ctx) {
-                    return Flow::Stop(Reason::Shutdown(None));
+                match self.spend(ctx, member) {
+                    Spent::Restart => {}
+                    Spent::GiveUp => return Flow::Stop(Reason::Shutdown(None)),
+                    Spent::DropChild => return self.drop_child(member),
                 }
                 let delay = self.backoff(ctx, member).unwrap_or(Duration::ZERO);
                 self.schedule(ctx, member, delay);
