@@ -14,6 +14,9 @@
 //!    that crashes leaves, through the room's monitor; the room's own timer and
 //!    stash hold what comes while it is locked; the scheduler shuts down
 //!    gracefully.
+//! 10. Pool: a dynamic supervisor starts workers on demand (at most three,
+//!     each with a restart budget of its own); an agent keeps the tally of
+//!     their work.
 //!
 //! Each story lives in `examples/stories/` (which documents its expected output)
 //! and also runs on its own as an example of the same name, for instance
@@ -37,6 +40,8 @@ mod echo;
 mod greeter;
 #[path = "stories/parent_child.rs"]
 mod parent_child;
+#[path = "stories/pool.rs"]
+mod pool;
 #[path = "stories/supervision.rs"]
 mod supervision;
 #[path = "stories/swarm.rs"]
@@ -46,7 +51,7 @@ fn main() {
     println!("chronoflow tour: short programs, each printing what its processes do.");
     println!("Processes are named by pid, written <0>, <1>, ...");
     println!();
-    let stories: [(&str, fn()); 9] = [
+    let stories: [(&str, fn()); 10] = [
         ("Greeter: a standalone process", greeter::run),
         ("Echo: two processes in a SimpleScheduler", echo::run),
         ("Client/Server: selective receive", client_server::run),
@@ -59,6 +64,7 @@ fn main() {
             "Chat: a server with typed calls, its own timer and stash, and a graceful shutdown",
             chat::run,
         ),
+        ("Pool: a dynamic supervisor and an agent", pool::run),
     ];
     for (i, (title, run)) in stories.into_iter().enumerate() {
         if i > 0 {

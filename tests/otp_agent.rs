@@ -111,3 +111,30 @@ fn a_supervised_agent_restarts_with_its_first_value() {
     sched.run_until_idle();
     assert_eq!(sched.result(&r), Some(Ok(Ok(10))));
 }
+
+/// The scheduler's owner reads and changes an agent (`call_agent`, which
+/// drives the scheduler until the answer, and `cast_agent`), in arrival order
+/// with the processes' calls.
+#[test]
+fn the_owner_calls_and_casts_an_agent() {
+    let mut sched = SimpleScheduler::<()>::new();
+    let pid = sched
+        .spawn(&Agent::<Vec<u32>>::template("list"), vec![1])
+        .unwrap()
+        .pid();
+    let list = Agent::<Vec<u32>>::new(pid);
+    sched.cast_agent(&list, |v| v.push(2));
+    let len = sched.call_agent(&list, |v| {
+        v.push(3);
+        v.len()
+    });
+    assert_eq!(len, Ok(3));
+    assert_eq!(sched.call_agent(&list, |v| v.clone()), Ok(vec![1, 2, 3]));
+    // A function that panics fails the agent: the owner's call sees it.
+    let failed = sched.call_agent(&list, |_| -> u32 { panic!("bad function") });
+    assert!(
+        matches!(failed, Err(CallError::Down(Reason::Failed(_)))),
+        "{failed:?}"
+    );
+    assert_eq!(sched.call_agent(&list, |v| v.len()), Err(CallError::NoProc));
+}

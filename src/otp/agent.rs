@@ -209,12 +209,39 @@ impl<T: 'static, M: 'static, E: Host> Agent<T, M, E> {
         timeout: Option<Duration>,
     ) -> Result<R, CallError> {
         let call: Call<T> = Box::new(move |v| Box::new(f(v)));
-        let answer = self.server.call_timeout(ctx, call, timeout)?;
-        // (The function made it: it is an `R`.)
-        answer
-            .downcast::<R>()
-            .map(|r| *r)
-            .map_err(|_| CallError::ReplyType)
+        answer_of(self.server.call_timeout(ctx, call, timeout))
+    }
+}
+
+/// What an agent's function made: an `R` (the function made it).
+fn answer_of<R: 'static>(answer: Result<Box<dyn Any>, CallError>) -> Result<R, CallError> {
+    answer?
+        .downcast::<R>()
+        .map(|r| *r)
+        .map_err(|_| CallError::ReplyType)
+}
+
+impl<M: 'static> crate::SimpleScheduler<M> {
+    /// Sends agent `agent` the function `f` from outside, and gives back what
+    /// it made of the value (its `get`, `update` and `get_and_update` in
+    /// one), driving the scheduler until the answer comes (as
+    /// [`call_server`](Self::call_server) does).
+    pub fn call_agent<T: 'static, E: Host, R: 'static>(
+        &mut self,
+        agent: &Agent<T, M, E>,
+        f: impl FnOnce(&mut T) -> R + 'static,
+    ) -> Result<R, CallError> {
+        let call: Call<T> = Box::new(move |v| Box::new(f(v)));
+        answer_of(self.call_server(&agent.server, call))
+    }
+
+    /// Casts `f` to agent `agent` from outside (no answer, no wait).
+    pub fn cast_agent<T: 'static, E: Host>(
+        &mut self,
+        agent: &Agent<T, M, E>,
+        f: impl FnOnce(&mut T) + 'static,
+    ) {
+        self.cast_server(&agent.server, Box::new(f));
     }
 }
 
