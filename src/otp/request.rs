@@ -247,16 +247,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         }
         self.tick();
         let (me, my_pid) = (self.me, self.pid());
-        let codec = codec::<Q>();
-        if self.codec(codec.name).is_none() {
-            self.violation(
-                format!(
-                    "no record of it: the request type {} is not registered with DurableBuilder::request",
-                    codec.name
-                ),
-                "durable_request".into(),
-            );
-        }
+        let codec = self.registered::<Q>("durable_request");
         let Ok(body) = postcard::to_allocvec(&request) else {
             self.otp_unencodable();
         };
@@ -302,16 +293,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             post(self.k(), my_pid, to, body);
             return;
         }
-        let codec = codec::<Q>();
-        if self.codec(codec.name).is_none() {
-            self.violation(
-                format!(
-                    "no record of it: the request type {} is not registered with DurableBuilder::request",
-                    codec.name
-                ),
-                "a durable cast".into(),
-            );
-        }
+        let codec = self.registered::<Q>("a durable cast");
         let Ok(bytes) = postcard::to_allocvec(&body) else {
             self.otp_unencodable();
         };
@@ -332,6 +314,23 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
             |()| Answer::Done,
             |a| matches!(a, Answer::Done).then_some(()),
         );
+    }
+
+    /// The codec of request type `Q`, which a durable scheduler must know
+    /// (registered with `DurableBuilder::request`): else `what` holds this
+    /// process.
+    fn registered<Q: DurableRequest>(&mut self, what: &str) -> Codec {
+        let codec = codec::<Q>();
+        if self.codec(codec.name).is_none() {
+            self.violation(
+                format!(
+                    "no record of it: the request type {} is not registered with DurableBuilder::request",
+                    codec.name
+                ),
+                what.into(),
+            );
+        }
+        codec
     }
 
     /// Refuses `request`: its caller's [`request`](Self::request) ends with
