@@ -42,6 +42,7 @@ pub(crate) enum Verdict {
 }
 
 /// What an exit signal for `reason` does to a target that `traps` or not.
+#[inline]
 pub(crate) fn verdict(reason: Reason, traps: bool) -> Verdict {
     match reason {
         Reason::Kill => Verdict::Ends(ExitError::Killed("killed".into())),
