@@ -28,7 +28,9 @@ pub(crate) type OnEnd<I, O> = fn(&mut Kernel<I, O>, PPtr<I, O>, Reason);
 impl<I: 'static, O: 'static> Kernel<I, O> {
     /// Puts a system message in `p`'s queue, due after the user messages in its
     /// inbox now, and wakes `p` if it waits for mail. `tag`: what the layer
-    /// matches it by without opening it (0 for nothing).
+    /// matches it by without opening it (0 for nothing). (Inlined: the
+    /// message is then written where it waits with fewer copies.)
+    #[inline]
     pub(crate) fn push_sys(&mut self, p: PPtr<I, O>, tag: u64, msg: SysMsg) {
         // SAFETY: p is a live process of this kernel.
         let proc = unsafe { &mut *p.as_ptr() };

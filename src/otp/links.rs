@@ -42,6 +42,7 @@ pub(crate) enum Verdict {
 }
 
 /// What an exit signal for `reason` does to a target that `traps` or not.
+#[inline]
 pub(crate) fn verdict(reason: Reason, traps: bool) -> Verdict {
     match reason {
         Reason::Kill => Verdict::Ends(ExitError::Killed("killed".into())),
@@ -128,12 +129,12 @@ pub(crate) fn spawn_link<I: 'static, O: 'static, A: 'static, R: Payload>(
     template: &impl Spawnable<I, O, A, R>,
     args: A,
 ) -> Result<Pid, SpawnError> {
-    spawn_unparented(k, me, template, args, |k, me, new| {
-        let done = link(k, me, new);
-        debug_assert_eq!(done, Signalled::Done, "a link to a new process");
-        // SAFETY: me is live.
-        let parent = unsafe { me.as_ref().pid };
-        table(k).set_parent(new, parent);
+    spawn_unparented(k, me, template, args, |k, me, p, parent, new| {
+        // (As `link`, to a process known alive and not `me`, then its
+        // parent set.)
+        watch(me);
+        watch(p);
+        table(k).link_child(parent, new);
     })
 }
 

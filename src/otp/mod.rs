@@ -99,22 +99,24 @@ pub(crate) fn alive<I: 'static, O: 'static>(k: &Kernel<I, O>, pid: Pid) -> Optio
 /// kept (detached): a process of its own, not a child, for `spawn_link` and
 /// `spawn_monitor`. It is made, tied to `me` (live) by `tie` (a link, a
 /// monitor) and only then started, with no yield between: it cannot run, nor
-/// end, untied. The template's function (user code) runs inside.
+/// end, untied. `tie` is given `me`, the new process's record (created, not
+/// started: alive, and not `me`) and both pids. The template's function
+/// (user code) runs inside.
 pub(crate) fn spawn_unparented<I: 'static, O: 'static, A: 'static, R: Payload>(
     k: &mut Kernel<I, O>,
     me: PPtr<I, O>,
     template: &impl Spawnable<I, O, A, R>,
     args: A,
-    tie: impl FnOnce(&mut Kernel<I, O>, PPtr<I, O>, Pid),
+    tie: impl FnOnce(&mut Kernel<I, O>, PPtr<I, O>, PPtr<I, O>, Pid, Pid),
 ) -> Result<Pid, SpawnError> {
     let p = template.create_in(k, args, None)?;
-    // SAFETY: p was just made: live, and not referenced elsewhere.
-    let pid = unsafe {
+    // SAFETY: p was just made: live, and not referenced elsewhere; me is
+    // live (and another record).
+    let (pid, my_pid) = unsafe {
         (*p.as_ptr()).detached = true;
-        p.as_ref().pid
+        (p.as_ref().pid, me.as_ref().pid)
     };
-    // (Created, not started: alive for the link or monitor.)
-    tie(k, me, pid);
+    tie(k, me, p, my_pid, pid);
     k.start(p);
     Ok(pid)
 }

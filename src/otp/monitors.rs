@@ -70,8 +70,11 @@ pub(crate) fn spawn_monitor_as<I: 'static, O: 'static, A: 'static, R: Payload>(
     args: A,
     r: u64,
 ) -> Result<(Pid, MonitorRef), SpawnError> {
-    let pid = spawn_unparented(k, me, template, args, |k, me, new| {
-        monitor_as(k, me, new, r);
+    let pid = spawn_unparented(k, me, template, args, |k, me, p, my_pid, new| {
+        // (As `monitor_as`, of a process known alive.)
+        watch(me);
+        watch(p);
+        table(k).add_monitor(r, my_pid, new);
     })?;
     Ok((pid, MonitorRef(r)))
 }

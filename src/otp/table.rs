@@ -124,6 +124,21 @@ impl Table {
         }
     }
 
+    /// `parent` started `child` linked: as [`link`](Self::link)`(parent,
+    /// child)` then [`set_parent`](Self::set_parent)`(child, parent)`, with
+    /// one lookup of each entry.
+    pub(crate) fn link_child(&mut self, parent: Pid, child: Pid) {
+        let e = self.entries.entry(parent).or_default();
+        if !e.links.contains(&child) {
+            e.links.push(child);
+        }
+        let e = self.entries.entry(child).or_default();
+        if !e.links.contains(&parent) {
+            e.links.push(parent);
+        }
+        e.parent = Some(parent);
+    }
+
     /// Removes the link between `a` and `b`, if any.
     pub(crate) fn unlink(&mut self, a: Pid, b: Pid) {
         for (x, y) in [(a, b), (b, a)] {
