@@ -100,6 +100,8 @@ pub(super) fn run<S: Server<Engine = Stackful>>(
             if let Some(payload) = own.timers.cancel_all::<Stackful>(ctx).1 {
                 resume_unwind(payload);
             }
+            // (Dropped before the result is made: see `serve`.)
+            drop(own);
             return end(reason);
         }
         Err(payload) => init_failed(ctx, &mut own, payload),
@@ -177,6 +179,12 @@ fn serve<S: Server<Engine = Stackful>>(
             Flow::ContinueWith(c) => next = Some(c),
             Flow::Stop(reason) => {
                 stop(ctx, &mut own, &mut state, &reason, last_reply);
+                // What holds user values is dropped before the result is
+                // made: a `Drop` that panics then fails the process with
+                // nothing half-returned (a return value is leaked when a
+                // local's destructor unwinds after it was made).
+                drop(own);
+                drop(state);
                 return end(reason);
             }
         }

@@ -123,6 +123,9 @@ fn start<S: Server<Engine = Stackless>>(
             if let Some(payload) = own.timers.cancel_all::<Stackless>(cx).1 {
                 resume_unwind(payload);
             }
+            // (Dropped before the result is made: a return value is leaked
+            // when a local's destructor unwinds after it was made.)
+            drop(own);
             return Err(end(reason));
         }
         Err(payload) => init_failed(cx, &mut own, payload),
