@@ -433,10 +433,12 @@ fn otp_suite(scale: u64, engine: &str, only: Option<&str>) {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
     let size = args.next().unwrap_or_else(|| "full".to_string());
+    // The engine may be left out (`bench full otp`, as `compare.sh` runs it):
+    // then it comes from the environment.
     let engine = args
-        .next()
+        .next_if(|a| a == "stackful" || a == "stackless")
         .or_else(|| std::env::var("CHRONOFLOW_BENCH_ENGINE").ok())
         .unwrap_or_else(|| "stackful".to_string());
     let suite = args.next().unwrap_or_else(|| "core".to_string());
