@@ -35,10 +35,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     ) -> Result<PPtr<I, O>, SpawnError> {
         let pid = match pid {
             Some(pid) => pid,
-            None => match self.alloc_pid() {
-                Some(pid) => pid,
-                None => return Err(SpawnError::PidsExhausted),
-            },
+            None => self.alloc_pid()?,
         };
         let name = self.names.get(&opts.name);
         Ok(self.records.alloc_with(|| {
@@ -72,22 +69,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         args: &A,
         stackless: bool,
     ) -> Result<Option<Vec<u8>>, SpawnError> {
-        if self.spawns != crate::kernel::Spawns::Open {
-            self.spawns_closed()?;
-        }
         match &mut self.hooks {
             Some(hooks) => hooks.spawning(template, args, stackless),
             None => Ok(None),
-        }
-    }
-
-    /// A spawn while the scheduler shuts down: refused, but from a process's
-    /// turn while only the owner's spawns are closed.
-    #[cold]
-    fn spawns_closed(&self) -> Result<(), SpawnError> {
-        match self.spawns {
-            crate::kernel::Spawns::ProcessesOnly if self.resuming.is_some() => Ok(()),
-            _ => Err(SpawnError::ShuttingDown),
         }
     }
 

@@ -113,6 +113,9 @@ pub(crate) struct Kernel<I, O> {
     next_pid: u64,
     /// `u64::MAX` was handed out: there is no next pid.
     pids_exhausted: bool,
+    /// A spawn must ask first: the pids are exhausted, or spawns are closed
+    /// (one test per spawn for both).
+    spawn_gate: bool,
     /// Per-kernel state of the engines and layers above (a stack pool).
     pub(crate) extensions: Extensions,
     /// The memory of engines that ended, for the next engines.
@@ -167,7 +170,7 @@ pub(crate) struct Kernel<I, O> {
     /// Timed messages whose process had ended when they fired.
     pub(crate) timed_dropped: u64,
     /// Who may still spawn (a scheduler shutting down closes spawns).
-    pub(crate) spawns: Spawns,
+    spawns: Spawns,
     /// Exit signals to apply between turns: a process to end, and why.
     exits: VecDeque<(Pid, ExitError)>,
     /// The end notice of the layer of links and monitors, once it is in use.
@@ -211,6 +214,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             ready: ReadyQueue::default(),
             next_pid: 0,
             pids_exhausted: false,
+            spawn_gate: false,
             extensions: Extensions::default(),
             blocks: Blocks::default(),
             names: proc::Names::default(),
@@ -380,9 +384,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     }
 
     /// The next pid; `None` once `u64::MAX` was handed out.
-    pub(crate) fn alloc_pid(&mut self) -> Option<Pid> {
-        if self.pids_exhausted {
-            return None;
+    pub(crate) fn alloc_pid(&mut self) -> Result<Pid, crate::error::SpawnError> {
+        if self.spawn_gate {
+            self.gated()?;
         }
         let pid = Pid(self.next_pid);
         match self.next_pid.checked_add(1) {
@@ -390,9 +394,38 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 self.next_pid = next;
                 self.procs.set_next(next);
             }
-            None => self.pids_exhausted = true,
+            None => {
+                self.pids_exhausted = true;
+                self.regate();
+            }
         }
-        Some(pid)
+        Ok(pid)
+    }
+
+    /// A spawn at a closed gate: refused if the pids are exhausted, or if
+    /// spawns are closed (but from a process's turn while only the owner's
+    /// are).
+    #[cold]
+    fn gated(&self) -> Result<(), crate::error::SpawnError> {
+        if self.pids_exhausted {
+            return Err(crate::error::SpawnError::PidsExhausted);
+        }
+        match self.spawns {
+            Spawns::Open => Ok(()),
+            Spawns::ProcessesOnly if self.resuming.is_some() => Ok(()),
+            _ => Err(crate::error::SpawnError::ShuttingDown),
+        }
+    }
+
+    /// Closes spawns as `spawns` says (a scheduler shutting down).
+    pub(crate) fn close_spawns(&mut self, spawns: Spawns) {
+        self.spawns = spawns;
+        self.regate();
+    }
+
+    /// Sets the gate from what it guards.
+    fn regate(&mut self) {
+        self.spawn_gate = self.pids_exhausted || self.spawns != Spawns::Open;
     }
 
     /// Whether process results are encoded: signals or a layer record them.
@@ -410,6 +443,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// pid is chosen by the caller).
     pub(crate) fn set_next_pid(&mut self, next: u64) {
         self.pids_exhausted = false;
+        self.regate();
         self.next_pid = next;
         self.procs.set_next(next);
     }
@@ -422,6 +456,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             None => {
                 self.set_next_pid(pid);
                 self.pids_exhausted = true;
+                self.regate();
             }
         }
     }

@@ -476,8 +476,17 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         };
         match msg {
             Timed::Msg(msg) => self.deliver_timed(p, msg),
-            Timed::Sys(make) => self.push_sys(p, 0, make(id)),
+            Timed::Sys(make) => self.fire_sys(p, id, make),
         }
+    }
+
+    /// A timed system notice fired: it goes to `p`'s system messages. (Out of
+    /// line: `push_sys` is inlined where it is hot, and here it would make
+    /// `fire_send`, which a timed message takes on every fire, too big to be
+    /// inlined in the pass.)
+    #[inline(never)]
+    fn fire_sys(&mut self, p: PPtr<I, O>, id: u64, make: fn(u64) -> crate::kernel::SysMsg) {
+        self.push_sys(p, 0, make(id));
     }
 
     /// A timed send to `pid`, which ended, is dropped and counted.

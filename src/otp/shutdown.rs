@@ -57,9 +57,9 @@ impl<M: 'static> SimpleScheduler<M> {
     pub fn shutdown(&mut self, timeout: Duration, drain: bool) -> ShutdownReport {
         let before = alive(self.kernel_mut());
         let deadline = self.kernel_mut().clock.now() + timeout;
-        self.kernel_mut().spawns = Spawns::ProcessesOnly;
+        self.kernel_mut().close_spawns(Spawns::ProcessesOnly);
         let drained = !drain || self.run_before(deadline, |_| false);
-        self.kernel_mut().spawns = Spawns::Closed;
+        self.kernel_mut().close_spawns(Spawns::Closed);
         for top in tops(self.kernel_mut()) {
             let k = self.kernel_mut();
             if crate::otp::table(k).is_server(top) {
