@@ -177,11 +177,6 @@ impl<S: Server> ServerCtx<'_, S> {
         S::Engine::reply(self.ctx, to, value)
     }
 
-    /// Refuses `request` (one not of the server's types).
-    pub(super) fn refuse_request(&mut self, request: &crate::otp::Request) {
-        S::Engine::refuse(self.ctx, request);
-    }
-
     /// Refuses the call `to` (`Reply::Refuse`).
     pub(super) fn refuse_call(&mut self, to: From<S::Reply>) {
         S::Engine::refuse_call(self.ctx, to);

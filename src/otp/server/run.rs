@@ -14,7 +14,7 @@ use crate::kernel::pass::panic_message;
 use crate::otp::mail::Mail;
 use crate::otp::request::RequestType;
 use crate::otp::server::context::{EngineCtx, Own, ServerCtx};
-use crate::otp::server::host::Stackful;
+use crate::otp::server::host::{Host, Stackful};
 use crate::otp::server::stash::Stashed;
 use crate::otp::server::timers::{Fired, Panic, TimerTable};
 use crate::otp::server::{Flow, From, Init, Reply, Server};
@@ -167,9 +167,7 @@ fn serve<S: Server<Engine = Stackful>>(
                         Some(Mail::Exit { from, reason }) if Some(from) == parent => {
                             Flow::Stop(reason)
                         }
-                        Some(mail) => guarded(ctx, &mut own, &mut state, |c, s| {
-                            dispatch(c, s, mail, &mut last_reply)
-                        }),
+                        Some(mail) => dispatch(ctx, &mut own, &mut state, mail, &mut last_reply),
                     }
                 }
             },
@@ -188,8 +186,14 @@ fn serve<S: Server<Engine = Stackful>>(
                 return end(reason);
             }
         }
-        handled += 1;
-        if snapshots && handled >= S::SNAPSHOT_EVERY && next.is_none() && own.stash.is_empty() {
+        if snapshots
+            && {
+                handled += 1;
+                handled >= S::SNAPSHOT_EVERY
+            }
+            && next.is_none()
+            && own.stash.is_empty()
+        {
             let snapshot = Snapshot {
                 state,
                 timers: own.timers,
@@ -285,10 +289,13 @@ fn first(a: Option<Panic>, b: Option<Panic>) -> Option<Panic> {
     }
 }
 
-/// Hands `mail` to the handler it is for. A call's stop leaves its reply in
-/// `last_reply`, to send once `terminate` has run.
+/// Hands `mail` to the handler it is for, guarded (see [`guarded`]). A
+/// call's stop leaves its reply in `last_reply`, to send once `terminate` has
+/// run. (The request is opened before the guard, which then holds the body
+/// alone: the library's part runs no user code.)
 pub(super) fn dispatch<S: Server>(
-    ctx: &mut ServerCtx<S>,
+    ctx: &mut EngineCtx<S>,
+    own: &mut Own<S>,
     state: &mut S,
     mail: Mail<S::Msg>,
     last_reply: &mut Option<(From<S::Reply>, S::Reply)>,
@@ -296,25 +303,28 @@ pub(super) fn dispatch<S: Server>(
     let request = match mail {
         Mail::Request(request) => request,
         Mail::Timeout(timer) => {
-            return match ctx.fired(timer) {
-                Fired::Msg(msg) => state.handle_info(ctx, Mail::Msg(msg)),
+            // (An interval's copy of its message is user code: guarded.)
+            return guarded(ctx, own, state, |c, s| match c.fired(timer) {
+                Fired::Msg(msg) => s.handle_info(c, Mail::Msg(msg)),
                 Fired::Stale => Flow::Continue,
-                Fired::NotOurs => state.handle_info(ctx, Mail::Timeout(timer)),
-            };
+                Fired::NotOurs => s.handle_info(c, Mail::Timeout(timer)),
+            });
         }
-        mail => return state.handle_info(ctx, mail),
+        mail => return guarded(ctx, own, state, |c, s| s.handle_info(c, mail)),
     };
     if let Some((CallOf(call), from)) = request.take::<CallOf<S>>() {
-        return handle_call(ctx, state, call, from, last_reply);
+        return guarded(ctx, own, state, |c, s| {
+            handle_call(c, s, call, from, last_reply)
+        });
     }
     if let Some((CastOf(cast), _)) = request.take::<CastOf<S>>() {
-        return state.handle_cast(ctx, cast);
+        return guarded(ctx, own, state, |c, s| s.handle_cast(c, cast));
     }
     if let Some((StopWith(reason), _)) = request.take::<StopWith>() {
         return Flow::Stop(reason);
     }
     // Not one of its own: its caller is told at once.
-    ctx.refuse_request(&request);
+    S::Engine::refuse(ctx, &request);
     Flow::Continue
 }
 

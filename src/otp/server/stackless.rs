@@ -176,9 +176,7 @@ fn step<S: Server<Engine = Stackless>>(cx: &mut StacklessCtx<S::Msg>, s: &mut Se
             None => guarded(cx, &mut s.own, &mut s.state, |c, st| st.handle_timeout(c)),
             // OTP: an EXIT from its parent stops a server that traps exits.
             Some(Mail::Exit { from, reason }) if Some(from) == s.parent => Flow::Stop(reason),
-            Some(mail) => guarded(cx, &mut s.own, &mut s.state, |c, st| {
-                dispatch(c, st, mail, last_reply)
-            }),
+            Some(mail) => dispatch(cx, &mut s.own, &mut s.state, mail, last_reply),
         }
     };
     match flow {
