@@ -312,7 +312,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// returned, or one killed in a `sleep` or `receive_timeout`) is cancelled:
     /// nobody waits on them. Its status is `Stopped`.
     pub(super) fn settle_end(&mut self, p: PPtr<I, O>) {
-        self.wake_all_senders(p);
+        // SAFETY: p is live; a read.
+        if unsafe { p.as_ref() }.has_waiting_senders() {
+            self.wake_all_senders(p);
+        }
         // SAFETY: p is live; the wake above ended its borrows.
         if let Some(grant) = unsafe { (*p.as_ptr()).take_room_grant() } {
             self.pass_on_grant(Some(grant));
