@@ -247,8 +247,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             SignalData::Stop { exit }
         });
         // SAFETY: p is live; a read.
-        if unsafe { p.as_ref().watched } {
-            this.end_watched(p, &mut result);
+        if unsafe { p.as_ref().watched } && this.end_watched(p, &mut result) {
+            this.stopped_unread(p);
+            return;
         }
         this.stopped(p, result);
     }
@@ -256,18 +257,35 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// Tells the layer that watches `p` (links, monitors) that it ends with
     /// `result`. Nobody reads the result of a detached process without a
     /// parent (it is freed right after): its error is moved into the reason,
-    /// not copied.
+    /// not copied, and `true` is returned (`result` is then `Ok(())`, nothing
+    /// to free).
     #[cold]
     #[inline(never)]
-    fn end_watched(&mut self, p: PPtr<I, O>, result: &mut Result<Box<dyn Any>, ExitError>) {
+    fn end_watched(&mut self, p: PPtr<I, O>, result: &mut Result<Box<dyn Any>, ExitError>) -> bool {
         // SAFETY: p is live; a read.
         let unread = unsafe { p.as_ref().detached && p.as_ref().parent.is_none() };
         if unread && result.is_err() {
             if let Err(error) = std::mem::replace(result, Ok(Box::new(()))) {
                 self.notify_end(p, move || Reason::from(error));
             }
+            true
         } else {
             self.notify_end(p, || Reason::of(result));
+            false
+        }
+    }
+
+    /// [`stopped`](Self::stopped) for a detached process without a parent
+    /// whose result was moved into its end's reason (see
+    /// [`end_watched`](Self::end_watched)): its `Ok(())` left needs no drop.
+    fn stopped_unread(&mut self, p: PPtr<I, O>) {
+        self.settle_end(p);
+        // SAFETY: p is live; `settle_end` ended its borrows; a read.
+        let pid = unsafe { p.as_ref().pid };
+        self.procs.remove(pid);
+        self.free(p);
+        if let Some(hooks) = &mut self.hooks {
+            hooks.discarded(pid);
         }
     }
 
@@ -278,7 +296,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// returned, or one killed in a `sleep` or `receive_timeout`) is cancelled:
     /// nobody waits on them. Its status is `Stopped`.
     pub(super) fn settle_end(&mut self, p: PPtr<I, O>) {
-        self.wake_all_senders(p);
+        // SAFETY: p is live; a read.
+        if unsafe { p.as_ref() }.has_waiting_senders() {
+            self.wake_all_senders(p);
+        }
         // SAFETY: p is live; the wake above ended its borrows.
         if let Some(grant) = unsafe { (*p.as_ptr()).take_room_grant() } {
             self.pass_on_grant(Some(grant));

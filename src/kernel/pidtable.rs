@@ -28,6 +28,10 @@ pub(crate) struct PidTable<P: Copy> {
     /// will land in it.
     open_page: u64,
     len: usize,
+    /// The slots of the last page freed (all empty), kept for the next page
+    /// made: a process per request moves through pages steadily, and each
+    /// would otherwise be allocated and cleared anew.
+    spare: Option<Box<[Option<P>; PAGE]>>,
 }
 
 impl<P: Copy> Default for PidTable<P> {
@@ -37,6 +41,7 @@ impl<P: Copy> Default for PidTable<P> {
             first: 0,
             open_page: 0,
             len: 0,
+            spare: None,
         }
     }
 }
@@ -68,7 +73,10 @@ impl<P: Copy> PidTable<P> {
         if page.live != 0 || number == self.open_page {
             return;
         }
-        self.pages[index] = None;
+        if let Some(page) = self.pages[index].take() {
+            // (No pid of it is live: its slots are all empty.)
+            self.spare = Some(page.slots);
+        }
         let empty_front = self.pages.iter().take_while(|p| p.is_none()).count();
         self.pages.drain(..empty_front);
         self.first += empty_front as u64;
@@ -84,7 +92,28 @@ impl<P: Copy> PidTable<P> {
         page.slots[(pid.0 & MASK) as usize]
     }
 
+    #[inline]
     pub(crate) fn insert(&mut self, pid: Pid, p: P) {
+        // The common case: its page is there.
+        if let Some(index) = (pid.0 >> SHIFT).checked_sub(self.first)
+            && let Ok(index) = usize::try_from(index)
+            && let Some(Some(page)) = self.pages.get_mut(index)
+        {
+            let slot = &mut page.slots[(pid.0 & MASK) as usize];
+            if slot.is_none() {
+                page.live += 1;
+                self.len += 1;
+            }
+            *slot = Some(p);
+            return;
+        }
+        self.insert_paging(pid, p);
+    }
+
+    /// [`insert`](Self::insert), its page to be made first.
+    #[cold]
+    #[inline(never)]
+    fn insert_paging(&mut self, pid: Pid, p: P) {
         let number = pid.0 >> SHIFT;
         if self.pages.is_empty() {
             self.first = number;
@@ -99,8 +128,9 @@ impl<P: Copy> PidTable<P> {
         if index >= self.pages.len() {
             self.pages.resize_with(index + 1, || None);
         }
+        let spare = &mut self.spare;
         let page = self.pages[index].get_or_insert_with(|| Page {
-            slots: Box::new([None; PAGE]),
+            slots: spare.take().unwrap_or_else(|| Box::new([None; PAGE])),
             live: 0,
         });
         let slot = &mut page.slots[(pid.0 & MASK) as usize];
@@ -183,6 +213,27 @@ mod tests {
         t.insert(Pid(PAGE as u64), 1);
         assert_eq!(t.pages.len(), 1, "the old page went");
         assert_eq!(t.get(Pid(PAGE as u64)), Some(1));
+    }
+
+    #[test]
+    fn a_freed_page_is_reused_empty() {
+        let mut t = PidTable::<u32>::default();
+        for i in 0..(4 * PAGE as u64) {
+            t.set_next(i + 1);
+            t.insert(Pid(i), i as u32);
+            t.remove(Pid(i));
+            if i > PAGE as u64 {
+                assert!(t.get(Pid(i - PAGE as u64)).is_none());
+            }
+        }
+        assert!(t.spare.is_some(), "a freed page is kept");
+        assert_eq!(t.len(), 0);
+        let base = 4 * PAGE as u64;
+        t.set_next(base + 1);
+        t.insert(Pid(base), 7);
+        assert!(t.spare.is_none(), "and reused");
+        assert_eq!(t.pids(), vec![Pid(base)]);
+        assert!((1..PAGE as u64).all(|j| t.get(Pid(base + j)).is_none()));
     }
 
     #[test]

@@ -66,6 +66,21 @@ pub(crate) fn exit_signal<I: 'static, O: 'static>(
     reason: Reason,
     me: Option<Pid>,
 ) -> Signalled {
+    exit_signal_traps(k, sender, from, to, reason, me, None)
+}
+
+/// [`exit_signal`], `traps` telling whether `to` traps exits when the caller
+/// knows it (`None`: looked up).
+#[inline]
+fn exit_signal_traps<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    sender: Option<PPtr<I, O>>,
+    from: Pid,
+    to: Pid,
+    reason: Reason,
+    me: Option<Pid>,
+    traps: Option<bool>,
+) -> Signalled {
     let Some(t) = alive(k, to) else {
         return Signalled::Done;
     };
@@ -82,7 +97,7 @@ pub(crate) fn exit_signal<I: 'static, O: 'static>(
         reason = %reason,
         "exit signal"
     );
-    let traps = table(k).traps(to);
+    let traps = traps.unwrap_or_else(|| table(k).traps(to));
     let error = match verdict(reason, traps) {
         Verdict::Mail(reason) => {
             k.push_sys(t, 0, Notice::Exit { from, reason }.boxed());
@@ -165,16 +180,20 @@ pub(crate) fn links_of<I: 'static, O: 'static>(k: &mut Kernel<I, O>, pid: Pid) -
 }
 
 /// `pid` ended for `reason`: each linked peer loses the link and gets the exit
-/// signal, in the order the links were made.
+/// signal, in the order the links were made. `traps`: whether each peer traps
+/// exits, as [`Table::end_with_traps`](crate::otp::table::Table::end_with_traps)
+/// gave it (no signal sent here changes a trap flag).
 pub(super) fn ended<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     p: PPtr<I, O>,
     entry: &Entry,
+    traps: u64,
     reason: &mut Shared,
 ) {
     // SAFETY: p is live.
     let pid = unsafe { p.as_ref().pid };
-    for &peer in &entry.links {
-        exit_signal(k, Some(p), pid, peer, reason.take(), None);
+    for (i, &peer) in entry.links.iter().enumerate() {
+        let traps = (i < 64).then(|| traps & (1 << i) != 0);
+        exit_signal_traps(k, Some(p), pid, peer, reason.take(), None, traps);
     }
 }

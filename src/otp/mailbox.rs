@@ -86,10 +86,22 @@ fn took<I: 'static, O: 'static>(k: &mut Kernel<I, O>, me: PPtr<I, O>) {
 }
 
 /// Takes `me`'s next mail in arrival order, a message or a notice, if any.
+#[inline]
 pub(crate) fn take_mail<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     me: PPtr<I, O>,
 ) -> Option<Mail<I>> {
+    // SAFETY: me is live; a read, the reference ends here.
+    let p = unsafe { record(me) };
+    // Nothing there (the poll before a wait): no stale reply to drop either.
+    if p.inbox.queue.is_empty() && !p.has_sys() {
+        return None;
+    }
+    take_some_mail(k, me)
+}
+
+/// [`take_mail`], with mail there.
+fn take_some_mail<I: 'static, O: 'static>(k: &mut Kernel<I, O>, me: PPtr<I, O>) -> Option<Mail<I>> {
     // SAFETY: me is live; the reference ends before `took`.
     let p = unsafe { record(me) };
     match next_mail(p) {

@@ -128,12 +128,12 @@ pub(crate) fn spawn_unparented<I: 'static, O: 'static, A: 'static, R: Payload>(
 fn on_end<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>, reason: Reason) {
     // SAFETY: p is live.
     let pid = unsafe { p.as_ref().pid };
-    let Some(entry) = table(k).end(pid) else {
+    let Some((entry, traps)) = table(k).end_with_traps(pid) else {
         return;
     };
     let mut reason = Shared::new(reason, entry.watchers.len() + entry.links.len());
     monitors::ended(k, p, &entry, &mut reason);
-    links::ended(k, p, &entry, &mut reason);
+    links::ended(k, p, &entry, traps, &mut reason);
 }
 
 /// An ended process's reason, handed to the notices its end sends: a copy to

@@ -242,6 +242,14 @@ impl Table {
     /// groups, its monitors, the monitors on it and its links, from the other
     /// side too). What its end tells others comes from the entry's lists.
     pub(crate) fn end(&mut self, pid: Pid) -> Option<Entry> {
+        self.end_with_traps(pid).map(|(entry, _)| entry)
+    }
+
+    /// [`end`](Self::end), with whether each linked peer traps exits (as
+    /// [`traps`](Self::traps) tells it, read while each peer's entry is looked
+    /// up to lose its link): bit `i` for `links[i]`, for the first 64 links
+    /// (ask [`traps`](Self::traps) for the others).
+    pub(crate) fn end_with_traps(&mut self, pid: Pid) -> Option<(Entry, u64)> {
         let entry = self.entries.remove(&pid)?;
         if let Some(name) = entry.name() {
             self.names.remove(name);
@@ -264,11 +272,15 @@ impl Table {
                 e.monitors.retain(|(x, _)| *x != r);
             }
         }
-        for &peer in &entry.links {
+        let mut traps = 0u64;
+        for (i, &peer) in entry.links.iter().enumerate() {
             if let Some(e) = self.entries.get_mut(&peer) {
                 e.links.retain(|p| *p != pid);
+                if e.trap_exit && i < 64 {
+                    traps |= 1 << i;
+                }
             }
         }
-        Some(entry)
+        Some((entry, traps))
     }
 }
