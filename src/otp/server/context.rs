@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use crate::otp::mail::{Mail, TimerRef};
 use crate::otp::server::host::Host;
 use crate::otp::server::stash::{Stash, StashFull, Stashed};
-use crate::otp::server::timers::{Fired, TimerTable, Timers};
+use crate::otp::server::timers::{Fired, TimerTable, Timers, keep_first};
 use crate::otp::server::{From, Server};
 
 /// A stashed call: the call, and where its reply goes.
@@ -132,10 +132,7 @@ impl<'a, S: Server> ServerCtx<'a, S> {
                 S::Engine::refuse_call(self.ctx, *from);
             }
             if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(item))) {
-                match first {
-                    None => first = Some(payload),
-                    Some(_) => crate::kernel::pass::forget_quietly(payload),
-                }
+                keep_first(&mut first, payload);
             }
         }
         if let Some(payload) = first {

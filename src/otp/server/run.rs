@@ -16,7 +16,7 @@ use crate::otp::request::RequestType;
 use crate::otp::server::context::{EngineCtx, Own, ServerCtx};
 use crate::otp::server::host::{Host, Stackful};
 use crate::otp::server::stash::Stashed;
-use crate::otp::server::timers::{Fired, Panic, TimerTable};
+use crate::otp::server::timers::{Fired, Panic, TimerTable, keep_first};
 use crate::otp::server::{Flow, From, Init, Reply, Server};
 use crate::reason::Reason;
 
@@ -258,7 +258,13 @@ pub(super) fn stop<S: Server>(
     // And those `terminate` armed: none outlives the server.
     let dropped = match killed {
         true => dropped,
-        false => first(dropped, own.timers.cancel_all::<S::Engine>(ctx).1),
+        false => {
+            let mut first = dropped;
+            if let Some(payload) = own.timers.cancel_all::<S::Engine>(ctx).1 {
+                keep_first(&mut first, payload);
+            }
+            first
+        }
     };
     if let Some((from, reply)) = last_reply
         && !killed
@@ -275,17 +281,6 @@ pub(super) fn stop<S: Server>(
     }
     if let Some(payload) = dropped {
         resume_unwind(payload);
-    }
-}
-
-/// The first of two caught panics (the other dropped quietly).
-fn first(a: Option<Panic>, b: Option<Panic>) -> Option<Panic> {
-    match (a, b) {
-        (Some(a), Some(b)) => {
-            crate::kernel::pass::forget_quietly(b);
-            Some(a)
-        }
-        (a, b) => a.or(b),
     }
 }
 

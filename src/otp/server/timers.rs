@@ -140,10 +140,7 @@ impl<M: 'static> TimerTable<M> {
         let mut first = None;
         for &key in &keys {
             if let Some(Err(payload)) = self.cancel::<E>(ctx, key) {
-                match first {
-                    None => first = Some(payload),
-                    Some(_) => crate::kernel::pass::forget_quietly(payload),
-                }
+                keep_first(&mut first, payload);
             }
         }
         (keys.len(), first)
@@ -163,6 +160,15 @@ impl<M: 'static> TimerTable<M> {
 
 /// A caught panic's payload.
 pub(super) type Panic = Box<dyn std::any::Any + Send>;
+
+/// Keeps `payload` in `first` if it holds none yet; else drops it quietly
+/// (of several panics, the first is the one that goes on).
+pub(super) fn keep_first(first: &mut Option<Panic>, payload: Panic) {
+    match first {
+        None => *first = Some(payload),
+        Some(_) => crate::kernel::pass::forget_quietly(payload),
+    }
+}
 
 /// A server's own timers, from a handler (see
 /// [`ServerCtx::timers`](super::ServerCtx::timers)).
