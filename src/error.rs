@@ -75,6 +75,11 @@ pub enum SpawnError {
     /// ([`SimpleScheduler::shutdown`](crate::SimpleScheduler::shutdown)).
     #[error("the scheduler is shutting down")]
     ShuttingDown,
+    /// A placed spawn ([`Ctx::spawn_at`](crate::Ctx::spawn_at)) could not be
+    /// placed: a core that does not exist, or a scheduler that cannot take
+    /// it (a durable one).
+    #[error("cannot place the process: {0}")]
+    Unplaceable(String),
 }
 
 /// A process could not be started: by a scheduler's `start`, or a standalone

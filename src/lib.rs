@@ -152,6 +152,7 @@ mod kernel;
 pub mod otp;
 mod process;
 mod reason;
+pub mod runtime;
 mod scheduler;
 mod sender;
 mod signal;

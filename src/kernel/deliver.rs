@@ -173,7 +173,10 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     ) -> Sent<I> {
         let Some(target) = self.lookup(to) else {
             std::hint::cold_path();
-            return Sent::Unknown(to, msg);
+            // (A pid of another kernel of a runtime, say.)
+            // SAFETY: a sender is a live process of this kernel.
+            let from = from.map(|f| unsafe { f.as_ref().pid });
+            return self.not_here(from, to, msg);
         };
         // SAFETY: target is a live process of this kernel.
         let t = unsafe { &mut *target.as_ptr() };

@@ -34,6 +34,15 @@ impl Extensions {
             .and_then(|(_, v)| v.downcast_ref())
     }
 
+    /// The value of type `T`, if one was made, to change.
+    pub(crate) fn get_mut<T: Any>(&mut self) -> Option<&mut T> {
+        let id = TypeId::of::<T>();
+        self.values
+            .iter_mut()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, v)| v.downcast_mut())
+    }
+
     /// Adds the value `make` makes, the first time: its index. (Out of line,
     /// so that the lookup above, done on every use, stays small enough to be
     /// inlined.)

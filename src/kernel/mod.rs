@@ -32,6 +32,7 @@
 //! | `record.rs` | signal recording |
 //! | `extensions.rs` | per-kernel state of the engines and layers above |
 //! | `idmap.rs` | hash maps keyed by pids and timer ids |
+//! | `remote.rs` | pids held elsewhere: the hook of a layer with several kernels |
 
 pub(crate) mod blocks;
 pub(crate) mod deliver;
@@ -48,6 +49,7 @@ pub(crate) mod pidtable;
 pub(crate) mod proc;
 pub(crate) mod ready;
 pub(crate) mod record;
+pub(crate) mod remote;
 pub(crate) mod results;
 pub(crate) mod slab;
 pub(crate) mod sysmsg;
@@ -111,6 +113,13 @@ pub(crate) struct Kernel<I, O> {
     records: Slab<Proc<I, O>>,
     ready: ReadyQueue<I, O>,
     next_pid: u64,
+    /// How far apart the pids handed out are (1, but in a runtime of several
+    /// kernels, which share the pid space).
+    pid_step: u64,
+    /// The pid the next spawn gets, chosen by a layer above (`with_pid`).
+    pid_override: Option<Pid>,
+    /// Takes messages for pids this kernel does not hold (`remote.rs`).
+    remote: Option<remote::RemoteFn<I, O>>,
     /// `u64::MAX` was handed out: there is no next pid.
     pids_exhausted: bool,
     /// A spawn must ask first: the pids are exhausted, or spawns are closed
@@ -213,6 +222,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             records: Slab::default(),
             ready: ReadyQueue::default(),
             next_pid: 0,
+            pid_step: 1,
+            pid_override: None,
+            remote: None,
             pids_exhausted: false,
             spawn_gate: false,
             extensions: Extensions::default(),
@@ -385,11 +397,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// The next pid; `None` once `u64::MAX` was handed out.
     pub(crate) fn alloc_pid(&mut self) -> Result<Pid, crate::error::SpawnError> {
-        if self.spawn_gate {
-            self.gated()?;
+        if self.spawn_gate
+            && let Some(pid) = self.gated()?
+        {
+            return Ok(pid);
         }
         let pid = Pid(self.next_pid);
-        match self.next_pid.checked_add(1) {
+        match self.next_pid.checked_add(self.pid_step) {
             Some(next) => {
                 self.next_pid = next;
                 self.procs.set_next(next);
@@ -402,19 +416,25 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         Ok(pid)
     }
 
-    /// A spawn at a closed gate: refused if the pids are exhausted, or if
-    /// spawns are closed (but from a process's turn while only the owner's
-    /// are).
+    /// A spawn at a closed gate: refused if spawns are closed (but from a
+    /// process's turn while only the owner's are); given the pid a layer
+    /// above chose (`with_pid`), if any; else refused if the pids are
+    /// exhausted.
     #[cold]
-    fn gated(&self) -> Result<(), crate::error::SpawnError> {
+    fn gated(&mut self) -> Result<Option<Pid>, crate::error::SpawnError> {
+        match self.spawns {
+            Spawns::Open => {}
+            Spawns::ProcessesOnly if self.resuming.is_some() => {}
+            _ => return Err(crate::error::SpawnError::ShuttingDown),
+        }
+        if let Some(pid) = self.pid_override.take() {
+            self.regate();
+            return Ok(Some(pid));
+        }
         if self.pids_exhausted {
             return Err(crate::error::SpawnError::PidsExhausted);
         }
-        match self.spawns {
-            Spawns::Open => Ok(()),
-            Spawns::ProcessesOnly if self.resuming.is_some() => Ok(()),
-            _ => Err(crate::error::SpawnError::ShuttingDown),
-        }
+        Ok(None)
     }
 
     /// Closes spawns as `spawns` says (a scheduler shutting down).
@@ -425,7 +445,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// Sets the gate from what it guards.
     fn regate(&mut self) {
-        self.spawn_gate = self.pids_exhausted || self.spawns != Spawns::Open;
+        self.spawn_gate =
+            self.pids_exhausted || self.spawns != Spawns::Open || self.pid_override.is_some();
     }
 
     /// Whether process results are encoded: signals or a layer record them.

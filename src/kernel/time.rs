@@ -88,7 +88,7 @@ impl WakeQueue {
     }
 
     /// Waits until something wakes, or `timeout` (if any) passes.
-    pub(super) fn wait_nonempty(&self, timeout: Option<std::time::Duration>) {
+    pub(crate) fn wait_nonempty(&self, timeout: Option<std::time::Duration>) {
         let mut woken = self.lock();
         match timeout {
             None => {

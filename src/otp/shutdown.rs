@@ -59,6 +59,14 @@ impl<M: 'static> SimpleScheduler<M> {
         let deadline = self.kernel_mut().clock.now() + timeout;
         self.kernel_mut().close_spawns(Spawns::ProcessesOnly);
         let drained = !drain || self.run_before(deadline, |_| false);
+        self.ask_to_stop();
+        self.run_before(deadline, |k| alive(k).is_empty());
+        self.kill_the_rest(before, drained)
+    }
+
+    /// Steps 3 of [`shutdown`](Self::shutdown): refuses every spawn, and asks
+    /// every tree to stop.
+    pub(crate) fn ask_to_stop(&mut self) {
         self.kernel_mut().close_spawns(Spawns::Closed);
         for top in tops(self.kernel_mut()) {
             let k = self.kernel_mut();
@@ -68,7 +76,11 @@ impl<M: 'static> SimpleScheduler<M> {
                 exit_signal(self.kernel_ptr(), top, Reason::Shutdown(None));
             }
         }
-        self.run_before(deadline, |k| alive(k).is_empty());
+    }
+
+    /// Step 4 of [`shutdown`](Self::shutdown): kills what is still alive, and
+    /// reports (`before`: the processes alive when the shutdown began).
+    pub(crate) fn kill_the_rest(&mut self, before: Vec<Pid>, drained: bool) -> ShutdownReport {
         let remaining = alive(self.kernel_mut());
         let mut killed = Vec::with_capacity(remaining.len());
         for &pid in &remaining {
@@ -116,7 +128,7 @@ impl<M: 'static> SimpleScheduler<M> {
 }
 
 /// The live processes, by pid (oldest first).
-fn alive<I: 'static, O: 'static>(k: &mut Kernel<I, O>) -> Vec<Pid> {
+pub(crate) fn alive<I: 'static, O: 'static>(k: &mut Kernel<I, O>) -> Vec<Pid> {
     k.pids()
         .into_iter()
         .filter(|&pid| crate::otp::alive(k, pid).is_some())

@@ -1,0 +1,64 @@
+//! Pids this kernel does not hold: the hook through which a layer above (the
+//! multi-core runtime) takes a message addressed to a pid of another kernel,
+//! or to one of its own not made yet, and the small calls it needs back (a
+//! pid chosen for it, a sender woken when room came elsewhere).
+//!
+//! The kernel knows nothing of the layer: it calls the hook on the cold path
+//! of a delivery, where it would otherwise say `Unknown`, and nowhere else.
+
+use crate::kernel::{Kernel, Sent, Status, Wait};
+use crate::signal::Pid;
+
+/// Takes a message for a pid this kernel does not hold, sent by `from` (`None`:
+/// from outside): `Sent::Delivered` once taken (queued for another kernel, or
+/// held until its process is made), `Sent::Full` when `from` must wait for
+/// room first, `Sent::Unknown` when no process has or will have the pid.
+pub(crate) type RemoteFn<I, O> = fn(&mut Kernel<I, O>, Option<Pid>, Pid, I) -> Sent<I>;
+
+impl<I: 'static, O: 'static> Kernel<I, O> {
+    /// Routes messages for pids this kernel does not hold through `remote`.
+    pub(crate) fn set_remote(&mut self, remote: RemoteFn<I, O>) {
+        self.remote = Some(remote);
+    }
+
+    /// A delivery found no live process with pid `to`: the remote hook's, if
+    /// any; else `Unknown`.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn not_here(&mut self, from: Option<Pid>, to: Pid, msg: I) -> Sent<I> {
+        match self.remote {
+            Some(remote) => remote(self, from, to, msg),
+            None => Sent::Unknown(to, msg),
+        }
+    }
+
+    /// Hands out pids from `first` on, `step` apart: a runtime of several
+    /// kernels gives each its own part of the pid space.
+    pub(crate) fn set_pid_space(&mut self, first: u64, step: u64) {
+        self.pid_step = step.max(1);
+        self.set_next_pid(first);
+    }
+
+    /// Runs `make` with `pid` as the pid the next spawn gets (a pid that a
+    /// layer above reserved for a process made here on another thread's
+    /// behalf), then hands out pids as before.
+    pub(crate) fn with_pid<T>(&mut self, pid: Pid, make: impl FnOnce(&mut Self) -> T) -> T {
+        self.pid_override = Some(pid);
+        self.regate();
+        let made = make(self);
+        self.pid_override = None;
+        self.regate();
+        made
+    }
+
+    /// Makes `pid` runnable if it waits for room in an inbox (of another
+    /// kernel, which said that room came): it tries its send again.
+    pub(crate) fn room_came(&mut self, pid: Pid) {
+        if let Some(p) = self.lookup(pid)
+            // SAFETY: p is live.
+            && let Status::Waiting(Wait::Room(_)) = unsafe { p.as_ref().status }
+        {
+            self.make_ready(p);
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! What one core sends another: messages, spawns, and the two notices of
+//! back-pressure across cores.
+
+use crate::error::SpawnError;
+use crate::kernel::Kernel;
+use crate::signal::Pid;
+
+/// Makes a process with the pid reserved for it, on its core's kernel.
+pub(crate) type Make<M> = Box<dyn FnOnce(&mut Kernel<M, M>) -> Result<(), SpawnError> + Send>;
+
+/// One item of a batch from one core (or from outside) to another.
+pub(crate) enum Envelope<M> {
+    /// A message for `to`, from process `from` (`None`: from outside).
+    Msg { from: Option<Pid>, to: Pid, msg: M },
+    /// Make a process with the reserved pid `pid`.
+    Spawn { pid: Pid, make: Make<M> },
+    /// To `sender`'s core: `sender`'s message found the inbox of `by` full,
+    /// and waits there; `sender` waits for room before its next send to
+    /// another core.
+    Blocked { sender: Pid, by: Pid },
+    /// To `sender`'s core: what `sender` had waiting for room went in.
+    Room { sender: Pid },
+}
+
+/// Envelopes travel in batches: one queue push, and at most one wake-up, for
+/// many messages.
+pub(crate) type Batch<M> = Vec<Envelope<M>>;

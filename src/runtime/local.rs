@@ -1,0 +1,336 @@
+//! One core's own side of the runtime, kept in its kernel (so that the
+//! kernel's remote hook, called in the middle of a send, finds it): the
+//! batches it is filling for the other cores, its senders that another
+//! core told to wait for room, the messages from other cores that wait here
+//! for room, and those that wait for a process not made yet.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
+
+use crate::kernel::pass::{forget_quietly, panic_message};
+use crate::kernel::{Kernel, Sent, Undelivered, UndeliveredReason, unrecorded};
+use crate::runtime::envelope::{Batch, Envelope};
+use crate::runtime::pid::{self, home};
+use crate::runtime::shared::Shared;
+use crate::signal::Pid;
+
+/// How many envelopes a batch holds before it is sent at once (the rest go
+/// at the end of the pass).
+const BATCH: usize = 256;
+
+/// Takes the result of an ended process for whoever joins it.
+pub(crate) type Watcher<M> = Box<dyn FnOnce(&mut Kernel<M, M>, Pid)>;
+
+/// Messages from other cores waiting for room in one process's inbox, in
+/// arrival order, and the senders told to wait.
+struct Parked<M> {
+    queue: VecDeque<(Option<Pid>, M)>,
+    senders: SmallVec<[Pid; 4]>,
+}
+
+pub(crate) struct Local<M: 'static> {
+    pub(crate) shared: Arc<Shared<M>>,
+    /// This core's index.
+    pub(crate) me: usize,
+    /// The batch being filled for each core (this core's own stays empty).
+    out: Vec<Batch<M>>,
+    /// This core's processes that wait for room on another core: sender to
+    /// the process whose inbox was full.
+    blocked: FxHashMap<Pid, Pid>,
+    /// Messages from other cores waiting for room here, per destination
+    /// (retried in pid order at each pass).
+    parked: BTreeMap<Pid, Parked<M>>,
+    /// Messages for reserved pids whose process is not made yet.
+    limbo: FxHashMap<Pid, Vec<(Option<Pid>, M)>>,
+    /// Every reserved pid below this one has been made (or failed).
+    made_below: u64,
+    /// Reserved pids made above `made_below` (spawns arrive out of order).
+    made_above: BTreeSet<u64>,
+    /// Ended processes whose results someone joins.
+    pub(crate) watchers: FxHashMap<Pid, Watcher<M>>,
+}
+
+impl<M: Send + 'static> Local<M> {
+    pub(crate) fn new(shared: Arc<Shared<M>>, me: usize) -> Local<M> {
+        let cores = shared.cores.len();
+        Local {
+            shared,
+            me,
+            out: (0..cores).map(|_| Vec::new()).collect(),
+            blocked: FxHashMap::default(),
+            parked: BTreeMap::new(),
+            limbo: FxHashMap::default(),
+            made_below: pid::first_reserved(me),
+            made_above: BTreeSet::new(),
+            watchers: FxHashMap::default(),
+        }
+    }
+
+    /// Whether a process may still be made with `pid` (of this core): it was
+    /// reserved and its spawn has not arrived yet.
+    fn pending(&self, pid: Pid) -> bool {
+        pid::is_reserved(pid)
+            && pid.0 >= self.made_below
+            && !self.made_above.contains(&pid.0)
+            && self.shared.cores[self.me].was_reserved(pid)
+    }
+
+    /// The spawn of reserved `pid` arrived (made or failed).
+    fn made(&mut self, pid: Pid) {
+        if pid.0 == self.made_below {
+            self.made_below += 2;
+            while self.made_above.remove(&self.made_below) {
+                self.made_below += 2;
+            }
+        } else if pid.0 > self.made_below {
+            self.made_above.insert(pid.0);
+        }
+    }
+
+    /// Queues `envelope` for core `core`; a full batch goes at once.
+    pub(crate) fn push(&mut self, core: usize, envelope: Envelope<M>) {
+        let out = &mut self.out[core];
+        out.push(envelope);
+        if out.len() >= BATCH {
+            self.flush_to(core);
+        }
+    }
+
+    fn flush_to(&mut self, core: usize) {
+        let batch = std::mem::replace(&mut self.out[core], Vec::with_capacity(BATCH));
+        self.shared.cores[core].post(batch);
+    }
+
+    /// Sends every batch begun.
+    pub(crate) fn flush(&mut self) {
+        for core in 0..self.out.len() {
+            if !self.out[core].is_empty() {
+                self.flush_to(core);
+            }
+        }
+    }
+
+    /// Whether messages from other cores wait here for room.
+    pub(crate) fn has_parked(&self) -> bool {
+        !self.parked.is_empty()
+    }
+}
+
+/// This core's side, from its kernel.
+pub(crate) fn local<M: Send + 'static>(k: &mut Kernel<M, M>) -> &mut Local<M> {
+    k.extensions
+        .get_mut::<Local<M>>()
+        .expect("a runtime's kernel keeps its core's side")
+}
+
+/// The kernel's remote hook: a message for a pid this kernel does not hold.
+/// For another core's pid it joins the batch for that core (unless its
+/// sender must wait for room first: `Full`); for a pid of this core that a
+/// spawn on its way will make, it waits for that process; otherwise nobody
+/// has the pid.
+pub(crate) fn remote<M: Send + 'static>(
+    k: &mut Kernel<M, M>,
+    from: Option<Pid>,
+    to: Pid,
+    msg: M,
+) -> Sent<M> {
+    let l = local(k);
+    let core = home(to);
+    if core == l.me {
+        if l.pending(to) {
+            l.limbo.entry(to).or_default().push((from, msg));
+            return Sent::Delivered;
+        }
+        return Sent::Unknown(to, msg);
+    }
+    if core >= l.out.len() {
+        return Sent::Unknown(to, msg);
+    }
+    if let Some(from) = from
+        && let Some(&blocker) = l.blocked.get(&from)
+    {
+        return Sent::Full { msg, blocker };
+    }
+    l.push(core, Envelope::Msg { from, to, msg });
+    Sent::Delivered
+}
+
+/// Takes what other cores (and outside threads) sent this core, in order.
+pub(crate) fn take_inbound<M: Send + 'static>(k: &mut Kernel<M, M>) -> bool {
+    let shared = local(k).shared.clone();
+    let me = local(k).me;
+    let mut any = false;
+    while let Some(batch) = shared.cores[me].inbound.pop() {
+        any = true;
+        for envelope in batch {
+            match envelope {
+                Envelope::Msg { from, to, msg } => arrive(k, from, to, msg),
+                Envelope::Spawn { pid, make } => spawn(k, pid, make),
+                Envelope::Blocked { sender, by } => {
+                    local(k).blocked.insert(sender, by);
+                }
+                Envelope::Room { sender } => {
+                    local(k).blocked.remove(&sender);
+                    k.room_came(sender);
+                }
+            }
+        }
+    }
+    any
+}
+
+/// Makes the process of reserved `pid`, then gives it what waited for it.
+fn spawn<M: Send + 'static>(
+    k: &mut Kernel<M, M>,
+    pid: Pid,
+    make: crate::runtime::envelope::Make<M>,
+) {
+    // (Its template's code, and the `Drop` of its arguments if it fails:
+    // user code, whose panic fails this spawn and nothing else.)
+    let made = match catch_unwind(AssertUnwindSafe(|| make(k))) {
+        Ok(made) => made.map_err(|e| e.to_string()),
+        Err(payload) => {
+            let what = panic_message(&*payload);
+            forget_quietly(payload);
+            Err(format!("panicked: {what}"))
+        }
+    };
+    let l = local(k);
+    l.made(pid);
+    if let Err(why) = made {
+        l.shared
+            .incident(l.me, format!("spawn of {pid} failed: {why}"));
+    }
+    if let Some(waiting) = local(k).limbo.remove(&pid) {
+        for (from, msg) in waiting {
+            arrive(k, from, pid, msg);
+        }
+    }
+}
+
+/// A message from another core (or from outside) for `to`, of this core: into
+/// its inbox, or behind what waits for room there, or to wait for its
+/// process; kept with the undelivered messages when nobody has the pid.
+fn arrive<M: Send + 'static>(k: &mut Kernel<M, M>, from: Option<Pid>, to: Pid, msg: M) {
+    let l = local(k);
+    if let Some(parked) = l.parked.get_mut(&to) {
+        parked.queue.push_back((from, msg));
+        let tell = from.filter(|from| !parked.senders.contains(from));
+        if let Some(from) = tell {
+            parked.senders.push(from);
+            l.push(
+                home(from),
+                Envelope::Blocked {
+                    sender: from,
+                    by: to,
+                },
+            );
+        }
+        return;
+    }
+    if k.lookup(to).is_none() && local(k).pending(to) {
+        local(k).limbo.entry(to).or_default().push((from, msg));
+        return;
+    }
+    match deliver(k, to, msg) {
+        None => {}
+        Some(msg) => {
+            let l = local(k);
+            let mut parked = Parked {
+                queue: VecDeque::from([(from, msg)]),
+                senders: SmallVec::new(),
+            };
+            if let Some(from) = from {
+                parked.senders.push(from);
+                l.push(
+                    home(from),
+                    Envelope::Blocked {
+                        sender: from,
+                        by: to,
+                    },
+                );
+            }
+            l.parked.insert(to, parked);
+        }
+    }
+}
+
+/// Delivers into `to`'s inbox: `Some(msg)` back when it is full (to wait for
+/// room). What cannot be delivered at all is kept with the undelivered
+/// messages. A panic of user code on the way (a message's `Clone`, for the
+/// children of `to`) loses the message and is reported by the pass.
+fn deliver<M: Send + 'static>(k: &mut Kernel<M, M>, to: Pid, msg: M) -> Option<M> {
+    let sent = match catch_unwind(AssertUnwindSafe(|| {
+        k.deliver(None, to, msg, unrecorded::<M>)
+    })) {
+        Ok(sent) => sent,
+        Err(payload) => {
+            k.report(Some(payload));
+            return None;
+        }
+    };
+    let (reason, msg) = match sent {
+        Sent::Delivered => return None,
+        Sent::Full { msg, .. } => return Some(msg),
+        Sent::Rejected(msg) => (UndeliveredReason::Rejected, msg),
+        Sent::NoRoute(msg) => (UndeliveredReason::NoRoute, msg),
+        Sent::Unknown(_, msg) => (UndeliveredReason::UnknownPid, msg),
+    };
+    k.undelivered.push(Undelivered {
+        from: None,
+        to: Some(to),
+        reason,
+        msg,
+    });
+    None
+}
+
+/// Tries again the messages waiting for room, each destination's in order;
+/// a destination whose waiting messages all went in tells their senders.
+pub(crate) fn retry_parked<M: Send + 'static>(k: &mut Kernel<M, M>) {
+    let mut parked = std::mem::take(&mut local(k).parked);
+    let mut done = Vec::new();
+    for (&to, waiting) in parked.iter_mut() {
+        while let Some((from, msg)) = waiting.queue.pop_front() {
+            if let Some(msg) = deliver(k, to, msg) {
+                waiting.queue.push_front((from, msg));
+                break;
+            }
+        }
+        if waiting.queue.is_empty() {
+            done.push(to);
+        }
+    }
+    for to in done {
+        let waiting = parked.remove(&to).expect("listed above");
+        for sender in waiting.senders {
+            let l = local(k);
+            let core = home(sender);
+            if core == l.me {
+                l.blocked.remove(&sender);
+                k.room_came(sender);
+            } else {
+                l.push(core, Envelope::Room { sender });
+            }
+        }
+    }
+    // (Nothing parks while this runs: only arrivals park.)
+    local(k).parked = parked;
+}
+
+/// Gives the results of ended processes to whoever joins them.
+pub(crate) fn hand_results<M: Send + 'static>(k: &mut Kernel<M, M>) {
+    if k.finished.is_empty() {
+        return;
+    }
+    let ended: Vec<Pid> = k.finished.keys().copied().collect();
+    for pid in ended {
+        if let Some(watcher) = local(k).watchers.remove(&pid) {
+            watcher(k, pid);
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! Many cores: a [`Runtime`] runs one scheduler per core, each on a thread of
+//! its own, over processes that send to each other wherever they are.
+//!
+//! ```
+//! use chronoflow::runtime::{Placement, Runtime};
+//! use chronoflow::{Ctx, Pid, Template};
+//!
+//! #[derive(Debug)]
+//! enum Msg {
+//!     Ping(Pid),
+//!     Pong,
+//! }
+//!
+//! let pong = Template::new("pong", |ctx: &mut Ctx<Msg>, rounds: u32| {
+//!     for _ in 0..rounds {
+//!         if let Msg::Ping(from) = ctx.receive() {
+//!             ctx.send_to(from, Msg::Pong);
+//!         }
+//!     }
+//! });
+//! let ping = Template::new("ping", |ctx: &mut Ctx<Msg>, (to, rounds): (Pid, u32)| {
+//!     for _ in 0..rounds {
+//!         ctx.send_to(to, Msg::Ping(ctx.pid()));
+//!         ctx.receive();
+//!     }
+//!     rounds
+//! });
+//! let rt = Runtime::with_cores(2).unwrap();
+//! let p = rt.spawn_at(Placement::Core(0), &pong, 1000).unwrap();
+//! let joiner = rt.spawn_joinable(Placement::Core(1), &ping, (p, 1000)).unwrap();
+//! assert_eq!(joiner.join(), Ok(1000));
+//! let report = rt.shutdown(std::time::Duration::from_secs(1));
+//! assert!(report.killed().is_empty());
+//! ```
+//!
+//! # How it works
+//!
+//! - **Cores.** Each core is a thread running its own kernel: its processes,
+//!   their inboxes, timers and everything a `SimpleScheduler` has. A stackful
+//!   process never leaves the core it was placed on ([`Placement`]).
+//! - **Pids name their core** (the top bits, [`home`]), so a send finds its
+//!   way without a table shared between threads. Pids are unique across the
+//!   runtime and never reused.
+//! - **Sends between processes of one core** take the single-core path,
+//!   unchanged. **Sends to another core** join a batch for that core, sent at
+//!   the end of the pass (or once 256 envelopes wait) through the core's
+//!   lock-free queue (`crossbeam-queue`'s `SegQueue`, one per destination
+//!   core); a core that sleeps is woken, one that runs is not disturbed.
+//! - **Order.** Messages from one process to another arrive in the order
+//!   sent, on one core or across two (per-sender FIFO, as Erlang promises).
+//!   Nothing else is ordered between cores: two senders on two cores race.
+//! - **Back-pressure across cores.** A message that finds its inbox full
+//!   ([`Overflow::Backoff`](crate::Overflow::Backoff)) waits on its
+//!   destination's core, in order, and its sender's core is told: the sender
+//!   is then suspended (BACKOFF) at its next send to another core until every
+//!   message it had waiting there went in. A sender may so run ahead of a full
+//!   inbox by what it sends before the notice comes back (at most about a
+//!   pass of its own); nothing is dropped or reordered.
+//! - **Spawning elsewhere** ([`Ctx::spawn_at`](crate::Ctx::spawn_at),
+//!   [`Runtime::spawn_at`]) reserves the pid on the destination core at once;
+//!   what is sent to that pid before the process is made waits for it.
+//! - **Failures.** A panic in a process is that process's failure, as on one
+//!   core; a panic of user code outside any process (a message's `Drop`) is
+//!   caught by its core and reported ([`RuntimeReport::incidents`]). A core
+//!   thread that dies anyway is reported, never waited on for good.
+//!
+//! What works across cores in this version: sends (with back-pressure),
+//! placed spawns, joins from outside ([`Joiner`]). Links, monitors, names,
+//! groups, timers, calls and parent/child trees work between the processes
+//! of one core; across cores they are not built yet. The
+//! [`DurableScheduler`](crate::DurableScheduler) stays single-core.
+
+mod ctx;
+mod envelope;
+mod join;
+mod local;
+mod pid;
+mod placement;
+mod shared;
+mod spawn;
+mod worker;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::error::{SendError, SpawnError};
+use crate::kernel::Undelivered;
+use crate::otp::ShutdownReport;
+use crate::sender::Sender;
+use crate::signal::{Payload, Pid};
+use crate::template::Spawnable;
+
+pub use join::{JoinFailed, Joiner};
+pub use pid::home;
+pub use placement::Placement;
+pub use shared::Incident;
+
+use envelope::Envelope;
+use shared::Shared;
+use worker::Worker;
+
+/// The environment variable that sets how many cores
+/// [`Runtime::new`] uses.
+pub const CORES_VAR: &str = "CHRONOFLOW_CORES";
+
+/// A multi-core runtime: one scheduler per core, each on its own thread,
+/// for processes that exchange messages of type `M` (see the [module
+/// docs](self)).
+///
+/// Dropping it shuts it down at once (every process killed; see
+/// [`shutdown`](Self::shutdown) for a graceful stop).
+pub struct Runtime<M: Send + 'static> {
+    handle: RuntimeHandle<M>,
+    threads: Vec<JoinHandle<ShutdownReport>>,
+}
+
+/// A `Send + Sync + Clone` handle on a [`Runtime`], for other threads:
+/// spawns and sends from outside.
+pub struct RuntimeHandle<M: Send + 'static> {
+    shared: Arc<Shared<M>>,
+    senders: Arc<[Sender<M>]>,
+}
+
+impl<M: Send + 'static> Clone for RuntimeHandle<M> {
+    fn clone(&self) -> Self {
+        RuntimeHandle {
+            shared: self.shared.clone(),
+            senders: self.senders.clone(),
+        }
+    }
+}
+
+impl<M: Send + 'static> fmt::Debug for RuntimeHandle<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeHandle")
+            .field("cores", &self.shared.cores.len())
+            .finish()
+    }
+}
+
+/// How many cores `CHRONOFLOW_CORES` asks for (a positive integer), else
+/// how many the machine has.
+pub fn default_cores() -> usize {
+    std::env::var(CORES_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+impl<M: Send + 'static> Runtime<M> {
+    /// A runtime of [`default_cores`] cores: `CHRONOFLOW_CORES` if set, else
+    /// every core of the machine.
+    pub fn new() -> std::io::Result<Self> {
+        Self::with_cores(default_cores())
+    }
+
+    /// A runtime of `cores` cores (at least one; at most 65,536), each a
+    /// thread named `chronoflow-core-N`. Fails only if a thread cannot be
+    /// started.
+    pub fn with_cores(cores: usize) -> std::io::Result<Self> {
+        let cores = cores.clamp(1, pid::MAX_CORES);
+        let shared = Arc::new(Shared::<M>::new(cores));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let mut threads = Vec::with_capacity(cores);
+        for me in 0..cores {
+            let mine = shared.clone();
+            let ready = ready_tx.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("chronoflow-core-{me}"))
+                .spawn(move || {
+                    let (worker, sender) = Worker::new(mine, me);
+                    let _ = ready.send((me, sender));
+                    worker.run()
+                });
+            match thread {
+                Ok(thread) => threads.push(thread),
+                Err(e) => {
+                    stop_threads(&shared, threads, Duration::ZERO);
+                    return Err(e);
+                }
+            }
+        }
+        drop(ready_tx);
+        let mut senders: Vec<Option<Sender<M>>> = (0..cores).map(|_| None).collect();
+        for (me, sender) in ready_rx.iter().take(cores) {
+            senders[me] = Some(sender);
+        }
+        if senders.iter().any(Option::is_none) {
+            stop_threads(&shared, threads, Duration::ZERO);
+            return Err(std::io::Error::other("a core's thread died while starting"));
+        }
+        let senders: Arc<[Sender<M>]> = senders.into_iter().map(|s| s.expect("checked")).collect();
+        Ok(Runtime {
+            handle: RuntimeHandle { shared, senders },
+            threads,
+        })
+    }
+
+    /// A handle for other threads.
+    pub fn handle(&self) -> RuntimeHandle<M> {
+        self.handle.clone()
+    }
+
+    /// Shuts the runtime down within `timeout`: every core asks its trees to
+    /// stop (as [`SimpleScheduler::shutdown`](crate::SimpleScheduler::shutdown)
+    /// does, messages between cores still flowing), kills what is left at
+    /// the deadline, and its thread ends. Returns what each core stopped and
+    /// killed, the threads that died, what could not be delivered and the
+    /// incidents.
+    pub fn shutdown(mut self, timeout: Duration) -> RuntimeReport<M> {
+        self.stop(timeout)
+    }
+
+    fn stop(&mut self, timeout: Duration) -> RuntimeReport<M> {
+        let threads = std::mem::take(&mut self.threads);
+        let shared = &self.handle.shared;
+        let cores = stop_threads(shared, threads, timeout);
+        // What came for cores that had stopped: kept, never dropped unseen.
+        let mut undelivered =
+            std::mem::take(&mut *shared.undelivered.lock().unwrap_or_else(|e| e.into_inner()));
+        for core in shared.cores.iter() {
+            while let Some(batch) = core.inbound.pop() {
+                for envelope in batch {
+                    if let Envelope::Msg { from, to, msg } = envelope {
+                        undelivered.push(Undelivered {
+                            from,
+                            to: Some(to),
+                            reason: crate::UndeliveredReason::Stopped,
+                            msg,
+                        });
+                    } else {
+                        crate::kernel::pass::drop_quietly(envelope);
+                    }
+                }
+            }
+        }
+        let incidents =
+            std::mem::take(&mut *shared.incidents.lock().unwrap_or_else(|e| e.into_inner()));
+        RuntimeReport {
+            cores,
+            undelivered,
+            incidents,
+        }
+    }
+}
+
+/// Stops the cores' threads and joins them: each core's report, or `Err`
+/// with the panic message of a thread that died.
+fn stop_threads<M>(
+    shared: &Shared<M>,
+    threads: Vec<JoinHandle<ShutdownReport>>,
+    timeout: Duration,
+) -> Vec<Result<ShutdownReport, String>> {
+    let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+    shared.stop_within.store(nanos, Ordering::Release);
+    shared.stopping.store(true, Ordering::Release);
+    for core in shared.cores.iter() {
+        core.wake();
+    }
+    threads
+        .into_iter()
+        .map(|t| {
+            t.join().map_err(|payload| {
+                let what = crate::kernel::pass::panic_message(&*payload);
+                crate::kernel::pass::forget_quietly(payload);
+                what
+            })
+        })
+        .collect()
+}
+
+impl<M: Send + 'static> std::ops::Deref for Runtime<M> {
+    type Target = RuntimeHandle<M>;
+
+    fn deref(&self) -> &RuntimeHandle<M> {
+        &self.handle
+    }
+}
+
+impl<M: Send + 'static> Drop for Runtime<M> {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            let report = self.stop(Duration::ZERO);
+            for msg in report.undelivered {
+                crate::kernel::pass::drop_quietly(msg);
+            }
+        }
+    }
+}
+
+impl<M: Send + 'static> fmt::Debug for Runtime<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("cores", &self.handle.shared.cores.len())
+            .finish()
+    }
+}
+
+impl<M: Send + 'static> RuntimeHandle<M> {
+    /// How many cores the runtime has.
+    pub fn cores(&self) -> usize {
+        self.shared.cores.len()
+    }
+
+    /// Spawns a process from `template` with `args` on the core `at` picks
+    /// ([`Placement::Local`] means round-robin from outside). Its result is
+    /// not kept. The pid is good at once: what is sent to it waits for the
+    /// process. A spawn that then fails on its core (no stack could be
+    /// mapped) is reported in the incidents.
+    pub fn spawn_at<A, R, T>(&self, at: Placement, template: &T, args: A) -> Result<Pid, SpawnError>
+    where
+        A: Send + 'static,
+        R: Payload,
+        T: Spawnable<M, M, A, R> + Clone + Send + 'static,
+    {
+        let core = self.place(at)?;
+        let pid = self.shared.cores[core].reserve();
+        let make = spawn::detached(pid, template, args);
+        self.shared.post_one(core, Envelope::Spawn { pid, make });
+        Ok(pid)
+    }
+
+    /// [`spawn_at`](Self::spawn_at) round-robin.
+    pub fn spawn<A, R, T>(&self, template: &T, args: A) -> Result<Pid, SpawnError>
+    where
+        A: Send + 'static,
+        R: Payload,
+        T: Spawnable<M, M, A, R> + Clone + Send + 'static,
+    {
+        self.spawn_at(Placement::RoundRobin, template, args)
+    }
+
+    /// [`spawn_at`](Self::spawn_at), keeping the result for a [`Joiner`].
+    pub fn spawn_joinable<A, R, T>(
+        &self,
+        at: Placement,
+        template: &T,
+        args: A,
+    ) -> Result<Joiner<R>, SpawnError>
+    where
+        A: Send + 'static,
+        R: Payload + Send,
+        T: Spawnable<M, M, A, R> + Clone + Send + 'static,
+    {
+        let core = self.place(at)?;
+        let pid = self.shared.cores[core].reserve();
+        let (joiner, fill) = join::pair(pid);
+        let make = spawn::joinable(pid, template, args, fill);
+        self.shared.post_one(core, Envelope::Spawn { pid, make });
+        Ok(joiner)
+    }
+
+    fn place(&self, at: Placement) -> Result<usize, SpawnError> {
+        if self.shared.stopping.load(Ordering::Acquire) {
+            return Err(SpawnError::ShuttingDown);
+        }
+        at.pick(&self.shared, None)
+    }
+
+    /// Sends `msg` to `pid` from outside, without waiting: as
+    /// [`Sender::try_send`] to the pid's core (at most a capacity of
+    /// messages in flight per core; [`SendError::Full`] gives the message
+    /// back beyond it). A pid of no core gives [`SendError::UnknownPid`].
+    pub fn try_send(&self, pid: Pid, msg: M) -> Result<(), SendError<M>> {
+        match self.senders.get(home(pid)) {
+            Some(sender) => sender.try_send(pid, msg),
+            None => Err(SendError::UnknownPid(pid, msg)),
+        }
+    }
+
+    /// [`try_send`](Self::try_send), blocking the thread while the pid's
+    /// core has a capacity of messages in flight.
+    ///
+    /// # Panics
+    /// On a core's own thread (from a process), which would wait for itself:
+    /// there use the process's own sends.
+    pub fn send_blocking(&self, pid: Pid, msg: M) -> Result<(), SendError<M>> {
+        match self.senders.get(home(pid)) {
+            Some(sender) => sender.send_blocking(pid, msg),
+            None => Err(SendError::UnknownPid(pid, msg)),
+        }
+    }
+
+    /// Takes the messages that could not be delivered so far, from every
+    /// core (each core hands them over after its passes).
+    pub fn take_undelivered(&self) -> Vec<Undelivered<M>> {
+        std::mem::take(
+            &mut *self
+                .shared
+                .undelivered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    /// How many live processes each core had at its last count.
+    pub fn loads(&self) -> Vec<usize> {
+        self.shared
+            .cores
+            .iter()
+            .map(|c| c.live.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
+/// What a [`Runtime::shutdown`] did.
+pub struct RuntimeReport<M> {
+    /// Per core: what its shutdown stopped and killed, or the panic message of
+    /// its thread if it died.
+    pub cores: Vec<Result<ShutdownReport, String>>,
+    /// Messages not delivered: kept by the cores, and those still on their way
+    /// between cores when they stopped (reason
+    /// [`Stopped`](crate::UndeliveredReason::Stopped)).
+    pub undelivered: Vec<Undelivered<M>>,
+    /// Failed spawns and panics of user code outside processes.
+    pub incidents: Vec<Incident>,
+}
+
+impl<M> RuntimeReport<M> {
+    /// Every process killed at the deadline, on every core.
+    pub fn killed(&self) -> Vec<(Pid, String)> {
+        self.cores
+            .iter()
+            .flatten()
+            .flat_map(|r| r.killed.iter().cloned())
+            .collect()
+    }
+
+    /// The cores whose threads died, with their panic messages.
+    pub fn dead_cores(&self) -> Vec<(usize, String)> {
+        self.cores
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e.clone())))
+            .collect()
+    }
+}
+
+impl<M> fmt::Debug for RuntimeReport<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeReport")
+            .field("cores", &self.cores)
+            .field("undelivered", &self.undelivered.len())
+            .field("incidents", &self.incidents)
+            .finish()
+    }
+}

@@ -1,0 +1,70 @@
+//! Spawns placed on a core: made at once on the spawner's own core, or sent
+//! to another core with a pid reserved there (so that the spawner has the
+//! pid at once, and what is sent to it waits for the process).
+
+use crate::error::SpawnError;
+use crate::kernel::Kernel;
+use crate::runtime::envelope::Make;
+use crate::runtime::join::Fill;
+use crate::runtime::local::local;
+use crate::signal::{Payload, Pid};
+use crate::template::Spawnable;
+
+/// Makes and starts a top-level process whose result nobody keeps, with
+/// `pid` if given (one reserved for it) or the kernel's next.
+pub(crate) fn make_detached<M: 'static, A: 'static, R: Payload>(
+    k: &mut Kernel<M, M>,
+    pid: Option<Pid>,
+    template: &impl Spawnable<M, M, A, R>,
+    args: A,
+) -> Result<Pid, SpawnError> {
+    let p = match pid {
+        Some(pid) => k.with_pid(pid, |k| template.create_in(k, args, None))?,
+        None => template.create_in(k, args, None)?,
+    };
+    // SAFETY: p was just made: live, and referenced nowhere else.
+    let pid = unsafe {
+        (*p.as_ptr()).detached = true;
+        p.as_ref().pid
+    };
+    k.start(p);
+    Ok(pid)
+}
+
+/// What a core does with a spawn sent to it: a detached process.
+pub(crate) fn detached<M, A, R, T>(pid: Pid, template: &T, args: A) -> Make<M>
+where
+    M: Send + 'static,
+    A: Send + 'static,
+    R: Payload,
+    T: Spawnable<M, M, A, R> + Clone + Send + 'static,
+{
+    let template = template.clone();
+    Box::new(move |k| make_detached(k, Some(pid), &template, args).map(drop))
+}
+
+/// What a core does with a spawn sent to it: a process whose result `fill`
+/// gives to its joiner.
+pub(crate) fn joinable<M, A, R, T>(pid: Pid, template: &T, args: A, fill: Fill<R>) -> Make<M>
+where
+    M: Send + 'static,
+    A: Send + 'static,
+    R: Payload + Send,
+    T: Spawnable<M, M, A, R> + Clone + Send + 'static,
+{
+    let template = template.clone();
+    Box::new(move |k| {
+        let p = k.with_pid(pid, |k| template.create_in(k, args, None))?;
+        k.start(p);
+        // (Before any pass: the process cannot have ended yet.)
+        local(k).watchers.insert(
+            pid,
+            Box::new(move |k, pid| {
+                if let Some(outcome) = k.take_result::<R>(pid) {
+                    fill.give(outcome);
+                }
+            }),
+        );
+        Ok(())
+    })
+}

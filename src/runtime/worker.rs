@@ -1,0 +1,137 @@
+//! One core's thread: its own `SimpleScheduler`, driven in a loop that takes
+//! what other cores sent, runs a pass, and sends what the pass sent them;
+//! asleep when there is nothing to do, until a batch, a waker or a timer
+//! comes.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{Ordering, fence};
+use std::time::Duration;
+
+use crate::kernel::pass::{Idle, forget_quietly, panic_message};
+use crate::otp::ShutdownReport;
+use crate::runtime::local::{self, Local, local};
+use crate::runtime::pid;
+use crate::runtime::shared::Shared;
+use crate::scheduler::SimpleScheduler;
+use crate::sender::Sender;
+
+/// One core: its thread's scheduler, and what it shares.
+pub(crate) struct Worker<M: Send + 'static> {
+    sched: SimpleScheduler<M>,
+    shared: Arc<Shared<M>>,
+    me: usize,
+}
+
+impl<M: Send + 'static> Worker<M> {
+    /// Core `me`'s scheduler, set up on its own thread: its part of the pid
+    /// space, its remote hook, its side of the runtime; and the sender through
+    /// which outside threads send to it.
+    pub(crate) fn new(shared: Arc<Shared<M>>, me: usize) -> (Worker<M>, Sender<M>) {
+        let mut sched = SimpleScheduler::new();
+        let k = sched.kernel_mut();
+        k.set_pid_space(pid::first_made(me), 2);
+        k.set_remote(local::remote::<M>);
+        k.extensions
+            .get_or_insert_with(|| Local::new(shared.clone(), me));
+        let _ = shared.cores[me].wakes.set(k.wakes.clone());
+        let sender = sched.sender();
+        (Worker { sched, shared, me }, sender)
+    }
+
+    /// Runs until the runtime stops, then shuts the core down.
+    pub(crate) fn run(mut self) -> ShutdownReport {
+        while !self.shared.stopping.load(Ordering::Acquire) {
+            if !self.step() {
+                self.sleep(None);
+            }
+        }
+        self.shut_down()
+    }
+
+    /// Takes what came, runs one pass, sends what it sent: whether anything
+    /// happened.
+    fn step(&mut self) -> bool {
+        let k = self.sched.kernel_mut();
+        let took = local::take_inbound(k);
+        if local(k).has_parked() {
+            local::retry_parked(k);
+        }
+        let ran = match catch_unwind(AssertUnwindSafe(|| self.sched.update())) {
+            Ok(pass) => pass.ran,
+            Err(payload) => {
+                // User code that the scheduler ran outside any process (a
+                // message's `Drop`): caught and resumed by the pass, once
+                // the scheduler is consistent. The core goes on.
+                let what = panic_message(&*payload);
+                forget_quietly(payload);
+                self.shared
+                    .incident(self.me, format!("panic outside a process: {what}"));
+                1
+            }
+        };
+        let k = self.sched.kernel_mut();
+        local::hand_results(k);
+        local(k).flush();
+        if !k.undelivered.is_empty() {
+            let kept = std::mem::take(&mut k.undelivered);
+            self.shared
+                .undelivered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(kept);
+        }
+        self.shared.cores[self.me]
+            .live
+            .store(k.live(), Ordering::Relaxed);
+        took || ran > 0
+    }
+
+    /// Waits until a batch, a waker, mail from outside or the next timer
+    /// comes (or `limit` passes).
+    fn sleep(&mut self, limit: Option<Duration>) {
+        let core = &self.shared.cores[self.me];
+        core.sleeping.store(true, Ordering::Relaxed);
+        // Pairs with the fence in `Core::post`.
+        fence(Ordering::SeqCst);
+        if core.inbound.is_empty() && !self.shared.stopping.load(Ordering::Acquire) {
+            let k = self.sched.kernel_mut();
+            let until = match k.idle() {
+                Idle::Wait(until) => until,
+                Idle::Done => None,
+            };
+            let until = match (until, limit) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            k.wakes.wait_nonempty(until);
+        }
+        core.sleeping.store(false, Ordering::Relaxed);
+    }
+
+    /// Stops every process of the core, within the runtime's shutdown time:
+    /// asked first (trees stopped as a `SimpleScheduler` shutdown stops them),
+    /// killed at the deadline. The other cores are shutting down meanwhile:
+    /// messages between them still flow.
+    fn shut_down(mut self) -> ShutdownReport {
+        let within = Duration::from_nanos(self.shared.stop_within.load(Ordering::Acquire));
+        let started = std::time::Instant::now();
+        let before = crate::otp::shutdown::alive(self.sched.kernel_mut());
+        self.sched.ask_to_stop();
+        loop {
+            if crate::otp::shutdown::alive(self.sched.kernel_mut()).is_empty() {
+                break;
+            }
+            let left = within.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            if !self.step() {
+                self.sleep(Some(left));
+            }
+        }
+        let report = self.sched.kill_the_rest(before, true);
+        self.step();
+        report
+    }
+}
