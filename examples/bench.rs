@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Run with
-//! `cargo run --release --example bench -- [quick|full] [stackful|stackless] [core|otp [WORKLOAD,...]]`
+//! `cargo run --release --example bench -- [quick|full] [stackful|stackless] [core|otp [WORKLOAD,...]|tokio]`
 //! (`quick` divides the sizes by 10, like bench.erl). The processes are stackful
 //! unless the second argument, or the environment variable
 //! `CHRONOFLOW_BENCH_ENGINE`, says `stackless` (so that
@@ -43,7 +43,11 @@
 //!   profile one); a workload's `#` line is named by its name and `#`
 //!   (`call#`, `link#`, `timer_fire#`).
 //!
-//! bench.erl's `multi` suite (many scheduler threads) is not here.
+//! - `tokio`: bench.erl's `multi` suite (pairs, skynet, fan-in) on a tokio
+//!   multi-thread runtime, as a peer (`benches/workloads/tokio_multi.rs`): a
+//!   task per process, a bounded mpsc channel of capacity 1024 per mailbox,
+//!   worker threads from `CHRONOFLOW_CORES` or else the available parallelism
+//!   (the engine argument does not apply).
 #![feature(coroutines)]
 
 #[path = "../benches/workloads/mod.rs"]
@@ -51,6 +55,9 @@ mod workloads;
 
 #[path = "../benches/workloads/otp.rs"]
 mod otp;
+
+#[path = "../benches/workloads/tokio_multi.rs"]
+mod tokio_multi;
 
 use std::time::{Duration, Instant};
 
@@ -443,7 +450,7 @@ fn main() {
         .unwrap_or_else(|| "stackful".to_string());
     let suite = args.next().unwrap_or_else(|| "core".to_string());
     let only = args.next();
-    let usage = "usage: bench [quick|full] [stackful|stackless] [core|otp [WORKLOAD,...]]";
+    let usage = "usage: bench [quick|full] [stackful|stackless] [core|otp [WORKLOAD,...]|tokio]";
     let scale = match size.as_str() {
         "quick" => 10,
         "full" => 1,
@@ -452,6 +459,14 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if suite == "tokio" {
+        let threads = tokio_multi::worker_threads();
+        println!(
+            "# tokio multi-thread runtime, {threads} worker threads, size {size}, bench.erl's multi suite"
+        );
+        tokio_multi::suite(scale);
+        return;
+    }
     for (what, ok) in [
         (&engine, ["stackful", "stackless"]),
         (&suite, ["core", "otp"]),
