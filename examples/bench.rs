@@ -59,6 +59,9 @@ mod otp;
 #[path = "../benches/workloads/tokio_multi.rs"]
 mod tokio_multi;
 
+#[path = "../benches/workloads/multi.rs"]
+mod multi;
+
 use std::time::{Duration, Instant};
 
 use chronoflow::{Pid, SimpleScheduler, Spawnable};
@@ -450,7 +453,8 @@ fn main() {
         .unwrap_or_else(|| "stackful".to_string());
     let suite = args.next().unwrap_or_else(|| "core".to_string());
     let only = args.next();
-    let usage = "usage: bench [quick|full] [stackful|stackless] [core|otp [WORKLOAD,...]|tokio]";
+    let usage =
+        "usage: bench [quick|full] [stackful|stackless] [core|otp [WORKLOAD,...]|multi|tokio]";
     let scale = match size.as_str() {
         "quick" => 10,
         "full" => 1,
@@ -459,6 +463,15 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if suite == "multi" {
+        println!(
+            "# chronoflow {}, a Runtime of {} cores, size {size}, {engine} processes, bench.erl's multi suite",
+            env!("CARGO_PKG_VERSION"),
+            chronoflow::runtime::default_cores()
+        );
+        multi::suite(scale, &engine, only.as_deref());
+        return;
+    }
     if suite == "tokio" {
         let threads = tokio_multi::worker_threads();
         println!(

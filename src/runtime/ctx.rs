@@ -1,7 +1,8 @@
-//! Placed spawns from inside a process.
+//! Placed spawns from inside a process, of either engine.
 
 use crate::engine::stackful::context::Ctx;
 use crate::error::SpawnError;
+use crate::kernel::Kernel;
 use crate::runtime::envelope::Envelope;
 use crate::runtime::local::{Local, local};
 use crate::runtime::placement::Placement;
@@ -37,27 +38,61 @@ impl<M: Send + 'static> Ctx<M, M> {
                 "a durable scheduler journals no placed spawn".to_string(),
             ));
         }
-        let k = self.k();
-        let Some(l) = k.extensions.get::<Local<M>>() else {
-            return match at {
-                Placement::Core(n) if n != 0 => Err(SpawnError::Unplaceable(format!(
-                    "core {n} of a scheduler of one"
-                ))),
-                _ => spawn::make_detached(k, None, template, args),
-            };
-        };
-        let me = l.me;
-        let core = at.pick(&l.shared, Some(me))?;
-        if core == me {
-            return spawn::make_detached(k, None, template, args);
-        }
-        let shared = l.shared.clone();
-        if shared.stopping.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(SpawnError::ShuttingDown);
-        }
-        let pid = shared.cores[core].reserve();
-        let make = spawn::detached(pid, template, args);
-        local(k).push(core, Envelope::Spawn { pid, make });
-        Ok(pid)
+        place(self.k(), at, template, args)
     }
+}
+
+#[cfg(feature = "stackless")]
+impl<M: Send + 'static> crate::StacklessCtx<M, M> {
+    /// Spawns a process on the core `at` picks: as
+    /// [`Ctx::spawn_at`](crate::Ctx::spawn_at).
+    pub fn spawn_at<A, R, T>(&self, at: Placement, template: &T, args: A) -> Result<Pid, SpawnError>
+    where
+        A: Send + 'static,
+        R: Payload,
+        T: Spawnable<M, M, A, R> + Clone + Send + 'static,
+    {
+        // (The template's function, and its arguments' `Drop` if the spawn
+        // fails, run inside: the busy mark refuses this context to them.)
+        let b = self.enter();
+        let p = self.p(&b);
+        p.budget = p.budget.saturating_sub(1);
+        place(self.k(&b), at, template, args)
+    }
+}
+
+/// Makes the process here, or sends its spawn to the core `at` picks.
+fn place<M, A, R, T>(
+    k: &mut Kernel<M, M>,
+    at: Placement,
+    template: &T,
+    args: A,
+) -> Result<Pid, SpawnError>
+where
+    M: Send + 'static,
+    A: Send + 'static,
+    R: Payload,
+    T: Spawnable<M, M, A, R> + Clone + Send + 'static,
+{
+    let Some(l) = k.extensions.get::<Local<M>>() else {
+        return match at {
+            Placement::Core(n) if n != 0 => Err(SpawnError::Unplaceable(format!(
+                "core {n} of a scheduler of one"
+            ))),
+            _ => spawn::make_detached(k, None, template, args),
+        };
+    };
+    let me = l.me;
+    let core = at.pick(&l.shared, Some(me))?;
+    if core == me {
+        return spawn::make_detached(k, None, template, args);
+    }
+    let shared = l.shared.clone();
+    if shared.stopping.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(SpawnError::ShuttingDown);
+    }
+    let pid = shared.cores[core].reserve();
+    let make = spawn::detached(pid, template, args);
+    local(k).push(core, Envelope::Spawn { pid, make });
+    Ok(pid)
 }
