@@ -233,6 +233,12 @@ impl<M: Send + 'static> Runtime<M> {
                             msg,
                         });
                     } else {
+                        if let Envelope::Spawn { pid, .. } = &envelope {
+                            shared.incident(
+                                home(*pid),
+                                format!("spawn of {pid} not made: its core had stopped"),
+                            );
+                        }
                         crate::kernel::pass::drop_quietly(envelope);
                     }
                 }

@@ -71,6 +71,10 @@ impl<M: Send + 'static> Worker<M> {
             }
         };
         let k = self.sched.kernel_mut();
+        // What the pass sent goes before the results it gave: whoever
+        // learns that a process ended can count on what it sent being on
+        // its way.
+        local(k).flush();
         local::hand_results(k);
         local(k).flush();
         if !k.undelivered.is_empty() {
@@ -116,6 +120,9 @@ impl<M: Send + 'static> Worker<M> {
     fn shut_down(mut self) -> ShutdownReport {
         let within = Duration::from_nanos(self.shared.stop_within.load(Ordering::Acquire));
         let started = std::time::Instant::now();
+        // What was sent before the shutdown began is taken first: the spawns
+        // accepted then are made (and stopped with the rest).
+        self.step();
         let before = crate::otp::shutdown::alive(self.sched.kernel_mut());
         self.sched.ask_to_stop();
         loop {
