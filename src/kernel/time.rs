@@ -65,6 +65,11 @@ impl WakeQueue {
         }
     }
 
+    /// Whether something woke since the kernel last looked (no lock).
+    pub(crate) fn is_woken(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
     /// Something for the scheduler to look at came (mail, or a sender went).
     pub(crate) fn poke(&self) {
         self.wake(None);

@@ -16,6 +16,9 @@ use crate::runtime::shared::Shared;
 use crate::scheduler::SimpleScheduler;
 use crate::sender::Sender;
 
+/// How long an idle core polls for work before it sleeps.
+const SPIN: Duration = Duration::from_micros(20);
+
 /// One core: its thread's scheduler, and what it shares.
 pub(crate) struct Worker<M: Send + 'static> {
     sched: SimpleScheduler<M>,
@@ -95,6 +98,22 @@ impl<M: Send + 'static> Worker<M> {
     /// comes (or `limit` passes).
     fn sleep(&mut self, limit: Option<Duration>) {
         let core = &self.shared.cores[self.me];
+        // A short spin first: a core that talks with another gets its answer
+        // within microseconds, sooner than a sleep and a wake-up (some
+        // microseconds each) would bring it. (BEAM's schedulers spin too.)
+        let spin_until = std::time::Instant::now() + SPIN;
+        let wakes = &self.sched.kernel().wakes;
+        while core.inbound.is_empty() && !wakes.is_woken() {
+            if std::time::Instant::now() >= spin_until {
+                break;
+            }
+            // (Yielding, not spinning: on a machine with more threads than
+            // cores, the thread that would answer may need this one's.)
+            std::thread::yield_now();
+        }
+        if !core.inbound.is_empty() || wakes.is_woken() {
+            return;
+        }
         core.sleeping.store(true, Ordering::Relaxed);
         // Pairs with the fence in `Core::post`.
         fence(Ordering::SeqCst);
