@@ -17,6 +17,8 @@
 //! 10. Pool: a dynamic supervisor starts workers on demand (at most three,
 //!     each with a restart budget of its own); an agent keeps the tally of
 //!     their work.
+//! 11. Cores: a runtime of two cores; workers spread over them; back-pressure
+//!     across cores.
 //!
 //! Each story lives in `examples/stories/` (which documents its expected output)
 //! and also runs on its own as an example of the same name, for instance
@@ -34,6 +36,8 @@ mod call;
 mod chat;
 #[path = "stories/client_server.rs"]
 mod client_server;
+#[path = "stories/cores.rs"]
+mod cores;
 #[path = "stories/echo.rs"]
 mod echo;
 #[path = "stories/greeter.rs"]
@@ -51,7 +55,7 @@ fn main() {
     println!("chronoflow tour: short programs, each printing what its processes do.");
     println!("Processes are named by pid, written <0>, <1>, ...");
     println!();
-    let stories: [(&str, fn()); 10] = [
+    let stories: [(&str, fn()); 11] = [
         ("Greeter: a standalone process", greeter::run),
         ("Echo: two processes in a SimpleScheduler", echo::run),
         ("Client/Server: selective receive", client_server::run),
@@ -65,6 +69,7 @@ fn main() {
             chat::run,
         ),
         ("Pool: a dynamic supervisor and an agent", pool::run),
+        ("Cores: one scheduler per core", cores::run),
     ];
     for (i, (title, run)) in stories.into_iter().enumerate() {
         if i > 0 {

@@ -44,8 +44,9 @@ pub(crate) struct Local<M: 'static> {
     /// Messages from other cores waiting for room here, per destination
     /// (retried in pid order at each pass).
     parked: BTreeMap<Pid, Parked<M>>,
-    /// Messages for reserved pids whose process is not made yet.
-    limbo: FxHashMap<Pid, Vec<(Option<Pid>, M)>>,
+    /// Messages for reserved pids whose process is not made yet, and their
+    /// senders on other cores, told to wait as for a full inbox.
+    limbo: FxHashMap<Pid, Parked<M>>,
     /// Every reserved pid below this one has been made (or failed).
     made_below: u64,
     /// Reserved pids made above `made_below` (spawns arrive out of order).
@@ -114,6 +115,33 @@ impl<M: Send + 'static> Local<M> {
         }
     }
 
+    /// Tells `sender`'s core that `sender` must wait for room in `by`: at
+    /// once, not at the end of the pass (while this core takes a long run of
+    /// its messages, the sender would go on sending).
+    fn tell_blocked(&mut self, sender: Pid, by: Pid) {
+        let core = home(sender);
+        self.push(core, Envelope::Blocked { sender, by });
+        self.flush_to(core);
+    }
+
+    /// Keeps `msg` for `to`, whose process is not made yet. A sender on
+    /// another core is told to wait, as for a full inbox: what it sends
+    /// meanwhile has no inbox to fill.
+    fn wait_for_process(&mut self, to: Pid, from: Option<Pid>, msg: M) {
+        let waiting = self.limbo.entry(to).or_insert_with(|| Parked {
+            queue: VecDeque::new(),
+            senders: SmallVec::new(),
+        });
+        waiting.queue.push_back((from, msg));
+        if let Some(from) = from
+            && home(from) != self.me
+            && !waiting.senders.contains(&from)
+        {
+            waiting.senders.push(from);
+            self.tell_blocked(from, to);
+        }
+    }
+
     /// Whether messages from other cores wait here for room.
     pub(crate) fn has_parked(&self) -> bool {
         !self.parked.is_empty()
@@ -142,7 +170,8 @@ pub(crate) fn remote<M: Send + 'static>(
     let core = home(to);
     if core == l.me {
         if l.pending(to) {
-            l.limbo.entry(to).or_default().push((from, msg));
+            // (A sender of this core: it goes on; the process comes soon.)
+            l.wait_for_process(to, from, msg);
             return Sent::Delivered;
         }
         return Sent::Unknown(to, msg);
@@ -206,8 +235,20 @@ fn spawn<M: Send + 'static>(
             .incident(l.me, format!("spawn of {pid} failed: {why}"));
     }
     if let Some(waiting) = local(k).limbo.remove(&pid) {
-        for (from, msg) in waiting {
+        for (from, msg) in waiting.queue {
             arrive(k, from, pid, msg);
+        }
+        // Its senders go on, but those whose messages now wait for room in
+        // its inbox (told so again by `arrive`).
+        let l = local(k);
+        for sender in waiting.senders {
+            let still = l
+                .parked
+                .get(&pid)
+                .is_some_and(|p| p.senders.contains(&sender));
+            if !still {
+                l.push(home(sender), Envelope::Room { sender });
+            }
         }
     }
 }
@@ -222,18 +263,12 @@ fn arrive<M: Send + 'static>(k: &mut Kernel<M, M>, from: Option<Pid>, to: Pid, m
         let tell = from.filter(|from| !parked.senders.contains(from));
         if let Some(from) = tell {
             parked.senders.push(from);
-            l.push(
-                home(from),
-                Envelope::Blocked {
-                    sender: from,
-                    by: to,
-                },
-            );
+            l.tell_blocked(from, to);
         }
         return;
     }
     if k.lookup(to).is_none() && local(k).pending(to) {
-        local(k).limbo.entry(to).or_default().push((from, msg));
+        local(k).wait_for_process(to, from, msg);
         return;
     }
     match deliver(k, to, msg) {
@@ -246,13 +281,7 @@ fn arrive<M: Send + 'static>(k: &mut Kernel<M, M>, from: Option<Pid>, to: Pid, m
             };
             if let Some(from) = from {
                 parked.senders.push(from);
-                l.push(
-                    home(from),
-                    Envelope::Blocked {
-                        sender: from,
-                        by: to,
-                    },
-                );
+                l.tell_blocked(from, to);
             }
             l.parked.insert(to, parked);
         }

@@ -53,9 +53,12 @@
 //!   ([`Overflow::Backoff`](crate::Overflow::Backoff)) waits on its
 //!   destination's core, in order, and its sender's core is told: the sender
 //!   is then suspended (BACKOFF) at its next send to another core until every
-//!   message it had waiting there went in. A sender may so run ahead of a full
-//!   inbox by what it sends before the notice comes back (at most about a
-//!   pass of its own); nothing is dropped or reordered.
+//!   message it had waiting there went in. The notice goes at once, but a
+//!   sender runs ahead of a full inbox by what it sends before the notice
+//!   reaches it (typically the rest of its turn: at most a budget, 2,000
+//!   sends); nothing is dropped or reordered. A message for a process not
+//!   made yet (its spawn is on its way) waits for it, its sender told to
+//!   wait as for a full inbox.
 //! - **Spawning elsewhere** ([`Ctx::spawn_at`](crate::Ctx::spawn_at),
 //!   [`Runtime::spawn_at`]) reserves the pid on the destination core at once;
 //!   what is sent to that pid before the process is made waits for it.
