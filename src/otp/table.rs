@@ -249,6 +249,7 @@ impl Table {
     /// [`traps`](Self::traps) tells it, read while each peer's entry is looked
     /// up to lose its link): bit `i` for `links[i]`, for the first 64 links
     /// (ask [`traps`](Self::traps) for the others).
+    #[inline]
     pub(crate) fn end_with_traps(&mut self, pid: Pid) -> Option<(Entry, u64)> {
         let entry = self.entries.remove(&pid)?;
         if let Some(name) = entry.name() {
@@ -262,25 +263,36 @@ impl Table {
                 }
             }
         }
+        // (Each reference and each link is in a list once: the first match
+        // is the only one.)
         for &(r, target) in &entry.monitors {
             if let Some(e) = self.entries.get_mut(&target) {
-                e.watchers.retain(|(x, _)| *x != r);
+                remove_first(&mut e.watchers, |(x, _)| *x == r);
             }
         }
         for &(r, watcher) in &entry.watchers {
             if let Some(e) = self.entries.get_mut(&watcher) {
-                e.monitors.retain(|(x, _)| *x != r);
+                remove_first(&mut e.monitors, |(x, _)| *x == r);
             }
         }
         let mut traps = 0u64;
         for (i, &peer) in entry.links.iter().enumerate() {
             if let Some(e) = self.entries.get_mut(&peer) {
-                e.links.retain(|p| *p != pid);
+                remove_first(&mut e.links, |p| *p == pid);
                 if e.trap_exit && i < 64 {
                     traps |= 1 << i;
                 }
             }
         }
         Some((entry, traps))
+    }
+}
+
+/// Removes the first item of `list` that `is` matches, if any, keeping the
+/// order of the rest (what `retain` does to a list that holds it once).
+#[inline]
+fn remove_first<A: smallvec::Array>(list: &mut SmallVec<A>, is: impl Fn(&A::Item) -> bool) {
+    if let Some(i) = list.iter().position(is) {
+        list.remove(i);
     }
 }
