@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use smallvec::SmallVec;
+use std::collections::hash_map::Entry::{Occupied, Vacant};
+
+use smallvec::{SmallVec, smallvec};
 
 use crate::kernel::IdMap;
 use crate::otp::registry::RegisterError;
@@ -132,11 +134,23 @@ impl Table {
         if !e.links.contains(&child) {
             e.links.push(child);
         }
-        let e = self.entries.entry(child).or_default();
-        if !e.links.contains(&parent) {
-            e.links.push(parent);
+        match self.entries.entry(child) {
+            // (A new process has no entry yet: made whole, not pushed into.)
+            Vacant(v) => {
+                v.insert(Entry {
+                    links: smallvec![parent],
+                    parent: Some(parent),
+                    ..Entry::default()
+                });
+            }
+            Occupied(o) => {
+                let e = o.into_mut();
+                if !e.links.contains(&parent) {
+                    e.links.push(parent);
+                }
+                e.parent = Some(parent);
+            }
         }
-        e.parent = Some(parent);
     }
 
     /// Removes the link between `a` and `b`, if any.
@@ -156,11 +170,16 @@ impl Table {
             .or_default()
             .monitors
             .push((r, target));
-        self.entries
-            .entry(target)
-            .or_default()
-            .watchers
-            .push((r, watcher));
+        match self.entries.entry(target) {
+            // (A process spawned monitored has no entry yet: made whole.)
+            Vacant(v) => {
+                v.insert(Entry {
+                    watchers: smallvec![(r, watcher)],
+                    ..Entry::default()
+                });
+            }
+            Occupied(o) => o.into_mut().watchers.push((r, watcher)),
+        }
     }
 
     /// `watcher` cancels its monitor `r`: whether it was active.
