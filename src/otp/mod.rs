@@ -132,7 +132,9 @@ fn on_end<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>, reason: R
         return;
     };
     let mut reason = Shared::new(reason, entry.watchers.len() + entry.links.len());
-    monitors::ended(k, p, &entry, &mut reason);
+    if !entry.watchers.is_empty() {
+        monitors::ended(k, p, &entry, &mut reason);
+    }
     links::ended(k, p, &entry, traps, &mut reason);
 }
 

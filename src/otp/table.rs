@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use smallvec::SmallVec;
+use std::collections::hash_map::Entry::{Occupied, Vacant};
+
+use smallvec::{SmallVec, smallvec};
 
 use crate::kernel::IdMap;
 use crate::otp::registry::RegisterError;
@@ -132,11 +134,23 @@ impl Table {
         if !e.links.contains(&child) {
             e.links.push(child);
         }
-        let e = self.entries.entry(child).or_default();
-        if !e.links.contains(&parent) {
-            e.links.push(parent);
+        match self.entries.entry(child) {
+            // (A new process has no entry yet: made whole, not pushed into.)
+            Vacant(v) => {
+                v.insert(Entry {
+                    links: smallvec![parent],
+                    parent: Some(parent),
+                    ..Entry::default()
+                });
+            }
+            Occupied(o) => {
+                let e = o.into_mut();
+                if !e.links.contains(&parent) {
+                    e.links.push(parent);
+                }
+                e.parent = Some(parent);
+            }
         }
-        e.parent = Some(parent);
     }
 
     /// Removes the link between `a` and `b`, if any.
@@ -156,11 +170,16 @@ impl Table {
             .or_default()
             .monitors
             .push((r, target));
-        self.entries
-            .entry(target)
-            .or_default()
-            .watchers
-            .push((r, watcher));
+        match self.entries.entry(target) {
+            // (A process spawned monitored has no entry yet: made whole.)
+            Vacant(v) => {
+                v.insert(Entry {
+                    watchers: smallvec![(r, watcher)],
+                    ..Entry::default()
+                });
+            }
+            Occupied(o) => o.into_mut().watchers.push((r, watcher)),
+        }
     }
 
     /// `watcher` cancels its monitor `r`: whether it was active.
@@ -249,6 +268,7 @@ impl Table {
     /// [`traps`](Self::traps) tells it, read while each peer's entry is looked
     /// up to lose its link): bit `i` for `links[i]`, for the first 64 links
     /// (ask [`traps`](Self::traps) for the others).
+    #[inline]
     pub(crate) fn end_with_traps(&mut self, pid: Pid) -> Option<(Entry, u64)> {
         let entry = self.entries.remove(&pid)?;
         if let Some(name) = entry.name() {
@@ -262,25 +282,36 @@ impl Table {
                 }
             }
         }
+        // (Each reference and each link is in a list once: the first match
+        // is the only one.)
         for &(r, target) in &entry.monitors {
             if let Some(e) = self.entries.get_mut(&target) {
-                e.watchers.retain(|(x, _)| *x != r);
+                remove_first(&mut e.watchers, |(x, _)| *x == r);
             }
         }
         for &(r, watcher) in &entry.watchers {
             if let Some(e) = self.entries.get_mut(&watcher) {
-                e.monitors.retain(|(x, _)| *x != r);
+                remove_first(&mut e.monitors, |(x, _)| *x == r);
             }
         }
         let mut traps = 0u64;
         for (i, &peer) in entry.links.iter().enumerate() {
             if let Some(e) = self.entries.get_mut(&peer) {
-                e.links.retain(|p| *p != pid);
+                remove_first(&mut e.links, |p| *p == pid);
                 if e.trap_exit && i < 64 {
                     traps |= 1 << i;
                 }
             }
         }
         Some((entry, traps))
+    }
+}
+
+/// Removes the first item of `list` that `is` matches, if any, keeping the
+/// order of the rest (what `retain` does to a list that holds it once).
+#[inline]
+fn remove_first<A: smallvec::Array>(list: &mut SmallVec<A>, is: impl Fn(&A::Item) -> bool) {
+    if let Some(i) = list.iter().position(is) {
+        list.remove(i);
     }
 }
