@@ -119,7 +119,7 @@ pub(crate) struct Kernel<I, O> {
     /// The pid the next spawn gets, chosen by a layer above (`with_pid`).
     pid_override: Option<Pid>,
     /// Takes messages for pids this kernel does not hold (`remote.rs`).
-    remote: Option<remote::RemoteFn<I, O>>,
+    remote: Option<remote::Remote<I, O>>,
     /// `u64::MAX` was handed out: there is no next pid.
     pids_exhausted: bool,
     /// A spawn must ask first: the pids are exhausted, or spawns are closed

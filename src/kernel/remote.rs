@@ -15,10 +15,53 @@ use crate::signal::Pid;
 /// room first, `Sent::Unknown` when no process has or will have the pid.
 pub(crate) type RemoteFn<I, O> = fn(&mut Kernel<I, O>, Option<Pid>, Pid, I) -> Sent<I>;
 
+/// Work for the kernel that holds a pid (a layer's bookkeeping of a link or
+/// a monitor across kernels, say): run there, on that kernel's thread.
+pub(crate) type Job<I, O> = Box<dyn FnOnce(&mut Kernel<I, O>) + Send>;
+
+/// What a layer above with several kernels answers (the multi-core runtime).
+pub(crate) struct Remote<I, O> {
+    /// Takes messages for pids this kernel does not hold.
+    pub(crate) route: RemoteFn<I, O>,
+    /// Whether a pid belongs to another kernel of the layer.
+    pub(crate) elsewhere: fn(&Kernel<I, O>, Pid) -> bool,
+    /// Runs a job on the kernel that holds a pid (of another kernel).
+    pub(crate) run_at: fn(&mut Kernel<I, O>, Pid, Job<I, O>),
+}
+
+impl<I, O> Clone for Remote<I, O> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<I, O> Copy for Remote<I, O> {}
+
 impl<I: 'static, O: 'static> Kernel<I, O> {
-    /// Routes messages for pids this kernel does not hold through `remote`.
-    pub(crate) fn set_remote(&mut self, remote: RemoteFn<I, O>) {
+    /// Routes messages for pids this kernel does not hold, and jobs for
+    /// them, through `remote`.
+    pub(crate) fn set_remote(&mut self, remote: Remote<I, O>) {
         self.remote = Some(remote);
+    }
+
+    /// Whether this kernel is one of several (a runtime's).
+    #[inline]
+    pub(crate) fn has_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// Whether `pid` belongs to another kernel (of a runtime of several).
+    #[inline]
+    pub(crate) fn elsewhere(&self, pid: Pid) -> bool {
+        self.remote.is_some_and(|r| (r.elsewhere)(self, pid))
+    }
+
+    /// Runs `job` on the kernel that holds `pid`, which is
+    /// [`elsewhere`](Self::elsewhere) (a job for no kernel is dropped).
+    pub(crate) fn run_at(&mut self, pid: Pid, job: Job<I, O>) {
+        if let Some(remote) = self.remote {
+            (remote.run_at)(self, pid, job);
+        }
     }
 
     /// A delivery found no live process with pid `to`: the remote hook's, if
@@ -27,7 +70,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     #[inline(never)]
     pub(crate) fn not_here(&mut self, from: Option<Pid>, to: Pid, msg: I) -> Sent<I> {
         match self.remote {
-            Some(remote) => remote(self, from, to, msg),
+            Some(remote) => (remote.route)(self, from, to, msg),
             None => Sent::Unknown(to, msg),
         }
     }

@@ -497,6 +497,17 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// A timed send to `pid`, which ended, is dropped and counted.
     #[cold]
     fn drop_timed(&mut self, pid: Pid, msg: Timed<I>) {
+        // (A pid of another kernel of a runtime: the message goes there.)
+        let msg = match msg {
+            Timed::Msg(m) if self.elsewhere(pid) => match self.not_here(None, pid, m) {
+                super::Sent::Delivered => return,
+                super::Sent::Full { msg, .. }
+                | super::Sent::Rejected(msg)
+                | super::Sent::NoRoute(msg)
+                | super::Sent::Unknown(_, msg) => Timed::Msg(msg),
+            },
+            msg => msg,
+        };
         self.timed_dropped += 1;
         crate::trace::trace_event!(
             tracing::Level::DEBUG,

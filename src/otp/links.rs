@@ -66,6 +66,11 @@ pub(crate) fn exit_signal<I: 'static, O: 'static>(
     reason: Reason,
     me: Option<Pid>,
 ) -> Signalled {
+    if alive(k, to).is_none() && k.elsewhere(to) {
+        // (A process of another kernel: the signal goes there.)
+        crate::otp::elsewhere::exit_signal(k, from, to, reason);
+        return Signalled::Done;
+    }
     exit_signal_traps(k, sender, from, to, reason, me, None)
 }
 
@@ -128,6 +133,11 @@ pub(crate) fn link<I: 'static, O: 'static>(
         return Signalled::Done;
     }
     let Some(o) = alive(k, other) else {
+        if k.elsewhere(other) {
+            watch(me);
+            crate::otp::elsewhere::link(k, my_pid, other);
+            return Signalled::Done;
+        }
         return exit_signal(k, None, other, my_pid, Reason::NoProc, Some(my_pid));
     };
     watch(me);
@@ -156,6 +166,9 @@ pub(crate) fn spawn_link<I: 'static, O: 'static, A: 'static, R: Payload>(
 /// Removes the link between `me` and `other`, if any.
 pub(crate) fn unlink<I: 'static, O: 'static>(k: &mut Kernel<I, O>, me: Pid, other: Pid) {
     table(k).unlink(me, other);
+    if k.elsewhere(other) {
+        crate::otp::elsewhere::unlink(k, me, other);
+    }
 }
 
 /// Sets whether `me` traps exits; the previous setting.
@@ -179,21 +192,21 @@ pub(crate) fn links_of<I: 'static, O: 'static>(k: &mut Kernel<I, O>, pid: Pid) -
         .unwrap_or_default()
 }
 
-/// `pid` ended for `reason`: each linked peer loses the link and gets the exit
-/// signal, in the order the links were made. `traps`: whether each peer traps
-/// exits, as [`Table::end_with_traps`](crate::otp::table::Table::end_with_traps)
-/// gave it (no signal sent here changes a trap flag).
-pub(super) fn ended<I: 'static, O: 'static>(
+/// `pid` ended for `reason` (`p`: its record, if it was a process of this
+/// kernel): each linked peer here loses the link and gets the exit signal, in
+/// the order the links were made. `traps`: whether each peer traps exits, as
+/// [`Table::end_with_traps`](crate::otp::table::Table::end_with_traps) gave it
+/// (no signal sent here changes a trap flag).
+pub(crate) fn ended<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
-    p: PPtr<I, O>,
+    pid: Pid,
+    p: Option<PPtr<I, O>>,
     entry: &Entry,
     traps: u64,
     reason: &mut Shared,
 ) {
-    // SAFETY: p is live.
-    let pid = unsafe { p.as_ref().pid };
     for (i, &peer) in entry.links.iter().enumerate() {
         let traps = (i < 64).then(|| traps & (1 << i) != 0);
-        exit_signal_traps(k, Some(p), pid, peer, reason.take(), None, traps);
+        exit_signal_traps(k, p, pid, peer, reason.take(), None, traps);
     }
 }

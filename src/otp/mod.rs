@@ -41,6 +41,7 @@ pub mod agent;
 pub(crate) mod call;
 pub(crate) mod children;
 pub(crate) mod ctx;
+pub(crate) mod elsewhere;
 pub(crate) mod groups;
 pub(crate) mod links;
 pub(crate) mod mail;
@@ -131,11 +132,18 @@ fn on_end<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>, reason: R
     let Some((entry, traps)) = table(k).end_with_traps(pid) else {
         return;
     };
+    if k.has_remote() {
+        // (Ties with processes of other kernels: theirs end their halves.)
+        let peers = entry.watchers.iter().map(|&(_, w)| w);
+        let peers = peers.chain(entry.monitors.iter().map(|&(_, t)| t));
+        let peers = peers.chain(entry.links.iter().copied());
+        elsewhere::tell(k, pid, peers, &reason);
+    }
     let mut reason = Shared::new(reason, entry.watchers.len() + entry.links.len());
     if !entry.watchers.is_empty() {
-        monitors::ended(k, p, &entry, &mut reason);
+        monitors::ended(k, pid, Some(p), &entry, &mut reason);
     }
-    links::ended(k, p, &entry, traps, &mut reason);
+    links::ended(k, pid, Some(p), &entry, traps, &mut reason);
 }
 
 /// An ended process's reason, handed to the notices its end sends: a copy to
@@ -149,7 +157,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// `reason`, for at most `notices` notices.
-    fn new(reason: Reason, notices: usize) -> Self {
+    pub(crate) fn new(reason: Reason, notices: usize) -> Self {
         Shared {
             reason: Some(reason),
             left: notices,

@@ -37,6 +37,10 @@ pub(crate) fn monitor_as<I: 'static, O: 'static>(
             watch(t);
             table(k).add_monitor(r, my_pid, target);
         }
+        None if k.elsewhere(target) => {
+            watch(me);
+            crate::otp::elsewhere::monitor(k, r, my_pid, target);
+        }
         None => {
             let down = Notice::Down {
                 monitor: MonitorRef(r),
@@ -89,7 +93,13 @@ pub(crate) fn demonitor<I: 'static, O: 'static>(
 ) -> bool {
     // SAFETY: me is live.
     let my_pid = unsafe { me.as_ref().pid };
+    let target = table(k).monitored(my_pid, monitor.0);
     let active = table(k).demonitor(my_pid, monitor.0);
+    if let Some(target) = target
+        && k.elsewhere(target)
+    {
+        crate::otp::elsewhere::demonitor(k, monitor.0, my_pid, target);
+    }
     if flush {
         // SAFETY: me is live; no other reference to its record is held.
         let proc = unsafe { &mut *me.as_ptr() };
@@ -105,16 +115,16 @@ pub(crate) fn demonitor<I: 'static, O: 'static>(
     active
 }
 
-/// `pid` ended for `reason`: its watchers get their DOWNs (in the order the
-/// monitors were set), and the monitors it held go.
-pub(super) fn ended<I: 'static, O: 'static>(
+/// `pid` ended for `reason` (`p`: its record, if it was a process of this
+/// kernel): its watchers here get their DOWNs (in the order the monitors were
+/// set), and the monitors it held go.
+pub(crate) fn ended<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
-    p: PPtr<I, O>,
+    pid: Pid,
+    p: Option<PPtr<I, O>>,
     entry: &Entry,
     reason: &mut Shared,
 ) {
-    // SAFETY: p is live.
-    let pid = unsafe { p.as_ref().pid };
     for &(r, watcher) in &entry.watchers {
         if watcher == pid {
             // Its own monitor of itself: nobody is left to tell.
@@ -128,11 +138,13 @@ pub(super) fn ended<I: 'static, O: 'static>(
                 reason = %reason.get(),
                 "down"
             );
-            k.emit(p, || SignalData::Down {
-                to: watcher,
-                monitor: MonitorRef(r),
-                reason: reason.get().clone(),
-            });
+            if let Some(p) = p {
+                k.emit(p, || SignalData::Down {
+                    to: watcher,
+                    monitor: MonitorRef(r),
+                    reason: reason.get().clone(),
+                });
+            }
             let down = Notice::Down {
                 monitor: MonitorRef(r),
                 pid,

@@ -182,6 +182,29 @@ impl Table {
         }
     }
 
+    /// What `watcher`'s monitor `r` watches, if it is active.
+    pub(crate) fn monitored(&self, watcher: Pid, r: u64) -> Option<Pid> {
+        let e = self.entries.get(&watcher)?;
+        e.monitors.iter().find(|(x, _)| *x == r).map(|&(_, t)| t)
+    }
+
+    /// Drops `pid`'s entry if it says nothing (no tie, flag, name or group):
+    /// the half of ties that another kernel's process had here, once they
+    /// are all gone.
+    pub(crate) fn forget_if_unused(&mut self, pid: Pid) {
+        if let Some(e) = self.entries.get(&pid)
+            && e.links.is_empty()
+            && e.monitors.is_empty()
+            && e.watchers.is_empty()
+            && e.parent.is_none()
+            && !e.trap_exit
+            && !e.server
+            && e.names.is_none()
+        {
+            self.entries.remove(&pid);
+        }
+    }
+
     /// `watcher` cancels its monitor `r`: whether it was active.
     pub(crate) fn demonitor(&mut self, watcher: Pid, r: u64) -> bool {
         let Some(e) = self.entries.get_mut(&watcher) else {

@@ -20,7 +20,7 @@ pub(crate) fn send_after<I: 'static, O: 'static>(
     to: Pid,
     msg: I,
 ) -> TimerRef {
-    if to.0 >= k.next_pid() {
+    if unborn(k, to) {
         // No process has had this pid yet: the one that gets it later must not
         // receive what was sent before it existed.
         return dropped_now(k, to, msg);
@@ -36,10 +36,18 @@ pub(crate) fn send_at<I: 'static, O: 'static>(
     to: Pid,
     msg: I,
 ) -> TimerRef {
-    if to.0 >= k.next_pid() {
+    if unborn(k, to) {
         return dropped_now(k, to, msg);
     }
     TimerRef(k.arm_send_at(to, deadline, Timed::Msg(msg)))
+}
+
+/// Whether no process has had `to` yet, as far as this kernel can tell. In a
+/// runtime of several kernels pids are handed out by each, and reserved by
+/// others: a pid is then taken for what it is (and a timer to a pid nobody
+/// has when it fires is dropped and counted then).
+fn unborn<I: 'static, O: 'static>(k: &Kernel<I, O>, to: Pid) -> bool {
+    to.0 >= k.next_pid() && !k.has_remote()
 }
 
 /// A timed message to a pid no process has had: dropped and counted at once,

@@ -3,6 +3,7 @@
 
 use crate::error::SpawnError;
 use crate::kernel::Kernel;
+use crate::kernel::remote::Job;
 use crate::signal::Pid;
 
 /// Makes a process with the pid reserved for it, on its core's kernel.
@@ -20,6 +21,9 @@ pub(crate) enum Envelope<M> {
     Blocked { sender: Pid, by: Pid },
     /// To `sender`'s core: what `sender` had waiting for room went in.
     Room { sender: Pid },
+    /// A layer's work for this core (the toolkit's half of a link or a
+    /// monitor across cores, the end of a process they tie to).
+    Run(Job<M, M>),
 }
 
 /// Envelopes travel in batches: one queue push, and at most one wake-up, for

@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use crate::kernel::pass::{forget_quietly, panic_message};
+use crate::kernel::remote::Job;
 use crate::kernel::{Kernel, Sent, Undelivered, UndeliveredReason, unrecorded};
 use crate::runtime::envelope::{Batch, Envelope};
 use crate::runtime::pid::{self, home};
@@ -188,6 +189,24 @@ pub(crate) fn remote<M: Send + 'static>(
     Sent::Delivered
 }
 
+/// The kernel's hook: whether `pid` belongs to another core.
+pub(crate) fn elsewhere<M: Send + 'static>(k: &Kernel<M, M>, pid: Pid) -> bool {
+    k.extensions.get::<Local<M>>().is_some_and(|l| {
+        let core = home(pid);
+        core != l.me && core < l.out.len()
+    })
+}
+
+/// The kernel's hook: `job` goes to the core of `pid` (another core's), in
+/// order with this core's messages to it.
+pub(crate) fn run_at<M: Send + 'static>(k: &mut Kernel<M, M>, pid: Pid, job: Job<M, M>) {
+    let l = local(k);
+    let core = home(pid);
+    if core != l.me && core < l.out.len() {
+        l.push(core, Envelope::Run(job));
+    }
+}
+
 /// Takes what other cores (and outside threads) sent this core, in order.
 pub(crate) fn take_inbound<M: Send + 'static>(k: &mut Kernel<M, M>) -> bool {
     let shared = local(k).shared.clone();
@@ -205,6 +224,13 @@ pub(crate) fn take_inbound<M: Send + 'static>(k: &mut Kernel<M, M>) -> bool {
                 Envelope::Room { sender } => {
                     local(k).blocked.remove(&sender);
                     k.room_came(sender);
+                }
+                Envelope::Run(job) => {
+                    // (The toolkit's code; a panic of it is the core's to
+                    // report, not to die of.)
+                    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job(k))) {
+                        k.report(Some(payload));
+                    }
                 }
             }
         }

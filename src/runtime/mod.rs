@@ -67,11 +67,27 @@
 //!   caught by its core and reported ([`RuntimeReport::incidents`]). A core
 //!   thread that dies anyway is reported, never waited on for good.
 //!
-//! What works across cores in this version: sends (with back-pressure),
-//! placed spawns, joins from outside ([`Joiner`]). Links, monitors, names,
-//! groups, timers, calls and parent/child trees work between the processes
-//! of one core; across cores they are not built yet. The
-//! [`DurableScheduler`](crate::DurableScheduler) stays single-core.
+//! # What works across cores
+//!
+//! - sends, with back-pressure, and placed spawns ([`Placement`]);
+//! - monitors, links, exit signals and trapped exits, with OTP's semantics
+//!   (a DOWN or an EXIT with the reason; `noproc` for a process that had
+//!   ended; `demonitor` and `unlink` cancel): each core keeps its half of a
+//!   tie, and a process's end tells the cores it had ties with;
+//! - timers (`send_after`) to a process of another core;
+//! - joins from outside ([`Joiner`]).
+//!
+//! Not yet across cores: names and groups (each core has its own registry),
+//! calls and servers (a call's request and reply stay on one core), and
+//! supervisors (they supervise children of their own core). Parent/child
+//! trees are of one core by design: a child is spawned on its parent's core.
+//! The [`DurableScheduler`](crate::DurableScheduler) stays single-core.
+//!
+//! # Determinism
+//!
+//! A `SimpleScheduler` run is deterministic; a `Runtime` run is not: the
+//! cores run in parallel, and what is ordered is what is said above
+//! (per-sender FIFO, a tie before what follows it from the same process).
 
 mod ctx;
 mod envelope;

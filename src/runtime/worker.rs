@@ -34,7 +34,11 @@ impl<M: Send + 'static> Worker<M> {
         let mut sched = SimpleScheduler::new();
         let k = sched.kernel_mut();
         k.set_pid_space(pid::first_made(me), 2);
-        k.set_remote(local::remote::<M>);
+        k.set_remote(crate::kernel::remote::Remote {
+            route: local::remote::<M>,
+            elsewhere: local::elsewhere::<M>,
+            run_at: local::run_at::<M>,
+        });
         k.extensions
             .get_or_insert_with(|| Local::new(shared.clone(), me));
         let _ = shared.cores[me].wakes.set(k.wakes.clone());

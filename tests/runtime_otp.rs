@@ -1,0 +1,253 @@
+//! The toolkit across cores: monitors, links, exit signals and timers between
+//! processes of different cores of a `Runtime`, with OTP's semantics.
+
+use std::time::Duration;
+
+use chronoflow::runtime::{Placement, Runtime, home};
+use chronoflow::{Ctx, Mail, Pid, Reason, Template};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Msg {
+    Go,
+    Num(u64),
+    Pid(Pid),
+}
+
+/// Waits for `Go`, then ends: normally, or panicking with `boom`.
+fn target() -> Template<Msg, Msg, bool, ()> {
+    Template::new("target", |ctx: &mut Ctx<Msg>, fail: bool| {
+        while ctx.receive() != Msg::Go {}
+        if fail {
+            panic!("boom");
+        }
+    })
+}
+
+fn rt() -> Runtime<Msg> {
+    Runtime::with_cores(2).unwrap()
+}
+
+#[test]
+fn a_monitor_across_cores_gives_one_down_with_the_reason() {
+    let rt = rt();
+    let t = rt.spawn_at(Placement::Core(1), &target(), true).unwrap();
+    let watcher = Template::new("watcher", move |ctx: &mut Ctx<Msg>, t: Pid| {
+        let m1 = ctx.monitor(t);
+        let m2 = ctx.monitor(t);
+        ctx.send_to(t, Msg::Go);
+        let mut downs = Vec::new();
+        for _ in 0..2 {
+            match ctx.receive_mail() {
+                Mail::Down {
+                    monitor,
+                    pid,
+                    reason,
+                } => {
+                    assert_eq!(pid, t);
+                    downs.push((monitor == m1, monitor == m2, reason));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // No third.
+        assert!(
+            ctx.receive_mail_timeout(Duration::from_millis(50))
+                .is_none()
+        );
+        downs
+    });
+    let downs = rt
+        .spawn_joinable(Placement::Core(0), &watcher, t)
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(downs.len(), 2);
+    assert!(downs[0].0 && downs[1].1, "in the order set: {downs:?}");
+    for (_, _, reason) in downs {
+        assert!(
+            matches!(&reason, Reason::Failed(why) if why.contains("boom")),
+            "{reason:?}"
+        );
+    }
+}
+
+#[test]
+fn a_monitor_of_an_ended_process_on_another_core_gives_noproc() {
+    let rt = rt();
+    let quick = Template::new("quick", |_: &mut Ctx<Msg>, ()| {});
+    let q = rt.spawn_joinable(Placement::Core(1), &quick, ()).unwrap();
+    let gone = q.pid();
+    q.join().unwrap();
+    let watcher = Template::new("watcher", move |ctx: &mut Ctx<Msg>, ()| {
+        let m = ctx.monitor(gone);
+        match ctx.receive_mail() {
+            Mail::Down {
+                monitor,
+                pid,
+                reason,
+            } => (monitor == m, pid == gone, reason),
+            other => panic!("{other:?}"),
+        }
+    });
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &watcher, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(got, (true, true, Reason::NoProc));
+}
+
+#[test]
+fn a_demonitor_across_cores_means_no_down() {
+    let rt = rt();
+    let t = rt.spawn_at(Placement::Core(1), &target(), false).unwrap();
+    let watcher = Template::new("watcher", move |ctx: &mut Ctx<Msg>, t: Pid| {
+        let m = ctx.monitor(t);
+        let active = ctx.demonitor(m, true);
+        let other = ctx.monitor(t);
+        ctx.send_to(t, Msg::Go);
+        // The second monitor's DOWN comes; the first's never does.
+        let first = ctx.receive_mail();
+        let first =
+            matches!(first, Mail::Down { monitor, reason: Reason::Normal, .. } if monitor == other);
+        let more = ctx.receive_mail_timeout(Duration::from_millis(50));
+        (active, first, more.is_none())
+    });
+    let (active, first, none_more) = rt
+        .spawn_joinable(Placement::Core(0), &watcher, t)
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(active);
+    assert!(first, "the second monitor's DOWN, normal");
+    assert!(none_more, "no DOWN of the cancelled monitor");
+}
+
+#[test]
+fn a_link_across_cores_takes_the_peer_down_or_tells_a_trapping_one() {
+    let rt = rt();
+    // A non-trapping peer on core 0 dies with the target on core 1.
+    let t = rt.spawn_at(Placement::Core(1), &target(), true).unwrap();
+    let linked = Template::new("linked", |ctx: &mut Ctx<Msg>, t: Pid| -> u64 {
+        ctx.link(t);
+        ctx.send_to(t, Msg::Go);
+        loop {
+            ctx.receive();
+        }
+    });
+    let j = rt.spawn_joinable(Placement::Core(0), &linked, t).unwrap();
+    let err = j.join().unwrap_err();
+    assert!(format!("{err}").contains("boom"), "{err}");
+
+    // A trapping one gets the EXIT as mail.
+    let t = rt.spawn_at(Placement::Core(1), &target(), true).unwrap();
+    let trapping = Template::new("trapping", |ctx: &mut Ctx<Msg>, t: Pid| {
+        ctx.trap_exit(true);
+        ctx.link(t);
+        ctx.send_to(t, Msg::Go);
+        match ctx.receive_mail() {
+            Mail::Exit { from, reason } => (from == t, reason),
+            other => panic!("{other:?}"),
+        }
+    });
+    let (from_t, reason) = rt
+        .spawn_joinable(Placement::Core(0), &trapping, t)
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(from_t);
+    assert!(matches!(reason, Reason::Failed(_)), "{reason:?}");
+
+    // The other way round: the linker fails, its peer on the other core,
+    // not trapping, dies too.
+    let peer = Template::new("peer", |ctx: &mut Ctx<Msg>, ()| -> u64 {
+        loop {
+            ctx.receive();
+        }
+    });
+    let p = rt.spawn_joinable(Placement::Core(1), &peer, ()).unwrap();
+    let failing = Template::new("failing", |ctx: &mut Ctx<Msg>, p: Pid| {
+        ctx.link(p);
+        panic!("linker fails");
+    });
+    rt.spawn_at(Placement::Core(0), &failing, p.pid()).unwrap();
+    let err = p.join().unwrap_err();
+    assert!(format!("{err}").contains("linker fails"), "{err}");
+}
+
+#[test]
+fn a_link_to_an_ended_process_on_another_core_gives_noproc() {
+    let rt = rt();
+    let quick = Template::new("quick", |_: &mut Ctx<Msg>, ()| {});
+    let q = rt.spawn_joinable(Placement::Core(1), &quick, ()).unwrap();
+    let gone = q.pid();
+    q.join().unwrap();
+    let trapping = Template::new("trapping", move |ctx: &mut Ctx<Msg>, ()| {
+        ctx.trap_exit(true);
+        ctx.link(gone);
+        match ctx.receive_mail() {
+            Mail::Exit { from, reason } => (from == gone, reason),
+            other => panic!("{other:?}"),
+        }
+    });
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &trapping, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(got, (true, Reason::NoProc));
+}
+
+#[test]
+fn an_unlink_across_cores_means_no_exit() {
+    let rt = rt();
+    let t = rt.spawn_at(Placement::Core(1), &target(), true).unwrap();
+    let unlinking = Template::new("unlinking", |ctx: &mut Ctx<Msg>, t: Pid| {
+        ctx.link(t);
+        ctx.unlink(t);
+        let m = ctx.monitor(t);
+        ctx.send_to(t, Msg::Go);
+        // Its DOWN comes (and it is still alive to read it).
+        matches!(ctx.receive_mail(), Mail::Down { monitor, .. } if monitor == m)
+    });
+    let ok = rt
+        .spawn_joinable(Placement::Core(0), &unlinking, t)
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(ok);
+}
+
+#[test]
+fn an_exit_signal_reaches_a_process_on_another_core() {
+    let rt = rt();
+    let victim = Template::new("victim", |ctx: &mut Ctx<Msg>, ()| -> u64 {
+        loop {
+            ctx.receive();
+        }
+    });
+    let v = rt.spawn_joinable(Placement::Core(1), &victim, ()).unwrap();
+    let killer = Template::new("killer", |ctx: &mut Ctx<Msg>, v: Pid| {
+        ctx.exit_signal(v, Reason::Kill);
+    });
+    rt.spawn_at(Placement::Core(0), &killer, v.pid()).unwrap();
+    let err = v.join().unwrap_err();
+    assert!(format!("{err}").contains("kill"), "{err}");
+}
+
+#[test]
+fn a_timer_fires_a_message_to_a_process_on_another_core() {
+    let rt = rt();
+    let waiter = Template::new("waiter", |ctx: &mut Ctx<Msg>, ()| {
+        let core = home(ctx.pid());
+        (core, ctx.receive())
+    });
+    let w = rt.spawn_joinable(Placement::Core(1), &waiter, ()).unwrap();
+    let timer = Template::new("timer", |ctx: &mut Ctx<Msg>, w: Pid| {
+        ctx.send_after(Duration::from_millis(10), w, Msg::Num(42));
+        // It may end before the timer fires: the timer is its core's.
+    });
+    rt.spawn_at(Placement::Core(0), &timer, w.pid()).unwrap();
+    assert_eq!(w.join().unwrap(), (1, Msg::Num(42)));
+    let _ = Msg::Pid(Pid(0));
+}
