@@ -106,6 +106,11 @@ impl<M> Sender<M> {
         }
     }
 
+    /// Whether this runs on the thread of the scheduler it sends to.
+    pub(crate) fn on_kernel_thread(&self) -> bool {
+        self.mail.on_kernel_thread()
+    }
+
     /// Whether the scheduler is gone: every send now fails.
     pub fn is_closed(&self) -> bool {
         self.mail.is_closed()

@@ -90,6 +90,20 @@ impl<M> Mail<M> {
         if room.is_err() {
             return Err(Refused::Full(msg));
         }
+        // Counted in, the state is read again: a kernel that closes its mail
+        // and then sees no message in flight knows that none can come after
+        // (`close_mail`); a send that finds it closed now goes back.
+        match self.state.load(Ordering::SeqCst) {
+            OPEN => {}
+            state => {
+                self.released(1);
+                return Err(if state == STOPPED {
+                    Refused::Stopped(msg)
+                } else {
+                    Refused::Closed(msg)
+                });
+            }
+        }
         self.queue.push((to, msg));
         self.wakes.poke();
         Ok(())
@@ -299,11 +313,19 @@ impl<M: 'static> Kernel<M, M> {
     /// the mail not delivered is kept with the undelivered messages, reason
     /// [`Stopped`](UndeliveredReason::Stopped), never dropped.
     pub(crate) fn stop_mail(&mut self) {
+        self.close_mail(true);
+    }
+
+    /// Closes the mail for good ([`stop_mail`](Self::stop_mail) if `stopped`;
+    /// else senders are told [`SendError::Closed`](crate::SendError), as once
+    /// the kernel is gone): what was queued or parked is kept with the
+    /// undelivered messages, reason [`Stopped`](UndeliveredReason::Stopped).
+    pub(crate) fn close_mail(&mut self, stopped: bool) {
         let Some(postbox) = &mut self.postbox else {
             return;
         };
         let mail = postbox.mail.clone();
-        mail.close(true);
+        mail.close(stopped);
         let parked = std::mem::take(&mut postbox.parked);
         self.mail_parked = false;
         let mut kept = 0;
@@ -319,6 +341,22 @@ impl<M: 'static> Kernel<M, M> {
         }
         if kept > 0 {
             mail.released(kept);
+        }
+        if !stopped {
+            // Senders that counted themselves in before the mail closed push
+            // their messages now: kept too, none left behind to be dropped
+            // with the kernel.
+            while mail.in_flight.load(Ordering::SeqCst) > 0 {
+                std::thread::yield_now();
+                let mut kept = 0;
+                while let Some((pid, msg)) = mail.queue.pop() {
+                    self.keep_mail(pid, UndeliveredReason::Stopped, msg);
+                    kept += 1;
+                }
+                if kept > 0 {
+                    mail.released(kept);
+                }
+            }
         }
     }
 

@@ -261,20 +261,19 @@ fn spawn<M: Send + 'static>(
             .incident(l.me, format!("spawn of {pid} failed: {why}"));
     }
     if let Some(waiting) = local(k).limbo.remove(&pid) {
+        // Into the new inbox in order, past a full `Backoff` inbox's
+        // capacity if need be: never held back, to be overtaken by what their
+        // senders send it next (straight into the inbox, from this core).
         for (from, msg) in waiting.queue {
-            arrive(k, from, pid, msg);
+            if let Some(msg) = deliver(k, from, pid, msg) {
+                let p = k.lookup(pid).expect("a full inbox is a live process's");
+                k.deliver_timed(p, msg);
+            }
         }
-        // Its senders go on, but those whose messages now wait for room in
-        // its inbox (told so again by `arrive`).
+        // Its senders, told to wait, go on.
         let l = local(k);
         for sender in waiting.senders {
-            let still = l
-                .parked
-                .get(&pid)
-                .is_some_and(|p| p.senders.contains(&sender));
-            if !still {
-                l.push(home(sender), Envelope::Room { sender });
-            }
+            l.push(home(sender), Envelope::Room { sender });
         }
     }
 }
@@ -297,7 +296,7 @@ fn arrive<M: Send + 'static>(k: &mut Kernel<M, M>, from: Option<Pid>, to: Pid, m
         local(k).wait_for_process(to, from, msg);
         return;
     }
-    match deliver(k, to, msg) {
+    match deliver(k, from, to, msg) {
         None => {}
         Some(msg) => {
             let l = local(k);
@@ -316,9 +315,15 @@ fn arrive<M: Send + 'static>(k: &mut Kernel<M, M>, from: Option<Pid>, to: Pid, m
 
 /// Delivers into `to`'s inbox: `Some(msg)` back when it is full (to wait for
 /// room). What cannot be delivered at all is kept with the undelivered
-/// messages. A panic of user code on the way (a message's `Clone`, for the
-/// children of `to`) loses the message and is reported by the pass.
-fn deliver<M: Send + 'static>(k: &mut Kernel<M, M>, to: Pid, msg: M) -> Option<M> {
+/// messages, with its sender `from`. A panic of user code on the way (a
+/// message's `Clone`, for the children of `to`) loses the message and is
+/// reported by the pass.
+fn deliver<M: Send + 'static>(
+    k: &mut Kernel<M, M>,
+    from: Option<Pid>,
+    to: Pid,
+    msg: M,
+) -> Option<M> {
     let sent = match catch_unwind(AssertUnwindSafe(|| {
         k.deliver(None, to, msg, unrecorded::<M>)
     })) {
@@ -336,7 +341,7 @@ fn deliver<M: Send + 'static>(k: &mut Kernel<M, M>, to: Pid, msg: M) -> Option<M
         Sent::Unknown(_, msg) => (UndeliveredReason::UnknownPid, msg),
     };
     k.undelivered.push(Undelivered {
-        from: None,
+        from,
         to: Some(to),
         reason,
         msg,
@@ -351,7 +356,7 @@ pub(crate) fn retry_parked<M: Send + 'static>(k: &mut Kernel<M, M>) {
     let mut done = Vec::new();
     for (&to, waiting) in parked.iter_mut() {
         while let Some((from, msg)) = waiting.queue.pop_front() {
-            if let Some(msg) = deliver(k, to, msg) {
+            if let Some(msg) = deliver(k, from, to, msg) {
                 waiting.queue.push_front((from, msg));
                 break;
             }
@@ -377,6 +382,38 @@ pub(crate) fn retry_parked<M: Send + 'static>(k: &mut Kernel<M, M>) {
     local(k).parked = parked;
 }
 
+/// What waits on this core at its very end (messages for a process whose
+/// spawn never came, and for room that will not come): kept, reason
+/// [`Stopped`](UndeliveredReason::Stopped).
+pub(crate) fn leftovers<M: Send + 'static>(k: &mut Kernel<M, M>) -> Vec<Undelivered<M>> {
+    let l = local(k);
+    let limbo = std::mem::take(&mut l.limbo)
+        .into_iter()
+        .flat_map(|(to, waiting)| {
+            waiting
+                .queue
+                .into_iter()
+                .map(move |(from, msg)| (from, to, msg))
+        });
+    let parked = std::mem::take(&mut l.parked)
+        .into_iter()
+        .flat_map(|(to, waiting)| {
+            waiting
+                .queue
+                .into_iter()
+                .map(move |(from, msg)| (from, to, msg))
+        });
+    limbo
+        .chain(parked)
+        .map(|(from, to, msg)| Undelivered {
+            from,
+            to: Some(to),
+            reason: UndeliveredReason::Stopped,
+            msg,
+        })
+        .collect()
+}
+
 /// Gives the results of ended processes to whoever joins them.
 pub(crate) fn hand_results<M: Send + 'static>(k: &mut Kernel<M, M>) {
     if k.finished.is_empty() {
@@ -385,7 +422,15 @@ pub(crate) fn hand_results<M: Send + 'static>(k: &mut Kernel<M, M>) {
     let ended: Vec<Pid> = k.finished.keys().copied().collect();
     for pid in ended {
         if let Some(watcher) = local(k).watchers.remove(&pid) {
-            watcher(k, pid);
+            // (The result's `Drop` is user code, run here when its joiner
+            // is gone: its panic is an incident, not the core's end.)
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| watcher(k, pid))) {
+                let what = panic_message(&*payload);
+                forget_quietly(payload);
+                let l = local(k);
+                l.shared
+                    .incident(l.me, format!("panic outside a process: {what}"));
+            }
         }
     }
 }

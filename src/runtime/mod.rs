@@ -404,10 +404,22 @@ impl<M: Send + 'static> RuntimeHandle<M> {
     /// On a core's own thread (from a process), which would wait for itself:
     /// there use the process's own sends.
     pub fn send_blocking(&self, pid: Pid, msg: M) -> Result<(), SendError<M>> {
-        match self.senders.get(home(pid)) {
-            Some(sender) => sender.send_blocking(pid, msg),
-            None => Err(SendError::UnknownPid(pid, msg)),
-        }
+        let Some(sender) = self.senders.get(home(pid)) else {
+            return Err(SendError::UnknownPid(pid, msg));
+        };
+        let msg = match sender.try_send(pid, msg) {
+            Err(SendError::Full(msg)) => msg,
+            sent => return sent,
+        };
+        // It must wait: never on any core's thread, whose core would stop
+        // meanwhile (two cores that wait for room in each other's mail would
+        // wait for good).
+        assert!(
+            !self.senders.iter().any(Sender::on_kernel_thread),
+            "RuntimeHandle::send_blocking would wait for room on a core's own thread, \
+             which may make the room: it could wait for good (use the process's own sends)"
+        );
+        sender.send_blocking(pid, msg)
     }
 
     /// Takes the messages that could not be delivered so far, from every

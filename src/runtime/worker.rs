@@ -15,6 +15,7 @@ use crate::runtime::pid;
 use crate::runtime::shared::Shared;
 use crate::scheduler::SimpleScheduler;
 use crate::sender::Sender;
+use crate::signal::Pid;
 
 /// How long an idle core polls for work before it sleeps.
 const SPIN: Duration = Duration::from_micros(20);
@@ -70,10 +71,7 @@ impl<M: Send + 'static> Worker<M> {
                 // User code that the scheduler ran outside any process (a
                 // message's `Drop`): caught and resumed by the pass, once
                 // the scheduler is consistent. The core goes on.
-                let what = panic_message(&*payload);
-                forget_quietly(payload);
-                self.shared
-                    .incident(self.me, format!("panic outside a process: {what}"));
+                self.caught(payload);
                 1
             }
         };
@@ -147,7 +145,12 @@ impl<M: Send + 'static> Worker<M> {
         // accepted then are made (and stopped with the rest).
         self.step();
         let before = crate::otp::shutdown::alive(self.sched.kernel_mut());
-        self.sched.ask_to_stop();
+        // (Processes ended here and below run user code: the `Drop` of their
+        // inboxes' messages, whose panics the scheduler resumes. Each is an
+        // incident; the shutdown goes on.)
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.sched.ask_to_stop())) {
+            self.caught(payload);
+        }
         loop {
             if crate::otp::shutdown::alive(self.sched.kernel_mut()).is_empty() {
                 break;
@@ -160,8 +163,59 @@ impl<M: Send + 'static> Worker<M> {
                 self.sleep(Some(left));
             }
         }
-        let report = self.sched.kill_the_rest(before, true);
+        let report = self.kill_the_rest(before);
         self.step();
+        // Outside senders are refused from now on; what they sent since the
+        // last pass is kept.
+        self.sched.kernel_mut().close_mail(false);
+        self.step();
+        // What still waits here can no longer be delivered: messages for a
+        // process whose spawn never came (its core stopped first), and for
+        // room that will not come. Kept, never dropped unseen.
+        let k = self.sched.kernel_mut();
+        let left = local::leftovers(k);
+        if !left.is_empty() {
+            self.shared
+                .undelivered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(left);
+        }
         report
+    }
+
+    /// Kills what is still alive and reports, catching the panics of user
+    /// code on the way (each an incident): the kill goes on after one.
+    fn kill_the_rest(&mut self, before: Vec<Pid>) -> ShutdownReport {
+        let remaining = crate::otp::shutdown::alive(self.sched.kernel_mut());
+        let killed: Vec<(Pid, String)> = remaining
+            .iter()
+            .map(|&pid| (pid, self.sched.name(pid).unwrap_or_default().to_string()))
+            .collect();
+        // Each try that panics has ended a process, or run the last pass.
+        for _ in 0..remaining.len() + 2 {
+            let pids = before.clone();
+            match catch_unwind(AssertUnwindSafe(|| self.sched.kill_the_rest(pids, true))) {
+                Ok(_) => break,
+                Err(payload) => self.caught(payload),
+            }
+        }
+        ShutdownReport {
+            drained: true,
+            stopped: before
+                .iter()
+                .filter(|p| remaining.binary_search(p).is_err())
+                .count(),
+            killed,
+        }
+    }
+
+    /// A panic of user code that the scheduler resumed outside any process:
+    /// an incident.
+    fn caught(&self, payload: Box<dyn std::any::Any + Send>) {
+        let what = panic_message(&*payload);
+        forget_quietly(payload);
+        self.shared
+            .incident(self.me, format!("panic outside a process: {what}"));
     }
 }
