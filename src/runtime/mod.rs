@@ -129,8 +129,10 @@ pub const CORES_VAR: &str = "CHRONOFLOW_CORES";
 /// for processes that exchange messages of type `M` (see the [module
 /// docs](self)).
 ///
-/// Dropping it shuts it down at once (every process killed; see
-/// [`shutdown`](Self::shutdown) for a graceful stop).
+/// Dropping it shuts it down with no time given: every process is asked to
+/// stop (one that does not trap exits ends at once, with `Shutdown`), and
+/// what is left is killed; see [`shutdown`](Self::shutdown) to give them
+/// time, and for the report.
 pub struct Runtime<M: Send + 'static> {
     handle: RuntimeHandle<M>,
     threads: Vec<JoinHandle<ShutdownReport>>,
