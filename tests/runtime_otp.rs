@@ -251,3 +251,47 @@ fn a_timer_fires_a_message_to_a_process_on_another_core() {
     assert_eq!(w.join().unwrap(), (1, Msg::Num(42)));
     let _ = Msg::Pid(Pid(0));
 }
+
+#[test]
+fn names_are_one_registry_for_every_core() {
+    let rt = rt();
+    // A process of core 1 takes the name.
+    let adder = Template::new("adder", |ctx: &mut Ctx<Msg>, ()| {
+        ctx.register("adder", ctx.pid()).unwrap();
+        match ctx.receive() {
+            Msg::Num(n) => n,
+            other => panic!("{other:?}"),
+        }
+    });
+    let a = rt.spawn_joinable(Placement::Core(1), &adder, ()).unwrap();
+    let a_pid = a.pid();
+    // One of core 0 finds it, and cannot take it; it sends by name.
+    let client = Template::new("client", move |ctx: &mut Ctx<Msg>, ()| {
+        while ctx.whereis("adder").is_none() {
+            ctx.sleep(Duration::from_millis(1));
+        }
+        let taken = ctx.register("adder", ctx.pid()).unwrap_err();
+        assert_eq!(
+            taken,
+            chronoflow::RegisterError::NameTaken("adder".into(), a_pid)
+        );
+        assert_eq!(ctx.whereis("adder"), Some(a_pid));
+        ctx.send_named("adder", Msg::Num(5)).unwrap();
+    });
+    rt.spawn_joinable(Placement::Core(0), &client, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(a.join(), Ok(5));
+    // Freed at its end: a process of the other core takes it.
+    assert_eq!(rt.whereis("adder"), None);
+    let again = Template::new("again", |ctx: &mut Ctx<Msg>, ()| {
+        ctx.register("adder", ctx.pid()).map(|()| home(ctx.pid()))
+    });
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &again, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(got, Ok(0));
+}

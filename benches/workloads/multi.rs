@@ -114,13 +114,18 @@ fn ping_stackless() -> StacklessTemplate<Msg, Msg, (Pid, u64), ()> {
     })
 }
 
-fn pairs<P, Q>(p: u64, r: u64, pong: &P, ping: &Q)
+fn pairs<P, Q>(p: u64, r: u64, pong: &P, ping: &Q, run: impl Fn(&str) -> bool)
 where
     P: Spawnable<Msg, Msg, (), ()> + Clone + Send + 'static,
     Q: Spawnable<Msg, Msg, (Pid, u64), ()> + Clone + Send + 'static,
 {
-    let ns = pairs_run(p, r, pong, ping, |pong, _| Placement::Near(pong));
-    report("pairs", p, p * r, ns);
+    if run("pairs") {
+        let ns = pairs_run(p, r, pong, ping, |pong, _| Placement::Near(pong));
+        report("pairs", p, p * r, ns);
+    }
+    if !run("pairs#") {
+        return;
+    }
     let ns = pairs_run(p, r, pong, ping, |pong, cores| {
         Placement::Core((home(pong) + 1) % cores)
     });
@@ -290,7 +295,8 @@ where
 }
 
 /// bench.erl's `multi(Scale)` with `engine`'s processes; `only`, a
-/// comma-separated list of workloads, runs only those.
+/// comma-separated list of workloads, runs only those (`pairs#`: the `#`
+/// line of pairs).
 pub fn suite(scale: u64, engine: &str, only: Option<&str>) {
     let run = |name: &str| only.is_none_or(|o| o.split(',').any(|x| x == name));
     let (p, r, size, s, m) = (
@@ -301,11 +307,11 @@ pub fn suite(scale: u64, engine: &str, only: Option<&str>) {
         1_000 / scale,
     );
     let stackless = engine == "stackless";
-    if run("pairs") {
+    if run("pairs") || run("pairs#") {
         if stackless {
-            pairs(p, r, &sl::pong(), &ping_stackless());
+            pairs(p, r, &sl::pong(), &ping_stackless(), run);
         } else {
-            pairs(p, r, &w::pong(), &ping());
+            pairs(p, r, &w::pong(), &ping(), run);
         }
     }
     if run("skynet") {

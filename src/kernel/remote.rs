@@ -88,10 +88,15 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     pub(crate) fn with_pid<T>(&mut self, pid: Pid, make: impl FnOnce(&mut Self) -> T) -> T {
         self.pid_override = Some(pid);
         self.regate();
-        let made = make(self);
+        // (`make` runs user code, a template's function: whether it returns
+        // or panics, the pid is not handed out again.)
+        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make(self)));
         self.pid_override = None;
         self.regate();
-        made
+        match made {
+            Ok(made) => made,
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
     }
 
     /// Makes `pid` runnable if it waits for room in an inbox (of another

@@ -133,6 +133,12 @@ fn on_end<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>, reason: R
         return;
     };
     if k.has_remote() {
+        // (Its name, in the registry of every core.)
+        if let Some(name) = entry.name()
+            && let Some(names) = k.extensions.get::<registry::SharedNames>()
+        {
+            names.free(name, pid);
+        }
         // (Ties with processes of other kernels: theirs end their halves.)
         let peers = entry.watchers.iter().map(|&(_, w)| w);
         let peers = peers.chain(entry.monitors.iter().map(|&(_, t)| t));

@@ -4,12 +4,46 @@
 //! process can take it again, and messages sent to the name then reach the
 //! new one.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
 use thiserror::Error;
 
 use crate::kernel::Kernel;
 use crate::otp::record::{Answer, Ask};
 use crate::otp::{alive, table, watch};
 use crate::signal::Pid;
+
+/// One registry for the kernels of a runtime: names that every core sees
+/// (kept, a clone each, in each kernel's extensions; none for a kernel of
+/// its own). Each kernel's table still holds the names of its own
+/// processes, so that a process's end frees its name where it ends.
+#[derive(Clone, Default)]
+pub(crate) struct SharedNames(pub(crate) Arc<RwLock<BTreeMap<Arc<str>, Pid>>>);
+
+impl SharedNames {
+    /// The pid named `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<Pid> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied()
+    }
+
+    /// Frees `name` if it names `pid` (a process that ended).
+    pub(crate) fn free(&self, name: &str, pid: Pid) {
+        let mut names = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if names.get(name) == Some(&pid) {
+            names.remove(name);
+        }
+    }
+}
+
+/// The runtime's registry, if this kernel is one of a runtime's.
+fn shared<I: 'static, O: 'static>(k: &Kernel<I, O>) -> Option<SharedNames> {
+    k.extensions.get::<SharedNames>().cloned()
+}
 
 /// A name that could not be registered.
 #[derive(Debug, Error, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -34,23 +68,67 @@ pub(crate) fn register<I: 'static, O: 'static>(
     let Some(p) = alive(k, pid) else {
         return Err(RegisterError::NoProc(pid));
     };
-    table(k).register(name, pid)?;
+    match shared(k) {
+        Some(names) => {
+            // (One lock for the check and the insert: a name is taken once.)
+            let mut names = names.0.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(&owner) = names.get(name) {
+                return Err(RegisterError::NameTaken(name.to_string(), owner));
+            }
+            table(k).register(name, pid)?;
+            names.insert(name.into(), pid);
+        }
+        None => table(k).register(name, pid)?,
+    }
     watch(p);
     Ok(())
 }
 
 /// Frees `name`: the process it named, if it was registered.
 pub(crate) fn unregister<I: 'static, O: 'static>(k: &mut Kernel<I, O>, name: &str) -> Option<Pid> {
-    table(k).unregister(name)
+    let Some(names) = shared(k) else {
+        return table(k).unregister(name);
+    };
+    let pid = names
+        .0
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(name)?;
+    if k.elsewhere(pid) {
+        // Its core forgets it too (unless the name is another's by then).
+        let name: Arc<str> = name.into();
+        k.run_at(
+            pid,
+            Box::new(move |k| {
+                let t = table(k);
+                if t.names.get(&name) == Some(&pid) {
+                    t.unregister(&name);
+                }
+            }),
+        );
+    } else {
+        table(k).unregister(name);
+    }
+    Some(pid)
 }
 
 /// The process registered as `name`.
 pub(crate) fn whereis<I: 'static, O: 'static>(k: &mut Kernel<I, O>, name: &str) -> Option<Pid> {
-    table(k).names.get(name).copied()
+    match shared(k) {
+        Some(names) => names.get(name),
+        None => table(k).names.get(name).copied(),
+    }
 }
 
 /// Every registered name and its process, by name.
 pub(crate) fn registered<I: 'static, O: 'static>(k: &mut Kernel<I, O>) -> Vec<(String, Pid)> {
+    if let Some(names) = shared(k) {
+        let names = names.0.read().unwrap_or_else(|e| e.into_inner());
+        return names
+            .iter()
+            .map(|(name, pid)| (name.to_string(), *pid))
+            .collect();
+    }
     table(k)
         .names
         .iter()

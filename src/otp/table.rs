@@ -50,7 +50,7 @@ struct Names {
 
 impl Entry {
     /// Its registered name.
-    fn name(&self) -> Option<&Arc<str>> {
+    pub(crate) fn name(&self) -> Option<&Arc<str>> {
         self.names.as_ref()?.name.as_ref()
     }
 

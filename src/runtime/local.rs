@@ -209,8 +209,14 @@ pub(crate) fn run_at<M: Send + 'static>(k: &mut Kernel<M, M>, pid: Pid, job: Job
 
 /// Takes what other cores (and outside threads) sent this core, in order.
 pub(crate) fn take_inbound<M: Send + 'static>(k: &mut Kernel<M, M>) -> bool {
-    let shared = local(k).shared.clone();
-    let me = local(k).me;
+    let l = local(k);
+    let me = l.me;
+    if l.shared.cores[me].inbound.is_empty() {
+        // (The common case of a busy core: no count of the shared state's
+        // references taken and given back, a write every core would share.)
+        return false;
+    }
+    let shared = l.shared.clone();
     let mut any = false;
     while let Some(batch) = shared.cores[me].inbound.pop() {
         any = true;

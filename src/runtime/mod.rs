@@ -75,11 +75,14 @@
 //!   ended; `demonitor` and `unlink` cancel): each core keeps its half of a
 //!   tie, and a process's end tells the cores it had ties with;
 //! - timers (`send_after`) to a process of another core;
-//! - joins from outside ([`Joiner`]).
+//! - joins from outside ([`Joiner`]);
+//! - names: one registry for every core (`register`, `whereis`,
+//!   `send_named`, [`RuntimeHandle::whereis`]); a name is registered for a
+//!   process of the registering core, and freed when that process ends.
 //!
-//! Not yet across cores: names and groups (each core has its own registry),
-//! calls and servers (a call's request and reply stay on one core), and
-//! supervisors (they supervise children of their own core). Parent/child
+//! Not yet across cores: groups (each core has its own), calls and servers
+//! (a call's request and reply stay on one core), and supervisors (they
+//! supervise children of their own core). Parent/child
 //! trees are of one core by design: a child is spawned on its parent's core.
 //! The [`DurableScheduler`](crate::DurableScheduler) stays single-core.
 //!
@@ -434,6 +437,12 @@ impl<M: Send + 'static> RuntimeHandle<M> {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
         )
+    }
+
+    /// The process registered as `name` (from any core: names are the
+    /// runtime's, OTP's `whereis/1`).
+    pub fn whereis(&self, name: &str) -> Option<Pid> {
+        self.shared.names.get(name)
     }
 
     /// How many live processes each core had at its last count.

@@ -94,6 +94,8 @@ pub(crate) struct Shared<M> {
     /// Spawns that failed on their core, and panics of user code outside any
     /// process (a message's `Drop`, say) that the cores caught.
     pub(crate) incidents: Mutex<Vec<Incident>>,
+    /// The registry of names every core sees.
+    pub(crate) names: crate::otp::registry::SharedNames,
 }
 
 impl<M> Shared<M> {
@@ -105,6 +107,7 @@ impl<M> Shared<M> {
             stop_within: AtomicU64::new(0),
             undelivered: Mutex::new(Vec::new()),
             incidents: Mutex::new(Vec::new()),
+            names: Default::default(),
         }
     }
 

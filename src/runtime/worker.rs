@@ -42,6 +42,8 @@ impl<M: Send + 'static> Worker<M> {
         });
         k.extensions
             .get_or_insert_with(|| Local::new(shared.clone(), me));
+        // (One registry for every core.)
+        k.extensions.get_or_insert_with(|| shared.names.clone());
         let _ = shared.cores[me].wakes.set(k.wakes.clone());
         let sender = sched.sender();
         (Worker { sched, shared, me }, sender)
