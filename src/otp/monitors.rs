@@ -93,8 +93,8 @@ pub(crate) fn demonitor<I: 'static, O: 'static>(
 ) -> bool {
     // SAFETY: me is live.
     let my_pid = unsafe { me.as_ref().pid };
-    let target = table(k).monitored(my_pid, monitor.0);
-    let active = table(k).demonitor(my_pid, monitor.0);
+    let target = table(k).demonitor_target(my_pid, monitor.0);
+    let active = target.is_some();
     if let Some(target) = target
         && k.elsewhere(target)
     {

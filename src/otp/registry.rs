@@ -41,7 +41,11 @@ impl SharedNames {
 }
 
 /// The runtime's registry, if this kernel is one of a runtime's.
+#[inline]
 fn shared<I: 'static, O: 'static>(k: &Kernel<I, O>) -> Option<SharedNames> {
+    if !k.has_remote() {
+        return None;
+    }
     k.extensions.get::<SharedNames>().cloned()
 }
 

@@ -182,12 +182,6 @@ impl Table {
         }
     }
 
-    /// What `watcher`'s monitor `r` watches, if it is active.
-    pub(crate) fn monitored(&self, watcher: Pid, r: u64) -> Option<Pid> {
-        let e = self.entries.get(&watcher)?;
-        e.monitors.iter().find(|(x, _)| *x == r).map(|&(_, t)| t)
-    }
-
     /// Drops `pid`'s entry if it says nothing (no tie, flag, name or group):
     /// the half of ties that another kernel's process had here, once they
     /// are all gone.
@@ -207,17 +201,18 @@ impl Table {
 
     /// `watcher` cancels its monitor `r`: whether it was active.
     pub(crate) fn demonitor(&mut self, watcher: Pid, r: u64) -> bool {
-        let Some(e) = self.entries.get_mut(&watcher) else {
-            return false;
-        };
-        let Some(i) = e.monitors.iter().position(|(x, _)| *x == r) else {
-            return false;
-        };
+        self.demonitor_target(watcher, r).is_some()
+    }
+
+    /// `watcher` cancels its monitor `r`: what it watched, if it was active.
+    pub(crate) fn demonitor_target(&mut self, watcher: Pid, r: u64) -> Option<Pid> {
+        let e = self.entries.get_mut(&watcher)?;
+        let i = e.monitors.iter().position(|(x, _)| *x == r)?;
         let (_, target) = e.monitors.remove(i);
         if let Some(w) = self.entries.get_mut(&target) {
             w.watchers.retain(|(x, _)| *x != r);
         }
-        true
+        Some(target)
     }
 
     /// Registers `name` for `pid` (alive: the caller checked).

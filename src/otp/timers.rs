@@ -46,6 +46,7 @@ pub(crate) fn send_at<I: 'static, O: 'static>(
 /// runtime of several kernels pids are handed out by each, and reserved by
 /// others: a pid is then taken for what it is (and a timer to a pid nobody
 /// has when it fires is dropped and counted then).
+#[inline(always)]
 fn unborn<I: 'static, O: 'static>(k: &Kernel<I, O>, to: Pid) -> bool {
     to.0 >= k.next_pid() && !k.has_remote()
 }
