@@ -87,6 +87,10 @@
 //! `gen_server`) and [`otp::agent`] make a process of a state and its
 //! handlers.
 //!
+//! A [`runtime::Runtime`] runs one scheduler per core, each on a thread of its
+//! own, for processes that send to each other (with back-pressure), spawn,
+//! link and monitor across cores (see the [`runtime`] module).
+//!
 //! A [`DurableScheduler`] journals every input of its processes (see the
 //! [`durable`] module), the toolkit's included: after a crash of the program
 //! it rebuilds every process, its links, monitors, names, timers and mail from
@@ -98,8 +102,9 @@
 //!
 //! # Layout
 //!
-//! Folders are layers and arrows run down: the user-facing schedulers
-//! (`scheduler`, `process`, `durable`) over the engines (`engine::stackful`,
+//! Folders are layers and arrows run down: the multi-core `runtime` over the
+//! user-facing schedulers (`scheduler`, `process`, `durable`) and the toolkit
+//! (`otp`), over the engines (`engine::stackful`,
 //! `engine::stackless`), over the kernel (`kernel`: records, the pass loop,
 //! delivery, the process tree, time, recording). The kernel runs every process
 //! through a narrow engine boundary and knows no engine; the durable layer reaches

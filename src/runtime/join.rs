@@ -17,7 +17,8 @@ struct Slot<R> {
 }
 
 /// The result of a process that a [`Runtime`](crate::runtime::Runtime) made
-/// for a thread outside it ([`Runtime::spawn_joinable`](crate::runtime::Runtime::spawn_joinable)).
+/// for a thread outside it
+/// ([`RuntimeHandle::spawn_joinable`](crate::runtime::RuntimeHandle::spawn_joinable)).
 /// `Send`: wait for it on any thread.
 pub struct Joiner<R> {
     pid: Pid,

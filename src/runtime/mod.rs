@@ -60,8 +60,8 @@
 //!   made yet (its spawn is on its way) waits for it, its sender told to
 //!   wait as for a full inbox.
 //! - **Spawning elsewhere** ([`Ctx::spawn_at`](crate::Ctx::spawn_at),
-//!   [`Runtime::spawn_at`]) reserves the pid on the destination core at once;
-//!   what is sent to that pid before the process is made waits for it.
+//!   [`RuntimeHandle::spawn_at`]) reserves the pid on the destination core at
+//!   once; what is sent to that pid before the process is made waits for it.
 //! - **Failures.** A panic in a process is that process's failure, as on one
 //!   core; a panic of user code outside any process (a message's `Drop`) is
 //!   caught by its core and reported ([`RuntimeReport::incidents`]). A core
