@@ -184,6 +184,20 @@ fn a_message_for_an_ended_or_unknown_pid_is_kept() {
     );
 }
 
+/// Waits (sleeping, reading nothing) until the count of messages sent stops
+/// rising for 50 ms (30 s at most): how many were sent by then.
+fn when_sends_stop(ctx: &mut Ctx<Msg>, counted: &AtomicUsize) -> usize {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let before = counted.load(Ordering::SeqCst);
+        ctx.sleep(Duration::from_millis(50));
+        let after = counted.load(Ordering::SeqCst);
+        if (after == before && after > 0) || std::time::Instant::now() > deadline {
+            return after;
+        }
+    }
+}
+
 #[test]
 fn a_sender_to_a_full_inbox_on_another_core_is_suspended_until_room() {
     let rt = Runtime::<Msg>::with_cores(2).unwrap();
@@ -194,15 +208,7 @@ fn a_sender_to_a_full_inbox_on_another_core_is_suspended_until_room() {
         // It reads nothing until the sender has stopped sending for a while:
         // its inbox (4) is full, and the sender must be suspended (without
         // back-pressure it would send all, and this would see them all).
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let seen = loop {
-            let before = counted.load(Ordering::SeqCst);
-            ctx.sleep(Duration::from_millis(50));
-            let after = counted.load(Ordering::SeqCst);
-            if (after == before && after > 0) || std::time::Instant::now() > deadline {
-                break after;
-            }
-        };
+        let seen = when_sends_stop(ctx, &counted);
         for i in 0..n {
             match ctx.receive() {
                 Msg::Seq(_, j) => assert_eq!(j, i, "in order"),
@@ -492,15 +498,7 @@ mod stackless {
         let counted = sent.clone();
         let slow = Template::new("slow", move |ctx: &mut Ctx<Msg>, n: u64| {
             // As for a stackful sender: reads nothing until sends stop.
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            let seen = loop {
-                let before = counted.load(Ordering::SeqCst);
-                ctx.sleep(Duration::from_millis(50));
-                let after = counted.load(Ordering::SeqCst);
-                if (after == before && after > 0) || std::time::Instant::now() > deadline {
-                    break after;
-                }
-            };
+            let seen = when_sends_stop(ctx, &counted);
             for i in 0..n {
                 match ctx.receive() {
                     Msg::Seq(_, j) => assert_eq!(j, i),

@@ -472,13 +472,7 @@ fn a_result_that_panics_when_dropped_after_its_joiner_went_does_not_kill_the_cor
     let report = rt.shutdown(SECOND);
     assert_eq!(after, Ok(7), "core 0 after the result's drop: {report:?}");
     assert!(report.dead_cores().is_empty(), "{report:?}");
-    assert!(
-        report
-            .incidents
-            .iter()
-            .any(|i| i.core == 0 && i.what.contains("result dropped")),
-        "{report:?}"
-    );
+    assert!(has_incident(&report, 0, "result dropped"), "{report:?}");
 }
 
 /// A process that traps exits is killed at the deadline with a message in its
@@ -585,13 +579,7 @@ fn a_tree_on_one_core_gets_copies_from_another_and_survives_a_panicking_clone() 
     assert_eq!(copies.load(Ordering::SeqCst), 2 * n as usize);
     let report = rt.shutdown(SECOND);
     assert!(report.dead_cores().is_empty());
-    assert!(
-        report
-            .incidents
-            .iter()
-            .any(|i| i.core == 0 && i.what.contains("bomb cloned")),
-        "{report:?}"
-    );
+    assert!(has_incident(&report, 0, "bomb cloned"), "{report:?}");
 }
 
 /// A message whose `Drop` re-enters the runtime (sends, and spawns) is
@@ -1347,4 +1335,16 @@ mod stackless {
         drop(report);
         assert_eq!(dropped.load(Ordering::SeqCst), tried.load(Ordering::SeqCst));
     }
+}
+
+/// Whether `report` has an incident on `core` whose text contains `what`.
+fn has_incident<M>(
+    report: &chronoflow::runtime::RuntimeReport<M>,
+    core: usize,
+    what: &str,
+) -> bool {
+    report
+        .incidents
+        .iter()
+        .any(|i| i.core == core && i.what.contains(what))
 }

@@ -393,22 +393,19 @@ pub(crate) fn retry_parked<M: Send + 'static>(k: &mut Kernel<M, M>) {
 /// [`Stopped`](UndeliveredReason::Stopped).
 pub(crate) fn leftovers<M: Send + 'static>(k: &mut Kernel<M, M>) -> Vec<Undelivered<M>> {
     let l = local(k);
-    let limbo = std::mem::take(&mut l.limbo)
-        .into_iter()
-        .flat_map(|(to, waiting)| {
+    /// Each message waiting, with its destination.
+    fn each<M>(
+        waiting: impl IntoIterator<Item = (Pid, Parked<M>)>,
+    ) -> impl Iterator<Item = (Option<Pid>, Pid, M)> {
+        waiting.into_iter().flat_map(|(to, waiting)| {
             waiting
                 .queue
                 .into_iter()
                 .map(move |(from, msg)| (from, to, msg))
-        });
-    let parked = std::mem::take(&mut l.parked)
-        .into_iter()
-        .flat_map(|(to, waiting)| {
-            waiting
-                .queue
-                .into_iter()
-                .map(move |(from, msg)| (from, to, msg))
-        });
+        })
+    }
+    let limbo = each(std::mem::take(&mut l.limbo));
+    let parked = each(std::mem::take(&mut l.parked));
     limbo
         .chain(parked)
         .map(|(from, to, msg)| Undelivered {
