@@ -295,3 +295,59 @@ fn names_are_one_registry_for_every_core() {
         .unwrap();
     assert_eq!(got, Ok(0));
 }
+
+#[test]
+fn groups_are_one_set_for_every_core() {
+    let rt = rt();
+    // A member on each core, each joining from its own core, in turn.
+    let member = Template::new("member", |ctx: &mut Ctx<Msg>, ()| {
+        ctx.join_group("workers", ctx.pid());
+        match ctx.receive() {
+            Msg::Num(n) => n + home(ctx.pid()) as u64,
+            other => panic!("{other:?}"),
+        }
+    });
+    let m0 = rt.spawn_joinable(Placement::Core(0), &member, ()).unwrap();
+    while rt.members("workers").len() < 1 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let m1 = rt.spawn_joinable(Placement::Core(1), &member, ()).unwrap();
+    while rt.members("workers").len() < 2 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(rt.members("workers"), [m0.pid(), m1.pid()], "in join order");
+    // A process of core 0 sees both, and sends to both.
+    let caster = Template::new("caster", |ctx: &mut Ctx<Msg>, ()| {
+        let members = ctx.members("workers");
+        (members.len(), ctx.send_group("workers", Msg::Num(10)))
+    });
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &caster, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(got, (2, 2));
+    assert_eq!(m0.join(), Ok(10));
+    assert_eq!(m1.join(), Ok(11));
+    // They left at their ends.
+    assert_eq!(rt.members("workers"), []);
+    // A leave from another core.
+    let stay = Template::new("stay", |ctx: &mut Ctx<Msg>, ()| {
+        ctx.join_group("g", ctx.pid());
+        ctx.receive();
+    });
+    let s = rt.spawn_at(Placement::Core(1), &stay, ()).unwrap();
+    while rt.members("g").is_empty() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let leaver = Template::new("leaver", move |ctx: &mut Ctx<Msg>, ()| {
+        (ctx.leave_group("g", s), ctx.leave_group("g", s))
+    });
+    let left = rt
+        .spawn_joinable(Placement::Core(0), &leaver, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(left, (true, false));
+    assert_eq!(rt.members("g"), []);
+}

@@ -3,11 +3,52 @@
 //! they joined; a process leaves its groups when it ends. A process is in a
 //! group once, however often it joins (OTP's `pg` counts joins instead).
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
 use crate::kernel::Kernel;
 use crate::otp::ctx::{bool_of, pids_of};
 use crate::otp::record::{Answer, Ask};
 use crate::otp::{alive, table, watch};
 use crate::signal::Pid;
+
+/// The groups of a runtime's kernels: one set that every core sees (kept, a
+/// clone each, in each kernel's extensions; none for a kernel of its own).
+/// Each kernel's table still holds the groups of its own processes, so that
+/// a process's end takes it out of them where it ends.
+#[derive(Clone, Default)]
+pub(crate) struct SharedGroups(pub(crate) Arc<RwLock<BTreeMap<Arc<str>, Vec<Pid>>>>);
+
+impl SharedGroups {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Arc<str>, Vec<Pid>>> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes `pid` out of `group`: whether it was in.
+    pub(crate) fn leave(&self, group: &str, pid: Pid) -> bool {
+        let mut groups = self.write();
+        let Some(members) = groups.get_mut(group) else {
+            return false;
+        };
+        let Some(i) = members.iter().position(|m| *m == pid) else {
+            return false;
+        };
+        members.remove(i);
+        if members.is_empty() {
+            groups.remove(group);
+        }
+        true
+    }
+}
+
+/// The runtime's groups, if this kernel is one of a runtime's.
+#[inline]
+fn shared<I: 'static, O: 'static>(k: &Kernel<I, O>) -> Option<SharedGroups> {
+    if !k.has_remote() {
+        return None;
+    }
+    k.extensions.get::<SharedGroups>().cloned()
+}
 
 /// `pid` joins `group`: whether it was alive (a process that is not alive
 /// joins nothing). Joining twice is joining once.
@@ -16,17 +57,44 @@ pub(crate) fn join<I: 'static, O: 'static>(k: &mut Kernel<I, O>, group: &str, pi
         return false;
     };
     table(k).join(group, pid);
+    if let Some(groups) = shared(k) {
+        let mut groups = groups.write();
+        let members = groups.entry(group.into()).or_default();
+        if !members.contains(&pid) {
+            members.push(pid);
+        }
+    }
     watch(p);
     true
 }
 
 /// `pid` leaves `group`: whether it was a member.
 pub(crate) fn leave<I: 'static, O: 'static>(k: &mut Kernel<I, O>, group: &str, pid: Pid) -> bool {
-    table(k).leave(group, pid)
+    let Some(groups) = shared(k) else {
+        return table(k).leave(group, pid);
+    };
+    let was = groups.leave(group, pid);
+    if k.elsewhere(pid) {
+        // Its core takes it out of its table's group too.
+        let group: Arc<str> = group.into();
+        k.run_at(
+            pid,
+            Box::new(move |k| {
+                table(k).leave(&group, pid);
+            }),
+        );
+    } else {
+        table(k).leave(group, pid);
+    }
+    was
 }
 
 /// The members of `group`, in the order they joined.
 pub(crate) fn members<I: 'static, O: 'static>(k: &mut Kernel<I, O>, group: &str) -> Vec<Pid> {
+    if let Some(groups) = shared(k) {
+        let groups = groups.0.read().unwrap_or_else(|e| e.into_inner());
+        return groups.get(group).cloned().unwrap_or_default();
+    }
     table(k).groups.get(group).cloned().unwrap_or_default()
 }
 

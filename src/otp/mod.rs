@@ -133,11 +133,16 @@ fn on_end<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>, reason: R
         return;
     };
     if k.has_remote() {
-        // (Its name, in the registry of every core.)
+        // (Its name and groups, in those of every core.)
         if let Some(name) = entry.name()
             && let Some(names) = k.extensions.get::<registry::SharedNames>()
         {
             names.free(name, pid);
+        }
+        if let Some(groups) = k.extensions.get::<groups::SharedGroups>() {
+            for group in entry.groups() {
+                groups.leave(group, pid);
+            }
         }
         // (Ties with processes of other kernels: theirs end their halves.)
         let peers = entry.watchers.iter().map(|&(_, w)| w);

@@ -55,7 +55,7 @@ impl Entry {
     }
 
     /// The groups it is in, in the order it joined them.
-    fn groups(&self) -> &[Arc<str>] {
+    pub(crate) fn groups(&self) -> &[Arc<str>] {
         self.names.as_ref().map_or(&[], |n| &n.groups)
     }
 

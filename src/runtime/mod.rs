@@ -78,9 +78,12 @@
 //! - joins from outside ([`Joiner`]);
 //! - names: one registry for every core (`register`, `whereis`,
 //!   `send_named`, [`RuntimeHandle::whereis`]); a name is registered for a
-//!   process of the registering core, and freed when that process ends.
+//!   process of the registering core, and freed when that process ends;
+//! - process groups: one set for every core (`join_group` of a process of
+//!   the joining core, `leave_group`, `members`, `send_group`,
+//!   [`RuntimeHandle::members`]); a process leaves its groups when it ends.
 //!
-//! Not yet across cores: groups (each core has its own), calls and servers
+//! Not yet across cores: calls and servers
 //! (a call's request and reply stay on one core), and supervisors (they
 //! supervise children of their own core). Parent/child
 //! trees are of one core by design: a child is spawned on its parent's core.
@@ -443,6 +446,18 @@ impl<M: Send + 'static> RuntimeHandle<M> {
     /// runtime's, OTP's `whereis/1`).
     pub fn whereis(&self, name: &str) -> Option<Pid> {
         self.shared.names.get(name)
+    }
+
+    /// The members of process group `group`, from every core, in the order
+    /// they joined (OTP's `pg:get_members/1`).
+    pub fn members(&self, group: &str) -> Vec<Pid> {
+        let groups = self
+            .shared
+            .groups
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        groups.get(group).cloned().unwrap_or_default()
     }
 
     /// How many live processes each core had at its last count.

@@ -96,6 +96,8 @@ pub(crate) struct Shared<M> {
     pub(crate) incidents: Mutex<Vec<Incident>>,
     /// The registry of names every core sees.
     pub(crate) names: crate::otp::registry::SharedNames,
+    /// The process groups every core sees.
+    pub(crate) groups: crate::otp::groups::SharedGroups,
 }
 
 impl<M> Shared<M> {
@@ -108,6 +110,7 @@ impl<M> Shared<M> {
             undelivered: Mutex::new(Vec::new()),
             incidents: Mutex::new(Vec::new()),
             names: Default::default(),
+            groups: Default::default(),
         }
     }
 

@@ -42,8 +42,9 @@ impl<M: Send + 'static> Worker<M> {
         });
         k.extensions
             .get_or_insert_with(|| Local::new(shared.clone(), me));
-        // (One registry for every core.)
+        // (One registry, and one set of groups, for every core.)
         k.extensions.get_or_insert_with(|| shared.names.clone());
+        k.extensions.get_or_insert_with(|| shared.groups.clone());
         let _ = shared.cores[me].wakes.set(k.wakes.clone());
         let sender = sched.sender();
         (Worker { sched, shared, me }, sender)
