@@ -308,7 +308,7 @@ fn groups_are_one_set_for_every_core() {
         }
     });
     let m0 = rt.spawn_joinable(Placement::Core(0), &member, ()).unwrap();
-    while rt.members("workers").len() < 1 {
+    while rt.members("workers").is_empty() {
         std::thread::sleep(Duration::from_millis(1));
     }
     let m1 = rt.spawn_joinable(Placement::Core(1), &member, ()).unwrap();
