@@ -351,3 +351,59 @@ fn groups_are_one_set_for_every_core() {
     assert_eq!(left, (true, false));
     assert_eq!(rt.members("g"), []);
 }
+
+#[test]
+fn placed_spawns_linked_or_monitored_from_their_start() {
+    let rt = rt();
+    let crasher = Template::new("crasher", |_: &mut Ctx<Msg>, ()| {
+        panic!("crash on core 1");
+    });
+    let huge = Template::new("huge", |_: &mut Ctx<Msg>, ()| {}).stack_size(usize::MAX / 2);
+    let watcher = Template::new("watcher", move |ctx: &mut Ctx<Msg>, ()| {
+        ctx.trap_exit(true);
+        // Linked: the EXIT, with the reason.
+        let linked = ctx.spawn_link_at(Placement::Core(1), &crasher, ()).unwrap();
+        assert_eq!(home(linked), 1);
+        let exit = match ctx.receive_mail() {
+            Mail::Exit { from, reason } => from == linked && format!("{reason}").contains("crash"),
+            other => panic!("{other:?}"),
+        };
+        // Monitored: one DOWN.
+        let (watched, m) = ctx
+            .spawn_monitor_at(Placement::Core(1), &crasher, ())
+            .unwrap();
+        let down = match ctx.receive_mail() {
+            Mail::Down {
+                monitor,
+                pid,
+                reason,
+            } => monitor == m && pid == watched && format!("{reason}").contains("crash"),
+            other => panic!("{other:?}"),
+        };
+        // A spawn that fails on its core (its stack cannot be mapped): noproc.
+        let (failed, m2) = ctx.spawn_monitor_at(Placement::Core(1), &huge, ()).unwrap();
+        let noproc = match ctx.receive_mail() {
+            Mail::Down {
+                monitor,
+                pid,
+                reason,
+            } => monitor == m2 && pid == failed && reason == Reason::NoProc,
+            other => panic!("{other:?}"),
+        };
+        // On this core, the same calls tie as `spawn_link` does.
+        let local = ctx.spawn_link_at(Placement::Local, &crasher, ()).unwrap();
+        let local_exit = matches!(
+            ctx.receive_mail(),
+            Mail::Exit { from, .. } if from == local && home(local) == 0
+        );
+        (exit, down, noproc, local_exit)
+    });
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &watcher, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(got, (true, true, true, true));
+    let report = rt.shutdown(Duration::from_secs(1));
+    assert_eq!(report.incidents.len(), 1, "the failed spawn: {report:?}");
+}

@@ -69,7 +69,10 @@
 //!
 //! # What works across cores
 //!
-//! - sends, with back-pressure, and placed spawns ([`Placement`]);
+//! - sends, with back-pressure, and placed spawns ([`Placement`]), linked
+//!   or monitored from their start if asked
+//!   ([`Ctx::spawn_link_at`](crate::Ctx::spawn_link_at),
+//!   [`Ctx::spawn_monitor_at`](crate::Ctx::spawn_monitor_at));
 //! - monitors, links, exit signals and trapped exits, with OTP's semantics
 //!   (a DOWN or an EXIT with the reason; `noproc` for a process that had
 //!   ended; `demonitor` and `unlink` cancel): each core keeps its half of a

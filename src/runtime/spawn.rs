@@ -3,7 +3,7 @@
 //! pid at once, and what is sent to it waits for the process).
 
 use crate::error::SpawnError;
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, PPtr};
 use crate::runtime::envelope::Make;
 use crate::runtime::join::Fill;
 use crate::runtime::local::local;
@@ -18,6 +18,18 @@ pub(crate) fn make_detached<M: 'static, A: 'static, R: Payload>(
     template: &impl Spawnable<M, M, A, R>,
     args: A,
 ) -> Result<Pid, SpawnError> {
+    make_tied(k, pid, template, args, |_, _| {})
+}
+
+/// [`make_detached`], `tie` run on the new process's record (made, not
+/// started: nothing of it has run) before it starts.
+pub(crate) fn make_tied<M: 'static, A: 'static, R: Payload>(
+    k: &mut Kernel<M, M>,
+    pid: Option<Pid>,
+    template: &impl Spawnable<M, M, A, R>,
+    args: A,
+    tie: impl FnOnce(&mut Kernel<M, M>, PPtr<M, M>),
+) -> Result<Pid, SpawnError> {
     let p = match pid {
         Some(pid) => k.with_pid(pid, |k| template.create_in(k, args, None))?,
         None => template.create_in(k, args, None)?,
@@ -27,6 +39,7 @@ pub(crate) fn make_detached<M: 'static, A: 'static, R: Payload>(
         (*p.as_ptr()).detached = true;
         p.as_ref().pid
     };
+    tie(k, p);
     k.start(p);
     Ok(pid)
 }
