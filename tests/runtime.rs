@@ -532,3 +532,44 @@ mod stackless {
         assert_eq!(sent.load(Ordering::SeqCst), n as usize);
     }
 }
+
+#[test]
+fn cores_run_on_the_callers_threads() {
+    let mut threads = Vec::new();
+    let rt = Runtime::<Msg>::with_cores_run_by(2, |me, run| {
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("mine-{me}"))
+                .spawn(run)?,
+        );
+        Ok(())
+    })
+    .unwrap();
+    let name = Template::new("name", |_: &mut Ctx<Msg>, ()| {
+        std::thread::current().name().map(str::to_string)
+    });
+    for core in 0..2 {
+        let j = rt.spawn_joinable(Placement::Core(core), &name, ()).unwrap();
+        assert_eq!(j.join(), Ok(Some(format!("mine-{core}"))));
+    }
+    let report = rt.shutdown(SECOND);
+    assert!(report.dead_cores().is_empty(), "{report:?}");
+    for t in threads {
+        t.join().unwrap();
+    }
+    // A core that cannot be started: the others stop, and the error comes
+    // back.
+    let mut started = Vec::new();
+    let err = Runtime::<Msg>::with_cores_run_by(3, |me, run| {
+        if me == 2 {
+            return Err(std::io::Error::other("no thread for core 2"));
+        }
+        started.push(std::thread::spawn(run));
+        Ok(())
+    })
+    .unwrap_err();
+    assert_eq!(err.to_string(), "no thread for core 2");
+    for t in started {
+        t.join().unwrap();
+    }
+}

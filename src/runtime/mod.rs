@@ -109,9 +109,9 @@ mod spawn;
 mod worker;
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::error::{SendError, SpawnError};
@@ -144,7 +144,19 @@ pub const CORES_VAR: &str = "CHRONOFLOW_CORES";
 /// time, and for the report.
 pub struct Runtime<M: Send + 'static> {
     handle: RuntimeHandle<M>,
-    threads: Vec<JoinHandle<ShutdownReport>>,
+    /// Where each core's report comes when its loop ends.
+    ends: Vec<CoreEnd>,
+}
+
+/// A core's loop, for [`Runtime::with_cores_run_by`] to run on a thread.
+pub type CoreLoop = Box<dyn FnOnce() + Send>;
+
+/// Where a core's report comes, and which core it is.
+struct CoreEnd {
+    report: std::sync::mpsc::Receiver<Result<ShutdownReport, String>>,
+    /// The runtime's shared state, by address (to tell its core threads).
+    shared: usize,
+    core: usize,
 }
 
 /// A `Send + Sync + Clone` handle on a [`Runtime`], for other threads:
@@ -192,26 +204,68 @@ impl<M: Send + 'static> Runtime<M> {
     /// thread named `chronoflow-core-N`. Fails only if a thread cannot be
     /// started.
     pub fn with_cores(cores: usize) -> std::io::Result<Self> {
+        Self::with_cores_run_by(cores, |me, run| {
+            std::thread::Builder::new()
+                .name(format!("chronoflow-core-{me}"))
+                .spawn(run)
+                .map(drop)
+        })
+    }
+
+    /// A runtime of `cores` cores whose threads are the caller's: `start` is
+    /// given each core's index and its loop, to run on a thread of its own
+    /// (one that may block: the loop sleeps there while it has nothing to
+    /// do), at once. The loop returns once the runtime is shut down. This
+    /// waits until every core runs; an error of `start` stops the cores
+    /// started and is returned.
+    ///
+    /// ```
+    /// use chronoflow::runtime::Runtime;
+    ///
+    /// let mut threads = Vec::new();
+    /// let rt = Runtime::<u64>::with_cores_run_by(2, |me, run| {
+    ///     threads.push(std::thread::Builder::new().name(format!("mine-{me}")).spawn(run)?);
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// assert_eq!(rt.cores(), 2);
+    /// drop(rt);
+    /// for t in threads {
+    ///     t.join().unwrap();
+    /// }
+    /// ```
+    pub fn with_cores_run_by(
+        cores: usize,
+        mut start: impl FnMut(usize, CoreLoop) -> std::io::Result<()>,
+    ) -> std::io::Result<Self> {
         let cores = cores.clamp(1, pid::MAX_CORES);
         let shared = Arc::new(Shared::<M>::new(cores));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let mut threads = Vec::with_capacity(cores);
+        let mut ends = Vec::with_capacity(cores);
         for me in 0..cores {
             let mine = shared.clone();
             let ready = ready_tx.clone();
-            let thread = std::thread::Builder::new()
-                .name(format!("chronoflow-core-{me}"))
-                .spawn(move || {
+            let (end_tx, end_rx) = std::sync::mpsc::channel();
+            let run: CoreLoop = Box::new(move || {
+                let outcome = catch_unwind(AssertUnwindSafe(|| {
                     let (worker, sender) = Worker::new(mine, me);
                     let _ = ready.send((me, sender));
                     worker.run()
-                });
-            match thread {
-                Ok(thread) => threads.push(thread),
-                Err(e) => {
-                    stop_threads(&shared, threads, Duration::ZERO);
-                    return Err(e);
-                }
+                }));
+                let _ = end_tx.send(outcome.map_err(|payload| {
+                    let what = crate::kernel::pass::panic_message(&*payload);
+                    crate::kernel::pass::forget_quietly(payload);
+                    what
+                }));
+            });
+            ends.push(CoreEnd {
+                report: end_rx,
+                shared: Arc::as_ptr(&shared) as usize,
+                core: me,
+            });
+            if let Err(e) = start(me, run) {
+                stop_cores(&shared, ends, Duration::ZERO);
+                return Err(e);
             }
         }
         drop(ready_tx);
@@ -220,13 +274,13 @@ impl<M: Send + 'static> Runtime<M> {
             senders[me] = Some(sender);
         }
         if senders.iter().any(Option::is_none) {
-            stop_threads(&shared, threads, Duration::ZERO);
+            stop_cores(&shared, ends, Duration::ZERO);
             return Err(std::io::Error::other("a core's thread died while starting"));
         }
         let senders: Arc<[Sender<M>]> = senders.into_iter().map(|s| s.expect("checked")).collect();
         Ok(Runtime {
             handle: RuntimeHandle { shared, senders },
-            threads,
+            ends,
         })
     }
 
@@ -246,9 +300,9 @@ impl<M: Send + 'static> Runtime<M> {
     }
 
     fn stop(&mut self, timeout: Duration) -> RuntimeReport<M> {
-        let threads = std::mem::take(&mut self.threads);
+        let ends = std::mem::take(&mut self.ends);
         let shared = &self.handle.shared;
-        let cores = stop_threads(shared, threads, timeout);
+        let cores = stop_cores(shared, ends, timeout);
         // What came for cores that had stopped: kept, never dropped unseen.
         let mut undelivered =
             std::mem::take(&mut *shared.undelivered.lock().unwrap_or_else(|e| e.into_inner()));
@@ -284,11 +338,13 @@ impl<M: Send + 'static> Runtime<M> {
     }
 }
 
-/// Stops the cores' threads and joins them: each core's report, or `Err`
-/// with the panic message of a thread that died.
-fn stop_threads<M>(
+/// Stops the cores and waits for their loops to end: each core's report, or
+/// `Err` with the panic message of a loop that died. A core whose loop is the
+/// caller's own thread (the runtime dropped by one of its processes) is not
+/// waited for: it stops once the caller returns to it.
+fn stop_cores<M>(
     shared: &Shared<M>,
-    threads: Vec<JoinHandle<ShutdownReport>>,
+    ends: Vec<CoreEnd>,
     timeout: Duration,
 ) -> Vec<Result<ShutdownReport, String>> {
     let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
@@ -297,14 +353,15 @@ fn stop_threads<M>(
     for core in shared.cores.iter() {
         core.wake();
     }
-    threads
-        .into_iter()
-        .map(|t| {
-            t.join().map_err(|payload| {
-                let what = crate::kernel::pass::panic_message(&*payload);
-                crate::kernel::pass::forget_quietly(payload);
-                what
-            })
+    let here = worker::current_core();
+    ends.into_iter()
+        .map(|end| {
+            if here == Some((end.shared, end.core)) {
+                return Err("stopped from its own thread: not waited for".to_string());
+            }
+            end.report
+                .recv()
+                .unwrap_or_else(|_| Err("its loop ended without a report".to_string()))
         })
         .collect()
 }
@@ -319,7 +376,7 @@ impl<M: Send + 'static> std::ops::Deref for Runtime<M> {
 
 impl<M: Send + 'static> Drop for Runtime<M> {
     fn drop(&mut self) {
-        if !self.threads.is_empty() {
+        if !self.ends.is_empty() {
             let report = self.stop(Duration::ZERO);
             for msg in report.undelivered {
                 crate::kernel::pass::drop_quietly(msg);

@@ -17,6 +17,17 @@ use crate::scheduler::SimpleScheduler;
 use crate::sender::Sender;
 use crate::signal::Pid;
 
+thread_local! {
+    /// The core this thread runs, if any: its runtime's shared state (by
+    /// address) and its index.
+    static CORE: std::cell::Cell<Option<(usize, usize)>> = const { std::cell::Cell::new(None) };
+}
+
+/// The core the current thread runs (see [`CORE`]).
+pub(crate) fn current_core() -> Option<(usize, usize)> {
+    CORE.with(|c| c.get())
+}
+
 /// How long an idle core polls for work before it sleeps.
 const SPIN: Duration = Duration::from_micros(20);
 
@@ -52,12 +63,16 @@ impl<M: Send + 'static> Worker<M> {
 
     /// Runs until the runtime stops, then shuts the core down.
     pub(crate) fn run(mut self) -> ShutdownReport {
+        CORE.with(|c| c.set(Some((Arc::as_ptr(&self.shared) as usize, self.me))));
         while !self.shared.stopping.load(Ordering::Acquire) {
             if !self.step() {
                 self.sleep(None);
             }
         }
-        self.shut_down()
+        let report = self.shut_down();
+        // (The thread may be the caller's, and run other work after.)
+        CORE.with(|c| c.set(None));
+        report
     }
 
     /// Takes what came, runs one pass, sends what it sent: whether anything
