@@ -407,3 +407,52 @@ fn placed_spawns_linked_or_monitored_from_their_start() {
     let report = rt.shutdown(Duration::from_secs(1));
     assert_eq!(report.incidents.len(), 1, "the failed spawn: {report:?}");
 }
+
+#[test]
+fn a_supervisor_restarts_a_child_placed_on_another_core_under_its_name() {
+    use chronoflow::otp::supervisor::{ChildSpec, Supervisor};
+    let rt = rt();
+    let worker = Template::new("worker", |ctx: &mut Ctx<Msg>, ()| {
+        if ctx.receive() == Msg::Go {
+            panic!("worker crashes");
+        }
+    });
+    let root = Template::new("root", move |ctx: &mut Ctx<Msg>, ()| {
+        // (A supervisor's template is made on its core: it is not `Send`.)
+        let sup = Supervisor::new("sup")
+            .intensity(5, Duration::from_secs(5))
+            .child(ChildSpec::placed("w", Placement::Core(1), &worker, ()).name("w"))
+            .template()
+            .unwrap();
+        let s = ctx.spawn_link(&sup, ()).unwrap();
+        let named = |ctx: &mut Ctx<Msg>, not: Option<Pid>| loop {
+            match ctx.whereis("w") {
+                Some(p) if Some(p) != not => return p,
+                _ => ctx.sleep(Duration::from_millis(1)),
+            }
+        };
+        let first = named(ctx, None);
+        ctx.send_named("w", Msg::Go).unwrap();
+        let second = named(ctx, Some(first));
+        ctx.unlink(s);
+        ctx.exit_signal(s, Reason::Shutdown(None));
+        (home(s), home(first), home(second), first != second)
+    });
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &root, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(got, (0, 1, 1, true));
+    // The supervisor stopped its child on the other core: the name is free.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while rt.whereis("w").is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child was not stopped"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let report = rt.shutdown(Duration::from_secs(1));
+    assert!(report.killed().is_empty(), "{report:?}");
+}

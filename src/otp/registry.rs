@@ -70,6 +70,11 @@ pub(crate) fn register<I: 'static, O: 'static>(
     pid: Pid,
 ) -> Result<(), RegisterError> {
     let Some(p) = alive(k, pid) else {
+        if k.elsewhere(pid)
+            && let Some(names) = shared(k)
+        {
+            return register_elsewhere(k, &names, name, pid);
+        }
         return Err(RegisterError::NoProc(pid));
     };
     match shared(k) {
@@ -89,6 +94,46 @@ pub(crate) fn register<I: 'static, O: 'static>(
 }
 
 /// Frees `name`: the process it named, if it was registered.
+/// [`register`] of a process of another kernel of the runtime: the name is
+/// the runtime's at once, and that kernel's table takes it for the process
+/// (freed at its end); if the process is not alive by then, or has a name
+/// already, the name is freed again.
+fn register_elsewhere<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    names: &SharedNames,
+    name: &str,
+    pid: Pid,
+) -> Result<(), RegisterError> {
+    {
+        let mut taken = names.0.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(&owner) = taken.get(name) {
+            return Err(RegisterError::NameTaken(name.to_string(), owner));
+        }
+        taken.insert(name.into(), pid);
+    }
+    let names = names.clone();
+    let name: Arc<str> = name.into();
+    k.run_at(
+        pid,
+        Box::new(move |k| {
+            let kept = match alive(k, pid) {
+                Some(p) => {
+                    let ok = table(k).register(&name, pid).is_ok();
+                    if ok {
+                        watch(p);
+                    }
+                    ok
+                }
+                None => false,
+            };
+            if !kept {
+                names.free(&name, pid);
+            }
+        }),
+    );
+    Ok(())
+}
+
 pub(crate) fn unregister<I: 'static, O: 'static>(k: &mut Kernel<I, O>, name: &str) -> Option<Pid> {
     let Some(names) = shared(k) else {
         return table(k).unregister(name);

@@ -80,16 +80,19 @@
 //! - timers (`send_after`) to a process of another core;
 //! - joins from outside ([`Joiner`]);
 //! - names: one registry for every core (`register`, `whereis`,
-//!   `send_named`, [`RuntimeHandle::whereis`]); a name is registered for a
-//!   process of the registering core, and freed when that process ends;
+//!   `send_named`, [`RuntimeHandle::whereis`]); a name is freed when its
+//!   process ends (a name given to a process of another core is the
+//!   runtime's at once, and that core's once it takes it);
 //! - process groups: one set for every core (`join_group` of a process of
 //!   the joining core, `leave_group`, `members`, `send_group`,
-//!   [`RuntimeHandle::members`]); a process leaves its groups when it ends.
+//!   [`RuntimeHandle::members`]); a process leaves its groups when it ends;
+//! - supervision: a supervisor's child placed on another core
+//!   ([`ChildSpec::placed`](crate::otp::supervisor::ChildSpec::placed)) is
+//!   restarted there, under its name, and stopped there.
 //!
-//! Not yet across cores: calls and servers
-//! (a call's request and reply stay on one core), and supervisors (they
-//! supervise children of their own core). Parent/child
-//! trees are of one core by design: a child is spawned on its parent's core.
+//! Not yet across cores: calls and servers (a call's request and reply stay
+//! on one core: they are not `Send` in their types). Parent/child trees are
+//! of one core by design: a child is spawned on its parent's core.
 //! The [`DurableScheduler`](crate::DurableScheduler) stays single-core.
 //!
 //! # Determinism
@@ -106,6 +109,7 @@ mod pid;
 mod placement;
 mod shared;
 mod spawn;
+mod supervise;
 mod worker;
 
 use std::fmt;

@@ -97,7 +97,7 @@ mod intensity;
 mod requests;
 mod run;
 pub(crate) mod shutdown;
-mod spec;
+pub(crate) mod spec;
 
 pub use backoff::Backoff;
 pub use flags::{

@@ -92,7 +92,7 @@ pub(crate) struct ChildOpts {
 }
 
 impl ChildOpts {
-    fn new() -> ChildOpts {
+    pub(crate) fn new() -> ChildOpts {
         ChildOpts {
             restart: Restart::Permanent,
             shutdown: None,
