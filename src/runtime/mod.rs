@@ -150,6 +150,8 @@ pub struct Runtime<M: Send + 'static> {
     handle: RuntimeHandle<M>,
     /// Where each core's report comes when its loop ends.
     ends: Vec<CoreEnd>,
+    /// The cores' threads, when the runtime started them.
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// A core's loop, for [`Runtime::with_cores_run_by`] to run on a thread.
@@ -208,12 +210,16 @@ impl<M: Send + 'static> Runtime<M> {
     /// thread named `chronoflow-core-N`. Fails only if a thread cannot be
     /// started.
     pub fn with_cores(cores: usize) -> std::io::Result<Self> {
-        Self::with_cores_run_by(cores, |me, run| {
-            std::thread::Builder::new()
+        let mut threads = Vec::with_capacity(cores);
+        let mut rt = Self::with_cores_run_by(cores, |me, run| {
+            let thread = std::thread::Builder::new()
                 .name(format!("chronoflow-core-{me}"))
-                .spawn(run)
-                .map(drop)
-        })
+                .spawn(run)?;
+            threads.push(thread);
+            Ok(())
+        })?;
+        rt.threads = threads;
+        Ok(rt)
     }
 
     /// A runtime of `cores` cores whose threads are the caller's: `start` is
@@ -285,6 +291,7 @@ impl<M: Send + 'static> Runtime<M> {
         Ok(Runtime {
             handle: RuntimeHandle { shared, senders },
             ends,
+            threads: Vec::new(),
         })
     }
 
@@ -307,6 +314,14 @@ impl<M: Send + 'static> Runtime<M> {
         let ends = std::mem::take(&mut self.ends);
         let shared = &self.handle.shared;
         let cores = stop_cores(shared, ends, timeout);
+        // Its threads are joined (they end once their reports are sent), but
+        // the caller's own, if it is one of them.
+        let me = std::thread::current().id();
+        for thread in std::mem::take(&mut self.threads) {
+            if thread.thread().id() != me {
+                let _ = thread.join();
+            }
+        }
         // What came for cores that had stopped: kept, never dropped unseen.
         let mut undelivered =
             std::mem::take(&mut *shared.undelivered.lock().unwrap_or_else(|e| e.into_inner()));
