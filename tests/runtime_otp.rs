@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use chronoflow::runtime::{Placement, Runtime, home};
-use chronoflow::{Ctx, Mail, Pid, Reason, Template};
+use chronoflow::{CallError, Ctx, Mail, Pid, Reason, ReplyTo, Template};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Msg {
     Go,
     Num(u64),
     Pid(Pid),
+    Add(u64, u64, ReplyTo<u64>),
 }
 
 /// Waits for `Go`, then ends: normally, or panicking with `boom`.
@@ -455,4 +456,45 @@ fn a_supervisor_restarts_a_child_placed_on_another_core_under_its_name() {
     }
     let report = rt.shutdown(Duration::from_secs(1));
     assert!(report.killed().is_empty(), "{report:?}");
+}
+
+#[test]
+fn calls_across_cores_take_their_reply_from_there() {
+    let rt = rt();
+    // A server on core 1: adds; ends on Go.
+    let server = Template::new("adder", |ctx: &mut Ctx<Msg>, ()| {
+        loop {
+            match ctx.receive() {
+                Msg::Add(a, b, to) => ctx.reply(to, a + b).unwrap(),
+                Msg::Go => return,
+                other => panic!("{other:?}"),
+            }
+        }
+    });
+    let s = rt.spawn_at(Placement::Core(1), &server, ()).unwrap();
+    let caller = Template::new("caller", |ctx: &mut Ctx<Msg>, s: Pid| {
+        let sum = ctx.call_across(s, |r| Msg::Add(2, 3, r), Some(Duration::from_secs(5)));
+        // A plain call cannot take a reply from another core: refused, typed.
+        let plain: Result<u64, _> = ctx.call(s, |r| Msg::Add(1, 1, r), None);
+        let again = ctx.call_across(s, |r| Msg::Add(40, 2, r), None);
+        ctx.send_to(s, Msg::Go);
+        // Once it has ended: its DOWN, through the call's monitor.
+        let gone = ctx.call_across(s, |r| Msg::Add(1, 1, r), Some(Duration::from_secs(5)));
+        (sum, plain, again, gone)
+    });
+    let (sum, plain, again, gone) = rt
+        .spawn_joinable(Placement::Core(0), &caller, s)
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(sum, Ok(5));
+    assert_eq!(plain, Err(CallError::OtherCore));
+    assert_eq!(again, Ok(42));
+    assert!(
+        matches!(
+            gone,
+            Err(CallError::Down(Reason::Normal) | CallError::NoProc)
+        ),
+        "{gone:?}"
+    );
 }

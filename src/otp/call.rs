@@ -38,8 +38,21 @@ pub struct ReplyTo<R> {
     /// set by a durable call, and by deserializing.
     #[serde(skip, default = "encoder::<R>")]
     encode: Option<EncodeReply>,
+    /// Makes a reply (given boxed) `Send`, for a caller on another core: set
+    /// by a call whose reply type is `Send` ([`Ctx::call_across`](crate::Ctx::call_across)).
+    #[serde(skip)]
+    ship: Option<ShipReply>,
     #[serde(skip)]
     _reply: PhantomData<fn(R)>,
+}
+
+/// Makes a reply given as `Box<dyn Any>` a `Send` one: `None` if it is not of
+/// the call's reply type.
+pub(crate) type ShipReply = fn(Box<dyn Any>) -> Option<Box<dyn Any + Send>>;
+
+/// The [`ShipReply`] of replies of type `R`.
+fn ship_reply<R: Send + 'static>(value: Box<dyn Any>) -> Option<Box<dyn Any + Send>> {
+    value.downcast::<R>().ok().map(|r| r as Box<dyn Any + Send>)
 }
 
 /// Encodes a reply given as `&dyn Any`: `None` if it is not of the type, or
@@ -80,7 +93,19 @@ impl<R> ReplyTo<R> {
             pid,
             tag,
             encode: None,
+            ship: None,
             _reply: PhantomData,
+        }
+    }
+
+    /// One whose reply may go to a caller on another core.
+    pub(crate) fn across(pid: Pid, tag: u64) -> Self
+    where
+        R: Send + 'static,
+    {
+        ReplyTo {
+            ship: Some(ship_reply::<R>),
+            ..ReplyTo::new(pid, tag)
         }
     }
 
@@ -160,6 +185,12 @@ pub enum CallError {
     /// is told).
     #[error("the server does not take this request")]
     Unhandled,
+    /// The server is a process of another core of the runtime, and this call
+    /// cannot take its reply from there: call it with
+    /// [`Ctx::call_across`](crate::Ctx::call_across), whose reply type is
+    /// `Send`.
+    #[error("the server is on another core: call it with call_across")]
+    OtherCore,
 }
 
 /// Sends `value` to the call that `to` names, if its caller is alive (it is
@@ -202,7 +233,26 @@ fn reply_as<I: 'static, O: 'static, R: 'static>(
             k.push_sys(p, to.tag, make(value));
             Ok(())
         }
-        None => Err(value),
+        None => match to.ship {
+            // A caller on another core, whose call can take a reply from
+            // there: the reply goes to its core.
+            Some(ship) if k.elsewhere(to.pid) => {
+                let Some(reply) = ship(Box::new(value)) else {
+                    unreachable!("a ReplyTo<R> ships R");
+                };
+                let (pid, tag) = (to.pid, to.tag);
+                k.run_at(
+                    pid,
+                    Box::new(move |k| {
+                        if let Some(p) = alive(k, pid) {
+                            k.push_sys(p, tag, SysMsg::from(reply as Box<dyn Any>));
+                        }
+                    }),
+                );
+                Ok(())
+            }
+            _ => Err(value),
+        },
     }
 }
 
@@ -231,6 +281,24 @@ pub(crate) fn begin<I: 'static, O: 'static, R, T>(
     Ok((monitors::monitor_as(k, me, server, tag), msg))
 }
 
+/// [`begin`] of a call whose reply may cross cores: the server may be a
+/// process of another core (the monitor tells if it is not alive there).
+pub(crate) fn begin_across<I: 'static, O: 'static, R: Send + 'static, T>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    server: Pid,
+    request: impl FnOnce(ReplyTo<R>) -> T,
+) -> Result<(MonitorRef, T), CallError> {
+    // SAFETY: me is live.
+    let pid = unsafe { me.as_ref().pid };
+    if !k.elsewhere(server) {
+        check(k, pid, server)?;
+    }
+    let tag = table(k).new_ref();
+    let msg = request(ReplyTo::across(pid, tag));
+    Ok((monitors::monitor_as(k, me, server, tag), msg))
+}
+
 /// Whether `me` may call `server`: not itself, and only a live one.
 pub(crate) fn check<I: 'static, O: 'static>(
     k: &Kernel<I, O>,
@@ -241,6 +309,9 @@ pub(crate) fn check<I: 'static, O: 'static>(
         return Err(CallError::CallingSelf);
     }
     if alive(k, server).is_none() {
+        if k.elsewhere(server) {
+            return Err(CallError::OtherCore);
+        }
         return Err(CallError::NoProc);
     }
     Ok(())

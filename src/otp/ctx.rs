@@ -684,6 +684,26 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         self.await_reply(monitor, timeout)
     }
 
+    /// [`call`](Self::call), to a server that may be a process of another
+    /// core of a [`Runtime`](crate::runtime::Runtime): the reply crosses
+    /// cores, so its type is `Send`. The request is a message like any other
+    /// (`O`, which a runtime's processes send across cores); the server
+    /// answers it with [`reply`](Self::reply) as always. A server that is
+    /// not alive, on its core, gives [`CallError::NoProc`] (through its
+    /// monitor's DOWN). On one core it is [`call`](Self::call).
+    pub fn call_across<R: Send + 'static>(
+        &mut self,
+        server: Pid,
+        request: impl FnOnce(ReplyTo<R>) -> O,
+        timeout: Option<Duration>,
+    ) -> Result<R, CallError> {
+        self.otp_call("call_across");
+        let me = self.me;
+        let (monitor, msg) = call::begin_across(self.k(), me, server, request)?;
+        self.send_to(server, msg);
+        self.await_reply(monitor, timeout)
+    }
+
     /// The rest of a call whose request was sent: waits for the reply tagged
     /// `monitor`, the server's DOWN or the timeout (from now), and ends the
     /// call.

@@ -90,9 +90,14 @@
 //!   ([`ChildSpec::placed`](crate::otp::supervisor::ChildSpec::placed)) is
 //!   restarted there, under its name, and stopped there.
 //!
-//! Not yet across cores: calls and servers (a call's request and reply stay
-//! on one core: they are not `Send` in their types). Parent/child trees are
-//! of one core by design: a child is spawned on its parent's core.
+//! - calls: [`Ctx::call_across`](crate::Ctx::call_across) calls a process
+//!   of any core, its reply type `Send` (a plain `call` to another core's
+//!   process gives [`CallError::OtherCore`](crate::CallError::OtherCore)).
+//!
+//! Not yet across cores: the typed requests of servers and agents
+//! (`ServerRef::call`, `request`): their requests are not `Send` in their
+//! types. Parent/child trees are of one core by design: a child is spawned
+//! on its parent's core.
 //! The [`DurableScheduler`](crate::DurableScheduler) stays single-core.
 //!
 //! # Determinism
