@@ -1,3 +1,4 @@
+#![cfg_attr(feature = "stackless", feature(coroutines))]
 //! The toolkit across cores: monitors, links, exit signals and timers between
 //! processes of different cores of a `Runtime`, with OTP's semantics.
 
@@ -497,4 +498,33 @@ fn calls_across_cores_take_their_reply_from_there() {
         ),
         "{gone:?}"
     );
+}
+
+#[cfg(feature = "stackless")]
+#[test]
+fn a_stackless_process_calls_across_cores() {
+    use chronoflow::stackless::{call, call_across};
+    use chronoflow::{StacklessCtx, StacklessTemplate};
+    let rt = rt();
+    let server = Template::new("adder", |ctx: &mut Ctx<Msg>, ()| {
+        if let Msg::Add(a, b, to) = ctx.receive() {
+            ctx.reply(to, a + b).unwrap();
+        }
+    });
+    let s = rt.spawn_at(Placement::Core(1), &server, ()).unwrap();
+    let caller = StacklessTemplate::new("caller", |cx: StacklessCtx<Msg>, s: Pid| {
+        #[coroutine]
+        move || {
+            let plain: Result<u64, _> = call!(cx, s, |r| Msg::Add(1, 1, r), None);
+            let sum: Result<u64, _> =
+                call_across!(cx, s, |r| Msg::Add(20, 22, r), Some(Duration::from_secs(5)));
+            (plain, sum)
+        }
+    });
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &caller, s)
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(got, (Err(CallError::OtherCore), Ok(42)));
 }

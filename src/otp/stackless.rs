@@ -447,6 +447,31 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         &self,
         calling: &mut Calling<R, O, F>,
     ) -> Result<Result<R, CallError>, Pending> {
+        self.poll_calling(calling, call::begin)
+    }
+
+    /// [`poll_call`](Self::poll_call) of a call whose reply may cross cores
+    /// (see [`call_across!`](crate::stackless::call_across)).
+    #[doc(hidden)]
+    pub fn poll_call_across<R: Send + 'static, F: FnOnce(ReplyTo<R>) -> O>(
+        &self,
+        calling: &mut Calling<R, O, F>,
+    ) -> Result<Result<R, CallError>, Pending> {
+        self.poll_calling(calling, call::begin_across)
+    }
+
+    /// A call's step, begun by `begin`.
+    #[allow(clippy::type_complexity)]
+    fn poll_calling<R: 'static, F: FnOnce(ReplyTo<R>) -> O>(
+        &self,
+        calling: &mut Calling<R, O, F>,
+        begin: fn(
+            &mut crate::kernel::Kernel<I, O>,
+            crate::kernel::PPtr<I, O>,
+            Pid,
+            F,
+        ) -> Result<(MonitorRef, O), CallError>,
+    ) -> Result<Result<R, CallError>, Pending> {
         let b = self.enter();
         if calling.request.is_some() {
             if !Self::tick(self.p(&b)) {
@@ -454,7 +479,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
             }
             let request = calling.request.take().expect("checked above");
             // (The request's making is user code: the guard is held.)
-            let (monitor, msg) = match call::begin(self.k(&b), self.me, calling.server, request) {
+            let (monitor, msg) = match begin(self.k(&b), self.me, calling.server, request) {
                 Ok(begun) => begun,
                 Err(e) => return Ok(Err(e)),
             };

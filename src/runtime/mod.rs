@@ -90,9 +90,10 @@
 //!   ([`ChildSpec::placed`](crate::otp::supervisor::ChildSpec::placed)) is
 //!   restarted there, under its name, and stopped there.
 //!
-//! - calls: [`Ctx::call_across`](crate::Ctx::call_across) calls a process
-//!   of any core, its reply type `Send` (a plain `call` to another core's
-//!   process gives [`CallError::OtherCore`](crate::CallError::OtherCore)).
+//! - calls: [`Ctx::call_across`](crate::Ctx::call_across) (and
+//!   `call_across!` for a stackless process) calls a process of any core, its
+//!   reply type `Send` (a plain `call` to another core's process gives
+//!   [`CallError::OtherCore`](crate::CallError::OtherCore)).
 //!
 //! Not yet across cores: the typed requests of servers and agents
 //! (`ServerRef::call`, `request`): their requests are not `Send` in their

@@ -234,6 +234,24 @@ macro_rules! __chronoflow_call {
     }};
 }
 
+/// Calls a process of any core and waits for its reply (a stackless
+/// [`Ctx::call_across`](crate::Ctx::call_across)): as
+/// [`call!`](crate::stackless::call), the reply type `Send`, so that it may
+/// come from another core of a [`Runtime`](crate::runtime::Runtime).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chronoflow_call_across {
+    ($cx:expr, $server:expr, $request:expr, $timeout:expr) => {{
+        let mut calling = $crate::Calling::new($server, $request, $timeout);
+        loop {
+            match $cx.poll_call_across(&mut calling) {
+                ::core::result::Result::Ok(outcome) => break outcome,
+                ::core::result::Result::Err(pending) => yield pending,
+            }
+        }
+    }};
+}
+
 /// Sends a typed request and waits for its answer (a stackless
 /// [`Ctx::request`](crate::Ctx::request)): `request!(cx, server, request,
 /// timeout)` gives `Result<Reply, CallError>`.

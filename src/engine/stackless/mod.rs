@@ -122,8 +122,9 @@ mod macros;
 // The macros, under their own names here only (see `macros`).
 #[doc(inline)]
 pub use crate::{
-    __chronoflow_call as call, __chronoflow_exit_signal as exit_signal,
-    __chronoflow_filter as filter, __chronoflow_join as join, __chronoflow_receive as receive,
+    __chronoflow_call as call, __chronoflow_call_across as call_across,
+    __chronoflow_exit_signal as exit_signal, __chronoflow_filter as filter,
+    __chronoflow_join as join, __chronoflow_receive as receive,
     __chronoflow_receive_mail as receive_mail,
     __chronoflow_receive_mail_timeout as receive_mail_timeout, __chronoflow_request as request,
     __chronoflow_select as select, __chronoflow_select_mail as select_mail,
