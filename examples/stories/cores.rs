@@ -4,7 +4,7 @@
 //! workers round-robin over the cores (`ctx.spawn_at(Placement::RoundRobin,
 //! ..)`): each sums the squares of its slice of 1..=1,000,000 and sends the
 //! coordinator its core and its sum, across cores or not. Then a producer on
-//! core 1 sends 100,000 numbers to a slow consumer on core 0 whose inbox holds
+//! core 1 sends 1,000,000 numbers to a slow consumer on core 0 whose inbox holds
 //! 4, which reads nothing until the producer stopped sending: the producer
 //! is suspended while the inbox is full (back-pressure across cores), and
 //! every number arrives, in order. The runtime then shuts down,
@@ -17,7 +17,7 @@
 //! A runtime of 2 cores, each a thread with its own scheduler; a pid names its core.
 //! the coordinator (core 0) spawned 8 workers round-robin: 4 ran on core 0, 4 on core 1
 //! sum of the squares of 1..=1000000: 333333833333500000 (checked)
-//! a producer on core 1 sends 100000 numbers to a consumer on core 0 whose inbox holds 4:
+//! a producer on core 1 sends 1000000 numbers to a consumer on core 0 whose inbox holds 4:
 //! it is held back while the inbox is full (checked), and all arrive in order
 //! shutdown: every process had ended, none killed
 //! ```
@@ -39,7 +39,7 @@ enum Msg {
 
 const N: u64 = 1_000_000;
 const WORKERS: u64 = 8;
-const NUMBERS: u64 = 100_000;
+const NUMBERS: u64 = 1_000_000;
 
 /// Runs the story.
 pub fn run() {
@@ -90,7 +90,7 @@ pub fn run() {
 
     // Back-pressure across cores: a consumer with an inbox of 4 that reads
     // nothing until the producer has stopped sending for 20 ms: held back by
-    // the full inbox, it must stop short of its 100,000.
+    // the full inbox, it must stop short of its 1,000,000.
     let sent = Arc::new(AtomicU64::new(0));
     let seen = sent.clone();
     let consumer = Template::new("consumer", move |ctx: &mut Ctx<Msg>, ()| {
