@@ -198,16 +198,11 @@ fn when_sends_stop(ctx: &mut Ctx<Msg>, counted: &AtomicUsize) -> usize {
     }
 }
 
-#[test]
-fn a_sender_to_a_full_inbox_on_another_core_is_suspended_until_room() {
-    let rt = Runtime::<Msg>::with_cores(2).unwrap();
-    let n = 300_000u64;
-    let sent = Arc::new(AtomicUsize::new(0));
-    let counted = sent.clone();
-    let slow = Template::new("slow", move |ctx: &mut Ctx<Msg>, n: u64| {
-        // It reads nothing until the sender has stopped sending for a while:
-        // its inbox (4) is full, and the sender must be suspended (without
-        // back-pressure it would send all, and this would see them all).
+/// A process with an inbox of `capacity` that reads nothing until `counted`
+/// (the messages sent to it) stops rising, then takes `n` numbered messages,
+/// checking their order: how many had been sent when it began to read.
+fn slow_reader(counted: Arc<AtomicUsize>, capacity: usize) -> Template<Msg, Msg, u64, usize> {
+    Template::new("slow", move |ctx: &mut Ctx<Msg>, n: u64| {
         let seen = when_sends_stop(ctx, &counted);
         for i in 0..n {
             match ctx.receive() {
@@ -217,7 +212,18 @@ fn a_sender_to_a_full_inbox_on_another_core_is_suspended_until_room() {
         }
         seen
     })
-    .capacity(4);
+    .capacity(capacity)
+}
+
+#[test]
+fn a_sender_to_a_full_inbox_on_another_core_is_suspended_until_room() {
+    let rt = Runtime::<Msg>::with_cores(2).unwrap();
+    let n = 300_000u64;
+    let sent = Arc::new(AtomicUsize::new(0));
+    // It reads nothing until the sender has stopped sending for a while: its
+    // inbox (4) is full, and the sender must be suspended (without
+    // back-pressure it would send all, and this would see them all).
+    let slow = slow_reader(sent.clone(), 4);
     let counting = sent.clone();
     let fast = Template::new("fast", move |ctx: &mut Ctx<Msg>, (to, n): (Pid, u64)| {
         let me = ctx.pid();
@@ -495,19 +501,8 @@ mod stackless {
         let rt = Runtime::<Msg>::with_cores(2).unwrap();
         let n = 300_000u64;
         let sent = Arc::new(AtomicUsize::new(0));
-        let counted = sent.clone();
-        let slow = Template::new("slow", move |ctx: &mut Ctx<Msg>, n: u64| {
-            // As for a stackful sender: reads nothing until sends stop.
-            let seen = when_sends_stop(ctx, &counted);
-            for i in 0..n {
-                match ctx.receive() {
-                    Msg::Seq(_, j) => assert_eq!(j, i),
-                    other => panic!("{other:?}"),
-                }
-            }
-            seen
-        })
-        .capacity(2);
+        // As for a stackful sender: reads nothing until sends stop.
+        let slow = slow_reader(sent.clone(), 2);
         let counting = sent.clone();
         let fast =
             StacklessTemplate::new("fast", move |cx: StacklessCtx<Msg>, (to, n): (Pid, u64)| {

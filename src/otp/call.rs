@@ -273,12 +273,7 @@ pub(crate) fn begin<I: 'static, O: 'static, R, T>(
     server: Pid,
     request: impl FnOnce(ReplyTo<R>) -> T,
 ) -> Result<(MonitorRef, T), CallError> {
-    // SAFETY: me is live.
-    let pid = unsafe { me.as_ref().pid };
-    check(k, pid, server)?;
-    let tag = table(k).new_ref();
-    let msg = request(ReplyTo::new(pid, tag));
-    Ok((monitors::monitor_as(k, me, server, tag), msg))
+    begin_with(k, me, server, request, ReplyTo::new, false)
 }
 
 /// [`begin`] of a call whose reply may cross cores: the server may be a
@@ -289,13 +284,26 @@ pub(crate) fn begin_across<I: 'static, O: 'static, R: Send + 'static, T>(
     server: Pid,
     request: impl FnOnce(ReplyTo<R>) -> T,
 ) -> Result<(MonitorRef, T), CallError> {
+    begin_with(k, me, server, request, ReplyTo::across, true)
+}
+
+/// [`begin`], the call's [`ReplyTo`] made by `reply_to`; a server of another
+/// core is called (`across`) or refused ([`check`]).
+fn begin_with<I: 'static, O: 'static, R, T>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    server: Pid,
+    request: impl FnOnce(ReplyTo<R>) -> T,
+    reply_to: fn(Pid, u64) -> ReplyTo<R>,
+    across: bool,
+) -> Result<(MonitorRef, T), CallError> {
     // SAFETY: me is live.
     let pid = unsafe { me.as_ref().pid };
-    if !k.elsewhere(server) {
+    if !(across && k.elsewhere(server)) {
         check(k, pid, server)?;
     }
     let tag = table(k).new_ref();
-    let msg = request(ReplyTo::across(pid, tag));
+    let msg = request(reply_to(pid, tag));
     Ok((monitors::monitor_as(k, me, server, tag), msg))
 }
 

@@ -66,8 +66,9 @@ pub(crate) fn exit_signal<I: 'static, O: 'static>(
     reason: Reason,
     me: Option<Pid>,
 ) -> Signalled {
-    if alive(k, to).is_none() && k.elsewhere(to) {
-        // (A process of another kernel: the signal goes there.)
+    if k.elsewhere(to) {
+        // (A process of another kernel, never alive in this one: the signal
+        // goes there.)
         crate::otp::elsewhere::exit_signal(k, from, to, reason);
         return Signalled::Done;
     }
