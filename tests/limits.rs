@@ -147,3 +147,31 @@ fn an_absurd_stack_size_is_a_spawn_error_for_the_parent() {
         },
     );
 }
+
+/// A stackful process takes its stack when it first runs, not when it is
+/// spawned: a parent that spawns 1,000 children that end at their first run
+/// (skynet's leaves) has them run one after another on a stack or two reused,
+/// not on 1,000 stacks taken at once (each of which costs its memory pages).
+/// Each child reports where a local of its own lies, which is on its stack.
+#[test]
+fn spawned_processes_take_their_stacks_when_they_first_run() {
+    let leaf = Template::new("leaf", |_: &mut Ctx<u64>, _: ()| {
+        let local = 0u8;
+        std::hint::black_box(&local) as *const u8 as u64
+    });
+    let parent = Template::new("parent", move |ctx: &mut Ctx<u64>, _: ()| {
+        let children: Vec<_> = (0..1_000).map(|_| ctx.spawn(&leaf, ()).unwrap()).collect();
+        let mut stacks: Vec<u64> = children
+            .into_iter()
+            .map(|c| ctx.join(c).unwrap() / (16 * 1024))
+            .collect();
+        stacks.sort_unstable();
+        stacks.dedup();
+        stacks.len() as u64
+    });
+    let mut sched = SimpleScheduler::new();
+    let h = sched.spawn(&parent, ()).unwrap();
+    sched.run_until_idle();
+    let stacks = sched.result(&h).unwrap().unwrap();
+    assert!(stacks <= 4, "the 1,000 leaves ran on {stacks} stacks");
+}

@@ -23,20 +23,25 @@ pub(crate) struct Engines;
 impl Dispatch for Engines {
     #[inline(always)]
     fn resume(
-        engine: Pin<&mut dyn Engine>,
+        mut engine: Pin<&mut dyn Engine>,
         kind: u8,
         turn: impl FnOnce() -> Turn,
         ended: &mut Option<Ended>,
     ) -> Option<Wait> {
         if kind == stackful::KIND {
-            // SAFETY: an engine installed with the stackful kind is a `Stackful`
-            // (only `stackful::create` installs that kind); nothing in it is
-            // pinned, so it may be used through `&mut`.
-            let stackful = unsafe {
-                &mut *(Pin::get_unchecked_mut(engine) as *mut dyn Engine)
-                    .cast::<stackful::Stackful>()
+            // SAFETY: an engine installed with the stackful kind is a
+            // `Stackful<F>` (only `stackful::create` installs that kind), which
+            // is `repr(C)` with its `StackfulCore` first: a pointer to it is
+            // one to its core. Nothing in it is pinned, so the core may be used
+            // through `&mut`; that borrow ends before `engine` is used again.
+            let core = unsafe {
+                &mut *(Pin::get_unchecked_mut(engine.as_mut()) as *mut dyn Engine)
+                    .cast::<stackful::StackfulCore>()
             };
-            return stackful.run(ended);
+            if let Some(wait) = core.run_started(ended) {
+                return wait;
+            }
+            // Its first resume (it takes its stack): through the trait object.
         }
         engine.resume(turn(), ended)
     }
