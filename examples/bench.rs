@@ -43,6 +43,12 @@
 //!   profile one); a workload's `#` line is named by its name and `#`
 //!   (`call#`, `link#`, `timer_fire#`).
 //!
+//! - `multi`: bench.erl's multi suite (pairs, skynet, fan-in) on a
+//!   [`Runtime`](chronoflow::runtime::Runtime) of `CHRONOFLOW_CORES` cores
+//!   (`benches/workloads/multi.rs`); `multi balance` (stackless only, not
+//!   one of bench.erl's) measures whether migrating processes between cores
+//!   would pay (`benches/workloads/balance.rs`).
+//!
 //! - `tokio`: bench.erl's `multi` suite (pairs, skynet, fan-in) on a tokio
 //!   multi-thread runtime, as a peer (`benches/workloads/tokio_multi.rs`): a
 //!   task per process, a bounded mpsc channel of capacity 1024 per mailbox,
@@ -61,6 +67,9 @@ mod tokio_multi;
 
 #[path = "../benches/workloads/multi.rs"]
 mod multi;
+
+#[path = "../benches/workloads/balance.rs"]
+mod balance;
 
 use std::time::{Duration, Instant};
 
@@ -469,6 +478,17 @@ fn main() {
             env!("CARGO_PKG_VERSION"),
             chronoflow::runtime::default_cores()
         );
+        if only.as_deref() == Some("balance") {
+            // Not one of bench.erl's: only when asked for by name.
+            if engine != "stackless" {
+                eprintln!(
+                    "balance runs stackless processes: bench [quick|full] stackless multi balance"
+                );
+                std::process::exit(2);
+            }
+            balance::suite(scale);
+            return;
+        }
         multi::suite(scale, &engine, only.as_deref());
         return;
     }
