@@ -53,7 +53,7 @@ fn hook(previous: &Previous, info: &PanicHookInfo<'_>) {
     // The yielder of the process whose stack this is, if this runs on one.
     let mut yielder = std::ptr::null();
     overflow::with_running(|running| {
-        if (running.guard_end..running.stack_base).contains(&here) {
+        if (running.guard_end()..running.stack_base()).contains(&here) {
             yielder = running.yielder.get();
         }
     });

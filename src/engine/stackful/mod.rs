@@ -122,10 +122,10 @@ pub(crate) struct StackfulCore {
     /// yet hold no stack (skynet's million leaves run one after another on a
     /// few warm stacks instead of a million fresh ones).
     coroutine: Option<Coroutine<bool, Wait, Ended, ProcStack>>,
-    /// Its stack's guard page, pid and name, for the stack overflow report.
+    /// Its stack's guard page and size (the size asked for, until it has a
+    /// stack; then its size class), pid and name, for the stack overflow
+    /// report.
     running: overflow::Running,
-    /// The stack size asked for; once started, its stack's size class.
-    stack_size: usize,
     pool: Pool,
 }
 
@@ -179,15 +179,13 @@ impl<F: FnOnce(&Yielder<bool, Wait>, bool) -> Ended + 'static> Stackful<F> {
             return None;
         };
         let core = &mut self.core;
-        let got = take_stack(&core.pool, core.stack_size);
+        let got = take_stack(&core.pool, core.running.stack_size);
         match got {
             Ok((stack, stack_size)) => {
                 let (guard_start, guard_end) = stack.guard();
+                debug_assert_eq!(stack.base().get() - guard_end, stack_size);
                 core.running.guard_start = guard_start;
-                core.running.guard_end = guard_end;
-                core.running.stack_base = stack.base().get();
                 core.running.stack_size = stack_size;
-                core.stack_size = stack_size;
                 core.coroutine = Some(Coroutine::with_stack(stack, body));
                 core.run_started(ended).expect("started just now")
             }
@@ -282,7 +280,7 @@ impl Drop for StackfulCore {
         // The coroutine is done (it returned or was unwound), so its stack can
         // be taken back.
         let stack = coroutine.into_stack();
-        self.pool.0.borrow_mut().put(self.stack_size, stack);
+        self.pool.0.borrow_mut().put(self.running.stack_size, stack);
     }
 }
 
@@ -354,9 +352,7 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload, S: Sharing>
     // (Its stack's part is set when it gets one, at its first resume.)
     let running = overflow::Running {
         guard_start: 0,
-        guard_end: 0,
-        stack_base: 0,
-        stack_size: 0,
+        stack_size: template.stack_size,
         yielder: Cell::new(std::ptr::null()),
         pid,
         name: name.as_ptr(),
@@ -396,7 +392,6 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload, S: Sharing>
         core: StackfulCore {
             coroutine: None,
             running,
-            stack_size: template.stack_size,
             pool,
         },
         start: Some(body),

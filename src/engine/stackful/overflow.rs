@@ -22,17 +22,35 @@ use crate::signal::Pid;
 
 /// What the signal handler (and the panic hook, [`super::hook`]) needs to know
 /// about the running process.
+///
+/// Kept small: it is part of every stackful engine's block.
 pub(crate) struct Running {
+    /// Its guard page's first address (0 until it has a stack); the page ends
+    /// at [`guard_end`](Self::guard_end), where its stack begins.
     pub(crate) guard_start: usize,
-    pub(crate) guard_end: usize,
-    /// The top of its stack (one past the last address), above `guard_end`.
-    pub(crate) stack_base: usize,
+    /// Its stack's size (as asked for, until it has a stack; then its size
+    /// class): the stack's top is at [`stack_base`](Self::stack_base).
     pub(crate) stack_size: usize,
     /// Its coroutine's yielder, once the coroutine has started (null before).
     pub(crate) yielder: Cell<*const Yielder<bool, Wait>>,
     pub(crate) pid: Pid,
     pub(crate) name: *const u8,
     pub(crate) name_len: usize,
+}
+
+impl Running {
+    /// One past its guard page's last address: its stack's lowest.
+    #[inline]
+    pub(crate) fn guard_end(&self) -> usize {
+        // (The page size is known by then: the stack pool asked for it.)
+        self.guard_start + super::stack::page_size()
+    }
+
+    /// The top of its stack (one past the last address).
+    #[inline]
+    pub(crate) fn stack_base(&self) -> usize {
+        self.guard_end() + self.stack_size
+    }
 }
 
 thread_local! {
@@ -152,7 +170,7 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     let running = RUNNING.with(|r| r.get());
     // SAFETY: a non-null pointer is the running process's record, alive while it runs.
     if let Some(r) = unsafe { running.as_ref() }
-        && (r.guard_start..r.guard_end).contains(&addr)
+        && (r.guard_start..r.guard_end()).contains(&addr)
     {
         report(r);
         // SAFETY: abort is async-signal-safe.
