@@ -154,6 +154,10 @@ fn an_absurd_stack_size_is_a_spawn_error_for_the_parent() {
 /// not on 1,000 stacks taken at once (each of which costs its memory pages).
 /// Each child reports where a local of its own lies, which is on its stack.
 #[test]
+#[cfg_attr(
+    feature = "asan",
+    ignore = "ASan moves a local whose address is taken to a fake stack on its heap"
+)]
 fn spawned_processes_take_their_stacks_when_they_first_run() {
     let leaf = Template::new("leaf", |_: &mut Ctx<u64>, _: ()| {
         let local = 0u8;
