@@ -718,3 +718,47 @@ fn a_plain_cast_to_another_core_fails_its_caster_rather_than_being_lost() {
         .join();
     assert!(format!("{got:?}").contains("cast_across"), "{got:?}");
 }
+
+#[cfg(feature = "stackless")]
+#[test]
+fn a_stackless_process_calls_and_casts_a_typed_server_across_cores() {
+    use chronoflow::stackless::{request, request_across};
+    use chronoflow::{StacklessCtx, StacklessTemplate};
+    let rt = rt();
+    let s = counter_on_core_1(&rt, 1);
+    let caller = StacklessTemplate::new("caller", move |cx: StacklessCtx<Msg>, ()| {
+        #[coroutine]
+        move || {
+            let plain = request!(cx, s.pid(), s.call_of(Ask::Get), None);
+            s.cast_across_stackless(&cx, 10);
+            let got = request_across!(
+                cx,
+                s.pid(),
+                s.call_of(Ask::Add(100)),
+                Some(Duration::from_secs(5))
+            );
+            let refused = request_across!(
+                cx,
+                s.pid(),
+                s.call_of(Ask::Refuse),
+                Some(Duration::from_secs(5))
+            );
+            let died = request_across!(cx, s.pid(), s.call_of(Ask::Die), None);
+            (plain, got, refused, died)
+        }
+    });
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &caller, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(
+        got,
+        (
+            Err(CallError::OtherCore),
+            Ok(111),
+            Err(CallError::Unhandled),
+            Err(CallError::Down(Reason::custom("died"))),
+        )
+    );
+}

@@ -122,9 +122,20 @@ impl<S: Server> ServerRef<S> {
         post_across(ctx.k(), me, self.pid, cast, CastOf::<S>);
     }
 
+    /// [`cast_across`](Self::cast_across) from a stackless process.
+    #[cfg(feature = "stackless")]
+    pub fn cast_across_stackless(&self, cx: &crate::StacklessCtx<S::Msg>, cast: S::Cast)
+    where
+        S::Cast: Send,
+    {
+        cx.post_across(self.pid, cast, CastOf::<S>);
+    }
+
     /// The request that [`call`](Self::call) sends: a stackless process
     /// calls the server with `request!(cx, s.pid(), s.call_of(call),
-    /// timeout)`.
+    /// timeout)`, and a server of any core (as
+    /// [`call_across`](Self::call_across) does, the call and reply `Send`)
+    /// with `request_across!(cx, s.pid(), s.call_of(call), timeout)`.
     pub fn call_of(&self, call: S::Call) -> CallOf<S> {
         CallOf(call)
     }
