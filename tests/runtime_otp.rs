@@ -762,3 +762,49 @@ fn a_stackless_process_calls_and_casts_a_typed_server_across_cores() {
         )
     );
 }
+
+#[test]
+fn an_agent_on_another_core_is_read_changed_cast_to_and_stopped() {
+    use chronoflow::otp::agent::Agent;
+    let rt = rt();
+    let host = Template::new("host", |ctx: &mut Ctx<Msg>, ()| {
+        let (pid, _) = ctx
+            .spawn_monitor(&Agent::<u64, Msg>::template("counter"), 1)
+            .unwrap();
+        pid
+    });
+    let a = rt
+        .spawn_joinable(Placement::Core(1), &host, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(home(a), 1);
+    let agent = Agent::<u64, Msg>::new(a);
+    let caller = Template::new("caller", move |ctx: &mut Ctx<Msg>, ()| {
+        let plain = agent.get(ctx, |n| *n);
+        // The cast reaches it, before the next call (in order).
+        agent.cast_across(ctx, |n| *n += 10);
+        let updated = agent.update_across(ctx, |n| *n *= 2);
+        let old = agent.get_and_update_across(ctx, |n| std::mem::replace(n, 5));
+        let read = agent.get_across_timeout(ctx, |n| format!("n = {n}"), None);
+        let stopped = agent.stop(ctx, Reason::Normal);
+        let gone = agent.get_across(ctx, |n| *n);
+        (plain, updated, old, read, stopped, gone)
+    });
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &caller, ())
+        .unwrap()
+        .join_timeout(Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        got,
+        (
+            Err(CallError::OtherCore),
+            Ok(22),
+            Ok(22),
+            Ok("n = 5".to_string()),
+            Reason::Normal,
+            Err(CallError::NoProc),
+        )
+    );
+}

@@ -282,16 +282,29 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         Q: RequestType + Send,
         Q::Reply: Send,
     {
+        self.request_made_across(
+            server,
+            move || request,
+            call::ship_reply::<Q::Reply>,
+            timeout,
+        )
+    }
+
+    /// A typed request to a server of another core, made there by `make`,
+    /// whose reply comes back as `ship` makes it (an `R`): see
+    /// [`begin_across`]. (To a server of this core, the reply is a
+    /// `Q::Reply`: a caller whose `R` is another asks this only of a server
+    /// of another core.)
+    pub(crate) fn request_made_across<Q: RequestType, R: 'static>(
+        &mut self,
+        server: Pid,
+        make: impl FnOnce() -> Q + Send + 'static,
+        ship: call::ShipReply,
+        timeout: Option<Duration>,
+    ) -> Result<R, CallError> {
         self.otp_call("request_across");
         let me = self.me;
-        let monitor = begin_across(
-            self.k(),
-            me,
-            server,
-            request,
-            |q| q,
-            call::ship_reply::<Q::Reply>,
-        )?;
+        let monitor = begin_across(self.k(), me, server, make, ship)?;
         self.await_reply(monitor, timeout)
     }
 
@@ -452,43 +465,42 @@ fn posted_elsewhere<Q>(to: Pid) -> ! {
     )
 }
 
-/// [`post`] to a process of any core: to one of another core, `body`
-/// travels there (in order with this core's messages to it), and becomes
-/// the request `arrive(body)` there, put in its system queue if it is alive.
-pub(crate) fn post_across<I: 'static, O: 'static, B: Send + 'static, Q: RequestType>(
+/// [`post`] to a process of any core of the request that `make` makes: for
+/// one of another core, `make` travels there (in order with this core's
+/// messages to it) and makes it there, put in its system queue if it is
+/// alive.
+pub(crate) fn post_across<I: 'static, O: 'static, Q: RequestType>(
     k: &mut Kernel<I, O>,
     from: Pid,
     to: Pid,
-    body: B,
-    arrive: fn(B) -> Q,
+    make: impl FnOnce() -> Q + Send + 'static,
 ) {
     if k.elsewhere(to) {
-        k.run_at(to, Box::new(move |k| post(k, from, to, arrive(body))));
+        k.run_at(to, Box::new(move |k| post(k, from, to, make())));
     } else {
-        post(k, from, to, arrive(body));
+        post(k, from, to, make());
     }
 }
 
 /// Begins `me`'s typed request of `server`, which may be a process of
 /// another core (the steps of [`call::begin`], then the request sent): the
-/// request is `arrive(body)`, made on the server's core. The caller then
+/// request is the one `make` makes, on the server's core. The caller then
 /// waits for the reply tagged with the monitor this gives, as for a call.
 ///
 /// On one core the request is made here, and its reply is a `Q::Reply`. To
-/// a server of another core, `body` travels there (after the monitor's own
+/// a server of another core, `make` travels there (after the monitor's own
 /// half, in order with this core's messages to it), and the server's reply
 /// comes back as `ship` makes it `Send` (its type is what `ship` makes).
-pub(crate) fn begin_across<I: 'static, O: 'static, B: Send + 'static, Q: RequestType>(
+pub(crate) fn begin_across<I: 'static, O: 'static, Q: RequestType>(
     k: &mut Kernel<I, O>,
     me: PPtr<I, O>,
     server: Pid,
-    body: B,
-    arrive: fn(B) -> Q,
+    make: impl FnOnce() -> Q + Send + 'static,
     ship: call::ShipReply,
 ) -> Result<MonitorRef, CallError> {
     if !k.elsewhere(server) {
         let (monitor, request) = call::begin(k, me, server, |to: ReplyTo<Q::Reply>| {
-            Request::new(to.pid(), to.tag(), arrive(body))
+            Request::new(to.pid(), to.tag(), make())
         })?;
         if let Some(s) = alive(k, server) {
             k.push_sys(s, 0, Notice::Request(request).boxed());
@@ -500,10 +512,10 @@ pub(crate) fn begin_across<I: 'static, O: 'static, B: Send + 'static, Q: Request
     k.run_at(
         server,
         Box::new(move |k| {
-            // (Not alive there: the monitor says `noproc`, and the body is
+            // (Not alive there: the monitor says `noproc`, and `make` is
             // dropped.)
             if let Some(s) = alive(k, server) {
-                let request = Request::from_elsewhere(from, tag, arrive(body), ship);
+                let request = Request::from_elsewhere(from, tag, make(), ship);
                 k.push_sys(s, 0, Notice::Request(request).boxed());
             }
         }),

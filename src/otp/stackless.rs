@@ -573,8 +573,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
                 self.k(&b),
                 self.me,
                 requesting.server,
-                request,
-                |q| q,
+                move || request,
                 call::ship_reply::<Q::Reply>,
             );
             match begun {
@@ -608,17 +607,16 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         crate::otp::request::post(self.k(&b), self.pid(), to, body);
     }
 
-    /// Puts `body` in `to`'s system queue, `to` of any core, as the request
-    /// `arrive(body)` that is no call (see `request::post_across`).
-    pub(crate) fn post_across<B: Send + 'static, Q: RequestType>(
+    /// Puts the request that `make` makes in `to`'s system queue, `to` of
+    /// any core, as a request that is no call (see `request::post_across`).
+    pub(crate) fn post_across<Q: RequestType>(
         &self,
         to: Pid,
-        body: B,
-        arrive: fn(B) -> Q,
+        make: impl FnOnce() -> Q + Send + 'static,
     ) {
         let b = self.enter();
         Self::spend(self.p(&b));
-        crate::otp::request::post_across(self.k(&b), self.pid(), to, body, arrive);
+        crate::otp::request::post_across(self.k(&b), self.pid(), to, make);
     }
 
     /// Refuses the call that `to` answers (a server's stashed call).

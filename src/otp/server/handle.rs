@@ -117,9 +117,19 @@ impl<S: Server> ServerRef<S> {
     where
         S::Cast: Send,
     {
+        self.cast_made_across(ctx, move || cast);
+    }
+
+    /// [`cast_across`](Self::cast_across) of the cast that `make` makes on
+    /// the server's core (a cast that is not `Send` itself: an agent's).
+    pub(crate) fn cast_made_across(
+        &self,
+        ctx: &mut Ctx<S::Msg>,
+        make: impl FnOnce() -> S::Cast + Send + 'static,
+    ) {
         ctx.otp_call("cast_across");
         let me = ctx.pid();
-        post_across(ctx.k(), me, self.pid, cast, CastOf::<S>);
+        post_across(ctx.k(), me, self.pid, move || CastOf::<S>(make()));
     }
 
     /// [`cast_across`](Self::cast_across) from a stackless process.
@@ -128,7 +138,7 @@ impl<S: Server> ServerRef<S> {
     where
         S::Cast: Send,
     {
-        cx.post_across(self.pid, cast, CastOf::<S>);
+        cx.post_across(self.pid, move || CastOf::<S>(cast));
     }
 
     /// The request that [`call`](Self::call) sends: a stackless process
@@ -210,7 +220,7 @@ impl<S: Server> ServerRef<S> {
         let monitor = ctx.monitor(self.pid);
         if ctx.k().elsewhere(self.pid) {
             // (A server of another core: the stop travels there.)
-            post_across(ctx.k(), me, self.pid, reason, StopWith);
+            post_across(ctx.k(), me, self.pid, move || StopWith(reason));
         } else {
             ctx.durable_post(self.pid, StopWith(reason));
         }
