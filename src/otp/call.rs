@@ -198,8 +198,11 @@ pub enum CallError {
     /// The server is a process of another core of the runtime, and this call
     /// cannot take its reply from there: call it with
     /// [`Ctx::call_across`](crate::Ctx::call_across), whose reply type is
-    /// `Send`.
-    #[error("the server is on another core: call it with call_across")]
+    /// `Send` (a typed request with
+    /// [`Ctx::request_across`](crate::Ctx::request_across), a typed server
+    /// with [`ServerRef::call_across`](crate::otp::server::ServerRef::call_across),
+    /// an agent with the `_across` forms).
+    #[error("the server is on another core: call it with call_across (or request_across)")]
     OtherCore,
 }
 

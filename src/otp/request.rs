@@ -24,7 +24,15 @@
 //! From the scheduler's owner, [`SimpleScheduler::request`] asks, and drives
 //! the scheduler until the answer comes.
 //!
+//! Across the cores of a [`Runtime`](crate::runtime::Runtime),
+//! [`Ctx::request_across`] asks a server of any core (the request and its
+//! reply `Send`): the request travels to the server's core and waits in its
+//! system queue there as a local one does, and knows that its reply (or
+//! refusal) goes back to another core. A plain `request` to a process of
+//! another core gives [`CallError::OtherCore`].
+//!
 //! [`Ctx::request`]: crate::Ctx::request
+//! [`Ctx::request_across`]: crate::Ctx::request_across
 //! [`Ctx::call`]: crate::Ctx::call
 //! [`Ctx::receive_mail`]: crate::Ctx::receive_mail
 //! [`Ctx::receive`]: crate::Ctx::receive
@@ -239,7 +247,10 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// end gives [`CallError::NoProc`] or [`CallError::Down`]; a late reply is
     /// dropped unread; other mail waits in its order. A server that refuses it
     /// gives [`CallError::Unhandled`]. A request to oneself is
-    /// [`CallError::CallingSelf`] at once (OTP's `calling_self`).
+    /// [`CallError::CallingSelf`] at once (OTP's `calling_self`); one to a
+    /// process of another core of a [`Runtime`](crate::runtime::Runtime) is
+    /// [`CallError::OtherCore`] at once (ask it with
+    /// [`request_across`](Self::request_across)).
     pub fn request<Q: RequestType>(
         &mut self,
         server: Pid,

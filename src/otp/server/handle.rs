@@ -49,7 +49,10 @@ impl<S: Server> ServerRef<S> {
 
     /// Calls it, waiting at most [`DEFAULT_CALL_TIMEOUT`] (5 s, OTP's
     /// `gen_server:call/2`) for its reply; typed errors as
-    /// [`Ctx::call`](crate::Ctx::call)'s.
+    /// [`Ctx::call`](crate::Ctx::call)'s. A server of another core of a
+    /// [`Runtime`](crate::runtime::Runtime) gives
+    /// [`CallError::OtherCore`] at once: call it with
+    /// [`call_across`](Self::call_across).
     pub fn call(&self, ctx: &mut Ctx<S::Msg>, call: S::Call) -> Result<S::Reply, CallError> {
         self.call_timeout(ctx, call, Some(DEFAULT_CALL_TIMEOUT))
     }
