@@ -528,3 +528,283 @@ fn a_stackless_process_calls_across_cores() {
         .unwrap();
     assert_eq!(got, (Err(CallError::OtherCore), Ok(42)));
 }
+
+/// What the typed test server is asked.
+#[derive(Debug)]
+enum Ask {
+    /// Its count.
+    Get,
+    /// Adds to its count, gives the new one.
+    Add(u64),
+    /// Not answered now: answered (with 999) before the next call's answer.
+    Later,
+    /// Refused.
+    Refuse,
+    /// Stops without answering.
+    Die,
+}
+
+/// A typed server (OTP's `gen_server`): a count, added to by calls and casts.
+struct Counter {
+    count: u64,
+    held: Option<server::From<u64>>,
+}
+
+impl Server for Counter {
+    type Engine = server::Stackful;
+    type Msg = Msg;
+    type Args = u64;
+    type Call = Ask;
+    type Reply = u64;
+    type Cast = u64;
+    type Continue = ();
+
+    fn init(_: &mut ServerCtx<Self>, count: u64) -> server::Init<Self> {
+        server::Init::Ok(Counter { count, held: None })
+    }
+
+    fn handle_call(
+        &mut self,
+        ctx: &mut ServerCtx<Self>,
+        ask: Ask,
+        from: server::From<u64>,
+    ) -> server::Reply<Self> {
+        if let Some(late) = self.held.take() {
+            // Its call timed out: this reply must be dropped, never taken
+            // for the call being answered now.
+            let _ = ctx.reply(late, 999);
+        }
+        match ask {
+            Ask::Get => server::Reply::Reply(self.count),
+            Ask::Add(n) => {
+                self.count += n;
+                server::Reply::Reply(self.count)
+            }
+            Ask::Later => {
+                self.held = Some(from);
+                server::Reply::NoReply
+            }
+            Ask::Refuse => server::Reply::Refuse,
+            Ask::Die => server::Reply::Stop(Reason::custom("died"), None),
+        }
+    }
+
+    fn handle_cast(&mut self, _: &mut ServerCtx<Self>, n: u64) -> server::Flow<Self> {
+        self.count += n;
+        server::Flow::Continue
+    }
+}
+
+use chronoflow::otp::server::{self, Server, ServerCtx, ServerRef};
+
+/// A `Counter` started with `count` on core 1 (a server's template is made
+/// on its core: it is not `Send`).
+fn counter_on_core_1(rt: &Runtime<Msg>, count: u64) -> ServerRef<Counter> {
+    let host = Template::new("host", |ctx: &mut Ctx<Msg>, count: u64| {
+        let (pid, _) = ctx
+            .spawn_monitor(&server::template::<Counter>("counter"), count)
+            .unwrap();
+        pid
+    });
+    let pid = rt
+        .spawn_joinable(Placement::Core(1), &host, count)
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(home(pid), 1);
+    ServerRef::new(pid)
+}
+
+#[test]
+fn typed_server_calls_and_casts_across_cores() {
+    let rt = rt();
+    let s = counter_on_core_1(&rt, 1);
+    let caller = Template::new("caller", move |ctx: &mut Ctx<Msg>, ()| {
+        let mut got = Vec::new();
+        // A plain call cannot take a reply from another core: refused, typed.
+        got.push(s.call(ctx, Ask::Get));
+        got.push(s.call_across(ctx, Ask::Get));
+        // The cast reaches it, before the next call (in order).
+        s.cast_across(ctx, 10);
+        got.push(s.call_across(ctx, Ask::Add(100)));
+        got.push(s.call_across_timeout(ctx, Ask::Refuse, Some(Duration::from_secs(5))));
+        // No answer in time; its late answer is dropped, not taken for the
+        // next call's.
+        got.push(s.call_across_timeout(ctx, Ask::Later, Some(Duration::from_millis(50))));
+        got.push(s.call_across(ctx, Ask::Get));
+        got
+    });
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &caller, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![
+            Err(CallError::OtherCore),
+            Ok(1),
+            Ok(111),
+            Err(CallError::Unhandled),
+            Err(CallError::Timeout),
+            Ok(111),
+        ]
+    );
+    let report = rt.shutdown(Duration::from_secs(1));
+    assert!(report.incidents.is_empty(), "{report:?}");
+}
+
+#[test]
+fn a_typed_call_across_cores_to_a_server_that_ends_or_had_ended() {
+    let rt = rt();
+    let s = counter_on_core_1(&rt, 0);
+    let caller = Template::new("caller", move |ctx: &mut Ctx<Msg>, ()| {
+        // It stops without answering: its DOWN ends the call.
+        let died = s.call_across(ctx, Ask::Die);
+        // It has ended: noproc, through the call's monitor.
+        let gone = s.call_across(ctx, Ask::Get);
+        // A pid of the other core that no process has (nor will: a made
+        // one, far ahead).
+        let nobody = ServerRef::<Counter>::new(Pid(s.pid().0 + 2_000_000));
+        assert_eq!(home(nobody.pid()), 1);
+        let never = nobody.call_across_timeout(ctx, Ask::Get, Some(Duration::from_secs(5)));
+        (died, gone, never)
+    });
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &caller, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(
+        got,
+        (
+            Err(CallError::Down(Reason::custom("died"))),
+            Err(CallError::NoProc),
+            Err(CallError::NoProc),
+        )
+    );
+}
+
+#[test]
+fn a_typed_server_on_another_core_is_stopped_and_waited_for() {
+    let rt = rt();
+    let s = counter_on_core_1(&rt, 0);
+    let caller = Template::new("caller", move |ctx: &mut Ctx<Msg>, ()| {
+        let ended = s.stop(ctx, Reason::custom("enough"));
+        (ended, ctx.is_alive(s.pid()), s.call_across(ctx, Ask::Get))
+    });
+    // (A stop that never reached it would wait for ever.)
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &caller, ())
+        .unwrap()
+        .join_timeout(Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        got,
+        (Reason::custom("enough"), false, Err(CallError::NoProc))
+    );
+}
+
+#[test]
+fn a_plain_cast_to_another_core_fails_its_caster_rather_than_being_lost() {
+    let rt = rt();
+    let s = counter_on_core_1(&rt, 0);
+    let caster = Template::new("caster", move |ctx: &mut Ctx<Msg>, ()| {
+        s.cast(ctx, 1);
+    });
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &caster, ())
+        .unwrap()
+        .join();
+    assert!(format!("{got:?}").contains("cast_across"), "{got:?}");
+}
+
+#[cfg(feature = "stackless")]
+#[test]
+fn a_stackless_process_calls_and_casts_a_typed_server_across_cores() {
+    use chronoflow::stackless::{request, request_across};
+    use chronoflow::{StacklessCtx, StacklessTemplate};
+    let rt = rt();
+    let s = counter_on_core_1(&rt, 1);
+    let caller = StacklessTemplate::new("caller", move |cx: StacklessCtx<Msg>, ()| {
+        #[coroutine]
+        move || {
+            let plain = request!(cx, s.pid(), s.call_of(Ask::Get), None);
+            s.cast_across_stackless(&cx, 10);
+            let got = request_across!(
+                cx,
+                s.pid(),
+                s.call_of(Ask::Add(100)),
+                Some(Duration::from_secs(5))
+            );
+            let refused = request_across!(
+                cx,
+                s.pid(),
+                s.call_of(Ask::Refuse),
+                Some(Duration::from_secs(5))
+            );
+            let died = request_across!(cx, s.pid(), s.call_of(Ask::Die), None);
+            (plain, got, refused, died)
+        }
+    });
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &caller, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(
+        got,
+        (
+            Err(CallError::OtherCore),
+            Ok(111),
+            Err(CallError::Unhandled),
+            Err(CallError::Down(Reason::custom("died"))),
+        )
+    );
+}
+
+#[test]
+fn an_agent_on_another_core_is_read_changed_cast_to_and_stopped() {
+    use chronoflow::otp::agent::Agent;
+    let rt = rt();
+    let host = Template::new("host", |ctx: &mut Ctx<Msg>, ()| {
+        let (pid, _) = ctx
+            .spawn_monitor(&Agent::<u64, Msg>::template("counter"), 1)
+            .unwrap();
+        pid
+    });
+    let a = rt
+        .spawn_joinable(Placement::Core(1), &host, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(home(a), 1);
+    let agent = Agent::<u64, Msg>::new(a);
+    let caller = Template::new("caller", move |ctx: &mut Ctx<Msg>, ()| {
+        let plain = agent.get(ctx, |n| *n);
+        // The cast reaches it, before the next call (in order).
+        agent.cast_across(ctx, |n| *n += 10);
+        let updated = agent.update_across(ctx, |n| *n *= 2);
+        let old = agent.get_and_update_across(ctx, |n| std::mem::replace(n, 5));
+        let read = agent.get_across_timeout(ctx, |n| format!("n = {n}"), None);
+        let stopped = agent.stop(ctx, Reason::Normal);
+        let gone = agent.get_across(ctx, |n| *n);
+        (plain, updated, old, read, stopped, gone)
+    });
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &caller, ())
+        .unwrap()
+        .join_timeout(Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        got,
+        (
+            Err(CallError::OtherCore),
+            Ok(22),
+            Ok(22),
+            Ok("n = 5".to_string()),
+            Reason::Normal,
+            Err(CallError::NoProc),
+        )
+    );
+}

@@ -10,6 +10,15 @@
 //! it. A function that panics fails the agent (its callers see
 //! `CallError::Down`), as a crash in an Elixir agent's function does.
 //!
+//! An agent of another core of a [`Runtime`](crate::runtime::Runtime) is
+//! reached with the `_across` forms ([`get_across`](Agent::get_across),
+//! [`update_across`](Agent::update_across),
+//! [`get_and_update_across`](Agent::get_and_update_across),
+//! [`cast_across`](Agent::cast_across)): their functions and answers cross
+//! cores, so they are `Send` (the value itself stays on its core); `stop`
+//! works on any core. The plain forms give [`CallError::OtherCore`] there
+//! (a plain `cast` panics rather than lose its function).
+//!
 //! ```
 //! use chronoflow::otp::agent::Agent;
 //! use chronoflow::{Ctx, SimpleScheduler, Template};
@@ -210,6 +219,138 @@ impl<T: 'static, M: 'static, E: Host> Agent<T, M, E> {
     ) -> Result<R, CallError> {
         let call: Call<T> = Box::new(move |v| Box::new(f(v)));
         answer_of(self.server.call_timeout(ctx, call, timeout))
+    }
+}
+
+impl<T: 'static, M: 'static, E: Host> Agent<T, M, E> {
+    /// [`get`](Self::get) of an agent of any core of a
+    /// [`Runtime`](crate::runtime::Runtime) (Elixir's `Agent.get/3` of an
+    /// agent on another node): `f` goes to the agent's core, and what it
+    /// makes comes back, so both are `Send` (the value stays there). On one
+    /// core it is `get`. (A plain `get` of an agent of another core gives
+    /// [`CallError::OtherCore`] at once.)
+    pub fn get_across<R: Send + 'static>(
+        &self,
+        ctx: &mut Ctx<M>,
+        f: impl FnOnce(&T) -> R + Send + 'static,
+    ) -> Result<R, CallError> {
+        self.get_across_timeout(ctx, f, Some(DEFAULT_CALL_TIMEOUT))
+    }
+
+    /// [`get_across`](Self::get_across), waiting at most `timeout` (`None`:
+    /// forever).
+    pub fn get_across_timeout<R: Send + 'static>(
+        &self,
+        ctx: &mut Ctx<M>,
+        f: impl FnOnce(&T) -> R + Send + 'static,
+        timeout: Option<Duration>,
+    ) -> Result<R, CallError> {
+        self.ask_across(ctx, move |v| f(v), timeout)
+    }
+
+    /// [`update`](Self::update) of an agent of any core (Elixir's
+    /// `Agent.update/3` of an agent on another node): `f` and the new value
+    /// cross cores, so both are `Send`. On one core it is `update`.
+    pub fn update_across(
+        &self,
+        ctx: &mut Ctx<M>,
+        f: impl FnOnce(&mut T) + Send + 'static,
+    ) -> Result<T, CallError>
+    where
+        T: Clone + Send,
+    {
+        self.update_across_timeout(ctx, f, Some(DEFAULT_CALL_TIMEOUT))
+    }
+
+    /// [`update_across`](Self::update_across), waiting at most `timeout`.
+    pub fn update_across_timeout(
+        &self,
+        ctx: &mut Ctx<M>,
+        f: impl FnOnce(&mut T) + Send + 'static,
+        timeout: Option<Duration>,
+    ) -> Result<T, CallError>
+    where
+        T: Clone + Send,
+    {
+        self.ask_across(
+            ctx,
+            move |v| {
+                f(v);
+                v.clone()
+            },
+            timeout,
+        )
+    }
+
+    /// [`get_and_update`](Self::get_and_update) of an agent of any core
+    /// (Elixir's `Agent.get_and_update/3` of an agent on another node): `f`
+    /// and what it gives cross cores, so both are `Send`. On one core it is
+    /// `get_and_update`.
+    pub fn get_and_update_across<R: Send + 'static>(
+        &self,
+        ctx: &mut Ctx<M>,
+        f: impl FnOnce(&mut T) -> R + Send + 'static,
+    ) -> Result<R, CallError> {
+        self.get_and_update_across_timeout(ctx, f, Some(DEFAULT_CALL_TIMEOUT))
+    }
+
+    /// [`get_and_update_across`](Self::get_and_update_across), waiting at
+    /// most `timeout`.
+    pub fn get_and_update_across_timeout<R: Send + 'static>(
+        &self,
+        ctx: &mut Ctx<M>,
+        f: impl FnOnce(&mut T) -> R + Send + 'static,
+        timeout: Option<Duration>,
+    ) -> Result<R, CallError> {
+        self.ask_across(ctx, f, timeout)
+    }
+
+    /// [`cast`](Self::cast) to an agent of any core (Elixir's `Agent.cast/2`
+    /// to an agent on another node): `f` crosses cores, so it is `Send`. It
+    /// reaches the agent in order with this process's messages to it. On one
+    /// core it is `cast`. (A plain `cast` to an agent of another core panics
+    /// rather than lose `f`.)
+    pub fn cast_across(&self, ctx: &mut Ctx<M>, f: impl FnOnce(&mut T) + Send + 'static) {
+        self.server
+            .cast_made_across(ctx, move || -> Cast<T> { Box::new(f) });
+    }
+
+    /// Sends `f` to an agent of any core, gives back what it made: the
+    /// function made into the agent's call on the agent's core, its answer
+    /// shipped back as the `R` it is.
+    fn ask_across<R: Send + 'static>(
+        &self,
+        ctx: &mut Ctx<M>,
+        f: impl FnOnce(&mut T) -> R + Send + 'static,
+        timeout: Option<Duration>,
+    ) -> Result<R, CallError> {
+        if !ctx.k().elsewhere(self.pid()) {
+            return self.ask(ctx, f, timeout);
+        }
+        let server = self.server;
+        ctx.request_made_across(
+            self.pid(),
+            move || {
+                server.call_of(Box::new(move |v: &mut T| -> Box<dyn Any> {
+                    Box::new(f(v))
+                }))
+            },
+            ship_answer::<R>,
+            timeout,
+        )
+    }
+}
+
+/// How an agent's answer `R` goes back to a caller of another core: the
+/// agent's reply (a `Box<dyn Any>`, given boxed) holds it; it is given back
+/// if it does not.
+fn ship_answer<R: Send + 'static>(
+    reply: Box<dyn Any>,
+) -> Result<Box<dyn Any + Send>, Box<dyn Any>> {
+    let answer: Box<dyn Any> = *reply.downcast::<Box<dyn Any>>()?;
+    match answer.downcast::<R>() {
+        Ok(r) => Ok(r),
+        Err(answer) => Err(Box::new(answer)),
     }
 }
 

@@ -46,13 +46,16 @@ pub struct ReplyTo<R> {
     _reply: PhantomData<fn(R)>,
 }
 
-/// Makes a reply given as `Box<dyn Any>` a `Send` one: `None` if it is not of
-/// the call's reply type.
-pub(crate) type ShipReply = fn(Box<dyn Any>) -> Option<Box<dyn Any + Send>>;
+/// Makes a reply given as `Box<dyn Any>` a `Send` one, as its caller on
+/// another core takes it; gives it back if it is not of the call's reply
+/// type.
+pub(crate) type ShipReply = fn(Box<dyn Any>) -> Result<Box<dyn Any + Send>, Box<dyn Any>>;
 
 /// The [`ShipReply`] of replies of type `R`.
-fn ship_reply<R: Send + 'static>(value: Box<dyn Any>) -> Option<Box<dyn Any + Send>> {
-    value.downcast::<R>().ok().map(|r| r as Box<dyn Any + Send>)
+pub(crate) fn ship_reply<R: Send + 'static>(
+    value: Box<dyn Any>,
+) -> Result<Box<dyn Any + Send>, Box<dyn Any>> {
+    value.downcast::<R>().map(|r| r as Box<dyn Any + Send>)
 }
 
 /// Encodes a reply given as `&dyn Any`: `None` if it is not of the type, or
@@ -103,8 +106,15 @@ impl<R> ReplyTo<R> {
     where
         R: Send + 'static,
     {
+        ReplyTo::shipping(pid, tag, ship_reply::<R>)
+    }
+
+    /// One whose reply goes to a caller on another core as `ship` makes it
+    /// `Send` (a typed request from another core: [`Request`](crate::otp::Request)
+    /// knows how its reply ships).
+    pub(crate) fn shipping(pid: Pid, tag: u64, ship: ShipReply) -> Self {
         ReplyTo {
-            ship: Some(ship_reply::<R>),
+            ship: Some(ship),
             ..ReplyTo::new(pid, tag)
         }
     }
@@ -188,8 +198,11 @@ pub enum CallError {
     /// The server is a process of another core of the runtime, and this call
     /// cannot take its reply from there: call it with
     /// [`Ctx::call_across`](crate::Ctx::call_across), whose reply type is
-    /// `Send`.
-    #[error("the server is on another core: call it with call_across")]
+    /// `Send` (a typed request with
+    /// [`Ctx::request_across`](crate::Ctx::request_across), a typed server
+    /// with [`ServerRef::call_across`](crate::otp::server::ServerRef::call_across),
+    /// an agent with the `_across` forms).
+    #[error("the server is on another core: call it with call_across (or request_across)")]
     OtherCore,
 }
 
@@ -237,8 +250,14 @@ fn reply_as<I: 'static, O: 'static, R: 'static>(
             // A caller on another core, whose call can take a reply from
             // there: the reply goes to its core.
             Some(ship) if k.elsewhere(to.pid) => {
-                let Some(reply) = ship(Box::new(value)) else {
-                    unreachable!("a ReplyTo<R> ships R");
+                let reply = match ship(Box::new(value)) {
+                    Ok(reply) => reply,
+                    // (Not what the call takes: given back, as to a caller
+                    // that ended.)
+                    Err(value) => match value.downcast::<R>() {
+                        Ok(value) => return Err(*value),
+                        Err(_) => unreachable!("a ShipReply gives back what it was given"),
+                    },
                 };
                 let (pid, tag) = (to.pid, to.tag);
                 k.run_at(

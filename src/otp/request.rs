@@ -24,7 +24,15 @@
 //! From the scheduler's owner, [`SimpleScheduler::request`] asks, and drives
 //! the scheduler until the answer comes.
 //!
+//! Across the cores of a [`Runtime`](crate::runtime::Runtime),
+//! [`Ctx::request_across`] asks a server of any core (the request and its
+//! reply `Send`): the request travels to the server's core and waits in its
+//! system queue there as a local one does, and knows that its reply (or
+//! refusal) goes back to another core. A plain `request` to a process of
+//! another core gives [`CallError::OtherCore`].
+//!
 //! [`Ctx::request`]: crate::Ctx::request
+//! [`Ctx::request_across`]: crate::Ctx::request_across
 //! [`Ctx::call`]: crate::Ctx::call
 //! [`Ctx::receive_mail`]: crate::Ctx::receive_mail
 //! [`Ctx::receive`]: crate::Ctx::receive
@@ -41,6 +49,7 @@ use std::time::Duration;
 use crate::engine::stackful::context::Ctx;
 use crate::engine::stackful::template::Template;
 use crate::kernel::hooks::Codec;
+use crate::kernel::{Kernel, PPtr};
 use crate::otp::alive;
 use crate::otp::call::{self, CallError, ReplyTo};
 use crate::otp::mail::{MonitorRef, Notice};
@@ -115,8 +124,18 @@ pub struct Request {
     type_id: TypeId,
     type_name: &'static str,
     body: Rc<Cell<Option<Box<dyn Any>>>>,
+    /// What few requests have, behind one pointer (a request sits in the
+    /// system queue's `Notice`, which is kept inline when small).
+    rare: Option<Rc<Rare>>,
+}
+
+/// The rarely used part of a [`Request`].
+enum Rare {
     /// A durable request's: its body encoded, and how its reply is.
-    durable: Option<(Rc<[u8]>, call::EncodeReply)>,
+    Durable(Box<[u8]>, call::EncodeReply),
+    /// A request from a process of another core: how its reply is made
+    /// `Send`, to go back there.
+    Across(call::ShipReply),
 }
 
 impl Request {
@@ -127,7 +146,21 @@ impl Request {
             type_id: TypeId::of::<Q>(),
             type_name: std::any::type_name::<Q>(),
             body: Rc::new(Cell::new(Some(Box::new(body)))),
-            durable: None,
+            rare: None,
+        }
+    }
+
+    /// A request from `from`, a process of another core: its reply goes
+    /// back there as `ship` makes it `Send`.
+    fn from_elsewhere<Q: RequestType>(
+        from: Pid,
+        tag: u64,
+        body: Q,
+        ship: call::ShipReply,
+    ) -> Request {
+        Request {
+            rare: Some(Rc::new(Rare::Across(ship))),
+            ..Request::new(from, tag, body)
         }
     }
 
@@ -141,7 +174,7 @@ impl Request {
             type_id: (*body).type_id(),
             type_name: codec.name,
             body: Rc::new(Cell::new(Some(body))),
-            durable: Some((bytes.into(), codec.encode_reply)),
+            rare: Some(Rc::new(Rare::Durable(bytes.into(), codec.encode_reply))),
         })
     }
 
@@ -152,7 +185,10 @@ impl Request {
 
     /// A durable request's body, encoded.
     pub(crate) fn encoded(&self) -> Option<&[u8]> {
-        self.durable.as_ref().map(|(bytes, _)| &**bytes)
+        match self.rare.as_deref() {
+            Some(Rare::Durable(bytes, _)) => Some(bytes),
+            _ => None,
+        }
     }
 
     /// The caller's pid.
@@ -177,9 +213,10 @@ impl Request {
             return None;
         }
         let body = self.body.take()?.downcast::<Q>().ok()?;
-        let to = match &self.durable {
-            Some((_, encode)) => ReplyTo::with_encoder(self.from, self.tag, *encode),
+        let to = match self.rare.as_deref() {
             None => ReplyTo::new(self.from, self.tag),
+            Some(Rare::Durable(_, encode)) => ReplyTo::with_encoder(self.from, self.tag, *encode),
+            Some(Rare::Across(ship)) => ReplyTo::shipping(self.from, self.tag, *ship),
         };
         Some((*body, to))
     }
@@ -210,7 +247,10 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     /// end gives [`CallError::NoProc`] or [`CallError::Down`]; a late reply is
     /// dropped unread; other mail waits in its order. A server that refuses it
     /// gives [`CallError::Unhandled`]. A request to oneself is
-    /// [`CallError::CallingSelf`] at once (OTP's `calling_self`).
+    /// [`CallError::CallingSelf`] at once (OTP's `calling_self`); one to a
+    /// process of another core of a [`Runtime`](crate::runtime::Runtime) is
+    /// [`CallError::OtherCore`] at once (ask it with
+    /// [`request_across`](Self::request_across)).
     pub fn request<Q: RequestType>(
         &mut self,
         server: Pid,
@@ -227,6 +267,55 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         if let Some(s) = alive(self.k(), server) {
             self.k().push_sys(s, 0, Notice::Request(body).boxed());
         }
+        self.await_reply(monitor, timeout)
+    }
+
+    /// [`request`](Self::request) to a server of any core of a
+    /// [`Runtime`](crate::runtime::Runtime) (OTP's `gen_server:call/3` to a
+    /// process of another node): the request and its reply cross cores, so
+    /// both are `Send`. The server takes it from its system queue and answers
+    /// (or refuses) it exactly as a request made on its own core; the answer
+    /// comes back to this core.
+    ///
+    /// As `request`: the server is monitored meanwhile (one that is not
+    /// alive on its core gives [`CallError::NoProc`], one that ends before
+    /// it answers [`CallError::Down`]), a reply later than the timeout is
+    /// dropped, a refusal is [`CallError::Unhandled`]. On one core it is
+    /// `request`. (A plain `request` to a process of another core gives
+    /// [`CallError::OtherCore`] at once.)
+    pub fn request_across<Q>(
+        &mut self,
+        server: Pid,
+        request: Q,
+        timeout: Option<Duration>,
+    ) -> Result<Q::Reply, CallError>
+    where
+        Q: RequestType + Send,
+        Q::Reply: Send,
+    {
+        self.request_made_across(
+            server,
+            move || request,
+            call::ship_reply::<Q::Reply>,
+            timeout,
+        )
+    }
+
+    /// A typed request to a server of another core, made there by `make`,
+    /// whose reply comes back as `ship` makes it (an `R`): see
+    /// [`begin_across`]. (To a server of this core, the reply is a
+    /// `Q::Reply`: a caller whose `R` is another asks this only of a server
+    /// of another core.)
+    pub(crate) fn request_made_across<Q: RequestType, R: 'static>(
+        &mut self,
+        server: Pid,
+        make: impl FnOnce() -> Q + Send + 'static,
+        ship: call::ShipReply,
+        timeout: Option<Duration>,
+    ) -> Result<R, CallError> {
+        self.otp_call("request_across");
+        let me = self.me;
+        let monitor = begin_across(self.k(), me, server, make, ship)?;
         self.await_reply(monitor, timeout)
     }
 
@@ -359,6 +448,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
 
 /// Puts `body` in `to`'s system queue as a request from `from` that is no
 /// call (tag 0: nothing waits for an answer), if `to` is alive.
+///
+/// A `to` of another core cannot be reached (the body is not `Send`): the
+/// caller fails, rather than the post being lost (see [`post_across`]).
 pub(crate) fn post<I: 'static, O: 'static, Q: RequestType>(
     k: &mut crate::kernel::Kernel<I, O>,
     from: Pid,
@@ -368,7 +460,78 @@ pub(crate) fn post<I: 'static, O: 'static, Q: RequestType>(
     if let Some(s) = alive(k, to) {
         let request = Request::new(from, 0, body);
         k.push_sys(s, 0, Notice::Request(request).boxed());
+    } else if k.elsewhere(to) {
+        posted_elsewhere::<Q>(to);
     }
+}
+
+/// A post of a body that is not `Send` to a process of another core.
+#[cold]
+#[inline(never)]
+fn posted_elsewhere<Q>(to: Pid) -> ! {
+    panic!(
+        "a cast (a request {}) to {to}, a process of another core, cannot cross cores: \
+         cast with ServerRef::cast_across (its body Send)",
+        std::any::type_name::<Q>()
+    )
+}
+
+/// [`post`] to a process of any core of the request that `make` makes: for
+/// one of another core, `make` travels there (in order with this core's
+/// messages to it) and makes it there, put in its system queue if it is
+/// alive.
+pub(crate) fn post_across<I: 'static, O: 'static, Q: RequestType>(
+    k: &mut Kernel<I, O>,
+    from: Pid,
+    to: Pid,
+    make: impl FnOnce() -> Q + Send + 'static,
+) {
+    if k.elsewhere(to) {
+        k.run_at(to, Box::new(move |k| post(k, from, to, make())));
+    } else {
+        post(k, from, to, make());
+    }
+}
+
+/// Begins `me`'s typed request of `server`, which may be a process of
+/// another core (the steps of [`call::begin`], then the request sent): the
+/// request is the one `make` makes, on the server's core. The caller then
+/// waits for the reply tagged with the monitor this gives, as for a call.
+///
+/// On one core the request is made here, and its reply is a `Q::Reply`. To
+/// a server of another core, `make` travels there (after the monitor's own
+/// half, in order with this core's messages to it), and the server's reply
+/// comes back as `ship` makes it `Send` (its type is what `ship` makes).
+pub(crate) fn begin_across<I: 'static, O: 'static, Q: RequestType>(
+    k: &mut Kernel<I, O>,
+    me: PPtr<I, O>,
+    server: Pid,
+    make: impl FnOnce() -> Q + Send + 'static,
+    ship: call::ShipReply,
+) -> Result<MonitorRef, CallError> {
+    if !k.elsewhere(server) {
+        let (monitor, request) = call::begin(k, me, server, |to: ReplyTo<Q::Reply>| {
+            Request::new(to.pid(), to.tag(), make())
+        })?;
+        if let Some(s) = alive(k, server) {
+            k.push_sys(s, 0, Notice::Request(request).boxed());
+        }
+        return Ok(monitor);
+    }
+    let (monitor, (from, tag)) =
+        call::begin_across(k, me, server, |to: ReplyTo<()>| (to.pid(), to.tag()))?;
+    k.run_at(
+        server,
+        Box::new(move |k| {
+            // (Not alive there: the monitor says `noproc`, and `make` is
+            // dropped.)
+            if let Some(s) = alive(k, server) {
+                let request = Request::from_elsewhere(from, tag, make(), ship);
+                k.push_sys(s, 0, Notice::Request(request).boxed());
+            }
+        }),
+    );
+    Ok(monitor)
 }
 
 /// Sends `request`'s caller its refusal, if it is alive: whether it was. A
@@ -394,6 +557,19 @@ pub(crate) fn refuse_tagged<I: 'static, O: 'static>(
     match alive(k, from) {
         Some(p) => {
             k.push_sys(p, tag, crate::kernel::SysMsg::new(call::Refused));
+            true
+        }
+        // A caller of another core (whose request came from there): the
+        // refusal goes back there, as its reply would.
+        None if k.elsewhere(from) => {
+            k.run_at(
+                from,
+                Box::new(move |k| {
+                    if let Some(p) = alive(k, from) {
+                        k.push_sys(p, tag, crate::kernel::SysMsg::new(call::Refused));
+                    }
+                }),
+            );
             true
         }
         None => false,
@@ -439,5 +615,19 @@ impl<M: 'static> SimpleScheduler<M> {
                 return Err(CallError::Timeout);
             }
         }
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use super::*;
+
+    /// A request sits in the system queue's `Notice`, kept inline (no
+    /// allocation) while it fits the kernel's inline buffer (88 bytes): its
+    /// rare parts are behind one pointer.
+    #[test]
+    fn a_request_and_a_notice_stay_small() {
+        assert_eq!(std::mem::size_of::<Request>(), 64);
+        assert!(std::mem::size_of::<Notice>() <= 88);
     }
 }

@@ -550,6 +550,41 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         self.poll_reply(&b, &mut requesting.monitor, requesting.timeout)
     }
 
+    /// [`poll_request`](Self::poll_request) of a request to a server of any
+    /// core (see [`request_across!`](crate::stackless::request_across) and
+    /// [`Ctx::request_across`](crate::Ctx::request_across)): the request and
+    /// its reply `Send`.
+    #[doc(hidden)]
+    pub fn poll_request_across<Q>(
+        &self,
+        requesting: &mut Requesting<Q>,
+    ) -> Result<Result<Q::Reply, CallError>, Pending>
+    where
+        Q: RequestType + Send,
+        Q::Reply: Send,
+    {
+        let b = self.enter();
+        if let Some(request) = requesting.request.take() {
+            if !Self::tick(self.p(&b)) {
+                requesting.request = Some(request);
+                return Err(Pending(Wait::Yield));
+            }
+            let begun = crate::otp::request::begin_across(
+                self.k(&b),
+                self.me,
+                requesting.server,
+                move || request,
+                call::ship_reply::<Q::Reply>,
+            );
+            match begun {
+                Ok(monitor) => requesting.monitor = Some(monitor),
+                Err(e) => return Ok(Err(e)),
+            }
+            call::sent(self.k(&b), self.me, requesting.timeout);
+        }
+        self.poll_reply(&b, &mut requesting.monitor, requesting.timeout)
+    }
+
     /// Refuses `request` (see [`Ctx::refuse`](crate::Ctx::refuse)).
     pub fn refuse(&self, request: &Request) {
         let b = self.enter();
@@ -570,6 +605,18 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         let b = self.enter();
         Self::spend(self.p(&b));
         crate::otp::request::post(self.k(&b), self.pid(), to, body);
+    }
+
+    /// Puts the request that `make` makes in `to`'s system queue, `to` of
+    /// any core, as a request that is no call (see `request::post_across`).
+    pub(crate) fn post_across<Q: RequestType>(
+        &self,
+        to: Pid,
+        make: impl FnOnce() -> Q + Send + 'static,
+    ) {
+        let b = self.enter();
+        Self::spend(self.p(&b));
+        crate::otp::request::post_across(self.k(&b), self.pid(), to, make);
     }
 
     /// Refuses the call that `to` answers (a server's stashed call).

@@ -93,12 +93,30 @@
 //! - calls: [`Ctx::call_across`](crate::Ctx::call_across) (and
 //!   `call_across!` for a stackless process) calls a process of any core, its
 //!   reply type `Send` (a plain `call` to another core's process gives
-//!   [`CallError::OtherCore`](crate::CallError::OtherCore)).
+//!   [`CallError::OtherCore`](crate::CallError::OtherCore));
+//! - typed requests, servers and agents, with their `_across` forms, whose
+//!   requests and replies are `Send`:
+//!   [`Ctx::request_across`](crate::Ctx::request_across) (and
+//!   `request_across!` for a stackless process);
+//!   [`ServerRef::call_across`](crate::otp::server::ServerRef::call_across),
+//!   `call_across_timeout` and
+//!   [`cast_across`](crate::otp::server::ServerRef::cast_across) (from a
+//!   stackless process, `request_across!` of
+//!   [`call_of`](crate::otp::server::ServerRef::call_of), and
+//!   `cast_across_stackless`); an agent's
+//!   [`get_across`](crate::otp::agent::Agent::get_across), `update_across`,
+//!   `get_and_update_across` and `cast_across` (its value stays on its core;
+//!   the functions and their answers travel). The request goes into the
+//!   server's system queue on its core as a local one does; its reply, or
+//!   its refusal, comes back; the caller monitors the server as a call does.
+//!   [`ServerRef::stop`](crate::otp::server::ServerRef::stop) (and an
+//!   agent's `stop`) works on any core. The plain forms give
+//!   [`CallError::OtherCore`](crate::CallError::OtherCore) for a server of
+//!   another core, and a plain `cast` there panics rather than lose its cast
+//!   (its body is not `Send`).
 //!
-//! Not yet across cores: the typed requests of servers and agents
-//! (`ServerRef::call`, `request`): their requests are not `Send` in their
-//! types. Parent/child trees are of one core by design: a child is spawned
-//! on its parent's core.
+//! Parent/child trees are of one core by design: a child is spawned on its
+//! parent's core.
 //! The [`DurableScheduler`](crate::DurableScheduler) stays single-core.
 //!
 //! # Determinism

@@ -269,6 +269,27 @@ macro_rules! __chronoflow_request {
     }};
 }
 
+/// Sends a typed request to a server of any core and waits for its answer (a
+/// stackless [`Ctx::request_across`](crate::Ctx::request_across), OTP's
+/// `gen_server:call/3` to a process of another node): as
+/// [`request!`](crate::stackless::request), the request and its reply `Send`,
+/// so that they may cross to another core of a
+/// [`Runtime`](crate::runtime::Runtime) and back. A typed server's call:
+/// `request_across!(cx, s.pid(), s.call_of(call), timeout)`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chronoflow_request_across {
+    ($cx:expr, $server:expr, $request:expr, $timeout:expr) => {{
+        let mut requesting = $crate::Requesting::new($server, $request, $timeout);
+        loop {
+            match $cx.poll_request_across(&mut requesting) {
+                ::core::result::Result::Ok(outcome) => break outcome,
+                ::core::result::Result::Err(pending) => yield pending,
+            }
+        }
+    }};
+}
+
 /// Sends an exit signal and lets it act before going on (a stackless
 /// [`Ctx::exit_signal`](crate::Ctx::exit_signal)): `exit_signal!(cx, pid,
 /// reason)`. A signal that ends this process itself ends it at once; one to

@@ -127,10 +127,10 @@ pub use crate::{
     __chronoflow_join as join, __chronoflow_receive as receive,
     __chronoflow_receive_mail as receive_mail,
     __chronoflow_receive_mail_timeout as receive_mail_timeout, __chronoflow_request as request,
-    __chronoflow_select as select, __chronoflow_select_mail as select_mail,
-    __chronoflow_send as send, __chronoflow_send_after as send_after,
-    __chronoflow_send_to as send_to, __chronoflow_sleep as sleep,
-    __chronoflow_yield_now as yield_now,
+    __chronoflow_request_across as request_across, __chronoflow_select as select,
+    __chronoflow_select_mail as select_mail, __chronoflow_send as send,
+    __chronoflow_send_after as send_after, __chronoflow_send_to as send_to,
+    __chronoflow_sleep as sleep, __chronoflow_yield_now as yield_now,
 };
 
 use std::cell::Cell;
