@@ -112,9 +112,17 @@ fn decode_caught<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
 pub struct Request {
     from: Pid,
     tag: u64,
+    /// What its clones share (in the one allocation its body needs anyway):
+    /// a request stays three words, so that the notices that carry one (and
+    /// every system queue item, which holds a notice inline) stay small.
+    shared: Rc<Shared>,
+}
+
+/// The part of a [`Request`] its clones share.
+struct Shared {
     type_id: TypeId,
     type_name: &'static str,
-    body: Rc<Cell<Option<Box<dyn Any>>>>,
+    body: Cell<Option<Box<dyn Any>>>,
     /// A durable request's: its body encoded, and how its reply is.
     durable: Option<(Rc<[u8]>, call::EncodeReply)>,
 }
@@ -124,10 +132,12 @@ impl Request {
         Request {
             from,
             tag,
-            type_id: TypeId::of::<Q>(),
-            type_name: std::any::type_name::<Q>(),
-            body: Rc::new(Cell::new(Some(Box::new(body)))),
-            durable: None,
+            shared: Rc::new(Shared {
+                type_id: TypeId::of::<Q>(),
+                type_name: std::any::type_name::<Q>(),
+                body: Cell::new(Some(Box::new(body))),
+                durable: None,
+            }),
         }
     }
 
@@ -138,10 +148,12 @@ impl Request {
         Some(Request {
             from,
             tag,
-            type_id: (*body).type_id(),
-            type_name: codec.name,
-            body: Rc::new(Cell::new(Some(body))),
-            durable: Some((bytes.into(), codec.encode_reply)),
+            shared: Rc::new(Shared {
+                type_id: (*body).type_id(),
+                type_name: codec.name,
+                body: Cell::new(Some(body)),
+                durable: Some((bytes.into(), codec.encode_reply)),
+            }),
         })
     }
 
@@ -152,7 +164,7 @@ impl Request {
 
     /// A durable request's body, encoded.
     pub(crate) fn encoded(&self) -> Option<&[u8]> {
-        self.durable.as_ref().map(|(bytes, _)| &**bytes)
+        self.shared.durable.as_ref().map(|(bytes, _)| &**bytes)
     }
 
     /// The caller's pid.
@@ -162,12 +174,12 @@ impl Request {
 
     /// Whether its body is of type `Q`.
     pub fn is<Q: RequestType>(&self) -> bool {
-        self.type_id == TypeId::of::<Q>()
+        self.shared.type_id == TypeId::of::<Q>()
     }
 
     /// The name of its body's type (for logs).
     pub fn type_name(&self) -> &'static str {
-        self.type_name
+        self.shared.type_name
     }
 
     /// Its body, if it is of type `Q` and was not taken before, with where to
@@ -176,8 +188,8 @@ impl Request {
         if !self.is::<Q>() {
             return None;
         }
-        let body = self.body.take()?.downcast::<Q>().ok()?;
-        let to = match &self.durable {
+        let body = self.shared.body.take()?.downcast::<Q>().ok()?;
+        let to = match &self.shared.durable {
             Some((_, encode)) => ReplyTo::with_encoder(self.from, self.tag, *encode),
             None => ReplyTo::new(self.from, self.tag),
         };
@@ -196,7 +208,7 @@ impl fmt::Debug for Request {
         write!(
             f,
             "Request({} from {}, #{})",
-            self.type_name, self.from, self.tag
+            self.shared.type_name, self.from, self.tag
         )
     }
 }
