@@ -129,9 +129,11 @@ pub(crate) fn spawn_unparented<I: 'static, O: 'static, A: 'static, R: Payload>(
 fn on_end<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>, reason: Reason) {
     // SAFETY: p is live.
     let pid = unsafe { p.as_ref().pid };
-    let Some((entry, traps)) = table(k).end_with_traps(pid) else {
+    let table = table(k);
+    let Some(entry) = table.entries.remove(&pid) else {
         return;
     };
+    let traps = table.untie(pid, &entry);
     if k.has_remote() {
         // (Its name and groups, in those of every core.)
         if let Some(name) = entry.name()

@@ -286,9 +286,18 @@ impl Table {
     /// [`traps`](Self::traps) tells it, read while each peer's entry is looked
     /// up to lose its link): bit `i` for `links[i]`, for the first 64 links
     /// (ask [`traps`](Self::traps) for the others).
-    #[inline]
     pub(crate) fn end_with_traps(&mut self, pid: Pid) -> Option<(Entry, u64)> {
         let entry = self.entries.remove(&pid)?;
+        let traps = self.untie(pid, &entry);
+        Some((entry, traps))
+    }
+
+    /// The rest of [`end_with_traps`](Self::end_with_traps), `entry` (`pid`'s)
+    /// taken out of the table already: every trace of `pid` elsewhere goes;
+    /// whether each linked peer traps exits. (Apart, so that the end notice
+    /// moves the entry once, out of the map into its own frame.)
+    #[inline]
+    pub(crate) fn untie(&mut self, pid: Pid, entry: &Entry) -> u64 {
         if let Some(name) = entry.name() {
             self.names.remove(name);
         }
@@ -321,7 +330,7 @@ impl Table {
                 }
             }
         }
-        Some((entry, traps))
+        traps
     }
 }
 
