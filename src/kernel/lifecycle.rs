@@ -51,6 +51,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// Gives a new record its engine, of the engine layer's `kind`, and puts it in
     /// the pid table.
+    #[inline]
     pub(crate) fn install(&mut self, p: PPtr<I, O>, engine: BoxedEngine, kind: u8) {
         // SAFETY: p was just made by `new_record` and is not shared yet.
         let pid = unsafe {
