@@ -250,6 +250,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         // SAFETY: p is live; a read.
         if unsafe { p.as_ref().watched } && this.end_watched(p, &mut result) {
             this.stopped_unread(p);
+            // (`Ok` of a box of `()`, which holds no allocation: nothing to
+            // drop.)
+            std::mem::forget(result);
             return;
         }
         this.stopped(p, result);
