@@ -182,6 +182,24 @@ impl Table {
         }
     }
 
+    /// `pid` ended: its name is freed, and it leaves its groups. (Out of line:
+    /// few processes have either.)
+    #[cold]
+    #[inline(never)]
+    fn unname(&mut self, pid: Pid, names: &Names) {
+        if let Some(name) = &names.name {
+            self.names.remove(name);
+        }
+        for group in &names.groups {
+            if let Some(members) = self.groups.get_mut(group) {
+                members.retain(|m| *m != pid);
+                if members.is_empty() {
+                    self.groups.remove(group);
+                }
+            }
+        }
+    }
+
     /// Drops `pid`'s entry if it says nothing (no tie, flag, name or group):
     /// the half of ties that another kernel's process had here, once they
     /// are all gone.
@@ -298,16 +316,8 @@ impl Table {
     /// moves the entry once, out of the map into its own frame.)
     #[inline]
     pub(crate) fn untie(&mut self, pid: Pid, entry: &Entry) -> u64 {
-        if let Some(name) = entry.name() {
-            self.names.remove(name);
-        }
-        for group in entry.groups() {
-            if let Some(members) = self.groups.get_mut(group) {
-                members.retain(|m| *m != pid);
-                if members.is_empty() {
-                    self.groups.remove(group);
-                }
-            }
+        if let Some(names) = &entry.names {
+            self.unname(pid, names);
         }
         // (Each reference and each link is in a list once: the first match
         // is the only one.)
