@@ -198,6 +198,7 @@ pub(crate) fn links_of<I: 'static, O: 'static>(k: &mut Kernel<I, O>, pid: Pid) -
 /// the order the links were made. `traps`: whether each peer traps exits, as
 /// [`Table::end_with_traps`](crate::otp::table::Table::end_with_traps) gave it
 /// (no signal sent here changes a trap flag).
+#[inline]
 pub(crate) fn ended<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     pid: Pid,

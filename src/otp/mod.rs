@@ -182,13 +182,20 @@ impl Shared {
         self.reason.as_ref().expect("taken by the last notice only")
     }
 
-    /// The reason for one notice: the last one takes it.
+    /// The reason for one notice: the last one takes it. (Inlined, the copy
+    /// for the others out of line: most ends send one notice.)
+    #[inline]
     pub(crate) fn take(&mut self) -> Reason {
         self.left -= 1;
-        if self.left == 0 {
-            self.reason.take().expect("taken by the last notice only")
-        } else {
-            self.get().clone()
+        match self.left {
+            0 => self.reason.take().expect("taken by the last notice only"),
+            _ => self.copy(),
         }
+    }
+
+    /// A copy of the reason, for a notice but the last.
+    #[inline(never)]
+    fn copy(&self) -> Reason {
+        self.get().clone()
     }
 }
