@@ -157,6 +157,7 @@ fn on_end<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>, reason: R
         monitors::ended(k, pid, Some(p), &entry, &mut reason);
     }
     links::ended(k, pid, Some(p), &entry, traps, &mut reason);
+    entry.discard();
 }
 
 /// An ended process's reason, handed to the notices its end sends: a copy to

@@ -59,6 +59,24 @@ impl Entry {
         self.names.as_ref().map_or(&[], |n| &n.groups)
     }
 
+    /// Drops it; without its drop glue (a call) when it holds nothing on the
+    /// heap, as most entries do: lists within their inline room (of `Copy`
+    /// items), no name, no group.
+    #[inline]
+    pub(crate) fn discard(self) {
+        if self.links.spilled()
+            || self.monitors.spilled()
+            || self.watchers.spilled()
+            || self.names.is_some()
+        {
+            drop(self);
+        } else {
+            // (Nothing to free, nothing to drop: its lists' items need none.)
+            const { assert!(!std::mem::needs_drop::<Pid>() && !std::mem::needs_drop::<(u64, Pid)>()) };
+            std::mem::forget(self);
+        }
+    }
+
     /// Its name and groups, to change.
     fn names(&mut self) -> &mut Names {
         self.names.get_or_insert_with(Box::default)
