@@ -115,6 +115,15 @@ pub(crate) fn take_mail<I: 'static, O: 'static>(
 fn take_some_mail<I: 'static, O: 'static>(k: &mut Kernel<I, O>, me: PPtr<I, O>) -> Option<Mail<I>> {
     // SAFETY: me is live; the reference ends before `took`.
     let p = unsafe { record(me) };
+    // (The mail a DOWN or an EXIT awaited: one notice, no message. It is the
+    // next, as `next_mail` would find: nothing to drop, due or not.)
+    if p.inbox.queue.is_empty()
+        && let Some(e) = p.extra_ref()
+        && e.sys.len() == 1
+        && e.sys[0].tag == 0
+    {
+        return Some(take_notice(p));
+    }
     match next_mail(p) {
         Next::Sys => Some(take_notice(p)),
         Next::Msg => {
