@@ -104,6 +104,11 @@ fn exit_signal_traps<I: 'static, O: 'static>(
         "exit signal"
     );
     let traps = traps.unwrap_or_else(|| table(k).traps(to));
+    if traps && !matches!(reason, Reason::Kill) {
+        // (`verdict`'s mail, the reason moved once, into the notice.)
+        k.push_sys(t, 0, Notice::Exit { from, reason }.boxed());
+        return Signalled::Done;
+    }
     let error = match verdict(reason, traps) {
         Verdict::Mail(reason) => {
             k.push_sys(t, 0, Notice::Exit { from, reason }.boxed());
