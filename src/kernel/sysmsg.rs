@@ -9,9 +9,9 @@ use std::any::{Any, TypeId};
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit, align_of, size_of};
 
-/// Words of a value kept inline: the toolkit's `Notice` (64 bytes on 64-bit
+/// Words of a value kept inline: the toolkit's `Notice` (56 bytes on 64-bit
 /// targets) fits.
-const WORDS: usize = 8;
+const WORDS: usize = 7;
 
 /// Where an inline value lives: word-aligned, uninitialized until written.
 type Buf = [MaybeUninit<usize>; WORDS];
