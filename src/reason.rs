@@ -62,6 +62,7 @@ impl Reason {
     }
 
     /// The reason of a process that ended with `result`.
+    #[inline]
     pub fn of<R>(result: &Result<R, ExitError>) -> Reason {
         match result {
             Ok(_) => Reason::Normal,

@@ -60,8 +60,10 @@ impl<T: Payload + Serialize + DeserializeOwned> DurablePayload for T {}
 pub struct Value {
     #[serde(default)]
     text: Arc<str>,
+    /// (A boxed slice, not a `Vec`: a value is four words, not five, and so
+    /// are the reasons and notices that carry one.)
     #[serde(default)]
-    bytes: Option<Vec<u8>>,
+    bytes: Option<Box<[u8]>>,
 }
 
 /// Why [`Value::decode`] gave no value.
@@ -85,7 +87,7 @@ impl Value {
         match postcard::to_allocvec(value) {
             Ok(bytes) => Value {
                 text: format!("{value:?}").into(),
-                bytes: Some(bytes),
+                bytes: Some(bytes.into_boxed_slice()),
             },
             Err(e) => Value {
                 text: format!("{value:?} (not encodable: {e})").into(),

@@ -51,6 +51,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// Gives a new record its engine, of the engine layer's `kind`, and puts it in
     /// the pid table.
+    #[inline]
     pub(crate) fn install(&mut self, p: PPtr<I, O>, engine: BoxedEngine, kind: u8) {
         // SAFETY: p was just made by `new_record` and is not shared yet.
         let pid = unsafe {
@@ -249,6 +250,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         // SAFETY: p is live; a read.
         if unsafe { p.as_ref().watched } && this.end_watched(p, &mut result) {
             this.stopped_unread(p);
+            // (`Ok` of a box of `()`, which holds no allocation: nothing to
+            // drop.)
+            std::mem::forget(result);
             return;
         }
         this.stopped(p, result);

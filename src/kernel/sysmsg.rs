@@ -9,9 +9,9 @@ use std::any::{Any, TypeId};
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit, align_of, size_of};
 
-/// Words of a value kept inline: the toolkit's `Notice` (88 bytes on 64-bit
+/// Words of a value kept inline: the toolkit's `Notice` (56 bytes on 64-bit
 /// targets) fits.
-const WORDS: usize = 11;
+const WORDS: usize = 7;
 
 /// Where an inline value lives: word-aligned, uninitialized until written.
 type Buf = [MaybeUninit<usize>; WORDS];
@@ -148,6 +148,14 @@ impl SysMsg {
             },
             inline => Err(SysMsg(inline)),
         }
+    }
+}
+
+#[cfg(test)]
+impl SysMsg {
+    /// Whether it is kept inline (not boxed).
+    pub(crate) fn is_inline(&self) -> bool {
+        matches!(self.0, Repr::Inline(_))
     }
 }
 

@@ -30,7 +30,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// inbox now, and wakes `p` if it waits for mail. `tag`: what the layer
     /// matches it by without opening it (0 for nothing). (Inlined: the
     /// message is then written where it waits with fewer copies.)
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_sys(&mut self, p: PPtr<I, O>, tag: u64, msg: SysMsg) {
         // SAFETY: p is a live process of this kernel.
         let proc = unsafe { &mut *p.as_ptr() };

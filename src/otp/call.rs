@@ -396,13 +396,20 @@ fn outcome<I, O, R: 'static>(
 ) -> Option<Result<R, CallError>> {
     let e = p.extra_mut()?;
     e.sys.retain(|item| item.tag == 0 || item.tag == monitor.0);
-    let i = e.sys.iter().position(|item| {
+    let is = |item: &crate::kernel::proc::SysItem| {
         item.tag == monitor.0
             || matches!(
                 item.msg.downcast_ref::<Notice>(),
                 Some(Notice::Down { monitor: m, .. }) if *m == monitor
             )
-    })?;
+    };
+    // (The queue's two slices, searched as slices: what a ring's iterator
+    // costs, LLVM does not always inline.)
+    let (a, b) = e.sys.as_slices();
+    let i = match a.iter().position(is) {
+        Some(i) => i,
+        None => a.len() + b.iter().position(is)?,
+    };
     let item = e.sys.remove(i).expect("index within the queue");
     if item.tag == monitor.0 {
         if item.msg.is::<Refused>() {

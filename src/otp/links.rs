@@ -104,6 +104,11 @@ fn exit_signal_traps<I: 'static, O: 'static>(
         "exit signal"
     );
     let traps = traps.unwrap_or_else(|| table(k).traps(to));
+    if traps && !matches!(reason, Reason::Kill) {
+        // (`verdict`'s mail, the reason moved once, into the notice.)
+        k.push_sys(t, 0, Notice::Exit { from, reason }.boxed());
+        return Signalled::Done;
+    }
     let error = match verdict(reason, traps) {
         Verdict::Mail(reason) => {
             k.push_sys(t, 0, Notice::Exit { from, reason }.boxed());
@@ -198,6 +203,7 @@ pub(crate) fn links_of<I: 'static, O: 'static>(k: &mut Kernel<I, O>, pid: Pid) -
 /// the order the links were made. `traps`: whether each peer traps exits, as
 /// [`Table::end_with_traps`](crate::otp::table::Table::end_with_traps) gave it
 /// (no signal sent here changes a trap flag).
+#[inline]
 pub(crate) fn ended<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     pid: Pid,

@@ -164,3 +164,16 @@ impl fmt::Display for MonitorRef {
         write!(f, "#Ref<{}>", self.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A notice waits in a system queue inline (the kernel's `SysMsg` keeps
+    /// values of up to 7 words without an allocation): it stays that small
+    /// (a request is three words; a reason is the largest part).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_notice_is_7_words_at_most() {
+        assert!(std::mem::size_of::<super::Notice>() <= 56);
+        assert!(crate::kernel::SysMsg::new(super::Notice::Timeout(super::TimerRef(1))).is_inline());
+    }
+}

@@ -129,9 +129,11 @@ pub(crate) fn spawn_unparented<I: 'static, O: 'static, A: 'static, R: Payload>(
 fn on_end<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>, reason: Reason) {
     // SAFETY: p is live.
     let pid = unsafe { p.as_ref().pid };
-    let Some((entry, traps)) = table(k).end_with_traps(pid) else {
+    let table = table(k);
+    let Some(entry) = table.entries.remove(&pid) else {
         return;
     };
+    let traps = table.untie(pid, &entry);
     if k.has_remote() {
         // (Its name and groups, in those of every core.)
         if let Some(name) = entry.name()
@@ -155,6 +157,7 @@ fn on_end<I: 'static, O: 'static>(k: &mut Kernel<I, O>, p: PPtr<I, O>, reason: R
         monitors::ended(k, pid, Some(p), &entry, &mut reason);
     }
     links::ended(k, pid, Some(p), &entry, traps, &mut reason);
+    entry.discard();
 }
 
 /// An ended process's reason, handed to the notices its end sends: a copy to
@@ -180,13 +183,20 @@ impl Shared {
         self.reason.as_ref().expect("taken by the last notice only")
     }
 
-    /// The reason for one notice: the last one takes it.
+    /// The reason for one notice: the last one takes it. (Inlined, the copy
+    /// for the others out of line: most ends send one notice.)
+    #[inline]
     pub(crate) fn take(&mut self) -> Reason {
         self.left -= 1;
-        if self.left == 0 {
-            self.reason.take().expect("taken by the last notice only")
-        } else {
-            self.get().clone()
+        match self.left {
+            0 => self.reason.take().expect("taken by the last notice only"),
+            _ => self.copy(),
         }
+    }
+
+    /// A copy of the reason, for a notice but the last.
+    #[inline(never)]
+    fn copy(&self) -> Reason {
+        self.get().clone()
     }
 }

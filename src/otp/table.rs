@@ -59,6 +59,24 @@ impl Entry {
         self.names.as_ref().map_or(&[], |n| &n.groups)
     }
 
+    /// Drops it; without its drop glue (a call) when it holds nothing on the
+    /// heap, as most entries do: lists within their inline room (of `Copy`
+    /// items), no name, no group.
+    #[inline]
+    pub(crate) fn discard(self) {
+        if self.links.spilled()
+            || self.monitors.spilled()
+            || self.watchers.spilled()
+            || self.names.is_some()
+        {
+            drop(self);
+        } else {
+            // (Nothing to free, nothing to drop: its lists' items need none.)
+            const { assert!(!std::mem::needs_drop::<Pid>() && !std::mem::needs_drop::<(u64, Pid)>()) };
+            std::mem::forget(self);
+        }
+    }
+
     /// Its name and groups, to change.
     fn names(&mut self) -> &mut Names {
         self.names.get_or_insert_with(Box::default)
@@ -182,6 +200,24 @@ impl Table {
         }
     }
 
+    /// `pid` ended: its name is freed, and it leaves its groups. (Out of line:
+    /// few processes have either.)
+    #[cold]
+    #[inline(never)]
+    fn unname(&mut self, pid: Pid, names: &Names) {
+        if let Some(name) = &names.name {
+            self.names.remove(name);
+        }
+        for group in &names.groups {
+            if let Some(members) = self.groups.get_mut(group) {
+                members.retain(|m| *m != pid);
+                if members.is_empty() {
+                    self.groups.remove(group);
+                }
+            }
+        }
+    }
+
     /// Drops `pid`'s entry if it says nothing (no tie, flag, name or group):
     /// the half of ties that another kernel's process had here, once they
     /// are all gone.
@@ -208,7 +244,7 @@ impl Table {
     pub(crate) fn demonitor_target(&mut self, watcher: Pid, r: u64) -> Option<Pid> {
         let e = self.entries.get_mut(&watcher)?;
         let i = e.monitors.iter().position(|(x, _)| *x == r)?;
-        let (_, target) = e.monitors.remove(i);
+        let (_, target) = remove_at(&mut e.monitors, i);
         if let Some(w) = self.entries.get_mut(&target) {
             w.watchers.retain(|(x, _)| *x != r);
         }
@@ -286,19 +322,20 @@ impl Table {
     /// [`traps`](Self::traps) tells it, read while each peer's entry is looked
     /// up to lose its link): bit `i` for `links[i]`, for the first 64 links
     /// (ask [`traps`](Self::traps) for the others).
-    #[inline]
     pub(crate) fn end_with_traps(&mut self, pid: Pid) -> Option<(Entry, u64)> {
         let entry = self.entries.remove(&pid)?;
-        if let Some(name) = entry.name() {
-            self.names.remove(name);
-        }
-        for group in entry.groups() {
-            if let Some(members) = self.groups.get_mut(group) {
-                members.retain(|m| *m != pid);
-                if members.is_empty() {
-                    self.groups.remove(group);
-                }
-            }
+        let traps = self.untie(pid, &entry);
+        Some((entry, traps))
+    }
+
+    /// The rest of [`end_with_traps`](Self::end_with_traps), `entry` (`pid`'s)
+    /// taken out of the table already: every trace of `pid` elsewhere goes;
+    /// whether each linked peer traps exits. (Apart, so that the end notice
+    /// moves the entry once, out of the map into its own frame.)
+    #[inline]
+    pub(crate) fn untie(&mut self, pid: Pid, entry: &Entry) -> u64 {
+        if let Some(names) = &entry.names {
+            self.unname(pid, names);
         }
         // (Each reference and each link is in a list once: the first match
         // is the only one.)
@@ -321,7 +358,7 @@ impl Table {
                 }
             }
         }
-        Some((entry, traps))
+        traps
     }
 }
 
@@ -330,6 +367,19 @@ impl Table {
 #[inline]
 fn remove_first<A: smallvec::Array>(list: &mut SmallVec<A>, is: impl Fn(&A::Item) -> bool) {
     if let Some(i) = list.iter().position(is) {
-        list.remove(i);
+        remove_at(list, i);
+    }
+}
+
+/// Removes the item at `i` of `list` (there is one), keeping the order of the
+/// rest. (The last one, most often (a child's tie that was its parent's
+/// newest, a call's monitor): popped, with no shift of the rest, which calls
+/// memmove even for nothing.)
+#[inline]
+fn remove_at<A: smallvec::Array>(list: &mut SmallVec<A>, i: usize) -> A::Item {
+    if i + 1 == list.len() {
+        list.pop().expect("an item at i")
+    } else {
+        list.remove(i)
     }
 }
