@@ -6,7 +6,9 @@
 //! coroutines on the heap) live in `crate::engine`, above the kernel.
 
 use std::any::Any;
+use std::marker::PhantomData;
 use std::pin::Pin;
+use std::ptr::NonNull;
 
 use crate::error::ExitError;
 use crate::kernel::proc::Wait;
@@ -66,15 +68,61 @@ fn text_as<R: Payload>(r: &dyn Any) -> Value {
     Value::text_of(r.downcast_ref::<R>().expect("shown as its own type"))
 }
 
-/// The turn an engine is resumed for: which kernel's process. (Two words, so
-/// that it is passed in registers.)
+/// The turn an engine is resumed (or stopped) for: which process, of which
+/// pid space, and where its kernel and record are (type-erased: an engine
+/// that uses them knows their types from the space, see [`Space`]).
 #[derive(Clone, Copy)]
 #[cfg_attr(not(feature = "stackless"), allow(dead_code))] // (read by stackless engines)
 pub(crate) struct Turn {
-    /// The kernel's id (unique in the program).
-    pub(crate) kernel: u64,
+    /// The kernel's pid space (unique in the program; shared only by kernels
+    /// of the same types, see [`Space`]).
+    pub(crate) space: u64,
     /// The process's pid.
     pub(crate) pid: Pid,
+    /// The kernel's root pointer (`Kernel::this`), as a `Kernel<I, O>`.
+    pub(crate) kernel: NonNull<()>,
+    /// The process's record, as a `Proc<I, O>`.
+    pub(crate) me: NonNull<()>,
+}
+
+impl Turn {
+    /// No turn: its space (0) is none of a kernel's.
+    #[cfg_attr(not(feature = "stackless"), allow(dead_code))]
+    pub(crate) const NONE: Turn = Turn {
+        space: 0,
+        pid: Pid(0),
+        kernel: NonNull::dangling(),
+        me: NonNull::dangling(),
+    };
+}
+
+/// A pid space: the kernels that may run one another's processes (a
+/// runtime's cores), whose pids are unique among them. Typed, so that every
+/// kernel of a space is a `Kernel<I, O>` of the same `I` and `O`: a stackless
+/// context made by one of them may be used with the kernel and record of
+/// another (after its process moved), cast to its own types. A kernel is
+/// alone in a space of its own until it joins one
+/// ([`Kernel::join_space`](crate::kernel::Kernel::join_space)).
+pub(crate) struct Space<I, O> {
+    pub(crate) id: u64,
+    _types: PhantomData<fn(I) -> O>,
+}
+
+impl<I, O> Clone for Space<I, O> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<I, O> Copy for Space<I, O> {}
+
+impl<I, O> Space<I, O> {
+    /// A new space, of an id that no kernel and no other space has.
+    pub(crate) fn new() -> Self {
+        Space {
+            id: crate::kernel::fresh_id(),
+            _types: PhantomData,
+        }
+    }
 }
 
 /// A process's coroutine, behind the engine boundary.

@@ -70,7 +70,7 @@ use crate::signal::{Pid, Signal};
 use blocks::Blocks;
 pub(crate) use deliver::{DeliverOut, Outbound, Sent, unrecorded};
 pub use deliver::{Undelivered, UndeliveredReason};
-pub(crate) use engine::{BoxedEngine, Dispatch, Ended, Engine, Turn};
+pub(crate) use engine::{BoxedEngine, Dispatch, Ended, Engine, Space, Turn};
 use extensions::Extensions;
 pub(crate) use hooks::Hooks;
 pub(crate) use idmap::IdMap;
@@ -90,6 +90,11 @@ pub const DEFAULT_BUDGET: u32 = 2000;
 
 static KERNEL_IDS: AtomicU64 = AtomicU64::new(1);
 
+/// An id no kernel and no pid space had (kernels and spaces share the count).
+pub(crate) fn fresh_id() -> u64 {
+    KERNEL_IDS.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Who may spawn processes: a scheduler shutting down refuses its owner's
 /// spawns first, then every spawn.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -101,8 +106,10 @@ pub(crate) enum Spawns {
 }
 
 pub(crate) struct Kernel<I, O> {
-    /// Unique in the program: tells a stackless context whose kernel runs it.
-    pub(crate) id: u64,
+    /// Its pid space: an id of its own (unique in the program), or a space it joined with kernels of the
+    /// same types (a runtime's cores: `join_space`). Tells a stackless context
+    /// whether a turn is its process's.
+    pub(crate) space: u64,
     /// This kernel's own address: the root pointer made when it was boxed, that
     /// its owner keeps. Pointers kept across calls (a stackless context's) are
     /// copies of it, never derived from a `&mut Kernel`, so that the owner's
@@ -216,7 +223,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     fn boxed_with(outbound: Outbound<I, O>, recording: Recording<I, O>) -> NonNull<Self> {
         let kernel = Box::new(Kernel {
-            id: KERNEL_IDS.fetch_add(1, Ordering::Relaxed),
+            space: fresh_id(),
             this: NonNull::dangling(),
             procs: PidTable::default(),
             records: Slab::default(),
@@ -375,10 +382,21 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     #[inline(always)]
     pub(crate) fn turn_of(&self, p: PPtr<I, O>) -> Turn {
         Turn {
-            kernel: self.id,
+            space: self.space,
             // SAFETY: p is a live process of this kernel.
             pid: unsafe { p.as_ref().pid },
+            kernel: self.this.cast(),
+            me: p.cast(),
         }
+    }
+
+    /// Joins pid space `space`: its processes may move to the other kernels of
+    /// the space, and theirs here (each kernel's pids must then be unique in
+    /// the space, which the layer that makes the space sees to). Before any
+    /// process is made.
+    pub(crate) fn join_space(&mut self, space: Space<I, O>) {
+        debug_assert_eq!(self.live(), 0, "a kernel joins a space before it has processes");
+        self.space = space.id;
     }
 
     #[inline]

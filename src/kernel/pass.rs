@@ -166,8 +166,13 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             // SAFETY: the pin is kept: the engine is only resumed through this.
             let engine: *mut dyn crate::kernel::Engine =
                 unsafe { engine.as_mut().get_unchecked_mut() };
-            let (id, pid, kind) = (kernel.id, proc.pid, proc.engine_kind);
-            let turn = || Turn { kernel: id, pid };
+            let (space, pid, kind, this) = (kernel.space, proc.pid, proc.engine_kind, kernel.this);
+            let turn = || Turn {
+                space,
+                pid,
+                kernel: this.cast(),
+                me: p.cast(),
+            };
             kernel.resuming = Some(p);
             // SAFETY: as above; no reference into the kernel or the record is
             // held across the resume (`kernel` and `proc` are not used after it).

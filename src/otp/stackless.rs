@@ -194,7 +194,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     pub fn trap_exit(&self, on: bool) -> bool {
         let b = self.enter();
         Self::spend(self.p(&b));
-        links::trap_exit(self.k(&b), self.me, on)
+        links::trap_exit(self.k(&b), b.me, on)
     }
 
     /// Links this process and `pid` (OTP's `link/1`): when either ends, the
@@ -205,7 +205,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     pub fn link(&self, pid: Pid) {
         let b = self.enter();
         Self::spend(self.p(&b));
-        let s = links::link(self.k(&b), self.me, pid);
+        let s = links::link(self.k(&b), b.me, pid);
         drop(b);
         self.signalled(s);
     }
@@ -237,7 +237,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         let b = self.enter();
         Self::spend(self.p(&b));
         let me = self.pid();
-        let s = links::exit_signal(self.k(&b), Some(self.me), me, pid, reason, Some(me));
+        let s = links::exit_signal(self.k(&b), Some(b.me), me, pid, reason, Some(me));
         drop(b);
         self.signalled(s);
     }
@@ -271,7 +271,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         // guard refuses it this context.)
         let b = self.enter();
         Self::spend(self.p(&b));
-        links::spawn_link(self.k(&b), self.me, template, args)
+        links::spawn_link(self.k(&b), b.me, template, args)
     }
 
     /// Spawns a process from `template` with `args`, monitored by this one
@@ -286,7 +286,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         // guard refuses it this context.)
         let b = self.enter();
         Self::spend(self.p(&b));
-        monitors::spawn_monitor(self.k(&b), self.me, template, args)
+        monitors::spawn_monitor(self.k(&b), b.me, template, args)
     }
 
     /// Monitors `pid` (OTP's `monitor(process, Pid)`): when it ends, this
@@ -296,7 +296,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     pub fn monitor(&self, pid: Pid) -> MonitorRef {
         let b = self.enter();
         Self::spend(self.p(&b));
-        monitors::monitor(self.k(&b), self.me, pid)
+        monitors::monitor(self.k(&b), b.me, pid)
     }
 
     /// Cancels `monitor` (OTP's `demonitor/2`): whether it was active. With
@@ -305,7 +305,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     pub fn demonitor(&self, monitor: MonitorRef, flush: bool) -> bool {
         let b = self.enter();
         Self::spend(self.p(&b));
-        monitors::demonitor(self.k(&b), self.me, monitor, flush)
+        monitors::demonitor(self.k(&b), b.me, monitor, flush)
     }
 
     /// Takes the next mail in arrival order (a message or a system notice:
@@ -313,7 +313,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     pub fn try_receive_mail(&self) -> Option<Mail<I>> {
         let b = self.enter();
         Self::spend(self.p(&b));
-        mailbox::take_mail(self.k(&b), self.me)
+        mailbox::take_mail(self.k(&b), b.me)
     }
 
     /// Takes the next mail in arrival order; with none, or the turn's budget
@@ -325,7 +325,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         if !Self::tick(self.p(&b)) {
             return Err(Pending(Wait::Yield));
         }
-        mailbox::take_mail(self.k(&b), self.me).ok_or(Pending(Wait::Mail))
+        mailbox::take_mail(self.k(&b), b.me).ok_or(Pending(Wait::Mail))
     }
 
     /// Takes the next mail, or `None` once `wait`'s timeout has passed; until
@@ -343,19 +343,19 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
             if !Self::tick(self.p(&b)) {
                 return Err(Pending(Wait::Yield));
             }
-            if let Some(mail) = mailbox::take_mail(self.k(&b), self.me) {
+            if let Some(mail) = mailbox::take_mail(self.k(&b), b.me) {
                 return Ok(Some(mail));
             }
-            mailbox::arm(self.k(&b), self.me, wait.timeout);
+            mailbox::arm(self.k(&b), b.me, wait.timeout);
             wait.armed = true;
         }
-        if let Some(mail) = mailbox::take_mail(self.k(&b), self.me) {
-            mailbox::disarm(self.k(&b), self.me);
+        if let Some(mail) = mailbox::take_mail(self.k(&b), b.me) {
+            mailbox::disarm(self.k(&b), b.me);
             wait.armed = false;
             return Ok(Some(mail));
         }
-        if mailbox::timed_out(self.me) {
-            mailbox::disarm(self.k(&b), self.me);
+        if mailbox::timed_out(b.me) {
+            mailbox::disarm(self.k(&b), b.me);
             wait.armed = false;
             return Ok(None);
         }
@@ -379,7 +379,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         }
         // `pred` (user code) runs while the scan holds the record: the busy
         // mark keeps it from reaching it through the context.
-        mailbox::select_mail(self.k(&b), self.me, &mut pred).ok_or(Pending(Wait::Mail))
+        mailbox::select_mail(self.k(&b), b.me, &mut pred).ok_or(Pending(Wait::Mail))
     }
 
     /// Arms a timer that delivers `msg` to `to` after `delay` on the
@@ -479,7 +479,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
             }
             let request = calling.request.take().expect("checked above");
             // (The request's making is user code: the guard is held.)
-            let (monitor, msg) = match begin(self.k(&b), self.me, calling.server, request) {
+            let (monitor, msg) = match begin(self.k(&b), b.me, calling.server, request) {
                 Ok(begun) => begun,
                 Err(e) => return Ok(Err(e)),
             };
@@ -491,7 +491,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
                 calling.unsent = Some(msg);
                 return Err(pending);
             }
-            call::sent(self.k(&b), self.me, calling.timeout);
+            call::sent(self.k(&b), b.me, calling.timeout);
         }
         self.poll_reply(&b, &mut calling.monitor, calling.timeout)
     }
@@ -506,9 +506,9 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         timeout: Option<Duration>,
     ) -> Result<Result<R, CallError>, Pending> {
         let m = monitor.expect("a call is polled again after its outcome");
-        match call::poll::<I, O, R>(self.me, m, timeout.is_some()) {
+        match call::poll::<I, O, R>(b.me, m, timeout.is_some()) {
             Some(outcome) => {
-                call::end(self.k(b), self.me, m, timeout.is_some(), &outcome);
+                call::end(self.k(b), b.me, m, timeout.is_some(), &outcome);
                 *monitor = None;
                 Ok(outcome)
             }
@@ -534,7 +534,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
                 return Err(Pending(Wait::Yield));
             }
             let server = requesting.server;
-            let begun = call::begin(self.k(&b), self.me, server, |to: ReplyTo<Q::Reply>| {
+            let begun = call::begin(self.k(&b), b.me, server, |to: ReplyTo<Q::Reply>| {
                 Request::new(to.pid(), to.tag(), request)
             });
             let (monitor, body) = match begun {
@@ -545,7 +545,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
                 self.k(&b).push_sys(s, 0, Notice::Request(body).boxed());
             }
             requesting.monitor = Some(monitor);
-            call::sent(self.k(&b), self.me, requesting.timeout);
+            call::sent(self.k(&b), b.me, requesting.timeout);
         }
         self.poll_reply(&b, &mut requesting.monitor, requesting.timeout)
     }
@@ -571,7 +571,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
             }
             let begun = crate::otp::request::begin_across(
                 self.k(&b),
-                self.me,
+                b.me,
                 requesting.server,
                 move || request,
                 call::ship_reply::<Q::Reply>,
@@ -580,7 +580,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
                 Ok(monitor) => requesting.monitor = Some(monitor),
                 Err(e) => return Ok(Err(e)),
             }
-            call::sent(self.k(&b), self.me, requesting.timeout);
+            call::sent(self.k(&b), b.me, requesting.timeout);
         }
         self.poll_reply(&b, &mut requesting.monitor, requesting.timeout)
     }
@@ -596,7 +596,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// [`server_started`](crate::otp::server::server_started)).
     pub(crate) fn server_started(&self) -> Option<Pid> {
         let b = self.enter();
-        crate::otp::server::server_started(self.k(&b), self.me)
+        crate::otp::server::server_started(self.k(&b), b.me)
     }
 
     /// Puts `body` in `to`'s system queue as a request that is no call (a

@@ -169,7 +169,7 @@ impl<M: Send + 'static> crate::StacklessCtx<M, M> {
         let b = self.enter();
         let p = self.p(&b);
         p.budget = p.budget.saturating_sub(1);
-        place(self.k(&b), self.me, at, template, args, tie)
+        place(self.k(&b), b.me, at, template, args, tie)
     }
 }
 

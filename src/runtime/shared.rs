@@ -83,6 +83,9 @@ pub struct Incident {
 /// Everything the cores share.
 pub(crate) struct Shared<M> {
     pub(crate) cores: Box<[Core<M>]>,
+    /// The pid space of the cores' kernels: a stackless process may move
+    /// between them.
+    pub(crate) space: crate::kernel::Space<M, M>,
     next_core: AtomicUsize,
     /// Set once the runtime shuts down.
     pub(crate) stopping: AtomicBool,
@@ -104,6 +107,7 @@ impl<M> Shared<M> {
     pub(crate) fn new(cores: usize) -> Shared<M> {
         Shared {
             cores: (0..cores).map(Core::new).collect(),
+            space: crate::kernel::Space::new(),
             next_core: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             stop_within: AtomicU64::new(0),

@@ -45,6 +45,7 @@ impl<M: Send + 'static> Worker<M> {
     pub(crate) fn new(shared: Arc<Shared<M>>, me: usize) -> (Worker<M>, Sender<M>) {
         let mut sched = SimpleScheduler::new();
         let k = sched.kernel_mut();
+        k.join_space(shared.space);
         k.set_pid_space(pid::first_made(me), 2);
         k.set_remote(crate::kernel::remote::Remote {
             route: local::remote::<M>,

@@ -2,6 +2,7 @@
 //! `poll_*` methods that return what to wait for instead of waiting.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::time::Duration;
 
@@ -37,11 +38,20 @@ use crate::template::Spawnable;
 /// [`select_mail!`](crate::stackless::select_mail),
 /// [`call!`](crate::stackless::call) and
 /// [`exit_signal!`](crate::stackless::exit_signal).
+///
+/// It holds no pointer: only its process's identity (the pid, and the pid
+/// space of the kernels that may run it). Each call finds the kernel and the
+/// record through the turn that the running kernel set ([`RESUMING`]), once
+/// it checked that the turn is its own process's. So it keeps working after
+/// its process moved to another kernel of the same space (a runtime's
+/// migration), and a stale or smuggled copy is refused, never dereferenced.
 pub struct StacklessCtx<I, O = I> {
-    kernel: NonNull<Kernel<I, O>>,
-    pub(crate) me: PPtr<I, O>,
-    kernel_id: u64,
+    /// The pid space of the kernels that may run the process (a kernel's own,
+    /// or a runtime's, shared by its cores' kernels): every kernel of a space
+    /// is a `Kernel<I, O>` (see `kernel::Space`).
+    space: u64,
     pid: Pid,
+    _types: PhantomData<fn(I) -> O>,
 }
 
 impl<I, O> Clone for StacklessCtx<I, O> {
@@ -87,17 +97,14 @@ impl Sleep {
 }
 
 impl<I: 'static, O: 'static> StacklessCtx<I, O> {
-    pub(crate) fn new(
-        kernel: NonNull<Kernel<I, O>>,
-        me: PPtr<I, O>,
-        kernel_id: u64,
-        pid: Pid,
-    ) -> Self {
+    /// The context of process `pid`, run by the kernels of pid space `space`
+    /// (the kernel that makes it: its `space`, whose kernels are all
+    /// `Kernel<I, O>`).
+    pub(crate) fn new(space: u64, pid: Pid) -> Self {
         StacklessCtx {
-            kernel,
-            me,
-            kernel_id,
+            space,
             pid,
+            _types: PhantomData,
         }
     }
 
@@ -114,29 +121,43 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// says a call is in progress (`Proc::in_call`).
     #[inline(always)]
     pub(crate) fn enter(&self) -> Busy<I, O> {
-        let in_call = self.admit();
+        let mut b = self.admit();
         // SAFETY: as in `admit`; a write of one field.
-        unsafe { *in_call = true };
-        Busy(Some(self.me))
+        unsafe { (*b.me.as_ptr()).in_call = true };
+        b.mark = true;
+        b
     }
 
-    /// Checks that this context's process is the one running (its key in
-    /// [`RESUMING`]) and that no call of its context is in progress; gives the
-    /// record's in-call mark.
+    /// Checks that this context's process is the one running (the turn in
+    /// [`RESUMING`] is its own) and that no call of its context is in
+    /// progress; gives the running kernel and record, unmarked.
     #[inline(always)]
-    pub(crate) fn admit(&self) -> *mut bool {
-        if RESUMING.get() != (self.kernel_id, self.pid) {
+    pub(crate) fn admit(&self) -> Busy<I, O> {
+        let turn = RESUMING.get();
+        if turn.space != self.space || turn.pid != self.pid {
             outside(self.pid);
         }
-        // SAFETY: the kernel of `kernel_id` runs the process of `pid` (checked
-        // above), so its record, at `me`, is alive (see `k`). One field is read
-        // through the raw pointer; no reference to the record is made here.
-        let in_call = unsafe { &raw mut (*self.me.as_ptr()).in_call };
-        // SAFETY: as above.
-        if unsafe { *in_call } {
+        // The turn is this process's: it was set by the kernel that is
+        // resuming (or stopping) it, on this thread, and is put back when
+        // that resume or stop returns or unwinds (`Resuming`). So its
+        // pointers are that kernel's root pointer (`Kernel::this`) and the
+        // process's live record. Their types are this context's: the kernel
+        // is of pid space `space`, and every kernel of a space is a
+        // `Kernel<I, O>` of the same `I` and `O` (`kernel::Space` is typed),
+        // as is the kernel that made this context. (A process is resumed on
+        // one thread at a time: no other thread holds this turn now.)
+        let kernel = turn.kernel.cast::<Kernel<I, O>>();
+        let me = turn.me.cast::<Proc<I, O>>();
+        // SAFETY: `me` is the running process's live record (above). One field
+        // is read through the raw pointer; no reference to the record is made.
+        if unsafe { (*me.as_ptr()).in_call } {
             reentered(self.pid);
         }
-        in_call
+        Busy {
+            kernel,
+            me,
+            mark: false,
+        }
     }
 
     /// As [`enter`](Self::enter), for a call that runs no user code at all (it
@@ -146,8 +167,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// turn.
     #[inline(always)]
     fn enter_plain(&self) -> Busy<I, O> {
-        self.admit();
-        Busy(None)
+        self.admit()
     }
 
     /// The kernel, for one step of a call.
@@ -157,27 +177,28 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// owner is outside the turn, other processes' contexts refuse to work).
     #[inline(always)]
     #[allow(clippy::mut_from_ref)] // one call of one context at a time: see `enter`
-    pub(crate) fn k(&self, _: &Busy<I, O>) -> &mut Kernel<I, O> {
-        // SAFETY: a `Busy` exists only inside a call of this context, which `enter`
-        // admitted: the kernel of `kernel_id` is resuming (or stopping) the process
-        // of `pid`, so it is alive and nothing else uses it (the pass loop holds no
-        // reference across a resume or a stop). Kernel ids are unique in the
-        // program. `kernel` is the kernel's own root pointer (`Kernel::this`), so
-        // this reference does not invalidate the one the scheduler re-derives its
-        // references from. No other call of this context runs (the busy mark).
-        unsafe { &mut *self.kernel.as_ptr() }
+    pub(crate) fn k(&self, b: &Busy<I, O>) -> &mut Kernel<I, O> {
+        // SAFETY: a `Busy` exists only inside a call of this context, which
+        // `admit` admitted, and holds the pointers of the turn it checked: the
+        // kernel at `b.kernel` is resuming (or stopping) this process, so it is
+        // alive and nothing else uses it (the pass loop holds no reference
+        // across a resume or a stop). `b.kernel` is the kernel's own root
+        // pointer (`Kernel::this`), so this reference does not invalidate the
+        // one the scheduler re-derives its references from. No other call of
+        // this context runs (the busy mark).
+        unsafe { &mut *b.kernel.as_ptr() }
     }
 
     /// This process's record, for one step of a call: dropped before any kernel
-    /// method is given `self.me` (which makes its own reference to the record).
+    /// method is given `b.me` (which makes its own reference to the record).
     #[inline(always)]
     #[allow(clippy::mut_from_ref)] // one call of one context at a time: see `enter`
-    pub(crate) fn p(&self, _: &Busy<I, O>) -> &mut Proc<I, O> {
-        // SAFETY: as in `k`: the process of `pid` is running, and pids are unique in
-        // a kernel, so it is the one at `me` (records never move, and a running
-        // process is never freed). Records live in the slab, apart from the
-        // `Kernel` struct, so this does not overlap a reference from `k`.
-        unsafe { &mut *self.me.as_ptr() }
+    pub(crate) fn p(&self, b: &Busy<I, O>) -> &mut Proc<I, O> {
+        // SAFETY: as in `k`: the process is running, and `b.me` is its record
+        // (records never move, and a running process is never freed). Records
+        // live in the slab, apart from the `Kernel` struct, so this does not
+        // overlap a reference from `k`.
+        unsafe { &mut *b.me.as_ptr() }
     }
 
     /// Spends one unit of the turn's budget; `false` when it is spent.
@@ -196,7 +217,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         let p = self.p(b);
         if p.has_waiting_senders() && !p.inbox.is_full() {
             // (`p` is not used again: `wake_one_sender` reaches the record itself.)
-            self.k(b).wake_one_sender(self.me);
+            self.k(b).wake_one_sender(b.me);
         }
     }
 
@@ -307,7 +328,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
                 reason = "filtered",
                 "drop"
             );
-            self.k(&b).emit(self.me, || SignalData::Drop {
+            self.k(&b).emit(b.me, || SignalData::Drop {
                 msg: m,
                 reason: DropReason::Filtered,
             });
@@ -348,7 +369,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
             return Err((msg, Pending(Wait::Yield)));
         }
         let k = self.k(b);
-        let sent = k.send_out(self.me, to, msg);
+        let sent = k.send_out(b.me, to, msg);
         // Room granted by a full inbox it waited on stays in the record until a
         // retry delivers (a retry that panics leaves it for the process's end to
         // pass on); one that does not passes it on to the next waiting sender.
@@ -366,7 +387,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
                     to = blocker.0,
                     "backoff"
                 );
-                k.emit(self.me, || SignalData::Backoff { to: blocker });
+                k.emit(b.me, || SignalData::Backoff { to: blocker });
                 if let Some(q) = k.lookup(blocker) {
                     // SAFETY: q is live, and not this process's record (its pid is
                     // not ours).
@@ -379,7 +400,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
             Sent::NoRoute(msg) => (crate::UndeliveredReason::NoRoute, msg),
             Sent::Unknown(_, msg) => (crate::UndeliveredReason::UnknownPid, msg),
         };
-        k.keep_undelivered(self.me, to, reason, msg);
+        k.keep_undelivered(b.me, to, reason, msg);
         Ok(())
     }
 
@@ -402,11 +423,11 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     }
 
     fn try_send_inner(&self, b: &Busy<I, O>, to: Pid, msg: O) -> Result<(), SendError<O>> {
-        match self.k(b).send_out(self.me, Some(to), msg) {
+        match self.k(b).send_out(b.me, Some(to), msg) {
             Sent::Delivered => Ok(()),
             Sent::Full { msg, .. } => Err(SendError::Full(msg)),
             Sent::Rejected(msg) => {
-                self.k(b).emit_reject(self.me, to, &msg);
+                self.k(b).emit_reject(b.me, to, &msg);
                 Err(SendError::Full(msg))
             }
             Sent::NoRoute(msg) => Err(SendError::NoRoute(msg)),
@@ -425,7 +446,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
             }
             let k = self.k(&b);
             let deadline = k.clock.now() + sleep.duration;
-            k.arm_timer(self.me, deadline);
+            k.arm_timer(b.me, deadline);
             sleep.armed = true;
         }
         let p = self.p(&b);
@@ -460,7 +481,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
         // call: the busy mark refuses this context to them.
         k.clone_in = Some(I::clone);
         let child = template.create_in(k, args, Some(self.pid))?;
-        Ok(Child::new(k.adopt(self.me, child)))
+        Ok(Child::new(k.adopt(b.me, child)))
     }
 
     /// Takes `child`'s result if it stopped (a JOIN signal); otherwise returns what
@@ -476,7 +497,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
             return Ok(Err(JoinError::NotAChild(child.pid())));
         }
         // (Reaping the child drops what its inbox held: user code, busy mark.)
-        match self.k(&b).take_child::<R>(self.me, child.pid()) {
+        match self.k(&b).take_child::<R>(b.me, child.pid()) {
             Some(result) => Ok(result),
             None => Err(Pending(Wait::Join(child.pid()))),
         }
@@ -486,15 +507,23 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
 /// A call of a context in progress: clears its record's in-call mark when
 /// dropped, by a return or by an unwind (then the process fails, or a `stop`
 /// ends; either way its next call starts clean). `None`: a call that made no mark.
-pub(crate) struct Busy<I, O>(Option<PPtr<I, O>>);
+/// It carries the running kernel and the process's record, as the turn gave
+/// them (see [`StacklessCtx::admit`]).
+pub(crate) struct Busy<I, O> {
+    kernel: NonNull<Kernel<I, O>>,
+    /// The process's record.
+    pub(crate) me: PPtr<I, O>,
+    /// The call marked the record (`in_call`): cleared when dropped.
+    mark: bool,
+}
 
 impl<I, O> Drop for Busy<I, O> {
     #[inline(always)]
     fn drop(&mut self) {
-        if let Some(me) = self.0 {
+        if self.mark {
             // SAFETY: the call that made this mark runs in its process's turn (or
             // stop), whose record is alive until the call returns or unwinds.
-            unsafe { (*me.as_ptr()).in_call = false };
+            unsafe { (*self.me.as_ptr()).in_call = false };
         }
     }
 }

@@ -151,22 +151,21 @@ use crate::template::{Spawnable, option_builders, sealed};
 use context::StacklessCtx;
 
 thread_local! {
-    /// The stackless process this thread is resuming, as (kernel id, pid): a
-    /// [`StacklessCtx`] works only while it is its own. While one of the
-    /// context's calls runs, the kernel id carries a busy mark
-    /// (`context::BUSY`), so that the context refuses a nested call from the user
-    /// code that the call runs.
-    pub(crate) static RESUMING: Cell<(u64, Pid)> = const { Cell::new((0, Pid(0))) };
+    /// The turn of the stackless process this thread is resuming (or
+    /// stopping): its space and pid, and its kernel and record. A
+    /// [`StacklessCtx`] works only while it is its own, and then uses its
+    /// pointers (see `StacklessCtx::admit`).
+    pub(crate) static RESUMING: Cell<Turn> = const { Cell::new(Turn::NONE) };
 }
 
 /// Sets [`RESUMING`] for a turn (or a stop) of a stackless process, and puts
 /// back what it held when dropped, even by a panic that unwinds out of the turn.
-struct Resuming((u64, Pid));
+struct Resuming(Turn);
 
 impl Resuming {
     #[inline(always)]
     fn enter(turn: Turn) -> Self {
-        Resuming(RESUMING.replace((turn.kernel, turn.pid)))
+        Resuming(RESUMING.replace(turn))
     }
 }
 
@@ -382,11 +381,8 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
     let p = kernel.new_record(&template.opts, parent, None)?;
     // SAFETY: p was just made.
     let pid = unsafe { p.as_ref().pid };
-    // The kernel's root pointer, not one derived from `kernel`: the context uses
-    // it in later turns, after the scheduler has made other references to the
-    // kernel from that root (each of which would invalidate a pointer derived
-    // from this `&mut`).
-    let ctx = StacklessCtx::new(kernel.this, p, kernel.id, pid);
+    // (No pointer: each turn gives the context its kernel and record.)
+    let ctx = StacklessCtx::new(kernel.space, pid);
     let blocks = &mut kernel.blocks;
     let engine = match catch_unwind(AssertUnwindSafe(|| (template.body)(ctx, args, blocks))) {
         Ok(engine) => engine,
