@@ -13,6 +13,11 @@ pub mod stackless;
 
 use std::pin::Pin;
 
+/// The engine kind of a stackless engine whose coroutine is `Send`
+/// (`StacklessTemplate::migratable`): the only kind a runtime moves between
+/// threads. (Without the `stackless` feature no engine has it.)
+pub(crate) const MIGRATABLE: u8 = 3;
+
 use crate::kernel::{Dispatch, Ended, Engine, Turn, Wait};
 
 /// Resumes the engines of this crate: a stackful one without the dynamic call

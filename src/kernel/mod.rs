@@ -33,6 +33,7 @@
 //! | `extensions.rs` | per-kernel state of the engines and layers above |
 //! | `idmap.rs` | hash maps keyed by pids and timer ids |
 //! | `remote.rs` | pids held elsewhere: the hook of a layer with several kernels |
+//! | `migrate.rs` | a process taken out of one kernel and put into another of its space |
 
 pub(crate) mod blocks;
 pub(crate) mod deliver;
@@ -43,6 +44,7 @@ pub(crate) mod idmap;
 pub(crate) mod inbox;
 pub(crate) mod lifecycle;
 pub(crate) mod mail;
+pub(crate) mod migrate;
 pub(crate) mod options;
 pub(crate) mod pass;
 pub(crate) mod pidtable;
@@ -395,7 +397,11 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// the space, which the layer that makes the space sees to). Before any
     /// process is made.
     pub(crate) fn join_space(&mut self, space: Space<I, O>) {
-        debug_assert_eq!(self.live(), 0, "a kernel joins a space before it has processes");
+        debug_assert_eq!(
+            self.live(),
+            0,
+            "a kernel joins a space before it has processes"
+        );
         self.space = space.id;
     }
 
@@ -406,6 +412,12 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     pub(crate) fn live(&self) -> usize {
         self.procs.len()
+    }
+
+    /// How many processes wait in the ready queue (its run queue's length).
+    #[inline]
+    pub(crate) fn ready_len(&self) -> usize {
+        self.ready.len()
     }
 
     /// The pids of the processes it holds, in order.

@@ -5,7 +5,11 @@
 //! lookup is two loads, no hashing, and neighbouring pids share cache lines. A
 //! page is freed once every pid of it has been handed out and has ended; the run
 //! of pages drops empty pages at its front, so its length follows the span of
-//! live pids, not the number ever spawned. (A `Vec`, not a ring: a lookup needs
+//! live pids, not the number ever spawned.
+//!
+//! A process that came from another kernel (a runtime's migration) keeps its
+//! pid, which may be far from this kernel's: it goes to a hash map of its own
+//! (`far`), looked up only when the pages have no such pid. (A `Vec`, not a ring: a lookup needs
 //! no wrap-around, and dropping front pages, which moves the run's other entries
 //! down, happens at most once per `PAGE` pids.)
 
@@ -32,6 +36,9 @@ pub(crate) struct PidTable<P: Copy> {
     /// made: a process per request moves through pages steadily, and each
     /// would otherwise be allocated and cleared anew.
     spare: Option<Box<[Option<P>; PAGE]>>,
+    /// Pids inserted with [`insert_far`](Self::insert_far): processes from
+    /// other kernels.
+    far: crate::kernel::IdMap<Pid, P>,
 }
 
 impl<P: Copy> Default for PidTable<P> {
@@ -42,6 +49,7 @@ impl<P: Copy> Default for PidTable<P> {
             open_page: 0,
             len: 0,
             spare: None,
+            far: Default::default(),
         }
     }
 }
@@ -87,9 +95,32 @@ impl<P: Copy> PidTable<P> {
 
     #[inline]
     pub(crate) fn get(&self, pid: Pid) -> Option<P> {
+        match self.get_paged(pid) {
+            Some(p) => Some(p),
+            None if self.far.is_empty() => None,
+            None => self.get_far(pid),
+        }
+    }
+
+    #[inline]
+    fn get_paged(&self, pid: Pid) -> Option<P> {
         let page = (pid.0 >> SHIFT).checked_sub(self.first)?;
         let page = self.pages.get(usize::try_from(page).ok()?)?.as_ref()?;
         page.slots[(pid.0 & MASK) as usize]
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_far(&self, pid: Pid) -> Option<P> {
+        self.far.get(&pid).copied()
+    }
+
+    /// Inserts a pid that this table did not hand out (a process from another
+    /// kernel): kept apart from the pages, which it would stretch.
+    pub(crate) fn insert_far(&mut self, pid: Pid, p: P) {
+        if self.far.insert(pid, p).is_none() {
+            self.len += 1;
+        }
     }
 
     #[inline]
@@ -142,6 +173,12 @@ impl<P: Copy> PidTable<P> {
     }
 
     pub(crate) fn remove(&mut self, pid: Pid) -> Option<P> {
+        if !self.far.is_empty()
+            && let Some(p) = self.far.remove(&pid)
+        {
+            self.len -= 1;
+            return Some(p);
+        }
         let number = pid.0 >> SHIFT;
         let index = usize::try_from(number.checked_sub(self.first)?).ok()?;
         let page = self.pages.get_mut(index)?.as_mut()?;
@@ -172,6 +209,10 @@ impl<P: Copy> PidTable<P> {
                     }
                 }
             }
+        }
+        if !self.far.is_empty() {
+            out.extend(self.far.keys().copied());
+            out.sort_unstable();
         }
         out
     }
@@ -234,6 +275,23 @@ mod tests {
         assert!(t.spare.is_none(), "and reused");
         assert_eq!(t.pids(), vec![Pid(base)]);
         assert!((1..PAGE as u64).all(|j| t.get(Pid(base + j)).is_none()));
+    }
+
+    #[test]
+    fn far_pids_are_kept_apart() {
+        let mut t = PidTable::<u8>::default();
+        t.set_next(11);
+        t.insert(Pid(10), 1);
+        let far = Pid(1 << 48);
+        t.insert_far(far, 2);
+        assert_eq!(t.pages.len(), 1, "a far pid stretches no pages");
+        assert_eq!(t.get(far), Some(2));
+        assert_eq!(t.get(Pid(10)), Some(1));
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.pids(), vec![Pid(10), far]);
+        assert_eq!(t.remove(far), Some(2));
+        assert_eq!(t.get(far), None);
+        assert_eq!(t.len(), 1);
     }
 
     #[test]

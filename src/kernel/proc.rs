@@ -94,6 +94,9 @@ pub(crate) struct Proc<I, O> {
     /// A layer above wants to hear of its end (`Kernel::on_end`): it has
     /// links, monitors, a name.
     pub(crate) watched: bool,
+    /// It armed a timed send (`send_after`, `start_timer`): it may cancel it
+    /// by an id of this kernel's, so it never moves to another kernel.
+    pub(crate) timed_sends: bool,
     /// What few processes need, allocated by the first that does.
     pub(super) extra: Option<Box<Extra>>,
 }
@@ -192,6 +195,22 @@ pub(crate) struct SysItem {
     pub(crate) msg: SysMsg,
 }
 
+impl Extra {
+    /// Whether it holds nothing that ties the process to its kernel: only a
+    /// count of dropped messages, if anything.
+    pub(crate) fn is_bare(&self) -> bool {
+        self.waiting_senders.is_empty()
+            && self.room_grant.is_none()
+            && self.result.is_none()
+            && self.timer == 0
+            && !self.timed_out
+            && self.children.is_empty()
+            && self.layer.is_none()
+            && self.sys.is_empty()
+            && !self.replaying
+    }
+}
+
 impl<I, O> Proc<I, O> {
     /// Takes the message at `i` of its inbox (a selective receive's match). A
     /// system message that arrived after the one taken no longer waits for it:
@@ -263,6 +282,7 @@ impl<I, O> Proc<I, O> {
             in_call: false,
             detached: false,
             watched: false,
+            timed_sends: false,
             extra: None,
         }
     }

@@ -53,6 +53,14 @@ impl<I, O> ReadyQueue<I, O> {
     pub(super) fn len(&self) -> usize {
         self.len
     }
+
+    /// The queued records, in order (released ones included).
+    pub(super) fn iter(&self) -> impl Iterator<Item = PPtr<I, O>> + '_ {
+        std::iter::successors(self.head, |p| {
+            // SAFETY: as in `push_back`; a read of the link.
+            unsafe { p.as_ref().next_ready }
+        })
+    }
 }
 
 impl<I: 'static, O: 'static> Kernel<I, O> {

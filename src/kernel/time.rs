@@ -241,6 +241,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// most the rest of the pass it was armed in (in which no timer can fire
     /// anyway). Armed from outside (the scheduler's owner), it reads the clock.
     pub(crate) fn arm_send_after(&mut self, pid: Pid, delay: Duration, msg: Timed<I>) -> u64 {
+        self.arming();
         let id = self.next_timer;
         self.next_timer += 1;
         self.armed += 1;
@@ -273,10 +274,21 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// Arms timed send `id` at `deadline` (a layer rebuilding its state:
     /// durable recovery); later ids come after it.
     pub(crate) fn arm_send_as(&mut self, id: u64, pid: Pid, deadline: Time, msg: Timed<I>) {
+        self.arming();
         self.next_timer = self.next_timer.max(id + 1);
         self.armed += 1;
         self.timed.insert(id, (Due::At(deadline), msg));
         self.timers.push(Reverse((deadline, id, pid)));
+    }
+
+    /// A timed send is armed: the process running (if any) holds its id,
+    /// of this kernel's, and so stays here (`Proc::timed_sends`).
+    #[inline]
+    fn arming(&mut self) {
+        if let Some(p) = self.resuming {
+            // SAFETY: the process being resumed is live; one field written.
+            unsafe { (*p.as_ptr()).timed_sends = true };
+        }
     }
 
     /// Timer ids below `next` were handed out (a layer rebuilding its state).

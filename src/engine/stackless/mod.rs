@@ -212,6 +212,10 @@ type MakeEngine<I, O, A> =
 pub struct StacklessTemplate<I, O, A, R> {
     pub(crate) opts: Options<O>,
     pub(crate) body: MakeEngine<I, O, A>,
+    /// The engine kind its processes are installed with: [`KIND`], or
+    /// [`KIND_MIGRATABLE`] when its coroutine type is `Send` (only
+    /// [`migratable`](StacklessTemplate::migratable) sets it).
+    kind: u8,
     _marker: PhantomData<fn(A) -> R>,
 }
 
@@ -220,6 +224,7 @@ impl<I, O, A, R> Clone for StacklessTemplate<I, O, A, R> {
         StacklessTemplate {
             opts: self.opts.clone(),
             body: self.body.clone(),
+            kind: self.kind,
             _marker: PhantomData,
         }
     }
@@ -237,6 +242,11 @@ impl<I, O, A, R> fmt::Debug for StacklessTemplate<I, O, A, R> {
 /// [`Dispatch`](crate::kernel::Dispatch)).
 pub(crate) const KIND: u8 = 2;
 
+/// The tag of a stackless engine whose coroutine is `Send`, installed only by
+/// templates made with [`StacklessTemplate::migratable`]: a layer with several
+/// threads (the runtime) may move such an engine to another thread.
+pub(crate) const KIND_MIGRATABLE: u8 = crate::engine::MIGRATABLE;
+
 /// A coroutine of a stackless body, behind the engine boundary.
 impl<I: 'static, O: 'static, A: 'static, R: Payload> StacklessTemplate<I, O, A, R> {
     /// A template whose `body` makes the process's coroutine from its context and
@@ -250,8 +260,55 @@ impl<I: 'static, O: 'static, A: 'static, R: Payload> StacklessTemplate<I, O, A, 
         StacklessTemplate {
             opts: Options::new(name),
             body: Arc::new(move |cx, args, blocks| blocks.boxed(body(cx, args))),
+            kind: KIND,
             _marker: PhantomData,
         }
+    }
+
+    /// As [`new`](Self::new), for a process that a
+    /// [`Runtime`](crate::runtime::Runtime) may move to another core to
+    /// balance the load (see
+    /// [`RuntimeHandle::set_migration`](crate::runtime::RuntimeHandle::set_migration)):
+    /// its coroutine (the state it keeps across its waits, the arguments it
+    /// captured) must be `Send`, which the compiler checks here. A process
+    /// moves only while nothing ties it to its core: see the [runtime's
+    /// docs](crate::runtime#migration). On a `SimpleScheduler` it is a
+    /// process like any other.
+    ///
+    /// ```
+    /// #![feature(coroutines)]
+    /// use chronoflow::stackless::receive;
+    /// use chronoflow::{StacklessCtx, StacklessTemplate};
+    ///
+    /// let worker = StacklessTemplate::migratable("worker", |cx: StacklessCtx<u64>, ()| {
+    ///     #[coroutine]
+    ///     move || {
+    ///         let mut sum = 0;
+    ///         while let n @ 1.. = receive!(cx) {
+    ///             sum += n;
+    ///         }
+    ///         sum
+    ///     }
+    /// });
+    /// # let _ = worker;
+    /// ```
+    pub fn migratable<F, G>(name: &str, body: F) -> Self
+    where
+        F: Fn(StacklessCtx<I, O>, A) -> G + Send + Sync + 'static,
+        G: Coroutine<(), Yield = Pending, Return = R> + Send + 'static,
+    {
+        StacklessTemplate {
+            opts: Options::new(name),
+            body: Arc::new(move |cx, args, blocks| blocks.boxed(body(cx, args))),
+            kind: KIND_MIGRATABLE,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Whether its processes may move between a runtime's cores (made by
+    /// [`migratable`](Self::migratable)).
+    pub fn is_migratable(&self) -> bool {
+        self.kind == KIND_MIGRATABLE
     }
 
     /// A template whose coroutine returns `Ok(result)`, or `Err(error)` to
@@ -267,6 +324,7 @@ impl<I: 'static, O: 'static, A: 'static, R: Payload> StacklessTemplate<I, O, A, 
         StacklessTemplate {
             opts: Options::new(name),
             body: Arc::new(move |cx, args, blocks| blocks.boxed(Exiting(body(cx, args)))),
+            kind: KIND,
             _marker: PhantomData,
         }
     }
@@ -393,6 +451,6 @@ pub(crate) fn create<I: 'static, O: 'static, A: 'static, R: Payload>(
             resume_unwind(payload);
         }
     };
-    kernel.install(p, engine, KIND);
+    kernel.install(p, engine, template.kind);
     Ok(p)
 }
