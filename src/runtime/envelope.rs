@@ -4,6 +4,7 @@
 use crate::error::SpawnError;
 use crate::kernel::Kernel;
 use crate::kernel::remote::Job;
+use crate::runtime::migrate::Moving;
 use crate::signal::Pid;
 
 /// Makes a process with the pid reserved for it, on its core's kernel.
@@ -21,9 +22,16 @@ pub(crate) enum Envelope<M> {
     Blocked { sender: Pid, by: Pid },
     /// To `sender`'s core: what `sender` had waiting for room went in.
     Room { sender: Pid },
-    /// A layer's work for this core (the toolkit's half of a link or a
-    /// monitor across cores, the end of a process they tie to).
-    Run(Job<M, M>),
+    /// A layer's work for the core of `pid` (the toolkit's half of a link
+    /// or a monitor across cores, the end of a process they tie to): run
+    /// here, or sent on after `pid` if it moved.
+    Run { pid: Pid, job: Job<M, M> },
+    /// A process moved here (see `migrate.rs`).
+    Migrate(Box<Moving<M>>),
+    /// Down the line of a moving process's cores, back to where it waits.
+    Fence { pid: Pid },
+    /// Down the line of a moved process that ended: forget where it went.
+    Forget { pid: Pid },
 }
 
 /// Envelopes travel in batches: one queue push, and at most one wake-up, for

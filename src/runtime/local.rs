@@ -15,6 +15,7 @@ use crate::kernel::pass::{forget_quietly, panic_message};
 use crate::kernel::remote::Job;
 use crate::kernel::{Kernel, Sent, Undelivered, UndeliveredReason, unrecorded};
 use crate::runtime::envelope::{Batch, Envelope};
+use crate::runtime::migrate::{self, Item, Migration, Whither};
 use crate::runtime::pid::{self, home};
 use crate::runtime::shared::Shared;
 use crate::signal::Pid;
@@ -24,7 +25,8 @@ use crate::signal::Pid;
 const BATCH: usize = 256;
 
 /// Takes the result of an ended process for whoever joins it.
-pub(crate) type Watcher<M> = Box<dyn FnOnce(&mut Kernel<M, M>, Pid)>;
+/// (`Send`: it moves with its process to another core.)
+pub(crate) type Watcher<M> = Box<dyn FnOnce(&mut Kernel<M, M>, Pid) + Send>;
 
 /// Messages from other cores waiting for room in one process's inbox, in
 /// arrival order, and the senders told to wait.
@@ -54,6 +56,8 @@ pub(crate) struct Local<M: 'static> {
     made_above: BTreeSet<u64>,
     /// Ended processes whose results someone joins.
     pub(crate) watchers: FxHashMap<Pid, Watcher<M>>,
+    /// Processes that moved from here, or are on their way here.
+    pub(crate) mig: Migration<M>,
 }
 
 impl<M: Send + 'static> Local<M> {
@@ -69,6 +73,7 @@ impl<M: Send + 'static> Local<M> {
             made_below: pid::first_reserved(me),
             made_above: BTreeSet::new(),
             watchers: FxHashMap::default(),
+            mig: Migration::default(),
         }
     }
 
@@ -147,6 +152,16 @@ impl<M: Send + 'static> Local<M> {
     pub(crate) fn has_parked(&self) -> bool {
         !self.parked.is_empty()
     }
+
+    /// Whether messages from other cores wait here for room in `pid`'s inbox.
+    pub(crate) fn has_parked_for(&self, pid: Pid) -> bool {
+        self.parked.contains_key(&pid)
+    }
+
+    /// Whether `pid`, of this core, was told to wait for room on another.
+    pub(crate) fn is_blocked(&self, pid: Pid) -> bool {
+        self.blocked.contains_key(&pid)
+    }
 }
 
 /// This core's side, from its kernel.
@@ -168,6 +183,16 @@ pub(crate) fn remote<M: Send + 'static>(
     msg: M,
 ) -> Sent<M> {
     let l = local(k);
+    if l.mig.active() {
+        match l.mig.whither(to) {
+            Whither::Here => {
+                l.mig.hold(to, Item::Msg(from, msg));
+                return Sent::Delivered;
+            }
+            Whither::Core(core) => return send_to_core(l, core, from, to, msg),
+            Whither::Nowhere => {}
+        }
+    }
     let core = home(to);
     if core == l.me {
         if l.pending(to) {
@@ -180,6 +205,18 @@ pub(crate) fn remote<M: Send + 'static>(
     if core >= l.out.len() {
         return Sent::Unknown(to, msg);
     }
+    send_to_core(l, core, from, to, msg)
+}
+
+/// Joins the batch for `core` (unless `from` must wait for room first).
+#[inline]
+fn send_to_core<M: Send + 'static>(
+    l: &mut Local<M>,
+    core: usize,
+    from: Option<Pid>,
+    to: Pid,
+    msg: M,
+) -> Sent<M> {
     if let Some(from) = from
         && let Some(&blocker) = l.blocked.get(&from)
     {
@@ -189,11 +226,16 @@ pub(crate) fn remote<M: Send + 'static>(
     Sent::Delivered
 }
 
-/// The kernel's hook: whether `pid` belongs to another core.
+/// The kernel's hook: whether `pid` is held by another core (of another
+/// home and not moved here, or moved from here, or on its way here).
 pub(crate) fn elsewhere<M: Send + 'static>(k: &Kernel<M, M>, pid: Pid) -> bool {
     k.extensions.get::<Local<M>>().is_some_and(|l| {
         let core = home(pid);
-        core != l.me && core < l.out.len()
+        if core != l.me {
+            core < l.out.len() && k.lookup(pid).is_none()
+        } else {
+            l.mig.knows(pid)
+        }
     })
 }
 
@@ -201,9 +243,16 @@ pub(crate) fn elsewhere<M: Send + 'static>(k: &Kernel<M, M>, pid: Pid) -> bool {
 /// order with this core's messages to it.
 pub(crate) fn run_at<M: Send + 'static>(k: &mut Kernel<M, M>, pid: Pid, job: Job<M, M>) {
     let l = local(k);
+    if l.mig.active() {
+        match l.mig.whither(pid) {
+            Whither::Here => return l.mig.hold(pid, Item::Job(job)),
+            Whither::Core(core) => return l.push(core, Envelope::Run { pid, job }),
+            Whither::Nowhere => {}
+        }
+    }
     let core = home(pid);
     if core != l.me && core < l.out.len() {
-        l.push(core, Envelope::Run(job));
+        l.push(core, Envelope::Run { pid, job });
     }
 }
 
@@ -231,13 +280,24 @@ pub(crate) fn take_inbound<M: Send + 'static>(k: &mut Kernel<M, M>) -> bool {
                     local(k).blocked.remove(&sender);
                     k.room_came(sender);
                 }
-                Envelope::Run(job) => {
+                Envelope::Run { pid, job } => {
+                    let job = if local(k).mig.active() && k.lookup(pid).is_none() {
+                        match migrate::route_job(k, pid, job) {
+                            Some(job) => job,
+                            None => continue,
+                        }
+                    } else {
+                        job
+                    };
                     // (The toolkit's code; a panic of it is the core's to
                     // report, not to die of.)
                     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job(k))) {
                         k.report(Some(payload));
                     }
                 }
+                Envelope::Migrate(moving) => migrate::arrived(k, *moving),
+                Envelope::Fence { pid } => migrate::fence(k, pid),
+                Envelope::Forget { pid } => migrate::forget(k, pid),
             }
         }
     }
@@ -271,10 +331,7 @@ fn spawn<M: Send + 'static>(
         // capacity if need be: never held back, to be overtaken by what their
         // senders send it next (straight into the inbox, from this core).
         for (from, msg) in waiting.queue {
-            if let Some(msg) = deliver(k, from, pid, msg) {
-                let p = k.lookup(pid).expect("a full inbox is a live process's");
-                k.deliver_timed(p, msg);
-            }
+            deliver_past(k, from, pid, msg);
         }
         // Its senders, told to wait, go on.
         let l = local(k);
@@ -298,10 +355,39 @@ fn arrive<M: Send + 'static>(k: &mut Kernel<M, M>, from: Option<Pid>, to: Pid, m
         }
         return;
     }
-    if k.lookup(to).is_none() && local(k).pending(to) {
-        local(k).wait_for_process(to, from, msg);
-        return;
+    if k.lookup(to).is_none() {
+        let l = local(k);
+        let msg = if l.mig.active() {
+            match migrate::route_message(k, from, to, msg) {
+                Some(msg) => msg,
+                None => return,
+            }
+        } else {
+            msg
+        };
+        let l = local(k);
+        if l.pending(to) {
+            l.wait_for_process(to, from, msg);
+            return;
+        }
+        if home(to) != l.me {
+            // (Sent on by a core its process left, after it ended here: not
+            // back to its home, which would send it here again.)
+            k.undelivered.push(Undelivered {
+                from,
+                to: Some(to),
+                reason: UndeliveredReason::UnknownPid,
+                msg,
+            });
+            return;
+        }
+        return drop_or_deliver(k, from, to, msg);
     }
+    drop_or_deliver(k, from, to, msg)
+}
+
+/// [`arrive`]'s delivery: into the inbox, or to wait for room there.
+fn drop_or_deliver<M: Send + 'static>(k: &mut Kernel<M, M>, from: Option<Pid>, to: Pid, msg: M) {
     match deliver(k, from, to, msg) {
         None => {}
         Some(msg) => {
@@ -316,6 +402,20 @@ fn arrive<M: Send + 'static>(k: &mut Kernel<M, M>, from: Option<Pid>, to: Pid, m
             }
             l.parked.insert(to, parked);
         }
+    }
+}
+
+/// Delivers into live `to`'s inbox, past a full `Backoff` inbox's capacity
+/// if need be (what waited for it, never held back to be overtaken).
+pub(crate) fn deliver_past<M: Send + 'static>(
+    k: &mut Kernel<M, M>,
+    from: Option<Pid>,
+    to: Pid,
+    msg: M,
+) {
+    if let Some(msg) = deliver(k, from, to, msg) {
+        let p = k.lookup(to).expect("a full inbox is a live process's");
+        k.deliver_timed(p, msg);
     }
 }
 

@@ -129,6 +129,7 @@ mod ctx;
 mod envelope;
 mod join;
 mod local;
+mod migrate;
 mod pid;
 mod placement;
 mod shared;
@@ -349,7 +350,7 @@ impl<M: Send + 'static> Runtime<M> {
         // What came for cores that had stopped: kept, never dropped unseen.
         let mut undelivered =
             std::mem::take(&mut *shared.undelivered.lock().unwrap_or_else(|e| e.into_inner()));
-        for core in shared.cores.iter() {
+        for (index, core) in shared.cores.iter().enumerate() {
             while let Some(batch) = core.inbound.pop() {
                 for envelope in batch {
                     if let Envelope::Msg { from, to, msg } = envelope {
@@ -359,6 +360,13 @@ impl<M: Send + 'static> Runtime<M> {
                             reason: crate::UndeliveredReason::Stopped,
                             msg,
                         });
+                    } else if let Envelope::Migrate(moving) = envelope {
+                        let (pid, msgs) = migrate::lost(*moving);
+                        undelivered.extend(msgs);
+                        shared.incident(
+                            index,
+                            format!("process {pid} was moving to a core that had stopped: dropped"),
+                        );
                     } else {
                         if let Envelope::Spawn { pid, .. } = &envelope {
                             shared.incident(
@@ -561,6 +569,42 @@ impl<M: Send + 'static> RuntimeHandle<M> {
             .read()
             .unwrap_or_else(|e| e.into_inner());
         groups.get(group).cloned().unwrap_or_default()
+    }
+
+    /// Turns migration on or off (on by default): whether the cores
+    /// balance their run queues by moving processes of
+    /// [`StacklessTemplate::migratable`](crate::StacklessTemplate::migratable)
+    /// templates (see [the module docs](self#migration)). Off, a process
+    /// moves no more (those that moved stay where they are). A runtime of
+    /// one core never migrates.
+    pub fn set_migration(&self, on: bool) {
+        self.shared.migration.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether migration is on ([`set_migration`](Self::set_migration)).
+    pub fn migration(&self) -> bool {
+        self.shared.migration.load(Ordering::Relaxed)
+    }
+
+    /// The core that holds the process `pid` (or held it last, if it
+    /// ended): its [`home`], unless it moved (migration). A moving process
+    /// is where it was until it is in its new core.
+    pub fn core_of(&self, pid: Pid) -> usize {
+        let locations = self
+            .shared
+            .locations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        locations.get(&pid).copied().unwrap_or_else(|| home(pid))
+    }
+
+    /// How many processes moved to each core so far (migration).
+    pub fn moved_in(&self) -> Vec<u64> {
+        self.shared
+            .cores
+            .iter()
+            .map(|c| c.moved_in.load(Ordering::Relaxed))
+            .collect()
     }
 
     /// How many live processes each core had at its last count.

@@ -27,6 +27,10 @@ pub(crate) struct Core<M> {
     pub(crate) reserved: AtomicU64,
     /// Live processes at the core's last count.
     pub(crate) live: AtomicUsize,
+    /// Its run queue's length at its last count (for migration).
+    pub(crate) ready: AtomicUsize,
+    /// Processes that moved to it so far (migration).
+    pub(crate) moved_in: AtomicU64,
 }
 
 impl<M> Core<M> {
@@ -37,6 +41,8 @@ impl<M> Core<M> {
             wakes: OnceLock::new(),
             reserved: AtomicU64::new(pid::first_reserved(index)),
             live: AtomicUsize::new(0),
+            ready: AtomicUsize::new(0),
+            moved_in: AtomicU64::new(0),
         }
     }
 
@@ -80,6 +86,9 @@ pub struct Incident {
     pub what: String,
 }
 
+/// Whether a new runtime balances its cores by migration.
+pub(crate) const MIGRATION_DEFAULT: bool = true;
+
 /// Everything the cores share.
 pub(crate) struct Shared<M> {
     pub(crate) cores: Box<[Core<M>]>,
@@ -101,6 +110,11 @@ pub(crate) struct Shared<M> {
     pub(crate) names: crate::otp::registry::SharedNames,
     /// The process groups every core sees.
     pub(crate) groups: crate::otp::groups::SharedGroups,
+    /// The cores balance their loads by moving migratable processes.
+    pub(crate) migration: AtomicBool,
+    /// Where each moved process (alive, or ended lately) is: set by the core
+    /// it moved to, once it is there.
+    pub(crate) locations: Mutex<rustc_hash::FxHashMap<Pid, usize>>,
 }
 
 impl<M> Shared<M> {
@@ -115,6 +129,8 @@ impl<M> Shared<M> {
             incidents: Mutex::new(Vec::new()),
             names: Default::default(),
             groups: Default::default(),
+            migration: AtomicBool::new(MIGRATION_DEFAULT),
+            locations: Mutex::default(),
         }
     }
 

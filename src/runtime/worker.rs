@@ -109,9 +109,15 @@ impl<M: Send + 'static> Worker<M> {
                 .unwrap_or_else(|e| e.into_inner())
                 .extend(kept);
         }
-        self.shared.cores[self.me]
-            .live
-            .store(k.live(), Ordering::Relaxed);
+        let core = &self.shared.cores[self.me];
+        core.live.store(k.live(), Ordering::Relaxed);
+        core.ready.store(k.ready_len(), Ordering::Relaxed);
+        if ran > 0 && self.shared.cores.len() > 1 {
+            // Now and then, a balance check (it may ship processes: sent at
+            // once, not at the end of the next pass).
+            crate::runtime::migrate::tick(k);
+            local(k).flush();
+        }
         took || ran > 0
     }
 
@@ -161,8 +167,11 @@ impl<M: Send + 'static> Worker<M> {
         let within = Duration::from_nanos(self.shared.stop_within.load(Ordering::Acquire));
         let started = std::time::Instant::now();
         // What was sent before the shutdown began is taken first: the spawns
-        // accepted then are made (and stopped with the rest).
+        // accepted then are made (and stopped with the rest), and processes
+        // on their way here are put in at once (their fences may not come
+        // back: the core they would come back from may be done).
         self.step();
+        crate::runtime::migrate::settle_all(self.sched.kernel_mut());
         let before = crate::otp::shutdown::alive(self.sched.kernel_mut());
         // (Processes ended here and below run user code: the `Drop` of their
         // inboxes' messages, whose panics the scheduler resumes. Each is an
