@@ -48,6 +48,6 @@ impl Dispatch for Engines {
             }
             // Its first resume (it takes its stack): through the trait object.
         }
-        engine.resume(turn(), ended)
+        engine.resume(&turn(), ended)
     }
 }

@@ -98,10 +98,10 @@ mod tests {
     struct Probe<const N: usize>(#[allow(dead_code)] Rc<()>, [u8; N]);
 
     impl<const N: usize> Engine for Probe<N> {
-        fn resume(self: Pin<&mut Self>, _: Turn, _: &mut Option<Ended>) -> Option<Wait> {
+        fn resume(self: Pin<&mut Self>, _: &Turn, _: &mut Option<Ended>) -> Option<Wait> {
             None
         }
-        fn stop(self: Pin<Box<Self>>, _: Turn) {}
+        fn stop(self: Pin<Box<Self>>, _: &Turn) {}
     }
 
     fn addr(e: &BoxedEngine) -> *const u8 {
@@ -134,17 +134,17 @@ mod tests {
         // Zero-sized engines have no block to keep; tiny ones do.
         struct Zst;
         impl Engine for Zst {
-            fn resume(self: Pin<&mut Self>, _: Turn, _: &mut Option<Ended>) -> Option<Wait> {
+            fn resume(self: Pin<&mut Self>, _: &Turn, _: &mut Option<Ended>) -> Option<Wait> {
                 None
             }
-            fn stop(self: Pin<Box<Self>>, _: Turn) {}
+            fn stop(self: Pin<Box<Self>>, _: &Turn) {}
         }
         struct Tiny(#[allow(dead_code)] u8);
         impl Engine for Tiny {
-            fn resume(self: Pin<&mut Self>, _: Turn, _: &mut Option<Ended>) -> Option<Wait> {
+            fn resume(self: Pin<&mut Self>, _: &Turn, _: &mut Option<Ended>) -> Option<Wait> {
                 None
             }
-            fn stop(self: Pin<Box<Self>>, _: Turn) {}
+            fn stop(self: Pin<Box<Self>>, _: &Turn) {}
         }
         let z = blocks.boxed(Zst);
         blocks.recycle(z);

@@ -132,14 +132,14 @@ pub(crate) trait Engine {
     /// suspension, the hot path, returns in registers.) A panic of the body may
     /// unwind out of this call (stackless engines): the kernel catches it as the
     /// process's failure.
-    fn resume(self: Pin<&mut Self>, turn: Turn, ended: &mut Option<Ended>) -> Option<Wait>;
+    fn resume(self: Pin<&mut Self>, turn: &Turn, ended: &mut Option<Ended>) -> Option<Wait>;
 
     /// Stops the process: a suspended coroutine is unwound (its locals dropped as
     /// in a turn of its own, so that their destructors may use its context), and
     /// what the engine holds (a stack) goes back where it came from. Called while
     /// nothing else runs, with the process's record alive and marked `killing`.
     /// Its destructors' panics end here.
-    fn stop(self: Pin<Box<Self>>, turn: Turn);
+    fn stop(self: Pin<Box<Self>>, turn: &Turn);
 }
 
 /// An engine as a process record holds it.

@@ -309,7 +309,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 if let Some(engine) = engine {
                     stopped_any = true;
                     let turn = kernel.turn_of(p);
-                    engine.stop(turn);
+                    engine.stop(&turn);
                 }
             }
             if !stopped_any {

@@ -58,7 +58,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 self.procs.remove(pid);
                 if let Some(engine) = engine {
                     let turn = self.turn_of(child);
-                    engine.stop(turn);
+                    engine.stop(&turn);
                 }
                 self.free(child);
                 std::panic::resume_unwind(payload);
@@ -212,7 +212,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let engine = unsafe { (*p.as_ptr()).engine.take() };
         if let Some(engine) = engine {
             let turn = this.turn_of(p);
-            engine.stop(turn);
+            engine.stop(&turn);
         }
         true
     }

@@ -213,7 +213,7 @@ fn take_stack(pool: &Pool, size: usize) -> std::io::Result<(ProcStack, usize)> {
 }
 
 impl<F: FnOnce(&Yielder<bool, Wait>, bool) -> Ended + 'static> Engine for Stackful<F> {
-    fn resume(self: Pin<&mut Self>, _turn: Turn, ended: &mut Option<Ended>) -> Option<Wait> {
+    fn resume(self: Pin<&mut Self>, _turn: &Turn, ended: &mut Option<Ended>) -> Option<Wait> {
         // SAFETY: nothing in a `Stackful` is structurally pinned: its coroutine's
         // stack is apart, and the body is moved out whole before it runs, never
         // used in place.
@@ -224,7 +224,7 @@ impl<F: FnOnce(&Yielder<bool, Wait>, bool) -> Ended + 'static> Engine for Stackf
         }
     }
 
-    fn stop(self: Pin<Box<Self>>, _turn: Turn) {
+    fn stop(self: Pin<Box<Self>>, _turn: &Turn) {
         // Dropping it unwinds the coroutine and gives its stack back; the
         // destructors' panics end there.
         drop(self);

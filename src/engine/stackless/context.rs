@@ -133,7 +133,8 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
     /// progress; gives the running kernel and record, unmarked.
     #[inline(always)]
     pub(crate) fn admit(&self) -> Busy<I, O> {
-        let turn = RESUMING.get();
+        // SAFETY: `RESUMING` always points to a live turn (see there); a read.
+        let turn = unsafe { &*RESUMING.get() };
         if turn.space != self.space || turn.pid != self.pid {
             outside(self.pid);
         }

@@ -155,16 +155,32 @@ thread_local! {
     /// stopping): its space and pid, and its kernel and record. A
     /// [`StacklessCtx`] works only while it is its own, and then uses its
     /// pointers (see `StacklessCtx::admit`).
-    pub(crate) static RESUMING: Cell<Turn> = const { Cell::new(Turn::NONE) };
+    ///
+    /// A pointer to the turn (one word to set and put back per turn, not
+    /// four): always valid, to `NO_TURN` or to the turn given to a resume
+    /// or a stop that is in progress on this thread (`Resuming` puts back
+    /// the previous one before that call returns or unwinds, and the turn
+    /// outlives the call).
+    pub(crate) static RESUMING: Cell<*const Turn> = const { Cell::new(&NO_TURN.0) };
 }
 
 /// Sets [`RESUMING`] for a turn (or a stop) of a stackless process, and puts
 /// back what it held when dropped, even by a panic that unwinds out of the turn.
-struct Resuming(Turn);
+/// What [`RESUMING`] points to outside any turn: of no space.
+static NO_TURN: NoTurn = NoTurn(Turn::NONE);
+
+/// [`Turn::NONE`], in a static.
+struct NoTurn(Turn);
+
+// SAFETY: never written; its pointers are dangling and never used (its space,
+// 0, is no kernel's, so no context accepts it).
+unsafe impl Sync for NoTurn {}
+
+struct Resuming(*const Turn);
 
 impl Resuming {
     #[inline(always)]
-    fn enter(turn: Turn) -> Self {
+    fn enter(turn: &Turn) -> Self {
         Resuming(RESUMING.replace(turn))
     }
 }
@@ -340,7 +356,7 @@ where
     R: Payload,
 {
     #[inline]
-    fn resume(self: Pin<&mut Self>, turn: Turn, ended: &mut Option<Ended>) -> Option<Wait> {
+    fn resume(self: Pin<&mut Self>, turn: &Turn, ended: &mut Option<Ended>) -> Option<Wait> {
         let _resuming = Resuming::enter(turn);
         // SAFETY: the coroutine is pinned structurally: `Exiting` never moves
         // it out, nor gives a `&mut` to it but pinned, here.
@@ -357,7 +373,7 @@ where
         }
     }
 
-    fn stop(self: Pin<Box<Self>>, turn: Turn) {
+    fn stop(self: Pin<Box<Self>>, turn: &Turn) {
         let _resuming = Resuming::enter(turn);
         if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(self))) {
             forget_quietly(payload);
@@ -404,7 +420,7 @@ where
     R: Payload,
 {
     #[inline]
-    fn resume(self: Pin<&mut Self>, turn: Turn, ended: &mut Option<Ended>) -> Option<Wait> {
+    fn resume(self: Pin<&mut Self>, turn: &Turn, ended: &mut Option<Ended>) -> Option<Wait> {
         let _resuming = Resuming::enter(turn);
         match Coroutine::resume(self, ()) {
             CoroutineState::Yielded(pending) => Some(pending.0),
@@ -418,7 +434,7 @@ where
     /// Drops the coroutine (its suspended locals) as if in its turn, so that their
     /// destructors may use its context, as a stackful process's may while its
     /// stack unwinds. A panic in those destructors ends them, and goes no further.
-    fn stop(self: Pin<Box<Self>>, turn: Turn) {
+    fn stop(self: Pin<Box<Self>>, turn: &Turn) {
         let _resuming = Resuming::enter(turn);
         if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(self))) {
             // (Its payload's `Drop` may panic too.)
