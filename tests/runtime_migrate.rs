@@ -26,12 +26,23 @@ fn core_name() -> String {
     std::thread::current().name().unwrap_or("?").to_string()
 }
 
-/// A few microseconds of computation.
-fn spin(mut x: u64) -> u64 {
-    for _ in 0..2_000 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+/// 40 microseconds of computation, in any build: a turn long enough for
+/// the balance checks to move processes (they move only for turns of 10 us
+/// or more of busy time on average, and a loaded machine may take some of
+/// this wall-clock time from the thread).
+fn spin(x: u64) -> u64 {
+    spin_for(x, Duration::from_micros(40))
+}
+
+/// `x` scrambled for `time`.
+fn spin_for(mut x: u64, time: Duration) -> u64 {
+    let start = Instant::now();
+    while start.elapsed() < time {
+        for _ in 0..100 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+        }
     }
     std::hint::black_box(x)
 }
@@ -141,60 +152,68 @@ fn migration_off_moves_nothing() {
     assert_eq!(rt.moved_in(), vec![0, 0]);
 }
 
-/// Receives `senders * per` messages (taking them as they come, computing
-/// between, so that it stays ready: movable); checks each sender's are in
-/// order. Its result: the cores it ran on.
-fn receiver() -> StacklessTemplate<Msg, Msg, (u64, u64), Result<BTreeSet<String>, String>> {
-    StacklessTemplate::migratable(
-        "receiver",
-        |cx: StacklessCtx<Msg>, (senders, per): (u64, u64)| {
-            #[coroutine]
-            move || {
-                let mut next = vec![0u64; senders as usize];
-                let mut got = 0;
-                let mut seen = BTreeSet::new();
-                let mut x = 1;
-                while got < senders * per {
-                    seen.insert(core_name());
-                    while let Some(msg) = cx.try_receive() {
-                        let Msg::Seq(from, n) = msg else {
-                            return Err(format!("unexpected {msg:?}"));
-                        };
-                        if next[from as usize] != n {
-                            return Err(format!(
-                                "from sender {from}: message {n} where {} was due, on {}",
-                                next[from as usize],
-                                core_name()
-                            ));
-                        }
-                        next[from as usize] += 1;
-                        got += 1;
+/// Receives from `senders` senders until each said `Stop` (taking messages
+/// as they come, computing between, so that it stays ready: movable);
+/// checks each sender's are in order. Its result: the cores it ran on.
+fn receiver() -> StacklessTemplate<Msg, Msg, u64, Result<BTreeSet<String>, String>> {
+    StacklessTemplate::migratable("receiver", |cx: StacklessCtx<Msg>, senders: u64| {
+        #[coroutine]
+        move || {
+            let mut next = vec![0u64; senders as usize];
+            let mut stopped = 0;
+            let mut seen = BTreeSet::new();
+            let mut x = 1;
+            while stopped < senders {
+                seen.insert(core_name());
+                while let Some(msg) = cx.try_receive() {
+                    let Msg::Seq(from, n) = msg else {
+                        stopped += 1;
+                        continue;
+                    };
+                    if next[from as usize] != n {
+                        return Err(format!(
+                            "from sender {from}: message {n} where {} was due, on {}",
+                            next[from as usize],
+                            core_name()
+                        ));
                     }
-                    x = spin(x);
-                    yield_now!();
+                    next[from as usize] += 1;
                 }
-                Ok(seen)
+                x = spin(x);
+                yield_now!();
             }
-        },
-    )
+            Ok(seen)
+        }
+    })
     // (Unbounded: no message waits for room, which would keep it from moving.)
     .overflow(chronoflow::Overflow::Unbounded)
 }
 
-/// Sends `per` numbered messages as sender `id` to each of `to`, one to
-/// each per turn (so that it sends all along the receivers' moves).
-fn sender() -> StacklessTemplate<Msg, Msg, (u64, Vec<Pid>, u64), ()> {
+/// A sender's arguments: its id, its receivers, when to stop.
+type SenderArgs = (u64, Vec<Pid>, Arc<AtomicBool>);
+
+/// Sends numbered messages as sender `id` to each of `to`, one to each per
+/// turn, computing a little in each, until `stop`; then `Stop` to each.
+fn sender() -> StacklessTemplate<Msg, Msg, SenderArgs, ()> {
     StacklessTemplate::new(
         "sender",
-        |cx: StacklessCtx<Msg>, (id, to, per): (u64, Vec<Pid>, u64)| {
+        |cx: StacklessCtx<Msg>, (id, to, stop): SenderArgs| {
             #[coroutine]
             move || {
-                for n in 0..per {
+                let mut x = 1;
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
                     for i in 0..to.len() {
                         send_to!(cx, to[i], Msg::Seq(id, n));
                     }
+                    n += 1;
+                    x = spin_for(x, Duration::from_micros(10));
                     yield_now!();
                 }
+                for i in 0..to.len() {
+                    send_to!(cx, to[i], Msg::Stop);
+                }
+                std::hint::black_box(x);
             }
         },
     )
@@ -211,33 +230,41 @@ fn per_sender_order_holds_for_messages_sent_before_during_and_after_a_move() {
 
 fn order_across_moves() {
     let rt: Runtime<Msg> = Runtime::with_cores(2).unwrap();
-    // Off until every sender sends: the moves come in the thick of it.
+    // Off until every sender is spawned: the moves come in the thick of it.
     rt.set_migration(false);
-    let per = 5_000;
     // Receivers on core 0, with spinners that keep its run queue long (they
     // are not migratable: the receivers are what moves).
     let done = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let stayers = spinners(&rt, 8, false, &done);
     let receivers: Vec<Joiner<Result<BTreeSet<String>, String>>> = (0..8)
         .map(|_| {
-            rt.spawn_joinable(Placement::Core(0), &receiver(), (6, per))
+            rt.spawn_joinable(Placement::Core(0), &receiver(), 6)
                 .unwrap()
         })
         .collect();
     let to: Vec<Pid> = receivers.iter().map(Joiner::pid).collect();
-    // Senders: one on the receivers' core, one on the core they move to
-    // (whose sends to a process on its way in are held for it), one more
-    // there, and the test's thread (from outside).
-    rt.spawn_at(Placement::Core(0), &sender(), (0, to.clone(), per))
+    // Senders: one on the receivers' core, four on the core they move to
+    // (whose sends to a process on its way in are held for it, and whose
+    // earlier sends may still be on their way through the old core), and
+    // the test's thread (from outside).
+    rt.spawn_at(Placement::Core(0), &sender(), (0, to.clone(), stop.clone()))
         .unwrap();
     for id in 1..5 {
-        rt.spawn_at(Placement::Core(1), &sender(), (id, to.clone(), per))
-            .unwrap();
+        rt.spawn_at(
+            Placement::Core(1),
+            &sender(),
+            (id, to.clone(), stop.clone()),
+        )
+        .unwrap();
     }
-    for n in 0..per {
-        if n == 100 {
-            rt.set_migration(true);
-        }
+    rt.set_migration(true);
+    let start = Instant::now();
+    let mut moved_at = None;
+    let mut n = 0;
+    // Until some time after the first receivers moved (more may follow).
+    while moved_at.is_none_or(|at: Instant| at.elapsed() < Duration::from_millis(100)) {
+        assert!(start.elapsed() < PATIENCE, "the receivers did not move");
         for &pid in &to {
             let mut msg = Msg::Seq(5, n);
             loop {
@@ -251,6 +278,15 @@ fn order_across_moves() {
                 }
             }
         }
+        n += 1;
+        if moved_at.is_none() && to.iter().any(|&pid| rt.core_of(pid) == 1) {
+            moved_at = Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for &pid in &to {
+        rt.try_send(pid, Msg::Stop).unwrap();
     }
     let mut moved = 0;
     for j in receivers {
@@ -259,12 +295,11 @@ fn order_across_moves() {
             moved += 1;
         }
     }
+    assert!(moved > 0);
     done.store(true, Ordering::Relaxed);
     for j in stayers {
         j.join().unwrap();
     }
-    assert!(moved > 0, "some receiver moved while it received");
-    assert!(rt.moved_in()[1] > 0);
     let report = rt.shutdown(Duration::from_secs(1));
     assert!(report.undelivered.is_empty(), "{report:?}");
     assert!(report.killed().is_empty(), "{report:?}");
@@ -439,4 +474,38 @@ fn shutdown_stops_moved_processes_on_every_core() {
             "each was stopped, none lost"
         );
     }
+}
+
+#[test]
+fn processes_of_short_turns_stay_where_they_are() {
+    let rt: Runtime<Msg> = Runtime::with_cores(2).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    // Always ready, but each turn is short: a move would not pay.
+    let quick =
+        StacklessTemplate::migratable("quick", |_cx: StacklessCtx<Msg>, done: Arc<AtomicBool>| {
+            #[coroutine]
+            move || {
+                let mut seen = BTreeSet::new();
+                while !done.load(Ordering::Relaxed) {
+                    seen.insert(core_name());
+                    yield_now!();
+                }
+                seen
+            }
+        });
+    let all: Vec<Joiner<BTreeSet<String>>> = (0..32)
+        .map(|_| {
+            rt.spawn_joinable(Placement::Core(0), &quick, done.clone())
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    done.store(true, Ordering::Relaxed);
+    for j in all {
+        assert_eq!(
+            j.join().unwrap(),
+            BTreeSet::from(["chronoflow-core-0".to_string()])
+        );
+    }
+    assert_eq!(rt.moved_in(), vec![0, 0]);
 }

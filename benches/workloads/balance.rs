@@ -17,7 +17,11 @@
 //!   core: the moved worker runs on the other core, and its old pid is kept
 //!   by a forwarder on its old core that passes on each message it gets (one
 //!   more crossing of cores per message, and the forwarder's work on the
-//!   busy core).
+//!   busy core);
+//! - `migrate`: on the feeder's core, of a migratable template
+//!   (`StacklessTemplate::migratable`), with the runtime's migration on: its
+//!   balance checks move what they see fit to the other cores. (The other
+//!   modes' workers are not migratable: they stay where they are placed.)
 //!
 //! One op = one message handled. `work=0` is a message-bound load, `work=N`
 //! a compute-bound one.
@@ -36,6 +40,7 @@ enum Mode {
     Local,
     Spread,
     Moved,
+    Migrate,
 }
 
 /// `work` rounds of a xorshift on `x`: computation the compiler cannot
@@ -50,22 +55,25 @@ fn spin(mut x: u64, work: u64) -> u64 {
 }
 
 /// A worker: `k` messages, each spun `work` times; its sum to `feeder`.
-fn worker() -> StacklessTemplate<Msg, Msg, (Pid, u64, u64), ()> {
-    StacklessTemplate::new(
-        "worker",
-        |cx: StacklessCtx<Msg>, (feeder, k, work): (Pid, u64, u64)| {
-            #[coroutine]
-            move || {
-                let mut sum = 0u64;
-                for _ in 0..k {
-                    if let Msg::Data(x) = receive!(cx) {
-                        sum = sum.wrapping_add(spin(x | 1, work));
-                    }
+/// Migratable (its processes may move between cores) if asked.
+fn worker(migratable: bool) -> StacklessTemplate<Msg, Msg, (Pid, u64, u64), ()> {
+    let body = |cx: StacklessCtx<Msg>, (feeder, k, work): (Pid, u64, u64)| {
+        #[coroutine]
+        move || {
+            let mut sum = 0u64;
+            for _ in 0..k {
+                if let Msg::Data(x) = receive!(cx) {
+                    sum = sum.wrapping_add(spin(x | 1, work));
                 }
-                send_to!(cx, feeder, Msg::Data(sum));
             }
-        },
-    )
+            send_to!(cx, feeder, Msg::Data(sum));
+        }
+    };
+    if migratable {
+        StacklessTemplate::migratable("worker", body)
+    } else {
+        StacklessTemplate::new("worker", body)
+    }
 }
 
 /// A moved process's old pid: passes its next `k` messages on to `to`.
@@ -84,11 +92,12 @@ fn forwarder() -> StacklessTemplate<Msg, Msg, (Pid, u64), ()> {
 /// The feeder: `w` workers placed by `mode`, `k` messages to each, their
 /// reports received.
 fn feeder() -> StacklessTemplate<Msg, Msg, (Mode, u64, u64, u64), u64> {
-    let (worker, forwarder) = (worker(), forwarder());
+    let (worker, migratable, forwarder) = (worker(false), worker(true), forwarder());
     StacklessTemplate::new(
         "feeder",
         move |cx: StacklessCtx<Msg>, (mode, w, k, work): (Mode, u64, u64, u64)| {
-            let (worker, forwarder) = (worker.clone(), forwarder.clone());
+            let (worker, migratable, forwarder) =
+                (worker.clone(), migratable.clone(), forwarder.clone());
             #[coroutine]
             move || {
                 let me = cx.pid();
@@ -104,6 +113,7 @@ fn feeder() -> StacklessTemplate<Msg, Msg, (Mode, u64, u64, u64), u64> {
                             cx.spawn_at(Placement::Local, &forwarder, (moved, k))
                         }
                         Mode::Moved => cx.spawn_at(Placement::Local, &worker, (me, k, work)),
+                        Mode::Migrate => cx.spawn_at(Placement::Local, &migratable, (me, k, work)),
                     };
                     to.push(pid.expect("spawn a worker"));
                 }
@@ -124,8 +134,8 @@ fn feeder() -> StacklessTemplate<Msg, Msg, (Mode, u64, u64, u64), u64> {
     )
 }
 
-/// One run: ns per message handled.
-fn run(mode: Mode, w: u64, k: u64, work: u64) -> f64 {
+/// One run: ns per message handled, and how many processes moved.
+fn run(mode: Mode, w: u64, k: u64, work: u64) -> (f64, u64) {
     let rt: Runtime<Msg> =
         Runtime::with_cores(chronoflow::runtime::default_cores()).expect("start the runtime");
     let t0 = Instant::now();
@@ -134,12 +144,13 @@ fn run(mode: Mode, w: u64, k: u64, work: u64) -> f64 {
         .expect("spawn the feeder");
     feeder.join().expect("the feeder ends");
     let ns = t0.elapsed().as_nanos() as f64;
+    let moved = rt.moved_in().iter().sum();
     let report = rt.shutdown(Duration::from_secs(5));
     assert!(report.killed().is_empty(), "{report:?}");
-    ns / (w * k) as f64
+    (ns / (w * k) as f64, moved)
 }
 
-/// The `balance` lines: each work size under the three placements.
+/// The `balance` lines: each work size under the four placements.
 pub fn suite(scale: u64) {
     let cores = chronoflow::runtime::default_cores();
     if cores < 2 {
@@ -148,10 +159,12 @@ pub fn suite(scale: u64) {
     }
     let (w, k) = (100, 20_000 / scale);
     for work in [0, 100, 1_000] {
-        let [local, spread, moved] =
-            [Mode::Local, Mode::Spread, Mode::Moved].map(|mode| run(mode, w, k, work));
+        let [local, spread, moved, migrate] =
+            [Mode::Local, Mode::Spread, Mode::Moved, Mode::Migrate]
+                .map(|mode| run(mode, w, k, work));
         println!(
-            "# balance workers={w} messages={k} work={work} (ns per message): local={local:.1} spread={spread:.1} moved={moved:.1}"
+            "# balance workers={w} messages={k} work={work} (ns per message): local={:.1} spread={:.1} moved={:.1} migrate={:.1} ({} moved)",
+            local.0, spread.0, moved.0, migrate.0, migrate.1
         );
     }
 }

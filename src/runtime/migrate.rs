@@ -63,14 +63,23 @@ use crate::signal::Pid;
 
 /// A balance check runs once per this many passes that ran something...
 const CHECK_EVERY: u32 = 16;
-/// ...and this long after the last one.
+/// ...or turns, if sooner...
+const CHECK_TURNS: u64 = 1024;
+/// ...and once the core has been busy this long since the last one (its
+/// thread's CPU time).
 const INTERVAL: Duration = Duration::from_millis(1);
-/// A core moves processes only when its run queue is at least this long...
+/// A core moves processes only when its load is at least this...
 const MIN_QUEUE: usize = 4;
-/// ...and more than twice as long as the shortest other (plus this).
+/// ...and more than the least loaded core's plus this.
 const SLACK: usize = 2;
-/// The most processes one check moves.
-const MAX_MOVES: usize = 64;
+/// ...and only when its turns were long: on average at least this long
+/// over the interval (a compute-bound load; a move costs each message sent
+/// to the process a crossing of cores, which a short turn does not repay:
+/// see `benches/workloads/balance.rs`).
+const MIN_TURN: Duration = Duration::from_micros(2);
+/// The most processes one check moves (a few at a time: the next check
+/// sees their load where they went, and a process never comes back).
+const MAX_MOVES: usize = 16;
 /// How far from the back of the run queue a check looks for processes to
 /// move.
 const SCAN: usize = 1024;
@@ -136,7 +145,18 @@ pub(crate) struct Migration<M> {
     visited: FxHashMap<Pid, Vec<usize>>,
     /// Passes that ran something since the last check.
     passes: u32,
-    last: Option<Instant>,
+    /// Turns run since the last check.
+    turns: u64,
+    /// Turns run since the busy time was last read.
+    since: u64,
+    /// The core thread's busy time at the last check.
+    last: Option<Duration>,
+    /// The most processes that wanted to run in one pass since the last
+    /// check, and in the period before: its load, as the other cores see it
+    /// (the larger; BEAM's balance looks at each run queue's longest over
+    /// the period, too).
+    peak: usize,
+    last_peak: usize,
 }
 
 impl<M> Default for Migration<M> {
@@ -146,7 +166,11 @@ impl<M> Default for Migration<M> {
             arriving: FxHashMap::default(),
             visited: FxHashMap::default(),
             passes: 0,
+            turns: 0,
+            since: 0,
             last: None,
+            peak: 0,
+            last_peak: 0,
         }
     }
 }
@@ -324,24 +348,94 @@ pub(crate) fn settle_all<M: Send + 'static>(k: &mut Kernel<M, M>) {
     }
 }
 
-/// One pass ran something: now and then, a balance check.
-pub(crate) fn tick<M: Send + 'static>(k: &mut Kernel<M, M>) {
+/// A pass ran `turns` turns: publishes this core's load; now and then, a
+/// balance check.
+pub(crate) fn tick<M: Send + 'static>(k: &mut Kernel<M, M>, turns: usize) {
+    if turns == 0 {
+        return;
+    }
+    // Its load: the processes that wanted to run in a pass (those it ran, or
+    // those still queued if more), the most over this period and the last
+    // (a core whose processes wait for messages between passes idles now
+    // and then: its load is what it runs when they come), and the
+    // processes on their way here (its load soon).
+    let queued = k.ready_len();
     let l = local(k);
+    l.mig.peak = l.mig.peak.max(turns.max(queued));
+    let load = l.mig.peak.max(l.mig.last_peak) + l.mig.arriving.len();
+    l.shared.cores[l.me].ready.store(load, Ordering::Relaxed);
     l.mig.passes += 1;
-    if l.mig.passes < CHECK_EVERY {
+    l.mig.turns += turns as u64;
+    l.mig.since += turns as u64;
+    // (The busy time is read once per 16 passes, or per 1,024 turns if
+    // sooner, so that long passes are not left unchecked for long.)
+    if l.mig.passes < CHECK_EVERY && l.mig.since < CHECK_TURNS {
         return;
     }
     l.mig.passes = 0;
-    let now = Instant::now();
-    if l.mig
-        .last
-        .is_some_and(|last| now.duration_since(last) < INTERVAL)
-    {
+    l.mig.since = 0;
+    let now = busy_time();
+    let Some(last) = l.mig.last else {
+        l.mig.last = Some(now);
+        l.mig.turns = 0;
+        return;
+    };
+    let busy = now.saturating_sub(last);
+    if busy < INTERVAL {
         return;
     }
+    // (The interval's busy time per turn: the passes' own work counted too,
+    // and a short spin before the thread sleeps, but little beside.)
+    let per_turn = busy / u32::try_from(l.mig.turns.max(1)).unwrap_or(u32::MAX);
     l.mig.last = Some(now);
+    l.mig.turns = 0;
     forget_ended(k);
-    balance(k);
+    if per_turn >= MIN_TURN {
+        balance(k);
+    }
+    let l = local(k);
+    l.mig.last_peak = std::mem::take(&mut l.mig.peak);
+}
+
+/// The time the calling thread has run (its CPU time): a core's busy time,
+/// which other threads of a loaded machine do not inflate as they would the
+/// wall clock's.
+#[cfg(unix)]
+fn busy_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a live `timespec` for the call to write; the clock id is
+    // the platform's own constant.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if r != 0 {
+        return wall_time();
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// Where a thread's CPU time cannot be read: the wall clock's time since
+/// the first call.
+#[cfg(not(unix))]
+fn busy_time() -> Duration {
+    wall_time()
+}
+
+fn wall_time() -> Duration {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
+
+/// The core goes to sleep: it has no load.
+pub(crate) fn idle<M: Send + 'static>(k: &mut Kernel<M, M>) {
+    let l = local(k);
+    l.mig.peak = 0;
+    l.mig.last_peak = 0;
+    l.shared.cores[l.me].ready.store(0, Ordering::Relaxed);
 }
 
 /// Moved-in processes that ended: their lines forget them.
@@ -370,11 +464,12 @@ fn forget_ended<M: Send + 'static>(k: &mut Kernel<M, M>) {
     }
 }
 
-/// Compares this core's run queue with the others': when it is much longer
-/// than the shortest, moves up to half the difference of its movable ready
-/// processes there.
+/// Compares this core's load (see `tick`) with the others': when it is
+/// larger than the least loaded's by more than `SLACK`, moves up to half the
+/// difference (at most `MAX_MOVES`) of its movable ready processes there.
 fn balance<M: Send + 'static>(k: &mut Kernel<M, M>) {
-    let mine = k.ready_len();
+    let l = local(k);
+    let mine = l.shared.cores[l.me].ready.load(Ordering::Relaxed);
     if mine < MIN_QUEUE {
         return;
     }
@@ -391,7 +486,7 @@ fn balance<M: Send + 'static>(k: &mut Kernel<M, M>) {
     else {
         return;
     };
-    if mine <= 2 * theirs + SLACK {
+    if mine <= theirs + SLACK {
         return;
     }
     let want = ((mine - theirs) / 2).min(MAX_MOVES);

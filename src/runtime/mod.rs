@@ -37,7 +37,8 @@
 //!
 //! - **Cores.** Each core is a thread running its own kernel: its processes,
 //!   their inboxes, timers and everything a `SimpleScheduler` has. A stackful
-//!   process never leaves the core it was placed on ([`Placement`]).
+//!   process never leaves the core it was placed on ([`Placement`]); a
+//!   stackless one of a migratable template may move ([Migration](#migration)).
 //! - **Pids name their core** (the top bits, [`home`]), so a send finds its
 //!   way without a table shared between threads. Pids are unique across the
 //!   runtime and never reused.
@@ -118,6 +119,49 @@
 //! Parent/child trees are of one core by design: a child is spawned on its
 //! parent's core.
 //! The [`DurableScheduler`](crate::DurableScheduler) stays single-core.
+//!
+//! # Migration
+//!
+//! A core whose load is high moves some of its ready processes to the least
+//! loaded core, now and then, as BEAM's schedulers balance their run queues
+//! periodically (not by constant stealing). A core's load is the most
+//! processes that wanted to run in one of its passes lately (0 once it
+//! sleeps). Each core checks once per 16 passes (or 1,024 turns) that ran
+//! something, at least 1 ms of its thread's busy time apart; when its
+//! turns averaged 2 us or more over that time (a compute-bound load: for
+//! short turns, the crossing of cores that a move adds to each message sent
+//! to the process costs more than spreading gains), its load is at least 4
+//! and more than the least loaded core's plus 2, it moves up to half the
+//! difference (at most 16) there. On by default
+//! ([`RuntimeHandle::set_migration`]); a runtime of one core never
+//! migrates. [`RuntimeHandle::core_of`] tells where a process is,
+//! [`RuntimeHandle::moved_in`] how many processes each core received.
+//!
+//! Only stackless processes of a
+//! [`StacklessTemplate::migratable`](crate::StacklessTemplate::migratable)
+//! template move (their coroutine is `Send`: the compiler checked it), and
+//! only while nothing ties them to their core: top-level (no parent, no
+//! children), ready and not running, no link, monitor, trapped exit, name or
+//! group (nothing of theirs in the toolkit's tables; a call in progress
+//! monitors its server), no timer armed by them (`send_after`,
+//! `start_timer`, ever: their ids are their core's) nor for them (`sleep`,
+//! a receive's timeout), no exit signal or system message pending, no
+//! sender waiting for room in their inbox, and no message of theirs or for
+//! them waiting for room across cores. Everything else stays. A process
+//! never moves back to a core it has been on (its home included), so with
+//! `n` cores it moves at most `n - 1` times.
+//!
+//! A moved process keeps its pid, inbox (in order), options and result:
+//! its joiner gets it, its failure is its own. What is sent to it goes to
+//! its pid's home core as before and follows it from there, through the
+//! cores it left; its new core's own processes find it at once. Per-sender
+//! order holds through a move: the new core inserts the process only once a
+//! fence it sent down that line comes back, holding meanwhile what its own
+//! processes send it. Each core remembers where the processes that left it
+//! went, until a moved process ends: its core then tells the line to forget
+//! it (so the entries follow the live moved processes, not every process
+//! that ever moved). A process on its way when the runtime shuts down is put
+//! in at once and stopped with the others.
 //!
 //! # Determinism
 //!

@@ -27,7 +27,8 @@ pub(crate) struct Core<M> {
     pub(crate) reserved: AtomicU64,
     /// Live processes at the core's last count.
     pub(crate) live: AtomicUsize,
-    /// Its run queue's length at its last count (for migration).
+    /// Its load, for migration: the most processes that wanted to run in one
+    /// of its passes since its last balance check (0 once it is idle).
     pub(crate) ready: AtomicUsize,
     /// Processes that moved to it so far (migration).
     pub(crate) moved_in: AtomicU64,

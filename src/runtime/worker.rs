@@ -111,11 +111,11 @@ impl<M: Send + 'static> Worker<M> {
         }
         let core = &self.shared.cores[self.me];
         core.live.store(k.live(), Ordering::Relaxed);
-        core.ready.store(k.ready_len(), Ordering::Relaxed);
         if ran > 0 && self.shared.cores.len() > 1 {
-            // Now and then, a balance check (it may ship processes: sent at
-            // once, not at the end of the next pass).
-            crate::runtime::migrate::tick(k);
+            // Its load for the others to see; now and then, a balance check
+            // (it may ship processes: sent at once, not at the end of the
+            // next pass).
+            crate::runtime::migrate::tick(k, ran);
             local(k).flush();
         }
         took || ran > 0
@@ -146,6 +146,7 @@ impl<M: Send + 'static> Worker<M> {
         fence(Ordering::SeqCst);
         if core.inbound.is_empty() && !self.shared.stopping.load(Ordering::Acquire) {
             let k = self.sched.kernel_mut();
+            crate::runtime::migrate::idle(k);
             let until = match k.idle() {
                 Idle::Wait(until) => until,
                 Idle::Done => None,

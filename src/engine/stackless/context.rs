@@ -41,7 +41,7 @@ use crate::template::Spawnable;
 ///
 /// It holds no pointer: only its process's identity (the pid, and the pid
 /// space of the kernels that may run it). Each call finds the kernel and the
-/// record through the turn that the running kernel set ([`RESUMING`]), once
+/// record through the turn that the running kernel set (a thread-local), once
 /// it checked that the turn is its own process's. So it keeps working after
 /// its process moved to another kernel of the same space (a runtime's
 /// migration), and a stale or smuggled copy is refused, never dereferenced.
