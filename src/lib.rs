@@ -146,6 +146,8 @@
 //! [`tracing`]: https://docs.rs/tracing
 #![warn(missing_docs)]
 #![cfg_attr(feature = "stackless", feature(coroutine_trait))]
+// (Unit tests write stackless bodies.)
+#![cfg_attr(all(test, feature = "stackless"), feature(coroutines))]
 
 mod clock;
 mod driver;

@@ -157,3 +157,88 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         p
     }
 }
+
+#[cfg(all(test, feature = "stackless"))]
+mod tests {
+    use std::time::Duration;
+
+    use crate::engine::MIGRATABLE;
+    use crate::kernel::Space;
+    use crate::stackless::{receive, sleep};
+    use crate::{Pid, SimpleScheduler, StacklessCtx, StacklessTemplate};
+
+    /// Two schedulers of one space, their pids apart (as a runtime's cores).
+    fn pair() -> (SimpleScheduler<u64>, SimpleScheduler<u64>) {
+        let space = Space::<u64, u64>::new();
+        let (mut a, mut b) = (SimpleScheduler::new(), SimpleScheduler::new());
+        a.kernel_mut().join_space(space);
+        b.kernel_mut().join_space(space);
+        b.kernel_mut().set_pid_space(1 << 40, 1);
+        (a, b)
+    }
+
+    /// Sums `n` messages; its context is used before and after the move.
+    fn summer() -> StacklessTemplate<u64, u64, u64, (u64, Pid)> {
+        StacklessTemplate::migratable("sum", |cx: StacklessCtx<u64>, n: u64| {
+            #[coroutine]
+            move || {
+                let mut sum = 0;
+                for _ in 0..n {
+                    sum = sum * 10 + receive!(cx);
+                }
+                (sum, cx.pid())
+            }
+        })
+    }
+
+    #[test]
+    fn a_stackless_process_goes_on_in_another_kernel_of_its_space() {
+        let (mut a, mut b) = pair();
+        let handle = a.spawn(&summer(), 4).unwrap();
+        let pid = handle.pid();
+        a.send(pid, 1).unwrap();
+        a.run_until_idle();
+        // Waiting for its second message, with it in its inbox: it moves so.
+        a.send(pid, 2).unwrap();
+        let x = a.kernel_mut().extract(pid, MIGRATABLE).expect("movable");
+        assert!(a.kernel_mut().lookup(pid).is_none());
+        assert!(
+            a.kernel_mut().extract(pid, MIGRATABLE).is_none(),
+            "gone from its old kernel"
+        );
+        b.kernel_mut().insert(x);
+        b.send(pid, 3).unwrap();
+        b.send(pid, 4).unwrap();
+        b.run_until_idle();
+        // Its messages in order, its context working in its new kernel.
+        assert_eq!(
+            b.kernel_mut().take_result::<(u64, Pid)>(pid),
+            Some(Ok((1234, pid)))
+        );
+        drop(handle);
+    }
+
+    #[test]
+    fn a_process_tied_to_its_kernel_does_not_move() {
+        let (mut a, _b) = pair();
+        // Another kind of engine.
+        let plain = StacklessTemplate::new("plain", |cx: StacklessCtx<u64>, ()| {
+            #[coroutine]
+            move || receive!(cx)
+        });
+        let p = a.spawn(&plain, ()).unwrap();
+        // A timer of its own.
+        let sleeper = StacklessTemplate::migratable("sleeper", |_cx: StacklessCtx<u64>, ()| {
+            #[coroutine]
+            move || sleep!(_cx, Duration::from_secs(3600))
+        });
+        let s = a.spawn(&sleeper, ()).unwrap();
+        let _ = a.update();
+        assert!(a.kernel_mut().extract(p.pid(), MIGRATABLE).is_none());
+        assert!(a.kernel_mut().extract(s.pid(), MIGRATABLE).is_none());
+        // A movable one, for contrast.
+        let m = a.spawn(&summer(), 1).unwrap();
+        let _ = a.update();
+        assert!(a.kernel_mut().extract(m.pid(), MIGRATABLE).is_some());
+    }
+}
