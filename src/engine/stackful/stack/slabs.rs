@@ -11,7 +11,9 @@
 //! advice is unknown: `EINVAL`) the guard pages fall back to `mprotect`: correct,
 //! but each guard page splits its slab, two mappings per stack again, so about
 //! 32,000 live stackful processes under the default limit; past it `mprotect`
-//! fails (`ENOMEM`) and so does the spawn ([`SpawnError::Stack`]).
+//! fails (`ENOMEM`), and so does the process that asked for the stack at its
+//! first run (a spawn fails with [`SpawnError::Stack`] only when a stack size's
+//! first slab cannot be mapped).
 //!
 //! [`SpawnError::Stack`]: crate::SpawnError::Stack
 
