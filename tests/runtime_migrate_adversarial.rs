@@ -189,3 +189,108 @@ fn both_move_to_a_third_core() {
     assert!(report.killed().is_empty(), "{report:?}");
     r_result.unwrap_or_else(|e| panic!("{e} (sender ran on {s_seen:?})"));
 }
+
+/// Never moves; computes, not receiving, until `done`; then takes `n`
+/// messages and checks their order.
+fn slow_receiver() -> StacklessTemplate<Msg, Msg, (u64, Arc<AtomicBool>), Result<u64, String>> {
+    StacklessTemplate::new(
+        "slow-receiver",
+        |cx: StacklessCtx<Msg>, (n, done): (u64, Arc<AtomicBool>)| {
+            #[coroutine]
+            move || {
+                let mut x = 1;
+                while !done.load(Ordering::Relaxed) {
+                    x = spin_for(x, Duration::from_micros(40));
+                    yield_now!();
+                }
+                std::hint::black_box(x);
+                for i in 0..n {
+                    match receive!(cx) {
+                        Msg::Seq(m) if m == i => {}
+                        other => return Err(format!("{other:?} where {i} was due")),
+                    }
+                }
+                Ok(n)
+            }
+        },
+    )
+    .capacity(2)
+}
+
+/// Spins on its home core (0); once it moved, sends `n` messages to `to`,
+/// counting them in `sent`.
+fn moved_sender() -> StacklessTemplate<Msg, Msg, (Pid, u64, Arc<AtomicU64>), ()> {
+    StacklessTemplate::migratable(
+        "moved-sender",
+        |cx: StacklessCtx<Msg>, (to, n, sent): (Pid, u64, Arc<AtomicU64>)| {
+            #[coroutine]
+            move || {
+                let mut x = 1;
+                while core_name() == "chronoflow-core-0" {
+                    x = spin_for(x, Duration::from_micros(40));
+                    yield_now!();
+                }
+                for i in 0..n {
+                    send_to!(cx, to, Msg::Seq(i));
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    x = spin_for(x, Duration::from_micros(10));
+                    yield_now!();
+                }
+                std::hint::black_box(x);
+            }
+        },
+    )
+}
+
+/// A sender that moved away from its home still waits for room in a full
+/// inbox on another core: the other core tells the sender's home to hold
+/// it, and the home must pass that on to where the sender is now.
+#[test]
+fn a_moved_sender_still_waits_for_room() {
+    const N: u64 = 2000;
+    let rt: Runtime<Msg> = Runtime::with_cores(2).unwrap();
+    rt.set_migration(false);
+    let done = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let r: Joiner<Result<u64, String>> = rt
+        .spawn_joinable(Placement::Core(0), &slow_receiver(), (N, done.clone()))
+        .unwrap();
+    let mut stayers = Vec::new();
+    for _ in 0..5 {
+        stayers.push(
+            rt.spawn_at(
+                Placement::Core(0),
+                &stayer(),
+                (Duration::from_micros(40), done.clone()),
+            )
+            .unwrap(),
+        );
+    }
+    let s: Joiner<()> = rt
+        .spawn_joinable(
+            Placement::Core(0),
+            &moved_sender(),
+            (r.pid(), N, sent.clone()),
+        )
+        .unwrap();
+    rt.set_migration(true);
+    let s_pid = s.pid();
+    let moved = wait_until("S to move to core 1", || rt.core_of(s_pid) == 1);
+    std::thread::sleep(Duration::from_millis(150));
+    let sent_while_full = sent.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(100));
+    let sent_later = sent.load(Ordering::Relaxed);
+    done.store(true, Ordering::Relaxed);
+    s.join().unwrap();
+    let got = r.join().unwrap();
+    let report = rt.shutdown(Duration::from_secs(1));
+    assert!(moved, "setup: S moved");
+    assert_eq!(got, Ok(N));
+    assert!(report.undelivered.is_empty(), "{report:?}");
+    // (Some go before the word to wait comes back; then none.)
+    assert!(
+        sent_while_full < N && sent_later == sent_while_full,
+        "a moved sender sent {sent_while_full}, then {sent_later} messages to an inbox of 2 \
+         that took none: no back-pressure"
+    );
+}
