@@ -294,3 +294,74 @@ fn a_moved_sender_still_waits_for_room() {
          that took none: no back-pressure"
     );
 }
+
+/// A context smuggled out of its process (to a thread, and to another
+/// process of the same runtime, after the first one moved) is refused: the
+/// user of it fails, nothing else.
+#[test]
+fn a_smuggled_context_is_refused_elsewhere_after_a_move() {
+    type Slot = Arc<std::sync::Mutex<Option<StacklessCtx<Msg>>>>;
+    let rt: Runtime<Msg> = Runtime::with_cores(2).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let slot: Slot = Arc::default();
+    // Publishes its context, then spins until `done` (movable).
+    let owner = StacklessTemplate::migratable(
+        "owner",
+        |cx: StacklessCtx<Msg>, (slot, done): (Slot, Arc<AtomicBool>)| {
+            #[coroutine]
+            move || {
+                *slot.lock().unwrap() = Some(cx);
+                let mut x = 1;
+                while !done.load(Ordering::Relaxed) {
+                    x = spin_for(x, Duration::from_micros(40));
+                    yield_now!();
+                }
+                cx.inbox_len()
+            }
+        },
+    );
+    // Uses the smuggled context.
+    let thief = StacklessTemplate::new("thief", |_cx: StacklessCtx<Msg>, slot: Slot| {
+        #[coroutine]
+        move || {
+            let stolen = slot.lock().unwrap().expect("published");
+            stolen.try_receive().is_some()
+        }
+    });
+    let o = rt
+        .spawn_joinable(Placement::Core(0), &owner, (slot.clone(), done.clone()))
+        .unwrap();
+    let mut stayers = Vec::new();
+    for _ in 0..5 {
+        stayers.push(
+            rt.spawn_at(
+                Placement::Core(0),
+                &stayer(),
+                (Duration::from_micros(40), done.clone()),
+            )
+            .unwrap(),
+        );
+    }
+    let opid = o.pid();
+    let moved = wait_until("the owner to move", || rt.core_of(opid) == 1);
+    // From a plain thread.
+    let stolen = slot.lock().unwrap().expect("published");
+    let from_thread = std::thread::spawn(move || stolen.try_receive().is_some()).join();
+    // From processes on both cores.
+    let t0 = rt
+        .spawn_joinable(Placement::Core(0), &thief, slot.clone())
+        .unwrap();
+    let t1 = rt
+        .spawn_joinable(Placement::Core(1), &thief, slot.clone())
+        .unwrap();
+    let r0 = t0.join();
+    let r1 = t1.join();
+    done.store(true, Ordering::Relaxed);
+    let owner_result = o.join();
+    let report = rt.shutdown(Duration::from_secs(1));
+    assert!(moved, "setup: the owner moved");
+    assert!(from_thread.is_err(), "refused on a plain thread");
+    assert!(r0.is_err() && r1.is_err(), "{r0:?} {r1:?}");
+    assert_eq!(owner_result.unwrap(), 0, "the owner is fine");
+    assert!(report.dead_cores().is_empty(), "{report:?}");
+}
