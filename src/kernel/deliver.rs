@@ -180,6 +180,19 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         };
         // SAFETY: target is a live process of this kernel.
         let t = unsafe { &mut *target.as_ptr() };
+        // SAFETY: a sender is a live process of this kernel; a read.
+        if t.moved_in && from.is_some_and(|f| f != target && unsafe { f.as_ref().moved_in }) {
+            std::hint::cold_path();
+            // Both moved here: what the sender sent the receiver before its
+            // own move went through the receiver's home and down its line,
+            // and may still be on its way (the sender's fence came back
+            // through its own old cores only). So this goes that way too,
+            // behind it, back to this kernel: per-sender order holds. (What
+            // it sends itself was in its inbox before it moved.)
+            // SAFETY: as above.
+            let from = from.map(|f| unsafe { f.as_ref().pid });
+            return self.not_here(from, to, msg);
+        }
         if t.status == Status::Stopped {
             std::hint::cold_path();
             return Sent::Unknown(to, msg);

@@ -144,6 +144,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         proc.engine_kind = x.engine_kind;
         proc.seq = x.seq;
         proc.detached = x.detached;
+        proc.moved_in = true;
         if x.dropped > 0 {
             proc.extra().dropped = x.dropped;
         }

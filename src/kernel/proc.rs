@@ -97,6 +97,10 @@ pub(crate) struct Proc<I, O> {
     /// It armed a timed send (`send_after`, `start_timer`): it may cancel it
     /// by an id of this kernel's, so it never moves to another kernel.
     pub(crate) timed_sends: bool,
+    /// Put into this kernel by a move from another of its space
+    /// (`Kernel::insert`): what it sends to another moved-in process goes
+    /// the long way, through the receiver's home (see `Kernel::deliver`).
+    pub(crate) moved_in: bool,
     /// What few processes need, allocated by the first that does.
     pub(super) extra: Option<Box<Extra>>,
 }
@@ -283,6 +287,7 @@ impl<I, O> Proc<I, O> {
             detached: false,
             watched: false,
             timed_sends: false,
+            moved_in: false,
             extra: None,
         }
     }

@@ -182,17 +182,27 @@ pub(crate) fn remote<M: Send + 'static>(
     to: Pid,
     msg: M,
 ) -> Sent<M> {
-    let l = local(k);
-    if l.mig.active() {
+    if local(k).mig.active() {
+        // A sender that moved here itself: what it sent `to` before its move
+        // may still be on its way through `to`'s home, behind `to`'s fence,
+        // so this goes that way too (as to a moved-in process: see
+        // `Kernel::deliver`), not into what is held for `to`.
+        let moved_in = from
+            .and_then(|f| k.lookup(f))
+            // SAFETY: a live record of this kernel; a read.
+            .is_some_and(|f| unsafe { f.as_ref().moved_in });
+        let l = local(k);
         match l.mig.whither(to) {
-            Whither::Here => {
+            Whither::Here if !moved_in => {
                 l.mig.hold(to, Item::Msg(from, msg));
                 return Sent::Delivered;
             }
+            Whither::Here => {}
             Whither::Core(core) => return send_to_core(l, core, from, to, msg),
             Whither::Nowhere => {}
         }
     }
+    let l = local(k);
     let core = home(to);
     if core == l.me {
         if l.pending(to) {
@@ -274,11 +284,19 @@ pub(crate) fn take_inbound<M: Send + 'static>(k: &mut Kernel<M, M>) -> bool {
                 Envelope::Msg { from, to, msg } => arrive(k, from, to, msg),
                 Envelope::Spawn { pid, make } => spawn(k, pid, make),
                 Envelope::Blocked { sender, by } => {
-                    local(k).blocked.insert(sender, by);
+                    if let Some(job) = follow(k, sender, move |k| {
+                        local(k).blocked.insert(sender, by);
+                    }) {
+                        job(k);
+                    }
                 }
                 Envelope::Room { sender } => {
-                    local(k).blocked.remove(&sender);
-                    k.room_came(sender);
+                    if let Some(job) = follow(k, sender, move |k| {
+                        local(k).blocked.remove(&sender);
+                        k.room_came(sender);
+                    }) {
+                        job(k);
+                    }
                 }
                 Envelope::Run { pid, job } => {
                     let job = if local(k).mig.active() && k.lookup(pid).is_none() {
@@ -302,6 +320,23 @@ pub(crate) fn take_inbound<M: Send + 'static>(k: &mut Kernel<M, M>) -> bool {
         }
     }
     any
+}
+
+/// What this core must do for `sender` (told to wait for room, or that
+/// room came: sent to its home), as a job: `None` when the sender moved
+/// away and the job follows it (to run where it is, in order with what else
+/// follows it); else the job, to run here.
+fn follow<M: Send + 'static>(
+    k: &mut Kernel<M, M>,
+    sender: Pid,
+    job: impl FnOnce(&mut Kernel<M, M>) + Send + 'static,
+) -> Option<Job<M, M>> {
+    let job: Job<M, M> = Box::new(job);
+    if local(k).mig.active() && k.lookup(sender).is_none() {
+        migrate::route_job(k, sender, job)
+    } else {
+        Some(job)
+    }
 }
 
 /// Makes the process of reserved `pid`, then gives it what waited for it.
@@ -476,10 +511,12 @@ pub(crate) fn retry_parked<M: Send + 'static>(k: &mut Kernel<M, M>) {
         for sender in waiting.senders {
             let l = local(k);
             let core = home(sender);
-            if core == l.me {
+            if core == l.me && !l.mig.knows(sender) {
                 l.blocked.remove(&sender);
                 k.room_came(sender);
             } else {
+                // (A sender of this core that moved away: through this
+                // core's inbound queue, which sends it on.)
                 l.push(core, Envelope::Room { sender });
             }
         }
