@@ -154,6 +154,13 @@ impl<M: Send + 'static> Local<M> {
     }
 
     /// Whether messages from other cores wait here for room in `pid`'s inbox.
+    /// Whether a message from `pid` waits here for room in an inbox.
+    pub(crate) fn parks_from(&self, pid: Pid) -> bool {
+        self.parked
+            .values()
+            .any(|p| p.queue.iter().any(|(from, _)| *from == Some(pid)))
+    }
+
     pub(crate) fn has_parked_for(&self, pid: Pid) -> bool {
         self.parked.contains_key(&pid)
     }

@@ -133,6 +133,10 @@ struct Arriving<M> {
     before: VecDeque<Item<M>>,
     /// What this core's processes sent it meanwhile, in order.
     held: VecDeque<Item<M>>,
+    /// Its fence came back, but messages it sent before it moved wait here
+    /// for room in an inbox: it is inserted once they went in, so that what
+    /// it sends from here (directly, on this core) comes after them.
+    fenced: bool,
 }
 
 /// One core's state of migration (in its `Local`).
@@ -267,6 +271,7 @@ pub(crate) fn arrived<M: Send + 'static>(k: &mut Kernel<M, M>, moving: Moving<M>
         moving,
         before: VecDeque::new(),
         held: VecDeque::new(),
+        fenced: false,
     };
     let l = local(k);
     if l.shared.stopping.load(Ordering::Acquire) {
@@ -281,10 +286,36 @@ pub(crate) fn arrived<M: Send + 'static>(k: &mut Kernel<M, M>, moving: Moving<M>
 /// down the line.
 pub(crate) fn fence<M: Send + 'static>(k: &mut Kernel<M, M>, pid: Pid) {
     let l = local(k);
-    if let Some(arriving) = l.mig.arriving.remove(&pid) {
+    if l.parks_from(pid)
+        && let Some(arriving) = l.mig.arriving.get_mut(&pid)
+    {
+        // Its messages that wait here for room go first (`settle_fenced`).
+        arriving.fenced = true;
+    } else if let Some(arriving) = l.mig.arriving.remove(&pid) {
         settle(k, arriving);
     } else if let Some(&core) = l.mig.moved.get(&pid) {
         l.push(core, Envelope::Fence { pid });
+    }
+}
+
+/// Inserts the arriving processes whose fence came back and whose messages
+/// that waited here for room have all gone in (see `Arriving::fenced`).
+pub(crate) fn settle_fenced<M: Send + 'static>(k: &mut Kernel<M, M>) {
+    let l = local(k);
+    if l.mig.arriving.is_empty() {
+        return;
+    }
+    let ready: Vec<Pid> = l
+        .mig
+        .arriving
+        .iter()
+        .filter(|(pid, a)| a.fenced && !l.parks_from(**pid))
+        .map(|(pid, _)| *pid)
+        .collect();
+    for pid in ready {
+        if let Some(arriving) = local(k).mig.arriving.remove(&pid) {
+            settle(k, arriving);
+        }
     }
 }
 
@@ -304,6 +335,7 @@ fn settle<M: Send + 'static>(k: &mut Kernel<M, M>, arriving: Arriving<M>) {
         moving,
         before,
         held,
+        fenced: _,
     } = arriving;
     let Moving {
         proc,

@@ -84,6 +84,7 @@ impl<M: Send + 'static> Worker<M> {
         if local(k).has_parked() {
             local::retry_parked(k);
         }
+        crate::runtime::migrate::settle_fenced(k);
         let ran = match catch_unwind(AssertUnwindSafe(|| self.sched.update())) {
             Ok(pass) => pass.ran,
             Err(payload) => {
