@@ -285,9 +285,11 @@ impl Drop for StackfulCore {
 }
 
 impl StackfulCore {
-    /// Ends the coroutine: a suspended one is resumed to unwind, one that never
-    /// ran drops its closure. Whether its stack can be used again (`false`: it
-    /// suspended during the unwinding, and is abandoned).
+    /// Ends the coroutine: a suspended one is resumed to unwind. (A coroutine
+    /// is made at its process's first resume and resumed at once, so one that
+    /// never ran is not met here: a process that never ran has no coroutine,
+    /// and its body drops with its `Stackful`.) Whether its stack can be used
+    /// again (`false`: it suspended during the unwinding, and is abandoned).
     fn unwind(
         running: &overflow::Running,
         coroutine: &mut Coroutine<bool, Wait, Ended, ProcStack>,
@@ -303,7 +305,8 @@ impl StackfulCore {
                 CoroutineResult::Return(ended) => drop(ended),
             }
         } else {
-            // Not started: drops its closure. Done: nothing to do.
+            // Done: nothing to do. (Not started, were it ever: drops its
+            // closure, and never runs the body.)
             coroutine.force_unwind();
         }
         true
