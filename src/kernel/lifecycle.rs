@@ -340,6 +340,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
                 self.free(p);
                 if detached {
                     self.free_result(pid, result);
+                } else if let Some(sink) = self.sinks.remove(&pid) {
+                    self.sink(sink, pid, result);
                 } else {
                     self.finished.insert(pid, Finished { result });
                 }

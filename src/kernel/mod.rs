@@ -154,6 +154,9 @@ pub(crate) struct Kernel<I, O> {
     outbound: Outbound<I, O>,
     pub(crate) undelivered: Vec<Undelivered<O>>,
     pub(crate) finished: BTreeMap<Pid, Finished>,
+    /// Where the results of some top-level processes go when they end,
+    /// instead of `finished` (see [`results::ResultSink`]).
+    sinks: IdMap<Pid, results::ResultSink<I, O>>,
     pub(crate) wakes: Arc<WakeQueue>,
     woken: Vec<Pid>,
     /// Mail from other threads (made by the first `Sender`).
@@ -247,6 +250,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             outbound,
             undelivered: Vec::new(),
             finished: BTreeMap::new(),
+            sinks: IdMap::default(),
             wakes: Arc::default(),
             postbox: None,
             deliver_mail_fn: None,

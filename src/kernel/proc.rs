@@ -169,6 +169,10 @@ pub(crate) struct Extra {
     pub(crate) dropped: u64,
     /// When stopped: its result, until joined or taken.
     pub(crate) result: Option<Result<Box<dyn Any>, ExitError>>,
+    /// Results of other processes handed to it (see
+    /// [`Kernel::give_result`](crate::kernel::Kernel::give_result)), with
+    /// the pid of the process that gave each, until it takes them.
+    pub(crate) given: Vec<(Pid, Outcome)>,
     /// Its armed timer (a `sleep` or `receive_timeout`), 0 for none.
     pub(crate) timer: u64,
     /// Its armed timer fired.
@@ -188,6 +192,9 @@ pub(crate) struct Extra {
     pub(crate) replaying: bool,
 }
 
+/// How a process ended: its result, or why it has none.
+pub(crate) type Outcome = Result<Box<dyn Any>, ExitError>;
+
 /// A system message, opaque to the kernel (the layer that sent it reads it).
 pub(crate) struct SysItem {
     /// Due when the inbox's `head_removed` reaches this: the user messages that
@@ -206,6 +213,7 @@ impl Extra {
         self.waiting_senders.is_empty()
             && self.room_grant.is_none()
             && self.result.is_none()
+            && self.given.is_empty()
             && self.timer == 0
             && !self.timed_out
             && self.children.is_empty()

@@ -24,9 +24,9 @@ use crate::signal::Pid;
 /// at the end of the pass).
 const BATCH: usize = 256;
 
-/// Takes the result of an ended process for whoever joins it.
-/// (`Send`: it moves with its process to another core.)
-pub(crate) type Watcher<M> = Box<dyn FnOnce(&mut Kernel<M, M>, Pid) + Send>;
+/// Gives the result of an ended process to a thread that joins it
+/// ([`Joiner`](crate::runtime::Joiner)).
+pub(crate) type Handing = Box<dyn FnOnce() + Send>;
 
 /// Messages from other cores waiting for room in one process's inbox, in
 /// arrival order, and the senders told to wait.
@@ -54,8 +54,9 @@ pub(crate) struct Local<M: 'static> {
     made_below: u64,
     /// Reserved pids made above `made_below` (spawns arrive out of order).
     made_above: BTreeSet<u64>,
-    /// Ended processes whose results someone joins.
-    pub(crate) watchers: FxHashMap<Pid, Watcher<M>>,
+    /// Results of processes that ended in this pass, for the threads that
+    /// join them: given once what the pass sent has gone.
+    pub(crate) handing: Vec<Handing>,
     /// Processes that moved from here, or are on their way here.
     pub(crate) mig: Migration<M>,
 }
@@ -72,7 +73,7 @@ impl<M: Send + 'static> Local<M> {
             limbo: FxHashMap::default(),
             made_below: pid::first_reserved(me),
             made_above: BTreeSet::new(),
-            watchers: FxHashMap::default(),
+            handing: Vec::new(),
             mig: Migration::default(),
         }
     }
@@ -561,23 +562,19 @@ pub(crate) fn leftovers<M: Send + 'static>(k: &mut Kernel<M, M>) -> Vec<Undelive
         .collect()
 }
 
-/// Gives the results of ended processes to whoever joins them.
+/// Gives the results of processes that ended in the pass to the threads
+/// that join them.
 pub(crate) fn hand_results<M: Send + 'static>(k: &mut Kernel<M, M>) {
-    if k.finished.is_empty() {
-        return;
-    }
-    let ended: Vec<Pid> = k.finished.keys().copied().collect();
-    for pid in ended {
-        if let Some(watcher) = local(k).watchers.remove(&pid) {
-            // (The result's `Drop` is user code, run here when its joiner
-            // is gone: its panic is an incident, not the core's end.)
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| watcher(k, pid))) {
-                let what = panic_message(&*payload);
-                forget_quietly(payload);
-                let l = local(k);
-                l.shared
-                    .incident(l.me, format!("panic outside a process: {what}"));
-            }
+    let handing = std::mem::take(&mut local(k).handing);
+    for hand in handing {
+        // (The result's `Drop` is user code, run here when its joiner is
+        // gone: its panic is an incident, not the core's end.)
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(hand)) {
+            let what = panic_message(&*payload);
+            forget_quietly(payload);
+            let l = local(k);
+            l.shared
+                .incident(l.me, format!("panic outside a process: {what}"));
         }
     }
 }

@@ -19,7 +19,7 @@
 //! # How a process moves
 //!
 //! The old core takes the process out of its kernel (its inbox, in order,
-//! its options, its engine: `Kernel::extract`), with its joiner's watcher,
+//! its options, its engine: `Kernel::extract`), with its joiner's result sink,
 //! and ships it to the new core in an envelope (`Envelope::Migrate`),
 //! remembering where it went (`moved`). What reaches the old core for it
 //! afterwards (messages, the toolkit's jobs) follows it, behind the
@@ -55,9 +55,10 @@ use rustc_hash::FxHashMap;
 use crate::engine::MIGRATABLE as KIND_MIGRATABLE;
 use crate::kernel::migrate::Extracted;
 use crate::kernel::remote::Job;
+use crate::kernel::results::ResultSink;
 use crate::kernel::{Kernel, Undelivered, UndeliveredReason};
 use crate::runtime::envelope::Envelope;
-use crate::runtime::local::{self, Watcher, local};
+use crate::runtime::local::{self, local};
 use crate::runtime::pid::home;
 use crate::signal::Pid;
 
@@ -88,13 +89,13 @@ const SCAN: usize = 1024;
 pub(crate) struct Moving<M> {
     proc: Extracted<M, M>,
     /// Gives its result to its joiner, if it has one.
-    watcher: Option<Watcher<M>>,
+    sink: Option<ResultSink<M, M>>,
     /// The cores it has been on, its home first: it goes back to none.
     visited: Vec<usize>,
 }
 
 // SAFETY: what a `Moving` holds is `Send` (for `M: Send`: its inbox's
-// messages, its route, its name as an `Arc<str>`, the watcher, which is
+// messages, its route, its name as an `Arc<str>`, the result sink, which is
 // `Send` by its type) but its engine, a `Pin<Box<dyn Engine>>` whose type is
 // erased. `Moving::new` takes only an engine of kind `KIND_MIGRATABLE`,
 // which only `StacklessTemplate::migratable` installs, for a coroutine type
@@ -109,12 +110,12 @@ impl<M> Moving<M> {
     /// impl).
     fn new(
         proc: Extracted<M, M>,
-        watcher: Option<Watcher<M>>,
+        sink: Option<ResultSink<M, M>>,
         visited: Vec<usize>,
     ) -> Option<Self> {
         (proc.engine_kind == KIND_MIGRATABLE).then_some(Moving {
             proc,
-            watcher,
+            sink,
             visited,
         })
     }
@@ -339,15 +340,15 @@ fn settle<M: Send + 'static>(k: &mut Kernel<M, M>, arriving: Arriving<M>) {
     } = arriving;
     let Moving {
         proc,
-        watcher,
+        sink,
         visited,
     } = moving;
     let pid = proc.pid;
     k.insert(proc);
-    let l = local(k);
-    if let Some(watcher) = watcher {
-        l.watchers.insert(pid, watcher);
+    if let Some(sink) = sink {
+        k.sink_result(pid, sink);
     }
+    let l = local(k);
     l.mig.visited.insert(pid, visited);
     l.mig.moved.remove(&pid);
     let me = l.me;
@@ -554,8 +555,8 @@ fn move_out<M: Send + 'static>(k: &mut Kernel<M, M>, pid: Pid, to: usize) -> boo
     let Some(proc) = k.extract(pid, KIND_MIGRATABLE) else {
         return false;
     };
+    let sink = k.take_sink(pid);
     let l = local(k);
-    let watcher = l.watchers.remove(&pid);
     let mut visited = l.mig.visited.remove(&pid).unwrap_or_default();
     if visited.is_empty() {
         visited.push(home(pid));
@@ -563,7 +564,7 @@ fn move_out<M: Send + 'static>(k: &mut Kernel<M, M>, pid: Pid, to: usize) -> boo
     if !visited.contains(&l.me) {
         visited.push(l.me);
     }
-    let moving = Moving::new(proc, watcher, visited).expect("extracted with the migratable kind");
+    let moving = Moving::new(proc, sink, visited).expect("extracted with the migratable kind");
     l.mig.moved.insert(pid, to);
     l.push(to, Envelope::Migrate(Box::new(moving)));
     true
@@ -584,10 +585,10 @@ impl<M: Send + 'static> local::Local<M> {
 /// What a stopped core leaves of the processes in transit to it: dropped
 /// (their engines unwound where they are, their messages undelivered).
 pub(crate) fn lost<M: Send + 'static>(moving: Moving<M>) -> (Pid, Vec<Undelivered<M>>) {
-    let Moving { proc, watcher, .. } = moving;
+    let Moving { proc, sink, .. } = moving;
     let pid = proc.pid;
     let msgs = proc.into_messages();
-    crate::kernel::pass::drop_quietly(watcher);
+    crate::kernel::pass::drop_quietly(sink);
     let undelivered = msgs
         .into_iter()
         .map(|msg| Undelivered {

@@ -68,16 +68,17 @@ where
     let template = template.clone();
     Box::new(move |k| {
         let p = k.with_pid(pid, |k| template.create_in(k, args, None))?;
-        k.start(p);
-        // (Before any pass: the process cannot have ended yet.)
-        local(k).watchers.insert(
+        k.sink_result(
             pid,
-            Box::new(move |k, pid| {
-                if let Some(outcome) = k.take_result::<R>(pid) {
-                    fill.give(outcome);
-                }
+            Box::new(move |k, _, result| {
+                let outcome = result.map(|r| {
+                    *r.downcast::<R>()
+                        .expect("a joiner has its template's result type")
+                });
+                local(k).handing.push(Box::new(move || fill.give(outcome)));
             }),
         );
+        k.start(p);
         Ok(())
     })
 }
