@@ -1,9 +1,11 @@
 //! Many cores: a `Runtime` of two cores, each a thread with its own scheduler.
 //!
 //! The README's "Many cores" section. A coordinator on core 0 spawns eight
-//! workers round-robin over the cores (`ctx.spawn_at(Placement::RoundRobin,
-//! ..)`): each sums the squares of its slice of 1..=1,000,000 and sends the
-//! coordinator its core and its sum, across cores or not. Then a producer on
+//! workers round-robin over the cores
+//! (`ctx.spawn_joinable_at(Placement::RoundRobin, ..)`): each sums the
+//! squares of its slice of 1..=1,000,000 and gives its core and its sum as
+//! its result, which the coordinator joins (`ctx.join_across`), across cores
+//! or not. Then a producer on
 //! core 1 sends 1,000,000 numbers to a slow consumer on core 0 whose inbox holds
 //! 4, which reads nothing until the producer stopped sending: the producer
 //! is suspended while the inbox is full (back-pressure across cores), and
@@ -15,7 +17,7 @@
 //!
 //! ```text
 //! A runtime of 2 cores, each a thread with its own scheduler; a pid names its core.
-//! the coordinator (core 0) spawned 8 workers round-robin: 4 ran on core 0, 4 on core 1
+//! the coordinator (core 0) spawned 8 workers round-robin and joined them: 4 ran on core 0, 4 on core 1
 //! sum of the squares of 1..=1000000: 333333833333500000 (checked)
 //! a producer on core 1 sends 1000000 numbers to a consumer on core 0 whose inbox holds 4:
 //! it is held back while the inbox is full (checked), and all arrive in order
@@ -31,8 +33,6 @@ use chronoflow::{Ctx, Pid, Template};
 
 #[derive(Debug)]
 enum Msg {
-    /// A worker's answer: its core and its sum.
-    Sum(usize, u128),
     /// A number from the producer.
     Number(u64),
 }
@@ -48,30 +48,24 @@ pub fn run() {
         "A runtime of {} cores, each a thread with its own scheduler; a pid names its core.",
         rt.cores()
     );
-    let worker = Template::new(
-        "worker",
-        |ctx: &mut Ctx<Msg>, (to, from, until): (Pid, u64, u64)| {
-            let sum: u128 = (from..until).map(|i| u128::from(i) * u128::from(i)).sum();
-            ctx.send_to(to, Msg::Sum(home(ctx.pid()), sum));
-        },
-    );
+    let worker = Template::new("worker", |ctx: &mut Ctx<Msg>, (from, until): (u64, u64)| {
+        let sum: u128 = (from..until).map(|i| u128::from(i) * u128::from(i)).sum();
+        (home(ctx.pid()), sum)
+    });
     let coordinator = Template::new("coordinator", move |ctx: &mut Ctx<Msg>, ()| {
-        let me = ctx.pid();
         let slice = N / WORKERS;
-        for w in 0..WORKERS {
-            let (from, until) = (1 + w * slice, 1 + (w + 1) * slice);
-            ctx.spawn_at(Placement::RoundRobin, &worker, (me, from, until))
-                .expect("spawn a worker");
-        }
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|w| {
+                let (from, until) = (1 + w * slice, 1 + (w + 1) * slice);
+                ctx.spawn_joinable_at(Placement::RoundRobin, &worker, (from, until))
+                    .expect("spawn a worker")
+            })
+            .collect();
         let (mut total, mut on) = (0u128, [0u32; 2]);
-        for _ in 0..WORKERS {
-            match ctx.receive() {
-                Msg::Sum(core, sum) => {
-                    total += sum;
-                    on[core] += 1;
-                }
-                other => panic!("the coordinator got {other:?}"),
-            }
+        for w in workers {
+            let (core, sum) = ctx.join_across(w).expect("a worker ends");
+            total += sum;
+            on[core] += 1;
         }
         (total, on)
     });
@@ -81,7 +75,7 @@ pub fn run() {
         .join()
         .expect("the coordinator ends");
     println!(
-        "the coordinator (core 0) spawned {WORKERS} workers round-robin: {} ran on core 0, {} on core 1",
+        "the coordinator (core 0) spawned {WORKERS} workers round-robin and joined them: {} ran on core 0, {} on core 1",
         on[0], on[1]
     );
     let n = u128::from(N);

@@ -1,6 +1,8 @@
 //! Placed spawns from inside a process, of either engine: plain, linked or
 //! monitored.
 
+use std::sync::Arc;
+
 use crate::engine::stackful::context::Ctx;
 use crate::error::SpawnError;
 use crate::kernel::{Kernel, PPtr};
@@ -9,6 +11,7 @@ use crate::reason::Reason;
 use crate::runtime::envelope::{Envelope, Make};
 use crate::runtime::local::{Local, local};
 use crate::runtime::placement::Placement;
+use crate::runtime::shared::Shared;
 use crate::runtime::spawn;
 use crate::signal::{Payload, Pid};
 use crate::template::Spawnable;
@@ -92,7 +95,7 @@ impl<M: Send + 'static> Ctx<M, M> {
     }
 
     /// A placed spawn counts as an operation; a durable scheduler refuses it.
-    fn placing(&mut self) -> Result<(), SpawnError> {
+    pub(super) fn placing(&mut self) -> Result<(), SpawnError> {
         self.tick();
         if self.hooked() {
             return Err(SpawnError::Unplaceable(
@@ -189,30 +192,13 @@ where
     R: Payload,
     T: Spawnable<M, M, A, R> + Clone + Send + 'static,
 {
-    let here = match k.extensions.get::<Local<M>>() {
-        None => match at {
-            Placement::Core(n) if n != 0 => {
-                return Err(SpawnError::Unplaceable(format!(
-                    "core {n} of a scheduler of one"
-                )));
-            }
-            _ => None,
-        },
-        Some(l) => {
-            let core = at.pick(&l.shared, Some(l.me))?;
-            (core != l.me).then(|| (core, l.shared.clone()))
-        }
-    };
     // SAFETY: me is live.
     let my_pid = unsafe { me.as_ref().pid };
-    let Some((core, shared)) = here else {
+    let Some((core, shared)) = choose(k, at)? else {
         return spawn::make_tied(k, None, template, args, |k, p| {
             tie_here(k, me, my_pid, p, tie)
         });
     };
-    if shared.stopping.load(std::sync::atomic::Ordering::Acquire) {
-        return Err(SpawnError::ShuttingDown);
-    }
     let pid = shared.cores[core].reserve();
     // This process's half of the tie, now; the new process's, when it is made.
     match tie {
@@ -229,6 +215,37 @@ where
     let make = tied(pid, template, args, my_pid, tie);
     local(k).push(core, Envelope::Spawn { pid, make });
     Ok(pid)
+}
+
+/// A core of the runtime other than the spawner's, and the runtime's shared
+/// part.
+pub(crate) type Chosen<M> = (usize, Arc<Shared<M>>);
+
+/// The core `at` picks for a spawn from `k`'s core: `None` for this one
+/// (a scheduler of one core is one), else the core and the runtime's shared
+/// part (which is not stopping).
+pub(crate) fn choose<M: Send + 'static>(
+    k: &Kernel<M, M>,
+    at: Placement,
+) -> Result<Option<Chosen<M>>, SpawnError> {
+    match k.extensions.get::<Local<M>>() {
+        None => match at {
+            Placement::Core(n) if n != 0 => Err(SpawnError::Unplaceable(format!(
+                "core {n} of a scheduler of one"
+            ))),
+            _ => Ok(None),
+        },
+        Some(l) => {
+            let core = at.pick(&l.shared, Some(l.me))?;
+            if core == l.me {
+                return Ok(None);
+            }
+            if l.shared.stopping.load(std::sync::atomic::Ordering::Acquire) {
+                return Err(SpawnError::ShuttingDown);
+            }
+            Ok(Some((core, l.shared.clone())))
+        }
+    }
 }
 
 /// Ties `p` (just made here, not started) to `me` (live) as `tie` says.

@@ -116,8 +116,14 @@
 //!   another core, and a plain `cast` there panics rather than lose its cast
 //!   (its body is not `Send`).
 //!
-//! Parent/child trees are of one core by design: a child is spawned on its
-//! parent's core.
+//! A child ([`Ctx::spawn`](crate::Ctx::spawn)) is spawned on its parent's
+//! core: it gets a copy of every message its parent receives, which no other
+//! core could give it cheaply. For a result from another core, a process
+//! spawns with [`Ctx::spawn_joinable_at`](crate::Ctx::spawn_joinable_at) and
+//! joins with [`Ctx::join_across`](crate::Ctx::join_across) (stackless:
+//! `spawn_joinable_at` and `join_across!`): a top-level process whose `Send`
+//! result its core gives to the joiner's core when it ends, behind what it
+//! sent there.
 //! The [`DurableScheduler`](crate::DurableScheduler) stays single-core.
 //!
 //! # Migration
@@ -172,6 +178,7 @@
 mod ctx;
 mod envelope;
 mod join;
+mod join_across;
 mod local;
 mod migrate;
 mod pid;
@@ -195,6 +202,7 @@ use crate::signal::{Payload, Pid};
 use crate::template::Spawnable;
 
 pub use join::{JoinFailed, Joiner};
+pub use join_across::Joinable;
 pub use pid::home;
 pub use placement::Placement;
 pub use shared::Incident;

@@ -124,6 +124,25 @@ macro_rules! __chronoflow_join {
     }};
 }
 
+/// Waits for a process spawned with
+/// [`StacklessCtx::spawn_joinable_at`](crate::StacklessCtx::spawn_joinable_at)
+/// on any core to end, and gives its result (a stackless
+/// [`Ctx::join_across`](crate::Ctx::join_across)): `join_across!(cx,
+/// joinable)`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chronoflow_join_across {
+    ($cx:expr, $joinable:expr) => {{
+        let joinable = $joinable;
+        loop {
+            match $cx.poll_join_across(&joinable) {
+                ::core::result::Result::Ok(result) => break result,
+                ::core::result::Result::Err(pending) => yield pending,
+            }
+        }
+    }};
+}
+
 /// Arms a timer that delivers a message after a delay (a stackless
 /// [`Ctx::send_after`](crate::Ctx::send_after)), first yielding the turn if
 /// its budget is spent, as a stackful `send_after` does (and as BEAM preempts

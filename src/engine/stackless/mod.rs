@@ -124,8 +124,8 @@ mod macros;
 pub use crate::{
     __chronoflow_call as call, __chronoflow_call_across as call_across,
     __chronoflow_exit_signal as exit_signal, __chronoflow_filter as filter,
-    __chronoflow_join as join, __chronoflow_receive as receive,
-    __chronoflow_receive_mail as receive_mail,
+    __chronoflow_join as join, __chronoflow_join_across as join_across,
+    __chronoflow_receive as receive, __chronoflow_receive_mail as receive_mail,
     __chronoflow_receive_mail_timeout as receive_mail_timeout, __chronoflow_request as request,
     __chronoflow_request_across as request_across, __chronoflow_select as select,
     __chronoflow_select_mail as select_mail, __chronoflow_send as send,
