@@ -516,21 +516,44 @@ pub(crate) fn retry_parked<M: Send + 'static>(k: &mut Kernel<M, M>) {
     }
     for to in done {
         let waiting = parked.remove(&to).expect("listed above");
-        for sender in waiting.senders {
-            let l = local(k);
-            let core = home(sender);
-            if core == l.me && !l.mig.knows(sender) {
-                l.blocked.remove(&sender);
-                k.room_came(sender);
-            } else {
-                // (A sender of this core that moved away: through this
-                // core's inbound queue, which sends it on.)
-                l.push(core, Envelope::Room { sender });
-            }
-        }
+        room_came(k, waiting.senders);
     }
     // (Nothing parks while this runs: only arrivals park.)
     local(k).parked = parked;
+}
+
+/// The senders told to wait for room here go on.
+fn room_came<M: Send + 'static>(k: &mut Kernel<M, M>, senders: SmallVec<[Pid; 4]>) {
+    for sender in senders {
+        let l = local(k);
+        let core = home(sender);
+        if core == l.me && !l.mig.knows(sender) {
+            l.blocked.remove(&sender);
+            k.room_came(sender);
+        } else {
+            // (A sender of this core that moved away: through this
+            // core's inbound queue, which sends it on.)
+            l.push(core, Envelope::Room { sender });
+        }
+    }
+}
+
+/// Delivers what waits here for room in `pid`'s inbox, past its capacity
+/// if need be, and its senders go on: what must come after it (the result
+/// of a process that sent it, given to `pid`) is about to come, and may not
+/// overtake it. (No-op outside a runtime.)
+pub(crate) fn unpark<M: Send + 'static>(k: &mut Kernel<M, M>, pid: Pid) {
+    let Some(waiting) = k
+        .extensions
+        .get_mut::<Local<M>>()
+        .and_then(|l| l.parked.remove(&pid))
+    else {
+        return;
+    };
+    for (from, msg) in waiting.queue {
+        deliver_past(k, from, pid, msg);
+    }
+    room_came(k, waiting.senders);
 }
 
 /// What waits on this core at its very end (messages for a process whose
