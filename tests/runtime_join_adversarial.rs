@@ -355,3 +355,187 @@ fn joins_hold_while_joiners_and_joinees_move() {
     let report = rt.shutdown(Duration::from_secs(5));
     assert!(report.incidents.is_empty(), "{report:?}");
 }
+
+#[test]
+fn on_one_core_shutdown_and_drop_end_pending_joins_and_drop_held_results() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d = drops.clone();
+    let waits = Template::new("waits", move |ctx: &mut Ctx<Msg>, panics: bool| {
+        if panics {
+            while ctx.receive() != Msg::Go {}
+        }
+        Loud {
+            drops: d.clone(),
+            panics,
+        }
+    });
+    let joiner = Template::new("joiner", move |ctx: &mut Ctx<Msg>, ()| {
+        // Two held (ended, unjoined; one's drop panics), one waited for
+        // for ever.
+        let held = ctx
+            .spawn_joinable_at(Placement::Local, &waits, false)
+            .unwrap();
+        let go = ctx
+            .spawn_joinable_at(Placement::RoundRobin, &waits, true)
+            .unwrap();
+        ctx.send_to(go.pid(), Msg::Go);
+        ctx.yield_now();
+        let forever = ctx
+            .spawn_joinable_at(Placement::Local, &waits, true)
+            .unwrap();
+        let _keep = (held, go);
+        let _ = ctx.join_across(forever);
+        0u64
+    });
+    // Shut down.
+    let mut sched = SimpleScheduler::<Msg>::new();
+    let h = sched.spawn(&joiner, ()).unwrap();
+    sched.run_until_idle();
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sched.shutdown(Duration::from_millis(200), true)
+    }));
+    assert!(sched.result(&h).is_some());
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+    assert_eq!(sched.live(), 0);
+    drop(sched);
+    // Dropped.
+    let mut sched = SimpleScheduler::<Msg>::new();
+    let _h = sched.spawn(&joiner, ()).unwrap();
+    sched.run_until_idle();
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(sched)));
+    assert!(dropped.is_ok());
+    assert_eq!(drops.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn a_runtime_dropped_with_results_on_their_way_and_joins_pending_does_not_panic() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    for _ in 0..20 {
+        let rt = rt();
+        let d = drops.clone();
+        let leaf = Template::new("leaf", move |_: &mut Ctx<Msg>, ()| Loud {
+            drops: d.clone(),
+            panics: true,
+        });
+        let joiner = Template::new("joiner", move |ctx: &mut Ctx<Msg>, ()| {
+            let js: Vec<_> = (0..8)
+                .map(|_| {
+                    ctx.spawn_joinable_at(Placement::RoundRobin, &leaf, ())
+                        .unwrap()
+                })
+                .collect();
+            for j in js {
+                let _ = ctx.join_across(j);
+            }
+            while ctx.receive() != Msg::Go {}
+            0u64
+        });
+        for core in 0..2 {
+            rt.spawn_at(Placement::Core(core), &joiner, ()).unwrap();
+        }
+        drop(rt);
+    }
+}
+
+/// A joinee that moves to the core its joiner moved to, and ends there: its
+/// result does not overtake what it sent the joiner before its move (which
+/// goes through the joiner's home and down its line).
+#[cfg(feature = "stackless")]
+#[test]
+fn a_result_of_a_moved_joinee_given_to_a_moved_joiner_comes_after_its_messages() {
+    use std::sync::atomic::AtomicBool;
+
+    use chronoflow::stackless::{join_across, send_to, yield_now};
+    use chronoflow::{StacklessCtx, StacklessTemplate};
+
+    fn core() -> String {
+        std::thread::current().name().unwrap_or("?").to_string()
+    }
+    let rt: Runtime<Msg> = Runtime::with_cores(3).unwrap();
+    rt.set_migration(false);
+    let done = Arc::new(AtomicBool::new(false));
+    // Load on cores 0 and 1 that never moves.
+    let busy = StacklessTemplate::new("busy", |_cx: StacklessCtx<Msg>, done: Arc<AtomicBool>| {
+        #[coroutine]
+        move || {
+            let mut x = 1;
+            while !done.load(Ordering::Relaxed) {
+                x = spin(x);
+                yield_now!();
+            }
+        }
+    });
+    // Sends its joiner a number each turn until it has moved (or for long
+    // enough), then ends with how many it sent.
+    let joinee = StacklessTemplate::migratable("joinee", |cx: StacklessCtx<Msg>, to: Pid| {
+        #[coroutine]
+        move || {
+            let first = core();
+            let mut x = 1;
+            let mut sent = 0;
+            while core() == first && sent < 3000 {
+                send_to!(cx, to, Msg::Num(sent));
+                sent += 1;
+                x = spin(x);
+                yield_now!();
+            }
+            std::hint::black_box(x);
+            (sent, core())
+        }
+    });
+    let joiner = StacklessTemplate::migratable("joiner", move |cx: StacklessCtx<Msg>, ()| {
+        let joinee = joinee.clone();
+        #[coroutine]
+        move || {
+            let first = core();
+            let me = cx.pid();
+            let j = cx
+                .spawn_joinable_at(Placement::Core(1), &joinee, me)
+                .unwrap();
+            let mut x = 1;
+            let mut turns = 0;
+            while core() == first && turns < 3000 {
+                // (Its inbox read meanwhile: never full.)
+                x = spin(x);
+                turns += 1;
+                yield_now!();
+            }
+            std::hint::black_box(x);
+            let (sent, joinee_at) = join_across!(cx, j).unwrap();
+            let mut got = 0;
+            let mut in_order = true;
+            while let Some(Msg::Num(i)) = cx.try_receive() {
+                in_order &= i == got;
+                got += 1;
+            }
+            (sent, got, in_order, core() == joinee_at)
+        }
+    })
+    .capacity(100_000);
+    let mut stayers = Vec::new();
+    for core in 0..2 {
+        for _ in 0..8 {
+            stayers.push(
+                rt.spawn_joinable(Placement::Core(core), &busy, done.clone())
+                    .unwrap(),
+            );
+        }
+    }
+    let joiners: Vec<_> = (0..12)
+        .map(|_| rt.spawn_joinable(Placement::Core(0), &joiner, ()).unwrap())
+        .collect();
+    rt.set_migration(true);
+    let mut bad = Vec::new();
+    for j in joiners {
+        let (sent, got, in_order, together) = j.join().unwrap();
+        if sent != got || !in_order {
+            bad.push((sent, got, in_order, together));
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    for s in stayers {
+        s.join().unwrap();
+    }
+    assert!(bad.is_empty(), "results before their messages: {bad:?}");
+}
