@@ -323,3 +323,42 @@ fn a_stackless_process_joins_across_cores() {
         .unwrap();
     assert_eq!(got, ((1, 0), Ok(11), Ok(22), true));
 }
+
+#[test]
+fn a_result_comes_after_messages_that_wait_for_room_in_the_joiner() {
+    let rt = rt();
+    let sender = Template::new("sender", |ctx: &mut Ctx<Msg>, to: chronoflow::Pid| {
+        for i in 0..10 {
+            ctx.send_to(to, Msg::Num(i));
+        }
+        10u64
+    });
+    let joiner = Template::new("joiner", move |ctx: &mut Ctx<Msg>, ()| {
+        let me = ctx.pid();
+        let j = ctx
+            .spawn_joinable_at(Placement::Core(1), &sender, me)
+            .unwrap();
+        // (It sends ten into an inbox of two, and ends meanwhile.)
+        ctx.sleep(Duration::from_millis(200));
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            if let Msg::Num(i) = ctx.receive() {
+                got.push(i);
+            }
+        }
+        // Its result comes once the eight that waited went in.
+        let n = ctx.join_across(j).unwrap();
+        let mut rest = 0;
+        while ctx.try_receive().is_some() {
+            rest += 1;
+        }
+        (got, n, rest)
+    })
+    .capacity(2);
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &joiner, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(got, (vec![0, 1], 10, 8));
+}

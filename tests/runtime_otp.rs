@@ -808,3 +808,100 @@ fn an_agent_on_another_core_is_read_changed_cast_to_and_stopped() {
         )
     );
 }
+
+/// What `from` sent before it ended, then its end, as a reader of capacity 2
+/// on core 0 takes its mail, from a sender on core 1 tied to it by `tie`
+/// (the messages wait on core 0 for room, behind a full inbox).
+fn mail_behind_a_full_inbox(tie: fn(&mut Ctx<Msg>, Pid) -> Pid) -> Vec<String> {
+    let rt = rt();
+    let reader = Template::new("reader", move |ctx: &mut Ctx<Msg>, ()| {
+        ctx.trap_exit(true);
+        let me = ctx.pid();
+        let sender = tie(ctx, me);
+        // (It sends ten and ends meanwhile: eight wait for room.)
+        ctx.sleep(Duration::from_millis(200));
+        let mut got = Vec::new();
+        for _ in 0..11 {
+            got.push(match ctx.receive_mail() {
+                Mail::Msg(Msg::Num(i)) => format!("{i}"),
+                Mail::Down { pid, .. } if pid == sender => "DOWN".to_string(),
+                Mail::Exit { from, .. } if from == sender => "EXIT".to_string(),
+                other => format!("{other:?}"),
+            });
+        }
+        got
+    })
+    .capacity(2);
+    let got = rt
+        .spawn_joinable(Placement::Core(0), &reader, ())
+        .unwrap()
+        .join()
+        .unwrap();
+    let report = rt.shutdown(Duration::from_secs(1));
+    assert!(report.incidents.is_empty(), "{report:?}");
+    got
+}
+
+/// Sends `to` ten numbers, then ends.
+fn ten_to() -> Template<Msg, Msg, Pid, ()> {
+    Template::new("ten", |ctx: &mut Ctx<Msg>, to: Pid| {
+        for i in 0..10 {
+            ctx.send_to(to, Msg::Num(i));
+        }
+    })
+}
+
+#[test]
+fn a_down_across_cores_comes_after_the_messages_waiting_for_room() {
+    let got = mail_behind_a_full_inbox(|ctx, me| {
+        ctx.spawn_monitor_at(Placement::Core(1), &ten_to(), me)
+            .unwrap()
+            .0
+    });
+    let mut want: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    want.push("DOWN".to_string());
+    assert_eq!(got, want, "OTP: what a process sent comes before its DOWN");
+}
+
+#[test]
+fn an_exit_across_cores_comes_after_the_messages_waiting_for_room() {
+    let got = mail_behind_a_full_inbox(|ctx, me| {
+        ctx.spawn_link_at(Placement::Core(1), &ten_to(), me)
+            .unwrap()
+    });
+    let mut want: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    want.push("EXIT".to_string());
+    assert_eq!(got, want, "OTP: what a process sent comes before its EXIT");
+}
+
+#[test]
+fn a_reply_across_cores_comes_after_what_the_server_sent_before_it() {
+    let rt = rt();
+    // Sends its caller ten numbers, then replies.
+    let server = Template::new("chatty", |ctx: &mut Ctx<Msg>, ()| {
+        if let Msg::Add(a, b, to) = ctx.receive() {
+            for i in 0..10 {
+                ctx.send_to(to.pid(), Msg::Num(i));
+            }
+            ctx.reply(to, a + b).unwrap();
+        }
+    });
+    let s = rt.spawn_at(Placement::Core(1), &server, ()).unwrap();
+    let caller = Template::new("caller", |ctx: &mut Ctx<Msg>, s: Pid| {
+        // (An inbox of two: eight of the ten wait for room on this core.)
+        let sum = ctx.call_across(s, |r| Msg::Add(2, 3, r), Some(Duration::from_secs(5)));
+        let mut got = Vec::new();
+        while let Some(Msg::Num(i)) = ctx.try_receive() {
+            got.push(i);
+        }
+        (sum, got)
+    })
+    .capacity(2);
+    let (sum, got) = rt
+        .spawn_joinable(Placement::Core(0), &caller, s)
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(sum, Ok(5));
+    assert_eq!(got, (0..10).collect::<Vec<_>>(), "in before the reply");
+}

@@ -19,14 +19,20 @@ pub(crate) type RemoteFn<I, O> = fn(&mut Kernel<I, O>, Option<Pid>, Pid, I) -> S
 /// a monitor across kernels, say): run there, on that kernel's thread.
 pub(crate) type Job<I, O> = Box<dyn FnOnce(&mut Kernel<I, O>) + Send>;
 
+/// Runs a job on the kernel that holds a pid, behind the messages to it of
+/// the process given (see [`Kernel::run_behind`]).
+pub(crate) type RunAtFn<I, O> = fn(&mut Kernel<I, O>, Pid, Option<Pid>, Job<I, O>);
+
 /// What a layer above with several kernels answers (the multi-core runtime).
 pub(crate) struct Remote<I, O> {
     /// Takes messages for pids this kernel does not hold.
     pub(crate) route: RemoteFn<I, O>,
     /// Whether a pid belongs to another kernel of the layer.
     pub(crate) elsewhere: fn(&Kernel<I, O>, Pid) -> bool,
-    /// Runs a job on the kernel that holds a pid (of another kernel).
-    pub(crate) run_at: fn(&mut Kernel<I, O>, Pid, Job<I, O>),
+    /// Runs a job on the kernel that holds a pid (of another kernel), after
+    /// the messages from the given process that wait there to go in (see
+    /// [`Kernel::run_behind`]).
+    pub(crate) run_at: RunAtFn<I, O>,
 }
 
 impl<I, O> Clone for Remote<I, O> {
@@ -57,10 +63,27 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     }
 
     /// Runs `job` on the kernel that holds `pid`, which is
-    /// [`elsewhere`](Self::elsewhere) (a job for no kernel is dropped).
+    /// [`elsewhere`](Self::elsewhere) (a job for no kernel is dropped),
+    /// behind what the running process, if any, sent `pid` (see
+    /// [`run_behind`](Self::run_behind)): its work comes after its messages,
+    /// as on one kernel.
     pub(crate) fn run_at(&mut self, pid: Pid, job: Job<I, O>) {
+        // SAFETY: the running process's record is live during its turn; a
+        // read.
+        let from = self.resuming.map(|p| unsafe { p.as_ref().pid });
+        self.run_behind(pid, from, job);
+    }
+
+    /// Runs `job` on the kernel that holds `pid`, which is
+    /// [`elsewhere`](Self::elsewhere), after every message from `from` to
+    /// `pid` that is on its way there or waits there for room in `pid`'s
+    /// inbox (or for `pid`'s process to be made): a job about `from` (its
+    /// end, its reply) comes after what `from` sent, as it would on one
+    /// kernel, where `from` could not have gone on before its messages went
+    /// in.
+    pub(crate) fn run_behind(&mut self, pid: Pid, from: Option<Pid>, job: Job<I, O>) {
         if let Some(remote) = self.remote {
-            (remote.run_at)(self, pid, job);
+            (remote.run_at)(self, pid, from, job);
         }
     }
 

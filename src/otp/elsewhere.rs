@@ -131,7 +131,13 @@ pub(crate) fn tell<I: 'static, O: 'static>(
         }
         told.push(peer);
         let reason = reason.clone();
-        k.run_at(peer, Box::new(move |k| ended_elsewhere(k, pid, reason)));
+        // (Behind what `pid` sent `peer`: its DOWN or EXIT comes after its
+        // messages, as OTP orders signals from one process to another.)
+        k.run_behind(
+            peer,
+            Some(pid),
+            Box::new(move |k| ended_elsewhere(k, pid, reason)),
+        );
     }
 }
 

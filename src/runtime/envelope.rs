@@ -25,7 +25,13 @@ pub(crate) enum Envelope<M> {
     /// A layer's work for the core of `pid` (the toolkit's half of a link
     /// or a monitor across cores, the end of a process they tie to): run
     /// here, or sent on after `pid` if it moved.
-    Run { pid: Pid, job: Job<M, M> },
+    /// `from`: the process whose messages to `pid` it comes behind
+    /// ([`Kernel::run_behind`](crate::kernel::Kernel::run_behind)).
+    Run {
+        pid: Pid,
+        from: Option<Pid>,
+        job: Job<M, M>,
+    },
     /// A process moved here (see `migrate.rs`).
     Migrate(Box<Moving<M>>),
     /// Down the line of a moving process's cores, back to where it waits.

@@ -18,7 +18,7 @@ use crate::kernel::results::ResultSink;
 use crate::kernel::{Kernel, PPtr, Wait};
 use crate::runtime::ctx::choose;
 use crate::runtime::envelope::Envelope;
-use crate::runtime::local::{local, unpark};
+use crate::runtime::local::local;
 use crate::runtime::placement::Placement;
 use crate::signal::{Payload, Pid};
 use crate::template::Spawnable;
@@ -241,22 +241,15 @@ fn give<M: Send + 'static, R: Send + 'static>(
     result: Result<Box<R>, ExitError>,
 ) {
     if !k.elsewhere(joiner) {
-        give_here(k, joiner, pid, result);
+        let _ = k.give_result(joiner, pid, result.map(|r| r as Box<dyn Any>));
         return;
     }
-    k.run_at(joiner, Box::new(move |k| give_here(k, joiner, pid, result)));
-}
-
-/// Gives `pid`'s result to `joiner`, if it is here. What `pid` sent it
-/// before it ended may wait here for room in its inbox (from another core):
-/// it goes in first, past the inbox's capacity if need be, as the result
-/// may not overtake it.
-fn give_here<M: Send + 'static, R: Send + 'static>(
-    k: &mut Kernel<M, M>,
-    joiner: Pid,
-    pid: Pid,
-    result: Result<Box<R>, ExitError>,
-) {
-    unpark(k, joiner);
-    let _ = k.give_result(joiner, pid, result.map(|r| r as Box<dyn Any>));
+    // (Behind what `pid` sent its joiner.)
+    k.run_behind(
+        joiner,
+        Some(pid),
+        Box::new(move |k| {
+            let _ = k.give_result(joiner, pid, result.map(|r| r as Box<dyn Any>));
+        }),
+    );
 }

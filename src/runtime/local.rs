@@ -35,6 +35,13 @@ struct Parked<M> {
     senders: SmallVec<[Pid; 4]>,
 }
 
+impl<M> Parked<M> {
+    /// Whether a message from `pid` waits here.
+    fn has_from(&self, pid: Pid) -> bool {
+        self.queue.iter().any(|(from, _)| *from == Some(pid))
+    }
+}
+
 pub(crate) struct Local<M: 'static> {
     pub(crate) shared: Arc<Shared<M>>,
     /// This core's index.
@@ -157,9 +164,7 @@ impl<M: Send + 'static> Local<M> {
     /// Whether messages from other cores wait here for room in `pid`'s inbox.
     /// Whether a message from `pid` waits here for room in an inbox.
     pub(crate) fn parks_from(&self, pid: Pid) -> bool {
-        self.parked
-            .values()
-            .any(|p| p.queue.iter().any(|(from, _)| *from == Some(pid)))
+        self.parked.values().any(|p| p.has_from(pid))
     }
 
     pub(crate) fn has_parked_for(&self, pid: Pid) -> bool {
@@ -259,18 +264,45 @@ pub(crate) fn elsewhere<M: Send + 'static>(k: &Kernel<M, M>, pid: Pid) -> bool {
 
 /// The kernel's hook: `job` goes to the core of `pid` (another core's), in
 /// order with this core's messages to it.
-pub(crate) fn run_at<M: Send + 'static>(k: &mut Kernel<M, M>, pid: Pid, job: Job<M, M>) {
+pub(crate) fn run_at<M: Send + 'static>(
+    k: &mut Kernel<M, M>,
+    pid: Pid,
+    from: Option<Pid>,
+    job: Job<M, M>,
+) {
     let l = local(k);
     if l.mig.active() {
         match l.mig.whither(pid) {
+            // (Held for a process on its way here: run once it is in, with
+            // whatever else was held for it, in order.)
             Whither::Here => return l.mig.hold(pid, Item::Job(job)),
-            Whither::Core(core) => return l.push(core, Envelope::Run { pid, job }),
+            Whither::Core(core) => return l.push(core, Envelope::Run { pid, from, job }),
             Whither::Nowhere => {}
         }
     }
     let core = home(pid);
     if core != l.me && core < l.out.len() {
-        l.push(core, Envelope::Run { pid, job });
+        l.push(core, Envelope::Run { pid, from, job });
+    }
+}
+
+/// A job for `pid` that comes behind the messages of `from`: those that
+/// wait here for room in `pid`'s inbox go in first, past its capacity (see
+/// [`unpark`]): it may not overtake them, nor wait for room (a process
+/// that waits for it, its reply say, may read nothing until it comes).
+fn before_job<M: Send + 'static>(k: &mut Kernel<M, M>, pid: Pid, from: Option<Pid>) {
+    if let Some(from) = from
+        && local(k).parked.get(&pid).is_some_and(|p| p.has_from(from))
+    {
+        unpark(k, pid);
+    }
+}
+
+/// Runs a job of the toolkit's (a panic of it is the core's to report, not
+/// to die of).
+fn run_job<M: Send + 'static>(k: &mut Kernel<M, M>, job: Job<M, M>) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job(k))) {
+        k.report(Some(payload));
     }
 }
 
@@ -306,20 +338,17 @@ pub(crate) fn take_inbound<M: Send + 'static>(k: &mut Kernel<M, M>) -> bool {
                         job(k);
                     }
                 }
-                Envelope::Run { pid, job } => {
+                Envelope::Run { pid, from, job } => {
                     let job = if local(k).mig.active() && k.lookup(pid).is_none() {
-                        match migrate::route_job(k, pid, job) {
+                        match migrate::route_job(k, pid, from, job) {
                             Some(job) => job,
                             None => continue,
                         }
                     } else {
                         job
                     };
-                    // (The toolkit's code; a panic of it is the core's to
-                    // report, not to die of.)
-                    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job(k))) {
-                        k.report(Some(payload));
-                    }
+                    before_job(k, pid, from);
+                    run_job(k, job);
                 }
                 Envelope::Migrate(moving) => migrate::arrived(k, *moving),
                 Envelope::Fence { pid } => migrate::fence(k, pid),
@@ -341,7 +370,7 @@ fn follow<M: Send + 'static>(
 ) -> Option<Job<M, M>> {
     let job: Job<M, M> = Box::new(job);
     if local(k).mig.active() && k.lookup(sender).is_none() {
-        migrate::route_job(k, sender, job)
+        migrate::route_job(k, sender, None, job)
     } else {
         Some(job)
     }
@@ -539,9 +568,11 @@ fn room_came<M: Send + 'static>(k: &mut Kernel<M, M>, senders: SmallVec<[Pid; 4]
 }
 
 /// Delivers what waits here for room in `pid`'s inbox, past its capacity
-/// if need be, and its senders go on: what must come after it (the result
-/// of a process that sent it, given to `pid`) is about to come, and may not
-/// overtake it. (No-op outside a runtime.)
+/// if need be, and its senders go on: what must come after it (a job of one
+/// of its senders: its DOWN, its EXIT, its reply, its result) is about to
+/// run, and may not overtake it. The messages are held in memory here
+/// already; in the inbox they are at least readable. (No-op outside a
+/// runtime.)
 pub(crate) fn unpark<M: Send + 'static>(k: &mut Kernel<M, M>, pid: Pid) {
     let Some(waiting) = k
         .extensions

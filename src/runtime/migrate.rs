@@ -252,12 +252,13 @@ pub(crate) fn route_message<M: Send + 'static>(
 pub(crate) fn route_job<M: Send + 'static>(
     k: &mut Kernel<M, M>,
     pid: Pid,
+    from: Option<Pid>,
     job: Job<M, M>,
 ) -> Option<Job<M, M>> {
     let l = local(k);
     match l.mig.whither(pid) {
         Whither::Here => l.mig.keep(pid, Item::Job(job)),
-        Whither::Core(core) => l.push(core, Envelope::Run { pid, job }),
+        Whither::Core(core) => l.push(core, Envelope::Run { pid, from, job }),
         Whither::Nowhere => return Some(job),
     }
     None

@@ -49,7 +49,13 @@
 //!   core); a core that sleeps is woken, one that runs is not disturbed.
 //! - **Order.** Messages from one process to another arrive in the order
 //!   sent, on one core or across two (per-sender FIFO, as Erlang promises).
-//!   Nothing else is ordered between cores: two senders on two cores race.
+//!   What a process's end, reply or result brings another (its DOWN, its
+//!   EXIT, a call's reply, a joined result) comes after the messages it sent
+//!   that process, as OTP orders signals: messages of it that wait for room
+//!   in the inbox go in first, past its capacity (they are held in memory
+//!   already, and a process waiting for the reply may read nothing until
+//!   it comes). Nothing else is ordered between cores: two senders on two
+//!   cores race.
 //! - **Back-pressure across cores.** A message that finds its inbox full
 //!   ([`Overflow::Backoff`](crate::Overflow::Backoff)) waits on its
 //!   destination's core, in order, and its sender's core is told: the sender
