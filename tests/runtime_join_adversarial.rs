@@ -47,40 +47,6 @@ impl Drop for Loud {
 }
 
 #[test]
-fn a_result_comes_after_what_waited_for_room_in_the_joiners_inbox() {
-    let rt = rt();
-    let sender = Template::new("sender", |ctx: &mut Ctx<Msg>, to: Pid| {
-        for i in 0..20 {
-            ctx.send_to(to, Msg::Num(i));
-        }
-        20u64
-    });
-    // A small inbox: what the sender sends waits for room on the joiner's
-    // core.
-    let joiner = Template::new("joiner", move |ctx: &mut Ctx<Msg>, ()| {
-        let me = ctx.pid();
-        let j = ctx
-            .spawn_joinable_at(Placement::Core(1), &sender, me)
-            .unwrap();
-        ctx.sleep(Duration::from_millis(100));
-        let n = ctx.join_across(j).unwrap();
-        let mut got = Vec::new();
-        while let Some(Msg::Num(i)) = ctx.try_receive() {
-            got.push(i);
-        }
-        (n, got)
-    })
-    .capacity(2);
-    let (n, got) = rt
-        .spawn_joinable(Placement::Core(0), &joiner, ())
-        .unwrap()
-        .join()
-        .unwrap();
-    assert_eq!(n, 20);
-    assert_eq!(got, (0..20).collect::<Vec<_>>());
-}
-
-#[test]
 fn a_panicking_drop_of_an_unjoined_result_is_an_incident_on_either_core() {
     let rt = rt();
     let drops = Arc::new(AtomicUsize::new(0));
