@@ -18,7 +18,7 @@ use crate::kernel::results::ResultSink;
 use crate::kernel::{Kernel, PPtr, Wait};
 use crate::runtime::ctx::choose;
 use crate::runtime::envelope::Envelope;
-use crate::runtime::local::local;
+use crate::runtime::local::{before_job, local};
 use crate::runtime::placement::Placement;
 use crate::signal::{Payload, Pid};
 use crate::template::Spawnable;
@@ -240,10 +240,19 @@ fn give<M: Send + 'static, R: Send + 'static>(
     pid: Pid,
     result: Result<Box<R>, ExitError>,
 ) {
-    if !k.elsewhere(joiner) {
+    // SAFETY: a live record of this kernel; a read.
+    let moved_in = k
+        .lookup(joiner)
+        .is_some_and(|p| unsafe { p.as_ref().moved_in });
+    if !k.elsewhere(joiner) && !moved_in {
+        // (What `pid` sent before it moved here may wait for room.)
+        before_job(k, joiner, Some(pid));
         let _ = k.give_result(joiner, pid, result.map(|r| r as Box<dyn Any>));
         return;
     }
+    // A joiner that moved here: what `pid` sent it may be on its way
+    // through its home and down its line (as between two processes that
+    // moved here: see `Kernel::deliver`), so the result goes that way too.
     // (Behind what `pid` sent its joiner.)
     k.run_behind(
         joiner,

@@ -290,9 +290,13 @@ pub(crate) fn run_at<M: Send + 'static>(
 /// wait here for room in `pid`'s inbox go in first, past its capacity (see
 /// [`unpark`]): it may not overtake them, nor wait for room (a process
 /// that waits for it, its reply say, may read nothing until it comes).
-fn before_job<M: Send + 'static>(k: &mut Kernel<M, M>, pid: Pid, from: Option<Pid>) {
+/// (No-op outside a runtime.)
+pub(crate) fn before_job<M: Send + 'static>(k: &mut Kernel<M, M>, pid: Pid, from: Option<Pid>) {
     if let Some(from) = from
-        && local(k).parked.get(&pid).is_some_and(|p| p.has_from(from))
+        && k.extensions
+            .get::<Local<M>>()
+            .and_then(|l| l.parked.get(&pid))
+            .is_some_and(|p| p.has_from(from))
     {
         unpark(k, pid);
     }
