@@ -107,6 +107,15 @@ fn migratable_processes_of_a_busy_core_move_to_an_idle_one_and_others_never() {
         .collect();
     assert!(!moved_pids.is_empty(), "core_of says where they run");
     assert!(moved_pids.iter().all(|&pid| home(pid) == 0));
+    // A spawn near a moved process goes where it is now.
+    let near = rt
+        .spawn_at(
+            Placement::Near(moved_pids[0]),
+            &spinner(false),
+            done.clone(),
+        )
+        .unwrap();
+    assert_eq!(home(near), 1, "near where it moved");
     // Some more balance checks, then the results.
     std::thread::sleep(Duration::from_millis(50));
     done.store(true, Ordering::Relaxed);

@@ -905,3 +905,50 @@ fn a_reply_across_cores_comes_after_what_the_server_sent_before_it() {
     assert_eq!(sum, Ok(5));
     assert_eq!(got, (0..10).collect::<Vec<_>>(), "in before the reply");
 }
+
+#[test]
+fn a_monitor_of_a_process_whose_spawn_is_on_its_way_waits_for_it() {
+    // A on core 0 spawns P on core 2 (its spawn goes at the end of A's
+    // turn), and at once gives P to B on core 1 in a batch that goes
+    // before (256 messages fill one). B monitors P and sends it Go: both
+    // reach core 2 before P's spawn does, and wait for it.
+    let rt = Runtime::<Msg>::with_cores(3).unwrap();
+    let b = Template::new("b", |ctx: &mut Ctx<Msg>, ()| {
+        let p = loop {
+            if let Msg::Pid(p) = ctx.receive() {
+                break p;
+            }
+        };
+        let m = ctx.monitor(p);
+        ctx.send_to(p, Msg::Go);
+        loop {
+            match ctx.receive_mail() {
+                Mail::Down {
+                    monitor, reason, ..
+                } if monitor == m => break reason,
+                Mail::Msg(Msg::Num(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    });
+    let b = rt.spawn_joinable(Placement::Core(1), &b, ()).unwrap();
+    let bp = b.pid();
+    let a = Template::new("a", move |ctx: &mut Ctx<Msg>, ()| {
+        let p = ctx.spawn_at(Placement::Core(2), &target(), true).unwrap();
+        ctx.send_to(bp, Msg::Pid(p));
+        for i in 0..300 {
+            ctx.send_to(bp, Msg::Num(i));
+        }
+        // (The rest of A's turn: its spawn of P goes when the turn ends.)
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(100) {
+            std::hint::spin_loop();
+        }
+    });
+    rt.spawn_at(Placement::Core(0), &a, ()).unwrap();
+    let reason = b.join().unwrap();
+    assert!(
+        matches!(&reason, Reason::Failed(why) if why.contains("boom")),
+        "P's own end, not noproc: {reason:?}"
+    );
+}

@@ -42,6 +42,10 @@ impl<M> Parked<M> {
     }
 }
 
+/// A job for a process not made yet, with the number of messages for it
+/// that came before it.
+type LimboJob<M> = (usize, Job<M, M>);
+
 pub(crate) struct Local<M: 'static> {
     pub(crate) shared: Arc<Shared<M>>,
     /// This core's index.
@@ -57,6 +61,10 @@ pub(crate) struct Local<M: 'static> {
     /// Messages for reserved pids whose process is not made yet, and their
     /// senders on other cores, told to wait as for a full inbox.
     limbo: FxHashMap<Pid, Parked<M>>,
+    /// Jobs for reserved pids whose process is not made yet, each with the
+    /// number of messages in `limbo` before it: run once it is made (or
+    /// failed), in their places among them.
+    limbo_jobs: FxHashMap<Pid, Vec<LimboJob<M>>>,
     /// Every reserved pid below this one has been made (or failed).
     made_below: u64,
     /// Reserved pids made above `made_below` (spawns arrive out of order).
@@ -78,6 +86,7 @@ impl<M: Send + 'static> Local<M> {
             blocked: FxHashMap::default(),
             parked: BTreeMap::new(),
             limbo: FxHashMap::default(),
+            limbo_jobs: FxHashMap::default(),
             made_below: pid::first_reserved(me),
             made_above: BTreeSet::new(),
             handing: Vec::new(),
@@ -351,6 +360,14 @@ pub(crate) fn take_inbound<M: Send + 'static>(k: &mut Kernel<M, M>) -> bool {
                     } else {
                         job
                     };
+                    if k.lookup(pid).is_none() && local(k).pending(pid) {
+                        // (Its process is on its way: the job waits for it,
+                        // behind what was sent to it before.)
+                        let l = local(k);
+                        let before = l.limbo.get(&pid).map_or(0, |w| w.queue.len());
+                        l.limbo_jobs.entry(pid).or_default().push((before, job));
+                        continue;
+                    }
                     before_job(k, pid, from);
                     run_job(k, job);
                 }
@@ -402,11 +419,17 @@ fn spawn<M: Send + 'static>(
         l.shared
             .incident(l.me, format!("spawn of {pid} failed: {why}"));
     }
+    let jobs = local(k).limbo_jobs.remove(&pid).unwrap_or_default();
+    let mut jobs = jobs.into_iter().peekable();
     if let Some(waiting) = local(k).limbo.remove(&pid) {
         // Into the new inbox in order, past a full `Backoff` inbox's
         // capacity if need be: never held back, to be overtaken by what their
         // senders send it next (straight into the inbox, from this core).
-        for (from, msg) in waiting.queue {
+        // The jobs that waited for it run in their places among them.
+        for (i, (from, msg)) in waiting.queue.into_iter().enumerate() {
+            while let Some((_, job)) = jobs.next_if(|(before, _)| *before <= i) {
+                run_job(k, job);
+            }
             deliver_past(k, from, pid, msg);
         }
         // Its senders, told to wait, go on.
@@ -414,6 +437,9 @@ fn spawn<M: Send + 'static>(
         for sender in waiting.senders {
             l.push(home(sender), Envelope::Room { sender });
         }
+    }
+    for (_, job) in jobs {
+        run_job(k, job);
     }
 }
 
@@ -606,6 +632,11 @@ pub(crate) fn leftovers<M: Send + 'static>(k: &mut Kernel<M, M>) -> Vec<Undelive
                 .into_iter()
                 .map(move |(from, msg)| (from, to, msg))
         })
+    }
+    // (Jobs for processes never made: dropped, their values' `Drop`
+    // quietly.)
+    for (_, jobs) in std::mem::take(&mut l.limbo_jobs) {
+        crate::kernel::pass::drop_quietly(jobs);
     }
     let limbo = each(std::mem::take(&mut l.limbo));
     let parked = each(std::mem::take(&mut l.parked));

@@ -68,7 +68,8 @@
 //!   wait as for a full inbox.
 //! - **Spawning elsewhere** ([`Ctx::spawn_at`](crate::Ctx::spawn_at),
 //!   [`RuntimeHandle::spawn_at`]) reserves the pid on the destination core at
-//!   once; what is sent to that pid before the process is made waits for it.
+//!   once; what is sent to that pid before the process is made waits for it
+//!   (the toolkit's work for it too: a monitor, a link, a request).
 //! - **Failures.** A panic in a process is that process's failure, as on one
 //!   core; a panic of user code outside any process (a message's `Drop`) is
 //!   caught by its core and reported ([`RuntimeReport::incidents`]). A core
@@ -648,12 +649,7 @@ impl<M: Send + 'static> RuntimeHandle<M> {
     /// ended): its [`home`], unless it moved (migration). A moving process
     /// is where it was until it is in its new core.
     pub fn core_of(&self, pid: Pid) -> usize {
-        let locations = self
-            .shared
-            .locations
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        locations.get(&pid).copied().unwrap_or_else(|| home(pid))
+        self.shared.core_of(pid)
     }
 
     /// How many processes moved to each core so far (migration).

@@ -1,7 +1,6 @@
 //! Where a spawn puts its process.
 
 use crate::error::SpawnError;
-use crate::runtime::pid::home;
 use crate::runtime::shared::Shared;
 use crate::signal::Pid;
 
@@ -23,8 +22,8 @@ pub enum Placement {
     /// Core number `n` (from 0). A core that does not exist gives
     /// [`SpawnError::Unplaceable`].
     Core(usize),
-    /// The core of the process `pid` (living or not), so that the two talk
-    /// without crossing cores.
+    /// The core of the process `pid` (living or not: where it is, or was
+    /// last, if it moved), so that the two talk without crossing cores.
     Near(Pid),
 }
 
@@ -45,7 +44,7 @@ impl Placement {
             Placement::RoundRobin => shared.next_round_robin(),
             Placement::LeastLoaded => shared.least_loaded(),
             Placement::Core(n) => n,
-            Placement::Near(pid) => home(pid),
+            Placement::Near(pid) => shared.core_of(pid),
         };
         if core < cores {
             Ok(core)

@@ -135,6 +135,16 @@ impl<M> Shared<M> {
         }
     }
 
+    /// The core that holds `pid` (or held it last): its home, unless it
+    /// moved (see [`locations`](Self::locations)).
+    pub(crate) fn core_of(&self, pid: Pid) -> usize {
+        let locations = self.locations.lock().unwrap_or_else(|e| e.into_inner());
+        locations
+            .get(&pid)
+            .copied()
+            .unwrap_or_else(|| crate::runtime::pid::home(pid))
+    }
+
     pub(crate) fn next_round_robin(&self) -> usize {
         self.next_core.fetch_add(1, Ordering::Relaxed) % self.cores.len()
     }
