@@ -124,6 +124,19 @@ impl<M: Send + 'static> Local<M> {
         }
     }
 
+    /// Queues a job for `pid` on core `core`, behind the messages of `from`
+    /// to `pid` if given: an `Envelope::Behind` then the `Run`, in one
+    /// batch.
+    pub(crate) fn push_run(&mut self, core: usize, pid: Pid, from: Option<Pid>, job: Job<M, M>) {
+        if let Some(from) = from {
+            if self.out[core].len() + 2 > BATCH {
+                self.flush_to(core);
+            }
+            self.out[core].push(Envelope::Behind { from });
+        }
+        self.push(core, Envelope::Run { pid, job });
+    }
+
     fn flush_to(&mut self, core: usize) {
         let batch = std::mem::replace(&mut self.out[core], Vec::with_capacity(BATCH));
         self.shared.cores[core].post(batch);
@@ -285,13 +298,13 @@ pub(crate) fn run_at<M: Send + 'static>(
             // (Held for a process on its way here: run once it is in, with
             // whatever else was held for it, in order.)
             Whither::Here => return l.mig.hold(pid, Item::Job(job)),
-            Whither::Core(core) => return l.push(core, Envelope::Run { pid, from, job }),
+            Whither::Core(core) => return l.push_run(core, pid, from, job),
             Whither::Nowhere => {}
         }
     }
     let core = home(pid);
     if core != l.me && core < l.out.len() {
-        l.push(core, Envelope::Run { pid, from, job });
+        l.push_run(core, pid, from, job);
     }
 }
 
@@ -332,6 +345,8 @@ pub(crate) fn take_inbound<M: Send + 'static>(k: &mut Kernel<M, M>) -> bool {
     let mut any = false;
     while let Some(batch) = shared.cores[me].inbound.pop() {
         any = true;
+        // (Set by a `Behind`, for the `Run` that follows it in its batch.)
+        let mut behind = None;
         for envelope in batch {
             match envelope {
                 Envelope::Msg { from, to, msg } => arrive(k, from, to, msg),
@@ -351,7 +366,9 @@ pub(crate) fn take_inbound<M: Send + 'static>(k: &mut Kernel<M, M>) -> bool {
                         job(k);
                     }
                 }
-                Envelope::Run { pid, from, job } => {
+                Envelope::Behind { from } => behind = Some(from),
+                Envelope::Run { pid, job } => {
+                    let from = behind.take();
                     let job = if local(k).mig.active() && k.lookup(pid).is_none() {
                         match migrate::route_job(k, pid, from, job) {
                             Some(job) => job,

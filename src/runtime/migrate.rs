@@ -258,7 +258,7 @@ pub(crate) fn route_job<M: Send + 'static>(
     let l = local(k);
     match l.mig.whither(pid) {
         Whither::Here => l.mig.keep(pid, Item::Job(job)),
-        Whither::Core(core) => l.push(core, Envelope::Run { pid, from, job }),
+        Whither::Core(core) => l.push_run(core, pid, from, job),
         Whither::Nowhere => return Some(job),
     }
     None
