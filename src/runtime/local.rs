@@ -35,6 +35,14 @@ struct Parked<M> {
     senders: SmallVec<[Pid; 4]>,
 }
 
+/// Whether `sender` is among the senders told to wait (searched from the
+/// last told: a sender's messages come in runs, and a fan-in parks many
+/// senders).
+#[inline]
+fn told(senders: &[Pid], sender: Pid) -> bool {
+    senders.iter().rev().any(|&s| s == sender)
+}
+
 impl<M> Parked<M> {
     /// Whether a message from `pid` waits here.
     fn has_from(&self, pid: Pid) -> bool {
@@ -171,7 +179,7 @@ impl<M: Send + 'static> Local<M> {
         waiting.queue.push_back((from, msg));
         if let Some(from) = from
             && home(from) != self.me
-            && !waiting.senders.contains(&from)
+            && !told(&waiting.senders, from)
         {
             waiting.senders.push(from);
             self.tell_blocked(from, to);
@@ -467,7 +475,7 @@ fn arrive<M: Send + 'static>(k: &mut Kernel<M, M>, from: Option<Pid>, to: Pid, m
     let l = local(k);
     if let Some(parked) = l.parked.get_mut(&to) {
         parked.queue.push_back((from, msg));
-        let tell = from.filter(|from| !parked.senders.contains(from));
+        let tell = from.filter(|&from| !told(&parked.senders, from));
         if let Some(from) = tell {
             parked.senders.push(from);
             l.tell_blocked(from, to);
