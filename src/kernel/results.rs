@@ -117,13 +117,14 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     ) -> Option<Result<T, JoinError>> {
         // SAFETY: me is live; the reference ends before `emit`.
         let e = unsafe { (*me.as_ptr()).extra_mut() }?;
-        let i = e.given.iter().position(|(pid, _)| *pid == from)?;
-        let (_, result) = e.given.swap_remove(i);
+        let given = &mut e.given;
+        let i = given.iter().position(|(pid, _)| *pid == from)?;
+        let (_, result) = given.swap_remove(i);
         let result = match result {
             Ok(r) => match cast(r) {
                 Ok(r) => Ok(r),
                 Err(r) => {
-                    e.given.push((from, Ok(r)));
+                    given.push((from, Ok(r)));
                     return Some(Err(JoinError::ResultType(from)));
                 }
             },

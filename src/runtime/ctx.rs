@@ -224,6 +224,7 @@ pub(crate) type Chosen<M> = (usize, Arc<Shared<M>>);
 /// The core `at` picks for a spawn from `k`'s core: `None` for this one
 /// (a scheduler of one core is one), else the core and the runtime's shared
 /// part (which is not stopping).
+#[inline]
 pub(crate) fn choose<M: Send + 'static>(
     k: &Kernel<M, M>,
     at: Placement,
