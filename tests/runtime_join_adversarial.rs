@@ -12,6 +12,8 @@ use chronoflow::{Ctx, ExitError, JoinError, Pid, SimpleScheduler, Template};
 #[derive(Debug, Clone, PartialEq)]
 enum Msg {
     Go,
+    /// (Sent by the stackless tests only.)
+    #[cfg_attr(not(feature = "stackless"), allow(dead_code))]
     Num(u64),
 }
 
