@@ -332,7 +332,7 @@ impl Table {
     /// taken out of the table already: every trace of `pid` elsewhere goes;
     /// whether each linked peer traps exits. (Apart, so that the end notice
     /// moves the entry once, out of the map into its own frame.)
-    #[inline]
+    #[inline(always)]
     pub(crate) fn untie(&mut self, pid: Pid, entry: &Entry) -> u64 {
         if let Some(names) = &entry.names {
             self.unname(pid, names);
