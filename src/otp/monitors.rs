@@ -127,7 +127,7 @@ pub(crate) fn demonitor<I: 'static, O: 'static>(
 /// `pid` ended for `reason` (`p`: its record, if it was a process of this
 /// kernel): its watchers here get their DOWNs (in the order the monitors were
 /// set), and the monitors it held go.
-#[inline]
+#[inline(always)]
 pub(crate) fn ended<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     pid: Pid,
