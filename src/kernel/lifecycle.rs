@@ -146,6 +146,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     }
 
     /// Frees a process that is out of the table and has no engine.
+    #[inline(always)]
     pub(super) fn free(&mut self, p: PPtr<I, O>) {
         // SAFETY: p is live and no longer referenced by the table.
         let proc = unsafe { &mut *p.as_ptr() };
@@ -299,6 +300,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// no longer pending, and its timer (a stackless body that polled a sleep and
     /// returned, or one killed in a `sleep` or `receive_timeout`) is cancelled:
     /// nobody waits on them. Its status is `Stopped`.
+    #[inline(always)]
     pub(super) fn settle_end(&mut self, p: PPtr<I, O>) {
         // SAFETY: p is live; a read.
         if unsafe { p.as_ref() }.has_waiting_senders() {
