@@ -283,6 +283,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// [`stopped`](Self::stopped) for a detached process without a parent
     /// whose result was moved into its end's reason (see
     /// [`end_watched`](Self::end_watched)): its `Ok(())` left needs no drop.
+    #[inline(always)]
     fn stopped_unread(&mut self, p: PPtr<I, O>) {
         self.settle_end(p);
         // SAFETY: p is live; `settle_end` ended its borrows; a read.
@@ -321,6 +322,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// Common end of a process that was not killed, after its STOP: it is kept
     /// for its parent's join, or its result for the owner.
+    #[inline(always)]
     pub(super) fn stopped(&mut self, p: PPtr<I, O>, result: Result<Box<dyn Any>, ExitError>) {
         self.settle_end(p);
         // SAFETY: p is live; `settle_end` ended its borrows.
