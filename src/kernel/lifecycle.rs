@@ -146,6 +146,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     }
 
     /// Frees a process that is out of the table and has no engine.
+    #[inline(always)]
     pub(super) fn free(&mut self, p: PPtr<I, O>) {
         // SAFETY: p is live and no longer referenced by the table.
         let proc = unsafe { &mut *p.as_ptr() };
@@ -282,6 +283,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// [`stopped`](Self::stopped) for a detached process without a parent
     /// whose result was moved into its end's reason (see
     /// [`end_watched`](Self::end_watched)): its `Ok(())` left needs no drop.
+    #[inline(always)]
     fn stopped_unread(&mut self, p: PPtr<I, O>) {
         self.settle_end(p);
         // SAFETY: p is live; `settle_end` ended its borrows; a read.
@@ -299,6 +301,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// no longer pending, and its timer (a stackless body that polled a sleep and
     /// returned, or one killed in a `sleep` or `receive_timeout`) is cancelled:
     /// nobody waits on them. Its status is `Stopped`.
+    #[inline(always)]
     pub(super) fn settle_end(&mut self, p: PPtr<I, O>) {
         // SAFETY: p is live; a read.
         if unsafe { p.as_ref() }.has_waiting_senders() {
@@ -319,6 +322,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// Common end of a process that was not killed, after its STOP: it is kept
     /// for its parent's join, or its result for the owner.
+    #[inline(always)]
     pub(super) fn stopped(&mut self, p: PPtr<I, O>, result: Result<Box<dyn Any>, ExitError>) {
         self.settle_end(p);
         // SAFETY: p is live; `settle_end` ended its borrows.

@@ -172,6 +172,7 @@ impl<P: Copy> PidTable<P> {
         *slot = Some(p);
     }
 
+    #[inline(always)]
     pub(crate) fn remove(&mut self, pid: Pid) -> Option<P> {
         if !self.far.is_empty()
             && let Some(p) = self.far.remove(&pid)

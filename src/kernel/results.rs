@@ -40,6 +40,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     /// Frees the result of a detached top-level process (its `Drop` is user
     /// code: a panic is reported to the caller of the run), and tells the layer
     /// above that nobody will take it.
+    #[inline(always)]
     pub(crate) fn free_result(
         &mut self,
         pid: Pid,

@@ -92,7 +92,7 @@ impl<T> Slab<T> {
     /// # Safety
     /// `slot` came from this slab's `alloc`, holds its value, and is not used
     /// after this.
-    #[inline]
+    #[inline(always)]
     #[must_use = "a destructor's panic is to be reported"]
     pub(crate) unsafe fn free(
         &mut self,

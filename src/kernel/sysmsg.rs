@@ -33,9 +33,8 @@ struct Inline {
 
 /// What an inline value's type is, and how it is dropped.
 struct Meta {
-    /// The type's id (a function: `TypeId::of` is not usable in a constant on
-    /// every toolchain the crate builds with).
-    type_id: fn() -> TypeId,
+    /// The type's id (a value, compared where a downcast checks it: no call).
+    type_id: TypeId,
     /// Drops the value of that type in a buffer.
     ///
     /// # Safety
@@ -52,7 +51,7 @@ impl<T: Any> MetaOf<T> {
     const FITS: bool = size_of::<T>() <= size_of::<Buf>() && align_of::<T>() <= align_of::<Buf>();
 
     const META: Meta = Meta {
-        type_id: TypeId::of::<T>,
+        type_id: TypeId::of::<T>(),
         drop: drop_as::<T>,
     };
 }
@@ -71,7 +70,7 @@ impl Inline {
     /// Whether it holds a `T`.
     #[inline]
     fn is<T: Any>(&self) -> bool {
-        (self.meta.type_id)() == TypeId::of::<T>()
+        self.meta.type_id == TypeId::of::<T>()
     }
 
     /// Its value, as a `T`.

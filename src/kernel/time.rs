@@ -476,16 +476,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             // SAFETY: p is live.
             (unsafe { p.as_ref().status }) != Status::Stopped
         });
-        if let Some(hooks) = &mut self.hooks {
-            // (Its delivery is this one record, whole: a layer that journals
-            // needs no other to know what it delivered.)
-            let sent = match &msg {
-                Timed::Msg(m) => Some(m),
-                Timed::Sys(_) => None,
-            };
-            // SAFETY: p is live, and nothing else borrows it during the hook.
-            let to = p.map(|p| unsafe { &*p.as_ptr() });
-            hooks.fired(id, pid, to, sent);
+        if self.hooks.is_some() {
+            self.tell_fired(pid, id, p, &msg);
         }
         let Some(p) = p else {
             self.drop_timed(pid, msg);
@@ -494,6 +486,25 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         match msg {
             Timed::Msg(msg) => self.deliver_timed(p, msg),
             Timed::Sys(make) => self.fire_sys(p, id, make),
+        }
+    }
+
+    /// Tells the hooks of a timed send that fired, to `p` (live) if it is
+    /// alive. (Out of line: only a layer that journals has hooks, and
+    /// `fire_send` stays small enough to be inlined in the pass.)
+    #[cold]
+    #[inline(never)]
+    fn tell_fired(&mut self, pid: Pid, id: u64, p: Option<PPtr<I, O>>, msg: &Timed<I>) {
+        if let Some(hooks) = &mut self.hooks {
+            // (Its delivery is this one record, whole: a layer that journals
+            // needs no other to know what it delivered.)
+            let sent = match msg {
+                Timed::Msg(m) => Some(m),
+                Timed::Sys(_) => None,
+            };
+            // SAFETY: p is live, and nothing else borrows it during the hook.
+            let to = p.map(|p| unsafe { &*p.as_ptr() });
+            hooks.fired(id, pid, to, sent);
         }
     }
 

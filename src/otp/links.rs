@@ -77,7 +77,7 @@ pub(crate) fn exit_signal<I: 'static, O: 'static>(
 
 /// [`exit_signal`], `traps` telling whether `to` traps exits when the caller
 /// knows it (`None`: looked up).
-#[inline]
+#[inline(always)]
 fn exit_signal_traps<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     sender: Option<PPtr<I, O>>,
@@ -203,7 +203,7 @@ pub(crate) fn links_of<I: 'static, O: 'static>(k: &mut Kernel<I, O>, pid: Pid) -
 /// the order the links were made. `traps`: whether each peer traps exits, as
 /// [`Table::end_with_traps`](crate::otp::table::Table::end_with_traps) gave it
 /// (no signal sent here changes a trap flag).
-#[inline]
+#[inline(always)]
 pub(crate) fn ended<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     pid: Pid,

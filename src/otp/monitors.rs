@@ -61,8 +61,17 @@ pub(crate) fn spawn_monitor<I: 'static, O: 'static, A: 'static, R: Payload>(
     template: &impl Spawnable<I, O, A, R>,
     args: A,
 ) -> Result<(Pid, MonitorRef), SpawnError> {
-    let r = table(k).new_ref();
-    spawn_monitor_as(k, me, template, args, r)
+    // (The reference is taken where the tie is made: one look for the
+    // tables, not two.)
+    let mut r = 0;
+    let pid = spawn_unparented(k, me, template, args, |k, me, p, my_pid, new| {
+        watch(me);
+        watch(p);
+        let t = table(k);
+        r = t.new_ref();
+        t.add_monitor(r, my_pid, new);
+    })?;
+    Ok((pid, MonitorRef(r)))
 }
 
 /// [`spawn_monitor`] with the monitor's reference `r`, taken from the
@@ -118,7 +127,7 @@ pub(crate) fn demonitor<I: 'static, O: 'static>(
 /// `pid` ended for `reason` (`p`: its record, if it was a process of this
 /// kernel): its watchers here get their DOWNs (in the order the monitors were
 /// set), and the monitors it held go.
-#[inline]
+#[inline(always)]
 pub(crate) fn ended<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     pid: Pid,

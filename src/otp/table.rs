@@ -147,6 +147,7 @@ impl Table {
     /// `parent` started `child` linked: as [`link`](Self::link)`(parent,
     /// child)` then [`set_parent`](Self::set_parent)`(child, parent)`, with
     /// one lookup of each entry.
+    #[inline(always)]
     pub(crate) fn link_child(&mut self, parent: Pid, child: Pid) {
         let e = self.entries.entry(parent).or_default();
         if !e.links.contains(&child) {
@@ -181,6 +182,7 @@ impl Table {
     }
 
     /// `watcher` monitors `target` with reference `r`.
+    #[inline(always)]
     pub(crate) fn add_monitor(&mut self, r: u64, watcher: Pid, target: Pid) {
         self.next_ref = self.next_ref.max(r);
         self.entries
@@ -332,7 +334,7 @@ impl Table {
     /// taken out of the table already: every trace of `pid` elsewhere goes;
     /// whether each linked peer traps exits. (Apart, so that the end notice
     /// moves the entry once, out of the map into its own frame.)
-    #[inline]
+    #[inline(always)]
     pub(crate) fn untie(&mut self, pid: Pid, entry: &Entry) -> u64 {
         if let Some(names) = &entry.names {
             self.unname(pid, names);

@@ -115,7 +115,9 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
     ///
     /// A process being stopped is resumed one last time by its engine: this call
     /// then unwinds its stack ([`KillUnwind`]). Called while the process cannot
-    /// wait (see the type's docs), it does not return.
+    /// wait (see the type's docs), it does not return. (Inlined: the stack
+    /// switch is part of each receive's hot path.)
+    #[inline]
     pub(crate) fn suspend(&mut self, wait: Wait) {
         // (A process being killed that suspends again, its body having caught the
         // unwinding, suspends to its engine's stop, which abandons it.)
