@@ -165,6 +165,13 @@ impl<M: Send + 'static> Local<M> {
         }
     }
 
+    /// Keeps `job` for `pid`, whose process is not made yet: it runs once
+    /// it is made (or failed), behind what was sent to it before.
+    fn wait_job(&mut self, pid: Pid, job: Job<M, M>) {
+        let before = self.limbo.get(&pid).map_or(0, |w| w.queue.len());
+        self.limbo_jobs.entry(pid).or_default().push((before, job));
+    }
+
     /// Whether messages from other cores wait here for room.
     pub(crate) fn has_parked(&self) -> bool {
         !self.parked.is_empty()
@@ -266,7 +273,10 @@ pub(crate) fn elsewhere<M: Send + 'static>(k: &Kernel<M, M>, pid: Pid) -> bool {
         if core != l.me {
             core < l.out.len() && k.lookup(pid).is_none()
         } else {
-            l.mig.knows(pid)
+            // (A process of this core whose spawn is on its way is held
+            // elsewhere until it comes: the toolkit's work for it waits for
+            // it, as from another core, rather than find no process.)
+            l.mig.knows(pid) || (k.lookup(pid).is_none() && l.pending(pid))
         }
     })
 }
@@ -292,6 +302,8 @@ pub(crate) fn run_at<M: Send + 'static>(
     let core = home(pid);
     if core != l.me && core < l.out.len() {
         l.push(core, Envelope::Run { pid, from, job });
+    } else if core == l.me && k.lookup(pid).is_none() && local(k).pending(pid) {
+        local(k).wait_job(pid, job);
     }
 }
 
@@ -361,11 +373,7 @@ pub(crate) fn take_inbound<M: Send + 'static>(k: &mut Kernel<M, M>) -> bool {
                         job
                     };
                     if k.lookup(pid).is_none() && local(k).pending(pid) {
-                        // (Its process is on its way: the job waits for it,
-                        // behind what was sent to it before.)
-                        let l = local(k);
-                        let before = l.limbo.get(&pid).map_or(0, |w| w.queue.len());
-                        l.limbo_jobs.entry(pid).or_default().push((before, job));
+                        local(k).wait_job(pid, job);
                         continue;
                     }
                     before_job(k, pid, from);

@@ -1,0 +1,103 @@
+//! Adversarial tests of order across cores: a process's end, reply and
+//! results after its messages (also those that wait for room), and the
+//! toolkit's work for a process whose spawn is still on its way.
+
+use std::time::{Duration, Instant};
+
+use chronoflow::runtime::{Placement, Runtime};
+use chronoflow::{Ctx, Mail, Pid, Reason, Template};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Msg {
+    Go,
+    Num(u64),
+    Pid(Pid),
+}
+
+/// Busy for `ms` milliseconds (the rest of the turn: what it sent to other
+/// cores goes when it ends, unless a batch of 256 fills first).
+fn spin(ms: u64) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(ms) {
+        std::hint::spin_loop();
+    }
+}
+
+/// Waits for `Go`, then ends: normally, or panicking with `boom`.
+fn target() -> Template<Msg, Msg, bool, ()> {
+    Template::new("target", |ctx: &mut Ctx<Msg>, fail: bool| {
+        while ctx.receive() != Msg::Go {}
+        if fail {
+            panic!("boom");
+        }
+    })
+}
+
+/// Forwards the first pid it gets to `to`, then ends once it has 300
+/// numbers.
+fn relay() -> Template<Msg, Msg, Pid, ()> {
+    Template::new("relay", |ctx: &mut Ctx<Msg>, to: Pid| {
+        let mut nums = 0;
+        while nums < 300 {
+            match ctx.receive() {
+                Msg::Pid(p) => ctx.send_to(to, Msg::Pid(p)),
+                Msg::Num(_) => nums += 1,
+                Msg::Go => {}
+            }
+        }
+    })
+}
+
+/// A on core 0 spawns P on core 1 and gives P's pid, with 300 numbers (a
+/// batch of 256 goes at once), to a relay on core 2, which gives it to `b`
+/// on core 1: `b` has P's pid before P's spawn, still in A's batch for
+/// core 1 while A spins, reaches core 1.
+fn pid_before_its_spawn<R: Send + std::fmt::Debug + 'static>(
+    rt: &Runtime<Msg>,
+    b: Template<Msg, Msg, (), R>,
+) -> R {
+    let mut b = rt.spawn_joinable(Placement::Core(1), &b, ()).unwrap();
+    let relay = rt.spawn_at(Placement::Core(2), &relay(), b.pid()).unwrap();
+    let a = Template::new("a", move |ctx: &mut Ctx<Msg>, ()| {
+        let p = ctx.spawn_at(Placement::Core(1), &target(), true).unwrap();
+        ctx.send_to(relay, Msg::Pid(p));
+        for i in 0..300 {
+            ctx.send_to(relay, Msg::Num(i));
+        }
+        spin(150);
+    });
+    rt.spawn_at(Placement::Core(0), &a, ()).unwrap();
+    b.join_timeout(Duration::from_secs(10)).unwrap()
+}
+
+fn wait_pid(ctx: &mut Ctx<Msg>) -> Pid {
+    loop {
+        if let Msg::Pid(p) = ctx.receive() {
+            return p;
+        }
+    }
+}
+
+#[test]
+fn a_monitor_from_the_core_of_a_process_whose_spawn_is_on_its_way_waits_for_it() {
+    let rt = Runtime::<Msg>::with_cores(3).unwrap();
+    let b = Template::new("b", |ctx: &mut Ctx<Msg>, ()| {
+        let p = wait_pid(ctx);
+        let m = ctx.monitor(p);
+        ctx.send_to(p, Msg::Go);
+        loop {
+            match ctx.receive_mail() {
+                Mail::Down {
+                    monitor, reason, ..
+                } if monitor == m => break reason,
+                Mail::Msg(_) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    });
+    let reason = pid_before_its_spawn(&rt, b);
+    assert!(
+        matches!(&reason, Reason::Failed(why) if why.contains("boom")),
+        "P's own end, not noproc: {reason:?}"
+    );
+}
