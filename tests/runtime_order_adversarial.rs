@@ -101,3 +101,59 @@ fn a_monitor_from_the_core_of_a_process_whose_spawn_is_on_its_way_waits_for_it()
         "P's own end, not noproc: {reason:?}"
     );
 }
+
+/// Reads `n` numbers after `ms` milliseconds asleep (an inbox of two: what
+/// comes meanwhile from another core waits there for room): when it woke.
+fn late_reader() -> Template<Msg, Msg, (u64, usize), Instant> {
+    Template::new("late", |ctx: &mut Ctx<Msg>, (ms, n): (u64, usize)| {
+        ctx.sleep(Duration::from_millis(ms));
+        let woke = Instant::now();
+        let mut got = 0;
+        while got < n {
+            if let Msg::Num(_) = ctx.receive() {
+                got += 1;
+            }
+        }
+        woke
+    })
+    .capacity(2)
+}
+
+#[test]
+fn a_sender_waiting_for_room_in_two_inboxes_waits_for_both() {
+    // S on core 0 fills the inboxes of X and Y on core 1: its messages wait
+    // there for room in both, and S is told to wait (for each). X reads at
+    // 50 ms, Y at 400 ms: room in X is not room in Y, where S's messages
+    // still wait; S may not go on sending to Y (thousands, more than a
+    // turn's run-ahead) before Y reads.
+    const LOTS: usize = 5000;
+    let rt = Runtime::<Msg>::with_cores(2).unwrap();
+    let mut x = rt
+        .spawn_joinable(Placement::Core(1), &late_reader(), (50, 3))
+        .unwrap();
+    let mut y = rt
+        .spawn_joinable(Placement::Core(1), &late_reader(), (400, 3 + LOTS))
+        .unwrap();
+    let (xp, yp) = (x.pid(), y.pid());
+    let s = Template::new("s", move |ctx: &mut Ctx<Msg>, ()| {
+        for i in 0..3 {
+            ctx.send_to(xp, Msg::Num(i));
+            ctx.send_to(yp, Msg::Num(i));
+        }
+        // (Both notices to wait come meanwhile.)
+        ctx.sleep(Duration::from_millis(20));
+        for i in 0..LOTS as u64 {
+            ctx.send_to(yp, Msg::Num(i));
+        }
+        Instant::now()
+    });
+    let mut s = rt.spawn_joinable(Placement::Core(0), &s, ()).unwrap();
+    let sent = s.join_timeout(Duration::from_secs(10)).unwrap();
+    x.join_timeout(Duration::from_secs(10)).unwrap();
+    let y_woke = y.join_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        sent >= y_woke,
+        "S sent its {LOTS} while its messages waited for room in Y: done {:?} before Y read",
+        y_woke - sent
+    );
+}

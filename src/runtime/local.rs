@@ -53,8 +53,9 @@ pub(crate) struct Local<M: 'static> {
     /// The batch being filled for each core (this core's own stays empty).
     out: Vec<Batch<M>>,
     /// This core's processes that wait for room on another core: sender to
-    /// the process whose inbox was full.
-    blocked: FxHashMap<Pid, Pid>,
+    /// the processes whose inboxes were full (each until its core says that
+    /// what the sender had waiting there went in).
+    blocked: FxHashMap<Pid, SmallVec<[Pid; 2]>>,
     /// Messages from other cores waiting for room here, per destination
     /// (retried in pid order at each pass).
     parked: BTreeMap<Pid, Parked<M>>,
@@ -187,6 +188,20 @@ impl<M: Send + 'static> Local<M> {
         self.parked.contains_key(&pid)
     }
 
+    /// `sender`, of this core, need not wait for room in `by`'s inbox any
+    /// more: whether it waits for none now.
+    fn unblock(&mut self, sender: Pid, by: Pid) -> bool {
+        let Some(by_all) = self.blocked.get_mut(&sender) else {
+            return true;
+        };
+        by_all.retain(|b| *b != by);
+        if by_all.is_empty() {
+            self.blocked.remove(&sender);
+            return true;
+        }
+        false
+    }
+
     /// Whether `pid`, of this core, was told to wait for room on another.
     pub(crate) fn is_blocked(&self, pid: Pid) -> bool {
         self.blocked.contains_key(&pid)
@@ -257,7 +272,7 @@ fn send_to_core<M: Send + 'static>(
     msg: M,
 ) -> Sent<M> {
     if let Some(from) = from
-        && let Some(&blocker) = l.blocked.get(&from)
+        && let Some(&blocker) = l.blocked.get(&from).and_then(|by| by.first())
     {
         return Sent::Full { msg, blocker };
     }
@@ -350,15 +365,19 @@ pub(crate) fn take_inbound<M: Send + 'static>(k: &mut Kernel<M, M>) -> bool {
                 Envelope::Spawn { pid, make } => spawn(k, pid, make),
                 Envelope::Blocked { sender, by } => {
                     if let Some(job) = follow(k, sender, move |k| {
-                        local(k).blocked.insert(sender, by);
+                        let by_all = local(k).blocked.entry(sender).or_default();
+                        if !by_all.contains(&by) {
+                            by_all.push(by);
+                        }
                     }) {
                         job(k);
                     }
                 }
-                Envelope::Room { sender } => {
+                Envelope::Room { sender, by } => {
                     if let Some(job) = follow(k, sender, move |k| {
-                        local(k).blocked.remove(&sender);
-                        k.room_came(sender);
+                        if local(k).unblock(sender, by) {
+                            k.room_came(sender);
+                        }
                     }) {
                         job(k);
                     }
@@ -443,7 +462,7 @@ fn spawn<M: Send + 'static>(
         // Its senders, told to wait, go on.
         let l = local(k);
         for sender in waiting.senders {
-            l.push(home(sender), Envelope::Room { sender });
+            l.push(home(sender), Envelope::Room { sender, by: pid });
         }
     }
     for (_, job) in jobs {
@@ -583,24 +602,26 @@ pub(crate) fn retry_parked<M: Send + 'static>(k: &mut Kernel<M, M>) {
     }
     for to in done {
         let waiting = parked.remove(&to).expect("listed above");
-        room_came(k, waiting.senders);
+        room_came(k, to, waiting.senders);
     }
     // (Nothing parks while this runs: only arrivals park.)
     local(k).parked = parked;
 }
 
-/// The senders told to wait for room here go on.
-fn room_came<M: Send + 'static>(k: &mut Kernel<M, M>, senders: SmallVec<[Pid; 4]>) {
+/// The senders told to wait for room here in `by`'s inbox go on (unless
+/// they wait for room in another too).
+fn room_came<M: Send + 'static>(k: &mut Kernel<M, M>, by: Pid, senders: SmallVec<[Pid; 4]>) {
     for sender in senders {
         let l = local(k);
         let core = home(sender);
         if core == l.me && !l.mig.knows(sender) {
-            l.blocked.remove(&sender);
-            k.room_came(sender);
+            if l.unblock(sender, by) {
+                k.room_came(sender);
+            }
         } else {
             // (A sender of this core that moved away: through this
             // core's inbound queue, which sends it on.)
-            l.push(core, Envelope::Room { sender });
+            l.push(core, Envelope::Room { sender, by });
         }
     }
 }
@@ -622,7 +643,7 @@ pub(crate) fn unpark<M: Send + 'static>(k: &mut Kernel<M, M>, pid: Pid) {
     for (from, msg) in waiting.queue {
         deliver_past(k, from, pid, msg);
     }
-    room_came(k, waiting.senders);
+    room_came(k, pid, waiting.senders);
 }
 
 /// What waits on this core at its very end (messages for a process whose
