@@ -157,3 +157,61 @@ fn a_sender_waiting_for_room_in_two_inboxes_waits_for_both() {
         y_woke - sent
     );
 }
+
+/// Sends `to` ten numbers, then ends (tied to nothing).
+fn ten_to() -> Template<Msg, Msg, Pid, ()> {
+    Template::new("ten", |ctx: &mut Ctx<Msg>, to: Pid| {
+        for i in 0..10 {
+            ctx.send_to(to, Msg::Num(i));
+        }
+    })
+}
+
+/// A reader of capacity 2 on core 0: a process on core 1 sends it ten
+/// numbers and ends (eight wait for room on core 0); then the reader ties
+/// itself to it with `tie` (it had ended: noproc), and reads its mail.
+fn tie_after_the_end(tie: fn(&mut Ctx<Msg>, Pid)) -> Vec<String> {
+    let rt = Runtime::<Msg>::with_cores(2).unwrap();
+    let reader = Template::new("reader", move |ctx: &mut Ctx<Msg>, ()| {
+        ctx.trap_exit(true);
+        let me = ctx.pid();
+        let ten = ctx.spawn_at(Placement::Core(1), &ten_to(), me).unwrap();
+        ctx.sleep(Duration::from_millis(100));
+        tie(ctx, ten);
+        // (Its noproc comes meanwhile.)
+        ctx.sleep(Duration::from_millis(100));
+        let mut got = Vec::new();
+        for _ in 0..11 {
+            got.push(match ctx.receive_mail() {
+                Mail::Msg(Msg::Num(i)) => format!("{i}"),
+                Mail::Down { pid, reason, .. } if pid == ten => format!("DOWN {reason:?}"),
+                Mail::Exit { from, reason } if from == ten => format!("EXIT {reason:?}"),
+                other => format!("{other:?}"),
+            });
+        }
+        got
+    })
+    .capacity(2);
+    rt.spawn_joinable(Placement::Core(0), &reader, ())
+        .unwrap()
+        .join_timeout(Duration::from_secs(10))
+        .unwrap()
+}
+
+#[test]
+fn a_noproc_down_across_cores_comes_after_what_the_process_sent() {
+    let got = tie_after_the_end(|ctx, ten| {
+        ctx.monitor(ten);
+    });
+    let mut want: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    want.push("DOWN NoProc".to_string());
+    assert_eq!(got, want, "what a process sent comes before its DOWN");
+}
+
+#[test]
+fn a_noproc_exit_across_cores_comes_after_what_the_process_sent() {
+    let got = tie_after_the_end(|ctx, ten| ctx.link(ten));
+    let mut want: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    want.push("EXIT NoProc".to_string());
+    assert_eq!(got, want, "what a process sent comes before its EXIT");
+}

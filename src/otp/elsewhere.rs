@@ -108,10 +108,14 @@ pub(crate) fn exit_signal<I: 'static, O: 'static>(
 }
 
 /// Sent back to the kernel of `asker` (that asked for a tie to `gone`, not
-/// alive): `gone` has ended, as far as that kernel is concerned.
+/// alive): `gone` has ended, as far as that kernel is concerned. (Behind
+/// what `gone` sent `asker` before it ended: its DOWN or EXIT `noproc` comes
+/// after its messages, as any of its ends does; run by a job, no process
+/// runs here to come behind.)
 fn noproc<I: 'static, O: 'static>(k: &mut Kernel<I, O>, asker: Pid, gone: Pid) {
-    k.run_at(
+    k.run_behind(
         asker,
+        Some(gone),
         Box::new(move |k| ended_elsewhere(k, gone, Reason::NoProc)),
     );
 }
