@@ -33,6 +33,11 @@ fn target() -> Template<Msg, Msg, bool, ()> {
     })
 }
 
+/// Fails to start (its spawn fails on its core).
+fn failing() -> Template<Msg, Msg, (), ()> {
+    Template::new("failing", |_: &mut Ctx<Msg>, ()| {}).stack_size(usize::MAX / 2)
+}
+
 /// Forwards the first pid it gets to `to`, then ends once it has 300
 /// numbers.
 fn relay() -> Template<Msg, Msg, Pid, ()> {
@@ -55,11 +60,16 @@ fn relay() -> Template<Msg, Msg, Pid, ()> {
 fn pid_before_its_spawn<R: Send + std::fmt::Debug + 'static>(
     rt: &Runtime<Msg>,
     b: Template<Msg, Msg, (), R>,
+    spawns: bool,
 ) -> R {
     let mut b = rt.spawn_joinable(Placement::Core(1), &b, ()).unwrap();
     let relay = rt.spawn_at(Placement::Core(2), &relay(), b.pid()).unwrap();
     let a = Template::new("a", move |ctx: &mut Ctx<Msg>, ()| {
-        let p = ctx.spawn_at(Placement::Core(1), &target(), true).unwrap();
+        let p = if spawns {
+            ctx.spawn_at(Placement::Core(1), &target(), true).unwrap()
+        } else {
+            ctx.spawn_at(Placement::Core(1), &failing(), ()).unwrap()
+        };
         ctx.send_to(relay, Msg::Pid(p));
         for i in 0..300 {
             ctx.send_to(relay, Msg::Num(i));
@@ -85,7 +95,7 @@ fn a_monitor_from_the_core_of_a_process_whose_spawn_is_on_its_way_waits_for_it()
         let p = wait_pid(ctx);
         let m = ctx.monitor(p);
         ctx.send_to(p, Msg::Go);
-        loop {
+        let reason = loop {
             match ctx.receive_mail() {
                 Mail::Down {
                     monitor, reason, ..
@@ -93,13 +103,33 @@ fn a_monitor_from_the_core_of_a_process_whose_spawn_is_on_its_way_waits_for_it()
                 Mail::Msg(_) => {}
                 other => panic!("{other:?}"),
             }
-        }
+        };
+        // One DOWN, no second.
+        let again = ctx.receive_mail_timeout(Duration::from_millis(100));
+        assert!(again.is_none(), "{again:?}");
+        reason
     });
-    let reason = pid_before_its_spawn(&rt, b);
+    let reason = pid_before_its_spawn(&rt, b, true);
     assert!(
         matches!(&reason, Reason::Failed(why) if why.contains("boom")),
         "P's own end, not noproc: {reason:?}"
     );
+}
+
+#[test]
+fn a_monitor_from_the_core_of_a_process_whose_spawn_fails_gives_noproc() {
+    let rt = Runtime::<Msg>::with_cores(3).unwrap();
+    let b = Template::new("b", |ctx: &mut Ctx<Msg>, ()| {
+        let p = wait_pid(ctx);
+        let m = ctx.monitor(p);
+        match ctx.receive_mail_timeout(Duration::from_secs(5)) {
+            Some(Mail::Down {
+                monitor, reason, ..
+            }) if monitor == m => Some(reason),
+            _ => None,
+        }
+    });
+    assert_eq!(pid_before_its_spawn(&rt, b, false), Some(Reason::NoProc));
 }
 
 /// Reads `n` numbers after `ms` milliseconds asleep (an inbox of two: what
