@@ -245,3 +245,48 @@ fn a_noproc_exit_across_cores_comes_after_what_the_process_sent() {
     want.push("EXIT NoProc".to_string());
     assert_eq!(got, want, "what a process sent comes before its EXIT");
 }
+
+#[test]
+fn what_waited_for_room_in_a_childs_inbox_reaches_the_child_too() {
+    // T on core 1 has a child C (an inbox of two, asleep): children get
+    // what their parent gets, so the ten numbers from S on core 0 wait on
+    // core 1 for room in C's inbox. S ends, monitored by T: its DOWN puts
+    // them in first, past the full inbox; they go to C as well as to T.
+    let rt = Runtime::<Msg>::with_cores(2).unwrap();
+    let child = Template::new("c", |ctx: &mut Ctx<Msg>, ()| {
+        ctx.sleep(Duration::from_millis(300));
+        let mut got = Vec::new();
+        while let Some(Msg::Num(i)) = ctx.receive_timeout(Duration::from_millis(300)) {
+            got.push(i);
+        }
+        got
+    })
+    .capacity(2);
+    let t = Template::new("t", move |ctx: &mut Ctx<Msg>, ()| {
+        let c = ctx.spawn(&child, ()).unwrap();
+        let me = ctx.pid();
+        let (s, _) = ctx
+            .spawn_monitor_at(Placement::Core(0), &ten_to(), me)
+            .unwrap();
+        let mut mine = Vec::new();
+        loop {
+            match ctx.receive_mail() {
+                Mail::Msg(Msg::Num(i)) => mine.push(i),
+                Mail::Down { pid, .. } if pid == s => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        (mine, ctx.join(c).unwrap())
+    });
+    let (mine, childs) = rt
+        .spawn_joinable(Placement::Core(1), &t, ())
+        .unwrap()
+        .join_timeout(Duration::from_secs(10))
+        .unwrap();
+    let all: Vec<u64> = (0..10).collect();
+    assert_eq!(mine, all, "the parent's");
+    assert_eq!(
+        childs, all,
+        "the child's: children get what their parent gets"
+    );
+}

@@ -544,7 +544,12 @@ pub(crate) fn deliver_past<M: Send + 'static>(
 ) {
     if let Some(msg) = deliver(k, from, to, msg) {
         let p = k.lookup(to).expect("a full inbox is a live process's");
-        k.deliver_timed(p, msg);
+        // (To its children too, as any message to it; a panic of a copy's
+        // `Clone`, user code, loses the message and is the core's to
+        // report, as in `deliver`.)
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| k.deliver_past_capacity(p, msg))) {
+            k.report(Some(payload));
+        }
     }
 }
 
