@@ -225,6 +225,31 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         self.push_into(p, msg);
     }
 
+    /// Delivers `msg` to live `p` and, as [`deliver`](Self::deliver) does, to
+    /// each live descendant (children receive what their parent receives),
+    /// past the capacity of full `Backoff` inboxes (a drop policy still
+    /// applies): what waited for room for them and may not wait longer (a
+    /// layer's messages that a job must not overtake). A copy's `Clone`
+    /// (user code) that panics delivers nothing.
+    pub(crate) fn deliver_past_capacity(&mut self, p: PPtr<I, O>, msg: I) {
+        // SAFETY: p is live; a read.
+        if unsafe { p.as_ref() }.children().is_empty() {
+            return self.push_into(p, msg);
+        }
+        let mut recipients: SmallVec<[PPtr<I, O>; 8]> = SmallVec::new();
+        self.collect_tree(p, &mut recipients);
+        let clone = self
+            .clone_in
+            .expect("a process with children was spawned with I: Clone");
+        let copies: SmallVec<[I; 8]> = recipients[1..].iter().map(|_| clone(&msg)).collect();
+        // SAFETY: p is live.
+        self.hook_delivery(unsafe { p.as_ref().pid }, &msg, None, &recipients);
+        self.push_into_tree(recipients[0], msg);
+        for (&r, copy) in recipients[1..].iter().zip(copies) {
+            self.push_into_tree(r, copy);
+        }
+    }
+
     #[cold]
     fn deliver_tree(
         &mut self,

@@ -38,7 +38,16 @@ pub(crate) fn monitor<I: 'static, O: 'static>(
         Box::new(move |k| match alive(k, target) {
             Some(t) => {
                 watch(t);
-                table(k).add_monitor(r, watcher, target);
+                // (Run on the watcher's own kernel, for a process of it made
+                // after it was asked, the table holds this half already.)
+                let t = table(k);
+                let here = t
+                    .entries
+                    .get(&watcher)
+                    .is_some_and(|e| e.monitors.iter().any(|&(x, _)| x == r));
+                if !here {
+                    t.add_monitor(r, watcher, target);
+                }
             }
             None => noproc(k, watcher, target),
         }),
@@ -108,10 +117,19 @@ pub(crate) fn exit_signal<I: 'static, O: 'static>(
 }
 
 /// Sent back to the kernel of `asker` (that asked for a tie to `gone`, not
-/// alive): `gone` has ended, as far as that kernel is concerned.
+/// alive): `gone` has ended, as far as that kernel is concerned. (Behind
+/// what `gone` sent `asker` before it ended: its DOWN or EXIT `noproc` comes
+/// after its messages, as any of its ends does; run by a job, no process
+/// runs here to come behind.)
 fn noproc<I: 'static, O: 'static>(k: &mut Kernel<I, O>, asker: Pid, gone: Pid) {
-    k.run_at(
+    if !k.elsewhere(asker) {
+        // (Asked for a process of this kernel whose making failed: `asker`
+        // is of this kernel too.)
+        return ended_elsewhere(k, gone, Reason::NoProc);
+    }
+    k.run_behind(
         asker,
+        Some(gone),
         Box::new(move |k| ended_elsewhere(k, gone, Reason::NoProc)),
     );
 }

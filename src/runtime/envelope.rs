@@ -20,8 +20,9 @@ pub(crate) enum Envelope<M> {
     /// and waits there; `sender` waits for room before its next send to
     /// another core.
     Blocked { sender: Pid, by: Pid },
-    /// To `sender`'s core: what `sender` had waiting for room went in.
-    Room { sender: Pid },
+    /// To `sender`'s core: what `sender` had waiting for room in `by`'s
+    /// inbox went in.
+    Room { sender: Pid, by: Pid },
     /// A layer's work for the core of `pid` (the toolkit's half of a link
     /// or a monitor across cores, the end of a process they tie to): run
     /// here, or sent on after `pid` if it moved.

@@ -61,8 +61,9 @@ pub(crate) struct Local<M: 'static> {
     /// The batch being filled for each core (this core's own stays empty).
     out: Vec<Batch<M>>,
     /// This core's processes that wait for room on another core: sender to
-    /// the process whose inbox was full.
-    blocked: FxHashMap<Pid, Pid>,
+    /// the processes whose inboxes were full (each until its core says that
+    /// what the sender had waiting there went in).
+    blocked: FxHashMap<Pid, SmallVec<[Pid; 2]>>,
     /// Messages from other cores waiting for room here, per destination
     /// (retried in pid order at each pass).
     parked: BTreeMap<Pid, Parked<M>>,
@@ -186,6 +187,13 @@ impl<M: Send + 'static> Local<M> {
         }
     }
 
+    /// Keeps `job` for `pid`, whose process is not made yet: it runs once
+    /// it is made (or failed), behind what was sent to it before.
+    fn wait_job(&mut self, pid: Pid, job: Job<M, M>) {
+        let before = self.limbo.get(&pid).map_or(0, |w| w.queue.len());
+        self.limbo_jobs.entry(pid).or_default().push((before, job));
+    }
+
     /// Whether messages from other cores wait here for room.
     pub(crate) fn has_parked(&self) -> bool {
         !self.parked.is_empty()
@@ -199,6 +207,20 @@ impl<M: Send + 'static> Local<M> {
 
     pub(crate) fn has_parked_for(&self, pid: Pid) -> bool {
         self.parked.contains_key(&pid)
+    }
+
+    /// `sender`, of this core, need not wait for room in `by`'s inbox any
+    /// more: whether it waits for none now.
+    fn unblock(&mut self, sender: Pid, by: Pid) -> bool {
+        let Some(by_all) = self.blocked.get_mut(&sender) else {
+            return true;
+        };
+        by_all.retain(|b| *b != by);
+        if by_all.is_empty() {
+            self.blocked.remove(&sender);
+            return true;
+        }
+        false
     }
 
     /// Whether `pid`, of this core, was told to wait for room on another.
@@ -271,7 +293,7 @@ fn send_to_core<M: Send + 'static>(
     msg: M,
 ) -> Sent<M> {
     if let Some(from) = from
-        && let Some(&blocker) = l.blocked.get(&from)
+        && let Some(&blocker) = l.blocked.get(&from).and_then(|by| by.first())
     {
         return Sent::Full { msg, blocker };
     }
@@ -287,7 +309,10 @@ pub(crate) fn elsewhere<M: Send + 'static>(k: &Kernel<M, M>, pid: Pid) -> bool {
         if core != l.me {
             core < l.out.len() && k.lookup(pid).is_none()
         } else {
-            l.mig.knows(pid)
+            // (A process of this core whose spawn is on its way is held
+            // elsewhere until it comes: the toolkit's work for it waits for
+            // it, as from another core, rather than find no process.)
+            l.mig.knows(pid) || (k.lookup(pid).is_none() && l.pending(pid))
         }
     })
 }
@@ -313,6 +338,8 @@ pub(crate) fn run_at<M: Send + 'static>(
     let core = home(pid);
     if core != l.me && core < l.out.len() {
         l.push_run(core, pid, from, job);
+    } else if core == l.me && k.lookup(pid).is_none() && local(k).pending(pid) {
+        local(k).wait_job(pid, job);
     }
 }
 
@@ -361,15 +388,19 @@ pub(crate) fn take_inbound<M: Send + 'static>(k: &mut Kernel<M, M>) -> bool {
                 Envelope::Spawn { pid, make } => spawn(k, pid, make),
                 Envelope::Blocked { sender, by } => {
                     if let Some(job) = follow(k, sender, move |k| {
-                        local(k).blocked.insert(sender, by);
+                        let by_all = local(k).blocked.entry(sender).or_default();
+                        if !by_all.contains(&by) {
+                            by_all.push(by);
+                        }
                     }) {
                         job(k);
                     }
                 }
-                Envelope::Room { sender } => {
+                Envelope::Room { sender, by } => {
                     if let Some(job) = follow(k, sender, move |k| {
-                        local(k).blocked.remove(&sender);
-                        k.room_came(sender);
+                        if local(k).unblock(sender, by) {
+                            k.room_came(sender);
+                        }
                     }) {
                         job(k);
                     }
@@ -386,11 +417,7 @@ pub(crate) fn take_inbound<M: Send + 'static>(k: &mut Kernel<M, M>) -> bool {
                         job
                     };
                     if k.lookup(pid).is_none() && local(k).pending(pid) {
-                        // (Its process is on its way: the job waits for it,
-                        // behind what was sent to it before.)
-                        let l = local(k);
-                        let before = l.limbo.get(&pid).map_or(0, |w| w.queue.len());
-                        l.limbo_jobs.entry(pid).or_default().push((before, job));
+                        local(k).wait_job(pid, job);
                         continue;
                     }
                     before_job(k, pid, from);
@@ -460,7 +487,7 @@ fn spawn<M: Send + 'static>(
         // Its senders, told to wait, go on.
         let l = local(k);
         for sender in waiting.senders {
-            l.push(home(sender), Envelope::Room { sender });
+            l.push(home(sender), Envelope::Room { sender, by: pid });
         }
     }
     for (_, job) in jobs {
@@ -542,7 +569,12 @@ pub(crate) fn deliver_past<M: Send + 'static>(
 ) {
     if let Some(msg) = deliver(k, from, to, msg) {
         let p = k.lookup(to).expect("a full inbox is a live process's");
-        k.deliver_timed(p, msg);
+        // (To its children too, as any message to it; a panic of a copy's
+        // `Clone`, user code, loses the message and is the core's to
+        // report, as in `deliver`.)
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| k.deliver_past_capacity(p, msg))) {
+            k.report(Some(payload));
+        }
     }
 }
 
@@ -600,24 +632,26 @@ pub(crate) fn retry_parked<M: Send + 'static>(k: &mut Kernel<M, M>) {
     }
     for to in done {
         let waiting = parked.remove(&to).expect("listed above");
-        room_came(k, waiting.senders);
+        room_came(k, to, waiting.senders);
     }
     // (Nothing parks while this runs: only arrivals park.)
     local(k).parked = parked;
 }
 
-/// The senders told to wait for room here go on.
-fn room_came<M: Send + 'static>(k: &mut Kernel<M, M>, senders: SmallVec<[Pid; 4]>) {
+/// The senders told to wait for room here in `by`'s inbox go on (unless
+/// they wait for room in another too).
+fn room_came<M: Send + 'static>(k: &mut Kernel<M, M>, by: Pid, senders: SmallVec<[Pid; 4]>) {
     for sender in senders {
         let l = local(k);
         let core = home(sender);
         if core == l.me && !l.mig.knows(sender) {
-            l.blocked.remove(&sender);
-            k.room_came(sender);
+            if l.unblock(sender, by) {
+                k.room_came(sender);
+            }
         } else {
             // (A sender of this core that moved away: through this
             // core's inbound queue, which sends it on.)
-            l.push(core, Envelope::Room { sender });
+            l.push(core, Envelope::Room { sender, by });
         }
     }
 }
@@ -639,7 +673,7 @@ pub(crate) fn unpark<M: Send + 'static>(k: &mut Kernel<M, M>, pid: Pid) {
     for (from, msg) in waiting.queue {
         deliver_past(k, from, pid, msg);
     }
-    room_came(k, waiting.senders);
+    room_came(k, pid, waiting.senders);
 }
 
 /// What waits on this core at its very end (messages for a process whose
