@@ -414,7 +414,7 @@ fn a_joiner_of_a_process_the_runtime_dropped_is_told() {
 #[cfg(feature = "stackless")]
 mod stackless {
     use super::*;
-    use chronoflow::stackless::{receive, send_to};
+    use chronoflow::stackless::{receive, send_to, sleep};
     use chronoflow::{StacklessCtx, StacklessTemplate};
 
     #[test]
@@ -513,6 +513,13 @@ mod stackless {
                     for i in 0..n {
                         send_to!(cx, to, Msg::Seq(me, i));
                         counting.fetch_add(1, Ordering::SeqCst);
+                        if i % 10_000 == 9_999 {
+                            // (A pause now and then: on a loaded machine the
+                            // reader's core may not run for the few
+                            // milliseconds all the sends take, and the notice
+                            // to wait could come only after the last.)
+                            sleep!(cx, Duration::from_millis(1));
+                        }
                     }
                 }
             });
