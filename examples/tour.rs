@@ -17,8 +17,8 @@
 //! 10. Pool: a dynamic supervisor starts workers on demand (at most three,
 //!     each with a restart budget of its own); an agent keeps the tally of
 //!     their work.
-//! 11. Cores: a runtime of two cores; workers spread over them; back-pressure
-//!     across cores.
+//! 11. Cores: a runtime of two cores; workers spread over them and joined
+//!     across cores; back-pressure across cores.
 //!
 //! Each story lives in `examples/stories/` (which documents its expected output)
 //! and also runs on its own as an example of the same name, for instance
