@@ -53,6 +53,14 @@ fn stayer() -> StacklessTemplate<Msg, Msg, (Duration, Arc<AtomicBool>), ()> {
     )
 }
 
+/// Spawns `n` stayers (turns of `turn` until `done`) on core `core`.
+fn stayers(rt: &Runtime<Msg>, core: usize, n: usize, turn: Duration, done: &Arc<AtomicBool>) {
+    for _ in 0..n {
+        rt.spawn_at(Placement::Core(core), &stayer(), (turn, done.clone()))
+            .unwrap();
+    }
+}
+
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while !cond() {
@@ -145,32 +153,13 @@ fn both_move_to_a_third_core() {
     rt.set_migration(false);
     let done = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
-    let mut stayers = Vec::new();
     // Core 1: long turns (it reads its inbound queue seldom) and R.
-    for _ in 0..4 {
-        stayers.push(
-            rt.spawn_at(
-                Placement::Core(1),
-                &stayer(),
-                (Duration::from_millis(1), done.clone()),
-            )
-            .unwrap(),
-        );
-    }
+    stayers(&rt, 1, 4, Duration::from_millis(1), &done);
     let r: Joiner<Result<Vec<String>, String>> = rt
         .spawn_joinable(Placement::Core(1), &checker(), ())
         .unwrap();
     // Core 0: short turns; S comes once R moved.
-    for _ in 0..4 {
-        stayers.push(
-            rt.spawn_at(
-                Placement::Core(0),
-                &stayer(),
-                (Duration::from_micros(40), done.clone()),
-            )
-            .unwrap(),
-        );
-    }
+    stayers(&rt, 0, 4, Duration::from_micros(40), &done);
     rt.set_migration(true);
     let r_pid = r.pid();
     let moved_r = wait_until("R to move to core 2", || rt.core_of(r_pid) == 2);
@@ -255,17 +244,7 @@ fn a_moved_sender_still_waits_for_room() {
     let r: Joiner<Result<u64, String>> = rt
         .spawn_joinable(Placement::Core(0), &slow_receiver(), (N, done.clone()))
         .unwrap();
-    let mut stayers = Vec::new();
-    for _ in 0..5 {
-        stayers.push(
-            rt.spawn_at(
-                Placement::Core(0),
-                &stayer(),
-                (Duration::from_micros(40), done.clone()),
-            )
-            .unwrap(),
-        );
-    }
+    stayers(&rt, 0, 5, Duration::from_micros(40), &done);
     let s: Joiner<()> = rt
         .spawn_joinable(
             Placement::Core(0),
@@ -331,17 +310,7 @@ fn a_smuggled_context_is_refused_elsewhere_after_a_move() {
     let o = rt
         .spawn_joinable(Placement::Core(0), &owner, (slot.clone(), done.clone()))
         .unwrap();
-    let mut stayers = Vec::new();
-    for _ in 0..5 {
-        stayers.push(
-            rt.spawn_at(
-                Placement::Core(0),
-                &stayer(),
-                (Duration::from_micros(40), done.clone()),
-            )
-            .unwrap(),
-        );
-    }
+    stayers(&rt, 0, 5, Duration::from_micros(40), &done);
     let opid = o.pid();
     let moved = wait_until("the owner to move", || rt.core_of(opid) == 1);
     // From a plain thread.
