@@ -50,6 +50,13 @@ impl Reason {
         Reason::Custom(Value::text_of(value))
     }
 
+    /// A user's reason named by an atom, as an Erlang reason like `boom`
+    /// is: `Custom(Value::atom(name))` (see [`Value::atom`]: passing it along
+    /// links and monitors costs no atomic operation; atoms are never freed).
+    pub fn atom(name: &str) -> Reason {
+        Reason::Custom(Value::atom(name))
+    }
+
     /// Whether it is [`Normal`](Self::Normal).
     pub fn is_normal(&self) -> bool {
         matches!(self, Reason::Normal)

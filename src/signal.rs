@@ -1,7 +1,10 @@
 //! Signals: the one record of what happened, with pids, sequence numbers and payloads.
 
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+use arcstr::ArcStr;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -56,12 +59,18 @@ impl<T: Payload + Serialize + DeserializeOwned> DurablePayload for T {}
 /// scheduler's, or one made with [`Value::encode`]).
 ///
 /// Two values are equal when their `Debug` texts are equal.
+///
+/// A value's text is shared, not copied, by its clones: a clone counts a
+/// reference up and a drop counts it down (atomically), except for an
+/// [atom](Value::atom), whose clones and drops cost nothing.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Value {
+    /// (One pointer: its length and count are behind it. An atom's is
+    /// static: no count.)
     #[serde(default)]
-    text: Arc<str>,
-    /// (A boxed slice, not a `Vec`: a value is four words, not five, and so
-    /// are the reasons and notices that carry one.)
+    text: ArcStr,
+    /// (A boxed slice, not a `Vec`: a value is three words, not four, and so
+    /// are the reasons and notices that carry one smaller.)
     #[serde(default)]
     bytes: Option<Box<[u8]>>,
 }
@@ -73,7 +82,7 @@ pub enum DecodeError {
     /// process's result, which need not be serde types): there is nothing to
     /// decode.
     #[error("the value was recorded as text only: {0}")]
-    NotEncoded(Arc<str>),
+    NotEncoded(String),
     /// The encoding is not a valid value of the type asked for.
     #[error("the value does not decode as the type asked for: {0}")]
     Invalid(String),
@@ -104,11 +113,54 @@ impl Value {
         }
     }
 
+    /// The atom `name`: a value whose text is `name` itself (not its `Debug`
+    /// text: `Value::atom("boom")` shows as `boom`, as Erlang shows the atom
+    /// `boom`), interned as Erlang's atoms are.
+    ///
+    /// Use it for the reasons and tags a program names in its code
+    /// (`Reason::Custom(Value::atom("boom"))`, see [`Reason::atom`]): its
+    /// clones and drops do no atomic operation (a [`text_of`](Self::text_of)
+    /// value's do one each), so passing it from process to process, as
+    /// links' and monitors' reasons are, costs nothing more than copying a
+    /// pointer. Equal to any value with the same text.
+    ///
+    /// **Atoms are never freed,** as Erlang's are not: the first call for a
+    /// name keeps one copy of it for the rest of the program (later calls
+    /// find it, under a lock), so do not make atoms of unbounded input (a
+    /// request's text, say): use [`text_of`](Self::text_of) for that.
+    ///
+    /// ```
+    /// use chronoflow::{Reason, Value};
+    ///
+    /// let boom = Value::atom("boom");
+    /// assert_eq!(boom.text(), "boom");
+    /// assert_eq!(format!("{boom:?}"), "boom");
+    /// assert_eq!(Reason::atom("boom"), Reason::Custom(boom));
+    /// ```
+    pub fn atom(name: &str) -> Value {
+        /// The atoms made so far, each static (leaked).
+        static ATOMS: LazyLock<Mutex<HashSet<ArcStr>>> = LazyLock::new(Default::default);
+        // (A panic while the lock was held cannot have left the set half
+        // changed: an insert of a leaked string is all that is done under it.)
+        let mut atoms = ATOMS.lock().unwrap_or_else(PoisonError::into_inner);
+        let text = match atoms.get(name) {
+            Some(text) => text.clone(),
+            None => {
+                let text = ArcStr::from(name);
+                // Static from now on: its clones and drops count nothing.
+                ArcStr::leak(&text);
+                atoms.insert(text.clone());
+                text
+            }
+        };
+        Value { text, bytes: None }
+    }
+
     /// Decodes the value back into `T`: only a value that was encoded (see
     /// [`Value::encode`]) decodes.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, DecodeError> {
         let Some(bytes) = &self.bytes else {
-            return Err(DecodeError::NotEncoded(self.text.clone()));
+            return Err(DecodeError::NotEncoded(self.text.to_string()));
         };
         postcard::from_bytes(bytes).map_err(|e| DecodeError::Invalid(e.to_string()))
     }

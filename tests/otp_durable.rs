@@ -11,7 +11,9 @@ use chronoflow::otp::supervisor::{
     ChildRef, ChildSpec, ChildState, CountChildren, DynamicSpec, DynamicSupervisor, StartChild,
     Supervisor, SupervisorTemplate, TerminateChild, WhichChildren, stop,
 };
-use chronoflow::{Ctx, DurableScheduler, Local, MailRef, ManualClock, Pid, Reason, Template, Time};
+use chronoflow::{
+    Ctx, DurableScheduler, Local, Mail, MailRef, ManualClock, Pid, Reason, Template, Time,
+};
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
@@ -396,4 +398,63 @@ fn timers_from_outside_fire_once_across_crashes() {
         sched.result_of::<Vec<Msg>>(p),
         Some(Ok(vec![Msg::N(1), Msg::N(2)]))
     );
+}
+
+/// Exits with the atom `boom`, given as its argument's text.
+fn boomer() -> Template<Msg, Msg, String, ()> {
+    Template::stepping("boomer", |_: &mut Ctx<Msg>, why: String| {
+        chronoflow::Step::Exit(chronoflow::ExitError::Custom(chronoflow::Value::atom(&why)))
+    })
+}
+
+/// Traps exits, spawns a linked `boomer` and a monitored one, and logs their
+/// EXIT and DOWN, and whether each reason equals the atom.
+fn atoms() -> Template<Msg, Msg, (), Log> {
+    let boomer = boomer();
+    Template::new("atoms", move |ctx: &mut Ctx<Msg>, ()| {
+        let mut log = Log::new();
+        let boom = Reason::atom("boom");
+        ctx.trap_exit(true);
+        let linked = ctx.spawn_link(&boomer, "boom".to_string()).unwrap();
+        let exit = ctx.select_mail(|m| matches!(m, MailRef::Exit { from, .. } if from == linked));
+        log.push(format!("{exit:?}"));
+        log.push(format!(
+            "{}",
+            matches!(exit, Mail::Exit { reason, .. } if reason == boom)
+        ));
+        let (_, m) = ctx.spawn_monitor(&boomer, "boom".to_string()).unwrap();
+        let down = ctx.select_mail(|x| matches!(x, MailRef::Down { monitor, .. } if monitor == m));
+        log.push(format!(
+            "{}",
+            matches!(down, Mail::Down { reason, .. } if reason == boom)
+        ));
+        log
+    })
+}
+
+fn open_atoms(dir: &Path) -> DurableScheduler<Msg> {
+    let (sched, _) = DurableScheduler::builder()
+        .register(&atoms())
+        .register(&boomer())
+        .clock(ManualClock::new(Time::default()))
+        .open(dir)
+        .unwrap();
+    sched
+}
+
+/// An atom reason is journaled as its text: replayed, it is equal to the atom
+/// (and shows as its name, not quoted).
+#[test]
+fn an_atom_reason_replays_equal_to_the_atom() {
+    let plain = check_story_every(
+        open_atoms,
+        |sched| {
+            sched.spawn(&atoms(), ()).unwrap();
+        },
+        3,
+        1,
+    );
+    assert_eq!(plain.len(), 3, "{plain:#?}");
+    assert!(plain[0].ends_with("reason: Custom(boom) }"), "{plain:#?}");
+    assert_eq!(plain[1..], ["true", "true"], "{plain:#?}");
 }

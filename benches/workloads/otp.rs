@@ -234,7 +234,7 @@ pub fn link(unwound: bool) -> Template<Msg, Msg, u64, u64> {
     };
     Template::new("link", move |ctx: &mut Ctx<Msg>, n: u64| {
         // An atom in BEAM: made once, then shared.
-        let why = Value::text_of("boom");
+        let why = Value::atom("boom");
         let expected = Reason::Custom(why.clone());
         ctx.trap_exit(true);
         let t0 = Instant::now();
@@ -302,7 +302,7 @@ pub const RESTART_BATCH: u64 = 100;
 /// would be restarted after any reason, `Normal` too: the reason is what
 /// bench.erl's is). The reason is made once and shared, as an atom is.
 pub fn worker() -> Template<Msg, Msg, Pid, ()> {
-    let crash = Value::text_of("crash");
+    let crash = Value::atom("crash");
     Template::stepping("worker", move |ctx: &mut Ctx<Msg>, main: Pid| {
         ctx.send_to(main, Msg::Started(ctx.pid()));
         match ctx.receive() {
@@ -515,7 +515,7 @@ pub mod stackless {
             #[coroutine]
             move || {
                 // An atom in BEAM: made once, then shared.
-                let why = Value::text_of("boom");
+                let why = Value::atom("boom");
                 let expected = Reason::Custom(why.clone());
                 cx.trap_exit(true);
                 let t0 = Instant::now();
@@ -581,7 +581,7 @@ pub mod stackless {
     /// restart: as [`super::worker`], stackless: it ends with `crash` by
     /// returning it (`StacklessTemplate::exiting`, see [`failing`]).
     pub fn worker() -> StacklessTemplate<Msg, Msg, Pid, ()> {
-        let crash = Value::text_of("crash");
+        let crash = Value::atom("crash");
         StacklessTemplate::exiting("worker", move |cx: StacklessCtx<Msg>, main: Pid| {
             let crash = crash.clone();
             #[coroutine]
