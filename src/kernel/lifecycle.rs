@@ -317,6 +317,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             self.effects_pending -= 1;
         }
         proc.status = Status::Stopped;
+        if proc.moved_in {
+            self.unhold(p);
+        }
         self.cancel_timer(p);
     }
 

@@ -69,6 +69,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             && !proc.timed_sends
             && proc.extra_ref().is_none_or(|e| e.is_bare())
             && !self.exits.iter().any(|&(pid, _)| pid == proc.pid)
+            && !self.holds_for(proc.pid)
     }
 
     /// Up to `max` pids of ready processes whose engine is of kind `kind`

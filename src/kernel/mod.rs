@@ -39,6 +39,7 @@ pub(crate) mod blocks;
 pub(crate) mod deliver;
 pub(crate) mod engine;
 pub(crate) mod extensions;
+pub(crate) mod held;
 pub(crate) mod hooks;
 pub(crate) mod idmap;
 pub(crate) mod inbox;
@@ -207,6 +208,11 @@ pub(crate) struct Kernel<I, O> {
     /// The process being resumed: a panic that unwinds out of its resume is its
     /// failure.
     resuming: Option<PPtr<I, O>>,
+    /// System messages between two processes that moved here, held until
+    /// their releases come the long way (see [`held`]).
+    held: held::HeldMap,
+    /// The last release number handed out for a held message.
+    held_releases: u64,
     /// The thread was already unwinding when this run (or teardown) began: its
     /// owner runs the kernel from a destructor. A process's engine cannot then
     /// tell its own unwinding from the owner's.
@@ -272,6 +278,8 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             next_wait: 1,
             hold_timers: false,
             resuming: None,
+            held: held::HeldMap::default(),
+            held_releases: 0,
             outside_unwinding: false,
             reported: None,
         });
@@ -363,6 +371,9 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         }
         for msg in undelivered {
             pass::drop_quietly(msg);
+        }
+        for held in kernel.take_held() {
+            pass::drop_quietly(held);
         }
         // A panic kept for a caller that will not run the kernel again.
         if let Some(payload) = kernel.reported.take() {

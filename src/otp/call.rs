@@ -243,7 +243,7 @@ fn reply_as<I: 'static, O: 'static, R: 'static>(
     }
     match alive(k, to.pid) {
         Some(p) => {
-            k.push_sys(p, to.tag, make(value));
+            k.push_sys_running(p, to.tag, make(value));
             Ok(())
         }
         None => match to.ship {

@@ -106,12 +106,12 @@ fn exit_signal_traps<I: 'static, O: 'static>(
     let traps = traps.unwrap_or_else(|| table(k).traps(to));
     if traps && !matches!(reason, Reason::Kill) {
         // (`verdict`'s mail, the reason moved once, into the notice.)
-        k.push_sys(t, 0, Notice::Exit { from, reason }.boxed());
+        k.push_sys_from(sender, t, 0, Notice::Exit { from, reason }.boxed());
         return Signalled::Done;
     }
     let error = match verdict(reason, traps) {
         Verdict::Mail(reason) => {
-            k.push_sys(t, 0, Notice::Exit { from, reason }.boxed());
+            k.push_sys_from(sender, t, 0, Notice::Exit { from, reason }.boxed());
             return Signalled::Done;
         }
         Verdict::Ignored => return Signalled::Done,

@@ -110,16 +110,20 @@ pub(crate) fn demonitor<I: 'static, O: 'static>(
         crate::otp::elsewhere::demonitor(k, monitor.0, my_pid, target);
     }
     if flush {
+        let other = |msg: &crate::kernel::SysMsg| {
+            !matches!(
+                msg.downcast_ref::<Notice>(),
+                Some(Notice::Down { monitor: m, .. }) if *m == monitor
+            )
+        };
         // SAFETY: me is live; no other reference to its record is held.
         let proc = unsafe { &mut *me.as_ptr() };
         if let Some(e) = proc.extra_mut() {
-            e.sys.retain(|item| {
-                !matches!(
-                    item.msg.downcast_ref::<Notice>(),
-                    Some(Notice::Down { monitor: m, .. }) if *m == monitor
-                )
-            });
+            e.sys.retain(|item| other(&item.msg));
         }
+        // (And one on its way behind the watched process's messages, both
+        // having moved to this core: see `kernel::held`.)
+        k.retain_held(my_pid, |(_, msg)| other(msg));
     }
     active
 }
@@ -160,7 +164,7 @@ pub(crate) fn ended<I: 'static, O: 'static>(
                 pid,
                 reason: reason.take(),
             };
-            k.push_sys(w, 0, down.boxed());
+            k.push_sys_from(p, w, 0, down.boxed());
         }
     }
 }

@@ -542,7 +542,8 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
                 Err(e) => return Ok(Err(e)),
             };
             if let Some(s) = alive(self.k(&b), server) {
-                self.k(&b).push_sys(s, 0, Notice::Request(body).boxed());
+                self.k(&b)
+                    .push_sys_running(s, 0, Notice::Request(body).boxed());
             }
             requesting.monitor = Some(monitor);
             call::sent(self.k(&b), b.me, requesting.timeout);

@@ -36,6 +36,18 @@
 //! their per-sender order whatever the move; from then on its own processes
 //! find the pid in its kernel.
 //!
+//! # Between two processes that both moved here
+//!
+//! What one sends the other goes the long way, through the receiver's home
+//! and down its line back here (`Kernel::deliver`): what it sent before its
+//! own move may still be on that way, and its fence came back through its
+//! own old cores only. Its system messages to the other (its end's DOWN or
+//! EXIT, an exit signal, a reply, a request or cast) are held on this core
+//! and released by a job that takes the same way behind those messages
+//! (`kernel::held`), so that none overtakes them, as OTP orders every signal
+//! from one process to another. A `demonitor` with `flush` removes a DOWN
+//! held; a process with system messages held does not move again.
+//!
 //! # The forwarding entries
 //!
 //! Pids are never reused, so an entry could stay for good; but a long run

@@ -1,0 +1,148 @@
+//! System messages held back between two processes that both moved to this
+//! kernel (a runtime's core, see `runtime::migrate`).
+//!
+//! What one such process sends the other goes the long way: through the
+//! receiver's home core and down its line back here (see
+//! [`Kernel::deliver`]), since what it sent before its own move may still be
+//! on that way. A system message between the two (a DOWN or EXIT at the
+//! sender's end, an exit signal, a reply, a request) may not overtake those
+//! messages (OTP orders all signals from one process to another). It is
+//! kept here, and a release job takes the same long way behind them
+//! ([`Kernel::run_behind`]): when the job comes back, the oldest message
+//! held for the receiver goes into its system queue, after what the line
+//! brought.
+//!
+//! Kept here, not shipped: a system message need not be `Send`, and a
+//! `demonitor` with `flush` finds a DOWN held for its process
+//! ([`Kernel::retain_held`]). A process with messages held does not move
+//! again. One that ends takes them with it: they are dropped with its
+//! record, where a panic of their `Drop` (user code, a reply's value) is
+//! caught.
+
+use std::collections::VecDeque;
+
+use crate::kernel::proc::SysItem;
+use crate::kernel::sysmsg::SysMsg;
+use crate::kernel::{Kernel, PPtr};
+use crate::signal::Pid;
+
+/// A held system message: its tag and the message.
+pub(crate) type Held = (u64, SysMsg);
+
+/// The kernel's held messages, by receiver, each with the number of its
+/// release, in the order they were held.
+pub(crate) type HeldMap = crate::kernel::IdMap<Pid, VecDeque<(u64, Held)>>;
+
+impl<I: 'static, O: 'static> Kernel<I, O> {
+    /// Puts a system message from the process `from` (live, of this kernel)
+    /// in `p`'s queue, as [`push_sys`](Self::push_sys) does, unless both
+    /// moved here: then it is held until what `from` sent `p` the long way
+    /// came in (see the module).
+    #[inline(always)]
+    pub(crate) fn push_sys_from(
+        &mut self,
+        from: Option<PPtr<I, O>>,
+        p: PPtr<I, O>,
+        tag: u64,
+        msg: SysMsg,
+    ) {
+        // SAFETY: p and from are live processes of this kernel; reads.
+        if unsafe { p.as_ref().moved_in }
+            && let Some(f) = from
+            && f != p
+            && unsafe { f.as_ref().moved_in }
+        {
+            // SAFETY: as above.
+            let from = unsafe { f.as_ref().pid };
+            return self.hold_sys(from, p, tag, msg);
+        }
+        self.push_sys(p, tag, msg);
+    }
+
+    /// [`push_sys_from`](Self::push_sys_from) from the running process, if
+    /// any (none: from outside, or from a job).
+    #[inline(always)]
+    pub(crate) fn push_sys_running(&mut self, p: PPtr<I, O>, tag: u64, msg: SysMsg) {
+        self.push_sys_from(self.resuming, p, tag, msg);
+    }
+
+    /// Holds a system message from `from` for `p` (both moved here), and
+    /// sends its release the long way, behind what `from` sent `p`.
+    #[cold]
+    #[inline(never)]
+    fn hold_sys(&mut self, from: Pid, p: PPtr<I, O>, tag: u64, msg: SysMsg) {
+        // SAFETY: p is live; a read.
+        let pid = unsafe { p.as_ref().pid };
+        self.held_releases += 1;
+        let release = self.held_releases;
+        self.held
+            .entry(pid)
+            .or_default()
+            .push_back((release, (tag, msg)));
+        self.run_behind(
+            pid,
+            Some(from),
+            Box::new(move |k| k.release_held(pid, release)),
+        );
+    }
+
+    /// Release number `release` of a system message held for `pid`: into its
+    /// queue, if it is still held (not flushed) and `pid` still here (one
+    /// that ended took its held messages with it).
+    fn release_held(&mut self, pid: Pid, release: u64) {
+        let Some(held) = self.held.get_mut(&pid) else {
+            return;
+        };
+        let Some(i) = held.iter().position(|&(r, _)| r == release) else {
+            return;
+        };
+        let item = held.remove(i);
+        if held.is_empty() {
+            self.held.remove(&pid);
+        }
+        if let (Some((_, (tag, msg))), Some(p)) = (item, self.lookup(pid)) {
+            self.push_sys(p, tag, msg);
+        }
+    }
+
+    /// Whether system messages are held for `pid` (it may not move).
+    #[inline]
+    pub(crate) fn holds_for(&self, pid: Pid) -> bool {
+        !self.held.is_empty() && self.held.contains_key(&pid)
+    }
+
+    /// Keeps, of the system messages held for `pid`, those `keep` says
+    /// (a `demonitor` with `flush` removes a DOWN held too). (The release of
+    /// one removed comes all the same, and finds nothing.)
+    pub(crate) fn retain_held(&mut self, pid: Pid, mut keep: impl FnMut(&Held) -> bool) {
+        if let Some(held) = self.held.get_mut(&pid) {
+            held.retain(|(_, item)| keep(item));
+        }
+    }
+
+    /// `p` (moved here) ends: the system messages held for it go into its
+    /// record, to be dropped with it.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn unhold(&mut self, p: PPtr<I, O>) {
+        // SAFETY: p is live; a read.
+        let pid = unsafe { p.as_ref().pid };
+        let Some(held) = self.held.remove(&pid) else {
+            return;
+        };
+        // SAFETY: p is live; no other reference to its record is held.
+        let proc = unsafe { &mut *p.as_ptr() };
+        let sys = &mut proc.extra().sys;
+        sys.extend(held.into_iter().map(|(_, (tag, msg))| SysItem {
+            due: u64::MAX,
+            tag,
+            msg,
+        }));
+    }
+
+    /// Takes every held message (the kernel's teardown drops them).
+    pub(crate) fn take_held(&mut self) -> impl Iterator<Item = Held> + use<I, O> {
+        let held = std::mem::take(&mut self.held);
+        held.into_values().flatten().map(|(_, item)| item)
+    }
+}
