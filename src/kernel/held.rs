@@ -34,43 +34,64 @@ pub(crate) type Held = (u64, SysMsg);
 pub(crate) type HeldMap = crate::kernel::IdMap<Pid, VecDeque<(u64, Held)>>;
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
-    /// Puts a system message from the process `from` (live, of this kernel)
-    /// in `p`'s queue, as [`push_sys`](Self::push_sys) does, unless both
-    /// moved here: then it is held until what `from` sent `p` the long way
-    /// came in (see the module).
+    /// Whether `p` (live, of this kernel) moved here: a system message to it
+    /// then goes through [`push_sys_moved`](Self::push_sys_moved), which
+    /// holds it if its sender moved here too (see the module). (The one test
+    /// on the common path, before the message is made: it is then made where
+    /// `push_sys` writes it, with no copy more.)
     #[inline(always)]
-    pub(crate) fn push_sys_from(
+    pub(crate) fn moved_here(&self, p: PPtr<I, O>) -> bool {
+        // SAFETY: p is a live process of this kernel; a read.
+        unsafe { p.as_ref().moved_in }
+    }
+
+    /// Puts a system message from the process `from` (live, of this kernel;
+    /// none: from outside, or a job) in the queue of `p`, which moved here:
+    /// held if `from` moved here too (see the module), else as
+    /// [`push_sys`](Self::push_sys) does.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn push_sys_moved(
         &mut self,
         from: Option<PPtr<I, O>>,
         p: PPtr<I, O>,
         tag: u64,
         msg: SysMsg,
     ) {
-        // SAFETY: p and from are live processes of this kernel; reads.
-        if unsafe { p.as_ref().moved_in }
-            && let Some(f) = from
-            && f != p
-            && unsafe { f.as_ref().moved_in }
-        {
-            // SAFETY: as above.
-            let from = unsafe { f.as_ref().pid };
-            return self.hold_sys(from, p, tag, msg);
+        // SAFETY: from is a live process of this kernel; a read.
+        match from.filter(|&f| f != p && unsafe { f.as_ref().moved_in }) {
+            Some(from) => self.hold_sys(from, p, tag, msg),
+            None => self.push_sys(p, tag, msg),
         }
-        self.push_sys(p, tag, msg);
     }
 
-    /// [`push_sys_from`](Self::push_sys_from) from the running process, if
-    /// any (none: from outside, or from a job).
-    #[inline(always)]
-    pub(crate) fn push_sys_running(&mut self, p: PPtr<I, O>, tag: u64, msg: SysMsg) {
-        self.push_sys_from(self.resuming, p, tag, msg);
+    /// [`push_sys_moved`](Self::push_sys_moved) from the running process,
+    /// if any.
+    pub(crate) fn push_sys_moved_running(&mut self, p: PPtr<I, O>, tag: u64, msg: SysMsg) {
+        self.push_sys_moved(self.resuming, p, tag, msg);
+    }
+
+    /// Puts the system message `msg` makes, from the running process if any,
+    /// in `p`'s queue (held if both moved here: see the module).
+    #[inline]
+    pub(crate) fn push_sys_running(
+        &mut self,
+        p: PPtr<I, O>,
+        tag: u64,
+        msg: impl FnOnce() -> SysMsg,
+    ) {
+        if self.moved_here(p) {
+            self.push_sys_moved_running(p, tag, msg());
+        } else {
+            self.push_sys(p, tag, msg());
+        }
     }
 
     /// Holds a system message from `from` for `p` (both moved here), and
     /// sends its release the long way, behind what `from` sent `p`.
-    #[cold]
-    #[inline(never)]
-    fn hold_sys(&mut self, from: Pid, p: PPtr<I, O>, tag: u64, msg: SysMsg) {
+    fn hold_sys(&mut self, from: PPtr<I, O>, p: PPtr<I, O>, tag: u64, msg: SysMsg) {
+        // SAFETY: from is live; a read.
+        let from = unsafe { from.as_ref().pid };
         // SAFETY: p is live; a read.
         let pid = unsafe { p.as_ref().pid };
         self.held_releases += 1;

@@ -243,7 +243,12 @@ fn reply_as<I: 'static, O: 'static, R: 'static>(
     }
     match alive(k, to.pid) {
         Some(p) => {
-            k.push_sys_running(p, to.tag, make(value));
+            if k.moved_here(p) {
+                // (Held if both moved to this core: see `kernel::held`.)
+                k.push_sys_moved_running(p, to.tag, make(value));
+            } else {
+                k.push_sys(p, to.tag, make(value));
+            }
             Ok(())
         }
         None => match to.ship {

@@ -106,12 +106,12 @@ fn exit_signal_traps<I: 'static, O: 'static>(
     let traps = traps.unwrap_or_else(|| table(k).traps(to));
     if traps && !matches!(reason, Reason::Kill) {
         // (`verdict`'s mail, the reason moved once, into the notice.)
-        k.push_sys_from(sender, t, 0, Notice::Exit { from, reason }.boxed());
+        push_exit(k, sender, t, from, reason);
         return Signalled::Done;
     }
     let error = match verdict(reason, traps) {
         Verdict::Mail(reason) => {
-            k.push_sys_from(sender, t, 0, Notice::Exit { from, reason }.boxed());
+            push_exit(k, sender, t, from, reason);
             return Signalled::Done;
         }
         Verdict::Ignored => return Signalled::Done,
@@ -122,6 +122,22 @@ fn exit_signal_traps<I: 'static, O: 'static>(
     }
     k.queue_exit(to, error);
     Signalled::Done
+}
+
+/// Puts the EXIT from `from` (its record: `sender`) in `t`'s system queue
+/// (held if both moved to this core: see `kernel::held`).
+#[inline(always)]
+fn push_exit<I: 'static, O: 'static>(
+    k: &mut Kernel<I, O>,
+    sender: Option<PPtr<I, O>>,
+    t: PPtr<I, O>,
+    from: Pid,
+    reason: Reason,
+) {
+    if k.moved_here(t) {
+        return k.push_sys_moved(sender, t, 0, Notice::Exit { from, reason }.boxed());
+    }
+    k.push_sys(t, 0, Notice::Exit { from, reason }.boxed());
 }
 
 /// Links `me` (live, running) and `other`. A link to oneself does nothing; a

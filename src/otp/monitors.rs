@@ -110,22 +110,35 @@ pub(crate) fn demonitor<I: 'static, O: 'static>(
         crate::otp::elsewhere::demonitor(k, monitor.0, my_pid, target);
     }
     if flush {
-        let other = |msg: &crate::kernel::SysMsg| {
-            !matches!(
-                msg.downcast_ref::<Notice>(),
-                Some(Notice::Down { monitor: m, .. }) if *m == monitor
-            )
-        };
         // SAFETY: me is live; no other reference to its record is held.
         let proc = unsafe { &mut *me.as_ptr() };
         if let Some(e) = proc.extra_mut() {
-            e.sys.retain(|item| other(&item.msg));
+            e.sys.retain(|item| {
+                !matches!(
+                    item.msg.downcast_ref::<Notice>(),
+                    Some(Notice::Down { monitor: m, .. }) if *m == monitor
+                )
+            });
         }
-        // (And one on its way behind the watched process's messages, both
-        // having moved to this core: see `kernel::held`.)
-        k.retain_held(my_pid, |(_, msg)| other(msg));
+        if k.moved_here(me) {
+            // (And one held, on its way behind the watched process's
+            // messages, both having moved to this core: see `kernel::held`.)
+            flush_held(k, my_pid, monitor);
+        }
     }
     active
+}
+
+/// Removes the DOWN of `monitor` held for `me` (see `kernel::held`).
+#[cold]
+#[inline(never)]
+fn flush_held<I: 'static, O: 'static>(k: &mut Kernel<I, O>, me: Pid, monitor: MonitorRef) {
+    k.retain_held(me, |(_, msg)| {
+        !matches!(
+            msg.downcast_ref::<Notice>(),
+            Some(Notice::Down { monitor: m, .. }) if *m == monitor
+        )
+    });
 }
 
 /// `pid` ended for `reason` (`p`: its record, if it was a process of this
@@ -159,12 +172,17 @@ pub(crate) fn ended<I: 'static, O: 'static>(
                     reason: reason.get().clone(),
                 });
             }
-            let down = Notice::Down {
+            let down = |reason: &mut Shared| Notice::Down {
                 monitor: MonitorRef(r),
                 pid,
                 reason: reason.take(),
             };
-            k.push_sys_from(p, w, 0, down.boxed());
+            if k.moved_here(w) {
+                // (Held if both moved to this core: see `kernel::held`.)
+                k.push_sys_moved(p, w, 0, down(reason).boxed());
+                continue;
+            }
+            k.push_sys(w, 0, down(reason).boxed());
         }
     }
 }

@@ -278,7 +278,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
         })?;
         if let Some(s) = alive(self.k(), server) {
             self.k()
-                .push_sys_running(s, 0, Notice::Request(body).boxed());
+                .push_sys_running(s, 0, move || Notice::Request(body).boxed());
         }
         self.await_reply(monitor, timeout)
     }
@@ -377,7 +377,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                 self.otp_record(ask, Answer::Called(Ok(tag)), None);
                 if let Some(s) = alive(self.k(), server) {
                     self.k()
-                        .push_sys_running(s, 0, Notice::Request(body).boxed());
+                        .push_sys_running(s, 0, move || Notice::Request(body).boxed());
                 }
                 tag
             }
@@ -412,7 +412,7 @@ impl<I: 'static, O: 'static> Ctx<I, O> {
                     let request = Request::decoded(my_pid, 0, codec, &bytes)
                         .expect("a request decodes as it was encoded");
                     c.k()
-                        .push_sys_running(s, 0, Notice::Request(request).boxed());
+                        .push_sys_running(s, 0, move || Notice::Request(request).boxed());
                 }
             },
             |()| Answer::Done,
@@ -474,7 +474,7 @@ pub(crate) fn post<I: 'static, O: 'static, Q: RequestType>(
 ) {
     if let Some(s) = alive(k, to) {
         let request = Request::new(from, 0, body);
-        k.push_sys_running(s, 0, Notice::Request(request).boxed());
+        k.push_sys_running(s, 0, move || Notice::Request(request).boxed());
     } else if k.elsewhere(to) {
         posted_elsewhere::<Q>(to);
     }
@@ -529,7 +529,7 @@ pub(crate) fn begin_across<I: 'static, O: 'static, Q: RequestType>(
             Request::new(to.pid(), to.tag(), make())
         })?;
         if let Some(s) = alive(k, server) {
-            k.push_sys_running(s, 0, Notice::Request(request).boxed());
+            k.push_sys_running(s, 0, move || Notice::Request(request).boxed());
         }
         return Ok(monitor);
     }
@@ -542,7 +542,7 @@ pub(crate) fn begin_across<I: 'static, O: 'static, Q: RequestType>(
             // dropped.)
             if let Some(s) = alive(k, server) {
                 let request = Request::from_elsewhere(from, tag, make(), ship);
-                k.push_sys_running(s, 0, Notice::Request(request).boxed());
+                k.push_sys_running(s, 0, move || Notice::Request(request).boxed());
             }
         }),
     );
@@ -571,7 +571,7 @@ pub(crate) fn refuse_tagged<I: 'static, O: 'static>(
     }
     match alive(k, from) {
         Some(p) => {
-            k.push_sys_running(p, tag, crate::kernel::SysMsg::new(call::Refused));
+            k.push_sys_running(p, tag, || crate::kernel::SysMsg::new(call::Refused));
             true
         }
         // A caller of another core (whose request came from there): the

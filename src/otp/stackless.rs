@@ -543,7 +543,7 @@ impl<I: 'static, O: 'static> StacklessCtx<I, O> {
             };
             if let Some(s) = alive(self.k(&b), server) {
                 self.k(&b)
-                    .push_sys_running(s, 0, Notice::Request(body).boxed());
+                    .push_sys_running(s, 0, move || Notice::Request(body).boxed());
             }
             requesting.monitor = Some(monitor);
             call::sent(self.k(&b), b.me, requesting.timeout);
