@@ -13,11 +13,14 @@
 //! brought.
 //!
 //! Kept here, not shipped: a system message need not be `Send`, and a
-//! `demonitor` with `flush` finds a DOWN held for its process
-//! ([`Kernel::retain_held`]). A process with messages held does not move
-//! again. One that ends takes them with it: they are dropped with its
-//! record, where a panic of their `Drop` (user code, a reply's value) is
-//! caught.
+//! `demonitor` finds a DOWN held for its process, an `unlink` the EXIT of
+//! the link ([`Kernel::retain_held`]): neither is in the queue yet, and
+//! neither may come after them (OTP: once `demonitor/1` or `unlink/1`
+//! returned, the monitor or link has no effect on the caller; across cores,
+//! the DOWN or EXIT that comes after them finds no tie and is dropped). A
+//! process with messages held does not move again. One that ends takes them
+//! with it: they are dropped with its record, where a panic of their `Drop`
+//! (user code, a reply's value) is caught.
 
 use std::collections::VecDeque;
 
@@ -29,9 +32,17 @@ use crate::signal::Pid;
 /// A held system message: its tag and the message.
 pub(crate) type Held = (u64, SysMsg);
 
-/// The kernel's held messages, by receiver, each with the number of its
-/// release, in the order they were held.
-pub(crate) type HeldMap = crate::kernel::IdMap<Pid, VecDeque<(u64, Held)>>;
+/// One held message, with the number of its release, and whether it is the
+/// EXIT of a link (which an `unlink` removes; an exit signal of
+/// `exit_signal`, no link's, stays).
+pub(crate) struct Holding {
+    release: u64,
+    link: bool,
+    held: Held,
+}
+
+/// The kernel's held messages, by receiver, in the order they were held.
+pub(crate) type HeldMap = crate::kernel::IdMap<Pid, VecDeque<Holding>>;
 
 impl<I: 'static, O: 'static> Kernel<I, O> {
     /// Whether `p` (live, of this kernel) moved here: a system message to it
@@ -58,9 +69,37 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         tag: u64,
         msg: SysMsg,
     ) {
+        self.push_moved(from, p, tag, msg, false);
+    }
+
+    /// [`push_sys_moved`](Self::push_sys_moved) of the EXIT (tag 0) that a
+    /// link gives `p` at the end of `from`: held, it is marked as the link's
+    /// (an `unlink` removes it).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn push_link_exit_moved(
+        &mut self,
+        from: Option<PPtr<I, O>>,
+        p: PPtr<I, O>,
+        msg: SysMsg,
+    ) {
+        self.push_moved(from, p, 0, msg, true);
+    }
+
+    /// [`push_sys_moved`](Self::push_sys_moved), `link` saying whether the
+    /// message is a link's EXIT.
+    #[inline(always)]
+    fn push_moved(
+        &mut self,
+        from: Option<PPtr<I, O>>,
+        p: PPtr<I, O>,
+        tag: u64,
+        msg: SysMsg,
+        link: bool,
+    ) {
         // SAFETY: from is a live process of this kernel; a read.
         match from.filter(|&f| f != p && unsafe { f.as_ref().moved_in }) {
-            Some(from) => self.hold_sys(from, p, tag, msg),
+            Some(from) => self.hold_sys(from, p, tag, msg, link),
             None => self.push_sys(p, tag, msg),
         }
     }
@@ -89,17 +128,18 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
 
     /// Holds a system message from `from` for `p` (both moved here), and
     /// sends its release the long way, behind what `from` sent `p`.
-    fn hold_sys(&mut self, from: PPtr<I, O>, p: PPtr<I, O>, tag: u64, msg: SysMsg) {
+    fn hold_sys(&mut self, from: PPtr<I, O>, p: PPtr<I, O>, tag: u64, msg: SysMsg, link: bool) {
         // SAFETY: from is live; a read.
         let from = unsafe { from.as_ref().pid };
         // SAFETY: p is live; a read.
         let pid = unsafe { p.as_ref().pid };
         self.held_releases += 1;
         let release = self.held_releases;
-        self.held
-            .entry(pid)
-            .or_default()
-            .push_back((release, (tag, msg)));
+        self.held.entry(pid).or_default().push_back(Holding {
+            release,
+            link,
+            held: (tag, msg),
+        });
         self.run_behind(
             pid,
             Some(from),
@@ -114,14 +154,20 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         let Some(held) = self.held.get_mut(&pid) else {
             return;
         };
-        let Some(i) = held.iter().position(|&(r, _)| r == release) else {
+        let Some(i) = held.iter().position(|h| h.release == release) else {
             return;
         };
         let item = held.remove(i);
         if held.is_empty() {
             self.held.remove(&pid);
         }
-        if let (Some((_, (tag, msg))), Some(p)) = (item, self.lookup(pid)) {
+        if let (
+            Some(Holding {
+                held: (tag, msg), ..
+            }),
+            Some(p),
+        ) = (item, self.lookup(pid))
+        {
             self.push_sys(p, tag, msg);
         }
     }
@@ -132,13 +178,28 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         !self.held.is_empty() && self.held.contains_key(&pid)
     }
 
-    /// Keeps, of the system messages held for `pid`, those `keep` says
-    /// (a `demonitor` with `flush` removes a DOWN held too). (The release of
-    /// one removed comes all the same, and finds nothing.)
-    pub(crate) fn retain_held(&mut self, pid: Pid, mut keep: impl FnMut(&Held) -> bool) {
-        if let Some(held) = self.held.get_mut(&pid) {
-            held.retain(|(_, item)| keep(item));
+    /// Keeps, of the system messages held for `pid`, those `keep` says,
+    /// given each message and whether it is a link's EXIT (a `demonitor`
+    /// removes a DOWN held, an `unlink` the link's EXIT): whether it removed
+    /// any. (The release of one removed comes all the same, and finds
+    /// nothing; a process with nothing held left may move again.)
+    pub(crate) fn retain_held(
+        &mut self,
+        pid: Pid,
+        mut keep: impl FnMut(&Held, bool) -> bool,
+    ) -> bool {
+        let Some(held) = self.held.get_mut(&pid) else {
+            return false;
+        };
+        let before = held.len();
+        // (The `Drop` of a message removed is the toolkit's own: a DOWN's
+        // or an EXIT's reason.)
+        held.retain(|h| keep(&h.held, h.link));
+        let removed = held.len() < before;
+        if held.is_empty() {
+            self.held.remove(&pid);
         }
+        removed
     }
 
     /// `p` (moved here) ends: the system messages held for it go into its
@@ -154,16 +215,20 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
         // SAFETY: p is live; no other reference to its record is held.
         let proc = unsafe { &mut *p.as_ptr() };
         let sys = &mut proc.extra().sys;
-        sys.extend(held.into_iter().map(|(_, (tag, msg))| SysItem {
-            due: u64::MAX,
-            tag,
-            msg,
-        }));
+        sys.extend(held.into_iter().map(
+            |Holding {
+                 held: (tag, msg), ..
+             }| SysItem {
+                due: u64::MAX,
+                tag,
+                msg,
+            },
+        ));
     }
 
     /// Takes every held message (the kernel's teardown drops them).
     pub(crate) fn take_held(&mut self) -> impl Iterator<Item = Held> + use<I, O> {
         let held = std::mem::take(&mut self.held);
-        held.into_values().flatten().map(|(_, item)| item)
+        held.into_values().flatten().map(|h| h.held)
     }
 }

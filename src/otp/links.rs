@@ -72,12 +72,14 @@ pub(crate) fn exit_signal<I: 'static, O: 'static>(
         crate::otp::elsewhere::exit_signal(k, from, to, reason);
         return Signalled::Done;
     }
-    exit_signal_traps(k, sender, from, to, reason, me, None)
+    exit_signal_traps(k, sender, from, to, reason, me, None, false)
 }
 
 /// [`exit_signal`], `traps` telling whether `to` traps exits when the caller
-/// knows it (`None`: looked up).
+/// knows it (`None`: looked up); `link`: the signal is a link's, at the end
+/// of `from`.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn exit_signal_traps<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
     sender: Option<PPtr<I, O>>,
@@ -86,6 +88,7 @@ fn exit_signal_traps<I: 'static, O: 'static>(
     reason: Reason,
     me: Option<Pid>,
     traps: Option<bool>,
+    link: bool,
 ) -> Signalled {
     let Some(t) = alive(k, to) else {
         return Signalled::Done;
@@ -106,12 +109,12 @@ fn exit_signal_traps<I: 'static, O: 'static>(
     let traps = traps.unwrap_or_else(|| table(k).traps(to));
     if traps && !matches!(reason, Reason::Kill) {
         // (`verdict`'s mail, the reason moved once, into the notice.)
-        push_exit(k, sender, t, from, reason);
+        push_exit(k, sender, t, from, reason, link);
         return Signalled::Done;
     }
     let error = match verdict(reason, traps) {
         Verdict::Mail(reason) => {
-            push_exit(k, sender, t, from, reason);
+            push_exit(k, sender, t, from, reason, link);
             return Signalled::Done;
         }
         Verdict::Ignored => return Signalled::Done,
@@ -125,7 +128,8 @@ fn exit_signal_traps<I: 'static, O: 'static>(
 }
 
 /// Puts the EXIT from `from` (its record: `sender`) in `t`'s system queue
-/// (held if both moved to this core: see `kernel::held`).
+/// (held if both moved to this core: see `kernel::held`; `link`: held as
+/// the link's, which an `unlink` removes).
 #[inline(always)]
 fn push_exit<I: 'static, O: 'static>(
     k: &mut Kernel<I, O>,
@@ -133,9 +137,14 @@ fn push_exit<I: 'static, O: 'static>(
     t: PPtr<I, O>,
     from: Pid,
     reason: Reason,
+    link: bool,
 ) {
     if k.moved_here(t) {
-        return k.push_sys_moved(sender, t, 0, Notice::Exit { from, reason }.boxed());
+        let exit = Notice::Exit { from, reason }.boxed();
+        if link {
+            return k.push_link_exit_moved(sender, t, exit);
+        }
+        return k.push_sys_moved(sender, t, 0, exit);
     }
     k.push_sys(t, 0, Notice::Exit { from, reason }.boxed());
 }
@@ -185,9 +194,18 @@ pub(crate) fn spawn_link<I: 'static, O: 'static, A: 'static, R: Payload>(
     })
 }
 
-/// Removes the link between `me` and `other`, if any.
+/// Removes the link between `me` and `other`, if any, and the EXIT of it
+/// held for `me`, if any.
 pub(crate) fn unlink<I: 'static, O: 'static>(k: &mut Kernel<I, O>, me: Pid, other: Pid) {
     table(k).unlink(me, other);
+    if k.holds_for(me) {
+        // An EXIT of the link held, on its way behind `other`'s messages,
+        // both having moved to this core (see `kernel::held`): not in the
+        // queue yet, it goes with the link (no EXIT of it comes after an
+        // `unlink`, as across cores, where it finds no link). An exit
+        // signal that `other` sent with `exit_signal` stays.
+        unhold_exit(k, me, other);
+    }
     if k.elsewhere(other) {
         crate::otp::elsewhere::unlink(k, me, other);
     }
@@ -230,6 +248,20 @@ pub(crate) fn ended<I: 'static, O: 'static>(
 ) {
     for (i, &peer) in entry.links.iter().enumerate() {
         let traps = (i < 64).then(|| traps & (1 << i) != 0);
-        exit_signal_traps(k, p, pid, peer, reason.take(), None, traps);
+        exit_signal_traps(k, p, pid, peer, reason.take(), None, traps, true);
     }
+}
+
+/// Removes the EXIT of the link with `other` held for `me` (see
+/// `kernel::held`).
+#[cold]
+#[inline(never)]
+fn unhold_exit<I: 'static, O: 'static>(k: &mut Kernel<I, O>, me: Pid, other: Pid) {
+    k.retain_held(me, |(_, msg), link| {
+        !(link
+            && matches!(
+                msg.downcast_ref::<Notice>(),
+                Some(Notice::Exit { from, .. }) if *from == other
+            ))
+    });
 }

@@ -103,7 +103,7 @@ pub(crate) fn demonitor<I: 'static, O: 'static>(
     // SAFETY: me is live.
     let my_pid = unsafe { me.as_ref().pid };
     let target = table(k).demonitor_target(my_pid, monitor.0);
-    let active = target.is_some();
+    let mut active = target.is_some();
     if let Some(target) = target
         && k.elsewhere(target)
     {
@@ -120,25 +120,29 @@ pub(crate) fn demonitor<I: 'static, O: 'static>(
                 )
             });
         }
-        if k.moved_here(me) {
-            // (And one held, on its way behind the watched process's
-            // messages, both having moved to this core: see `kernel::held`.)
-            flush_held(k, my_pid, monitor);
-        }
+    }
+    if !active && k.moved_here(me) {
+        // A DOWN held, on its way behind the watched process's messages,
+        // both having moved to this core (see `kernel::held`): not in the
+        // queue yet, it goes with its monitor, flush or no flush (no DOWN
+        // comes after a `demonitor`, as across cores, where it finds no
+        // monitor); the monitor was active.
+        active = unhold_down(k, my_pid, monitor);
     }
     active
 }
 
-/// Removes the DOWN of `monitor` held for `me` (see `kernel::held`).
+/// Removes the DOWN of `monitor` held for `me` (see `kernel::held`):
+/// whether there was one.
 #[cold]
 #[inline(never)]
-fn flush_held<I: 'static, O: 'static>(k: &mut Kernel<I, O>, me: Pid, monitor: MonitorRef) {
-    k.retain_held(me, |(_, msg)| {
+fn unhold_down<I: 'static, O: 'static>(k: &mut Kernel<I, O>, me: Pid, monitor: MonitorRef) -> bool {
+    k.retain_held(me, |(_, msg), _| {
         !matches!(
             msg.downcast_ref::<Notice>(),
             Some(Notice::Down { monitor: m, .. }) if *m == monitor
         )
-    });
+    })
 }
 
 /// `pid` ended for `reason` (`p`: its record, if it was a process of this

@@ -45,8 +45,10 @@
 //! EXIT, an exit signal, a reply, a request or cast) are held on this core
 //! and released by a job that takes the same way behind those messages
 //! (`kernel::held`), so that none overtakes them, as OTP orders every signal
-//! from one process to another. A `demonitor` with `flush` removes a DOWN
-//! held; a process with system messages held does not move again.
+//! from one process to another. A `demonitor` (flush or not) removes a
+//! DOWN held, an `unlink` the link's EXIT held (after either, none comes,
+//! as across cores); a process with system messages held does not move
+//! again.
 //!
 //! # The forwarding entries
 //!
