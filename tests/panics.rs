@@ -87,6 +87,47 @@ fn a_message_whose_drop_panics_in_a_freed_inbox_is_reported() {
     );
 }
 
+/// A message whose `Drop` always panics, even while the thread unwinds.
+#[derive(Debug)]
+struct Grenade;
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        panic!("grenade");
+    }
+}
+
+/// Two messages whose `Drop` panics, left in the inbox of a process that
+/// ends: the inbox was dropped whole, so the second panicked while the first
+/// unwound, and the program aborted. Now each is dropped on its own: the
+/// first panic is reported, the process ends, the others run on.
+#[test]
+fn two_messages_whose_drops_panic_in_a_freed_inbox_are_reported_without_an_abort() {
+    isolated(
+        "two_messages_whose_drops_panic_in_a_freed_inbox_are_reported_without_an_abort",
+        || {
+            let ends = Template::new("ends", |_: &mut Ctx<Grenade>, _: ()| 1u32);
+            let waits = Template::new("waits", |ctx: &mut Ctx<Grenade>, _: ()| {
+                std::mem::forget(ctx.receive());
+                2u32
+            });
+            let mut sched = SimpleScheduler::new();
+            let e = sched.spawn(&ends, ()).unwrap();
+            let w = sched.spawn(&waits, ()).unwrap();
+            sched.send(e.pid(), Grenade).unwrap();
+            sched.send(e.pid(), Grenade).unwrap();
+            sched.send(e.pid(), Grenade).unwrap();
+            sched.send(w.pid(), Grenade).unwrap();
+            let run = catch_unwind(AssertUnwindSafe(|| sched.run_until_idle()));
+            let payload = run.expect_err("the first destructor's panic is reported");
+            assert_eq!(support::panic_text(&*payload), "grenade");
+            assert_eq!(sched.result(&e), Some(Ok(1)));
+            sched.run_until_idle();
+            assert_eq!(sched.result(&w), Some(Ok(2)));
+            assert_eq!(sched.live(), 0);
+        },
+    );
+}
+
 /// A signal sink that panics: the panic unwound through the kernel in the middle
 /// of ending a process. Now it is reported after the pass, and the processes ended.
 #[test]

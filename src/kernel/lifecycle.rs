@@ -98,7 +98,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
     #[cfg_attr(not(feature = "stackless"), allow(dead_code))] // (stackless engines)
     pub(crate) unsafe fn discard(&mut self, p: PPtr<I, O>) {
         // SAFETY: per the contract.
-        let panicked = unsafe { self.records.free(p) };
+        let panicked = unsafe { self.free_record(p) };
         self.report(panicked);
     }
 
@@ -154,8 +154,55 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             proc.released = true;
         } else {
             // SAFETY: p is a record of this kernel's, referenced nowhere.
-            let panicked = unsafe { self.records.free(p) };
+            let panicked = unsafe { self.free_record(p) };
             self.report(panicked);
+        }
+    }
+
+    /// Frees the record `p` (see [`Slab::free`](crate::kernel::slab::Slab::free)):
+    /// the first panic of a destructor, to report. Messages left in its
+    /// queues are dropped one at a time first (see
+    /// [`Proc::drop_queues_quietly`](crate::kernel::proc::Proc::drop_queues_quietly)).
+    ///
+    /// # Safety
+    /// As `Slab::free`: `p` is a record of this kernel's, referenced nowhere
+    /// else, not used after this.
+    #[inline(always)]
+    pub(crate) unsafe fn free_record(
+        &mut self,
+        p: PPtr<I, O>,
+    ) -> Option<Box<dyn std::any::Any + Send>> {
+        // SAFETY: per the contract; a read.
+        if unsafe { p.as_ref() }.has_queued() {
+            // SAFETY: per the contract.
+            return unsafe { self.free_record_with_queues(p) };
+        }
+        // SAFETY: per the contract.
+        unsafe { self.records.free(p) }
+    }
+
+    /// [`free_record`](Self::free_record) of a record with messages left.
+    ///
+    /// # Safety
+    /// As `free_record`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_record_with_queues(
+        &mut self,
+        p: PPtr<I, O>,
+    ) -> Option<Box<dyn std::any::Any + Send>> {
+        // SAFETY: per the contract; no other reference to the record is held.
+        let first = unsafe { &mut *p.as_ptr() }.drop_queues_quietly();
+        // SAFETY: per the contract.
+        let panicked = unsafe { self.records.free(p) };
+        match (first, panicked) {
+            (Some(first), later) => {
+                if let Some(later) = later {
+                    forget_quietly(later);
+                }
+                Some(first)
+            }
+            (None, panicked) => panicked,
         }
     }
 

@@ -340,7 +340,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             if proc.released {
                 // SAFETY: released records are out of the table; only the queue
                 // held them.
-                if let Some(payload) = unsafe { kernel.records.free(p) } {
+                if let Some(payload) = unsafe { kernel.free_record(p) } {
                     pass::forget_quietly(payload);
                 }
             }
@@ -350,7 +350,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             if let Some(p) = kernel.procs.remove(pid) {
                 // SAFETY: a record of this kernel's, out of the table and the
                 // queue: referenced nowhere else now.
-                if let Some(payload) = unsafe { kernel.records.free(p) } {
+                if let Some(payload) = unsafe { kernel.free_record(p) } {
                     pass::forget_quietly(payload);
                 }
             }

@@ -146,7 +146,7 @@ impl<I: 'static, O: 'static> Kernel<I, O> {
             proc.queued = false;
             if proc.released {
                 // SAFETY: released processes are referenced only by the queue.
-                let panicked = unsafe { kernel.records.free(p) };
+                let panicked = unsafe { kernel.free_record(p) };
                 kernel.report(panicked);
                 continue;
             }

@@ -268,6 +268,44 @@ impl<I, O> Proc<I, O> {
         self.extra.as_ref().is_some_and(|e| !e.sys.is_empty())
     }
 
+    /// Drops the messages left in its inbox and system queue one at a time,
+    /// each under a catch of its own (their `Drop` is user code: two that
+    /// panic while the queue is dropped whole abort the program, the second
+    /// panicking while the first unwinds). The first panic, to report; the
+    /// others are dropped quietly. (Before its record is freed; cold: a
+    /// process most often ends with nothing left.)
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn drop_queues_quietly(&mut self) -> Option<Box<dyn Any + Send>> {
+        use std::panic::{AssertUnwindSafe, catch_unwind};
+        let mut first = None;
+        let mut catch = |drop_one: &mut dyn FnMut()| {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(drop_one)) {
+                match first {
+                    None => first = Some(payload),
+                    Some(_) => crate::kernel::pass::forget_quietly(payload),
+                }
+            }
+        };
+        while let Some(msg) = self.inbox.queue.pop_front() {
+            let mut msg = Some(msg);
+            catch(&mut || drop(msg.take()));
+        }
+        if let Some(e) = self.extra.as_deref_mut() {
+            while let Some(item) = e.sys.pop_front() {
+                let mut item = Some(item);
+                catch(&mut || drop(item.take()));
+            }
+        }
+        first
+    }
+
+    /// Whether messages are left in its inbox or system queue.
+    #[inline(always)]
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.inbox.queue.is_empty() || self.has_sys()
+    }
+
     /// A process record in its first state: created, nothing queued or run.
     pub(crate) fn new(
         pid: Pid,
