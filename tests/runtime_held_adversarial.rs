@@ -10,42 +10,21 @@
 //! when no two moved together.
 #![cfg(feature = "stackless")]
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chronoflow::runtime::{Placement, Runtime};
 use chronoflow::stackless::{receive, send_to, yield_now};
 use chronoflow::{Mail, MonitorRef, Pid, Reason, StacklessCtx, StacklessTemplate};
 
+#[path = "support/busy.rs"]
+mod busy;
+use busy::{Stayers, core_index, work};
+
 #[derive(Debug, Clone, PartialEq)]
 enum Msg {
     Go,
     Num(u64),
-}
-
-/// The index of the core running the caller (its thread's name ends with it).
-fn core_index() -> u64 {
-    let name = std::thread::current().name().unwrap_or("").to_string();
-    let digits: String = name
-        .chars()
-        .rev()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits
-        .chars()
-        .rev()
-        .collect::<String>()
-        .parse()
-        .unwrap_or(u64::MAX)
-}
-
-/// Busy for a while (a turn long enough for the balance to move processes).
-fn work(mut x: u64) -> u64 {
-    for _ in 0..20_000 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
-    }
-    std::hint::black_box(x)
 }
 
 /// What the watcher does once it and the other process are on one core.
@@ -87,17 +66,6 @@ fn story(story: Story) -> Vec<Seen> {
 
     let rt: Runtime<Msg> = Runtime::with_cores(3).unwrap();
     rt.set_migration(false);
-    let done = Arc::new(AtomicBool::new(false));
-    let busy = StacklessTemplate::new("busy", |_cx: StacklessCtx<Msg>, done: Arc<AtomicBool>| {
-        #[coroutine]
-        move || {
-            let mut x = 1;
-            while !done.load(Ordering::Relaxed) {
-                x = work(x);
-                yield_now!();
-            }
-        }
-    });
     // Moves, tells its watcher where it is, waits for Go, sends ten (and
     // the exit signal `bye`, in `UnlinkAfterSignal`), ends.
     let sender = StacklessTemplate::migratable("sender", move |cx: StacklessCtx<Msg>, to: Pid| {
@@ -189,16 +157,7 @@ fn story(story: Story) -> Vec<Seen> {
     // (Up to four tries: on a loaded machine no two may move together.)
     for _ in 0..4 {
         rt.set_migration(false);
-        done.store(false, Ordering::Relaxed);
-        let mut stayers = Vec::new();
-        for core in 0..2 {
-            for _ in 0..8 {
-                stayers.push(
-                    rt.spawn_joinable(Placement::Core(core), &busy, done.clone())
-                        .unwrap(),
-                );
-            }
-        }
+        let stayers = Stayers::start(&rt);
         let watchers: Vec<_> = (0..12)
             .map(|_| rt.spawn_joinable(Placement::Core(0), &watcher, ()).unwrap())
             .collect();
@@ -208,10 +167,7 @@ fn story(story: Story) -> Vec<Seen> {
                 seen.push(got);
             }
         }
-        done.store(true, Ordering::Relaxed);
-        for s in stayers {
-            s.join().unwrap();
-        }
+        stayers.stop();
         if !seen.is_empty() {
             break;
         }

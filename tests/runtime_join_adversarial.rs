@@ -9,6 +9,12 @@ use std::time::{Duration, Instant};
 use chronoflow::runtime::{Joinable, Placement, Runtime};
 use chronoflow::{Ctx, ExitError, JoinError, Pid, SimpleScheduler, Template};
 
+#[cfg(feature = "stackless")]
+#[path = "support/busy.rs"]
+mod busy;
+#[cfg(feature = "stackless")]
+use busy::Stayers;
+
 #[derive(Debug, Clone, PartialEq)]
 enum Msg {
     Go,
@@ -412,8 +418,6 @@ fn a_runtime_dropped_with_results_on_their_way_and_joins_pending_does_not_panic(
 #[cfg(feature = "stackless")]
 #[test]
 fn a_result_of_a_moved_joinee_given_to_a_moved_joiner_comes_after_its_messages() {
-    use std::sync::atomic::AtomicBool;
-
     use chronoflow::stackless::{join_across, send_to, yield_now};
     use chronoflow::{StacklessCtx, StacklessTemplate};
 
@@ -422,18 +426,6 @@ fn a_result_of_a_moved_joinee_given_to_a_moved_joiner_comes_after_its_messages()
     }
     let rt: Runtime<Msg> = Runtime::with_cores(3).unwrap();
     rt.set_migration(false);
-    let done = Arc::new(AtomicBool::new(false));
-    // Load on cores 0 and 1 that never moves.
-    let busy = StacklessTemplate::new("busy", |_cx: StacklessCtx<Msg>, done: Arc<AtomicBool>| {
-        #[coroutine]
-        move || {
-            let mut x = 1;
-            while !done.load(Ordering::Relaxed) {
-                x = spin(x);
-                yield_now!();
-            }
-        }
-    });
     // Sends its joiner a number each turn until it has moved (or for long
     // enough), then ends with how many it sent.
     let joinee = StacklessTemplate::migratable("joinee", |cx: StacklessCtx<Msg>, to: Pid| {
@@ -481,15 +473,7 @@ fn a_result_of_a_moved_joinee_given_to_a_moved_joiner_comes_after_its_messages()
         }
     })
     .capacity(100_000);
-    let mut stayers = Vec::new();
-    for core in 0..2 {
-        for _ in 0..8 {
-            stayers.push(
-                rt.spawn_joinable(Placement::Core(core), &busy, done.clone())
-                    .unwrap(),
-            );
-        }
-    }
+    let stayers = Stayers::start(&rt);
     let joiners: Vec<_> = (0..12)
         .map(|_| rt.spawn_joinable(Placement::Core(0), &joiner, ()).unwrap())
         .collect();
@@ -501,9 +485,6 @@ fn a_result_of_a_moved_joinee_given_to_a_moved_joiner_comes_after_its_messages()
             bad.push((sent, got, in_order, together));
         }
     }
-    done.store(true, Ordering::Relaxed);
-    for s in stayers {
-        s.join().unwrap();
-    }
+    stayers.stop();
     assert!(bad.is_empty(), "results before their messages: {bad:?}");
 }

@@ -8,6 +8,12 @@ use std::time::{Duration, Instant};
 use chronoflow::runtime::{Placement, Runtime};
 use chronoflow::{Ctx, Mail, Pid, Reason, Template};
 
+#[cfg(feature = "stackless")]
+#[path = "support/busy.rs"]
+mod busy;
+#[cfg(feature = "stackless")]
+use busy::{Stayers, core_index, work};
+
 #[derive(Debug, Clone, PartialEq)]
 enum Msg {
     Go,
@@ -292,32 +298,6 @@ fn what_waited_for_room_in_a_childs_inbox_reaches_the_child_too() {
     );
 }
 
-/// The index of the core running the caller (its thread's name ends with it).
-#[cfg(feature = "stackless")]
-fn core_index() -> u64 {
-    let name = std::thread::current().name().unwrap_or("").to_string();
-    let digits: String = name
-        .chars()
-        .rev()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits
-        .chars()
-        .rev()
-        .collect::<String>()
-        .parse()
-        .unwrap_or(u64::MAX)
-}
-
-/// Busy for a while (a turn long enough for the balance to move processes).
-#[cfg(feature = "stackless")]
-fn work(mut x: u64) -> u64 {
-    for _ in 0..20_000 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
-    }
-    std::hint::black_box(x)
-}
-
 /// Two processes that both moved to core 2: the watcher monitors the other,
 /// which then sends it ten numbers and ends. Its DOWN may not overtake them
 /// (between two moved processes they go through the watcher's home core
@@ -365,8 +345,7 @@ enum Tie {
 /// The story of the tests above.
 #[cfg(feature = "stackless")]
 fn between_two_moved_processes(tie: Tie) {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex, PoisonError};
+    use std::sync::{Mutex, PoisonError};
 
     // One at a time: each needs the balance to move two processes to one
     // core, which a machine loaded by the others makes rarer.
@@ -378,18 +357,7 @@ fn between_two_moved_processes(tie: Tie) {
 
     let rt: Runtime<Msg> = Runtime::with_cores(3).unwrap();
     rt.set_migration(false);
-    let done = Arc::new(AtomicBool::new(false));
     // Load on cores 0 and 1 that never moves.
-    let busy = StacklessTemplate::new("busy", |_cx: StacklessCtx<Msg>, done: Arc<AtomicBool>| {
-        #[coroutine]
-        move || {
-            let mut x = 1;
-            while !done.load(Ordering::Relaxed) {
-                x = work(x);
-                yield_now!();
-            }
-        }
-    });
     // Moves, tells its watcher where it is, waits for Go, sends ten, ends.
     let sender = StacklessTemplate::migratable("sender", |cx: StacklessCtx<Msg>, to: Pid| {
         #[coroutine]
@@ -513,16 +481,7 @@ fn between_two_moved_processes(tie: Tie) {
     // (Up to four tries: on a loaded machine no two may move together.)
     for _ in 0..4 {
         rt.set_migration(false);
-        done.store(false, Ordering::Relaxed);
-        let mut stayers = Vec::new();
-        for core in 0..2 {
-            for _ in 0..8 {
-                stayers.push(
-                    rt.spawn_joinable(Placement::Core(core), &busy, done.clone())
-                        .unwrap(),
-                );
-            }
-        }
+        let stayers = Stayers::start(&rt);
         let watchers: Vec<_> = (0..12)
             .map(|_| rt.spawn_joinable(Placement::Core(0), &watcher, ()).unwrap())
             .collect();
@@ -535,10 +494,7 @@ fn between_two_moved_processes(tie: Tie) {
                 }
             }
         }
-        done.store(true, Ordering::Relaxed);
-        for s in stayers {
-            s.join().unwrap();
-        }
+        stayers.stop();
         if together > 0 {
             break;
         }
