@@ -279,8 +279,8 @@ impl<I, O> Proc<I, O> {
     pub(crate) fn drop_queues_quietly(&mut self) -> Option<Box<dyn Any + Send>> {
         use std::panic::{AssertUnwindSafe, catch_unwind};
         let mut first = None;
-        let mut catch = |drop_one: &mut dyn FnMut()| {
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(drop_one)) {
+        let mut keep = |dropped: std::thread::Result<()>| {
+            if let Err(payload) = dropped {
                 match first {
                     None => first = Some(payload),
                     Some(_) => crate::kernel::pass::forget_quietly(payload),
@@ -288,13 +288,11 @@ impl<I, O> Proc<I, O> {
             }
         };
         while let Some(msg) = self.inbox.queue.pop_front() {
-            let mut msg = Some(msg);
-            catch(&mut || drop(msg.take()));
+            keep(catch_unwind(AssertUnwindSafe(move || drop(msg))));
         }
         if let Some(e) = self.extra.as_deref_mut() {
             while let Some(item) = e.sys.pop_front() {
-                let mut item = Some(item);
-                catch(&mut || drop(item.take()));
+                keep(catch_unwind(AssertUnwindSafe(move || drop(item))));
             }
         }
         first
